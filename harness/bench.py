@@ -1,0 +1,213 @@
+"""``make bench``: bring-up/teardown times and Redis-plane driver throughput, written to
+``reports/bench/<stamp>.json``. Targets are reported beside each figure, never asserted in tests.
+
+Measured:
+- ``harness up redis-cluster`` to healthy, and teardown, over a few repetitions;
+- the open-loop driver (rate limit + counter per event) at the target rate and at saturation, into
+  the cluster and into one standalone ``redis-server`` started the same way (behind Toxiproxy);
+- ``redis-cli --pipe`` replaying the same commands into that same standalone server, and the
+  driver/pipe ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.clients.redis_router import SlotRouter
+from harness.clock import RunClock, seeded_random
+from harness.doctor import find_binary
+from harness.history.recorder import HistoryRecorder
+from harness.topology.local import Deployment, deploy, run_id_now
+from harness.topology.spec import RedisNodeSpec, RedisSpec, TopologySpec, load_topology
+from harness.workload.driver import DriverConfig, EventDriver, limiter_script
+from harness.workload.keys import KeyScheme
+from harness.workload.tenants import TenantMix, TenantPicker
+
+TARGET_UP_S, TARGET_DOWN_S, TARGET_RATE = 10.0, 5.0, 15_000
+
+
+def standalone_topology() -> TopologySpec:
+    base = load_topology("redis-replicated").redis
+    assert base is not None
+    return TopologySpec(
+        name="redis-standalone",
+        description="one redis-server, no replica",
+        redis=RedisSpec(
+            mode="replicated", settings=base.settings, nodes=[RedisNodeSpec(name="r1", role="master")]
+        ),
+    )
+
+
+def drive(dep: Deployment, cluster: bool, rate: float, seconds: float, work: Path) -> dict[str, Any]:
+    """Runs the driver open loop at ``rate``; returns what it achieved."""
+    clock = RunClock()
+    seeds = [(n.client_proxy.listen_host, n.client_proxy.listen_port) for n in dep.redis]
+    router = SlotRouter(seeds[:1] if not cluster else seeds, cluster=cluster, now_ns=clock.now_ns)
+    sha = ""
+    for n in dep.current_masters():
+        sha = str(dep.client(n.name).script_load(limiter_script()))
+    cfg = DriverConfig(
+        rate=rate, duration_s=seconds, limit=1_000_000, window_ms=1000, max_batch=1000, drain_s=seconds
+    )
+    hist = work / f"bench-{time.monotonic_ns()}.jsonl"
+    with HistoryRecorder(hist, clock) as rec:
+        driver = EventDriver(
+            router,
+            rec,
+            clock,
+            KeyScheme({}),
+            TenantPicker(TenantMix(10_000, 0.8, "whale", 0.4), seeded_random(1, "bench")),
+            cfg,
+            "bench",
+            seeded_random(1, "shards"),
+            sha,
+        )
+        st = driver.run()
+    router.close()
+    hist.unlink()
+    done = st.admitted + st.rate_limited
+    return {
+        "offered_rate": rate,
+        "seconds": seconds,
+        "events": done,
+        "achieved_rate": round(done / st.elapsed_s, 1),
+        "elapsed_s": round(st.elapsed_s, 2),
+        "max_lag_ms": round(st.max_lag_s * 1000, 1),
+        "unsent": st.unsent,
+        "errors": st.outcomes["fail"] + st.outcomes["info"],
+    }
+
+
+def resp(*args: Any) -> bytes:
+    parts = [f"*{len(args)}\r\n".encode()]
+    for a in args:
+        b = str(a).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(b), b))
+    return b"".join(parts)
+
+
+def redis_cli_pipe(dep: Deployment, events: int, work: Path) -> dict[str, Any]:
+    """Replays the driver's commands for ``events`` events with ``redis-cli --pipe``."""
+    cli = find_binary("redis-cli")
+    if cli is None:
+        return {"status": "not_run", "reason": "redis-cli not found (apt-get install redis-tools)"}
+    node = dep.redis[0]
+    sha = str(dep.client(node.name).script_load(limiter_script()))
+    keys = KeyScheme({})
+    tenants = TenantPicker(TenantMix(10_000, 0.8, "whale", 0.4), seeded_random(1, "bench")).draw(events)
+    now = int(time.time() * 1000)
+    path = work / "pipe.resp"
+    with open(path, "wb") as fh:
+        for i, t in enumerate(tenants):
+            ck = keys.counter_key(t, 0, now)
+            fh.write(
+                resp("EVALSHA", sha, 1, keys.limiter_key(t, 0), 1_000_000, 1000, now + i // 15, f"p-{i}")
+            )
+            fh.write(resp("INCR", ck) + resp("EXPIRE", ck, 600))
+    dep.client(node.name).flushall()
+    t0 = time.monotonic()
+    with open(path, "rb") as stdin:
+        proc = subprocess.run(
+            [cli, "-h", node.client_proxy.listen_host, "-p", str(node.client_proxy.listen_port), "--pipe"],
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    elapsed = time.monotonic() - t0
+    return {
+        "events": events,
+        "elapsed_s": round(elapsed, 2),
+        "events_per_s": round(events / elapsed, 1),
+        "output": proc.stdout.strip().splitlines()[-1:] if proc.stdout else proc.stderr.strip(),
+    }
+
+
+def saturate(dep: Deployment, cluster: bool, work: Path, seconds: float) -> dict[str, Any]:
+    """Offers far more than the driver can send: what it achieves is its ceiling."""
+    return drive(dep, cluster, rate=200_000, seconds=seconds, work=work)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds per throughput measurement")
+    parser.add_argument("--repeat", type=int, default=3, help="bring-up repetitions")
+    parser.add_argument("--out", type=Path, default=Path("reports/bench"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="bench-", dir=args.out))
+    result: dict[str, Any] = {
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+    }
+    try:
+        ups, downs = [], []
+        for i in range(args.repeat):
+            run_id = run_id_now("bench-")
+            with deploy(load_topology("redis-cluster"), work / run_id, run_id) as dep:
+                ups.append(round(dep.up_seconds, 2))
+                hosts = dep.network.kind
+                t0 = time.monotonic()
+            downs.append(round(time.monotonic() - t0, 2))
+            print(f"up/down {i + 1}/{args.repeat}: {ups[-1]} s / {downs[-1]} s", flush=True)
+        result["bring_up"] = {
+            "topology": "redis-cluster",
+            "hosts": hosts,
+            "up_s": ups,
+            "down_s": downs,
+            "target_up_s": TARGET_UP_S,
+            "target_down_s": TARGET_DOWN_S,
+            "pass": max(ups) <= TARGET_UP_S and max(downs) <= TARGET_DOWN_S,
+        }
+        run_id = run_id_now("bench-")
+        with deploy(load_topology("redis-cluster"), work / run_id, run_id) as dep:
+            at = drive(dep, True, TARGET_RATE, args.seconds, work)
+            print(f"cluster @ {TARGET_RATE}/s: {at}", flush=True)
+            sat = saturate(dep, True, work, args.seconds)
+            print(f"cluster saturation: {sat}", flush=True)
+            result["cluster"] = {
+                "at_target": at,
+                "saturation": sat,
+                "target_rate": TARGET_RATE,
+                "pass": at["achieved_rate"] >= 0.98 * TARGET_RATE and at["unsent"] == 0,
+            }
+        run_id = run_id_now("bench-")
+        with deploy(standalone_topology(), work / run_id, run_id) as dep:
+            at = drive(dep, False, TARGET_RATE, args.seconds, work)
+            print(f"standalone @ {TARGET_RATE}/s: {at}", flush=True)
+            sat = saturate(dep, False, work, args.seconds)
+            print(f"standalone saturation: {sat}", flush=True)
+            pipe = redis_cli_pipe(dep, max(50_000, int(sat["events"])), work)
+            print(f"redis-cli --pipe: {pipe}", flush=True)
+            ratio = sat["achieved_rate"] / pipe["events_per_s"] if "events_per_s" in pipe else None
+            result["standalone"] = {
+                "at_target": at,
+                "saturation": sat,
+                "redis_cli_pipe": pipe,
+                "driver_to_pipe_ratio": round(ratio, 3) if ratio else None,
+                "target_rate": TARGET_RATE,
+                "pass": at["achieved_rate"] >= 0.98 * TARGET_RATE and at["unsent"] == 0,
+            }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    text = json.dumps(result, indent=1)
+    (args.out / f"{stamp}.json").write_text(text)
+    (args.out / "latest.json").write_text(text)
+    print(f"written: {args.out / (stamp + '.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,262 @@
+"""The ``harness`` command: scenario, up, status, down, clean, list, doctor."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import redis
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from harness import doctor
+from harness.errors import HarnessError
+from harness.scenario.runner import RunOptions, run_scenario
+from harness.scenario.spec import available_scenarios, load_scenario
+from harness.topology.lifecycle import reap, registered_runs, state_dir, teardown
+from harness.topology.local import deploy, run_id_now
+from harness.topology.spec import available_topologies, load_topology
+
+console = Console(stderr=True)
+HOSTS = click.Choice(["auto", "netns", "loopback"])
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="eventlog-chaos-harness")
+def cli() -> None:
+    """Chaos and benchmark harness for the multi-tenant event logging platform.
+
+    Brings up real Redis (and later MongoDB) topologies behind Toxiproxy, plays the platform's
+    workload, injects faults, checks invariants and targets, and writes an HTML report per run
+    under reports/<scenario>/<run-id>/.
+    """
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--seed", type=int, help="Seed for every random choice (default: the scenario's own).")
+@click.option("--duration", type=float, help="Seconds per variant (default: the scenario's).")
+@click.option("--rate", type=float, help="Offered events per second (default: the scenario's).")
+@click.option(
+    "--hosts",
+    type=HOSTS,
+    default="auto",
+    show_default=True,
+    help="netns: one network namespace per node (root); loopback: no partitions; auto: netns if root.",
+)
+@click.option(
+    "--reports-dir",
+    type=click.Path(path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Where run directories are written.",
+)
+@click.option("--keep-data", is_flag=True, help="Keep the servers' data directories in the run directory.")
+def scenario(
+    name: str,
+    seed: int | None,
+    duration: float | None,
+    rate: float | None,
+    hosts: str,
+    reports_dir: Path,
+    keep_data: bool,
+) -> None:
+    """Run scenario NAME (a file in scenarios/, or a path to one) and write its report.
+
+    Exits 0 when the verdict is pass, 1 when fail, 2 on an error, 130 on Ctrl-C.
+    """
+    spec = load_scenario(name)
+    console.print(f"[bold]{spec.title}[/bold]\n{spec.case_study}")
+    with Progress(
+        TextColumn("{task.description:<8}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(variant: str, frac: float, detail: str) -> None:
+            if variant not in tasks:
+                tasks[variant] = bar.add_task(variant, total=1.0, detail="")
+            bar.update(tasks[variant], completed=frac, detail=detail)
+
+        opts = RunOptions(
+            reports_dir=reports_dir,
+            seed=seed,
+            hosts=hosts,
+            duration_s=duration,
+            rate=rate,
+            keep_data=keep_data,
+            progress=progress,
+            log=lambda m: bar.console.print(m),
+        )
+        try:
+            run_dir, results = run_scenario(spec, opts)
+        except KeyboardInterrupt:
+            console.print("[red]interrupted[/red]: torn down; partial report written")
+            sys.exit(130)
+    _summary(run_dir, results)
+    sys.exit({"pass": 0, "fail": 1}.get(results["verdict"], 2))
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:,.3g}" if abs(v) < 100 else f"{v:,.0f}"
+    return "—" if v is None else str(v)
+
+
+def _summary(run_dir: Path, results: dict[str, Any]) -> None:
+    colour = {"pass": "green", "fail": "red"}.get(results["verdict"], "bold red")
+    table = Table(title="targets", show_lines=False)
+    for col in ("target", "value", "needs", "status"):
+        table.add_column(col)
+    for t in results["targets"]:
+        table.add_row(t["name"], _fmt(t["value"]), f"{t['op']} {_fmt(t['threshold'])}", t["status"])
+    console.print(table)
+    for inv in results["invariants"]:
+        console.print(f"  {inv['variant']:<8} {inv['name']:<34} {inv['status']:<8} {inv['summary']}")
+    for plane, info in results["planes"].items():
+        console.print(
+            f"  plane {plane}: {info['status']}" + (f" ({info['reason']})" if info.get("reason") else "")
+        )
+    console.print(f"[{colour}]verdict: {results['verdict']}[/{colour}] — {results['verdict_reason']}")
+    console.print(f"report: {run_dir / 'index.html'}")
+
+
+@cli.command()
+@click.argument("topology")
+@click.option(
+    "--hosts", type=HOSTS, default="auto", show_default=True, help="Where nodes run (see scenario --help)."
+)
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for health.")
+def up(topology: str, hosts: str, timeout: float) -> None:
+    """Bring TOPOLOGY up and leave it running (take it down with 'harness down')."""
+    spec = load_topology(topology)
+    live = [r for r in registered_runs() if r.detached]
+    if live:
+        raise HarnessError(
+            f"topology {live[0].topology} is already up (run {live[0].run_id}); run 'harness down' first"
+        )
+    run_id = run_id_now("up-")
+    run_dir = state_dir() / "up" / run_id
+    with (
+        console.status(f"bringing up {spec.name}"),
+        deploy(spec, run_dir, run_id, hosts=hosts, detached=True, timeout_s=timeout) as dep,
+    ):
+        endpoints = dep.endpoints()
+        console.print(
+            f"[green]{spec.name} healthy in {dep.up_seconds:.1f}s[/green] (run {run_id}, "
+            f"{endpoints['hosts']} hosts)"
+        )
+    _print_endpoints(endpoints)
+
+
+def _print_endpoints(endpoints: dict[str, Any], health: dict[str, str] | None = None) -> None:
+    table = Table()
+    for col in (
+        "node",
+        "role",
+        "proxy (clients use this)",
+        "direct",
+        "netns",
+        *(["health"] if health else []),
+    ):
+        table.add_column(col)
+    for n in endpoints["nodes"]:
+        row = [n["name"], n["role"], n["proxy"], n["address"], n["netns"] or "-"]
+        table.add_row(*row, *([health.get(n["name"], "?")] if health else []))
+    Console().print(table)
+    Console().print(f"toxiproxy API: {endpoints['toxiproxy_api']}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the endpoints and health as JSON.")
+def status(as_json: bool) -> None:
+    """Show topologies that are up: endpoints and each node's health."""
+    runs = [r for r in registered_runs() if r.detached or r.owner_alive()]
+    if not runs:
+        console.print("nothing is up")
+        return
+    for res in runs:
+        endpoints = res.info.get("endpoints")
+        if not endpoints:
+            console.print(f"run {res.run_id}: starting (no endpoints yet)")
+            continue
+        health = {n["name"]: _node_health(n["address"]) for n in endpoints["nodes"]}
+        if as_json:
+            click.echo(json.dumps({"run_id": res.run_id, **endpoints, "health": health}, indent=1))
+            continue
+        console.print(
+            f"[bold]{res.topology}[/bold] run {res.run_id} ({'up' if res.detached else 'in a scenario'})"
+        )
+        _print_endpoints(endpoints, health)
+
+
+def _node_health(address: str) -> str:
+    host, port = address.rsplit(":", 1)
+    try:
+        client = redis.Redis(host=host, port=int(port), socket_timeout=1, decode_responses=True)
+        repl = client.info("replication")
+        role = str(repl["role"])
+        text = role
+        if role == "slave":
+            text = f"replica, link {repl.get('master_link_status')}"
+        if client.info("cluster").get("cluster_enabled"):
+            state = dict(
+                ln.split(":", 1) for ln in client.execute_command("CLUSTER", "INFO").split() if ":" in ln
+            )
+            text += f", cluster_state {state.get('cluster_state')}"
+        return text
+    except (redis.RedisError, OSError) as exc:
+        return f"unreachable ({type(exc).__name__})"
+
+
+@cli.command()
+def down() -> None:
+    """Take down topologies started with 'harness up'."""
+    runs = [r for r in registered_runs() if r.detached]
+    if not runs:
+        console.print("nothing is up")
+    for res in runs:
+        removed = teardown(res)
+        console.print(f"took down {res.topology} (run {res.run_id}): {len(removed)} resources removed")
+
+
+@cli.command()
+def clean() -> None:
+    """Reap everything crashed runs left (processes, namespaces, bridges), and topologies left up."""
+    removed = reap(include_detached=True)
+    for item in removed:
+        console.print(f"removed {item}")
+    console.print(f"clean: {len(removed)} leftovers removed")
+
+
+@cli.command(name="list")
+def list_() -> None:
+    """List the scenarios and topologies this harness knows."""
+    click.echo("scenarios:  " + ", ".join(available_scenarios()))
+    click.echo("topologies: " + ", ".join(available_topologies()))
+
+
+@cli.command(name="doctor")
+def doctor_() -> None:
+    """Print which servers and tools this machine has (versions or 'not found')."""
+    sys.exit(doctor.main())
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except HarnessError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

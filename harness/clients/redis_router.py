@@ -1,0 +1,170 @@
+"""A pipelining Redis client that routes by slot and reports each command's own completion time.
+
+Why not redis-py's ClusterPipeline: it retries whole pipelines after connection errors (which can
+apply an INCR twice without telling anyone) and only returns when every node has answered, hiding
+which node was slow. This router sends each node's share of a batch, then reads the nodes'
+answers smallest share first, stamping every reply when it is read. No retries: a failed or unknown
+command is reported as such and the caller decides.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from redis.connection import Connection
+from redis.crc import key_slot
+
+from harness.clients.outcomes import outcome_of
+from harness.ops import OpType
+
+SLOTS = 16384
+Address = tuple[str, int]
+
+
+@dataclass(slots=True)
+class Reply:
+    outcome: OpType
+    value: Any
+    done_ns: int
+    node: Address | None = None
+
+
+class SlotRouter:
+    """Routes commands to the node serving their key's slot (cluster) or to one node (standalone)."""
+
+    def __init__(
+        self,
+        seeds: Sequence[Address],
+        *,
+        cluster: bool,
+        now_ns: Callable[[], int],
+        socket_timeout: float = 2.0,
+    ) -> None:
+        self.seeds = list(seeds)
+        self.cluster = cluster
+        self.now_ns = now_ns
+        self.socket_timeout = socket_timeout
+        self._conns: dict[Address, Connection] = {}
+        self._slots: list[Address] = []
+        self.refreshes = 0
+        self.refresh()
+
+    def _conn(self, addr: Address) -> Connection:
+        conn = self._conns.get(addr)
+        if conn is None:
+            conn = Connection(
+                host=addr[0],
+                port=addr[1],
+                socket_timeout=self.socket_timeout,
+                socket_connect_timeout=self.socket_timeout,
+            )
+            self._conns[addr] = conn
+        return conn
+
+    def refresh(self) -> None:
+        """Reloads the slot map from the first seed or known node that answers CLUSTER SLOTS."""
+        if not self.cluster:
+            self._slots = [self.seeds[0]]
+            return
+        last: Exception | None = None
+        for addr in [*self.seeds, *self._conns]:
+            try:
+                conn = self._conn(addr)
+                conn.send_command("CLUSTER", "SLOTS")
+                table = conn.read_response()
+            except (redis.RedisError, OSError) as exc:
+                last = exc
+                self._drop(addr)
+                continue
+            slots: list[Address | None] = [None] * SLOTS
+            for entry in table:
+                lo, hi, master = int(entry[0]), int(entry[1]), entry[2]
+                host = master[0].decode() if isinstance(master[0], bytes) else str(master[0])
+                for s in range(lo, hi + 1):
+                    slots[s] = (host, int(master[1]))
+            if any(s is None for s in slots):
+                last = redis.RedisError(f"slot map from {addr[0]}:{addr[1]} does not cover every slot")
+                continue
+            self._slots = [s for s in slots if s is not None]
+            self.refreshes += 1
+            return
+        raise redis.ConnectionError(f"no node answered CLUSTER SLOTS: {last}")
+
+    def node_for(self, key: bytes | str) -> Address:
+        if not self.cluster:
+            return self._slots[0]
+        return self._slots[key_slot(key.encode() if isinstance(key, str) else key)]
+
+    def masters(self) -> list[Address]:
+        return sorted(set(self._slots))
+
+    def _drop(self, addr: Address) -> None:
+        conn = self._conns.pop(addr, None)
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.disconnect()
+
+    def execute(self, commands: Sequence[tuple[Any, ...]], keys: Sequence[bytes | str]) -> list[Reply]:
+        """Runs ``commands[i]`` (args tuple) routed by ``keys[i]``; returns one Reply per command."""
+        groups: dict[Address, list[int]] = {}
+        for i, key in enumerate(keys):
+            groups.setdefault(self.node_for(key), []).append(i)
+        replies: list[Reply | None] = [None] * len(commands)
+        sent: list[tuple[Address, list[int]]] = []
+        moved = False
+        for addr, idxs in groups.items():
+            conn = self._conn(addr)
+            try:
+                conn.connect()
+            except (redis.RedisError, OSError) as exc:
+                # Could not connect: nothing of this group reached the server.
+                self._fill(replies, idxs, OpType.FAIL, exc, addr)
+                self._drop(addr)
+                moved = True
+                continue
+            try:
+                conn.send_packed_command(conn.pack_commands([commands[i] for i in idxs]), check_health=False)
+                sent.append((addr, idxs))
+            except (redis.RedisError, OSError) as exc:
+                # Part of the batch may have been written before the error: outcome unknown.
+                self._fill(replies, idxs, OpType.INFO, exc, addr)
+                self._drop(addr)
+        for addr, idxs in sorted(sent, key=lambda g: len(g[1])):
+            conn = self._conn(addr)
+            for pos, i in enumerate(idxs):
+                try:
+                    value = conn.read_response()
+                    replies[i] = Reply(OpType.OK, value, self.now_ns(), addr)
+                except redis.ResponseError as exc:
+                    replies[i] = Reply(outcome_of(exc), str(exc), self.now_ns(), addr)
+                    moved = moved or str(exc).startswith(("MOVED", "ASK", "CLUSTERDOWN"))
+                except (redis.RedisError, OSError) as exc:
+                    # The connection broke mid-batch: these and all later replies are unknown.
+                    self._fill(replies, idxs[pos:], OpType.INFO, exc, addr)
+                    self._drop(addr)
+                    moved = True
+                    break
+        if moved:
+            with contextlib.suppress(redis.RedisError):
+                self.refresh()
+        return [r if r is not None else Reply(OpType.INFO, "no reply", self.now_ns()) for r in replies]
+
+    def _fill(
+        self,
+        replies: list[Reply | None],
+        idxs: Sequence[int],
+        outcome: OpType,
+        exc: BaseException,
+        addr: Address,
+    ) -> None:
+        now = self.now_ns()
+        for i in idxs:
+            replies[i] = Reply(outcome, f"{type(exc).__name__}: {exc}", now, addr)
+
+    def close(self) -> None:
+        for addr in list(self._conns):
+            self._drop(addr)

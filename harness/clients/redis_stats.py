@@ -1,0 +1,77 @@
+"""Samples server-side statistics over the observer path while a workload runs."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from harness.metrics.load import data_calls
+
+
+@dataclass
+class NodeSample:
+    t_s: float
+    node: str
+    role: str
+    data_calls: int
+
+
+def snapshot(clients: dict[str, redis.Redis]) -> dict[str, tuple[str, int]]:
+    """{node: (role, data calls so far)} for every node that answers."""
+    out: dict[str, tuple[str, int]] = {}
+    for name, client in clients.items():
+        with contextlib.suppress(redis.RedisError, OSError):
+            role = str(client.info("replication").get("role", "?"))
+            out[name] = (role, data_calls(client.info("commandstats")))
+    return out
+
+
+@dataclass
+class StatsSampler:
+    """Polls every node once per ``interval_s`` in a background thread until stopped."""
+
+    clients: dict[str, redis.Redis]
+    interval_s: float = 1.0
+    samples: list[NodeSample] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._t0 = time.monotonic()
+        self._thread = threading.Thread(target=self._loop, name="stats-sampler", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            t = time.monotonic() - self._t0
+            for node, (role, calls) in snapshot(self.clients).items():
+                self.samples.append(NodeSample(t, node, role, calls))
+            next_at += self.interval_s
+            self._stop.wait(max(0.0, next_at - time.monotonic()))
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def per_second(self, nodes: list[str]) -> dict[str, list[float]]:
+        """Ops/s per node between consecutive samples."""
+        series: dict[str, list[float]] = {n: [] for n in nodes}
+        last: dict[str, NodeSample] = {}
+        for s in self.samples:
+            if s.node in series and s.node in last:
+                dt = s.t_s - last[s.node].t_s
+                series[s.node].append(
+                    round((s.data_calls - last[s.node].data_calls) / dt, 1) if dt > 0 else 0
+                )
+            last[s.node] = s
+        return series
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        return [s.__dict__ for s in self.samples]

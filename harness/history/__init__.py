@@ -1,0 +1,1 @@
+"""Recording and loading operation histories (``history.jsonl``)."""

@@ -1,0 +1,1 @@
+"""Pure computations over saved data: per-node load, latency percentiles, throughput series."""

@@ -1,0 +1,1 @@
+"""Scenarios: spec files, validation before anything starts, and the run lifecycle."""

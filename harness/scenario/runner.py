@@ -1,0 +1,333 @@
+"""One run of one scenario: validate, bring the topology up, play each variant, tear down, then
+judge from the saved files only (checkers, metrics, targets) and render the report."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import platform
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+
+import harness
+from harness.checkers.compose import run_checkers
+from harness.checkers.counters import check_acknowledged_increments
+from harness.checkers.rate_limit import check_rate_limit
+from harness.clients.redis_router import SlotRouter
+from harness.clients.redis_stats import StatsSampler, snapshot
+from harness.clock import RunClock, seeded_random
+from harness.errors import HarnessError
+from harness.history.loader import load_history
+from harness.history.recorder import HistoryRecorder
+from harness.metrics.latency import event_latencies, percentiles, throughput_series
+from harness.metrics.load import imbalance_ratio, per_master_load
+from harness.report.render import render_index, render_run
+from harness.scenario.spec import ScenarioSpec, VariantSpec
+from harness.scenario.targets import evaluate
+from harness.topology.local import Deployment, deploy, run_id_now
+from harness.topology.spec import load_topology
+from harness.workload.driver import DriverConfig, DriverStats, EventDriver, final_reads, limiter_script
+from harness.workload.keys import KeyScheme
+from harness.workload.tenants import TenantMix, TenantPicker
+
+CHECKERS = {
+    "acknowledged-increments-survive": check_acknowledged_increments,
+    "rate-limit-holds": check_rate_limit,
+}
+Progress = Callable[[str, float, str], None]
+
+
+@dataclass
+class RunOptions:
+    reports_dir: Path = Path("reports")
+    seed: int | None = None
+    hosts: str = "auto"
+    duration_s: float | None = None
+    rate: float | None = None
+    keep_data: bool = False
+    progress: Progress | None = None
+    log: Callable[[str], None] = print
+
+
+@dataclass
+class VariantRun:
+    spec: VariantSpec
+    start_ns: int = 0
+    stats: DriverStats = field(default_factory=DriverStats)
+    per_master: list[dict[str, Any]] = field(default_factory=list)
+    per_master_series: dict[str, list[float]] = field(default_factory=dict)
+    final_read_failures: int = 0
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _prepare(dep: Deployment) -> None:
+    """Each variant starts from empty data and zeroed server statistics."""
+    for node in dep.current_masters():
+        node.admin().flushall()
+    for node in dep.redis:
+        node.admin().config_resetstat()
+
+
+def _play_variant(
+    dep: Deployment,
+    spec: ScenarioSpec,
+    variant: VariantSpec,
+    rec: HistoryRecorder,
+    clock: RunClock,
+    seed: int,
+    opts: RunOptions,
+    duration: float,
+    rate: float,
+) -> VariantRun:
+    wl = spec.workload
+    _prepare(dep)
+    run = VariantRun(variant)
+    whale = wl.whale
+    mix = TenantMix(wl.tenants, wl.zipf_s, whale.tenant if whale else None, whale.share if whale else 0.0)
+    keys = KeyScheme({whale.tenant: variant.whale_shards} if whale else {})
+    seeds = [(n.client_proxy.listen_host, n.client_proxy.listen_port) for n in dep.redis]
+    router = SlotRouter(seeds, cluster=True, now_ns=clock.now_ns)
+    sha = ""
+    for n in dep.current_masters():
+        sha = str(dep.client(n.name).script_load(limiter_script()))
+    cfg = DriverConfig(
+        rate=rate,
+        duration_s=duration,
+        limit=wl.limit,
+        window_ms=wl.window_ms,
+        tenant_limits={whale.tenant: whale.limit} if whale else {},
+        max_batch=wl.max_batch,
+    )
+    driver = EventDriver(
+        router,
+        rec,
+        clock,
+        keys,
+        TenantPicker(mix, seeded_random(seed, f"tenants:{variant.name}")),
+        cfg,
+        variant.name,
+        seeded_random(seed, f"shards:{variant.name}"),
+        sha,
+    )
+    admin = {n.name: n.admin() for n in dep.redis}
+    masters = [n.name for n in dep.current_masters()]
+    sampler = StatsSampler(
+        {n.name: redis.Redis(host=n.host.address, port=n.port, socket_timeout=2) for n in dep.redis}
+    )
+    before = snapshot(admin)
+    sampler.start()
+    run.start_ns = clock.now_ns()
+    t0 = time.monotonic()
+
+    def progress(stats: DriverStats, frac: float) -> None:
+        if opts.progress is not None:
+            opts.progress(
+                variant.name,
+                frac,
+                f"{stats.sent or int(frac * stats.offered):,} events, "
+                f"lag {stats.max_lag_s * 1000:.0f} ms max",
+            )
+
+    try:
+        run.stats = driver.run(progress)
+    finally:
+        sampler.stop()
+    seconds = time.monotonic() - t0
+    after = snapshot(admin)
+    run.per_master = per_master_load(
+        {k: v[1] for k, v in before.items()}, {k: v[1] for k, v in after.items()}, masters, seconds
+    )
+    run.per_master_series = sampler.per_second(masters)
+    run.final_read_failures = final_reads(router, rec, sorted(driver.counter_keys), variant.name)
+    router.close()
+    return run
+
+
+def _variant_metrics(vr: VariantRun, ops: list[Any], whale: str | None, rate: float) -> dict[str, Any]:
+    groups = event_latencies(ops, {whale: "whale"} if whale else {})
+    st = vr.stats
+    completed = st.admitted + st.rate_limited
+    achieved = completed / st.elapsed_s if st.elapsed_s > 0 else 0.0
+    series: dict[str, Any] = throughput_series(ops, vr.start_ns, max(1, round(st.elapsed_s)))
+    series["per_master_ops_per_s"] = vr.per_master_series
+    return {
+        "per_master": vr.per_master,
+        "imbalance_ratio": imbalance_ratio([m["share"] for m in vr.per_master]),
+        "offered_rate": rate,
+        "achieved_rate": achieved,
+        "throughput_ratio": achieved / rate if rate else None,
+        "latency_ms": {g: percentiles(v) for g, v in sorted(groups.items())},
+        "outcomes": {
+            **st.outcomes,
+            "rate_limited": st.rate_limited,
+            "unsent": st.unsent,
+            "expire_errors": st.expire_errors,
+            "final_read_failures": vr.final_read_failures,
+        },
+        "driver": {"max_lag_ms": st.max_lag_s * 1000, "batches": st.batches, "elapsed_s": st.elapsed_s},
+        "timeseries": series,
+    }
+
+
+def _verdict(results: dict[str, Any]) -> tuple[str, str]:
+    if results.get("error"):
+        return "error", str(results["error"])
+    bad_inv = [i for i in results["invariants"] if i["status"] != "valid"]
+    bad_tgt = [t for t in results["targets"] if t["status"] != "pass"]
+    if not bad_inv and not bad_tgt:
+        return "pass", (
+            f"all {len(results['targets'])} targets met and all "
+            f"{len(results['invariants'])} invariant checks valid"
+        )
+    parts = [f"{t['name']}: {t['status']}" for t in bad_tgt] + [
+        f"{i['variant']}/{i['name']}: {i['status']}" for i in bad_inv
+    ]
+    return "fail", "; ".join(parts)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=1, default=str))
+
+
+def run_scenario(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, dict[str, Any]]:
+    seed = spec.seed if opts.seed is None else opts.seed
+    duration = opts.duration_s or spec.workload.duration_s
+    rate = opts.rate or spec.workload.rate
+    topology = load_topology(spec.topology)
+    run_id = run_id_now()
+    run_dir = opts.reports_dir / spec.name / run_id
+    (run_dir / "logs").mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {
+        "scenario": spec.name,
+        "title": spec.title,
+        "description": spec.description,
+        "case_study": spec.case_study,
+        "run_id": run_id,
+        "seed": seed,
+        "started_at": _now_iso(),
+        "verdict": "error",
+        "verdict_reason": "",
+        "error": None,
+        "substrate": {
+            "backend": "local",
+            "topology": topology.name,
+            "versions": {"python": platform.python_version(), "harness": harness.__version__},
+        },
+        "planes": {
+            "redis": {"status": "not_run", "reason": "the run did not get that far"},
+            **{p: {"status": "not_run", "reason": r} for p, r in spec.planes.items()},
+        },
+        "variants": [],
+        "invariants": [],
+        "targets": [],
+        "faults": [],
+        "options": {"duration_s": duration, "rate": rate, "hosts": opts.hosts},
+    }
+    _write_json(run_dir / "results.json", results)
+    clock = RunClock()
+    runs: list[VariantRun] = []
+    started = time.monotonic()
+    interrupted: BaseException | None = None
+    with HistoryRecorder(run_dir / "history.jsonl", clock) as rec:
+        try:
+            opts.log(f"bringing up {topology.name} (run {run_id})")
+            with deploy(topology, run_dir, run_id, hosts=opts.hosts) as dep:
+                opts.log(f"healthy in {dep.up_seconds:.1f}s on {dep.network.kind} hosts")
+                results["substrate"].update(
+                    {
+                        "hosts": dep.network.kind,
+                        "partitions_supported": dep.network.partitions_supported,
+                        "nodes": dep.endpoints()["nodes"],
+                        "up_seconds": dep.up_seconds,
+                    }
+                )
+                results["substrate"]["versions"].update(dep.versions)
+                for variant in spec.variants:
+                    runs.append(_play_variant(dep, spec, variant, rec, clock, seed, opts, duration, rate))
+                results["planes"]["redis"] = {"status": "ran", "reason": None}
+        except HarnessError as exc:
+            results["error"] = str(exc)
+        except KeyboardInterrupt as exc:
+            results["error"] = "interrupted (Ctrl-C); everything the run started was torn down"
+            interrupted = exc
+        except Exception as exc:  # a report with the error beats a traceback alone
+            results["error"] = f"{type(exc).__name__}: {exc}"
+            (run_dir / "logs" / "error.txt").write_text(repr(exc))
+    if not opts.keep_data:
+        shutil.rmtree(run_dir / "data", ignore_errors=True)
+    opts.log("checking the history")
+    _judge(spec, results, runs, run_dir, rate)
+    results["finished_at"] = _now_iso()
+    results["duration_s"] = time.monotonic() - started
+    results["verdict"], results["verdict_reason"] = _verdict(results)
+    _write_json(run_dir / "results.json", results)
+    render_run(run_dir)
+    _link_latest(run_dir)
+    render_index(opts.reports_dir)
+    if interrupted is not None:
+        raise interrupted
+    return run_dir, results
+
+
+def _judge(
+    spec: ScenarioSpec, results: dict[str, Any], runs: list[VariantRun], run_dir: Path, rate: float
+) -> None:
+    ops = load_history(run_dir / "history.jsonl")
+    by_variant: dict[str, list[Any]] = {}
+    for op in ops:
+        by_variant.setdefault(op.get("variant", ""), []).append(op)
+    whale = spec.workload.whale.tenant if spec.workload.whale else None
+    metrics: dict[str, Any] = {"variants": {}}
+    checks = [(name, CHECKERS[name]) for name in spec.checkers]
+    for vr in runs:
+        vops = by_variant.get(vr.spec.name, [])
+        metrics["variants"][vr.spec.name] = _variant_metrics(vr, vops, whale, rate)
+        for verdict in run_checkers(checks, vops):
+            results["invariants"].append({"variant": vr.spec.name, **verdict.to_dict()})
+        st = vr.stats
+        results["variants"].append(
+            {
+                "name": vr.spec.name,
+                "description": vr.spec.description,
+                "offered_rate": rate,
+                "duration_s": st.elapsed_s,
+                "events_offered": st.offered,
+                "events_sent": st.sent,
+                "achieved_rate": metrics["variants"][vr.spec.name]["achieved_rate"],
+                "whale_shards": vr.spec.whale_shards,
+            }
+        )
+    _write_json(run_dir / "metrics.json", metrics)
+    if runs and len(runs) == len(spec.variants):
+        results["targets"] = [evaluate(t, metrics) for t in spec.targets]
+    else:
+        results["targets"] = [
+            {
+                "name": t.name,
+                "description": t.description,
+                "metric": t.metric,
+                "value": None,
+                "op": t.op,
+                "threshold": t.threshold,
+                "status": "unknown",
+            }
+            for t in spec.targets
+        ]
+
+
+def _link_latest(run_dir: Path) -> None:
+    latest = run_dir.parent / "latest"
+    with contextlib.suppress(OSError):
+        if latest.is_symlink() or latest.exists():
+            latest.unlink()
+        latest.symlink_to(run_dir.name)

@@ -1,0 +1,113 @@
+"""Typed model of ``scenarios/*.yaml``, validated whole before anything starts."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from harness.errors import HarnessError, SpecError
+from harness.specload import load_yaml_model
+from harness.topology.spec import load_topology
+
+SCENARIO_DIR = Path(__file__).resolve().parent.parent.parent / "scenarios"
+KNOWN_CHECKERS = ("acknowledged-increments-survive", "rate-limit-holds")
+# A target's metric is a path into metrics.json's per-variant data: <variant>.<dotted path>.
+METRIC_PATH = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_]+)+$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WhaleSpec(Strict):
+    tenant: str = Field(default="whale", pattern=r"^[A-Za-z0-9_-]+$")
+    share: float = Field(gt=0, lt=1, description="fraction of all events the whale sends")
+    limit: int = Field(gt=0, description="the whale's own limit per window")
+
+
+class WorkloadSpec(Strict):
+    rate: float = Field(gt=0, le=200_000, description="offered events per second")
+    duration_s: float = Field(gt=0, le=3600)
+    tenants: int = Field(ge=1, le=1_000_000)
+    zipf_s: float = Field(ge=0, le=3)
+    whale: WhaleSpec | None = None
+    limit: int = Field(gt=0, description="per-tenant limit per window")
+    window_ms: int = Field(gt=0)
+    max_batch: int = Field(default=400, ge=1, le=10_000)
+
+
+class VariantSpec(Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    description: str
+    whale_shards: int = Field(default=1, ge=1, le=1024)
+
+
+class TargetSpec(Strict):
+    name: str
+    description: str = ""
+    metric: str
+    op: Literal["<", "<=", ">", ">=", "=="]
+    threshold: float | None = None
+    ref: str | None = Field(default=None, description="compare against another metric instead")
+    factor: float = 1.0
+
+    @model_validator(mode="after")
+    def _one_of(self) -> TargetSpec:
+        if (self.threshold is None) == (self.ref is None):
+            raise ValueError(f"target '{self.name}': give exactly one of threshold or ref")
+        for path in (self.metric, self.ref):
+            if path is not None and not METRIC_PATH.match(path):
+                raise ValueError(f"target '{self.name}': '{path}' is not <variant>.<metric path>")
+        return self
+
+
+class ScenarioSpec(Strict):
+    name: str
+    title: str
+    description: str
+    case_study: str = ""
+    topology: str
+    seed: int = 1
+    workload: WorkloadSpec
+    variants: list[VariantSpec] = Field(min_length=1)
+    checkers: list[Literal["acknowledged-increments-survive", "rate-limit-holds"]]
+    targets: list[TargetSpec] = Field(default_factory=list)
+    planes: dict[Literal["mongodb"], str] = Field(
+        default_factory=dict, description="planes this scenario does not run, with the reason"
+    )
+
+    @model_validator(mode="after")
+    def _refs(self) -> ScenarioSpec:
+        names = [v.name for v in self.variants]
+        if len(set(names)) != len(names):
+            raise ValueError(f"variant names must be unique: {names}")
+        for t in self.targets:
+            for path in (t.metric, t.ref):
+                if path is not None and path.split(".")[0] not in names:
+                    raise ValueError(f"target '{t.name}': '{path}' names no variant of {names}")
+        return self
+
+
+def available_scenarios() -> list[str]:
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
+
+
+def load_scenario(name_or_path: str | Path) -> ScenarioSpec:
+    """Loads and validates a scenario and the topology it names, before anything starts."""
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = SCENARIO_DIR / f"{name_or_path}.yaml"
+        if not path.exists():
+            raise HarnessError(
+                f"unknown scenario '{name_or_path}'; known: {', '.join(available_scenarios())} "
+                f"(or give a path to a .yaml file)"
+            )
+    spec = load_yaml_model(path, ScenarioSpec)
+    try:
+        load_topology(spec.topology)
+    except HarnessError as exc:
+        raise SpecError(str(path), "topology", str(exc)) from exc
+    return spec

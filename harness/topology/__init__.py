@@ -1,0 +1,1 @@
+"""Topologies: spec files, the hosts and proxies nodes sit behind, and backends that run them."""

@@ -1,0 +1,277 @@
+"""What a run started, recorded on disk as it is started, so it can always be torn down.
+
+Every run owns ``resources.json`` in its run directory, rewritten atomically after each new
+resource, and a pointer file in the state directory (``$HARNESS_STATE_DIR``, default
+``~/.local/state/eventlog-harness/runs``). A run whose owner process is gone is a crashed run: its
+leftovers are reaped by ``harness clean`` and by the next ``harness up``.
+
+Processes are also labelled with ``HARNESS_RUN_ID`` in their environment (the testcontainers idea),
+so a sweep finds them even if ``resources.json`` was lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+RUN_ID_ENV = "HARNESS_RUN_ID"
+NETNS_PREFIX = "hx-"
+LINK_PREFIX = "hxb"
+
+
+def state_dir() -> Path:
+    base = os.environ.get("HARNESS_STATE_DIR")
+    path = Path(base) if base else Path.home() / ".local" / "state" / "eventlog-harness"
+    (path / "runs").mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def proc_start_time(pid: int) -> int | None:
+    """Kernel start time of a pid (clock ticks since boot), to tell a live process from a reused pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 22; the command name (field 2) may contain spaces, so split after its closing paren.
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def pid_alive(pid: int, start_time: int | None = None) -> bool:
+    """True for a running (not zombie) process that is the one recorded, not a reused pid."""
+    current = proc_start_time(pid)
+    if current is None or _is_zombie(pid):
+        return False
+    return start_time is None or current == start_time
+
+
+@dataclass
+class ProcessRecord:
+    name: str
+    pid: int
+    start_time: int | None
+    cmd: list[str]
+    log: str
+
+
+@dataclass
+class RunResources:
+    run_id: str
+    run_dir: str
+    owner_pid: int | None
+    owner_start: int | None
+    detached: bool = False
+    topology: str = ""
+    processes: list[ProcessRecord] = field(default_factory=list)
+    netns: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    # -- persistence -------------------------------------------------------------------------
+    @property
+    def path(self) -> Path:
+        return Path(self.run_dir) / "resources.json"
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=1))
+        tmp.replace(self.path)
+        pointer = state_dir() / "runs" / f"{self.run_id}.json"
+        if not pointer.exists():
+            pointer.write_text(json.dumps({"run_id": self.run_id, "run_dir": self.run_dir}))
+
+    @classmethod
+    def load(cls, path: Path) -> RunResources:
+        raw = json.loads(path.read_text())
+        raw["processes"] = [ProcessRecord(**p) for p in raw.get("processes", [])]
+        return cls(**raw)
+
+    def owner_alive(self) -> bool:
+        return self.owner_pid is not None and pid_alive(self.owner_pid, self.owner_start)
+
+    # -- recording ---------------------------------------------------------------------------
+    def add_process(self, rec: ProcessRecord) -> None:
+        self.processes.append(rec)
+        self.save()
+
+    def add_netns(self, name: str) -> None:
+        self.netns.append(name)
+        self.save()
+
+    def add_link(self, name: str) -> None:
+        self.links.append(name)
+        self.save()
+
+
+def new_resources(run_id: str, run_dir: Path, *, detached: bool, topology: str) -> RunResources:
+    me = os.getpid()
+    res = RunResources(
+        run_id=run_id,
+        run_dir=str(run_dir),
+        owner_pid=None if detached else me,
+        owner_start=None if detached else proc_start_time(me),
+        detached=detached,
+        topology=topology,
+    )
+    res.save()
+    return res
+
+
+# -- teardown ----------------------------------------------------------------------------------
+
+
+def stop_process(pid: int, start_time: int | None, grace_s: float = 3.0) -> None:
+    """SIGTERM, then SIGKILL after ``grace_s``; waits until the pid is gone (reaping our children)."""
+    if not pid_alive(pid, start_time):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        _reap(pid)
+        if not pid_alive(pid, start_time) or _is_zombie(pid):
+            _reap(pid)
+            return
+        time.sleep(0.02)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and pid_alive(pid, start_time) and not _is_zombie(pid):
+        time.sleep(0.02)
+    _reap(pid)
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def _run_quiet(cmd: list[str]) -> None:
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, timeout=15)
+
+
+def teardown(res: RunResources) -> list[str]:
+    """Stops everything ``res`` records, in dependency order. Returns what it removed."""
+    removed: list[str] = []
+    # Servers first: a namespace with live processes in it would outlive 'ip netns del'.
+    for proc in reversed(res.processes):
+        if pid_alive(proc.pid, proc.start_time):
+            stop_process(proc.pid, proc.start_time)
+            removed.append(f"process {proc.name} (pid {proc.pid})")
+    for pid in labelled_pids(res.run_id):
+        stop_process(pid, proc_start_time(pid))
+        removed.append(f"process pid {pid} (labelled {res.run_id})")
+    for ns in res.netns:
+        if ns in list_netns():
+            _run_quiet(["ip", "netns", "del", ns])
+            removed.append(f"netns {ns}")
+    for link in res.links:
+        if link in list_links(LINK_PREFIX):
+            _run_quiet(["ip", "link", "del", link])
+            removed.append(f"link {link}")
+    with contextlib.suppress(FileNotFoundError):
+        (state_dir() / "runs" / f"{res.run_id}.json").unlink()
+    return removed
+
+
+def labelled_pids(run_id: str | None = None) -> list[int]:
+    """Pids whose environment carries our run label (any run when ``run_id`` is None)."""
+    needle = f"{RUN_ID_ENV}=".encode()
+    wanted = needle + run_id.encode() if run_id else None
+    found: list[int] = []
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            env = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        for var in env.split(b"\0"):
+            if (wanted is not None and var == wanted) or (wanted is None and var.startswith(needle)):
+                found.append(int(entry.name))
+                break
+    return found
+
+
+def list_netns() -> list[str]:
+    try:
+        out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def list_links(prefix: str) -> list[str]:
+    try:
+        out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    names = []
+    for line in out.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) >= 2:
+            name = parts[1].strip().split("@")[0]
+            if name.startswith(prefix):
+                names.append(name)
+    return names
+
+
+def registered_runs() -> list[RunResources]:
+    runs = []
+    for pointer in sorted((state_dir() / "runs").glob("*.json")):
+        try:
+            run_dir = Path(json.loads(pointer.read_text())["run_dir"])
+            runs.append(RunResources.load(run_dir / "resources.json"))
+        except (OSError, ValueError, KeyError, TypeError):
+            # The run dir was deleted by hand: keep a stub so the sweep below still runs.
+            pointer.unlink(missing_ok=True)
+    return runs
+
+
+def reap(*, include_detached: bool) -> list[str]:
+    """Tears down crashed runs (owner gone), and detached ones when asked; then sweeps anything
+    carrying our names or labels that no live run claims."""
+    removed: list[str] = []
+    live_ids: set[str] = set()
+    live_netns: set[str] = set()
+    live_links: set[str] = set()
+    for res in registered_runs():
+        if res.owner_alive() or (res.detached and not include_detached):
+            live_ids.add(res.run_id)
+            live_netns.update(res.netns)
+            live_links.update(res.links)
+            continue
+        removed += teardown(res)
+    for pid in labelled_pids():
+        try:
+            env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        label = next((v.split(b"=", 1)[1].decode() for v in env if v.startswith(RUN_ID_ENV.encode())), "")
+        if label not in live_ids:
+            stop_process(pid, proc_start_time(pid))
+            removed.append(f"process pid {pid} (labelled {label}, no live run)")
+    for ns in list_netns():
+        if ns.startswith(NETNS_PREFIX) and ns not in live_netns:
+            _run_quiet(["ip", "netns", "del", ns])
+            removed.append(f"netns {ns}")
+    for link in list_links(LINK_PREFIX):
+        if link not in live_links:
+            _run_quiet(["ip", "link", "del", link])
+            removed.append(f"link {link}")
+    return removed

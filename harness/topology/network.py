@@ -1,0 +1,198 @@
+"""Hosts: where nodes run and how they are addressed, plus the iptables partition primitive.
+
+``NetnsNetwork`` (root on Linux): a private bridge in the root namespace carrying a /24; every node
+gets a namespace with its own address. Proxies listen on the bridge address, so everything a node
+sends to a peer goes through the peer's proxy, and a partition is a set of DROP rules inside the
+hosts for the other side's proxy ports. ``LoopbackNetwork``: no hosts; nodes and proxies share
+127.0.0.1 and partitions are unsupported (reported, never faked).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from harness.errors import HarnessError, UnsupportedError
+from harness.topology.lifecycle import LINK_PREFIX, NETNS_PREFIX, RunResources, list_links
+
+CHAIN = "HARNESS-PARTITION"
+SUBNET_BASE = ipaddress.ip_network("10.213.0.0/16")
+
+
+def _ip(*args: str, netns: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    cmd = ["ip", "netns", "exec", netns, *args] if netns else list(args)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=15)
+    if check and proc.returncode != 0:
+        raise HarnessError(f"command failed: {' '.join(cmd)}: {proc.stderr.strip() or proc.stdout.strip()}")
+    return proc
+
+
+def netns_supported() -> tuple[bool, str]:
+    if not sys.platform.startswith("linux"):
+        return False, "network namespaces need Linux"
+    if os.geteuid() != 0:
+        return False, "network namespaces and iptables need root"
+    for tool in ("ip", "iptables"):
+        if subprocess.run(["which", tool], capture_output=True).returncode != 0:
+            return False, f"'{tool}' is not installed (run 'make setup')"
+    return True, ""
+
+
+def free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Host:
+    """One node's place on the network: the address it listens on and how to run a command there."""
+
+    name: str
+    address: str
+    netns: str | None
+
+    def wrap(self, cmd: list[str]) -> list[str]:
+        return ["ip", "netns", "exec", self.netns, *cmd] if self.netns else cmd
+
+
+class Network:
+    kind: str = "abstract"
+    partitions_supported: bool = False
+    # Address the proxies listen on, reachable from the root namespace and from every host.
+    proxy_address: str = "127.0.0.1"
+
+    def add_host(self, name: str) -> Host:
+        raise NotImplementedError
+
+    def node_ports(self) -> tuple[int, int]:
+        """(client port, cluster-bus port) a node should listen on."""
+        raise NotImplementedError
+
+    def block(self, host: Host, ports: list[int]) -> None:
+        """Drops everything ``host`` sends to the proxy ports ``ports``."""
+        raise UnsupportedError(f"partitions are unsupported on {self.kind} hosts")
+
+    def heal(self, host: Host) -> None:
+        raise UnsupportedError(f"partitions are unsupported on {self.kind} hosts")
+
+    def rules(self, host: Host) -> list[str]:
+        return []
+
+
+class LoopbackNetwork(Network):
+    kind = "loopback"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def add_host(self, name: str) -> Host:
+        return Host(name=name, address="127.0.0.1", netns=None)
+
+    def node_ports(self) -> tuple[int, int]:
+        return free_port("127.0.0.1"), free_port("127.0.0.1")
+
+
+class NetnsNetwork(Network):
+    kind = "netns"
+    partitions_supported = True
+
+    def __init__(self, res: RunResources, tag: str) -> None:
+        self.res = res
+        self.tag = tag  # short, unique per run: names are limited to 15 characters
+        self.bridge = f"{LINK_PREFIX}{tag}"
+        self.subnet = self._pick_subnet()
+        hosts = list(self.subnet.hosts())
+        self.proxy_address = str(hosts[0])
+        self._next_host = 10
+        self.hosts: list[Host] = []
+        _ip("ip", "link", "add", self.bridge, "type", "bridge")
+        res.add_link(self.bridge)
+        _ip("ip", "addr", "add", f"{self.proxy_address}/{self.subnet.prefixlen}", "dev", self.bridge)
+        _ip("ip", "link", "set", self.bridge, "up")
+        res.info["subnet"] = str(self.subnet)
+        res.save()
+
+    @staticmethod
+    def _pick_subnet() -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+        out = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True).stdout
+        used = {
+            ipaddress.ip_interface(w).network
+            for line in out.splitlines()
+            for w in line.split()
+            if "/" in w and w[0].isdigit()
+        }
+        for sub in SUBNET_BASE.subnets(new_prefix=24):
+            if not any(sub.overlaps(u) for u in used):
+                return sub
+        raise HarnessError("no free /24 left in 10.213.0.0/16 for a run bridge; run 'harness clean'")
+
+    def add_host(self, name: str) -> Host:
+        ns = f"{NETNS_PREFIX}{self.tag}-{name}"
+        idx = len(self.hosts)
+        outer, inner = f"hx{self.tag}{idx}a", f"hx{self.tag}{idx}b"
+        address = str(self.subnet.network_address + self._next_host)
+        self._next_host += 1
+        _ip("ip", "netns", "add", ns)
+        self.res.add_netns(ns)
+        _ip("ip", "link", "add", outer, "type", "veth", "peer", "name", inner)
+        self.res.add_link(outer)
+        _ip("ip", "link", "set", inner, "netns", ns)
+        _ip("ip", "link", "set", outer, "master", self.bridge)
+        _ip("ip", "link", "set", outer, "up")
+        _ip("ip", "link", "set", "lo", "up", netns=ns)
+        _ip("ip", "addr", "add", f"{address}/{self.subnet.prefixlen}", "dev", inner, netns=ns)
+        _ip("ip", "link", "set", inner, "up", netns=ns)
+        _ip("iptables", "-N", CHAIN, netns=ns)
+        _ip("iptables", "-A", "OUTPUT", "-j", CHAIN, netns=ns)
+        host = Host(name=name, address=address, netns=ns)
+        self.hosts.append(host)
+        return host
+
+    def node_ports(self) -> tuple[int, int]:
+        # Each host has its own stack, so the standard ports never collide.
+        return 6379, 16379
+
+    def block(self, host: Host, ports: list[int]) -> None:
+        assert host.netns is not None
+        for port in ports:
+            _ip(
+                "iptables",
+                "-A",
+                CHAIN,
+                "-p",
+                "tcp",
+                "-d",
+                self.proxy_address,
+                "--dport",
+                str(port),
+                "-j",
+                "DROP",
+                netns=host.netns,
+            )
+
+    def heal(self, host: Host) -> None:
+        assert host.netns is not None
+        _ip("iptables", "-F", CHAIN, netns=host.netns)
+
+    def rules(self, host: Host) -> list[str]:
+        assert host.netns is not None
+        out = _ip("iptables", "-S", CHAIN, netns=host.netns).stdout
+        return [line for line in out.splitlines() if line.startswith("-A")]
+
+
+def make_network(res: RunResources, tag: str, want: str = "auto") -> Network:
+    """``want``: auto (netns when possible), netns (required), loopback."""
+    ok, reason = netns_supported()
+    if want == "loopback" or (want == "auto" and not ok):
+        return LoopbackNetwork(reason or "loopback requested")
+    if not ok:
+        raise UnsupportedError(f"--hosts netns: {reason}")
+    leftovers = [link for link in list_links(LINK_PREFIX) if link == f"{LINK_PREFIX}{tag}"]
+    if leftovers:
+        raise HarnessError(f"bridge {leftovers[0]} already exists; run 'harness clean'")
+    return NetnsNetwork(res, tag)

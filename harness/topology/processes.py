@@ -1,0 +1,49 @@
+"""Starting server processes the harness supervises (foreground children, never daemonized)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from harness.topology.lifecycle import RUN_ID_ENV, ProcessRecord, RunResources, proc_start_time
+
+
+def log_tail(path: Path | str, lines: int = 20) -> str:
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"
+
+
+class ServerProcess:
+    """A child server process: started in its own session (so a terminal's Ctrl-C reaches the
+    harness, which then tears down in order) and labelled with the run id."""
+
+    def __init__(self, name: str, cmd: list[str], log: Path, res: RunResources, cwd: Path | None = None):
+        self.name = name
+        self.cmd = cmd
+        self.log = log
+        env = dict(os.environ)
+        env[RUN_ID_ENV] = res.run_id
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as fh:
+            self.popen = subprocess.Popen(
+                cmd,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
+            )
+        self.pid = self.popen.pid
+        self.start_time = proc_start_time(self.pid)
+        res.add_process(ProcessRecord(name, self.pid, self.start_time, cmd, str(log)))
+
+    def running(self) -> bool:
+        return self.popen.poll() is None
+
+    def tail(self, lines: int = 20) -> str:
+        return log_tail(self.log, lines)

@@ -1,0 +1,140 @@
+"""One ``toxiproxy-server`` per run, driven through ``toxiproxy-python``.
+
+toxiproxy-python keeps the API address in a class attribute; a run has exactly one server, so the
+wrapper points it there when the server starts.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+from toxiproxy import Toxiproxy
+from toxiproxy.api import APIConsumer
+from toxiproxy.proxy import Proxy
+
+from harness.doctor import find_binary
+from harness.errors import HarnessError, MissingBinaryError, NotHealthyError, PortInUseError
+from harness.topology.lifecycle import RunResources
+from harness.topology.network import free_port
+from harness.topology.processes import ServerProcess
+
+TOXIPROXY_HINT = (
+    "Run 'make setup' (it builds it with go install github.com/Shopify/toxiproxy/v2/cmd/server), "
+    "or put a toxiproxy-server binary on PATH."
+)
+
+
+@dataclass(frozen=True)
+class ProxyInfo:
+    name: str
+    listen_host: str
+    listen_port: int
+    upstream: str
+
+    @property
+    def address(self) -> str:
+        return f"{self.listen_host}:{self.listen_port}"
+
+
+class ToxiproxyServer:
+    def __init__(self, res: RunResources, log_dir: Path, startup_timeout_s: float = 10.0) -> None:
+        binary = find_binary("toxiproxy-server")
+        if binary is None:
+            raise MissingBinaryError("toxiproxy-server", TOXIPROXY_HINT)
+        self.host = "127.0.0.1"
+        self.port = free_port(self.host)
+        self.process = ServerProcess(
+            "toxiproxy",
+            [binary, "-host", self.host, "-port", str(self.port)],
+            log_dir / "toxiproxy.log",
+            res,
+        )
+        res.info["toxiproxy_api"] = f"{self.host}:{self.port}"
+        res.save()
+        self.client = Toxiproxy()
+        self.client.update_api_consumer(self.host, self.port)
+        self._wait_ready(startup_timeout_s)
+        self.proxies: dict[str, ProxyInfo] = {}
+
+    @property
+    def api(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self.process.running():
+                raise NotHealthyError(f"toxiproxy-server exited at start:\n{self.process.tail()}")
+            try:
+                resp = requests.get(f"{self.api}/version", timeout=1)
+                if resp.ok:
+                    # 2.12 answers {"version": "2.12.0"}; older servers answer plain text.
+                    try:
+                        self.version = str(resp.json()["version"])
+                    except (ValueError, KeyError, TypeError):
+                        self.version = resp.text.strip()
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        raise NotHealthyError(
+            f"toxiproxy-server not answering on {self.api} after {timeout_s}s:\n{self.process.tail()}"
+        )
+
+    def create(self, name: str, listen_host: str, upstream: str) -> ProxyInfo:
+        """Creates a proxy on ``listen_host`` with a port the kernel picks (no race for free ports)."""
+        self._point()
+        resp = requests.post(
+            f"{self.api}/proxies",
+            timeout=5,
+            json={"name": name, "listen": f"{listen_host}:0", "upstream": upstream},
+        )
+        if resp.status_code == 409:
+            raise HarnessError(f"toxiproxy proxy '{name}' already exists")
+        if not resp.ok:
+            if "address already in use" in resp.text:
+                raise PortInUseError(listen_host, 0, f"proxy {name}")
+            raise HarnessError(f"toxiproxy refused proxy {name}: {resp.status_code} {resp.text.strip()}")
+        listen = resp.json()["listen"]
+        host, port = listen.rsplit(":", 1)
+        info = ProxyInfo(name, host, int(port), upstream)
+        self.proxies[name] = info
+        return info
+
+    def _point(self) -> None:
+        APIConsumer.host, APIConsumer.port = self.host, self.port
+
+    def proxy(self, name: str) -> Proxy:
+        self._point()
+        proxy = self.client.get_proxy(name)
+        if proxy is None:
+            raise HarnessError(f"no toxiproxy proxy named '{name}'")
+        return proxy
+
+    def add_toxic(
+        self,
+        proxy: str,
+        toxic_type: str,
+        attributes: dict[str, Any],
+        *,
+        stream: str = "downstream",
+        name: str | None = None,
+        toxicity: float = 1.0,
+    ) -> str:
+        toxic_name = name or f"{toxic_type}_{stream}"
+        self.proxy(proxy).add_toxic(
+            type=toxic_type, stream=stream, name=toxic_name, toxicity=toxicity, attributes=attributes
+        )
+        return toxic_name
+
+    def remove_toxic(self, proxy: str, toxic_name: str) -> None:
+        self.proxy(proxy).destroy_toxic(toxic_name)
+
+    def reset(self) -> None:
+        """Removes every toxic and re-enables every proxy."""
+        self._point()
+        self.client.reset()

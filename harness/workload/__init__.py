@@ -1,0 +1,1 @@
+"""The platform's data paths, played against the real servers."""

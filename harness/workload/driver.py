@@ -1,0 +1,247 @@
+"""Open-loop driver for the Redis plane of ingestion: rate-limit check, then per-minute counter.
+
+Events are due on a fixed schedule at the offered rate. Each pass sends every overdue event (up to
+``max_batch``) in one pipelined round, so a slow server shows up as latency measured from the
+scheduled time, never as a quietly lower offered load (no coordinated omission). Admitted events
+then get their counter ``INCR`` + ``EXPIRE`` in a second round.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from typing import Any
+
+from harness.clients.redis_router import SlotRouter
+from harness.clock import RunClock
+from harness.history.recorder import HistoryRecorder
+from harness.ops import OpType
+from harness.workload.keys import KeyScheme
+from harness.workload.tenants import TenantPicker
+
+PROCESS = "ingest"
+
+
+def limiter_script() -> str:
+    return resources.files("harness.workload").joinpath("ratelimit.lua").read_text()
+
+
+@dataclass(frozen=True)
+class DriverConfig:
+    rate: float  # offered events per second
+    duration_s: float
+    limit: int  # default per-tenant limit per window
+    window_ms: int
+    tenant_limits: dict[str, int] = field(default_factory=dict)
+    max_batch: int = 400
+    drain_s: float = 5.0  # overdue events may still be sent this long after the schedule ends
+    counter_ttl_s: int = 600
+
+
+@dataclass
+class DriverStats:
+    offered: int = 0
+    sent: int = 0
+    unsent: int = 0
+    admitted: int = 0
+    rate_limited: int = 0
+    outcomes: dict[str, int] = field(default_factory=lambda: {"ok": 0, "fail": 0, "info": 0})
+    expire_errors: int = 0
+    max_lag_s: float = 0.0
+    elapsed_s: float = 0.0
+    batches: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class EventDriver:
+    def __init__(
+        self,
+        router: SlotRouter,
+        recorder: HistoryRecorder,
+        clock: RunClock,
+        keys: KeyScheme,
+        picker: TenantPicker,
+        cfg: DriverConfig,
+        variant: str,
+        rng: random.Random,
+        script_sha: str,
+    ) -> None:
+        self.router = router
+        self.rec = recorder
+        self.clock = clock
+        self.keys = keys
+        self.picker = picker
+        self.cfg = cfg
+        self.variant = variant
+        self.rng = rng
+        self.sha = script_sha
+        self.counter_keys: set[str] = set()
+        self.stats = DriverStats()
+
+    def _limit(self, tenant: str) -> int:
+        return self.cfg.tenant_limits.get(tenant, self.cfg.limit)
+
+    def run(self, on_progress: Callable[[DriverStats, float], None] | None = None) -> DriverStats:
+        cfg = self.cfg
+        total = int(cfg.rate * cfg.duration_s)
+        self.stats.offered = total
+        interval_ns = 1e9 / cfg.rate
+        start_ns = self.clock.now_ns()
+        drain_deadline = start_ns + int((cfg.duration_s + cfg.drain_s) * 1e9)
+        seq = 0
+        last_progress = 0.0
+        while seq < total:
+            now = self.clock.now_ns()
+            if now > drain_deadline:
+                break
+            due = min(total, int((now - start_ns) / interval_ns) + 1)
+            if due <= seq:
+                next_ns = start_ns + int(seq * interval_ns)
+                time.sleep(max(0.0, (next_ns - now) / 1e9))
+                continue
+            upto = min(due, seq + cfg.max_batch)
+            sched = [start_ns + int(i * interval_ns) for i in range(seq, upto)]
+            self.stats.max_lag_s = max(self.stats.max_lag_s, (now - sched[0]) / 1e9)
+            self._batch(seq, sched)
+            seq = upto
+            self.stats.batches += 1
+            if on_progress is not None and now / 1e9 - last_progress >= 0.5:
+                last_progress = now / 1e9
+                on_progress(self.stats, seq / total)
+        self.stats.sent = seq
+        self.stats.unsent = total - seq
+        self.stats.elapsed_s = (self.clock.now_ns() - start_ns) / 1e9
+        if on_progress is not None:
+            on_progress(self.stats, 1.0)
+        return self.stats
+
+    def _batch(self, first_seq: int, sched: list[int]) -> None:
+        tenants = self.picker.draw(len(sched))
+        rec, keys, variant, cfg = self.rec, self.keys, self.variant, self.cfg
+        commands: list[tuple[Any, ...]] = []
+        route: list[str] = []
+        meta: list[tuple[int, str, int, int, str, int, int]] = []
+        send_ns = self.clock.now_ns()
+        for offset, (tenant, s_ns) in enumerate(zip(tenants, sched, strict=True)):
+            event = first_seq + offset
+            shards = keys.shards(tenant)
+            shard = self.rng.randrange(shards) if shards > 1 else 0
+            group_limit = self._limit(tenant)
+            limit = keys.shard_limit(tenant, group_limit)
+            key = keys.limiter_key(tenant, shard)
+            now_ms = self.clock.wall_ms_at(s_ns)
+            req = f"{variant}-{event}"
+            op = rec.invoke(
+                PROCESS,
+                "rate_limit",
+                time_ns=send_ns,
+                sched_ns=s_ns,
+                variant=variant,
+                key=key,
+                tenant=tenant,
+                event=event,
+                value={
+                    "now_ms": now_ms,
+                    "limit": limit,
+                    "window_ms": cfg.window_ms,
+                    "req": req,
+                    "group": tenant,
+                    "group_limit": group_limit,
+                    "shards": shards,
+                },
+            )
+            commands.append(("EVALSHA", self.sha, 1, key, limit, cfg.window_ms, now_ms, req))
+            route.append(key)
+            meta.append((op, tenant, s_ns, event, key, shard, now_ms))
+        replies = self.router.execute(commands, route)
+        incr_cmds: list[tuple[Any, ...]] = []
+        incr_route: list[str] = []
+        incr_meta: list[tuple[int, str, int, int, str]] = []
+        for (op, tenant, s_ns, event, _key, shard, now_ms), reply in zip(meta, replies, strict=True):
+            if reply.outcome is OpType.OK:
+                allowed = int(reply.value[0]) == 1
+                rec.complete(
+                    op,
+                    OpType.OK,
+                    PROCESS,
+                    "rate_limit",
+                    time_ns=reply.done_ns,
+                    value={"allowed": allowed, "remaining": int(reply.value[1])},
+                )
+                self.stats.outcomes["ok"] += 1
+                if not allowed:
+                    self.stats.rate_limited += 1
+                    continue
+                self.stats.admitted += 1
+                ckey = keys.counter_key(tenant, shard, now_ms)
+                self.counter_keys.add(ckey)
+                incr_cmds += [("INCR", ckey), ("EXPIRE", ckey, cfg.counter_ttl_s)]
+                incr_route += [ckey, ckey]
+                incr_meta.append((0, tenant, s_ns, event, ckey))
+            else:
+                rec.complete(
+                    op, reply.outcome, PROCESS, "rate_limit", time_ns=reply.done_ns, error=str(reply.value)
+                )
+                self.stats.outcomes[reply.outcome.value] += 1
+        if not incr_cmds:
+            return
+        send_ns = self.clock.now_ns()
+        ops = [
+            rec.invoke(
+                PROCESS,
+                "incr",
+                time_ns=send_ns,
+                sched_ns=s_ns,
+                variant=variant,
+                key=ckey,
+                tenant=tenant,
+                event=event,
+            )
+            for (_, tenant, s_ns, event, ckey) in incr_meta
+        ]
+        replies = self.router.execute(incr_cmds, incr_route)
+        for i, op in enumerate(ops):
+            reply, expire = replies[2 * i], replies[2 * i + 1]
+            if reply.outcome is OpType.OK:
+                rec.complete(op, OpType.OK, PROCESS, "incr", time_ns=reply.done_ns, value=int(reply.value))
+            else:
+                rec.complete(
+                    op, reply.outcome, PROCESS, "incr", time_ns=reply.done_ns, error=str(reply.value)
+                )
+            self.stats.outcomes[reply.outcome.value] += 1
+            if expire.outcome is not OpType.OK:
+                self.stats.expire_errors += 1
+
+
+def final_reads(
+    router: SlotRouter, recorder: HistoryRecorder, keys: list[str], variant: str, batch: int = 1000
+) -> int:
+    """Reads every counter key once, recorded as ``final_read`` ops for the checkers."""
+    failures = 0
+    for start in range(0, len(keys), batch):
+        chunk = keys[start : start + batch]
+        ops = [recorder.invoke("final", "final_read", variant=variant, key=k) for k in chunk]
+        replies = router.execute([("GET", k) for k in chunk], chunk)
+        for op, k, reply in zip(ops, chunk, replies, strict=True):
+            if reply.outcome is OpType.OK:
+                value = None if reply.value is None else int(reply.value)
+                recorder.complete(
+                    op, OpType.OK, "final", "final_read", time_ns=reply.done_ns, value=value, key=k
+                )
+            else:
+                failures += 1
+                recorder.complete(
+                    op,
+                    reply.outcome,
+                    "final",
+                    "final_read",
+                    time_ns=reply.done_ns,
+                    error=str(reply.value),
+                    key=k,
+                )
+    return failures

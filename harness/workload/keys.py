@@ -1,0 +1,44 @@
+"""Redis key design for the per-tenant limiter and per-minute counters, plain or write-sharded.
+
+Keys of one tenant share the hash tag ``{t:<tenant>}`` so the capstone's multi-key reads (MGET of
+the last five minute buckets) stay on one slot: this is exactly what puts a whale tenant on one
+master (case study 1). A write-sharded tenant gets N tags ``{t:<tenant>#<i>}``, spreading its keys
+over slots and masters; reads gather all N, and its limit is split N ways.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+
+def minute_bucket(epoch_ms: int) -> str:
+    """``YYYYMMDDHH:MM`` in UTC, the capstone's counter bucket."""
+    return time.strftime("%Y%m%d%H:%M", time.gmtime(epoch_ms / 1000))
+
+
+@dataclass(frozen=True)
+class KeyScheme:
+    sharded: dict[str, int]  # tenant -> number of write shards (absent = 1)
+
+    def shards(self, tenant: str) -> int:
+        return self.sharded.get(tenant, 1)
+
+    def tag(self, tenant: str, shard: int) -> str:
+        return f"{{t:{tenant}}}" if self.shards(tenant) == 1 else f"{{t:{tenant}#{shard}}}"
+
+    def limiter_key(self, tenant: str, shard: int) -> str:
+        return f"ratelimit:{self.tag(tenant, shard)}:events"
+
+    def counter_key(self, tenant: str, shard: int, epoch_ms: int) -> str:
+        return f"counter:{self.tag(tenant, shard)}:events:{minute_bucket(epoch_ms)}"
+
+    def counter_keys_for_read(self, tenant: str, epoch_ms: int) -> list[str]:
+        """Every key a reader must gather to count ``tenant``'s events in one minute."""
+        return [self.counter_key(tenant, s, epoch_ms) for s in range(self.shards(tenant))]
+
+    def shard_limit(self, tenant: str, limit: int) -> int:
+        """Each of N shards admits ceil(limit / N): the group can admit up to N × that per window
+        (the documented cost of sharding a limiter without coordination)."""
+        n = self.shards(tenant)
+        return -(-limit // n)

@@ -1,0 +1,286 @@
+#!/usr/bin/env bash
+# Prepare a (Debian) machine for the harness.  Run through `make setup`.
+#
+#   1. .venv with the project installed editable (+ dev extras); pip runs only
+#      when pyproject.toml changed (sha256 kept in .venv/.setup-stamp).
+#   2. redis-server 7+ and redis-cli        (apt: redis-server redis-tools)
+#   3. iptables and ip                      (apt: iptables iproute2)
+#   4. toxiproxy-server, pinned below, built with `go install` into tools/bin/
+#   5. python -m harness.doctor
+#
+# As root, missing system packages are installed with apt-get (one
+# `apt-get update`, only when something has to be installed).  Without root
+# nothing is installed system-wide: the exact commands to run are printed and
+# everything else is still done.  Exit status is non-zero only when something
+# required (venv, redis-server, toxiproxy-server) is still missing.
+# Idempotent: a second run changes nothing and takes a couple of seconds.
+set -euo pipefail
+
+TOXIPROXY_VERSION=v2.12.0
+TOXIPROXY_MODULE=github.com/Shopify/toxiproxy/v2
+GO_MIN_VERSION=1.23 # toxiproxy v2.12.0's go.mod says "go 1.23.0"
+REDIS_MIN_MAJOR=7
+PYTHON_MIN=3.11 # pyproject.toml requires-python
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$REPO_ROOT/.venv"
+STAMP="$VENV/.setup-stamp"
+TOOLS_BIN="${HARNESS_TOOLS_DIR:-$REPO_ROOT/tools/bin}" # same override as harness.doctor
+cd "$REPO_ROOT"
+
+# Two concurrent runs would race on pip and on the toxiproxy build.
+if command -v flock >/dev/null 2>&1; then
+    exec 9<"${BASH_SOURCE[0]}"
+    flock 9
+fi
+
+CHANGES=()  # what this run changed
+MISSING=()  # required things still missing at the end
+OPTIONAL=() # nice-to-have things still missing
+HINTS=()    # commands the user has to run
+APT_PKGS=() # packages to install (root) or to tell the user about
+APT_UPDATED=0
+INSTALLED_REDIS=0
+BUILD_TMP=""
+trap '[ -n "$BUILD_TMP" ] && rm -rf "$BUILD_TMP"' EXIT
+
+log() { printf '==> %s\n' "$*"; }
+warn() { printf 'WARNING: %s\n' "$*" >&2; }
+changed() {
+    CHANGES+=("$1")
+    log "$1"
+}
+have() { command -v "$1" >/dev/null 2>&1; }
+# iptables and ip live in /usr/sbin, which is not on a normal user's PATH on Debian.
+have_admin() { have "$1" || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
+is_root() { [ "$(id -u)" -eq 0 ]; }
+# version_ge A B: true when version A >= version B
+version_ge() { printf '%s\n%s\n' "$2" "$1" | sort -V -C; }
+add_apt() {
+    local p q
+    for p in "$@"; do
+        for q in "${APT_PKGS[@]}"; do [ "$q" = "$p" ] && continue 2; done
+        APT_PKGS+=("$p")
+    done
+}
+# "sudo CMD1 && sudo CMD2" (or "as root: CMD1 && CMD2" when there is no sudo)
+as_root() {
+    local out="" sep="" c
+    for c in "$@"; do
+        if ! is_root && have sudo; then out+="${sep}sudo $c"; else out+="${sep}$c"; fi
+        sep=" && "
+    done
+    if is_root || have sudo; then echo "$out"; else echo "as root: $out"; fi
+}
+
+apt_update() {
+    if [ "$APT_UPDATED" -eq 0 ]; then
+        log "apt-get update"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        APT_UPDATED=1
+    fi
+}
+
+# Candidate version of an apt package without epoch/suffix ("2:1.19~1" -> "1.19"), or "".
+apt_candidate() {
+    apt-cache policy "$1" 2>/dev/null |
+        awk '$1 == "Candidate:" && $2 != "(none)" { print $2 }' |
+        sed -E 's/^[0-9]+://; s/^([0-9]+(\.[0-9]+)*).*/\1/'
+}
+
+go_version_of() { # "1.26.8" for the given go binary
+    "$1" env GOVERSION 2>/dev/null | grep -oE '[0-9]+\.[0-9]+(\.[0-9]+)?' | head -n1
+}
+
+# Path of a Go toolchain new enough for toxiproxy, or nothing.  Besides PATH,
+# looks where go.dev tarballs and Debian's versioned golang-1.xx-go packages land.
+find_go() {
+    local cand v
+    local cands=("$(command -v go || true)" /usr/local/go/bin/go /usr/lib/go-*/bin/go)
+    for cand in "${cands[@]}"; do
+        if [ -z "$cand" ] || [ ! -x "$cand" ]; then continue; fi
+        v="$(go_version_of "$cand")"
+        if [ -n "$v" ] && version_ge "$v" "$GO_MIN_VERSION"; then
+            echo "$cand"
+            return 0
+        fi
+    done
+    return 0
+}
+
+redis_major() { redis-server --version 2>/dev/null | sed -nE 's/.*v=([0-9]+)\..*/\1/p'; }
+
+# --- 1. decide what the system lacks ------------------------------------------
+
+if ! have python3; then
+    add_apt python3 python3-venv
+elif [ ! -x "$VENV/bin/python" ] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    add_apt python3-venv
+fi
+have redis-server || add_apt redis-server redis-tools
+have redis-cli || add_apt redis-tools
+have_admin iptables || add_apt iptables
+have_admin ip || add_apt iproute2
+
+TOXI=""
+NEED_TOXI_BUILD=0
+GO_BIN="$(find_go)"
+if have toxiproxy-server; then
+    TOXI="$(command -v toxiproxy-server)"
+elif [ -x "$TOOLS_BIN/toxiproxy-server" ]; then
+    TOXI="$TOOLS_BIN/toxiproxy-server"
+    built="$("$TOXI" -version 2>/dev/null | head -n1 || true)"
+    if [ "$built" != "toxiproxy-server version ${TOXIPROXY_VERSION#v}" ] && [ -n "$GO_BIN" ]; then
+        log "$TOXI says '$built', want ${TOXIPROXY_VERSION#v}: rebuilding"
+        NEED_TOXI_BUILD=1
+    fi
+else
+    NEED_TOXI_BUILD=1
+fi
+
+GO_HINT="install Go >= $GO_MIN_VERSION from https://go.dev/dl/ (into /usr/local/go or anywhere on PATH; a Debian backports golang-1.2x-go >= $GO_MIN_VERSION under /usr/lib/go-1.2x/bin is found too), then re-run: make setup"
+GO_MSG=""
+if [ "$NEED_TOXI_BUILD" -eq 1 ] && [ -z "$GO_BIN" ]; then
+    # Debian's golang-go is only worth installing when it is new enough
+    # (bookworm's is 1.19; trixie's 1.24 is fine).
+    if is_root && have apt-get; then
+        apt_update
+        cand="$(apt_candidate golang-go)"
+        if [ -n "$cand" ] && version_ge "$cand" "$GO_MIN_VERSION"; then
+            add_apt golang-go
+        else
+            GO_MSG="toxiproxy-server needs Go >= $GO_MIN_VERSION to build (apt's golang-go is ${cand:-unavailable}): $GO_HINT"
+        fi
+    else
+        GO_MSG="toxiproxy-server needs Go >= $GO_MIN_VERSION to build: $GO_HINT"
+    fi
+fi
+
+# --- 2. system packages -------------------------------------------------------
+
+if [ "${#APT_PKGS[@]}" -gt 0 ]; then
+    if is_root && have apt-get; then
+        apt_update
+        log "apt-get install ${APT_PKGS[*]}"
+        if DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${APT_PKGS[@]}"; then
+            changed "installed with apt: ${APT_PKGS[*]}"
+            for p in "${APT_PKGS[@]}"; do [ "$p" = redis-server ] && INSTALLED_REDIS=1; done
+        else
+            warn "apt-get install failed"
+        fi
+    else
+        HINTS+=("$(as_root "apt-get update" "apt-get install -y ${APT_PKGS[*]}")")
+    fi
+fi
+
+[ -z "$GO_MSG" ] || HINTS+=("$GO_MSG")
+
+# Debian's redis-server package starts (and enables) its own daemon on
+# 127.0.0.1:6379.  The harness starts its own servers, so turn that one off.
+if [ "$INSTALLED_REDIS" -eq 1 ]; then
+    if have systemctl; then systemctl disable --now redis-server >/dev/null 2>&1 || true; fi
+    if have service; then service redis-server stop >/dev/null 2>&1 || true; fi
+    if have update-rc.d; then update-rc.d redis-server disable >/dev/null 2>&1 || true; fi
+    changed "stopped/disabled the redis-server system service"
+fi
+if have redis-cli && [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null || true)" = PONG ]; then
+    warn "a redis-server is answering on 127.0.0.1:6379 (not started by the harness); stop it if it was not meant to run: $(as_root "service redis-server stop")"
+fi
+
+# --- 3. python venv ---------------------------------------------------------
+
+if [ ! -x "$VENV/bin/python" ]; then
+    if have python3 && python3 -c "import sys; sys.exit(sys.version_info < tuple(map(int, '$PYTHON_MIN'.split('.'))))"; then
+        if python3 -m venv "$VENV"; then
+            rm -f "$STAMP"
+            changed "created .venv with $(python3 --version 2>&1)"
+        else
+            warn "python3 -m venv failed"
+        fi
+    elif have python3; then
+        MISSING+=("python >= $PYTHON_MIN (found $(python3 --version 2>&1))")
+    fi
+fi
+if [ -x "$VENV/bin/python" ]; then
+    want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+    stamp="$(cat "$STAMP" 2>/dev/null || true)"
+    if [ "$want" != "$stamp" ]; then
+        log "pip install -e '.[dev]' (pyproject.toml changed or first run)"
+        "$VENV/bin/python" -m pip install --disable-pip-version-check -q -e '.[dev]'
+        printf '%s\n' "$want" >"$STAMP"
+        changed "installed the project into .venv (pip install -e '.[dev]')"
+    else
+        log ".venv is up to date with pyproject.toml"
+    fi
+else
+    MISSING+=(".venv (needs python3 >= $PYTHON_MIN with the venv module)")
+fi
+
+# --- 4. toxiproxy ---------------------------------------------------------------
+
+[ -n "$GO_BIN" ] || GO_BIN="$(find_go)" # golang-go may just have been installed
+if [ "$NEED_TOXI_BUILD" -eq 1 ] && [ -n "$GO_BIN" ]; then
+    log "building toxiproxy-server $TOXIPROXY_VERSION with go $(go_version_of "$GO_BIN") ($GO_BIN)"
+    mkdir -p "$TOOLS_BIN"
+    BUILD_TMP="$(mktemp -d "$TOOLS_BIN/.build.XXXXXX")"
+    # -X ...Version: like upstream's release builds, so `-version` and GET /version
+    # say "2.12.0" instead of "git".
+    if GOBIN="$BUILD_TMP" CGO_ENABLED=0 "$GO_BIN" install \
+        -ldflags "-X $TOXIPROXY_MODULE.Version=${TOXIPROXY_VERSION#v}" \
+        "$TOXIPROXY_MODULE/cmd/server@$TOXIPROXY_VERSION"; then
+        mv -f "$BUILD_TMP/server" "$TOOLS_BIN/toxiproxy-server"
+        TOXI="$TOOLS_BIN/toxiproxy-server"
+        changed "built $TOXI ($TOXIPROXY_VERSION)"
+    else
+        warn "go install of toxiproxy $TOXIPROXY_VERSION failed"
+    fi
+    rm -rf "$BUILD_TMP"
+    BUILD_TMP=""
+fi
+if [ -n "$TOXI" ]; then
+    log "toxiproxy-server: $TOXI"
+else
+    MISSING+=("toxiproxy-server")
+fi
+
+# --- 5. what is still missing -------------------------------------------------
+
+if ! have redis-server; then
+    MISSING+=("redis-server")
+else
+    major="$(redis_major)"
+    if [ -z "$major" ] || [ "$major" -lt "$REDIS_MIN_MAJOR" ]; then
+        MISSING+=("redis-server >= $REDIS_MIN_MAJOR (found: $(redis-server --version 2>&1 | head -n1))")
+    fi
+fi
+have redis-cli || OPTIONAL+=("redis-cli (package redis-tools; bench uses redis-cli --pipe)")
+have_admin iptables || OPTIONAL+=("iptables (package iptables; network faults)")
+have_admin ip || OPTIONAL+=("ip (package iproute2; network namespaces)")
+
+# --- 6. doctor and summary ----------------------------------------------------
+
+if [ -x "$VENV/bin/python" ]; then
+    echo
+    "$VENV/bin/python" -m harness.doctor || warn "harness.doctor failed"
+    echo
+fi
+
+if [ "${#CHANGES[@]}" -eq 0 ]; then
+    log "setup: nothing changed"
+else
+    log "setup: changed:"
+    printf '      - %s\n' "${CHANGES[@]}"
+fi
+if [ "${#OPTIONAL[@]}" -gt 0 ]; then
+    warn "optional tools missing:"
+    printf '      - %s\n' "${OPTIONAL[@]}" >&2
+fi
+if [ "${#HINTS[@]}" -gt 0 ]; then
+    warn "to finish the setup, run:"
+    printf '      %s\n' "${HINTS[@]}" >&2
+fi
+if [ "${#MISSING[@]}" -gt 0 ]; then
+    printf 'ERROR: required tools still missing:\n' >&2
+    printf '      - %s\n' "${MISSING[@]}" >&2
+    exit 1
+fi

@@ -1,0 +1,27 @@
+"""Shared fixtures: skips with reasons when a server binary or root is missing."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from harness.doctor import find_binary
+from harness.topology.network import netns_supported
+
+
+def missing_servers() -> str | None:
+    missing = [b for b in ("redis-server", "toxiproxy-server") if find_binary(b) is None]
+    return f"needs {', '.join(missing)} (run 'make setup')" if missing else None
+
+
+needs_servers = pytest.mark.skipif(missing_servers() is not None, reason=missing_servers() or "")
+_ns_ok, _ns_reason = netns_supported()
+needs_netns = pytest.mark.skipif(not _ns_ok, reason=f"needs network namespaces: {_ns_reason}")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _tools_on_path() -> None:
+    # The Makefile puts tools/bin on PATH; do the same when pytest is run directly.
+    tools = os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools", "bin")
+    os.environ["PATH"] = f"{tools}{os.pathsep}{os.environ.get('PATH', '')}"

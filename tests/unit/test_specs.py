@@ -1,0 +1,90 @@
+"""Topology and scenario files: the shipped ones load; bad ones fail naming file and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.errors import HarnessError, SpecError
+from harness.scenario.spec import available_scenarios, load_scenario
+from harness.topology.spec import available_topologies, load_topology
+
+
+@pytest.mark.parametrize("name", available_topologies())
+def test_shipped_topologies_load(name: str) -> None:
+    assert load_topology(name).name == name
+
+
+@pytest.mark.parametrize("name", available_scenarios())
+def test_shipped_scenarios_load(name: str) -> None:
+    assert load_scenario(name).name == name
+
+
+def test_cluster_topology_shape() -> None:
+    spec = load_topology("redis-cluster").redis
+    assert spec is not None
+    assert [n.role for n in spec.nodes].count("master") == 3
+    assert {n.replica_of for n in spec.nodes if n.role == "replica"} == {"r1", "r2", "r3"}
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "problem"),
+    [
+        ("name: x\nredis: {mode: cluster, nodes: [{name: r1, role: boss}]}", "redis.nodes.0.role", "master"),
+        ("name: x\nredis: {mode: cluster, nodes: [{name: r1, role: master}]}", "redis", "at least 3 masters"),
+        (
+            "name: x\nredis: {mode: replicated, nodes: [{name: r1, role: master}, "
+            "{name: r2, role: replica}]}",
+            "redis",
+            "replica_of",
+        ),
+        (
+            "name: x\nredis: {mode: replicated, settings: {port: 1}, nodes: [{name: r1, role: master}]}",
+            "redis",
+            "chosen by the harness",
+        ),
+        (
+            "name: x\nredis: {mode: replicated, nodes: [{name: r1, role: master}]}\nextra: 1",
+            "extra",
+            "not permitted",
+        ),
+        ("name: [unclosed", "line 1", "not valid YAML"),
+        ("- a\n- b", "-", "mapping"),
+    ],
+)
+def test_bad_topology_names_file_and_field(tmp_path: Path, text: str, field: str, problem: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(SpecError) as err:
+        load_topology(path)
+    assert err.value.path == str(path)
+    assert err.value.field.startswith(field)
+    assert problem in str(err.value)
+
+
+def test_unknown_names_list_the_known_ones() -> None:
+    with pytest.raises(HarnessError, match="known: hot-partition"):
+        load_scenario("no-such-scenario")
+    with pytest.raises(HarnessError, match="redis-cluster"):
+        load_topology("no-such-topology")
+
+
+def test_scenario_target_must_name_a_variant(tmp_path: Path) -> None:
+    good = Path(__file__).resolve().parents[2] / "scenarios" / "hot-partition.yaml"
+    bad = good.read_text().replace("metric: after.imbalance_ratio", "metric: later.imbalance_ratio")
+    with pytest.raises(SpecError, match="names no variant"):
+        load_scenario(write(tmp_path, bad))
+
+
+def test_scenario_naming_unknown_topology_fails_on_that_field(tmp_path: Path) -> None:
+    good = Path(__file__).resolve().parents[2] / "scenarios" / "hot-partition.yaml"
+    bad = good.read_text().replace("topology: redis-cluster", "topology: redis-galaxy")
+    with pytest.raises(SpecError) as err:
+        load_scenario(write(tmp_path, bad))
+    assert err.value.field == "topology"
