@@ -288,6 +288,8 @@ def _pair(a: object, b: object) -> str:
 
 
 def _reproduce(results: Json) -> str:
+    if isinstance(results.get("reproduce"), str):
+        return str(results["reproduce"])  # the runner knows which options differed from the defaults
     cmd = f"harness scenario {results.get('scenario') or '<scenario>'}"
     return cmd + (f" --seed {results['seed']}" if results.get("seed") is not None else "")
 
@@ -303,7 +305,7 @@ def build_context(results: Json, metrics: Json, notes: list[str]) -> Json:
     facts = [
         ("scenario", text(results.get("scenario"))),
         ("run id", text(results.get("run_id"))),
-        ("seed", text(results.get("seed"))),
+        ("seed", DASH if results.get("seed") is None else str(results.get("seed"))),
         ("started", fmt_time(results.get("started_at"))),
         ("finished", fmt_time(results.get("finished_at"))),
         ("duration", fmt_duration(results.get("duration_s"))),
@@ -459,7 +461,7 @@ def _runs(reports_root: Path) -> list[Json]:
                 "started": fmt_time(results.get("started_at")),
                 "verdict": text(verdict),
                 "cls": verdict if verdict in ("pass", "fail", "error") else "unknown",
-                "seed": text(results.get("seed")),
+                "seed": DASH if results.get("seed") is None else str(results.get("seed")),
                 "duration": fmt_duration(results.get("duration_s")),
                 "rendered": (run_dir / "index.html").is_file(),
             }

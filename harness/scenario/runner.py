@@ -66,6 +66,17 @@ class VariantRun:
     final_read_failures: int = 0
 
 
+def _reproduce_command(name: str, seed: int, opts: RunOptions) -> str:
+    cmd = f"harness scenario {name} --seed {seed}"
+    if opts.duration_s is not None:
+        cmd += f" --duration {opts.duration_s:g}"
+    if opts.rate is not None:
+        cmd += f" --rate {opts.rate:g}"
+    if opts.hosts != "auto":
+        cmd += f" --hosts {opts.hosts}"
+    return cmd
+
+
 def _now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -232,6 +243,7 @@ def run_scenario(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, dict[str, 
         "targets": [],
         "faults": [],
         "options": {"duration_s": duration, "rate": rate, "hosts": opts.hosts},
+        "reproduce": _reproduce_command(spec.name, seed, opts),
     }
     _write_json(run_dir / "results.json", results)
     clock = RunClock()
