@@ -21,7 +21,8 @@ from harness.topology.lifecycle import reap, registered_runs, state_dir, teardow
 from harness.topology.local import deploy, run_id_now
 from harness.topology.spec import available_topologies, load_topology
 
-console = Console(stderr=True)
+# Logs piped to a file (CI) get a wide console instead of rich's 80-column default.
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 HOSTS = click.Choice(["auto", "netns", "loopback"])
 
 
@@ -254,7 +255,8 @@ def main() -> None:
     try:
         cli(standalone_mode=True)
     except HarnessError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        # Plain text: a path or a log tail must not be re-wrapped or read as markup.
+        click.echo(f"error: {exc}", err=True)
         sys.exit(2)
 
 

@@ -155,12 +155,18 @@ def _poll(
     raise NotHealthyError(f"{what} not reached within {timeout_s:g}s: {problem}{tail}")
 
 
+def exited_error(node: RedisNode) -> NotHealthyError:
+    return NotHealthyError(
+        f"redis-server {node.name} exited\n--- last lines of {node.log} ---\n{log_tail(node.log)}"
+    )
+
+
 def wait_ping(nodes: list[RedisNode], timeout_s: float) -> None:
     for node in nodes:
 
         def check(n: RedisNode = node) -> str | None:
             if not n.running():
-                return f"redis-server {n.name} exited"
+                raise exited_error(n)  # no point waiting for a process that is gone
             return None if n.admin().ping() else "no PONG"
 
         def failing(n: RedisNode = node) -> RedisNode:
@@ -236,6 +242,9 @@ def wait_healthy(nodes: list[RedisNode], mode: str, timeout_s: float) -> None:
     last: list[RedisNode | None] = [None]
 
     def check() -> str | None:
+        for node in nodes:
+            if not node.running():
+                raise exited_error(node)
         found = cluster_health_problem(nodes) if mode == "cluster" else replication_problem(nodes)
         if found is None:
             return None

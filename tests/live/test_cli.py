@@ -1,0 +1,74 @@
+"""The CLI by hand: up, status, down, clean, and its errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.topology.lifecycle import RunResources, registered_runs
+from tests.conftest import needs_servers
+from tests.live.leftovers import assert_nothing_left
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def harness(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.live
+@needs_servers
+def test_up_status_down() -> None:
+    if any(r.detached for r in registered_runs()):
+        pytest.skip("a topology is already up on this machine ('harness down' it to run this test)")
+    up = harness("up", "redis-replicated")
+    assert up.returncode == 0, up.stderr
+    try:
+        assert "healthy in" in up.stderr and "r1" in up.stdout and "toxiproxy API" in up.stdout
+        again = harness("up", "redis-cluster")
+        assert again.returncode == 2 and "already up" in again.stderr and "harness down" in again.stderr
+        status = harness("status", "--json")
+        assert status.returncode == 0, status.stderr
+        info = json.loads(status.stdout)
+        assert info["topology"] == "redis-replicated"
+        assert info["health"]["r1"] == "master"
+        assert info["health"]["r2"] == "replica, link up"
+        res = next(r for r in registered_runs() if r.run_id == info["run_id"])
+    finally:
+        down = harness("down")
+    assert down.returncode == 0 and "took down redis-replicated" in down.stderr
+    assert_nothing_left(RunResources.load(Path(res.run_dir) / "resources.json"))
+    assert "nothing is up" in harness("status").stderr
+
+
+def test_unknown_scenario_is_one_clear_error() -> None:
+    result = harness("scenario", "no-such-case")
+    assert result.returncode == 2
+    assert "unknown scenario 'no-such-case'" in result.stderr and "hot-partition" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_malformed_scenario_file_names_file_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    good = (ROOT / "scenarios" / "hot-partition.yaml").read_text()
+    bad.write_text(good.replace("rate: 12000", "rate: -5"))
+    result = harness("scenario", str(bad))
+    assert result.returncode == 2
+    assert str(bad) in result.stderr and "workload.rate" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_help_explains_every_option() -> None:
+    text = harness("scenario", "--help").stdout
+    for option in ("--seed", "--duration", "--rate", "--hosts", "--reports-dir", "--keep-data"):
+        assert option in text
