@@ -57,6 +57,7 @@ def cli() -> None:
     help="Where run directories are written.",
 )
 @click.option("--keep-data", is_flag=True, help="Keep the servers' data directories in the run directory.")
+@click.option("--cpu-limit", type=float, help="Cores each database node may use (default: the scenario's).")
 def scenario(
     name: str,
     seed: int | None,
@@ -65,12 +66,15 @@ def scenario(
     hosts: str,
     reports_dir: Path,
     keep_data: bool,
+    cpu_limit: float | None,
 ) -> None:
     """Run scenario NAME (a file in scenarios/, or a path to one) and write its report.
 
     Exits 0 when the verdict is pass, 1 when fail, 2 on an error, 130 on Ctrl-C.
     """
     spec = load_scenario(name)
+    if cpu_limit is not None:
+        spec = spec.model_copy(update={"node_cpu_limit": cpu_limit})
     console.print(f"[bold]{spec.title}[/bold]\n{spec.case_study}")
     with Progress(
         TextColumn("{task.description:<8}"),
@@ -136,7 +140,8 @@ def _summary(run_dir: Path, results: dict[str, Any]) -> None:
     "--hosts", type=HOSTS, default="auto", show_default=True, help="Where nodes run (see scenario --help)."
 )
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for health.")
-def up(topology: str, hosts: str, timeout: float) -> None:
+@click.option("--cpu-limit", type=float, help="Cores each node may use (cgroup quota; default: unlimited).")
+def up(topology: str, hosts: str, timeout: float, cpu_limit: float | None) -> None:
     """Bring TOPOLOGY up and leave it running (take it down with 'harness down')."""
     spec = load_topology(topology)
     live = [r for r in registered_runs() if r.detached]
@@ -148,7 +153,9 @@ def up(topology: str, hosts: str, timeout: float) -> None:
     run_dir = state_dir() / "up" / run_id
     with (
         console.status(f"bringing up {spec.name}"),
-        deploy(spec, run_dir, run_id, hosts=hosts, detached=True, timeout_s=timeout) as dep,
+        deploy(
+            spec, run_dir, run_id, hosts=hosts, detached=True, timeout_s=timeout, cpu_limit=cpu_limit
+        ) as dep,
     ):
         endpoints = dep.endpoints()
         console.print(

@@ -21,13 +21,22 @@ class NodeSample:
     data_calls: int
 
 
-def snapshot(clients: dict[str, redis.Redis]) -> dict[str, tuple[str, int]]:
-    """{node: (role, data calls so far)} for every node that answers."""
-    out: dict[str, tuple[str, int]] = {}
+@dataclass(frozen=True)
+class Snapshot:
+    role: str
+    data_calls: int
+    cpu_s: float  # user + system CPU seconds the server has used
+
+
+def snapshot(clients: dict[str, redis.Redis]) -> dict[str, Snapshot]:
+    """Role, data calls and CPU so far, for every node that answers."""
+    out: dict[str, Snapshot] = {}
     for name, client in clients.items():
         with contextlib.suppress(redis.RedisError, OSError):
-            role = str(client.info("replication").get("role", "?"))
-            out[name] = (role, data_calls(client.info("commandstats")))
+            info = client.info("everything")
+            cpu = float(info.get("used_cpu_user", 0)) + float(info.get("used_cpu_sys", 0))
+            stats = {k: v for k, v in info.items() if k.startswith("cmdstat_")}
+            out[name] = Snapshot(str(info.get("role", "?")), data_calls(stats), cpu)
     return out
 
 
@@ -50,8 +59,8 @@ class StatsSampler:
         next_at = time.monotonic()
         while not self._stop.is_set():
             t = time.monotonic() - self._t0
-            for node, (role, calls) in snapshot(self.clients).items():
-                self.samples.append(NodeSample(t, node, role, calls))
+            for node, snap in snapshot(self.clients).items():
+                self.samples.append(NodeSample(t, node, snap.role, snap.data_calls))
             next_at += self.interval_s
             self._stop.wait(max(0.0, next_at - time.monotonic()))
 
@@ -59,6 +68,8 @@ class StatsSampler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        for client in self.clients.values():
+            client.close()
 
     def per_second(self, nodes: list[str]) -> dict[str, list[float]]:
         """Ops/s per node between consecutive samples."""

@@ -50,20 +50,29 @@ def data_calls(commandstats: dict[str, Any]) -> int:
 
 
 def per_master_load(
-    start: dict[str, int], end: dict[str, int], masters: list[str], seconds: float
+    start: dict[str, int],
+    end: dict[str, int],
+    masters: list[str],
+    seconds: float,
+    cpu_start: dict[str, float] | None = None,
+    cpu_end: dict[str, float] | None = None,
 ) -> list[dict[str, Any]]:
-    """Ops each master served between two snapshots of data calls, with its share of the total."""
+    """Ops each master served between two snapshots of data calls, with its share of the total,
+    and the CPU it used meanwhile in cores (when CPU snapshots are given)."""
     ops = {m: max(0, end.get(m, 0) - start.get(m, 0)) for m in masters}
     total = sum(ops.values())
-    return [
-        {
+    rows = []
+    for m in masters:
+        row: dict[str, Any] = {
             "node": m,
             "ops": ops[m],
             "ops_per_s": ops[m] / seconds if seconds > 0 else 0.0,
             "share": ops[m] / total if total else 0.0,
         }
-        for m in masters
-    ]
+        if cpu_start is not None and cpu_end is not None and m in cpu_start and m in cpu_end:
+            row["cpu_cores"] = (cpu_end[m] - cpu_start[m]) / seconds if seconds > 0 else 0.0
+        rows.append(row)
+    return rows
 
 
 def imbalance_ratio(shares: list[float]) -> float | None:

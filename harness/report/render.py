@@ -194,6 +194,7 @@ def _load_section(names: list[str], mv: Json, colors: list[str]) -> Json:
                     "ops": fmt_num(r.get("ops")),
                     "ops_per_s": fmt_num(r.get("ops_per_s")),
                     "share": fmt_pct(share),
+                    "cpu": fmt_num(r.get("cpu_cores")),
                 }
             )
     plotted = [n for n in names if shares.get(n)]

@@ -156,7 +156,12 @@ def _play_variant(
     seconds = time.monotonic() - t0
     after = snapshot(admin)
     run.per_master = per_master_load(
-        {k: v[1] for k, v in before.items()}, {k: v[1] for k, v in after.items()}, masters, seconds
+        {k: v.data_calls for k, v in before.items()},
+        {k: v.data_calls for k, v in after.items()},
+        masters,
+        seconds,
+        cpu_start={k: v.cpu_s for k, v in before.items()},
+        cpu_end={k: v.cpu_s for k, v in after.items()},
     )
     run.per_master_series = sampler.per_second(masters)
     run.final_read_failures = final_reads(router, rec, sorted(driver.counter_keys), variant.name)
@@ -253,14 +258,22 @@ def run_scenario(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, dict[str, 
     with HistoryRecorder(run_dir / "history.jsonl", clock) as rec:
         try:
             opts.log(f"bringing up {topology.name} (run {run_id})")
-            with deploy(topology, run_dir, run_id, hosts=opts.hosts) as dep:
+            with deploy(topology, run_dir, run_id, hosts=opts.hosts, cpu_limit=spec.node_cpu_limit) as dep:
                 opts.log(f"healthy in {dep.up_seconds:.1f}s on {dep.network.kind} hosts")
+                cap = dep.capacity
+                if cap.get("cpu_limit") is not None:
+                    opts.log(
+                        f"node capacity: {cap['cpu_limit']:g} core each"
+                        if cap["applied"]
+                        else f"node capacity NOT limited ({cap['reason']}): saturation targets may not hold"
+                    )
                 results["substrate"].update(
                     {
                         "hosts": dep.network.kind,
                         "partitions_supported": dep.network.partitions_supported,
                         "nodes": dep.endpoints()["nodes"],
                         "up_seconds": dep.up_seconds,
+                        "capacity": dep.capacity,
                     }
                 )
                 results["substrate"]["versions"].update(dep.versions)

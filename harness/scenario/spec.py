@@ -71,6 +71,9 @@ class ScenarioSpec(Strict):
     case_study: str = ""
     topology: str
     seed: int = 1
+    node_cpu_limit: float | None = Field(
+        default=None, gt=0, le=64, description="cores each database node may use (overrides the topology)"
+    )
     workload: WorkloadSpec
     variants: list[VariantSpec] = Field(min_length=1)
     checkers: list[Literal["acknowledged-increments-survive", "rate-limit-holds"]]

@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.topology.cgroups import our_groups, remove_group
+
 RUN_ID_ENV = "HARNESS_RUN_ID"
 NETNS_PREFIX = "hx-"
 LINK_PREFIX = "hxb"
@@ -71,6 +73,7 @@ class RunResources:
     processes: list[ProcessRecord] = field(default_factory=list)
     netns: list[str] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
+    cgroups: list[str] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
 
     # -- persistence -------------------------------------------------------------------------
@@ -102,6 +105,10 @@ class RunResources:
 
     def add_netns(self, name: str) -> None:
         self.netns.append(name)
+        self.save()
+
+    def add_cgroup(self, path: str) -> None:
+        self.cgroups.append(path)
         self.save()
 
     def add_link(self, name: str) -> None:
@@ -175,6 +182,9 @@ def teardown(res: RunResources) -> list[str]:
     for pid in labelled_pids(res.run_id):
         stop_process(pid, proc_start_time(pid))
         removed.append(f"process pid {pid} (labelled {res.run_id})")
+    for group in res.cgroups:  # empty once its processes are gone
+        if remove_group(group):
+            removed.append(f"cgroup {group}")
     for ns in res.netns:
         if ns in list_netns():
             _run_quiet(["ip", "netns", "del", ns])
@@ -250,11 +260,13 @@ def reap(*, include_detached: bool) -> list[str]:
     live_ids: set[str] = set()
     live_netns: set[str] = set()
     live_links: set[str] = set()
+    live_groups: set[str] = set()
     for res in registered_runs():
         if res.owner_alive() or (res.detached and not include_detached):
             live_ids.add(res.run_id)
             live_netns.update(res.netns)
             live_links.update(res.links)
+            live_groups.update(res.cgroups)
             continue
         removed += teardown(res)
     for pid in labelled_pids():
@@ -274,4 +286,7 @@ def reap(*, include_detached: bool) -> list[str]:
         if link not in live_links:
             _run_quiet(["ip", "link", "del", link])
             removed.append(f"link {link}")
+    for group in our_groups():
+        if group not in live_groups and remove_group(group):
+            removed.append(f"cgroup {group}")
     return removed

@@ -23,6 +23,7 @@ from redis.cluster import ClusterNode, RedisCluster
 
 from harness.errors import HarnessError
 from harness.topology import redis as redis_nodes
+from harness.topology.cgroups import cpu_limits_supported, limit_cpu
 from harness.topology.lifecycle import RunResources, new_resources, reap, teardown
 from harness.topology.network import Network, make_network
 from harness.topology.redis import RedisNode
@@ -41,6 +42,8 @@ class Deployment:
     redis: list[RedisNode] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)
     up_seconds: float = 0.0
+    # Per-node CPU cap requested and whether it could be applied here (reported, never faked).
+    capacity: dict[str, Any] = field(default_factory=dict)
 
     # -- addressing ---------------------------------------------------------------------------
     def node(self, name: str) -> RedisNode:
@@ -55,6 +58,7 @@ class Deployment:
             "hosts": self.network.kind,
             "partitions_supported": self.network.partitions_supported,
             "toxiproxy_api": self.toxiproxy.api,
+            "capacity": self.capacity,
             "nodes": [
                 {
                     "name": n.name,
@@ -123,8 +127,26 @@ def run_tag(run_id: str) -> str:
     return hashlib.sha1(run_id.encode()).hexdigest()[:6]
 
 
+def _limit_cpu(dep: Deployment, cores: float | None) -> None:
+    if cores is None:
+        dep.capacity = {"cpu_limit": None, "applied": False, "reason": "no limit requested"}
+        return
+    ok, reason = cpu_limits_supported()
+    dep.capacity = {"cpu_limit": cores, "applied": ok, "reason": None if ok else reason}
+    if not ok:
+        return
+    for node in dep.redis:
+        assert node.process is not None
+        dep.res.add_cgroup(limit_cpu(f"{run_tag(dep.run_id)}-{node.name}", node.process.pid, cores))
+
+
 def _build(
-    topology: TopologySpec, run_dir: Path, res: RunResources, hosts: str, timeout_s: float
+    topology: TopologySpec,
+    run_dir: Path,
+    res: RunResources,
+    hosts: str,
+    timeout_s: float,
+    cpu_limit: float | None,
 ) -> Deployment:
     started = time.monotonic()
     assert topology.redis is not None
@@ -159,6 +181,8 @@ def _build(
         primary = by_name[node.spec.replica_of] if node.spec.replica_of and spec.mode != "cluster" else None
         conf = redis_nodes.write_config(node, spec, primary)
         redis_nodes.start_node(node, conf, res)
+    # Capacity applies from the start, so formation and health checks run under it too.
+    _limit_cpu(dep, cpu_limit if cpu_limit is not None else spec.cpu_limit)
     redis_nodes.wait_ping(dep.redis, timeout_s)
     if spec.mode == "cluster":
         redis_nodes.form_cluster(dep.redis, timeout_s)
@@ -194,13 +218,16 @@ def deploy(
     hosts: str = "auto",
     detached: bool = False,
     timeout_s: float = 30.0,
+    cpu_limit: float | None = None,
 ) -> Iterator[Deployment]:
-    """Brings ``topology`` up healthy, yields it, and tears it down afterwards (unless detached)."""
+    """Brings ``topology`` up healthy, yields it, and tears it down afterwards (unless detached).
+
+    ``cpu_limit`` (cores per node) overrides the topology's own ``cpu_limit``."""
     reap(include_detached=False)  # a crashed run's leftovers must not collide with this one
     run_dir.mkdir(parents=True, exist_ok=True)
     res = new_resources(run_id, run_dir, detached=detached, topology=topology.name)
     with _teardown_guard(res, detached):
-        dep = _build(topology, run_dir, res, hosts, timeout_s)
+        dep = _build(topology, run_dir, res, hosts, timeout_s, cpu_limit)
         try:
             yield dep
         finally:

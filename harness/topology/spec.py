@@ -30,6 +30,9 @@ class RedisSpec(Strict):
     # redis.conf directives for every node; values written verbatim (booleans as yes/no).
     settings: dict[str, RedisSetting] = Field(default_factory=dict)
     nodes: list[RedisNodeSpec] = Field(min_length=1)
+    cpu_limit: float | None = Field(
+        default=None, gt=0, le=64, description="cores each node may use (cgroup quota); none = unlimited"
+    )
 
     @model_validator(mode="after")
     def _check_roles(self) -> RedisSpec:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -61,7 +62,7 @@ def test_unknown_scenario_is_one_clear_error() -> None:
 def test_malformed_scenario_file_names_file_and_field(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     good = (ROOT / "scenarios" / "hot-partition.yaml").read_text()
-    bad.write_text(good.replace("rate: 12000", "rate: -5"))
+    bad.write_text(re.sub(r"(?m)^  rate: \d+", "  rate: -5", good))
     result = harness("scenario", str(bad))
     assert result.returncode == 2
     assert str(bad) in result.stderr and "workload.rate" in result.stderr

@@ -1,0 +1,72 @@
+"""Per-node CPU capacity with cgroup CPU quotas (v2 ``cpu.max`` or v1 ``cpu.cfs_quota_us``).
+
+A node's capacity is what makes a hot partition hurt: the case study's partitions are throttled at
+a fixed throughput, and a Redis master is one thread on a finite share of a machine. Capping each
+node at, say, 0.15 of a core gives every node the same finite capacity, so the one serving a whale
+saturates first, as in production, while the load generator keeps the rest of the machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from harness.errors import UnsupportedError
+
+PREFIX = "harness-"
+PERIOD_US = 20_000  # a short period spreads the quota out, so a capped node stalls in small steps
+V2_ROOT = Path("/sys/fs/cgroup")
+V1_ROOT = Path("/sys/fs/cgroup/cpu")
+
+
+def _root() -> tuple[Path, int] | None:
+    controllers = V2_ROOT / "cgroup.controllers"
+    if controllers.exists() and "cpu" in controllers.read_text().split():
+        return V2_ROOT, 2
+    if (V1_ROOT / "cpu.cfs_quota_us").exists():
+        return V1_ROOT, 1
+    return None
+
+
+def cpu_limits_supported() -> tuple[bool, str]:
+    found = _root()
+    if found is None:
+        return False, "no cgroup CPU controller is mounted"
+    if not os.access(found[0], os.W_OK):
+        return False, f"{found[0]} is not writable (needs root)"
+    return True, ""
+
+
+def limit_cpu(name: str, pid: int, cores: float) -> str:
+    """Puts ``pid`` in a new cgroup ``harness-<name>`` capped at ``cores``; returns the cgroup path."""
+    found = _root()
+    ok, reason = cpu_limits_supported()
+    if found is None or not ok:
+        raise UnsupportedError(f"CPU limits: {reason}")
+    root, version = found
+    group = root / f"{PREFIX}{name}"
+    group.mkdir(exist_ok=True)
+    quota = max(1000, int(cores * PERIOD_US))
+    if version == 2:
+        (group / "cpu.max").write_text(f"{quota} {PERIOD_US}\n")
+    else:
+        (group / "cpu.cfs_period_us").write_text(f"{PERIOD_US}\n")
+        (group / "cpu.cfs_quota_us").write_text(f"{quota}\n")
+    (group / "cgroup.procs").write_text(f"{pid}\n")
+    return str(group)
+
+
+def remove_group(path: str) -> bool:
+    """Removes an (empty) cgroup; False when it was already gone."""
+    with contextlib.suppress(FileNotFoundError):
+        Path(path).rmdir()
+        return True
+    return False
+
+
+def our_groups() -> list[str]:
+    found = _root()
+    if found is None:
+        return []
+    return [str(p) for p in found[0].glob(f"{PREFIX}*") if p.is_dir()]

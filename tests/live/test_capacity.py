@@ -1,0 +1,43 @@
+"""Per-node CPU capacity: each node in its own capped cgroup, throttled when it needs more."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.topology.cgroups import cpu_limits_supported
+from harness.topology.local import deploy, run_id_now
+from harness.topology.spec import load_topology
+from tests.conftest import needs_servers
+from tests.live.leftovers import assert_nothing_left
+
+_ok, _reason = cpu_limits_supported()
+pytestmark = [
+    pytest.mark.live,
+    needs_servers,
+    pytest.mark.skipif(not _ok, reason=f"needs cgroup CPU limits: {_reason}"),
+]
+BUSY_LUA = "local i = 0 while i < 20000000 do i = i + 1 end return i"
+
+
+def throttled(group: Path) -> int:
+    stat = dict(line.split() for line in (group / "cpu.stat").read_text().splitlines())
+    return int(stat.get("nr_throttled", 0))
+
+
+def test_nodes_run_capped_and_get_throttled(tmp_path: Path) -> None:
+    run_id = run_id_now("test-")
+    with deploy(load_topology("redis-replicated"), tmp_path / run_id, run_id, cpu_limit=0.1) as dep:
+        assert dep.capacity == {"cpu_limit": 0.1, "applied": True, "reason": None}
+        groups = [Path(g) for g in dep.res.cgroups]
+        assert len(groups) == 2
+        for node, group in zip(dep.redis, groups, strict=True):
+            assert node.process is not None
+            assert str(node.process.pid) in (group / "cgroup.procs").read_text().split()
+        primary_group = groups[0]
+        before = throttled(primary_group)
+        dep.client("r1").eval(BUSY_LUA, 0)  # a CPU-bound script far over 0.1 core for a while
+        assert throttled(primary_group) > before
+    assert not any(Path(g).exists() for g in dep.res.cgroups)
+    assert_nothing_left(dep.res)
