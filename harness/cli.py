@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from harness.topology.spec import available_topologies, load_topology
 
 # Logs piped to a file (CI) get a wide console instead of rich's 80-column default.
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
+stdout = Console(width=None if sys.stdout.isatty() else 140)
 HOSTS = click.Choice(["auto", "netns", "loopback"])
 
 
@@ -179,8 +181,12 @@ def _print_endpoints(endpoints: dict[str, Any], health: dict[str, str] | None = 
     for n in endpoints["nodes"]:
         row = [n["name"], n["role"], n["proxy"], n["address"], n["netns"] or "-"]
         table.add_row(*row, *([health.get(n["name"], "?")] if health else []))
-    Console().print(table)
-    Console().print(f"toxiproxy API: {endpoints['toxiproxy_api']}")
+    stdout.print(table)
+    stdout.print(f"toxiproxy API: {endpoints['toxiproxy_api']}")
+    cap = endpoints.get("capacity") or {}
+    if cap.get("cpu_limit") is not None:
+        applied = "applied" if cap.get("applied") else f"NOT applied: {cap.get('reason')}"
+        stdout.print(f"node CPU limit: {cap['cpu_limit']:g} core ({applied})")
 
 
 @cli.command()
@@ -233,6 +239,8 @@ def down() -> None:
         console.print("nothing is up")
     for res in runs:
         removed = teardown(res)
+        # Keep the logs for a look afterwards; the servers' data is of no use once they are gone.
+        shutil.rmtree(Path(res.run_dir) / "data", ignore_errors=True)
         console.print(f"took down {res.topology} (run {res.run_id}): {len(removed)} resources removed")
 
 

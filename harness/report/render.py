@@ -288,6 +288,13 @@ def _pair(a: object, b: object) -> str:
     return DASH if a in (None, "") and b in (None, "") else f"{text(a)} / {text(b)}"
 
 
+def _capacity(cap: Json) -> str:
+    cores = num(cap.get("cpu_limit"))
+    if cores is None:
+        return "unlimited"
+    return f"{cores:g} core / node" if cap.get("applied") else f"NOT limited ({text(cap.get('reason'))})"
+
+
 def _reproduce(results: Json) -> str:
     if isinstance(results.get("reproduce"), str):
         return str(results["reproduce"])  # the runner knows which options differed from the defaults
@@ -313,6 +320,7 @@ def build_context(results: Json, metrics: Json, notes: list[str]) -> Json:
         ("backend / hosts", _pair(sub.get("backend"), sub.get("hosts"))),
         ("topology", text(sub.get("topology"))),
         ("partitions", text(sub.get("partitions_supported"))),
+        ("node capacity", _capacity(_d(sub.get("capacity")))),
     ]
     planes = [
         {

@@ -453,3 +453,18 @@ def test_results_are_not_mutated(tmp_path: Path) -> None:
     before = copy.deepcopy(results)
     write_junit(results, tmp_path / "junit.xml")
     assert results == before
+
+
+@pytest.mark.parametrize(
+    ("capacity", "shown"),
+    [
+        ({"cpu_limit": 0.14, "applied": True, "reason": None}, "0.14 core / node"),
+        ({"cpu_limit": 0.14, "applied": False, "reason": "no cgroup CPU controller"}, "NOT limited"),
+        (None, "unlimited"),
+    ],
+)
+def test_node_capacity_is_shown_as_it_was_applied(tmp_path: Path, capacity: Any, shown: str) -> None:
+    results = sample_results()
+    results["substrate"]["capacity"] = capacity
+    html = render_run(make_run(tmp_path, results=results)).read_text()
+    assert shown in html
