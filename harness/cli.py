@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -266,7 +267,14 @@ def doctor_() -> None:
     sys.exit(doctor.main())
 
 
+def _terminate(signum: int, frame: object) -> None:
+    # A CI timeout or 'kill' sends SIGTERM: take the same path as Ctrl-C, so teardown and the
+    # partial report both happen.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         cli(standalone_mode=True)
     except HarnessError as exc:

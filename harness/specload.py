@@ -8,9 +8,27 @@ from typing import TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from harness.errors import SpecError
+from harness.errors import HarnessError, SpecError
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def names_in(directory: Path) -> list[str]:
+    return sorted(p.stem for p in directory.glob("*.yaml"))
+
+
+def resolve_spec(name_or_path: str | Path, directory: Path, kind: str) -> Path:
+    """A path to a .yaml file as given, or ``<directory>/<name>.yaml`` for a bare name."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        return path
+    path = directory / f"{name_or_path}.yaml"
+    if not path.exists():
+        raise HarnessError(
+            f"unknown {kind} '{name_or_path}'; known: {', '.join(names_in(directory))} "
+            f"(or give a path to a .yaml file)"
+        )
+    return path
 
 
 def load_yaml_model(path: Path, model: type[M]) -> M:

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.errors import HarnessError, SpecError
-from harness.specload import load_yaml_model
+from harness.specload import load_yaml_model, names_in, resolve_spec
 from harness.topology.spec import load_topology
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent.parent / "scenarios"
@@ -95,19 +95,12 @@ class ScenarioSpec(Strict):
 
 
 def available_scenarios() -> list[str]:
-    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
+    return names_in(SCENARIO_DIR)
 
 
 def load_scenario(name_or_path: str | Path) -> ScenarioSpec:
     """Loads and validates a scenario and the topology it names, before anything starts."""
-    path = Path(name_or_path)
-    if path.suffix not in (".yaml", ".yml"):
-        path = SCENARIO_DIR / f"{name_or_path}.yaml"
-        if not path.exists():
-            raise HarnessError(
-                f"unknown scenario '{name_or_path}'; known: {', '.join(available_scenarios())} "
-                f"(or give a path to a .yaml file)"
-            )
+    path = resolve_spec(name_or_path, SCENARIO_DIR, "scenario")
     spec = load_yaml_model(path, ScenarioSpec)
     try:
         load_topology(spec.topology)

@@ -25,7 +25,9 @@ from harness.topology.cgroups import our_groups, remove_group
 
 RUN_ID_ENV = "HARNESS_RUN_ID"
 NETNS_PREFIX = "hx-"
-LINK_PREFIX = "hxb"
+BRIDGE_PREFIX = "hxb"
+VETH_PREFIX = "hxv"
+LINK_PREFIXES = (BRIDGE_PREFIX, VETH_PREFIX)  # every link a run creates starts with one of these
 
 
 def state_dir() -> Path:
@@ -185,17 +187,27 @@ def teardown(res: RunResources) -> list[str]:
     for group in res.cgroups:  # empty once its processes are gone
         if remove_group(group):
             removed.append(f"cgroup {group}")
+    # Links before namespaces: deleting a veth end removes the pair at once, whereas a deleted
+    # namespace releases its interfaces asynchronously.
+    present = set(list_links())
+    for link in res.links:
+        if link in present:
+            _run_quiet(["ip", "link", "del", link])
+            removed.append(f"link {link}")
     for ns in res.netns:
         if ns in list_netns():
             _run_quiet(["ip", "netns", "del", ns])
             removed.append(f"netns {ns}")
-    for link in res.links:
-        if link in list_links(LINK_PREFIX):
-            _run_quiet(["ip", "link", "del", link])
-            removed.append(f"link {link}")
+    _wait_links_gone(set(res.links))
     with contextlib.suppress(FileNotFoundError):
         (state_dir() / "runs" / f"{res.run_id}.json").unlink()
     return removed
+
+
+def _wait_links_gone(links: set[str], timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while links & set(list_links()) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def labelled_pids(run_id: str | None = None) -> list[int]:
@@ -226,7 +238,7 @@ def list_netns() -> list[str]:
     return [line.split()[0] for line in out.splitlines() if line.strip()]
 
 
-def list_links(prefix: str) -> list[str]:
+def list_links(prefixes: tuple[str, ...] = LINK_PREFIXES) -> list[str]:
     try:
         out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.TimeoutExpired):
@@ -236,7 +248,7 @@ def list_links(prefix: str) -> list[str]:
         parts = line.split(":", 2)
         if len(parts) >= 2:
             name = parts[1].strip().split("@")[0]
-            if name.startswith(prefix):
+            if name.startswith(prefixes):
                 names.append(name)
     return names
 
@@ -282,7 +294,7 @@ def reap(*, include_detached: bool) -> list[str]:
         if ns.startswith(NETNS_PREFIX) and ns not in live_netns:
             _run_quiet(["ip", "netns", "del", ns])
             removed.append(f"netns {ns}")
-    for link in list_links(LINK_PREFIX):
+    for link in list_links():
         if link not in live_links:
             _run_quiet(["ip", "link", "del", link])
             removed.append(f"link {link}")

@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 
 from harness.errors import HarnessError, UnsupportedError
-from harness.topology.lifecycle import LINK_PREFIX, NETNS_PREFIX, RunResources, list_links
+from harness.topology.lifecycle import BRIDGE_PREFIX, NETNS_PREFIX, VETH_PREFIX, RunResources, list_links
 
 CHAIN = "HARNESS-PARTITION"
 SUBNET_BASE = ipaddress.ip_network("10.213.0.0/16")
@@ -104,7 +104,7 @@ class NetnsNetwork(Network):
     def __init__(self, res: RunResources, tag: str) -> None:
         self.res = res
         self.tag = tag  # short, unique per run: names are limited to 15 characters
-        self.bridge = f"{LINK_PREFIX}{tag}"
+        self.bridge = f"{BRIDGE_PREFIX}{tag}"
         self.subnet = self._pick_subnet()
         hosts = list(self.subnet.hosts())
         self.proxy_address = str(hosts[0])
@@ -134,7 +134,7 @@ class NetnsNetwork(Network):
     def add_host(self, name: str) -> Host:
         ns = f"{NETNS_PREFIX}{self.tag}-{name}"
         idx = len(self.hosts)
-        outer, inner = f"hx{self.tag}{idx}a", f"hx{self.tag}{idx}b"
+        outer, inner = f"{VETH_PREFIX}{self.tag}{idx}a", f"{VETH_PREFIX}{self.tag}{idx}b"
         address = str(self.subnet.network_address + self._next_host)
         self._next_host += 1
         _ip("ip", "netns", "add", ns)
@@ -192,7 +192,7 @@ def make_network(res: RunResources, tag: str, want: str = "auto") -> Network:
         return LoopbackNetwork(reason or "loopback requested")
     if not ok:
         raise UnsupportedError(f"--hosts netns: {reason}")
-    leftovers = [link for link in list_links(LINK_PREFIX) if link == f"{LINK_PREFIX}{tag}"]
+    leftovers = [link for link in list_links() if link == f"{BRIDGE_PREFIX}{tag}"]
     if leftovers:
         raise HarnessError(f"bridge {leftovers[0]} already exists; run 'harness clean'")
     return NetnsNetwork(res, tag)

@@ -7,8 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness.errors import HarnessError
-from harness.specload import load_yaml_model
+from harness.specload import load_yaml_model, names_in, resolve_spec
 
 TOPOLOGY_DIR = Path(__file__).resolve().parent.parent.parent / "topologies"
 
@@ -85,16 +84,9 @@ class TopologySpec(Strict):
 
 
 def available_topologies() -> list[str]:
-    return sorted(p.stem for p in TOPOLOGY_DIR.glob("*.yaml"))
+    return names_in(TOPOLOGY_DIR)
 
 
 def load_topology(name_or_path: str | Path) -> TopologySpec:
     """Loads a topology by name (``redis-cluster``) or by path to a YAML file."""
-    path = Path(name_or_path)
-    if path.suffix not in (".yaml", ".yml"):
-        path = TOPOLOGY_DIR / f"{name_or_path}.yaml"
-        if not path.exists():
-            raise HarnessError(
-                f"unknown topology '{name_or_path}'; known: {', '.join(available_topologies())}"
-            )
-    return load_yaml_model(path, TopologySpec)
+    return load_yaml_model(resolve_spec(name_or_path, TOPOLOGY_DIR, "topology"), TopologySpec)

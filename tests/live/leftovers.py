@@ -9,4 +9,4 @@ def assert_nothing_left(res: RunResources) -> None:
     alive = [p.name for p in res.processes if pid_alive(p.pid, p.start_time)]
     assert not alive, f"processes still running: {alive}"
     assert not set(res.netns) & set(list_netns()), "network namespaces left behind"
-    assert not set(res.links) & set(list_links("hx")), "links left behind"
+    assert not set(res.links) & set(list_links()), "links left behind"

@@ -57,7 +57,8 @@ def test_crashed_run_is_reaped(tmp_path: Path) -> None:
     assert_nothing_left(res)
 
 
-def test_cli_ctrl_c_mid_scenario_tears_down(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_cli_interrupted_mid_scenario_tears_down(tmp_path: Path, sig: signal.Signals) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [
@@ -87,7 +88,7 @@ def test_cli_ctrl_c_mid_scenario_tears_down(tmp_path: Path) -> None:
         if "healthy in" in line or time.monotonic() > deadline:
             break
     time.sleep(1.0)  # let the workload start: the interrupt should land mid-variant
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, "".join(lines) + out
     run_dir = next((tmp_path / "hot-partition").glob("2*"))
