@@ -184,6 +184,10 @@ def slot_ranges(n_masters: int) -> list[tuple[int, int]]:
 def form_cluster(nodes: list[RedisNode], timeout_s: float) -> None:
     for node in nodes:
         node.node_id = str(node.admin().execute_command("CLUSTER", "MYID"))
+    # Distinct config epochs before the nodes meet, as redis-cli --cluster create does; otherwise
+    # every master starts at epoch 0 and the collisions are resolved only gradually by gossip.
+    for epoch, node in enumerate(nodes, start=1):
+        node.admin().execute_command("CLUSTER", "SET-CONFIG-EPOCH", epoch)
     first = nodes[0]
     for node in nodes[1:]:
         node.admin().execute_command(

@@ -18,13 +18,28 @@ from tests.live.leftovers import assert_nothing_left
 pytestmark = [pytest.mark.live, needs_servers]
 
 
-def wait_for(what: str, check: Callable[[], bool], timeout_s: float) -> None:
+def wait_for(
+    what: str, check: Callable[[], bool], timeout_s: float, describe: Callable[[], str] = lambda: ""
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if check():
             return
         time.sleep(0.1)
-    raise AssertionError(f"not within {timeout_s}s: {what}")
+    raise AssertionError(f"not within {timeout_s}s: {what}\n{describe()}")
+
+
+def cluster_views(dep: Deployment) -> str:
+    """Every node's CLUSTER NODES and replication role, for a failure message."""
+    out = []
+    for node in dep.redis:
+        try:
+            role = node.admin().info("replication")["role"]
+            view = str(node.admin().execute_command("CLUSTER", "NODES")).strip()
+        except Exception as exc:  # the message must not hide the original failure
+            role, view = "?", repr(exc)
+        out.append(f"--- {node.name} ({node.client_proxy.address}) role {role}\n{view}")
+    return "\n".join(out)
 
 
 def nodes_view(dep: Deployment, observer: str) -> dict[str, str]:
@@ -68,7 +83,8 @@ def test_isolated_master_fails_over_and_sees_no_peer(cluster: Deployment) -> Non
             "fail" in nodes_view(cluster, "r2")[r1.client_proxy.address].split(",")
             and r4.admin().info("replication")["role"] == "master"
         ),
-        20,
+        30,
+        lambda: cluster_views(cluster),
     )
     wait_for(
         "isolated r1 reports the cluster down",
