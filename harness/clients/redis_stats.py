@@ -40,6 +40,28 @@ def snapshot(clients: dict[str, redis.Redis]) -> dict[str, Snapshot]:
     return out
 
 
+def wait_idle(
+    clients: dict[str, redis.Redis],
+    *,
+    below_cores: float = 0.02,
+    window_s: float = 0.5,
+    timeout_s: float = 10.0,
+) -> float:
+    """Waits until every node used less than ``below_cores`` of CPU over ``window_s`` (steady state
+    before a measurement); returns the seconds it took. Gives up quietly at ``timeout_s``: the
+    caller records how long it waited, and a busy node shows in the measurement itself."""
+    start = time.monotonic()
+    last = {k: v.cpu_s for k, v in snapshot(clients).items()}
+    while time.monotonic() - start < timeout_s:
+        time.sleep(window_s)
+        now = {k: v.cpu_s for k, v in snapshot(clients).items()}
+        busy = [k for k in now if k in last and (now[k] - last[k]) / window_s >= below_cores]
+        last = now
+        if not busy:
+            break
+    return time.monotonic() - start
+
+
 @dataclass
 class StatsSampler:
     """Polls every node once per ``interval_s`` in a background thread until stopped."""

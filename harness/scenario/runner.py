@@ -21,7 +21,7 @@ from harness.checkers.compose import run_checkers
 from harness.checkers.counters import check_acknowledged_increments
 from harness.checkers.rate_limit import check_rate_limit
 from harness.clients.redis_router import SlotRouter
-from harness.clients.redis_stats import StatsSampler, snapshot
+from harness.clients.redis_stats import StatsSampler, snapshot, wait_idle
 from harness.clock import RunClock, seeded_random
 from harness.errors import HarnessError
 from harness.history.loader import load_history
@@ -64,6 +64,7 @@ class VariantRun:
     per_master: list[dict[str, Any]] = field(default_factory=list)
     per_master_series: dict[str, list[float]] = field(default_factory=dict)
     final_read_failures: int = 0
+    settle_s: float = 0.0  # time spent waiting for idle nodes before the variant started
 
 
 def _reproduce_command(name: str, seed: int, opts: RunOptions) -> str:
@@ -81,12 +82,18 @@ def _now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _prepare(dep: Deployment) -> None:
-    """Each variant starts from empty data and zeroed server statistics."""
+def _prepare(dep: Deployment) -> float:
+    """Each variant starts from empty data, zeroed server statistics and idle nodes.
+
+    Freeing the previous variant's keys costs CPU after FLUSHALL returns (the allocator purges in
+    the background); under a CPU cap that work would land in the next variant's first seconds.
+    MEMORY PURGE does it now, then we wait for steady state. Returns the seconds waited."""
     for node in dep.current_masters():
         node.admin().flushall()
     for node in dep.redis:
+        node.admin().execute_command("MEMORY", "PURGE")
         node.admin().config_resetstat()
+    return wait_idle({n.name: n.admin() for n in dep.redis})
 
 
 def _play_variant(
@@ -101,8 +108,8 @@ def _play_variant(
     rate: float,
 ) -> VariantRun:
     wl = spec.workload
-    _prepare(dep)
-    run = VariantRun(variant)
+    settle_s = _prepare(dep)
+    run = VariantRun(variant, settle_s=settle_s)
     whale = wl.whale
     mix = TenantMix(wl.tenants, wl.zipf_s, whale.tenant if whale else None, whale.share if whale else 0.0)
     keys = KeyScheme({whale.tenant: variant.whale_shards} if whale else {})
@@ -190,7 +197,12 @@ def _variant_metrics(vr: VariantRun, ops: list[Any], whale: str | None, rate: fl
             "expire_errors": st.expire_errors,
             "final_read_failures": vr.final_read_failures,
         },
-        "driver": {"max_lag_ms": st.max_lag_s * 1000, "batches": st.batches, "elapsed_s": st.elapsed_s},
+        "driver": {
+            "max_lag_ms": st.max_lag_s * 1000,
+            "batches": st.batches,
+            "elapsed_s": st.elapsed_s,
+            "settle_s": vr.settle_s,
+        },
         "timeseries": series,
     }
 
