@@ -81,13 +81,18 @@ def test_cli_interrupted_mid_scenario_tears_down(tmp_path: Path, sig: signal.Sig
         env=env,
     )
     assert proc.stdout is not None
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90
     lines = []
     for line in proc.stdout:
         lines.append(line)
         if "healthy in" in line or time.monotonic() > deadline:
             break
-    time.sleep(1.0)  # let the workload start: the interrupt should land mid-variant
+    # The interrupt should land mid-variant: wait until the workload has written ops to the history.
+    while time.monotonic() < deadline and not any(
+        h.stat().st_size > 0 for h in tmp_path.glob("hot-partition/*/history.jsonl")
+    ):
+        time.sleep(0.05)
+    assert any(h.stat().st_size > 0 for h in tmp_path.glob("hot-partition/*/history.jsonl")), "".join(lines)
     proc.send_signal(sig)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, "".join(lines) + out
