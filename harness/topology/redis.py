@@ -201,15 +201,19 @@ def form_cluster(nodes: list[RedisNode], timeout_s: float) -> None:
     for node, (lo, hi) in zip(masters, slot_ranges(len(masters)), strict=True):
         node.admin().execute_command("CLUSTER", "ADDSLOTSRANGE", lo, hi)
 
+    lagging: list[RedisNode | None] = [None]
+
     def all_known() -> str | None:
         for node in nodes:
             lines = str(node.admin().execute_command("CLUSTER", "NODES")).strip().splitlines()
             joined = [ln for ln in lines if "handshake" not in ln and "noaddr" not in ln]
             if len(joined) < len(nodes):
+                lagging[0] = node
                 return f"{node.name} knows {len(joined)} of {len(nodes)} nodes"
         return None
 
-    _poll("every node knowing every other", all_known, timeout_s, lambda: None)
+    # On timeout the error carries the log tail of the node that still did not know everyone.
+    _poll("every node knowing every other", all_known, timeout_s, lambda: lagging[0])
     by_name = {n.name: n for n in nodes}
     for node in nodes:
         if node.spec.role == "replica":
