@@ -16,6 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from harness import doctor
+from harness.clients.mongo_stats import mongo_chunks, mongo_health
 from harness.errors import HarnessError
 from harness.scenario.runner import RunOptions, run_scenario
 from harness.scenario.spec import available_scenarios, load_scenario
@@ -182,12 +183,39 @@ def _print_endpoints(endpoints: dict[str, Any], health: dict[str, str] | None = 
     for n in endpoints["nodes"]:
         row = [n["name"], n["role"], n["proxy"], n["address"], n["netns"] or "-"]
         table.add_row(*row, *([health.get(n["name"], "?")] if health else []))
+    mongo = endpoints.get("mongo")
+    for n in _mongo_nodes(mongo):
+        row = [n["name"], _mongo_role(n), n["proxy"], n["address"], n["netns"] or "-"]
+        table.add_row(*row, *([health.get(n["name"], "?")] if health else []))
     stdout.print(table)
+    if mongo:
+        stdout.print(f"MongoDB ({mongo['mode']}, database {mongo['database']}): {mongo['uri']}")
+        for rs in mongo["replsets"] if mongo["mode"] == "sharded" else []:
+            stdout.print(f"  {rs['kind']} {rs['name']}: {rs['uri']}")
     stdout.print(f"toxiproxy API: {endpoints['toxiproxy_api']}")
     cap = endpoints.get("capacity") or {}
     if cap.get("cpu_limit") is not None:
         applied = "applied" if cap.get("applied") else f"NOT applied: {cap.get('reason')}"
         stdout.print(f"node CPU limit: {cap['cpu_limit']:g} core ({applied})")
+
+
+def _mongo_nodes(mongo: dict[str, Any] | None) -> list[dict[str, Any]]:
+    if not mongo:
+        return []
+    return [m for rs in mongo["replsets"] for m in rs["members"]] + list(mongo["mongos"])
+
+
+def _mongo_role(n: dict[str, Any]) -> str:
+    if n["kind"] == "mongos":
+        return "mongos"
+    extra = [f"priority {n['priority']:g}"]
+    if n.get("arbiter"):
+        extra = ["arbiter"]
+    if n.get("hidden"):
+        extra.append("hidden")
+    if n.get("secondary_delay_secs"):
+        extra.append(f"delay {n['secondary_delay_secs']}s")
+    return f"{n['replset']} ({', '.join(extra)})"
 
 
 @cli.command()
@@ -204,13 +232,22 @@ def status(as_json: bool) -> None:
             console.print(f"run {res.run_id}: starting (no endpoints yet)")
             continue
         health = {n["name"]: _node_health(n["address"]) for n in endpoints["nodes"]}
+        chunks: dict[str, dict[str, int]] = {}
+        if endpoints.get("mongo"):
+            health.update(mongo_health(endpoints["mongo"]))
+            chunks = mongo_chunks(endpoints["mongo"])
         if as_json:
-            click.echo(json.dumps({"run_id": res.run_id, **endpoints, "health": health}, indent=1))
+            click.echo(
+                json.dumps({"run_id": res.run_id, **endpoints, "health": health, "chunks": chunks}, indent=1)
+            )
             continue
         console.print(
             f"[bold]{res.topology}[/bold] run {res.run_id} ({'up' if res.detached else 'in a scenario'})"
         )
         _print_endpoints(endpoints, health)
+        for ns, per_shard in chunks.items():
+            shown = ", ".join(f"{shard} {n}" for shard, n in sorted(per_shard.items())) or "no chunks"
+            stdout.print(f"chunks of {ns}: {shown}")
 
 
 def _node_health(address: str) -> str:

@@ -16,6 +16,10 @@ def missing_servers() -> str | None:
 
 
 needs_servers = pytest.mark.skipif(missing_servers() is not None, reason=missing_servers() or "")
+needs_mongod = pytest.mark.skipif(
+    find_binary("mongod") is None or find_binary("mongos") is None,
+    reason="no mongod (put mongod/mongos 7.0+ on PATH or set MONGODB_BIN_DIR)",
+)
 _ns_ok, _ns_reason = netns_supported()
 needs_netns = pytest.mark.skipif(not _ns_ok, reason=f"needs network namespaces: {_ns_reason}")
 

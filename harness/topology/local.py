@@ -18,17 +18,20 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from pymongo import MongoClient
 from redis import Redis
 from redis.cluster import ClusterNode, RedisCluster
 
 from harness.errors import HarnessError
+from harness.topology import mongo as mongo_nodes
 from harness.topology import redis as redis_nodes
 from harness.topology.cgroups import cpu_limits_supported, limit_cpu
 from harness.topology.lifecycle import RunResources, new_resources, reap, teardown
-from harness.topology.network import Network, make_network
+from harness.topology.mongo import MongoNode, MongoPlane
+from harness.topology.network import Host, Network, make_network
 from harness.topology.redis import RedisNode
-from harness.topology.spec import TopologySpec
-from harness.topology.toxiproxy import ToxiproxyServer
+from harness.topology.spec import RedisSpec, TopologySpec
+from harness.topology.toxiproxy import ToxiproxyServer, find_toxiproxy
 
 
 @dataclass
@@ -40,10 +43,12 @@ class Deployment:
     network: Network
     toxiproxy: ToxiproxyServer
     redis: list[RedisNode] = field(default_factory=list)
+    mongo: MongoPlane | None = None
     versions: dict[str, str] = field(default_factory=dict)
     up_seconds: float = 0.0
     # Per-node CPU cap requested and whether it could be applied here (reported, never faked).
     capacity: dict[str, Any] = field(default_factory=dict)
+    _capped: set[str] = field(default_factory=set, repr=False)
 
     # -- addressing ---------------------------------------------------------------------------
     def node(self, name: str) -> RedisNode:
@@ -72,7 +77,51 @@ class Deployment:
                 }
                 for n in self.redis
             ],
+            "mongo": self._mongo_endpoints(),
         }
+
+    def _mongo_endpoints(self) -> dict[str, Any] | None:
+        if self.mongo is None:
+            return None
+
+        def node(n: MongoNode) -> dict[str, Any]:
+            m = n.member
+            return {
+                "name": n.name,
+                "kind": n.kind,
+                "replset": n.replset,
+                "address": n.direct,
+                "proxy": n.proxied,
+                "netns": n.host.netns,
+                "pid": n.process.pid if n.process else None,
+                "priority": m.priority if m else None,
+                "hidden": m.hidden if m else None,
+                "secondary_delay_secs": m.secondary_delay_secs if m else None,
+                "arbiter": m.arbiter if m else None,
+            }
+
+        return {
+            "mode": self.mongo.spec.mode,
+            "uri": self.mongo.uri(),
+            "database": self.mongo.spec.load_collections().database,
+            "replsets": [
+                {"name": rs.name, "kind": rs.kind, "uri": rs.uri(), "members": [node(n) for n in rs.nodes]}
+                for rs in self.mongo.replsets
+            ],
+            "mongos": [node(n) for n in self.mongo.mongos],
+        }
+
+    def mongo_node(self, name: str) -> MongoNode:
+        for n in self.mongo.nodes if self.mongo else []:
+            if n.name == name:
+                return n
+        raise HarnessError(f"no MongoDB node named '{name}' in topology {self.topology.name}")
+
+    def mongo_client(self, **kwargs: Any) -> MongoClient[dict[str, Any]]:
+        """A client through the proxies: the mongos routers, or the replica set by discovery."""
+        if self.mongo is None:
+            raise HarnessError(f"topology {self.topology.name} has no MongoDB plane")
+        return MongoClient(self.mongo.uri(), **kwargs)
 
     def cluster_client(self, **kwargs: Any) -> RedisCluster:
         """A RedisCluster client that starts from, and is redirected only to, proxy addresses."""
@@ -94,32 +143,44 @@ class Deployment:
         return masters
 
     # -- partitions ---------------------------------------------------------------------------
-    def _ports(self, node: RedisNode) -> list[int]:
-        return [node.client_proxy.listen_port, node.bus_proxy.listen_port]
+    def _placement(self, name: str) -> tuple[Host, list[int]]:
+        """A node's host and the proxy ports its peers reach it by, whatever its plane."""
+        for n in self.redis:
+            if n.name == name:
+                return n.host, [n.client_proxy.listen_port, n.bus_proxy.listen_port]
+        for m in self.mongo.nodes if self.mongo else []:
+            if m.name == name:
+                return m.host, [m.proxy.listen_port]
+        raise HarnessError(f"no node named '{name}' in topology {self.topology.name}")
+
+    def node_names(self) -> list[str]:
+        return [n.name for n in self.redis] + [m.name for m in (self.mongo.nodes if self.mongo else [])]
 
     def split(self, side_a: list[str], side_b: list[str]) -> None:
         """Two-way partition: no node of one side can reach a node of the other. The harness's
         clients still reach every proxy, as real clients do in a real partition."""
-        a = [self.node(n) for n in side_a]
-        b = [self.node(n) for n in side_b]
+        a = [self._placement(n) for n in side_a]
+        b = [self._placement(n) for n in side_b]
         for src, dst in [(a, b), (b, a)]:
-            ports = [p for n in dst for p in self._ports(n)]
-            for n in src:
-                self.network.block(n.host, ports)
+            ports = [p for _, node_ports in dst for p in node_ports]
+            for host, _ in src:
+                self.network.block(host, ports)
 
     def isolate(self, name: str) -> None:
-        self.split([name], [n.name for n in self.redis if n.name != name])
+        self.split([name], [n for n in self.node_names() if n != name])
 
     def heal(self) -> None:
-        for n in self.redis:
-            self.network.heal(n.host)
+        for name in self.node_names():
+            self.network.heal(self._placement(name)[0])
 
     def rules(self) -> dict[str, list[str]]:
-        return {n.name: self.network.rules(n.host) for n in self.redis}
+        return {name: self.network.rules(self._placement(name)[0]) for name in self.node_names()}
 
     def close_clients(self) -> None:
         for n in self.redis:
             n.close()
+        if self.mongo is not None:
+            self.mongo.close()
 
 
 def run_tag(run_id: str) -> str:
@@ -128,6 +189,7 @@ def run_tag(run_id: str) -> str:
 
 
 def _limit_cpu(dep: Deployment, cores: float | None) -> None:
+    """Caps every server process started so far (Redis nodes, mongod and mongos) at ``cores``."""
     if cores is None:
         dep.capacity = {"cpu_limit": None, "applied": False, "reason": "no limit requested"}
         return
@@ -135,9 +197,58 @@ def _limit_cpu(dep: Deployment, cores: float | None) -> None:
     dep.capacity = {"cpu_limit": cores, "applied": ok, "reason": None if ok else reason}
     if not ok:
         return
+    procs = [(n.name, n.process) for n in dep.redis]
+    procs += [(m.name, m.process) for m in (dep.mongo.nodes if dep.mongo else [])]
+    for name, process in procs:
+        if process is None or name in dep._capped:
+            continue  # not started yet (mongos start late), or already capped
+        dep.res.add_cgroup(limit_cpu(f"{run_tag(dep.run_id)}-{name}", process.pid, cores))
+        dep._capped.add(name)
+
+
+def _plan_redis(dep: Deployment, spec: RedisSpec) -> None:
+    for node_spec in spec.nodes:
+        host = dep.network.add_host(node_spec.name)
+        port, bus = dep.network.node_ports()
+        proxy_ip = dep.network.proxy_address
+        client_proxy = dep.toxiproxy.create(f"{node_spec.name}-client", proxy_ip, f"{host.address}:{port}")
+        bus_proxy = dep.toxiproxy.create(f"{node_spec.name}-bus", proxy_ip, f"{host.address}:{bus}")
+        dep.redis.append(
+            RedisNode(
+                node_spec,
+                host,
+                port,
+                bus,
+                client_proxy,
+                bus_proxy,
+                dep.run_dir / "data" / node_spec.name,
+                dep.run_dir / "logs" / f"redis-{node_spec.name}.log",
+            )
+        )
+
+
+def _start_redis(dep: Deployment, spec: RedisSpec) -> None:
+    by_name = {n.name: n for n in dep.redis}
     for node in dep.redis:
-        assert node.process is not None
-        dep.res.add_cgroup(limit_cpu(f"{run_tag(dep.run_id)}-{node.name}", node.process.pid, cores))
+        primary = by_name[node.spec.replica_of] if node.spec.replica_of and spec.mode != "cluster" else None
+        conf = redis_nodes.write_config(node, spec, primary)
+        redis_nodes.start_node(node, conf, dep.res)
+
+
+def _ready_redis(dep: Deployment, spec: RedisSpec, timeout_s: float) -> None:
+    redis_nodes.wait_ping(dep.redis, timeout_s)
+    if spec.mode == "cluster":
+        redis_nodes.form_cluster(dep.redis, timeout_s)
+    redis_nodes.wait_healthy(dep.redis, spec.mode, timeout_s)
+
+
+def preflight(topology: TopologySpec) -> None:
+    """Raises a clear error for any server binary the topology needs and this machine lacks."""
+    if topology.redis is not None:
+        redis_nodes.redis_binary()
+    if topology.mongo is not None:
+        mongo_nodes.mongo_binaries(need_mongos=topology.mongo.mode == "sharded")
+    find_toxiproxy()
 
 
 def _build(
@@ -149,44 +260,38 @@ def _build(
     cpu_limit: float | None,
 ) -> Deployment:
     started = time.monotonic()
-    assert topology.redis is not None
-    spec = topology.redis
-    binary = redis_nodes.redis_binary()  # fail on a missing binary before creating anything
+    # Every binary is looked up before anything is created, so a missing one leaves nothing behind.
+    redis_binary = redis_nodes.redis_binary() if topology.redis is not None else None
+    mongo_binaries = (
+        mongo_nodes.mongo_binaries(need_mongos=topology.mongo.mode == "sharded")
+        if topology.mongo is not None
+        else {}
+    )
     network = make_network(res, run_tag(res.run_id), hosts)
     res.info["hosts"] = network.kind
     toxi = ToxiproxyServer(res, run_dir / "logs")
     dep = Deployment(topology, res.run_id, run_dir, res, network, toxi)
-    dep.versions = {"redis-server": redis_nodes.redis_version(binary), "toxiproxy-server": toxi.version}
-    for node_spec in spec.nodes:
-        host = network.add_host(node_spec.name)
-        port, bus = network.node_ports()
-        client_proxy = toxi.create(
-            f"{node_spec.name}-client", network.proxy_address, f"{host.address}:{port}"
-        )
-        bus_proxy = toxi.create(f"{node_spec.name}-bus", network.proxy_address, f"{host.address}:{bus}")
-        dep.redis.append(
-            RedisNode(
-                node_spec,
-                host,
-                port,
-                bus,
-                client_proxy,
-                bus_proxy,
-                run_dir / "data" / node_spec.name,
-                run_dir / "logs" / f"redis-{node_spec.name}.log",
-            )
-        )
-    by_name = {n.name: n for n in dep.redis}
-    for node in dep.redis:
-        primary = by_name[node.spec.replica_of] if node.spec.replica_of and spec.mode != "cluster" else None
-        conf = redis_nodes.write_config(node, spec, primary)
-        redis_nodes.start_node(node, conf, res)
+    dep.versions = {"toxiproxy-server": toxi.version}
+    if redis_binary is not None:
+        dep.versions["redis-server"] = redis_nodes.redis_version(redis_binary)
+    for name, path in mongo_binaries.items():
+        dep.versions[name] = mongo_nodes.mongo_version(path)
+
+    if topology.redis is not None:
+        _plan_redis(dep, topology.redis)
+        _start_redis(dep, topology.redis)
+    if topology.mongo is not None:
+        dep.mongo = mongo_nodes.plan(topology.mongo, network, toxi, run_dir)
+        mongo_nodes.start(dep.mongo, mongo_binaries, res)
     # Capacity applies from the start, so formation and health checks run under it too.
-    _limit_cpu(dep, cpu_limit if cpu_limit is not None else spec.cpu_limit)
-    redis_nodes.wait_ping(dep.redis, timeout_s)
-    if spec.mode == "cluster":
-        redis_nodes.form_cluster(dep.redis, timeout_s)
-    redis_nodes.wait_healthy(dep.redis, spec.mode, timeout_s)
+    specs_limit = [p.cpu_limit for p in (topology.redis, topology.mongo) if p is not None and p.cpu_limit]
+    _limit_cpu(dep, cpu_limit if cpu_limit is not None else (specs_limit[0] if specs_limit else None))
+    if topology.redis is not None:
+        _ready_redis(dep, topology.redis, timeout_s)
+    if dep.mongo is not None:
+        mongo_nodes.bring_up(dep.mongo, mongo_binaries, res, timeout_s, started=True)
+        if dep.capacity.get("applied"):
+            _limit_cpu(dep, dep.capacity["cpu_limit"])  # the mongos started late: cap them too
     dep.up_seconds = time.monotonic() - started
     res.info["endpoints"] = dep.endpoints()
     res.save()
@@ -223,6 +328,7 @@ def deploy(
     """Brings ``topology`` up healthy, yields it, and tears it down afterwards (unless detached).
 
     ``cpu_limit`` (cores per node) overrides the topology's own ``cpu_limit``."""
+    preflight(topology)  # a missing binary fails here, before anything (even the run dir) exists
     reap(include_detached=False)  # a crashed run's leftovers must not collide with this one
     run_dir.mkdir(parents=True, exist_ok=True)
     res = new_resources(run_id, run_dir, detached=detached, topology=topology.name)

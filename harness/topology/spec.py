@@ -7,7 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from harness.errors import SpecError
 from harness.specload import load_yaml_model, names_in, resolve_spec
+from harness.topology.mongo_spec import COLLECTIONS_DIR, MongoSpec
 
 TOPOLOGY_DIR = Path(__file__).resolve().parent.parent.parent / "topologies"
 
@@ -75,11 +77,12 @@ class TopologySpec(Strict):
     name: str
     description: str = ""
     redis: RedisSpec | None = None
+    mongo: MongoSpec | None = None
 
     @model_validator(mode="after")
     def _needs_something(self) -> TopologySpec:
-        if self.redis is None:
-            raise ValueError("a topology needs at least one plane (redis)")
+        if self.redis is None and self.mongo is None:
+            raise ValueError("a topology needs at least one plane (redis, mongo)")
         return self
 
 
@@ -89,4 +92,25 @@ def available_topologies() -> list[str]:
 
 def load_topology(name_or_path: str | Path) -> TopologySpec:
     """Loads a topology by name (``redis-cluster``) or by path to a YAML file."""
-    return load_yaml_model(resolve_spec(name_or_path, TOPOLOGY_DIR, "topology"), TopologySpec)
+    path = resolve_spec(name_or_path, TOPOLOGY_DIR, "topology")
+    spec = load_yaml_model(path, TopologySpec)
+    check_collections(spec, path)
+    return spec
+
+
+def check_collections(spec: TopologySpec, path: Path) -> None:
+    """Loads the MongoDB collections the topology names and checks what MongoDB would refuse,
+    so a bad shard key / unique index pair fails here, not halfway through bring-up."""
+    if spec.mongo is None:
+        return
+    where = (
+        str(path)
+        if not isinstance(spec.mongo.collections, str)
+        else str(COLLECTIONS_DIR / f"{spec.mongo.collections}.yaml")
+    )
+    colls = spec.mongo.load_collections()
+    if spec.mongo.mode == "sharded":
+        for coll in colls.collections:
+            problems = coll.unique_index_problems()
+            if problems:
+                raise SpecError(where, f"collections.{coll.name}.indexes", problems[0])

@@ -40,11 +40,16 @@ class ProxyInfo:
         return f"{self.listen_host}:{self.listen_port}"
 
 
+def find_toxiproxy() -> str:
+    binary = find_binary("toxiproxy-server")
+    if binary is None:
+        raise MissingBinaryError("toxiproxy-server", TOXIPROXY_HINT)
+    return binary
+
+
 class ToxiproxyServer:
     def __init__(self, res: RunResources, log_dir: Path, startup_timeout_s: float = 10.0) -> None:
-        binary = find_binary("toxiproxy-server")
-        if binary is None:
-            raise MissingBinaryError("toxiproxy-server", TOXIPROXY_HINT)
+        binary = find_toxiproxy()
         self.host = "127.0.0.1"
         self.port = free_port(self.host)
         self.process = ServerProcess(

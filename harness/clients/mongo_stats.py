@@ -1,0 +1,212 @@
+"""Server-side facts about a MongoDB deployment, read from the servers themselves.
+
+Each fact is a fetch (one command over a given client, so mockupdb can script it) plus a pure
+parse of the reply (unit-tested on documents shaped like the manual's examples):
+
+- replica-set members: state, optime and lag behind the primary (``replSetGetStatus``);
+- operation counters of a shard's primary (``serverStatus.opcounters``);
+- chunks per shard of a sharded collection (``config.collections`` + ``config.chunks``);
+- collection sizes: average document size, index bytes per document, storage size (``$collStats``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bson import SON
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+Client = MongoClient[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class MemberFact:
+    name: str  # the host the set knows the member by (its proxy address)
+    state: str  # PRIMARY, SECONDARY, ARBITER, RECOVERING, (not reachable/healthy), ...
+    healthy: bool
+    optime: tuple[int, int] | None  # (seconds, increment) of the last applied op
+    lag_s: float | None  # behind the primary's last applied op; None without a primary or optime
+
+
+def parse_members(status: Mapping[str, Any]) -> list[MemberFact]:
+    """Members of a ``replSetGetStatus`` reply with their lag behind the primary."""
+    members = list(status.get("members") or [])
+    primary_time = next(
+        (_optime_seconds(m) for m in members if m.get("stateStr") == "PRIMARY"),
+        None,
+    )
+    facts = []
+    for m in members:
+        ts = _optime(m)
+        seconds = _optime_seconds(m)
+        lag = None
+        if primary_time is not None and seconds is not None and m.get("stateStr") != "ARBITER":
+            lag = max(0.0, primary_time - seconds)
+        facts.append(
+            MemberFact(
+                name=str(m.get("name")),
+                state=str(m.get("stateStr")),
+                healthy=bool(m.get("health", 1)),
+                optime=ts,
+                lag_s=lag,
+            )
+        )
+    return facts
+
+
+def _optime(member: Mapping[str, Any]) -> tuple[int, int] | None:
+    optime = member.get("optime")
+    ts = optime.get("ts") if isinstance(optime, Mapping) else None
+    return None if ts is None else (int(ts.time), int(ts.inc))
+
+
+def _optime_seconds(member: Mapping[str, Any]) -> float | None:
+    """The last applied op's time: ``optimeDate`` (ms precision) or else the optime's seconds."""
+    when = member.get("optimeDate")
+    if isinstance(when, datetime):
+        return when.timestamp()
+    ts = _optime(member)
+    return None if ts is None else float(ts[0])
+
+
+def primary_of(facts: list[MemberFact]) -> str | None:
+    primaries = [f.name for f in facts if f.state == "PRIMARY"]
+    return primaries[0] if len(primaries) == 1 else None
+
+
+def members(client: Client) -> list[MemberFact]:
+    return parse_members(client.admin.command("replSetGetStatus"))
+
+
+# -- load per shard -----------------------------------------------------------------------------
+
+OPCOUNTERS = ("insert", "query", "update", "delete", "getmore", "command")
+
+
+def opcounters(client: Client) -> dict[str, int]:
+    """``serverStatus.opcounters`` of the server ``client`` is connected to (a shard's primary)."""
+    # Leaving out the large sections keeps a once-a-second sampler cheap.
+    status = client.admin.command(
+        SON([("serverStatus", 1), ("repl", 0), ("metrics", 0), ("locks", 0), ("wiredTiger", 0)])
+    )
+    return parse_opcounters(status)
+
+
+def parse_opcounters(status: Mapping[str, Any]) -> dict[str, int]:
+    counters = status.get("opcounters") or {}
+    return {k: int(counters.get(k, 0)) for k in OPCOUNTERS}
+
+
+def chunk_distribution(router: Client, namespace: str) -> dict[str, int]:
+    """Chunks per shard of ``namespace`` ("db.coll"). Since MongoDB 5.0 ``config.chunks`` names the
+    collection by ``uuid`` (from ``config.collections``), no longer by ``ns``."""
+    config = router["config"]
+    coll = config["collections"].find_one({"_id": namespace})
+    if coll is None:
+        return {}
+    match: dict[str, Any] = {"uuid": coll["uuid"]} if "uuid" in coll else {"ns": namespace}
+    rows = config["chunks"].aggregate(
+        [{"$match": match}, {"$group": {"_id": "$shard", "chunks": {"$sum": 1}}}]
+    )
+    return {str(r["_id"]): int(r["chunks"]) for r in rows}
+
+
+@dataclass(frozen=True)
+class CollectionSize:
+    count: int
+    data_bytes: int
+    storage_bytes: int
+    index_bytes: int
+    shards: int
+
+    @property
+    def avg_doc_bytes(self) -> float | None:
+        return self.data_bytes / self.count if self.count else None
+
+    @property
+    def index_bytes_per_doc(self) -> float | None:
+        return self.index_bytes / self.count if self.count else None
+
+
+def collection_size(client: Client, database: str, collection: str) -> CollectionSize:
+    """Sizes summed over shards, from ``$collStats: {storageStats: {}}`` (one document per shard
+    through a mongos, one document on a replica set)."""
+    rows = list(client[database][collection].aggregate([{"$collStats": {"storageStats": {}}}]))
+    return parse_coll_stats(rows)
+
+
+def parse_coll_stats(rows: Sequence[Mapping[str, Any]]) -> CollectionSize:
+    count = data = storage = index = 0
+    for row in rows:
+        stats = row.get("storageStats") or {}
+        count += int(stats.get("count", 0))
+        data += int(stats.get("size", 0))
+        storage += int(stats.get("storageSize", 0))
+        index += int(stats.get("totalIndexSize", 0))
+    return CollectionSize(count, data, storage, index, len(rows))
+
+
+# -- what `harness status` shows, from the endpoints a run saved -----------------------------------
+
+
+def _direct(address: str) -> Client:
+    return MongoClient(address, directConnection=True, serverSelectionTimeoutMS=1500, connectTimeoutMS=1500)
+
+
+def mongo_health(endpoints: Mapping[str, Any]) -> dict[str, str]:
+    """Per node: replica-set state and lag behind the primary (asked of any reachable member, over
+    the direct path), or whether a mongos answers."""
+    health: dict[str, str] = {}
+    for rs in endpoints.get("replsets", []):
+        by_proxy = {m["proxy"]: m["name"] for m in rs["members"]}
+        facts: list[MemberFact] | None = None
+        for m in rs["members"]:
+            client = _direct(m["address"])
+            try:
+                facts = members(client)
+                break
+            except PyMongoError:
+                continue
+            finally:
+                client.close()
+        for m in rs["members"]:
+            health[m["name"]] = "unreachable"
+        for f in facts or []:
+            name = by_proxy.get(f.name, f.name)
+            text = f.state if f.healthy else f"{f.state} (unhealthy)"
+            if f.lag_s is not None and f.state != "PRIMARY":
+                text += f", lag {f.lag_s:.1f}s"
+            health[name] = text
+    for m in endpoints.get("mongos", []):
+        client = _direct(m["address"])
+        try:
+            client.admin.command("ping")
+            health[m["name"]] = "mongos, answering"
+        except PyMongoError as exc:
+            health[m["name"]] = f"unreachable ({type(exc).__name__})"
+        finally:
+            client.close()
+    return health
+
+
+def mongo_chunks(endpoints: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """Chunks per shard of every sharded collection, through the first mongos that answers."""
+    if endpoints.get("mode") != "sharded" or not endpoints.get("mongos"):
+        return {}
+    client = _direct(endpoints["mongos"][0]["address"])
+    try:
+        names = [
+            str(doc["_id"])
+            for doc in client["config"]["collections"].find(
+                {"_id": {"$regex": f"^{endpoints['database']}\\."}}
+            )
+        ]
+        return {ns: chunk_distribution(client, ns) for ns in sorted(names)}
+    except PyMongoError:
+        return {}
+    finally:
+        client.close()

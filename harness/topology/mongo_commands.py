@@ -1,0 +1,213 @@
+"""The MongoDB commands the harness sends, one function each, over a given ``MongoClient``.
+
+Kept apart from process management so that every command can be asserted, field by field, against
+``mockupdb`` (tests/unit/test_mongo_contract.py), and so later fault code reuses the primitives
+(step down, freeze, fail points). Field names follow the server manual's command pages:
+replSetInitiate, replSetGetStatus, addShard, enableSharding, create, createIndexes, shardCollection,
+replSetStepDown, replSetFreeze, configureFailPoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bson import SON
+from pymongo import MongoClient
+from pymongo.errors import AutoReconnect, ConnectionFailure, OperationFailure
+
+from harness.topology.mongo_spec import CollectionSpec, MemberSpec
+
+Client = MongoClient[dict[str, Any]]
+
+# Member states from replSetGetStatus (``stateStr``) that mean "serving as a data member".
+PRIMARY, SECONDARY, ARBITER = "PRIMARY", "SECONDARY", "ARBITER"
+
+
+@dataclass(frozen=True)
+class Member:
+    """A member as the replica-set config will name it: its proxy address is its host name."""
+
+    spec: MemberSpec
+    host: str  # "proxy-ip:proxy-port"
+
+
+def replset_config(
+    name: str,
+    members: Sequence[Member],
+    *,
+    configsvr: bool = False,
+    settings: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The document for ``replSetInitiate``."""
+    docs: list[dict[str, Any]] = []
+    for i, m in enumerate(members):
+        doc: dict[str, Any] = {"_id": i, "host": m.host, "priority": m.spec.priority, "votes": m.spec.votes}
+        if m.spec.arbiter:
+            doc["arbiterOnly"] = True
+        if m.spec.hidden:
+            doc["hidden"] = True
+        if m.spec.secondary_delay_secs:
+            doc["secondaryDelaySecs"] = m.spec.secondary_delay_secs
+        docs.append(doc)
+    config: dict[str, Any] = {"_id": name, "version": 1, "members": docs}
+    if configsvr:
+        config["configsvr"] = True
+    if settings:
+        config["settings"] = dict(settings)
+    return config
+
+
+def initiate(client: Client, config: dict[str, Any]) -> None:
+    """``replSetInitiate``; a set that is already initiated (code 23) is left as it is."""
+    try:
+        client.admin.command("replSetInitiate", config)
+    except OperationFailure as exc:
+        if exc.code != 23:  # AlreadyInitialized
+            raise
+
+
+def replset_status(client: Client) -> dict[str, Any]:
+    return client.admin.command("replSetGetStatus")
+
+
+def readiness_problem(
+    status: Mapping[str, Any], delayed: Sequence[str] = ()
+) -> tuple[str, str | None] | None:
+    """None when the set has one PRIMARY and every other data member is SECONDARY with the primary's
+    optime (members in ``delayed`` lag on purpose and only need to be SECONDARY); otherwise
+    ``(what is wrong, the member name to blame or None)``."""
+    members = status.get("members") or []
+    primaries = [m for m in members if m.get("stateStr") == PRIMARY]
+    if len(primaries) != 1:
+        states = ", ".join(f"{m.get('name')} {m.get('stateStr')}" for m in members)
+        return (f"{len(primaries)} PRIMARY members ({states})", None)
+    primary = primaries[0]
+    head = _optime_ts(primary)
+    for m in members:
+        state = m.get("stateStr")
+        if m is primary or state == ARBITER:
+            continue
+        if state != SECONDARY:
+            return (f"member {m.get('name')} is {state}, not SECONDARY", m.get("name"))
+        if m.get("name") in delayed:
+            continue
+        ts = _optime_ts(m)
+        if head is not None and (ts is None or ts < head):
+            return (
+                f"member {m.get('name')} has not caught up with the primary's optime {head}",
+                m.get("name"),
+            )
+    return None
+
+
+def _optime_ts(member: Mapping[str, Any]) -> tuple[int, int] | None:
+    optime = member.get("optime")
+    ts = optime.get("ts") if isinstance(optime, Mapping) else None
+    if ts is None:
+        return None
+    return (int(ts.time), int(ts.inc))
+
+
+def majority_probe(client: Client) -> None:
+    """A write acknowledged by a majority and journaled: ``appendOplogNote`` writes a no-op oplog
+    entry, so it proves the set takes durable writes without creating a database (a shard must
+    not hold databases of its own before ``addShard``)."""
+    client.admin.command(
+        SON(
+            [
+                ("appendOplogNote", 1),
+                ("data", {"harness": "readiness probe"}),
+                ("writeConcern", {"w": "majority", "j": True, "wtimeout": 10_000}),
+            ]
+        )
+    )
+
+
+def router_probe(client: Client, database: str = "harness", collection: str = "probe") -> None:
+    """A majority write through a mongos: routing, the primary shard and its majority all work."""
+    client[database].command(
+        SON(
+            [
+                ("insert", collection),
+                ("documents", [{"probe": True}]),
+                ("writeConcern", {"w": "majority", "j": True, "wtimeout": 10_000}),
+            ]
+        )
+    )
+
+
+# -- sharding ---------------------------------------------------------------------------------
+
+
+def add_shard(client: Client, name: str, hosts: Sequence[str]) -> None:
+    """``addShard`` with the shard's replica-set seed list (proxy addresses)."""
+    client.admin.command(SON([("addShard", f"{name}/{','.join(hosts)}"), ("name", name)]))
+
+
+def list_shards(client: Client) -> list[dict[str, Any]]:
+    return list(client.admin.command("listShards").get("shards", []))
+
+
+def enable_sharding(client: Client, database: str) -> None:
+    client.admin.command("enableSharding", database)
+
+
+def create_collection(client: Client, database: str, coll: CollectionSpec) -> None:
+    """``create`` with the validator, if any; an existing collection (code 48) is kept."""
+    cmd: SON[str, Any] = SON([("create", coll.name)])
+    if coll.validator is not None:
+        cmd["validator"] = coll.validator
+        cmd["validationLevel"] = coll.validation_level
+        cmd["validationAction"] = coll.validation_action
+    try:
+        client[database].command(cmd)
+    except OperationFailure as exc:
+        if exc.code != 48:  # NamespaceExists
+            raise
+
+
+def create_indexes(client: Client, database: str, coll: CollectionSpec) -> None:
+    if not coll.indexes:
+        return
+    client[database].command(
+        SON([("createIndexes", coll.name), ("indexes", [i.command_doc() for i in coll.indexes])])
+    )
+
+
+def shard_collection(client: Client, database: str, coll: CollectionSpec) -> None:
+    assert coll.shard_key is not None
+    client.admin.command(SON([("shardCollection", f"{database}.{coll.name}"), ("key", dict(coll.shard_key))]))
+
+
+# -- primitives for faults (scheduling them is the nemesis's job) -----------------------------
+
+
+def step_down(client: Client, seconds: int = 60, catch_up_secs: int = 10) -> None:
+    """``replSetStepDown`` on a primary. The server closes connections while stepping down, so a
+    dropped connection here means it happened."""
+    with contextlib.suppress(AutoReconnect, ConnectionFailure):
+        client.admin.command(
+            SON([("replSetStepDown", seconds), ("secondaryCatchUpPeriodSecs", catch_up_secs)])
+        )
+
+
+def freeze(client: Client, seconds: int) -> None:
+    """``replSetFreeze``: the member will not seek election for ``seconds`` (0 unfreezes)."""
+    client.admin.command("replSetFreeze", seconds)
+
+
+def fail_point(
+    client: Client,
+    name: str,
+    mode: str | Mapping[str, int] = "alwaysOn",
+    data: Mapping[str, Any] | None = None,
+) -> None:
+    """``configureFailPoint`` (needs ``enableTestCommands``); mode ``"off"`` turns it off.
+    ``stopReplProducer`` on a secondary stops it fetching the oplog: replication lag on demand."""
+    cmd: SON[str, Any] = SON([("configureFailPoint", name), ("mode", mode)])
+    if data:
+        cmd["data"] = dict(data)
+    client.admin.command(cmd)

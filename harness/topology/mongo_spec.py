@@ -1,0 +1,210 @@
+"""Typed model of the ``mongo:`` section of a topology: replica set or sharded cluster, server
+settings, and the platform's collections (shard keys, indexes, validators) as data.
+
+Rules MongoDB itself enforces are checked here, before anything starts, so a bad file fails with
+one clear error instead of a half-built cluster: a unique index on a sharded collection must have
+the shard key's fields as its prefix (MongoDB refuses ``createIndexes`` otherwise), a hashed index
+cannot be unique, delayed and hidden members cannot become primary (priority 0).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from harness.errors import HarnessError
+from harness.specload import load_yaml_model
+
+COLLECTIONS_DIR = Path(__file__).resolve().parent.parent.parent / "topologies" / "collections"
+
+IndexDirection = Literal[1, -1, "hashed", "text", "2dsphere"]
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,11}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MemberSpec(Strict):
+    """One replica-set member. ``hidden`` and ``secondary_delay_secs`` members never become
+    primary; an ``arbiter`` votes and holds no data."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    priority: float = Field(default=1, ge=0, le=1000)
+    votes: Literal[0, 1] = 1
+    hidden: bool = False
+    secondary_delay_secs: int = Field(default=0, ge=0)
+    arbiter: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> MemberSpec:
+        if (self.hidden or self.secondary_delay_secs or self.arbiter) and self.priority != 0:
+            raise ValueError(
+                f"member {self.name}: hidden, delayed and arbiter members must have priority 0 "
+                "(MongoDB refuses the config otherwise)"
+            )
+        if self.arbiter and (self.hidden or self.secondary_delay_secs):
+            raise ValueError(f"member {self.name}: an arbiter holds no data; it cannot be hidden or delayed")
+        return self
+
+    @property
+    def data_bearing(self) -> bool:
+        return not self.arbiter
+
+
+class ReplSetSpec(Strict):
+    name: str = Field(default="rs0", pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,30}$")
+    members: list[MemberSpec] = Field(min_length=1, max_length=7)
+    # replSetInitiate ``settings`` (e.g. electionTimeoutMillis), passed through as given.
+    settings: dict[str, int | bool] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> ReplSetSpec:
+        names = [m.name for m in self.members]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"member names must be unique, repeated: {dup}")
+        if not any(m.priority > 0 for m in self.members):
+            raise ValueError("at least one member needs priority > 0, or no primary can be elected")
+        voters = sum(m.votes for m in self.members)
+        if voters % 2 == 0:
+            raise ValueError(f"{voters} voting members: use an odd number so a majority can always be formed")
+        return self
+
+
+class ShardedSpec(Strict):
+    config_servers: Literal[1, 3] = 1
+    shards: int = Field(default=2, ge=1, le=4)
+    members_per_shard: Literal[1, 3] = 3
+    mongos: int = Field(default=1, ge=1, le=2)
+
+
+class MongoSettings(Strict):
+    """Server options. Defaults keep ten-plus processes within 24 GiB on 2 cores."""
+
+    wiredtiger_cache_gb: float = Field(default=0.25, ge=0.25, le=8)  # MongoDB's minimum is 0.25
+    oplog_size_mb: int = Field(default=128, ge=16, le=4096)
+    ttl_monitor_sleep_secs: int = Field(default=60, ge=1, le=3600)
+    enable_test_commands: bool = True  # needed for fail points (configureFailPoint)
+    # Further --setParameter values, passed through verbatim.
+    parameters: dict[str, str | int | bool] = Field(default_factory=dict)
+
+    @field_validator("parameters")
+    @classmethod
+    def _not_ours(cls, value: dict[str, Any]) -> dict[str, Any]:
+        ours = {"enableTestCommands", "ttlMonitorSleepSecs"} & set(value)
+        if ours:
+            raise ValueError(f"{sorted(ours)} are set by enable_test_commands / ttl_monitor_sleep_secs")
+        return value
+
+
+class IndexSpec(Strict):
+    key: dict[str, IndexDirection] = Field(min_length=1)
+    name: str | None = None
+    unique: bool = False
+    expire_after_seconds: int | None = Field(default=None, ge=0)
+    partial_filter: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> IndexSpec:
+        if self.unique and "hashed" in self.key.values():
+            raise ValueError(f"index {dict(self.key)}: a hashed index cannot be unique")
+        if self.expire_after_seconds is not None and len(self.key) != 1:
+            raise ValueError(f"index {dict(self.key)}: a TTL index must be on a single (date) field")
+        return self
+
+    def command_doc(self) -> dict[str, Any]:
+        """The entry for ``createIndexes.indexes`` (MongoDB needs a name; we derive its default)."""
+        doc: dict[str, Any] = {"key": dict(self.key), "name": self.name or default_index_name(self.key)}
+        if self.unique:
+            doc["unique"] = True
+        if self.expire_after_seconds is not None:
+            doc["expireAfterSeconds"] = self.expire_after_seconds
+        if self.partial_filter is not None:
+            doc["partialFilterExpression"] = self.partial_filter
+        return doc
+
+
+def default_index_name(key: dict[str, Any]) -> str:
+    """MongoDB's own naming: ``field_direction`` joined by ``_`` (``tenant_id_1_event_time_-1``)."""
+    return "_".join(f"{field}_{direction}" for field, direction in key.items())
+
+
+class CollectionSpec(Strict):
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]{0,63}$")
+    shard_key: dict[str, IndexDirection] | None = None
+    indexes: list[IndexSpec] = Field(default_factory=list)
+    validator: dict[str, Any] | None = None
+    validation_level: Literal["off", "strict", "moderate"] = "strict"
+    validation_action: Literal["error", "warn"] = "error"
+
+    @field_validator("shard_key")
+    @classmethod
+    def _shard_key(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return value
+        hashed = [f for f, d in value.items() if d == "hashed"]
+        if len(hashed) > 1:
+            raise ValueError("a shard key can have at most one hashed field")
+        if any(d not in (1, "hashed") for d in value.values()):
+            raise ValueError("shard key fields must be 1 (ranged) or 'hashed'")
+        return value
+
+    def unique_index_problems(self) -> list[str]:
+        """MongoDB enforces uniqueness on a sharded collection only when the unique index starts
+        with the shard key's fields, and refuses to build any other unique index."""
+        if self.shard_key is None:
+            return []
+        prefix = list(self.shard_key)
+        problems = []
+        for index in self.indexes:
+            fields = list(index.key)
+            if index.unique and fields[: len(prefix)] != prefix and fields[:1] != ["_id"]:
+                problems.append(
+                    f"collection {self.name}: unique index {dict(index.key)} does not start with the shard "
+                    f"key fields {prefix}; MongoDB refuses it on a sharded collection. Put the shard key "
+                    f"first, e.g. {dict.fromkeys(prefix, 1) | dict(index.key)}"
+                )
+        return problems
+
+
+class CollectionsFile(Strict):
+    description: str = ""
+    database: str = Field(default="eventlog", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
+    collections: list[CollectionSpec] = Field(min_length=1)
+
+
+class MongoSpec(Strict):
+    mode: Literal["replset", "sharded"]
+    replset: ReplSetSpec | None = None
+    sharded: ShardedSpec | None = None
+    settings: MongoSettings = Field(default_factory=MongoSettings)
+    # A file name in topologies/collections/ (without .yaml), or the collections inline.
+    collections: str | CollectionsFile = "platform"
+    cpu_limit: float | None = Field(default=None, gt=0, le=64)
+
+    @model_validator(mode="after")
+    def _check(self) -> MongoSpec:
+        if self.mode == "replset" and (self.replset is None or self.sharded is not None):
+            raise ValueError("mode replset needs a 'replset' section (members) and no 'sharded' section")
+        if self.mode == "sharded" and self.replset is not None:
+            raise ValueError("mode sharded takes a 'sharded' section; remove 'replset'")
+        return self
+
+    def sharding(self) -> ShardedSpec:
+        return self.sharded or ShardedSpec()
+
+    def load_collections(self) -> CollectionsFile:
+        if isinstance(self.collections, CollectionsFile):
+            return self.collections
+        return load_collections(self.collections)
+
+
+def load_collections(name: str) -> CollectionsFile:
+    path = COLLECTIONS_DIR / f"{name}.yaml"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in COLLECTIONS_DIR.glob("*.yaml")))
+        raise HarnessError(f"unknown collections file '{name}' (looked for {path}); known: {known}")
+    return load_yaml_model(path, CollectionsFile)

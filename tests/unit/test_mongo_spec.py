@@ -1,0 +1,197 @@
+"""The mongo section of topologies: shipped files, and what MongoDB would refuse, caught at load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.errors import HarnessError, SpecError
+from harness.topology import mongo as mongo_nodes
+from harness.topology.mongo_spec import CollectionSpec, IndexSpec, load_collections
+from harness.topology.network import LoopbackNetwork
+from harness.topology.spec import load_topology
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "topo.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_replica_set_shape() -> None:
+    spec = load_topology("mongo-rs").mongo
+    assert spec is not None and spec.replset is not None
+    assert [(m.name, m.priority) for m in spec.replset.members] == [("m1", 2), ("m2", 1), ("m3", 1)]
+    assert spec.settings.ttl_monitor_sleep_secs == 5
+    assert spec.settings.enable_test_commands
+
+
+def test_sharded_and_platform_shapes() -> None:
+    for name in ("mongo-sharded", "platform"):
+        topo = load_topology(name)
+        assert topo.mongo is not None
+        sh = topo.mongo.sharding()
+        assert (sh.config_servers, sh.shards, sh.members_per_shard, sh.mongos) == (1, 2, 3, 1)
+    assert load_topology("platform").redis is not None
+
+
+def test_platform_collections_follow_the_capstone() -> None:
+    colls = {c.name: c for c in load_collections("platform").collections}
+    assert colls["events"].shard_key == {"tenant_id": 1, "event_time": 1}
+    assert colls["audit_logs"].shard_key == {"tenant_id": 1, "logged_at": 1}
+    assert colls["event_aggregates"].shard_key == {"tenant_id": 1, "bucket_time": 1}
+    ttl = {c: [i for i in colls[c].indexes if i.expire_after_seconds is not None] for c in colls}
+    assert [i.expire_after_seconds for i in ttl["events"]] == [0]
+    assert [i.expire_after_seconds for i in ttl["event_aggregates"]] == [180 * 86400]
+    assert colls["audit_logs"].validation_level == "strict"
+    assert colls["audit_logs"].validation_action == "error"
+    for coll in colls.values():
+        assert coll.unique_index_problems() == []
+
+
+def test_sharded_layout_and_command_lines(tmp_path: Path) -> None:
+    spec = load_topology("mongo-sharded").mongo
+    assert spec is not None
+    layout = mongo_nodes._layout(spec)
+    assert [(name, kind, [m.name for m in ms]) for name, kind, ms in layout] == [
+        ("cfg", "configsvr", ["cfg1"]),
+        ("shard1", "shardsvr", ["s1m1", "s1m2", "s1m3"]),
+        ("shard2", "shardsvr", ["s2m1", "s2m2", "s2m3"]),
+    ]
+    assert [m.priority for m in layout[1][2]] == [2, 1, 1]
+
+
+def test_mongod_command_line() -> None:
+    from harness.topology.mongo import MongoNode, _mongod_argv
+    from harness.topology.network import Host
+    from harness.topology.toxiproxy import ProxyInfo
+
+    spec = load_topology("mongo-sharded").mongo
+    assert spec is not None
+    node = MongoNode(
+        "s1m1", "shardsvr", Host("s1m1", "10.213.0.10", "hx-x"), 27017,
+        ProxyInfo("s1m1-client", "10.213.0.1", 40000, "10.213.0.10:27017"),
+        Path("/run/data/s1m1"), Path("/run/logs/s1m1.log"), replset="shard1",
+    )  # fmt: skip
+    argv = _mongod_argv("/bin/mongod", node, spec)
+    joined = " ".join(argv)
+    for part in (
+        "--replSet shard1",
+        "--port 27017",
+        "--bind_ip 10.213.0.10",
+        "--dbpath /run/data/s1m1",
+        "--nounixsocket",
+        "--wiredTigerCacheSizeGB 0.25",
+        "--oplogSize 128",
+        "--setParameter ttlMonitorSleepSecs=5",
+        "--setParameter enableTestCommands=1",
+        "--shardsvr",
+    ):
+        assert part in joined, part
+    assert "--configsvr" not in argv
+    assert "--fork" not in argv  # supervised in the foreground, never daemonized
+
+
+def test_loopback_plan_gives_distinct_ports(tmp_path: Path) -> None:
+    class FakeToxi:
+        def create(self, name: str, listen_host: str, upstream: str):  # type: ignore[no-untyped-def]
+            from harness.topology.toxiproxy import ProxyInfo
+
+            self.n = getattr(self, "n", 0) + 1
+            return ProxyInfo(name, listen_host, 50000 + self.n, upstream)
+
+    spec = load_topology("mongo-rs").mongo
+    assert spec is not None
+    plane = mongo_nodes.plan(spec, LoopbackNetwork("test"), FakeToxi(), tmp_path)  # type: ignore[arg-type]
+    ports = [n.port for n in plane.nodes]
+    assert len(set(ports)) == len(ports)
+    assert plane.uri().startswith("mongodb://127.0.0.1:50001,127.0.0.1:50002,127.0.0.1:50003/")
+    assert plane.uri().endswith("replicaSet=rs0")
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "problem"),
+    [
+        (
+            "mongo: {mode: replset, replset: {members: [{name: m1}, {name: m2}]}}",
+            "mongo.replset",
+            "odd number",
+        ),
+        (
+            "mongo: {mode: replset, replset: {members: [{name: m1}, {name: m2}, {name: m3, hidden: true}]}}",
+            "mongo.replset.members.2",
+            "priority 0",
+        ),
+        (
+            "mongo: {mode: replset, replset: {members: [{name: m1, priority: 0}]}}",
+            "mongo.replset",
+            "priority > 0",
+        ),
+        ("mongo: {mode: sharded, sharded: {shards: 5}}", "mongo.sharded.shards", "less than or equal to 4"),
+        ("mongo: {mode: sharded, sharded: {config_servers: 2}}", "mongo.sharded.config_servers", "1 or 3"),
+        ("mongo: {mode: replset}", "mongo", "needs a 'replset' section"),
+        (
+            "mongo: {mode: sharded, settings: {wiredtiger_cache_gb: 0.1}}",
+            "mongo.settings.wiredtiger_cache_gb",
+            "greater than or equal to 0.25",
+        ),
+        (
+            "mongo: {mode: sharded, settings: {parameters: {enableTestCommands: 0}}}",
+            "mongo.settings.parameters",
+            "enable_test_commands",
+        ),
+    ],
+)
+def test_bad_mongo_topology_names_file_and_field(tmp_path: Path, text: str, field: str, problem: str) -> None:
+    path = write(tmp_path, "name: x\n" + text)
+    with pytest.raises(SpecError) as err:
+        load_topology(path)
+    assert err.value.path == str(path)
+    assert err.value.field.startswith(field), err.value.field
+    assert problem in str(err.value)
+
+
+def test_unique_index_without_shard_key_prefix_is_refused_before_start(tmp_path: Path) -> None:
+    text = """name: x
+mongo:
+  mode: sharded
+  collections:
+    collections:
+      - name: events
+        shard_key: {tenant_id: 1, event_time: 1}
+        indexes:
+          - {key: {tenant_id: 1, event_id: 1}, unique: true}
+"""
+    path = write(tmp_path, text)
+    with pytest.raises(SpecError) as err:
+        load_topology(path)
+    assert err.value.field == "collections.events.indexes"
+    assert "does not start with the shard key fields ['tenant_id', 'event_time']" in str(err.value)
+    assert "{'tenant_id': 1, 'event_time': 1, 'event_id': 1}" in str(err.value)  # the fix it proposes
+
+
+def test_the_bad_shard_keys_of_the_case_studies() -> None:
+    # {event_id: hashed}: the platform's idempotency index no longer fits; {event_id: 1} would.
+    hashed = CollectionSpec(
+        name="events",
+        shard_key={"event_id": "hashed"},
+        indexes=[IndexSpec(key={"tenant_id": 1, "event_time": 1, "event_id": 1}, unique=True)],
+    )
+    assert hashed.unique_index_problems()
+    fixed = hashed.model_copy(update={"indexes": [IndexSpec(key={"event_id": 1}, unique=True)]})
+    assert fixed.unique_index_problems() == []
+    tenant_only = CollectionSpec(
+        name="events",
+        shard_key={"tenant_id": 1},
+        indexes=[IndexSpec(key={"tenant_id": 1, "event_time": 1, "event_id": 1}, unique=True)],
+    )
+    assert tenant_only.unique_index_problems() == []
+    with pytest.raises(ValueError, match="hashed index cannot be unique"):
+        IndexSpec(key={"event_id": "hashed"}, unique=True)
+
+
+def test_unknown_collections_file_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: x\nmongo: {mode: sharded, collections: nosuch}")
+    with pytest.raises(HarnessError, match=r"unknown collections file 'nosuch'.*known: platform"):
+        load_topology(path)
