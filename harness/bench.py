@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness import bench_mongo
 from harness.clients.redis_router import SlotRouter
 from harness.clock import RunClock, seeded_random
 from harness.doctor import find_binary
@@ -199,6 +200,8 @@ def main() -> int:
                 "target_rate": TARGET_RATE,
                 "pass": at["achieved_rate"] >= 0.98 * TARGET_RATE and at["unsent"] == 0,
             }
+        result["mongo_bring_up"] = bench_mongo.measure(work, args.repeat)
+        print(f"mongo bring-up: {result['mongo_bring_up']}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())

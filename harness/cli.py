@@ -143,9 +143,13 @@ def _summary(run_dir: Path, results: dict[str, Any]) -> None:
 @click.option(
     "--hosts", type=HOSTS, default="auto", show_default=True, help="Where nodes run (see scenario --help)."
 )
-@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for health.")
+@click.option(
+    "--timeout",
+    type=float,
+    help="Seconds to wait for health (default: 30 Redis, 60 replica set, 180 sharded cluster).",
+)
 @click.option("--cpu-limit", type=float, help="Cores each node may use (cgroup quota; default: unlimited).")
-def up(topology: str, hosts: str, timeout: float, cpu_limit: float | None) -> None:
+def up(topology: str, hosts: str, timeout: float | None, cpu_limit: float | None) -> None:
     """Bring TOPOLOGY up and leave it running (take it down with 'harness down')."""
     spec = load_topology(topology)
     live = [r for r in registered_runs() if r.detached]

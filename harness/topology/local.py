@@ -242,6 +242,16 @@ def _ready_redis(dep: Deployment, spec: RedisSpec, timeout_s: float) -> None:
     redis_nodes.wait_healthy(dep.redis, spec.mode, timeout_s)
 
 
+def default_timeout_s(topology: TopologySpec) -> float:
+    """How long bring-up may take before it is an error: a sharded cluster initiates four replica
+    sets and builds the collections one after the other (issue target: 90 s on 2 cores)."""
+    if topology.mongo is not None and topology.mongo.mode == "sharded":
+        return 180.0
+    if topology.mongo is not None:
+        return 60.0
+    return 30.0
+
+
 def preflight(topology: TopologySpec) -> None:
     """Raises a clear error for any server binary the topology needs and this machine lacks."""
     if topology.redis is not None:
@@ -322,18 +332,20 @@ def deploy(
     *,
     hosts: str = "auto",
     detached: bool = False,
-    timeout_s: float = 30.0,
+    timeout_s: float | None = None,
     cpu_limit: float | None = None,
 ) -> Iterator[Deployment]:
     """Brings ``topology`` up healthy, yields it, and tears it down afterwards (unless detached).
 
-    ``cpu_limit`` (cores per node) overrides the topology's own ``cpu_limit``."""
+    ``cpu_limit`` (cores per node) overrides the topology's own ``cpu_limit``; ``timeout_s`` defaults
+    to :func:`default_timeout_s`."""
     preflight(topology)  # a missing binary fails here, before anything (even the run dir) exists
     reap(include_detached=False)  # a crashed run's leftovers must not collide with this one
     run_dir.mkdir(parents=True, exist_ok=True)
     res = new_resources(run_id, run_dir, detached=detached, topology=topology.name)
     with _teardown_guard(res, detached):
-        dep = _build(topology, run_dir, res, hosts, timeout_s, cpu_limit)
+        timeout = timeout_s if timeout_s is not None else default_timeout_s(topology)
+        dep = _build(topology, run_dir, res, hosts, timeout, cpu_limit)
         try:
             yield dep
         finally:

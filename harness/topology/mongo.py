@@ -146,6 +146,13 @@ class MongoPlane:
             return "mongodb://" + ",".join(m.proxied for m in self.mongos) + "/"
         return self.replsets[0].uri()
 
+    def primary(self, replset: str) -> MongoNode | None:
+        """The member of ``replset`` that is primary now (asked over each member's direct path)."""
+        for rs in self.replsets:
+            if rs.name == replset:
+                return next((n for n in rs.nodes if n.member is not None and _is_primary(n)), None)
+        raise KeyError(replset)
+
     def shards(self) -> list[ReplSet]:
         return [rs for rs in self.replsets if rs.kind == "shardsvr"]
 
