@@ -326,6 +326,9 @@ def wait_replset_ready(rs: ReplSet, timeout_s: float) -> None:
     SECONDARY), then a ``w: "majority"`` write acknowledged through the proxies."""
     by_name = {n.proxied: n for n in rs.nodes}
     expected = max(rs.nodes, key=lambda n: n.member.priority if n.member else 0)
+    priorities = sorted((n.member.priority for n in rs.nodes if n.member is not None), reverse=True)
+    # A single highest-priority member takes over soon after any other wins the first election.
+    preferred = expected.proxied if len(priorities) == 1 or priorities[0] > priorities[1] else None
     delayed = [n.proxied for n in rs.nodes if n.member is not None and n.member.secondary_delay_secs]
 
     def check() -> tuple[str, MongoNode | None] | None:
@@ -333,7 +336,7 @@ def wait_replset_ready(rs: ReplSet, timeout_s: float) -> None:
             if n.process is not None and not n.running():
                 raise exited_error(n)
         status = cmds.replset_status(expected.admin())
-        problem = cmds.readiness_problem(status, delayed)
+        problem = cmds.readiness_problem(status, delayed, preferred)
         if problem is None:
             return None
         text, blamed = problem
@@ -407,6 +410,11 @@ def bring_up(
         wait_answering(plane.mongos, timeout_s)
         bring_up_sharding(plane, timeout_s)
     else:
-        rs = plane.replsets[0]
-        primary = next(n for n in rs.nodes if _is_primary(n))
-        create_collections(primary.admin(), plane, sharded=False)
+        # Through the proxies, by discovery: the driver follows the primary if it changes.
+        client: MongoClient[dict[str, Any]] = MongoClient(
+            plane.replsets[0].uri(), serverSelectionTimeoutMS=int(timeout_s * 1000)
+        )
+        try:
+            create_collections(client, plane, sharded=False)
+        finally:
+            client.close()

@@ -74,17 +74,27 @@ def replset_status(client: Client) -> dict[str, Any]:
 
 
 def readiness_problem(
-    status: Mapping[str, Any], delayed: Sequence[str] = ()
+    status: Mapping[str, Any], delayed: Sequence[str] = (), preferred: str | None = None
 ) -> tuple[str, str | None] | None:
     """None when the set has one PRIMARY and every other data member is SECONDARY with the primary's
     optime (members in ``delayed`` lag on purpose and only need to be SECONDARY); otherwise
-    ``(what is wrong, the member name to blame or None)``."""
+    ``(what is wrong, the member name to blame or None)``.
+
+    ``preferred`` names the member with the highest priority: while it is a healthy SECONDARY,
+    another primary is only temporary (it will take over by priority), so the set is not ready."""
     members = status.get("members") or []
     primaries = [m for m in members if m.get("stateStr") == PRIMARY]
     if len(primaries) != 1:
         states = ", ".join(f"{m.get('name')} {m.get('stateStr')}" for m in members)
         return (f"{len(primaries)} PRIMARY members ({states})", None)
     primary = primaries[0]
+    if preferred is not None and primary.get("name") != preferred:
+        want = next((m for m in members if m.get("name") == preferred), None)
+        if want is not None and want.get("stateStr") == SECONDARY and want.get("health", 1):
+            return (
+                f"primary is {primary.get('name')}; waiting for {preferred} (highest priority) to take over",
+                preferred,
+            )
     head = _optime_ts(primary)
     for m in members:
         state = m.get("stateStr")

@@ -199,6 +199,23 @@ def test_readiness_waits_for_primary_and_catch_up_then_majority_write(server: Mo
     future()
 
 
+def test_readiness_waits_for_the_highest_priority_member_to_take_over(server: MockupDB) -> None:
+    nodes = [node(f"m{i + 1}", server, i) for i in range(3)]  # priorities 2/1/1
+    rs = ReplSet("rs0", "replset", nodes)
+    a, b, c = (n.proxied for n in nodes)
+    future = go(mongo_nodes.wait_replset_ready, rs, 10.0)
+    # m2 won the first election; m1 (priority 2) is a healthy secondary and will take over.
+    receive(server, "replSetGetStatus").ok(
+        status((a, "SECONDARY", 50), (b, "PRIMARY", 50), (c, "SECONDARY", 50))
+    )
+    receive(server, "replSetGetStatus").ok(
+        status((a, "PRIMARY", 52), (b, "SECONDARY", 52), (c, "SECONDARY", 52))
+    )
+    receive(server, "appendOplogNote").ok()
+    future()
+    rs_close(rs)
+
+
 def test_delayed_member_needs_only_to_be_secondary(server: MockupDB) -> None:
     delayed = MemberSpec(name="m4", priority=0, hidden=True, secondary_delay_secs=60, votes=0)
     nodes = [node(f"m{i + 1}", server, i) for i in range(3)] + [node("m4", server, 3, member=delayed)]
