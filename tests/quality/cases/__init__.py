@@ -27,5 +27,5 @@ Helpers shared by several case modules live in modules whose names start with ``
 from __future__ import annotations
 
 
-class NotApplicable(Exception):  # noqa: N818 - reads as "mutation not applicable", not an error
+class NotApplicable(Exception):
     """The clean history offers no place for this anomaly; the example is discarded."""
