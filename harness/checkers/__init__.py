@@ -12,14 +12,23 @@ import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.checkers import counters, rate_limit
+from harness.checkers import (
+    acknowledged_writes,
+    counters,
+    counters_reconcile,
+    no_duplicates,
+    rate_limit,
+)
 from harness.checkers.compose import Checker, fold, run_checkers
 from harness.checkers.verdict import MAX_EXAMPLES, Status, Verdict
 from harness.errors import SpecError
 
 #: Every checker the library offers, by verdict name.
 CHECKERS: dict[str, type[Any]] = {
+    acknowledged_writes.NAME: acknowledged_writes.AcknowledgedWrites,
     counters.NAME: counters.AcknowledgedIncrements,
+    counters_reconcile.NAME: counters_reconcile.CountersReconcile,
+    no_duplicates.NAME: no_duplicates.NoDuplicates,
     rate_limit.NAME: rate_limit.RateLimitHolds,
 }
 

@@ -23,8 +23,9 @@ No admitted request may be lost: an admitted call whose invoke carries a link id
 the walking skeleton's ``event``) must be followed by a write op for the same ``(variant, tenant,
 link)`` (an op whose ``f`` is in ``write_fs``, by default ``incr`` and ``insert``); an admission
 without one is ``admitted-request-lost``. Whether the write then survived is the business of the
-acknowledged-writes checkers. When the history holds no write op at all (a limiter-only workload),
-this part is not judged and the verdict says so.
+acknowledged-writes checkers. A limiter-only workload sets ``write_fs`` empty (scenario
+``checker_params``); then this part is not judged and the verdict says so. Admitted calls without a
+link id cannot be followed and are counted apart.
 
 Ops read (fold protocol, any order): ``rate_limit`` (invoke: ``key``, ``tenant``, optional link
 id, ``value`` = ``{now_ms, limit, window_ms, req, group?, group_limit?, shards?}``; ok completion:
@@ -412,10 +413,8 @@ class RateLimitHolds:
             for g in sharded
             if g["group_limit"] is not None and g["max_admitted_in_window"] > g["group_limit"]
         ]
-        extra_key_groups = sorted(
-            g.group for g in groups.values() if g.shards > 1 and len(g.keys) > g.shards
-        )
-        lost_judged = self.write_ops > 0
+        extra_key_groups = sorted(g.group for g in groups.values() if g.shards > 1 and len(g.keys) > g.shards)
+        lost_judged = bool(self.write_fs)
         lost = self._lost(findings) if lost_judged else 0
 
         admitted = sum(len(st.admitted) for st in keys.values())
@@ -434,11 +433,9 @@ class RateLimitHolds:
         if lost_judged:
             summary += f"; {lost} admitted requests without their write"
         else:
-            summary += "; no write ops in history, so lost admissions not judged"
+            summary += "; lost admissions not judged (write_fs empty)"
         if sharded and sharded[0]["ratio"] is not None:
-            summary += (
-                f"; worst sharded group {sharded[0]['group']} at {sharded[0]['ratio']:.2f}x its limit"
-            )
+            summary += f"; worst sharded group {sharded[0]['group']} at {sharded[0]['ratio']:.2f}x its limit"
         if totals["now_ms_regressions"]:
             summary += (
                 f"; now_ms went backwards {totals['now_ms_regressions']} times on {len(regressed)} keys"
