@@ -10,7 +10,7 @@ from hypothesis.strategies import SearchStrategy
 from harness.checkers.counters import check_acknowledged_increments
 
 from . import NotApplicable
-from ._platform import histories, ops_of
+from ._platform import append_op, histories, ops_of
 
 CHECK = check_acknowledged_increments
 
@@ -74,12 +74,20 @@ def impossible_value(records: list[dict[str, Any]], rng: random.Random) -> list[
 
 
 def below_returned_value(records: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
-    # counts alone fit (final >= acked) but an INCR already returned more than the final value
-    def fits(k: dict[str, Any]) -> bool:
-        return bool(k["ok"]) and max(d["value"] for _, d in k["ok"]) - 1 >= k["acked"]
+    """Counts alone fit (final >= acked) but an INCR already returned more than the final value.
 
-    k = _pick(records, rng, fits)
-    k["final"]["value"] = max(d["value"] for _, d in k["ok"]) - 1 or None
+    Needs an unknown-outcome INCR that was applied before the key's last acknowledged one; the
+    mutation first adds such a (legitimate) INCR, then loses the last acknowledged increment."""
+    k = _pick(records, rng, lambda k: bool(k["ok"]) and k["final"] is not None)
+    t_last, last = max(k["ok"], key=lambda x: x[1]["value"])
+    key = next(r["key"] for r in records if r["id"] == last["id"] and r["type"] == "invoke")
+    append_op(
+        records, "incr", "info", t_last - 2, {"error": "TimeoutError"}, key=key, tenant="t", event_id="x"
+    )
+    for t, done in k["ok"]:
+        if t > t_last - 2:
+            done["value"] += 1  # the unknown INCR was applied before these
+    k["final"]["value"] = last["value"] - 1 or None  # the last acknowledged increment is gone
     return records
 
 
