@@ -122,7 +122,8 @@ def markdown(matrix: dict[str, Any]) -> str:
     lines += [
         "",
         f"**{t['classes_detected_always']} of {t['classes']} anomaly classes detected in every "
-        f"injected history; {t['missed']} missed, {t['false_positives']} false positives over {t['clean']} clean histories.**",
+        f"injected history; {t['missed']} missed, {t['false_positives']} false positives over "
+        f"{t['clean']} clean histories.**",
         "",
     ]
     return "\n".join(lines)
