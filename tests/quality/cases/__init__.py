@@ -21,7 +21,12 @@ Contract (every module ``tests/quality/cases/<module>.py`` whose name does not s
         that anomaly (e.g. no acknowledged write to drop); the matrix then discards the example.
         ``CHECK`` must call the result ``invalid`` with an example whose ``kind`` is the key.
 
-Helpers shared by several case modules live in modules whose names start with ``_`` (not cases).
+Helpers shared by several case modules live in modules whose names start with ``_`` (not cases);
+``_platform.py`` is a seeded model of the whole ingestion path with mutation helpers.
+
+Import this package as ``tests.quality.cases`` (or relatively, ``from . import NotApplicable``):
+``tests/`` is a package, so pytest and ``python -m tests.quality.matrix_report`` load one and the
+same ``NotApplicable`` class.
 """
 
 from __future__ import annotations
