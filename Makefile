@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/tools/bin:$(PATH)
 NAME ?= hot-partition
 ARGS ?=
 
-.PHONY: setup test test-unit lint scenario bench clean doctor
+.PHONY: setup test test-unit lint scenario bench quality clean doctor
 
 setup:            ## venv + project, redis-server, iptables, toxiproxy-server; prints what it found
 	bash scripts/setup.sh
@@ -26,6 +26,9 @@ scenario:         ## run one scenario: make scenario NAME=hot-partition [ARGS="-
 
 bench:            ## throughput and bring-up benchmarks -> reports/bench/*.json
 	$(PY) -m harness.bench $(ARGS)
+
+quality:          ## detection matrix counted: reports/quality/matrix.{json,md} [ARGS="--clean 1000 --mutated 200"]
+	$(PY) -m tests.quality.matrix_report --out reports/quality $(ARGS)
 
 clean:            ## reap anything a crashed run left behind
 	$(VENV)/bin/harness clean

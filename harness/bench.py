@@ -6,7 +6,11 @@ Measured:
 - the open-loop driver (rate limit + counter per event) at the target rate and at saturation, into
   the cluster and into one standalone ``redis-server`` started the same way (behind Toxiproxy);
 - ``redis-cli --pipe`` replaying the same commands into that same standalone server, and the
-  driver/pipe ratio.
+  driver/pipe ratio;
+- every registered checker, streaming over a synthetic 1,000,000-op history: wall time and peak RSS
+  against 30 s and 1 GiB (:mod:`harness.bench_checkers`; needs no server).
+
+``--only checkers`` runs just the checker benchmark, ``--only servers`` everything else.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import bench_mongo
+from harness import bench_checkers, bench_mongo
 from harness.clients.redis_router import SlotRouter
 from harness.clock import RunClock, seeded_random
 from harness.doctor import find_binary
@@ -145,6 +149,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per throughput measurement")
     parser.add_argument("--repeat", type=int, default=3, help="bring-up repetitions")
     parser.add_argument("--out", type=Path, default=Path("reports/bench"))
+    parser.add_argument("--only", choices=["checkers", "servers"], help="run only this part")
+    parser.add_argument("--checker-ops", type=int, default=1_000_000, help="ops in the checkers' history")
+    parser.add_argument("--per-checker", action="store_true", help="also time each checker alone")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="bench-", dir=args.out))
@@ -153,55 +160,10 @@ def main() -> int:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     }
     try:
-        ups, downs = [], []
-        for i in range(args.repeat):
-            run_id = run_id_now("bench-")
-            with deploy(load_topology("redis-cluster"), work / run_id, run_id) as dep:
-                ups.append(round(dep.up_seconds, 2))
-                hosts = dep.network.kind
-                t0 = time.monotonic()
-            downs.append(round(time.monotonic() - t0, 2))
-            print(f"up/down {i + 1}/{args.repeat}: {ups[-1]} s / {downs[-1]} s", flush=True)
-        result["bring_up"] = {
-            "topology": "redis-cluster",
-            "hosts": hosts,
-            "up_s": ups,
-            "down_s": downs,
-            "target_up_s": TARGET_UP_S,
-            "target_down_s": TARGET_DOWN_S,
-            "pass": max(ups) <= TARGET_UP_S and max(downs) <= TARGET_DOWN_S,
-        }
-        run_id = run_id_now("bench-")
-        with deploy(load_topology("redis-cluster"), work / run_id, run_id) as dep:
-            at = drive(dep, True, TARGET_RATE, args.seconds, work)
-            print(f"cluster @ {TARGET_RATE}/s: {at}", flush=True)
-            sat = saturate(dep, True, work, args.seconds)
-            print(f"cluster saturation: {sat}", flush=True)
-            result["cluster"] = {
-                "at_target": at,
-                "saturation": sat,
-                "target_rate": TARGET_RATE,
-                "pass": at["achieved_rate"] >= 0.98 * TARGET_RATE and at["unsent"] == 0,
-            }
-        run_id = run_id_now("bench-")
-        with deploy(standalone_topology(), work / run_id, run_id) as dep:
-            at = drive(dep, False, TARGET_RATE, args.seconds, work)
-            print(f"standalone @ {TARGET_RATE}/s: {at}", flush=True)
-            sat = saturate(dep, False, work, args.seconds)
-            print(f"standalone saturation: {sat}", flush=True)
-            pipe = redis_cli_pipe(dep, max(50_000, int(sat["events"])), work)
-            print(f"redis-cli --pipe: {pipe}", flush=True)
-            ratio = sat["achieved_rate"] / pipe["events_per_s"] if "events_per_s" in pipe else None
-            result["standalone"] = {
-                "at_target": at,
-                "saturation": sat,
-                "redis_cli_pipe": pipe,
-                "driver_to_pipe_ratio": round(ratio, 3) if ratio else None,
-                "target_rate": TARGET_RATE,
-                "pass": at["achieved_rate"] >= 0.98 * TARGET_RATE and at["unsent"] == 0,
-            }
-        result["mongo_bring_up"] = bench_mongo.measure(work, args.repeat)
-        print(f"mongo bring-up: {result['mongo_bring_up']}", flush=True)
+        if args.only != "servers":
+            result["checkers"] = bench_checkers.bench(work, args.checker_ops, per_checker=args.per_checker)
+        if args.only != "checkers":
+            servers(args, work, result)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
@@ -210,6 +172,59 @@ def main() -> int:
     (args.out / "latest.json").write_text(text)
     print(f"written: {args.out / (stamp + '.json')}")
     return 0
+
+
+def servers(args: argparse.Namespace, work: Path, result: dict[str, Any]) -> None:
+    """Bring-up and driver throughput (needs redis-server and toxiproxy-server)."""
+    ups, downs = [], []
+    for i in range(args.repeat):
+        run_id = run_id_now("bench-")
+        with deploy(load_topology("redis-cluster"), work / run_id, run_id) as dep:
+            ups.append(round(dep.up_seconds, 2))
+            hosts = dep.network.kind
+            t0 = time.monotonic()
+        downs.append(round(time.monotonic() - t0, 2))
+        print(f"up/down {i + 1}/{args.repeat}: {ups[-1]} s / {downs[-1]} s", flush=True)
+    result["bring_up"] = {
+        "topology": "redis-cluster",
+        "hosts": hosts,
+        "up_s": ups,
+        "down_s": downs,
+        "target_up_s": TARGET_UP_S,
+        "target_down_s": TARGET_DOWN_S,
+        "pass": max(ups) <= TARGET_UP_S and max(downs) <= TARGET_DOWN_S,
+    }
+    run_id = run_id_now("bench-")
+    with deploy(load_topology("redis-cluster"), work / run_id, run_id) as dep:
+        at = drive(dep, True, TARGET_RATE, args.seconds, work)
+        print(f"cluster @ {TARGET_RATE}/s: {at}", flush=True)
+        sat = saturate(dep, True, work, args.seconds)
+        print(f"cluster saturation: {sat}", flush=True)
+        result["cluster"] = {
+            "at_target": at,
+            "saturation": sat,
+            "target_rate": TARGET_RATE,
+            "pass": at["achieved_rate"] >= 0.98 * TARGET_RATE and at["unsent"] == 0,
+        }
+    run_id = run_id_now("bench-")
+    with deploy(standalone_topology(), work / run_id, run_id) as dep:
+        at = drive(dep, False, TARGET_RATE, args.seconds, work)
+        print(f"standalone @ {TARGET_RATE}/s: {at}", flush=True)
+        sat = saturate(dep, False, work, args.seconds)
+        print(f"standalone saturation: {sat}", flush=True)
+        pipe = redis_cli_pipe(dep, max(50_000, int(sat["events"])), work)
+        print(f"redis-cli --pipe: {pipe}", flush=True)
+        ratio = sat["achieved_rate"] / pipe["events_per_s"] if "events_per_s" in pipe else None
+        result["standalone"] = {
+            "at_target": at,
+            "saturation": sat,
+            "redis_cli_pipe": pipe,
+            "driver_to_pipe_ratio": round(ratio, 3) if ratio else None,
+            "target_rate": TARGET_RATE,
+            "pass": at["achieved_rate"] >= 0.98 * TARGET_RATE and at["unsent"] == 0,
+        }
+    result["mongo_bring_up"] = bench_mongo.measure(work, args.repeat)
+    print(f"mongo bring-up: {result['mongo_bring_up']}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The ``harness`` command: scenario, up, status, down, clean, list, doctor."""
+"""The ``harness`` command: scenario, check, up, status, down, clean, list, doctor."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from rich.table import Table
 from harness import doctor
 from harness.clients.mongo_stats import mongo_chunks, mongo_health
 from harness.errors import HarnessError
+from harness.report.render import render_index, render_run
+from harness.scenario.judge import recheck
 from harness.scenario.runner import RunOptions, run_scenario
 from harness.scenario.spec import available_scenarios, load_scenario
 from harness.topology.lifecycle import reap, registered_runs, state_dir, teardown
@@ -110,6 +112,27 @@ def scenario(
         except KeyboardInterrupt:
             console.print("[red]interrupted[/red]: torn down; partial report written")
             sys.exit(130)
+    _summary(run_dir, results)
+    sys.exit({"pass": 0, "fail": 1}.get(results["verdict"], 2))
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+def check(run_dir: Path) -> None:
+    """Re-judge the saved run in RUN_DIR (reports/<scenario>/<run-id>/) from its files.
+
+    Runs the checkers over history.jsonl again (the checker list and parameters saved with the run)
+    and the targets over metrics.json, then rewrites results.json, junit.xml and index.html.
+    Exits 0 when the verdict is pass, 1 when fail, 2 on an error (a missing or bad file is named).
+    """
+    with console.status(f"checking {run_dir}"):
+        results = recheck(run_dir)
+        render_run(run_dir)
+    root = run_dir.parent.parent
+    if (root / "index.html").is_file():
+        render_index(root)
+    for note in results.get("check_notes", []):
+        console.print(f"note: {note}")
     _summary(run_dir, results)
     sys.exit({"pass": 0, "fail": 1}.get(results["verdict"], 2))
 

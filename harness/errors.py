@@ -39,3 +39,7 @@ class NotHealthyError(HarnessError):
 
 class UnsupportedError(HarnessError):
     """Something the backend cannot do here (e.g. partitions without root)."""
+
+
+class HistoryError(HarnessError):
+    """A history file (``history.jsonl``) is unreadable: names the file, the line and the problem."""

@@ -1,26 +1,89 @@
-"""Pure checkers over a paired history (``list[Op]``), each returning a :class:`Verdict`."""
+"""Pure checkers over a saved history, each returning a :class:`Verdict`.
+
+Every checker module exposes ``NAME``, a class implementing :class:`Checker` (a fold: ``observe``
+each op, ``finish`` into a verdict; constructed with keyword parameters that all have defaults) and
+a pure function ``check_<x>(ops, **params) = fold(Class(**params), ops)``. :data:`CHECKERS` maps
+names to classes; :func:`build_checkers` builds a scenario's list with clear errors.
+"""
 
 from __future__ import annotations
 
-from harness.checkers.compose import Check, run_check, run_checkers
-from harness.checkers.counters import check_acknowledged_increments
-from harness.checkers.rate_limit import check_rate_limit
-from harness.checkers.verdict import MAX_EXAMPLES, Status, Verdict
+import inspect
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-#: The checkers a run applies by default, by verdict name.
-DEFAULT_CHECKS: list[tuple[str, Check]] = [
-    ("acknowledged-increments-survive", check_acknowledged_increments),
-    ("rate-limit-holds", check_rate_limit),
-]
+from harness.checkers import (
+    acknowledged_writes,
+    counters,
+    counters_reconcile,
+    no_duplicates,
+    rate_limit,
+)
+from harness.checkers.compose import Checker, fold, run_checkers
+from harness.checkers.verdict import MAX_EXAMPLES, Status, Verdict
+from harness.errors import SpecError
+
+#: Every checker the library offers, by verdict name.
+CHECKERS: dict[str, type[Any]] = {
+    acknowledged_writes.NAME: acknowledged_writes.AcknowledgedWrites,
+    counters.NAME: counters.AcknowledgedIncrements,
+    counters_reconcile.NAME: counters_reconcile.CountersReconcile,
+    no_duplicates.NAME: no_duplicates.NoDuplicates,
+    rate_limit.NAME: rate_limit.RateLimitHolds,
+}
+
+
+def checker_params(name: str) -> list[str]:
+    """The keyword parameters checker ``name`` accepts."""
+    sig = inspect.signature(CHECKERS[name])
+    return [p.name for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+
+
+def build_checkers(
+    names: Sequence[str],
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    source: str = "checkers",
+) -> list[Checker]:
+    """One fresh checker per name, in order, with ``params[name]`` as keyword arguments.
+
+    Unknown names, parameters for checkers not listed, unknown parameter names and values a
+    checker rejects raise :class:`SpecError` naming ``source`` (the scenario file) and the field."""
+    params = params or {}
+    for name in [*names, *params]:
+        if name not in CHECKERS:
+            raise SpecError(
+                source, "checkers", f"unknown checker '{name}'; known: {', '.join(sorted(CHECKERS))}"
+            )
+    for name in params:
+        if name not in names:
+            raise SpecError(source, f"checker_params.{name}", f"'{name}' is not in the checkers list")
+    built: list[Checker] = []
+    for name in names:
+        given = dict(params.get(name, {}))
+        accepted = checker_params(name)
+        for p in given:
+            if p not in accepted:
+                raise SpecError(
+                    source,
+                    f"checker_params.{name}.{p}",
+                    f"unknown parameter; '{name}' accepts: {', '.join(accepted) or 'none'}",
+                )
+        try:
+            built.append(CHECKERS[name](**given))
+        except (TypeError, ValueError) as exc:
+            raise SpecError(source, f"checker_params.{name}", str(exc)) from exc
+    return built
+
 
 __all__ = [
-    "DEFAULT_CHECKS",
+    "CHECKERS",
     "MAX_EXAMPLES",
-    "Check",
+    "Checker",
     "Status",
     "Verdict",
-    "check_acknowledged_increments",
-    "check_rate_limit",
-    "run_check",
+    "build_checkers",
+    "checker_params",
+    "fold",
     "run_checkers",
 ]

@@ -1,42 +1,121 @@
-"""Runs several checkers over one history; a checker that crashes yields an ``unknown`` verdict."""
+"""The checker protocol, and running checkers over one streamed pass of a history.
+
+A checker is a fold: ``observe`` each op it consumes (its ``fs``, the op ``f`` values it reads, or
+every op when ``fs`` is None), then ``finish`` into a :class:`Verdict`. Ops arrive in *completion*
+order (see :func:`harness.history.loader.stream_ops`), never assume invoke order: a checker that needs
+order sorts what it retained in ``finish``.
+
+A checker that raises (in ``observe`` or ``finish``) or returns something that is not a Verdict
+yields ``unknown`` with the traceback in ``details["traceback"]``, never a pass; the other
+checkers carry on. An exception raised while *reading* the history (a damaged file) is not a
+checker's fault and propagates.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Protocol
 
 from harness.checkers.verdict import Verdict
 from harness.history.loader import Op
 
-Check = Callable[[list[Op]], Verdict]
+
+class Checker(Protocol):
+    name: str
+    fs: frozenset[str] | None  # op `f` values it consumes; None = every op
+
+    def observe(self, op: Op) -> None: ...
+
+    def finish(self) -> Verdict: ...
 
 
-def run_check(name: str, check: Check, ops: list[Op]) -> Verdict:
-    """One checker; an exception (or a result that is not a :class:`Verdict`) becomes ``unknown``."""
+def crashed(name: str, exc: BaseException, phase: str, **where: Any) -> Verdict:
+    """The ``unknown`` verdict of a checker that raised ``exc`` (call inside the ``except``)."""
+    return Verdict(
+        name=name,
+        status="unknown",
+        violations=0,
+        summary=f"checker raised {type(exc).__name__} in {phase}: {exc}",
+        details={
+            "error": f"{type(exc).__name__}: {exc}",
+            "phase": phase,
+            **where,
+            "traceback": traceback.format_exc(limit=20),
+        },
+    )
+
+
+def _checked(name: str, verdict: object) -> Verdict:
+    if isinstance(verdict, Verdict):
+        return verdict
+    return Verdict(
+        name=name,
+        status="unknown",
+        violations=0,
+        summary=f"checker returned {type(verdict).__name__}, not a Verdict",
+        details={"error": f"bad return type {type(verdict).__name__}"},
+    )
+
+
+def _wants(fs: frozenset[str] | None, f: str) -> bool:
+    return fs is None or f in fs
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """A pass retains millions of small acyclic objects; each full cyclic collection rescans all of
+    them (measured: a third of the time of a 1M-op pass). Nothing here makes cycles, so the
+    collector is paused for the pass and restored after (reference counting still frees memory)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
     try:
-        verdict = check(ops)
-    except Exception as exc:  # a checker bug must not lose the other verdicts or the run
-        return Verdict(
-            name=name,
-            status="unknown",
-            violations=0,
-            summary=f"checker raised {type(exc).__name__}: {exc}",
-            details={
-                "error": f"{type(exc).__name__}: {exc}",
-                "traceback": traceback.format_exc(limit=20),
-            },
-        )
-    if not isinstance(verdict, Verdict):
-        return Verdict(
-            name=name,
-            status="unknown",
-            violations=0,
-            summary=f"checker returned {type(verdict).__name__}, not a Verdict",
-            details={"error": f"bad return type {type(verdict).__name__}"},
-        )
-    return verdict
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
-def run_checkers(checks: Sequence[tuple[str, Check]], ops: list[Op]) -> list[Verdict]:
-    """One verdict per ``(name, check)``, in order; checkers are pure, so they share ``ops``."""
-    return [run_check(name, check, ops) for name, check in checks]
+def run_checkers(checkers: Sequence[Checker], ops: Iterable[Op]) -> list[Verdict]:
+    """One verdict per checker, in order, from ONE pass over ``ops``.
+
+    Each op goes only to the checkers whose ``fs`` contains ``op.f`` (or whose ``fs`` is None). A
+    checker that raises is dropped from dispatch and yields ``unknown``; the others continue."""
+    with _no_cyclic_gc():
+        return _run(checkers, ops)
+
+
+def _run(checkers: Sequence[Checker], ops: Iterable[Op]) -> list[Verdict]:
+    verdicts: list[Verdict | None] = [None] * len(checkers)
+    observed = [0] * len(checkers)
+    live = list(range(len(checkers)))
+    # op f -> indices of the live checkers that consume it; rebuilt when a checker drops out
+    route: dict[str, list[int]] = {}
+    for op in ops:
+        targets = route.get(op.f)
+        if targets is None:
+            targets = route[op.f] = [i for i in live if _wants(checkers[i].fs, op.f)]
+        for i in targets:
+            try:
+                checkers[i].observe(op)
+            except Exception as exc:  # a checker bug must not lose the other verdicts or the run
+                verdicts[i] = crashed(
+                    checkers[i].name, exc, "observe", op=op.id, op_f=op.f, ops_observed=observed[i]
+                )
+                live.remove(i)
+                route.clear()
+                continue
+            observed[i] += 1
+    for i in live:
+        try:
+            verdicts[i] = _checked(checkers[i].name, checkers[i].finish())
+        except Exception as exc:
+            verdicts[i] = crashed(checkers[i].name, exc, "finish", ops_observed=observed[i])
+    return [v for v in verdicts if v is not None]
+
+
+def fold(checker: Checker, ops: Iterable[Op]) -> Verdict:
+    """The pure-function form of one checker: ``check_x(ops) = fold(X(**params), ops)``."""
+    return run_checkers([checker], ops)[0]

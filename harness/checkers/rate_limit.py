@@ -19,6 +19,20 @@ with its own per-key limit. Each key is checked as above; the whole group may ad
 ``shards × per-key limit`` in a window (the documented bound: more than ``group_limit``, which is the
 cost of sharding, so exceeding ``group_limit`` is reported but is not a violation).
 
+No admitted request may be lost: an admitted call whose invoke carries a link id (``event_id``, or
+the walking skeleton's ``event``) must be followed by a write op for the same ``(variant, tenant,
+link)`` (an op whose ``f`` is in ``write_fs``, by default ``incr`` and ``insert``); an admission
+without one is ``admitted-request-lost``. Whether the write then survived is the business of the
+acknowledged-writes checkers. A limiter-only workload sets ``write_fs`` empty (scenario
+``checker_params``); then this part is not judged and the verdict says so. Admitted calls without a
+link id cannot be followed and are counted apart.
+
+Ops read (fold protocol, any order): ``rate_limit`` (invoke: ``key``, ``tenant``, optional link
+id, ``value`` = ``{now_ms, limit, window_ms, req, group?, group_limit?, shards?}``; ok completion:
+``value`` = ``{allowed: bool, remaining}``) and the write ops of ``write_fs``. Ties on ``now_ms``
+are ordered by invoke time, then op id; ``now_ms`` going backwards on a key (in invoke order) is
+noted, not judged.
+
 Per key and per group: sort by ``now_ms`` once, then one binary search per admitted request, so
 O(n log n) overall.
 """
@@ -27,10 +41,11 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from harness.checkers.compose import fold
 from harness.checkers.verdict import MAX_EXAMPLES, Status, Verdict, run_ms
 from harness.history.loader import Op
 from harness.ops import OpType
@@ -45,11 +60,10 @@ _MIN_GROUP_EXAMPLES = 5
 
 class _Req(NamedTuple):
     now_ms: float
-    seq: int  # position in invoke order, to sort ties stably
+    invoke_ns: int  # ties on now_ms sort by invoke time, then op id
+    op_id: int
     window_ms: float
     limit: int
-    op_id: int
-    invoke_ns: int
     key: str
 
 
@@ -61,7 +75,8 @@ class _KeyState:
     possible: list[_Req] = field(default_factory=list)
     rejected: int = 0
     failed: int = 0
-    last_now: float | None = None
+    # (invoke_ns, op id, now_ms) of rejected and failed calls: with the others, for the clock check
+    others: list[tuple[int, int, float]] = field(default_factory=list)
     regressions: int = 0
 
 
@@ -235,137 +250,233 @@ def _pick_examples(findings: list[_Finding]) -> list[dict[str, Any]]:
     return [f.example for f in chosen]
 
 
-def check_rate_limit(ops: list[Op]) -> Verdict:
-    keys: dict[str, _KeyState] = {}
-    groups: dict[str, _GroupState] = {}
-    totals: Counter[str] = Counter()
-    regression_examples: list[dict[str, Any]] = []
+_LINKS = ("event_id", "event")
+_WRITES = frozenset({"incr", "insert"})
 
-    seq = 0
-    for op in ops:  # sorted by invoke time
+
+def _link(op: Op) -> tuple[Any, ...] | None:
+    for name in _LINKS:
+        link = op.get(name)
+        if link is not None and not isinstance(link, bool | dict | list):
+            return (op.get("variant"), op.get("tenant"), str(link))
+    return None
+
+
+class RateLimitHolds:
+    """Fold form of the checker (see the module docstring)."""
+
+    name = NAME
+
+    def __init__(self, write_fs: Iterable[str] = _WRITES) -> None:
+        self.write_fs = frozenset(write_fs)
+        if "rate_limit" in self.write_fs:
+            raise ValueError("write_fs must not contain 'rate_limit'")
+        self.fs: frozenset[str] | None = self.write_fs | {"rate_limit"}
+        self.keys: dict[str, _KeyState] = {}
+        self.groups: dict[str, _GroupState] = {}
+        self.totals: Counter[str] = Counter()
+        # Links are held as hashes of (variant, tenant, link id): a third of the memory of the
+        # tuples at 1M ops; a collision (odds ~1e-8 per million events) could hide one lost admission.
+        # hash -> (op id, invoke_ns, tenant, key, link id) of admitted calls whose write is not seen yet
+        self.admitted_links: dict[int, tuple[int, int, Any, str, str]] = {}
+        self.written: set[int] = set()  # hashes of links some write op carried
+        self.admitted_with_link = 0
+        self.write_ops = 0
+
+    def observe(self, op: Op) -> None:
         if op.f != "rate_limit":
-            continue
+            self.write_ops += 1
+            link = _link(op)
+            if link is not None:
+                h = hash(link)
+                self.written.add(h)
+                self.admitted_links.pop(h, None)
+            return
+        totals = self.totals
         totals["ops"] += 1
         params = _params(op)
         if params is None:
             totals["malformed_ops"] += 1
-            continue
+            return
         key, now, limit, window, group, group_limit, shards = params
-        st = keys.get(key)
+        st = self.keys.get(key)
         if st is None:
-            st = keys[key] = _KeyState(key=key, group=group)
-        gs = groups.get(group)
+            st = self.keys[key] = _KeyState(key=key, group=group)
+        gs = self.groups.get(group)
         if gs is None:
-            gs = groups[group] = _GroupState(group=group)
+            gs = self.groups[group] = _GroupState(group=group)
         gs.keys.add(key)
         gs.shards = max(gs.shards, shards)
         gs.max_key_limit = max(gs.max_key_limit, limit)
         if group_limit is not None:
             gs.group_limit = group_limit if gs.group_limit is None else max(gs.group_limit, group_limit)
 
-        if st.last_now is not None and now < st.last_now:
-            st.regressions += 1
-            totals["now_ms_regressions"] += 1
-            if len(regression_examples) < MAX_EXAMPLES:
-                regression_examples.append(
-                    {
-                        "key": key,
-                        "op": op.id,
-                        "at_ms": run_ms(op.invoke_ns),
-                        "now_ms": _ms(now),
-                        "previous_max_now_ms": _ms(st.last_now),
-                    }
-                )
-        else:
-            st.last_now = now
-
-        req = _Req(now, seq, window, limit, op.id, op.invoke_ns, key)
-        seq += 1
+        req = _Req(now, op.invoke_ns, op.id, window, limit, key)
         if op.outcome == OpType.OK:
             totals["ok_ops"] += 1
             result = op.completion.get("value") if op.completion else None
             allowed = result.get("allowed") if isinstance(result, dict) else None
             if allowed is True:
                 st.admitted.append(req)
+                link = _link(op)
+                if link is not None:
+                    self.admitted_with_link += 1
+                    h = hash(link)
+                    if h not in self.written:  # else its write was already seen
+                        self.admitted_links[h] = (op.id, op.invoke_ns, op.get("tenant"), key, link[2])
             elif allowed is False:
                 st.rejected += 1
+                st.others.append((op.invoke_ns, op.id, now))
             else:  # acknowledged, but the answer is unreadable: it may have been admitted
                 totals["malformed_ops"] += 1
                 st.possible.append(req)
         elif op.outcome == OpType.FAIL:
             st.failed += 1
+            st.others.append((op.invoke_ns, op.id, now))
         else:  # info, or never completed
             st.possible.append(req)
 
-    if totals["ops"] == 0:
-        return Verdict(NAME, "unknown", 0, "no rate_limit ops in history")
-    if totals["ok_ops"] == 0:
-        return Verdict(
-            NAME,
-            "unknown",
-            0,
-            f"{totals['ops']} rate_limit ops, none completed ok: cannot judge",
-            details=dict(totals),
+    def _clock_regressions(self) -> list[dict[str, Any]]:
+        """Per key, in invoke order: calls whose ``now_ms`` is below an earlier call's."""
+        examples: list[dict[str, Any]] = []
+        for st in self.keys.values():
+            calls = sorted(
+                [(r.invoke_ns, r.op_id, r.now_ms) for r in st.admitted]
+                + [(r.invoke_ns, r.op_id, r.now_ms) for r in st.possible]
+                + st.others
+            )
+            last: float | None = None
+            for invoke_ns, op_id, now in calls:
+                if last is not None and now < last:
+                    st.regressions += 1
+                    self.totals["now_ms_regressions"] += 1
+                    examples.append(
+                        {
+                            "key": st.key,
+                            "op": op_id,
+                            "at_ms": run_ms(invoke_ns),
+                            "now_ms": _ms(now),
+                            "previous_max_now_ms": _ms(last),
+                        }
+                    )
+                else:
+                    last = now
+        examples.sort(key=lambda e: (e["at_ms"], e["op"]))
+        return examples[:MAX_EXAMPLES]
+
+    def _lost(self, findings: list[_Finding]) -> int:
+        lost = 0
+        for h, (op_id, invoke_ns, tenant, key, link) in self.admitted_links.items():
+            if h in self.written:
+                continue
+            lost += 1
+            findings.append(
+                _Finding(
+                    "admitted-request-lost",
+                    invoke_ns,
+                    {
+                        "kind": "admitted-request-lost",
+                        "key": key,
+                        "tenant": tenant,
+                        "link": link,
+                        "op": op_id,
+                        "at_ms": run_ms(invoke_ns),
+                        "writes_expected": sorted(self.write_fs),
+                    },
+                )
+            )
+        return lost
+
+    def finish(self) -> Verdict:
+        keys, groups, totals = self.keys, self.groups, self.totals
+        if totals["ops"] == 0:
+            return Verdict(NAME, "unknown", 0, "no rate_limit ops in history")
+        if totals["ok_ops"] == 0:
+            return Verdict(
+                NAME,
+                "unknown",
+                0,
+                f"{totals['ops']} rate_limit ops, none completed ok: cannot judge",
+                details=dict(totals),
+            )
+
+        regression_examples = self._clock_regressions()
+        findings: list[_Finding] = []
+        regressed = {k for k, st in keys.items() if st.regressions}
+        for st in keys.values():
+            _check_key(st, findings, totals, regressed)
+
+        by_group: dict[str, list[_KeyState]] = {}
+        for st in keys.values():
+            by_group.setdefault(st.group, []).append(st)
+        sharded: list[dict[str, Any]] = []
+        for name, gs in groups.items():
+            if gs.shards > 1:
+                worst = _check_group(gs, by_group.get(name, []), findings, totals)
+                if worst is not None:
+                    sharded.append(worst)
+        sharded.sort(key=lambda g: (g["ratio"] or 0, g["max_admitted_in_window"], g["group"]), reverse=True)
+        over_group_limit = [
+            g
+            for g in sharded
+            if g["group_limit"] is not None and g["max_admitted_in_window"] > g["group_limit"]
+        ]
+        extra_key_groups = sorted(g.group for g in groups.values() if g.shards > 1 and len(g.keys) > g.shards)
+        lost_judged = bool(self.write_fs)
+        lost = self._lost(findings) if lost_judged else 0
+
+        admitted = sum(len(st.admitted) for st in keys.values())
+        unknown = sum(len(st.possible) for st in keys.values())
+        key_v = totals["violating_windows"]
+        group_v = totals["group_violating_windows"]
+        violations = key_v + group_v + lost
+        status: Status = "invalid" if violations else "valid"
+
+        summary = (
+            f"{totals['ops']} rate-limit calls on {len(keys)} keys "
+            f"({len(sharded)} sharded groups): {admitted} admitted, "
+            f"{key_v} over-limit windows, {group_v} group-bound breaches; "
+            f"{totals['uncertain_windows']} uncertain windows, {unknown} with unknown outcome"
         )
+        if lost_judged:
+            summary += f"; {lost} admitted requests without their write"
+        else:
+            summary += "; lost admissions not judged (write_fs empty)"
+        if sharded and sharded[0]["ratio"] is not None:
+            summary += f"; worst sharded group {sharded[0]['group']} at {sharded[0]['ratio']:.2f}x its limit"
+        if totals["now_ms_regressions"]:
+            summary += (
+                f"; now_ms went backwards {totals['now_ms_regressions']} times on {len(regressed)} keys"
+            )
 
-    findings: list[_Finding] = []
-    regressed = {k for k, st in keys.items() if st.regressions}
-    for st in keys.values():
-        _check_key(st, findings, totals, regressed)
+        details: dict[str, Any] = {
+            "ops": totals["ops"],
+            "keys": len(keys),
+            "groups": len(groups),
+            "sharded_groups": len(sharded),
+            "admitted": admitted,
+            "rejected": sum(st.rejected for st in keys.values()),
+            "failed": sum(st.failed for st in keys.values()),
+            "unknown_outcome": unknown,
+            "violating_windows": key_v,
+            "keys_with_violations": len({f.example["key"] for f in findings if f.kind == "over-limit"}),
+            "group_violating_windows": group_v,
+            "uncertain_windows": totals["uncertain_windows"],
+            "worst_group_overshoot": sharded[0] if sharded else None,
+            "sharded_group_overshoots": sharded[:MAX_EXAMPLES],
+            "groups_over_group_limit": len(over_group_limit),
+            "groups_with_more_keys_than_shards": extra_key_groups[:MAX_EXAMPLES],
+            "admitted_with_link": self.admitted_with_link,
+            "admitted_request_lost": lost,
+            "lost_admissions_judged": lost_judged,
+            "write_ops": self.write_ops,
+            "now_ms_regressions": totals["now_ms_regressions"],
+            "keys_with_now_ms_regressions": len(regressed),
+            "now_ms_regression_examples": regression_examples,
+            "malformed_ops": totals["malformed_ops"],
+        }
+        return Verdict(NAME, status, violations, summary, _pick_examples(findings), details)
 
-    by_group: dict[str, list[_KeyState]] = {}
-    for st in keys.values():
-        by_group.setdefault(st.group, []).append(st)
-    sharded: list[dict[str, Any]] = []
-    for name, gs in groups.items():
-        if gs.shards > 1:
-            worst = _check_group(gs, by_group.get(name, []), findings, totals)
-            if worst is not None:
-                sharded.append(worst)
-    sharded.sort(key=lambda g: (g["ratio"] or 0, g["max_admitted_in_window"]), reverse=True)
-    over_group_limit = [
-        g for g in sharded if g["group_limit"] is not None and g["max_admitted_in_window"] > g["group_limit"]
-    ]
-    extra_key_groups = sorted(g.group for g in groups.values() if g.shards > 1 and len(g.keys) > g.shards)
 
-    admitted = sum(len(st.admitted) for st in keys.values())
-    unknown = sum(len(st.possible) for st in keys.values())
-    key_v = totals["violating_windows"]
-    group_v = totals["group_violating_windows"]
-    violations = key_v + group_v
-    status: Status = "invalid" if violations else "valid"
-
-    summary = (
-        f"{totals['ops']} rate-limit calls on {len(keys)} keys "
-        f"({len(sharded)} sharded groups): {admitted} admitted, "
-        f"{key_v} over-limit windows, {group_v} group-bound breaches; "
-        f"{totals['uncertain_windows']} uncertain windows, {unknown} with unknown outcome"
-    )
-    if sharded and sharded[0]["ratio"] is not None:
-        summary += f"; worst sharded group {sharded[0]['group']} at {sharded[0]['ratio']:.2f}x its limit"
-    if totals["now_ms_regressions"]:
-        summary += f"; now_ms went backwards {totals['now_ms_regressions']} times on {len(regressed)} keys"
-
-    details: dict[str, Any] = {
-        "ops": totals["ops"],
-        "keys": len(keys),
-        "groups": len(groups),
-        "sharded_groups": len(sharded),
-        "admitted": admitted,
-        "rejected": sum(st.rejected for st in keys.values()),
-        "failed": sum(st.failed for st in keys.values()),
-        "unknown_outcome": unknown,
-        "violating_windows": key_v,
-        "keys_with_violations": len({f.example["key"] for f in findings if f.kind == "over-limit"}),
-        "group_violating_windows": group_v,
-        "uncertain_windows": totals["uncertain_windows"],
-        "worst_group_overshoot": sharded[0] if sharded else None,
-        "sharded_group_overshoots": sharded[:MAX_EXAMPLES],
-        "groups_over_group_limit": len(over_group_limit),
-        "groups_with_more_keys_than_shards": extra_key_groups[:MAX_EXAMPLES],
-        "now_ms_regressions": totals["now_ms_regressions"],
-        "keys_with_now_ms_regressions": len(regressed),
-        "now_ms_regression_examples": regression_examples,
-        "malformed_ops": totals["malformed_ops"],
-    }
-    return Verdict(NAME, status, violations, summary, _pick_examples(findings), details)
+def check_rate_limit(ops: Iterable[Op], **params: Any) -> Verdict:
+    return fold(RateLimitHolds(**params), ops)

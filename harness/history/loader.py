@@ -1,16 +1,31 @@
-"""Loads a saved history and pairs each invoke with its completion."""
+"""Loads a saved history and pairs each invoke with its completion.
+
+Two forms:
+
+* :func:`stream_ops` / :func:`stream_pairs` yield each :class:`Op` as soon as its completion is
+  read, holding only the invokes still in flight; ops come in *completion* order (file order of the
+  completions), then the invokes that never completed, in invoke order, with ``outcome=None``.
+  Checkers use this form, so a history of millions of ops is never loaded whole.
+* :func:`load_history` / :func:`pair_ops` return every op as a list sorted by invoke time, for code
+  that needs random access (metrics).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from harness.errors import HistoryError
 
-@dataclass
+#: Fields every record must have.
+_REQUIRED = ("id", "type", "process", "f", "time_ns")
+
+
+@dataclass(slots=True)
 class Op:
     """An invoke paired with its completion (``outcome`` is None when the run ended first)."""
 
@@ -37,30 +52,85 @@ class Op:
 
 
 def iter_records(path: Path) -> Iterator[dict[str, Any]]:
-    """Yields records in file order; a torn final line (crash mid-write) is skipped."""
-    with open(path, "rb") as fh:
-        for line in fh:
+    """Yields records in file order; a torn final line (crash mid-write) is skipped.
+
+    A line that is complete but not a JSON object raises :class:`HistoryError` naming the line."""
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below; a generator cannot use 'with' for the error
+    except OSError as exc:
+        raise HistoryError(f"{path}: cannot read the history: {exc.strerror or exc}") from exc
+    with fh:
+        for lineno, line in enumerate(fh, 1):
             if not line.endswith(b"\n"):
                 break
-            yield orjson.loads(line)
+            if not line.strip():
+                continue
+            try:
+                rec = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise HistoryError(f"{path}: line {lineno} is not JSON ({exc}); the file is damaged") from exc
+            if not isinstance(rec, dict):
+                raise HistoryError(f"{path}: line {lineno} is not a JSON object")
+            _validate(rec, f"{path}: line {lineno}")
+            yield rec
 
 
-def pair_ops(records: Iterator[dict[str, Any]] | list[dict[str, Any]]) -> list[Op]:
-    """Pairs by ``id``. Completions without an invoke are ignored; invokes without a completion keep
-    ``outcome=None`` (treat them like ``info``: the run ended before their outcome was known)."""
+def _validate(rec: dict[str, Any], where: str) -> None:
+    for name in _REQUIRED:
+        if name not in rec:
+            raise HistoryError(f"{where}: op record has no '{name}' field (every record needs {_REQUIRED})")
+
+
+def _op(rec: dict[str, Any]) -> Op:
+    return Op(
+        id=rec["id"],
+        process=rec["process"],
+        f=rec["f"],
+        invoke_ns=rec["time_ns"],
+        outcome=None,
+        complete_ns=None,
+        invoke=rec,
+    )
+
+
+def stream_pairs(records: Iterable[dict[str, Any]]) -> Iterator[Op]:
+    """Pairs by ``id`` holding only in-flight invokes; yields each op when its completion arrives.
+
+    Completions without an invoke, and second completions, are ignored. An invoke that reuses the id
+    of one still in flight replaces it (as :func:`pair_ops` does). Invokes never completed are yielded
+    last, in invoke order, with ``outcome=None``: treat them like ``info``."""
+    pending: dict[int, Op] = {}
+    for n, rec in enumerate(records, 1):
+        try:
+            op_id, kind = rec["id"], rec["type"]
+            if kind == "invoke":
+                pending[op_id] = _op(rec)
+                continue
+            op = pending.pop(op_id, None)
+            if op is None:
+                continue
+            op.outcome = kind
+            op.complete_ns = rec["time_ns"]
+        except KeyError as exc:
+            raise HistoryError(f"history record {n}: no '{exc.args[0]}' field") from exc
+        op.completion = rec
+        yield op
+    yield from pending.values()  # dicts keep insertion order: invoke order
+
+
+def stream_ops(path: Path) -> Iterator[Op]:
+    """:func:`stream_pairs` over ``path`` (torn final line tolerated, bad lines named)."""
+    return stream_pairs(iter_records(path))
+
+
+def pair_ops(records: Iterable[dict[str, Any]]) -> list[Op]:
+    """Every op, sorted by invoke time. Completions without an invoke are ignored; invokes without a
+    completion keep ``outcome=None`` (the run ended before their outcome was known)."""
     ops: dict[int, Op] = {}
     for rec in records:
         op_id = rec["id"]
         if rec["type"] == "invoke":
-            ops[op_id] = Op(
-                id=op_id,
-                process=rec["process"],
-                f=rec["f"],
-                invoke_ns=rec["time_ns"],
-                outcome=None,
-                complete_ns=None,
-                invoke=rec,
-            )
+            ops[op_id] = _op(rec)
         else:
             op = ops.get(op_id)
             if op is not None and op.outcome is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -24,43 +25,73 @@ def percentiles(values_ms: list[float]) -> dict[str, float | int | None]:
     }
 
 
-def event_latencies(ops: list[Op], group_of: dict[str, str]) -> dict[str, list[float]]:
+class EventLatencies:
     """Per group, each event's latency: scheduled time → completion of its last op (the counter
-    INCR if admitted, else the limiter check). Only events whose every op completed ``ok``."""
-    done: dict[int, tuple[str, int, int]] = {}
-    failed: set[int] = set()
-    for op in ops:
+    INCR if admitted, else the limiter check). Only events whose every op completed ``ok``.
+    A fold (``observe`` each op in any order, then ``result``) so it can share a streamed pass."""
+
+    def __init__(self, group_of: dict[str, str]) -> None:
+        self.group_of = group_of
+        self.done: dict[Any, tuple[str, int, int]] = {}
+        self.failed: set[Any] = set()
+
+    def observe(self, op: Op) -> None:
         event = op.get("event")
         if event is None or op.f not in ("rate_limit", "incr"):
-            continue
+            return
         if op.outcome != "ok" or op.complete_ns is None:
-            failed.add(event)
-            continue
-        tenant = op.get("tenant")
-        sched = op.get("sched_ns", op.invoke_ns)
-        prev = done.get(event)
+            self.failed.add(event)
+            return
+        prev = self.done.get(event)
         if prev is None or op.complete_ns > prev[2]:
-            done[event] = (tenant, sched, op.complete_ns)
-    groups: dict[str, list[float]] = defaultdict(list)
-    for event, (tenant, sched, end) in done.items():
-        if event not in failed:
-            groups[group_of.get(tenant, "others")].append((end - sched) / 1e6)
-    return dict(groups)
+            self.done[event] = (op.get("tenant"), op.get("sched_ns", op.invoke_ns), op.complete_ns)
+
+    def result(self) -> dict[str, list[float]]:
+        groups: dict[str, list[float]] = defaultdict(list)
+        for event, (tenant, sched, end) in self.done.items():
+            if event not in self.failed:
+                groups[self.group_of.get(tenant, "others")].append((end - sched) / 1e6)
+        return dict(groups)
 
 
-def throughput_series(ops: list[Op], start_ns: int, seconds: int) -> dict[str, list[Any]]:
+class Throughput:
     """Per one-second bin from ``start_ns``: events scheduled (offered) and limiter checks
-    completed ``ok`` (achieved)."""
-    offered = [0] * seconds
-    achieved = [0] * seconds
-    for op in ops:
+    completed ``ok`` (achieved). A fold, like :class:`EventLatencies`."""
+
+    def __init__(self, start_ns: int, seconds: int) -> None:
+        self.start_ns = start_ns
+        self.seconds = seconds
+        self.offered = [0] * seconds
+        self.achieved = [0] * seconds
+
+    def observe(self, op: Op) -> None:
         if op.f != "rate_limit":
-            continue
-        s = int((op.get("sched_ns", op.invoke_ns) - start_ns) // 1_000_000_000)
-        if 0 <= s < seconds:
-            offered[s] += 1
+            return
+        s = int((op.get("sched_ns", op.invoke_ns) - self.start_ns) // 1_000_000_000)
+        if 0 <= s < self.seconds:
+            self.offered[s] += 1
         if op.outcome == "ok" and op.complete_ns is not None:
-            c = int((op.complete_ns - start_ns) // 1_000_000_000)
-            if 0 <= c < seconds:
-                achieved[c] += 1
-    return {"t_s": list(range(seconds)), "offered_ops_per_s": offered, "achieved_ops_per_s": achieved}
+            c = int((op.complete_ns - self.start_ns) // 1_000_000_000)
+            if 0 <= c < self.seconds:
+                self.achieved[c] += 1
+
+    def result(self) -> dict[str, list[Any]]:
+        return {
+            "t_s": list(range(self.seconds)),
+            "offered_ops_per_s": self.offered,
+            "achieved_ops_per_s": self.achieved,
+        }
+
+
+def event_latencies(ops: Iterable[Op], group_of: dict[str, str]) -> dict[str, list[float]]:
+    acc = EventLatencies(group_of)
+    for op in ops:
+        acc.observe(op)
+    return acc.result()
+
+
+def throughput_series(ops: Iterable[Op], start_ns: int, seconds: int) -> dict[str, list[Any]]:
+    acc = Throughput(start_ns, seconds)
+    for op in ops:
+        acc.observe(op)
+    return acc.result()

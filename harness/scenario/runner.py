@@ -17,30 +17,22 @@ from typing import Any
 import redis
 
 import harness
-from harness.checkers.compose import run_checkers
-from harness.checkers.counters import check_acknowledged_increments
-from harness.checkers.rate_limit import check_rate_limit
 from harness.clients.redis_router import SlotRouter
 from harness.clients.redis_stats import StatsSampler, snapshot, wait_idle
 from harness.clock import RunClock, seeded_random
 from harness.errors import HarnessError
-from harness.history.loader import load_history
 from harness.history.recorder import HistoryRecorder
-from harness.metrics.latency import event_latencies, percentiles, throughput_series
+from harness.metrics.latency import EventLatencies, Throughput, percentiles
 from harness.metrics.load import imbalance_ratio, per_master_load
 from harness.report.render import render_index, render_run
+from harness.scenario.judge import HISTORY, check_variant, checking_config, evaluate_targets, overall_verdict
 from harness.scenario.spec import ScenarioSpec, VariantSpec
-from harness.scenario.targets import evaluate
 from harness.topology.local import Deployment, deploy, run_id_now
 from harness.topology.spec import load_topology
 from harness.workload.driver import DriverConfig, DriverStats, EventDriver, final_reads, limiter_script
 from harness.workload.keys import KeyScheme
 from harness.workload.tenants import TenantMix, TenantPicker
 
-CHECKERS = {
-    "acknowledged-increments-survive": check_acknowledged_increments,
-    "rate-limit-holds": check_rate_limit,
-}
 Progress = Callable[[str, float, str], None]
 
 
@@ -176,12 +168,12 @@ def _play_variant(
     return run
 
 
-def _variant_metrics(vr: VariantRun, ops: list[Any], whale: str | None, rate: float) -> dict[str, Any]:
-    groups = event_latencies(ops, {whale: "whale"} if whale else {})
+def _variant_metrics(
+    vr: VariantRun, groups: dict[str, list[float]], series: dict[str, Any], rate: float
+) -> dict[str, Any]:
     st = vr.stats
     completed = st.admitted + st.rate_limited
     achieved = completed / st.elapsed_s if st.elapsed_s > 0 else 0.0
-    series: dict[str, Any] = throughput_series(ops, vr.start_ns, max(1, round(st.elapsed_s)))
     series["per_master_ops_per_s"] = vr.per_master_series
     return {
         "per_master": vr.per_master,
@@ -205,22 +197,6 @@ def _variant_metrics(vr: VariantRun, ops: list[Any], whale: str | None, rate: fl
         },
         "timeseries": series,
     }
-
-
-def _verdict(results: dict[str, Any]) -> tuple[str, str]:
-    if results.get("error"):
-        return "error", str(results["error"])
-    bad_inv = [i for i in results["invariants"] if i["status"] != "valid"]
-    bad_tgt = [t for t in results["targets"] if t["status"] != "pass"]
-    if not bad_inv and not bad_tgt:
-        return "pass", (
-            f"all {len(results['targets'])} targets met and all "
-            f"{len(results['invariants'])} invariant checks valid"
-        )
-    parts = [f"{t['name']}: {t['status']}" for t in bad_tgt] + [
-        f"{i['variant']}/{i['name']}: {i['status']}" for i in bad_inv
-    ]
-    return "fail", "; ".join(parts)
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -261,6 +237,7 @@ def run_scenario(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, dict[str, 
         "faults": [],
         "options": {"duration_s": duration, "rate": rate, "hosts": opts.hosts},
         "reproduce": _reproduce_command(spec.name, seed, opts),
+        "checking": checking_config(spec),  # so 'harness check' can re-judge this run from its files
     }
     _write_json(run_dir / "results.json", results)
     clock = RunClock()
@@ -303,10 +280,13 @@ def run_scenario(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, dict[str, 
     if not opts.keep_data:
         shutil.rmtree(run_dir / "data", ignore_errors=True)
     opts.log("checking the history")
-    _judge(spec, results, runs, run_dir, rate)
+    try:
+        _judge(spec, results, runs, run_dir, rate)
+    except HarnessError as exc:  # e.g. a damaged history: the report says so
+        results["error"] = results["error"] or str(exc)
     results["finished_at"] = _now_iso()
     results["duration_s"] = time.monotonic() - started
-    results["verdict"], results["verdict_reason"] = _verdict(results)
+    results["verdict"], results["verdict_reason"] = overall_verdict(results)
     _write_json(run_dir / "results.json", results)
     render_run(run_dir)
     _link_latest(run_dir)
@@ -319,18 +299,21 @@ def run_scenario(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, dict[str, 
 def _judge(
     spec: ScenarioSpec, results: dict[str, Any], runs: list[VariantRun], run_dir: Path, rate: float
 ) -> None:
-    ops = load_history(run_dir / "history.jsonl")
-    by_variant: dict[str, list[Any]] = {}
-    for op in ops:
-        by_variant.setdefault(op.get("variant", ""), []).append(op)
     whale = spec.workload.whale.tenant if spec.workload.whale else None
     metrics: dict[str, Any] = {"variants": {}}
-    checks = [(name, CHECKERS[name]) for name in spec.checkers]
     for vr in runs:
-        vops = by_variant.get(vr.spec.name, [])
-        metrics["variants"][vr.spec.name] = _variant_metrics(vr, vops, whale, rate)
-        for verdict in run_checkers(checks, vops):
-            results["invariants"].append({"variant": vr.spec.name, **verdict.to_dict()})
+        name = vr.spec.name
+        latencies = EventLatencies({whale: "whale"} if whale else {})
+        throughput = Throughput(vr.start_ns, max(1, round(vr.stats.elapsed_s)))
+        results["invariants"] += check_variant(
+            run_dir / HISTORY,
+            name,
+            spec.checkers,
+            spec.checker_params,
+            source=f"scenario {spec.name}",
+            sinks=[latencies.observe, throughput.observe],
+        )
+        metrics["variants"][name] = _variant_metrics(vr, latencies.result(), throughput.result(), rate)
         st = vr.stats
         results["variants"].append(
             {
@@ -346,7 +329,7 @@ def _judge(
         )
     _write_json(run_dir / "metrics.json", metrics)
     if runs and len(runs) == len(spec.variants):
-        results["targets"] = [evaluate(t, metrics) for t in spec.targets]
+        results["targets"] = evaluate_targets(spec.targets, metrics)
     else:
         results["targets"] = [
             {

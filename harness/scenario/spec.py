@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from harness.checkers import CHECKERS, build_checkers
 from harness.errors import HarnessError, SpecError
 from harness.specload import load_yaml_model, names_in, resolve_spec
 from harness.topology.spec import load_topology
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent.parent / "scenarios"
-KNOWN_CHECKERS = ("acknowledged-increments-survive", "rate-limit-holds")
+KNOWN_CHECKERS = tuple(sorted(CHECKERS))
 # A target's metric is a path into metrics.json's per-variant data: <variant>.<dotted path>.
 METRIC_PATH = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_]+)+$")
 
@@ -76,7 +77,10 @@ class ScenarioSpec(Strict):
     )
     workload: WorkloadSpec
     variants: list[VariantSpec] = Field(min_length=1)
-    checkers: list[Literal["acknowledged-increments-survive", "rate-limit-holds"]]
+    checkers: list[str] = Field(description="checker names (harness.checkers.CHECKERS), applied per variant")
+    checker_params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="keyword parameters per checker name"
+    )
     targets: list[TargetSpec] = Field(default_factory=list)
     planes: dict[Literal["mongodb"], str] = Field(
         default_factory=dict, description="planes this scenario does not run, with the reason"
@@ -84,6 +88,12 @@ class ScenarioSpec(Strict):
 
     @model_validator(mode="after")
     def _refs(self) -> ScenarioSpec:
+        try:  # builds them once, so an unknown name or parameter fails before anything starts
+            build_checkers(self.checkers, self.checker_params)
+        except SpecError as exc:
+            raise ValueError(f"{exc.field}: {exc.problem}") from exc
+        if len(set(self.checkers)) != len(self.checkers):
+            raise ValueError(f"checkers: each checker once, got {self.checkers}")
         names = [v.name for v in self.variants]
         if len(set(names)) != len(names):
             raise ValueError(f"variant names must be unique: {names}")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.scenario.judge import recheck
 from harness.scenario.runner import RunOptions, run_scenario
 from harness.scenario.spec import load_scenario
 from tests.conftest import needs_servers
@@ -30,6 +31,18 @@ def test_small_run_reproduces_the_imbalance_and_its_fix(tmp_path: Path) -> None:
     assert {m["node"] for m in metrics["before"]["per_master"]} == {"r1", "r2", "r3"}
     for inv in results["invariants"]:
         assert inv["status"] == "valid", inv
+    assert [(i["variant"], i["name"]) for i in results["invariants"]] == [
+        (v.name, c) for v in spec.variants for c in spec.checkers
+    ]
+    limiter = [i for i in results["invariants"] if i["name"] == "rate-limit-holds"]
+    # every admission carried the driver's event link and was followed by its INCR
+    assert all(i["details"]["admitted_with_link"] == i["details"]["admitted"] > 0 for i in limiter)
+    # 'harness check' re-judges the saved run from its files alone, to the same verdicts
+    rechecked = recheck(run_dir)
+    assert [(i["variant"], i["name"], i["status"], i["violations"]) for i in rechecked["invariants"]] == [
+        (i["variant"], i["name"], i["status"], i["violations"]) for i in results["invariants"]
+    ]
+    assert rechecked["verdict"] == results["verdict"] and rechecked["targets"] == results["targets"]
     assert {t["status"] for t in results["targets"]} <= {"pass", "fail"}
     for name in ("index.html", "junit.xml", "history.jsonl", "results.json", "metrics.json"):
         assert (run_dir / name).stat().st_size > 0

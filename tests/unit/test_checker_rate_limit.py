@@ -7,7 +7,6 @@ Histories are built as history.jsonl records and paired with the real loader (``
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -403,8 +402,8 @@ def test_examples_are_capped_and_group_breaches_kept() -> None:
     assert orjson.loads(orjson.dumps(v.to_dict()))["violations"] == 40
 
 
-def test_large_history_is_fast() -> None:
-    """~100k ops over 500 keys (20 sharded groups) in well under a few seconds."""
+def test_large_history_is_judged() -> None:
+    """~100k ops over 500 keys (20 sharded groups); its speed is measured by ``make bench``, not here."""
     ops: list[Op] = []
     window, limit = 1000, 5
     for i in range(100_000):
@@ -424,10 +423,65 @@ def test_large_history_is_fast() -> None:
         inv = {"key": f"rl:{key_idx}", "value": value}
         ok = {"value": {"allowed": (i // 500) % 4 == 0, "remaining": 0}}
         ops.append(Op(i, "w", "rate_limit", i * 1000, "ok", i * 1000 + 10, inv, ok))
-    start = time.perf_counter()
     v = check_rate_limit(ops)
-    elapsed = time.perf_counter() - start
     assert v.status == "valid", v.summary
     assert v.details["sharded_groups"] == 20
     assert v.details["worst_group_overshoot"]["max_admitted_in_window"] == 20
-    assert elapsed < 10
+
+
+def _linked(event: int, allowed: bool, write: str | None) -> list[dict[str, Any]]:
+    """A rate_limit call carrying the driver's ``event`` link, then (maybe) its write op."""
+    base = {"process": "ingest", "variant": "before", "tenant": "t"}
+    value = {"now_ms": event * 1000, "limit": 5, "window_ms": 100, "req": f"r{event}"}
+    recs: list[dict[str, Any]] = [
+        {
+            "id": 2 * event,
+            "type": "invoke",
+            "f": "rate_limit",
+            "time_ns": 10 * event,
+            "key": "rl:t",
+            "event": event,
+            "value": value,
+            **base,
+        },
+        {
+            "id": 2 * event,
+            "type": "ok",
+            "f": "rate_limit",
+            "time_ns": 10 * event + 1,
+            "value": {"allowed": allowed, "remaining": 1},
+            "process": "ingest",
+        },
+    ]
+    if write is not None:
+        recs += [
+            {
+                "id": 2 * event + 1,
+                "type": "invoke",
+                "f": write,
+                "time_ns": 10 * event + 2,
+                "key": "c",
+                "event": event,
+                **base,
+            },
+            {"id": 2 * event + 1, "type": "info", "f": write, "time_ns": 10 * event + 3, "process": "ingest"},
+        ]
+    return recs
+
+
+def test_an_admitted_request_without_its_write_is_lost() -> None:
+    recs = (
+        _linked(1, True, "incr")
+        + _linked(2, True, None)
+        + _linked(3, False, None)
+        + _linked(4, True, "insert")
+    )
+    v = check_rate_limit(pair_ops(recs))
+    assert v.status == "invalid" and v.violations == 1
+    [ex] = v.examples
+    assert ex["kind"] == "admitted-request-lost" and ex["op"] == 4 and ex["link"] == "2"
+    assert v.details["admitted_with_link"] == 3 and v.details["admitted_request_lost"] == 1
+    only_incr = check_rate_limit(pair_ops(recs), write_fs=["incr"])
+    assert only_incr.violations == 2  # an insert no longer counts as the write
+    off = check_rate_limit(pair_ops(recs), write_fs=[])
+    assert off.status == "valid" and "not judged" in off.summary

@@ -88,3 +88,30 @@ def test_scenario_naming_unknown_topology_fails_on_that_field(tmp_path: Path) ->
     with pytest.raises(SpecError) as err:
         load_scenario(write(tmp_path, bad))
     assert err.value.field == "topology"
+
+
+@pytest.mark.parametrize(
+    ("replace", "problem"),
+    [
+        ("checkers: [acknowledged-increments-survive, rate-limit-holds]", "unknown checker 'no-such'"),
+        (
+            "checkers: [acknowledged-increments-survive, rate-limit-holds]\n"
+            "checker_params: {rate-limit-holds: {bogus: 1}}",
+            "checker_params.rate-limit-holds.bogus: unknown parameter",
+        ),
+        (
+            "checkers: [rate-limit-holds, rate-limit-holds]",
+            "each checker once",
+        ),
+    ],
+)
+def test_scenario_checkers_are_validated_before_anything_starts(
+    tmp_path: Path, replace: str, problem: str
+) -> None:
+    good = Path(__file__).resolve().parents[2] / "scenarios" / "hot-partition.yaml"
+    text = good.read_text()
+    line = next(ln for ln in text.splitlines() if ln.startswith("checkers:"))
+    bad = text.replace(line, replace if "no-such" not in problem else "checkers: [no-such]")
+    with pytest.raises(SpecError, match=problem.replace("[", r"\[")) as err:
+        load_scenario(write(tmp_path, bad))
+    assert err.value.path.endswith("bad.yaml")

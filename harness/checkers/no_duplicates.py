@@ -1,0 +1,122 @@
+"""Checker: one stored event per ``(tenant_id, event_id)`` idempotency key, retries included.
+
+What it assumes: MongoDB enforces the platform's idempotency key (a unique index on
+``(tenant_id, event_id)``, or an upsert on it), so however often a client retries a write, at most
+one document per key is stored. After healing, the runner reads every tenant's stored events
+(``final_events``, see :mod:`harness.checkers.final_events`: one list entry per stored document). A
+key listed more than once is ``duplicate-idempotency-key``; the example shows the insert attempts
+behind it, so a duplicate caused by a client retry after a timeout shows as such.
+
+Ops read (any order): ``final_events`` (the evidence) and ``insert`` (invoke: ``tenant``,
+``event_id``; only to show the attempts and count retries). No final read: ``unknown``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from harness.checkers.compose import fold
+from harness.checkers.fields import event_key
+from harness.checkers.final_events import F as FINAL_EVENTS
+from harness.checkers.final_events import FinalEvents
+from harness.checkers.verdict import MAX_EXAMPLES, Status, Verdict, run_ms
+from harness.history.loader import Op
+
+NAME = "no-duplicates"
+_OPS_PER_EXAMPLE = 5
+
+
+class NoDuplicates:
+    """Fold form of the checker (see the module docstring)."""
+
+    name = NAME
+    fs: frozenset[str] | None = frozenset({"insert", FINAL_EVENTS})
+
+    def __init__(self) -> None:
+        self.final = FinalEvents()
+        # key -> [attempt count, (invoke_ns, op id, outcome) of the first few attempts]
+        self.attempts: dict[tuple[str, str], list[Any]] = {}
+        self.inserts = 0
+
+    def observe(self, op: Op) -> None:
+        if op.f == FINAL_EVENTS:
+            self.final.observe(op)
+            return
+        self.inserts += 1
+        key = event_key(op)
+        if key is None:
+            return
+        entry = self.attempts.get(key)
+        if entry is None:
+            entry = self.attempts[key] = [0, []]
+        entry[0] += 1
+        if len(entry[1]) < _OPS_PER_EXAMPLE:
+            entry[1].append((op.invoke_ns, op.id, op.outcome))
+
+    def finish(self) -> Verdict:
+        reads = self.final.reads
+        if not reads:
+            why = "no usable final_events read" if self.final.ops else "no final_events read in history"
+            return Verdict(NAME, "unknown", 0, why, details={"final_reads": self.final.ops})
+        findings: list[tuple[int, int, dict[str, Any]]] = []
+        stored = extra = dup_keys = 0
+        for tenant, read in reads.items():
+            counts = Counter(read.event_ids)
+            stored += len(read.event_ids)
+            for event_id, copies in counts.items():
+                if copies < 2:
+                    continue
+                dup_keys += 1
+                extra += copies - 1
+                n, first = self.attempts.get((tenant, event_id), [0, []])
+                first = sorted(first)
+                findings.append(
+                    (
+                        first[0][0] if first else read.invoke_ns,
+                        first[0][1] if first else read.op_id,
+                        {
+                            "kind": "duplicate-idempotency-key",
+                            "tenant": tenant,
+                            "event_id": event_id,
+                            "copies": copies,
+                            "insert_attempts": n,
+                            "retried": n > 1,
+                            "insert_ops": [i for _, i, _ in first],
+                            "insert_outcomes": [o for _, _, o in first],
+                            "first_insert_ms": run_ms(first[0][0]) if first else None,
+                            "final_read_op": read.op_id,
+                            "final_read_ms": run_ms(read.complete_ns),
+                        },
+                    )
+                )
+        findings.sort(key=lambda f: (f[0], f[1]))
+        retried = [n for n, _ in self.attempts.values() if n > 1]
+        unread = sorted({t for t, _ in self.attempts} - reads.keys())
+        status: Status = "invalid" if extra else ("unknown" if unread else "valid")
+        summary = (
+            f"{stored:,} stored events over {len(reads):,} tenants: {dup_keys:,} idempotency keys stored "
+            f"more than once ({extra:,} extra copies); {len(retried):,} keys retried by the client "
+            f"({sum(retried):,} attempts)"
+        )
+        if unread:
+            summary += f"; {len(unread):,} written tenants without a usable final_events read"
+        details: dict[str, Any] = {
+            "stored": stored,
+            "tenants_read": len(reads),
+            "duplicate_keys": dup_keys,
+            "extra_copies": extra,
+            "duplicate_keys_retried": sum(1 for f in findings if f[2]["retried"]),
+            "retried_keys": len(retried),
+            "retry_attempts": sum(retried),
+            "insert_ops": self.inserts,
+            "tenants_unread": len(unread),
+            "tenants_unread_sample": unread[:MAX_EXAMPLES],
+            "malformed_ops": self.final.malformed,
+        }
+        return Verdict(NAME, status, extra, summary, [f[2] for f in findings[:MAX_EXAMPLES]], details)
+
+
+def check_no_duplicates(ops: Iterable[Op]) -> Verdict:
+    return fold(NoDuplicates(), ops)

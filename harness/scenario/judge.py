@@ -1,0 +1,152 @@
+"""Judging a run from its saved files only: checkers over ``history.jsonl`` (streamed, one pass per
+variant), targets over ``metrics.json``, and the overall verdict. The runner uses it after a run;
+``harness check`` uses it to re-judge a saved run directory.
+
+What judging needs beyond the files is saved in ``results.json`` under ``"checking"`` at run time:
+the checker names, their parameters and the target specs, so a run can be re-checked even after its
+scenario file changed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from harness.checkers import build_checkers, run_checkers
+from harness.errors import HarnessError
+from harness.history.loader import Op, stream_ops
+from harness.scenario.spec import ScenarioSpec, TargetSpec, load_scenario
+from harness.scenario.targets import evaluate
+
+HISTORY = "history.jsonl"
+RESULTS = "results.json"
+METRICS = "metrics.json"
+
+
+def checking_config(spec: ScenarioSpec) -> dict[str, Any]:
+    """What ``results.json`` keeps so that the run can be re-judged from its files alone."""
+    return {
+        "checkers": list(spec.checkers),
+        "checker_params": {k: dict(v) for k, v in spec.checker_params.items()},
+        "targets": [t.model_dump() for t in spec.targets],
+    }
+
+
+def _tap(ops: Iterable[Op], sinks: Sequence[Callable[[Op], None]]) -> Iterator[Op]:
+    for op in ops:
+        for sink in sinks:
+            sink(op)
+        yield op
+
+
+def check_variant(
+    history: Path,
+    variant: str,
+    checkers: Sequence[str],
+    params: Mapping[str, Mapping[str, Any]],
+    source: str = "checkers",
+    sinks: Sequence[Callable[[Op], None]] = (),
+) -> list[dict[str, Any]]:
+    """One variant's ops (by their ``variant`` field), streamed from disk through fresh checkers in
+    one pass. ``sinks`` see every op of that pass too (the runner's metrics), so the history is read
+    once per variant; run_checkers reads to the end even when every checker has crashed."""
+    ops = (op for op in stream_ops(history) if op.invoke.get("variant", "") == variant)
+    verdicts = run_checkers(build_checkers(checkers, params, source=source), _tap(ops, sinks))
+    return [{"variant": variant, **v.to_dict()} for v in verdicts]
+
+
+def check_invariants(
+    history: Path,
+    variants: Sequence[str],
+    checkers: Sequence[str],
+    params: Mapping[str, Mapping[str, Any]],
+    source: str = "checkers",
+) -> list[dict[str, Any]]:
+    return [inv for v in variants for inv in check_variant(history, v, checkers, params, source)]
+
+
+def evaluate_targets(specs: Sequence[TargetSpec], metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    return [evaluate(t, metrics) for t in specs]
+
+
+def overall_verdict(results: dict[str, Any]) -> tuple[str, str]:
+    if results.get("error"):
+        return "error", str(results["error"])
+    bad_inv = [i for i in results["invariants"] if i["status"] != "valid"]
+    bad_tgt = [t for t in results["targets"] if t["status"] != "pass"]
+    if not bad_inv and not bad_tgt:
+        return "pass", (
+            f"all {len(results['targets'])} targets met and all "
+            f"{len(results['invariants'])} invariant checks valid"
+        )
+    parts = [f"{t['name']}: {t['status']}" for t in bad_tgt] + [
+        f"{i['variant']}/{i['name']}: {i['status']}" for i in bad_inv
+    ]
+    return "fail", "; ".join(parts)
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise HarnessError(f"{path}: not found; {what}") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HarnessError(f"{path}: unreadable ({exc}); {what}") from exc
+    if not isinstance(data, dict):
+        raise HarnessError(f"{path}: not a JSON object; {what}")
+    return data
+
+
+def _config(results: dict[str, Any], path: Path) -> tuple[dict[str, Any], str | None]:
+    """The saved checking config, or (for runs saved before it existed) the scenario file's."""
+    saved = results.get("checking")
+    if isinstance(saved, dict):
+        return saved, None
+    name = results.get("scenario")
+    if not isinstance(name, str):
+        raise HarnessError(f"{path}: has neither 'checking' nor 'scenario': which checkers to run?")
+    spec = load_scenario(name)
+    return checking_config(spec), f"checker config taken from the current scenario file '{name}'"
+
+
+def recheck(run_dir: Path) -> dict[str, Any]:
+    """Re-judges a saved run directory in place: rewrites ``results.json`` (invariants, targets,
+    verdict); the caller re-renders. Raises :class:`HarnessError` naming a missing or bad file."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise HarnessError(f"{run_dir}: no such run directory (expected reports/<scenario>/<run-id>/)")
+    res_path = run_dir / RESULTS
+    results = _read_json(res_path, "is this a run directory (reports/<scenario>/<run-id>/)?")
+    history = run_dir / HISTORY
+    if not history.is_file():
+        raise HarnessError(f"{history}: not found; a run directory needs its history to be re-checked")
+    config, note = _config(results, res_path)
+    try:
+        targets = [TargetSpec.model_validate(t) for t in config.get("targets", [])]
+    except ValidationError as exc:
+        raise HarnessError(f"{res_path}: field 'checking.targets': {exc.errors()[0]['msg']}") from exc
+    checkers = config.get("checkers", [])
+    params = config.get("checker_params", {})
+    if not isinstance(checkers, list) or not isinstance(params, dict):
+        raise HarnessError(f"{res_path}: field 'checking': expected a checkers list and a params mapping")
+    variants = [str(v["name"]) for v in results.get("variants", []) if isinstance(v, dict) and "name" in v]
+    results["invariants"] = check_invariants(history, variants, checkers, params, source=f"{res_path}")
+    metrics_path = run_dir / METRICS
+    metrics = _read_json(metrics_path, "targets need the run's metrics") if metrics_path.exists() else {}
+    results["targets"] = evaluate_targets(targets, metrics)
+    if not metrics_path.exists() and targets:
+        note = "; ".join(filter(None, [note, f"{METRICS} missing: targets unknown"]))
+    if note:
+        results["check_notes"] = [note]
+    else:
+        results.pop("check_notes", None)
+    results["checking"] = config
+    results["rechecked_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    results["verdict"], results["verdict_reason"] = overall_verdict(results)
+    res_path.write_text(json.dumps(results, indent=1, default=str))
+    return results

@@ -1,0 +1,186 @@
+"""The detection matrix, counted.
+
+    python -m tests.quality.matrix_report --clean 1000 --out reports/quality/     (make quality)
+
+For every case module in ``tests/quality/cases/``: ``--clean`` clean histories (any verdict but
+``valid`` is a false positive) and ``--mutated`` histories per anomaly class (``invalid`` with an
+example of that kind is detected, anything else is missed; histories offering no place for the
+anomaly are counted as not applicable and do not count toward ``--mutated``). Histories come from
+hypothesis, derandomized, so a rerun gives the same counts. Writes ``matrix.json`` and ``matrix.md``
+(anomaly classes x detected/missed, false positives, time taken); exits 1 when anything was missed
+or falsely flagged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from .test_matrix import MODULES, _id, judge, mutate
+
+_SAMPLES = 3  # kept per row, for a look at what went wrong
+
+
+def _settings(n: int) -> settings:
+    return settings(
+        max_examples=n,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+
+
+def clean_row(module: ModuleType, n: int) -> dict[str, Any]:
+    row: dict[str, Any] = {"histories": 0, "valid": 0, "false_positives": 0, "ops": 0, "samples": []}
+    t0 = time.perf_counter()
+
+    @_settings(n)
+    @given(records=module.clean())
+    def run(records: list[dict[str, Any]]) -> None:
+        v = judge(module.CHECK, records)
+        row["histories"] += 1
+        row["ops"] += sum(1 for r in records if r["type"] == "invoke")
+        if v.status == "valid":
+            row["valid"] += 1
+            return
+        row["false_positives"] += 1
+        if len(row["samples"]) < _SAMPLES:
+            row["samples"].append({"status": v.status, "summary": v.summary, "examples": v.examples[:2]})
+
+    run()
+    row["seconds"] = round(time.perf_counter() - t0, 2)
+    return row
+
+
+def anomaly_row(module: ModuleType, kind: str, n: int) -> dict[str, Any]:
+    row: dict[str, Any] = {"injected": 0, "detected": 0, "missed": 0, "not_applicable": 0, "samples": []}
+    mutation = module.ANOMALIES[kind]
+    t0 = time.perf_counter()
+
+    @_settings(4 * n)
+    @given(records=module.clean(), rng=st.randoms(use_true_random=False))
+    def run(records: list[dict[str, Any]], rng: random.Random) -> None:
+        if row["injected"] >= n:
+            return
+        mutated = mutate(mutation, records, rng)
+        if mutated is None:
+            row["not_applicable"] += 1
+            return
+        row["injected"] += 1
+        v = judge(module.CHECK, mutated)
+        if v.status == "invalid" and kind in {ex.get("kind") for ex in v.examples}:
+            row["detected"] += 1
+            return
+        row["missed"] += 1
+        if len(row["samples"]) < _SAMPLES:
+            row["samples"].append(
+                {"status": v.status, "summary": v.summary, "kinds": [e.get("kind") for e in v.examples]}
+            )
+
+    run()
+    row["seconds"] = round(time.perf_counter() - t0, 2)
+    return row
+
+
+def markdown(matrix: dict[str, Any]) -> str:
+    lines = [
+        "# Detection matrix",
+        "",
+        f"{matrix['clean_per_checker']} clean histories per checker, up to {matrix['mutated_per_anomaly']} "
+        f"mutated histories per anomaly class (hypothesis, derandomized); {matrix['seconds']:.1f} s in all.",
+        "",
+        "| checker | anomaly class | injected | detected | missed | not applicable | s |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, c in matrix["checkers"].items():
+        for kind, r in c["anomalies"].items():
+            lines.append(
+                f"| {name} | `{kind}` | {r['injected']} | {r['detected']} | {r['missed']} "
+                f"| {r['not_applicable']} | {r['seconds']} |"
+            )
+    lines += [
+        "",
+        "| checker | clean histories | valid | false positives | ops judged | s |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, c in matrix["checkers"].items():
+        r = c["clean"]
+        cells = [name, r["histories"], r["valid"], r["false_positives"], r["ops"], r["seconds"]]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    t = matrix["totals"]
+    lines += [
+        "",
+        f"**{t['classes_detected_always']} of {t['classes']} anomaly classes detected in every "
+        f"injected history; {t['missed']} missed, {t['false_positives']} false positives over "
+        f"{t['clean']} clean histories.**",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clean", type=int, default=1000, help="clean histories per checker (default 1000)")
+    parser.add_argument(
+        "--mutated", type=int, default=200, help="mutated histories per anomaly class (default 200)"
+    )
+    parser.add_argument("--only", action="append", default=[], help="case module(s) to run (default: all)")
+    parser.add_argument("--out", type=Path, default=Path("reports/quality"))
+    args = parser.parse_args(argv)
+    t0 = time.perf_counter()
+    modules = [m for m in MODULES if not args.only or _id(m) in args.only]
+    if not modules:
+        parser.error(f"no case module matches {args.only}; known: {', '.join(_id(m) for m in MODULES)}")
+    checkers: dict[str, Any] = {}
+    for m in modules:
+        name = _id(m)
+        print(f"{name}: {args.clean} clean histories", flush=True)
+        entry: dict[str, Any] = {"clean": clean_row(m, args.clean), "anomalies": {}}
+        for kind in sorted(m.ANOMALIES):
+            entry["anomalies"][kind] = r = anomaly_row(m, kind, args.mutated)
+            print(
+                f"  {kind}: {r['detected']}/{r['injected']} detected ({r['not_applicable']} n/a)", flush=True
+            )
+        checkers[name] = entry
+    rows = [r for c in checkers.values() for r in c["anomalies"].values()]
+    totals = {
+        "classes": len(rows),
+        "classes_detected_always": sum(1 for r in rows if r["injected"] and r["missed"] == 0),
+        "classes_never_injected": sum(1 for r in rows if not r["injected"]),
+        "injected": sum(r["injected"] for r in rows),
+        "missed": sum(r["missed"] for r in rows),
+        "clean": sum(c["clean"]["histories"] for c in checkers.values()),
+        "false_positives": sum(c["clean"]["false_positives"] for c in checkers.values()),
+    }
+    matrix = {
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "clean_per_checker": args.clean,
+        "mutated_per_anomaly": args.mutated,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "totals": totals,
+        "checkers": checkers,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "matrix.json").write_text(json.dumps(matrix, indent=1, default=str))
+    (args.out / "matrix.md").write_text(markdown(matrix))
+    print(markdown(matrix))
+    print(f"written: {args.out / 'matrix.json'}, {args.out / 'matrix.md'}")
+    ok = totals["missed"] == 0 and totals["false_positives"] == 0 and totals["classes_never_injected"] == 0
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

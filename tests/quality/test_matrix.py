@@ -1,0 +1,100 @@
+"""The detection matrix: every case module's clean histories are ``valid``, and each of its anomaly
+classes, injected once into a clean history, is ``invalid`` with an example of exactly that kind.
+
+Case modules are discovered in ``cases/`` (contract in ``cases/__init__.py``). Histories go through
+the streaming loader (completion order), as in a real run. Hypothesis is derandomized, and every
+choice (the history and the mutation's ``random.Random``) comes from it, so a failure shrinks to a
+small history. ``matrix_report.py`` runs the same over many more histories and counts.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import pkgutil
+import random
+from collections.abc import Callable, Iterable
+from types import ModuleType
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, assume, given, note, settings
+from hypothesis import strategies as st
+
+from harness.checkers.verdict import Verdict
+from harness.history.loader import Op, stream_pairs
+
+from . import cases
+from .cases import NotApplicable
+
+SETTINGS = settings(
+    max_examples=60,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+)
+
+
+def case_modules() -> list[ModuleType]:
+    names = sorted(m.name for m in pkgutil.iter_modules(cases.__path__) if not m.name.startswith("_"))
+    return [importlib.import_module(f"{cases.__name__}.{name}") for name in names]
+
+
+MODULES = case_modules()
+ANOMALY_ROWS = [(m, kind) for m in MODULES for kind in sorted(m.ANOMALIES)]
+
+
+def _id(m: ModuleType) -> str:
+    return m.__name__.rsplit(".", 1)[-1]
+
+
+def judge(check: Callable[[Iterable[Op]], Verdict], records: list[dict[str, Any]]) -> Verdict:
+    return check(stream_pairs(records))
+
+
+def mutate(
+    mutation: Callable[[list[dict[str, Any]], random.Random], list[dict[str, Any]]],
+    records: list[dict[str, Any]],
+    rng: random.Random,
+) -> list[dict[str, Any]] | None:
+    """The mutated copy, or None when the history offers no place for the anomaly."""
+    try:
+        return mutation(copy.deepcopy(records), rng)
+    except NotApplicable:
+        return None
+
+
+def test_every_case_module_follows_the_contract() -> None:
+    assert MODULES, "no case modules found"
+    for m in MODULES:
+        assert callable(m.CHECK), _id(m)
+        assert isinstance(m.ANOMALIES, dict) and m.ANOMALIES, _id(m)
+        assert all(callable(f) for f in m.ANOMALIES.values()), _id(m)
+
+
+@pytest.mark.parametrize("module", MODULES, ids=_id)
+def test_clean_histories_are_valid(module: ModuleType) -> None:
+    @SETTINGS
+    @given(records=module.clean())
+    def run(records: list[dict[str, Any]]) -> None:
+        v = judge(module.CHECK, records)
+        note(f"{v.summary}\n{v.examples}")
+        assert v.status == "valid", v.summary
+
+    run()
+
+
+@pytest.mark.parametrize(("module", "kind"), ANOMALY_ROWS, ids=[f"{_id(m)}:{k}" for m, k in ANOMALY_ROWS])
+def test_injected_anomaly_is_detected(module: ModuleType, kind: str) -> None:
+    @SETTINGS
+    @given(records=module.clean(), rng=st.randoms(use_true_random=False))
+    def run(records: list[dict[str, Any]], rng: random.Random) -> None:
+        mutated = mutate(module.ANOMALIES[kind], records, rng)
+        assume(mutated is not None)
+        assert mutated is not None
+        v = judge(module.CHECK, mutated)
+        note(f"{v.status}: {v.summary}\n{v.examples}")
+        assert v.status == "invalid", v.summary
+        assert kind in {ex.get("kind") for ex in v.examples}, [ex.get("kind") for ex in v.examples]
+
+    run()
