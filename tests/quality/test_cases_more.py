@@ -23,6 +23,7 @@ from tests.quality.cases._sim import completion_order
 MODULES = [
     "read_your_writes",
     "monotonic_reads",
+    "tenant_isolation",
 ]
 EXAMPLES = int(os.environ.get("CASES_MORE_EXAMPLES", "50"))
 SETTINGS = settings(
