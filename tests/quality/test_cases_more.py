@@ -24,6 +24,7 @@ MODULES = [
     "read_your_writes",
     "monotonic_reads",
     "tenant_isolation",
+    "audit_trail",
 ]
 EXAMPLES = int(os.environ.get("CASES_MORE_EXAMPLES", "50"))
 SETTINGS = settings(
