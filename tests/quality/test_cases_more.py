@@ -25,6 +25,7 @@ MODULES = [
     "monotonic_reads",
     "tenant_isolation",
     "audit_trail",
+    "sessions",
 ]
 EXAMPLES = int(os.environ.get("CASES_MORE_EXAMPLES", "50"))
 SETTINGS = settings(
