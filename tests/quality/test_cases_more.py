@@ -26,6 +26,7 @@ MODULES = [
     "tenant_isolation",
     "audit_trail",
     "sessions",
+    "unique_users",
 ]
 EXAMPLES = int(os.environ.get("CASES_MORE_EXAMPLES", "50"))
 SETTINGS = settings(
