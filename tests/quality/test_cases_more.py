@@ -27,6 +27,7 @@ MODULES = [
     "audit_trail",
     "sessions",
     "unique_users",
+    "retention",
 ]
 EXAMPLES = int(os.environ.get("CASES_MORE_EXAMPLES", "50"))
 SETTINGS = settings(
