@@ -28,6 +28,7 @@ MODULES = [
     "sessions",
     "unique_users",
     "retention",
+    "linearizable",
 ]
 EXAMPLES = int(os.environ.get("CASES_MORE_EXAMPLES", "50"))
 SETTINGS = settings(
