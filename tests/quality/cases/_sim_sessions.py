@@ -112,7 +112,8 @@ def candidates(records: list[dict[str, Any]], found: bool) -> list[tuple[int, st
             else:
                 possible = [_window(o)[1] + TTL_MS for o in mine
                             if o.outcome != "fail" and o.invoke_ns < (r.complete_ns or 0)
-                            and (o.f == "session_create" or (o.f == "session_touch" and o.value is not None))]
+                            and (o.f == "session_create"
+                                 or (o.f == "session_touch" and (o.outcome != "ok" or o.value)))]
                 if possible and max(possible) < start - 2 * SKEW_MS:
                     out.append((r.id, key))
     return out
