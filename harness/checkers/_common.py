@@ -62,9 +62,13 @@ class Examples:
         kind = example["kind"]
         self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
         self._kept.append((sort_ns, self.count, example))
-        if len(self._kept) > 4 * MAX_EXAMPLES:  # stay bounded: keep the earliest
+        if len(self._kept) > 4 * MAX_EXAMPLES:  # stay bounded: the earliest, and the first of each kind
             self._kept.sort(key=lambda t: (t[0], t[1]))
-            del self._kept[MAX_EXAMPLES:]
+            firsts: dict[str, tuple[int, int, dict[str, Any]]] = {}
+            for item in self._kept:
+                firsts.setdefault(item[2]["kind"], item)
+            head = self._kept[:MAX_EXAMPLES]
+            self._kept = head + [item for item in firsts.values() if item not in head]
 
     def examples(self) -> list[dict[str, Any]]:
         """The earliest examples, but at least one of every kind found when room allows."""
