@@ -20,8 +20,8 @@ to ``clock_skew_ms``):
     TTL index is on ``expires_at`` with ``expireAfterSeconds: 0``; it then wins).
 ``doc_read`` / ``final_docs`` — look up documents by identity (``find({_id: {$in: ...}})``).
     invoke: ``keys`` (list), ``now_ms``, optional ``read_pref``; completion ``ok``: ``value`` = the
-    keys found. Absences are judged only for reads from the primary (``read_pref`` absent or
-    ``primary``): a lagging secondary may not have a recent insert yet.
+    keys found. Only reads from the primary (``read_pref`` absent or ``primary``) are judged: a
+    secondary applies inserts and the primary's TTL deletes late, by its replication lag.
 ``ttl_write`` — a Redis write that sets the key's TTL in the same step (``SET k v PX ttl``, or
     ``INCR``/``ZADD`` + ``EXPIRE`` in one ``MULTI``). invoke: ``key``, ``ttl_ms``, ``now_ms``.
 ``key_read`` / ``final_keys`` — Redis reads. invoke: ``keys`` (list), ``now_ms``; completion
@@ -127,6 +127,8 @@ class Retention:
             self._judge_doc(read, key, doc, True, start, end)
 
     def _judge_doc(self, op: Op, key: str, doc: _Doc, found: bool, start: float, end: float) -> None:
+        if op.get("read_pref", "primary") != "primary":
+            return  # a secondary applies the primary's inserts and TTL deletes late, by its lag
         if found:
             self._judged["docs"] += 1
             if start > doc.expires_ms + self.ttl_lag_ms + self.clock_skew_ms:
@@ -134,8 +136,6 @@ class Retention:
             return
         if doc.acked_ns is None or doc.acked_ns >= op.invoke_ns:
             return  # may not exist yet (or ever)
-        if op.get("read_pref", "primary") != "primary":
-            return
         self._judged["docs"] += 1
         if end < doc.expires_ms - self.clock_skew_ms:
             self._doc_example("removed-too-early", op, key, doc, start, end)

@@ -100,6 +100,7 @@ def test_absence_before_the_ack_or_from_a_secondary_or_unknown_insert_is_fine() 
     db.insert(0, "e3", outcome="fail")
     db.read(20, ["e3"], [])
     db.read(30, ["e1"], ["e1"])
+    db.read(300, ["e1"], ["e1"], read_pref="secondary")  # a lagging secondary: not judged
     assert db.check().status == "valid"
 
 
