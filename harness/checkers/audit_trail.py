@@ -1,0 +1,331 @@
+"""Checker: the audit trail is immutable and its per-tenant hash chain is intact.
+
+The platform's ``audit_logs`` collection is append-only (no updates, no deletes before the 365-day
+retention), and each record carries ``hash``: SHA-256 over its canonical content and the previous
+record's hash, so the records of one tenant form a chain in which any edit, deletion or insertion
+shows. :func:`audit_hash` is the one definition the workload and this checker share.
+
+Record (flat, as stored without ``_id``; dates as wall-clock ms)::
+
+    {"audit_id": str, "tenant_id": str, "logged_at_ms": int, "expires_at_ms": int (optional),
+     "category": ..., "action": ..., "actor": {...}, ...,        # the content: any JSON values
+     "prev_hash": str, "hash": str}
+
+    hash = "sha256:" + hex(SHA-256(prev_hash UTF-8 + "\\n" + canonical(content)))
+
+where ``content`` is the record without ``hash`` and ``prev_hash``, and ``canonical`` is JSON with
+sorted keys, no whitespace, UTF-8. The first record of a tenant has ``prev_hash`` = :data:`GENESIS`.
+Expiry is ``expires_at_ms`` when present, else ``logged_at_ms`` + ``retention_ms``.
+
+Op vocabulary:
+
+``audit_insert`` — one insert (``w: majority, j: true``) of one record.
+    invoke: ``tenant`` (str), ``value`` = the record as sent. A writer appends to its tenant's chain
+    one record at a time; after an unknown outcome it reads the chain head back before appending.
+``final_audit`` — the audit log of one tenant read after healing (primary, majority read concern),
+    sorted by ``logged_at``; several ops per tenant (pages) are united.
+    invoke: ``tenant``, ``now_ms`` (wall-clock ms when the read started).
+    completion ``ok``: ``value`` = list of records as stored.
+``audit_update`` / ``audit_delete`` — optional tamper attempts the platform must refuse.
+    invoke: ``tenant``, ``key`` (the audit_id), ``now_ms``. ``ok`` means the store allowed it.
+
+Findings (example ``kind``):
+
+* ``audit-hash-mismatch`` — a stored record's hash does not match its own content and prev_hash;
+* ``audit-record-edited`` — a stored record differs from the one inserted (even if re-hashed), or
+  an ``audit_update`` succeeded;
+* ``audit-record-deleted`` — an acknowledged record is missing while the final read ran before
+  its expiry (minus ``clock_skew_ms``), or an ``audit_delete`` before expiry succeeded;
+* ``audit-chain-broken`` — two records share a predecessor (a fork), a record names a predecessor
+  that no insert produced and that is not legitimately gone, or an audit_id is stored twice;
+* ``audit-record-forged`` — a stored record that no ``audit_insert`` sent.
+
+Unknown outcomes: an ``info`` (or never completed) insert may be present or absent; when present
+it must match what was sent, and a stored record may link to it only if it is stored too (or
+expired). A record linking to a reported deletion or to an expired record is not counted again
+as a broken chain. A tenant with inserts but
+no usable final read is not judged (``unknown`` unless something else is ``invalid``).
+
+Streaming: inserts are kept as (tenant, hash, digest, prev_hash, expiry, op) per audit_id and final
+records as digests, so memory is a few hundred bytes per audit record; judgement is in ``finish``
+because inserts that never completed arrive last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from harness.checkers._common import Examples, as_num, wall_window
+from harness.checkers._fold import fold
+from harness.checkers.verdict import Status, Verdict, run_ms
+from harness.history.loader import Op
+from harness.ops import OpType
+
+NAME = "audit-trail-integrity"
+
+GENESIS = "sha256:" + "0" * 64
+DAY_MS = 86_400_000
+
+_NOT_CONTENT = frozenset({"hash", "prev_hash", "_id"})
+
+
+def canonical(content: Mapping[str, Any]) -> bytes:
+    return json.dumps(
+        content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def audit_hash(content: Mapping[str, Any], prev_hash: str) -> str:
+    """The hash a record must carry: over its content (``hash``/``prev_hash``/``_id`` left out)."""
+    body = {k: v for k, v in content.items() if k not in _NOT_CONTENT}
+    digest = hashlib.sha256(prev_hash.encode("utf-8") + b"\n" + canonical(body)).hexdigest()
+    return "sha256:" + digest
+
+
+@dataclass(slots=True)
+class _Inserted:
+    hash: str
+    prev_hash: str
+    digest: str  # audit_hash of what was sent (normally == hash)
+    expires_ms: float
+    op_id: int
+    invoke_ns: int
+    outcome: str | None
+
+
+@dataclass(slots=True)
+class _Stored:
+    audit_id: str
+    hash: str
+    prev_hash: str
+    digest: str
+    op_id: int
+    read_ns: int
+
+
+@dataclass
+class _TenantRead:
+    records: list[_Stored]
+    latest_ms: float = -math.inf  # the latest wall-clock ms any page of the read can have run at
+    first_ns: int = 0
+    usable: bool = True
+
+
+class AuditTrail:
+    name = NAME
+
+    def __init__(self, *, retention_ms: float = 365 * DAY_MS, clock_skew_ms: float = 1_000.0) -> None:
+        self.fs: frozenset[str] | None = frozenset(
+            {"audit_insert", "final_audit", "audit_update", "audit_delete"}
+        )
+        self.retention_ms = retention_ms
+        self.clock_skew_ms = clock_skew_ms
+        # tenant -> audit_id -> what was sent; tenant -> hash of a sent record -> its audit_id
+        self._inserted: dict[str, dict[str, _Inserted]] = {}
+        self._by_hash: dict[str, dict[str, str]] = {}
+        self._reads: dict[str, _TenantRead] = {}
+        self._examples = Examples()
+        self._inserts: dict[str, int] = {}
+        self._tampers_refused = 0
+        self._tampers: list[tuple[Op, str]] = []
+        self._malformed = 0
+
+    # --- observing ------------------------------------------------------------------------------
+
+    def _expiry(self, rec: Mapping[str, Any]) -> float:
+        expires = as_num(rec.get("expires_at_ms"))
+        if expires is not None:
+            return expires
+        logged = as_num(rec.get("logged_at_ms"))
+        return math.inf if logged is None else logged + self.retention_ms
+
+    def observe(self, op: Op) -> None:
+        tenant = op.get("tenant")
+        if not isinstance(tenant, str):
+            self._malformed += 1
+            return
+        if op.f == "audit_insert":
+            self._observe_insert(op, tenant)
+        elif op.f == "final_audit":
+            self._observe_final(op, tenant)
+        else:
+            self._observe_tamper(op, tenant)
+
+    def _observe_insert(self, op: Op, tenant: str) -> None:
+        rec = op.invoke.get("value")
+        outcome = op.outcome or "none"
+        self._inserts[outcome] = self._inserts.get(outcome, 0) + 1
+        if not _well_formed(rec):
+            self._malformed += 1
+            return
+        assert isinstance(rec, dict)
+        if op.outcome == OpType.FAIL:
+            return  # certainly not stored
+        ins = _Inserted(
+            rec["hash"], rec["prev_hash"], audit_hash(rec, rec["prev_hash"]),
+            self._expiry(rec), op.id, op.invoke_ns, op.outcome,
+        )
+        self._inserted.setdefault(tenant, {})[rec["audit_id"]] = ins
+        self._by_hash.setdefault(tenant, {})[ins.hash] = rec["audit_id"]
+
+    def _observe_final(self, op: Op, tenant: str) -> None:
+        read = self._reads.get(tenant)
+        if read is None:
+            read = self._reads[tenant] = _TenantRead([], first_ns=op.invoke_ns)
+        window = wall_window(op)
+        records = op.completion.get("value") if op.completion is not None else None
+        if op.outcome != OpType.OK or not isinstance(records, list):
+            read.usable = False  # a page is missing: absences cannot be judged for this tenant
+            return
+        if window is None:
+            read.usable = False
+        else:
+            read.latest_ms = max(read.latest_ms, window[1])
+        read.first_ns = min(read.first_ns, op.invoke_ns)
+        for rec in records:
+            if not _well_formed(rec):
+                self._malformed += 1
+                continue
+            read.records.append(
+                _Stored(rec["audit_id"], rec["hash"], rec["prev_hash"], audit_hash(rec, rec["prev_hash"]),
+                        op.id, op.invoke_ns)
+            )
+
+    def _observe_tamper(self, op: Op, tenant: str) -> None:
+        if op.outcome != OpType.OK:
+            self._tampers_refused += op.outcome == OpType.FAIL
+            return
+        self._tampers.append((op, tenant))  # judged in finish: the record's insert may arrive later
+
+    def _judge_tamper(self, op: Op, tenant: str) -> None:
+        audit_id = op.get("key")
+        window = wall_window(op)
+        ins = self._inserted.get(tenant, {}).get(audit_id) if isinstance(audit_id, str) else None
+        if op.f == "audit_delete":
+            expires = ins.expires_ms if ins is not None else math.inf
+            if window is not None and window[1] >= expires - self.clock_skew_ms:
+                return  # deleting an expired record is retention, not tampering
+        kind = "audit-record-edited" if op.f == "audit_update" else "audit-record-deleted"
+        self._examples.add(op.invoke_ns, {
+            "kind": kind, "tenant": tenant, "audit_id": audit_id, "op": op.id, "f": op.f,
+            "reason": f"{op.f} was acknowledged", "invoke_ms": run_ms(op.invoke_ns),
+            "complete_ms": run_ms(op.complete_ns),
+        })
+
+    # --- judging --------------------------------------------------------------------------------
+
+    def _add(self, kind: str, tenant: str, sort_ns: int, **fields: Any) -> None:
+        self._examples.add(sort_ns, {"kind": kind, "tenant": tenant, **fields})
+
+    def _judge_tenant(self, tenant: str, read: _TenantRead) -> None:
+        inserted = self._inserted.get(tenant, {})
+        present: dict[str, _Stored] = {}
+        children: dict[str, list[_Stored]] = {}
+        for rec in read.records:
+            if rec.audit_id in present:
+                self._add("audit-chain-broken", tenant, rec.read_ns, audit_id=rec.audit_id,
+                          reason="the same audit_id is stored twice", final_read_op=rec.op_id)
+                continue
+            present[rec.audit_id] = rec
+            children.setdefault(rec.prev_hash, []).append(rec)
+            ins = inserted.get(rec.audit_id)
+            where = {
+                "audit_id": rec.audit_id, "final_read_op": rec.op_id, "final_read_ms": run_ms(rec.read_ns)
+            }
+            if rec.hash != rec.digest:
+                self._add("audit-hash-mismatch", tenant, rec.read_ns, stored_hash=rec.hash,
+                          computed_hash=rec.digest, **where)
+            if ins is None:
+                self._add("audit-record-forged", tenant, rec.read_ns,
+                          reason="no audit_insert of this tenant sent this record", **where)
+                continue
+            if (rec.digest, rec.hash, rec.prev_hash) != (ins.digest, ins.hash, ins.prev_hash):
+                changed = [name for name, a, b in (("content", rec.digest, ins.digest),
+                           ("hash", rec.hash, ins.hash), ("prev_hash", rec.prev_hash, ins.prev_hash))
+                           if a != b]
+                self._add("audit-record-edited", tenant, ins.invoke_ns, insert_op=ins.op_id,
+                          insert_ms=run_ms(ins.invoke_ns), changed=changed, **where)
+
+        deleted: set[str] = set()  # hashes of records reported deleted
+        expired: set[str] = set()  # hashes of records legitimately gone
+        for audit_id, ins in inserted.items():
+            if audit_id in present:
+                continue
+            if read.latest_ms >= ins.expires_ms - self.clock_skew_ms:
+                expired.add(ins.hash)  # past its retention: the TTL monitor may have removed it
+                continue
+            if ins.outcome != OpType.OK:
+                continue  # may never have landed (a record linking to it is a broken chain)
+            deleted.add(ins.hash)
+            self._add("audit-record-deleted", tenant, ins.invoke_ns, audit_id=audit_id,
+                      insert_op=ins.op_id, insert_ms=run_ms(ins.invoke_ns),
+                      expires_at_ms=ins.expires_ms, final_read_wall_ms=read.latest_ms,
+                      final_read_ms=run_ms(read.first_ns))
+
+        present_hashes = {rec.hash for rec in present.values()}
+        for prev, recs in children.items():
+            if len(recs) > 1:
+                self._add("audit-chain-broken", tenant, read.first_ns,
+                          reason="fork: records share a predecessor", prev_hash=prev,
+                          audit_ids=sorted(r.audit_id for r in recs)[:10],
+                          final_read_ms=run_ms(read.first_ns))
+            # the first record, a link to a present record, or one to a record whose absence is
+            # reported (deleted) or allowed (expired: the TTL monitor removes expired records in
+            # no particular order, so a trimmed chain may have gaps)
+            if prev == GENESIS or prev in present_hashes or prev in deleted or prev in expired:
+                continue
+            for rec in recs:
+                self._add("audit-chain-broken", tenant, rec.read_ns, audit_id=rec.audit_id,
+                          reason="predecessor hash matches no record inserted or stored", prev_hash=prev,
+                          predecessor=self._by_hash.get(tenant, {}).get(prev), final_read_op=rec.op_id)
+
+    def finish(self) -> Verdict:
+        for op, tenant in self._tampers:
+            self._judge_tamper(op, tenant)
+        unjudged: list[str] = []
+        judged = 0
+        tenants = set(self._inserted) | set(self._reads)
+        for tenant in sorted(tenants):
+            read = self._reads.get(tenant)
+            if read is None or not read.usable:
+                unjudged.append(tenant)
+                continue
+            judged += 1
+            self._judge_tenant(tenant, read)
+        n = self._examples.count
+        details: dict[str, Any] = {
+            "inserts": self._inserts,
+            "records_stored": sum(len(r.records) for r in self._reads.values()),
+            "tenants_judged": judged,
+            "tenants_unjudged": len(unjudged),
+            "tenants_unjudged_sample": unjudged[:20],
+            "by_kind": self._examples.by_kind,
+            "tamper_attempts_refused": self._tampers_refused,
+            "malformed": self._malformed,
+        }
+        if n == 0 and (judged == 0 or unjudged):
+            why = "no tenant's audit log was read after the run" if judged == 0 else (
+                f"{len(unjudged)} tenants without a usable final read")
+            return Verdict(NAME, "unknown", 0, why, details=details)
+        status: Status = "invalid" if n else "valid"
+        summary = f"{n} audit integrity violations over {judged} tenants" if n else (
+            f"{details['records_stored']} audit records over {judged} tenants intact, chains unbroken")
+        return Verdict(NAME, status, n, summary, self._examples.examples(), details)
+
+
+def _well_formed(rec: Any) -> bool:
+    return (
+        isinstance(rec, dict)
+        and isinstance(rec.get("audit_id"), str)
+        and isinstance(rec.get("hash"), str)
+        and isinstance(rec.get("prev_hash"), str)
+    )
+
+
+def check_audit_trail(ops: Iterable[Op], **params: Any) -> Verdict:
+    return fold(AuditTrail(**params), ops)

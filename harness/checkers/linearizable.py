@@ -1,0 +1,336 @@
+"""Checker: small registers used by failover scenarios are linearizable, key by key.
+
+No maintained Python linearizability checker exists (PyPI has none; the maintained ones are
+Knossos and Elle in Clojure, Porcupine in Go), so this is the standard search: Wing & Gong's
+algorithm with Lowe's memoisation ("just-in-time linearization"), as described by Horn & Kroening
+(2015) and used by Knossos' ``wgl`` and Porcupine. Linearizability is compositional (Herlihy &
+Wing), so every key is checked on its own.
+
+Op vocabulary (a register per ``key``: a Redis string ``SET``/``GET``, or a MongoDB document read
+and written with majority read/write concern):
+
+``reg_write`` — invoke: ``key``, ``value`` (the value written; JSON).
+``reg_read`` — invoke: ``key``; completion ``ok``: ``value`` = the value read (null: never written,
+    the register's ``initial`` value).
+``reg_cas`` — compare-and-set (a Lua script, or ``findOneAndUpdate`` on the expected value).
+    invoke: ``key``, ``value`` = ``[expected, new]``; ``ok`` = swapped; ``fail`` = not swapped.
+
+Outcomes: ``fail`` ops had no effect and are left out; ``info`` (or never completed) writes and
+CAS may take effect at any point after their invoke, or never (their return is at +infinity);
+``info`` reads constrain nothing and are left out.
+
+Bounds: a key with more than ``max_ops`` ops (after leaving out those above) is not searched, and a
+search that takes more than ``max_steps`` steps stops; both make the verdict ``unknown`` with the
+reason, never a guess. The search is exponential in the worst case (concurrency and unknown
+writes widen it); :func:`bench` measures it, see ``details["bounds"]``.
+
+Search: events (calls and returns) in time order in a doubly linked list; take the first call whose
+op can be applied to the model state, unless (linearized set, state) was seen before; lift it out
+and start again from the head; on reaching a return whose op is not linearized, backtrack. A
+history is linearizable when every completed op is linearized.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from harness.checkers._common import Examples
+from harness.checkers._fold import fold
+from harness.checkers.verdict import Status, Verdict, run_ms
+from harness.history.loader import Op
+from harness.ops import OpType
+
+NAME = "linearizable-registers"
+
+MAX_OPS = 200
+MAX_STEPS = 1_000_000
+
+_READ, _WRITE, _CAS = "reg_read", "reg_write", "reg_cas"
+
+
+def _freeze(value: Any) -> Any:
+    """A hashable, comparable form of a JSON value (lists and dicts as canonical JSON)."""
+    if isinstance(value, list | dict):
+        return "json:" + json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return value
+
+
+@dataclass(slots=True)
+class _Entry:
+    kind: str  # _READ, _WRITE or _CAS
+    arg: Any  # read: value read; write: value written; cas: (expected, new)
+    call_ns: int
+    ret_ns: int | None  # None: may take effect any time after the call, or never
+    op_id: int
+
+
+@dataclass
+class _Result:
+    status: Status
+    steps: int
+    reason: str = ""
+    stuck: int | None = None  # index of the op that could not be linearized at the deepest point
+    prefix: list[int] | None = None  # indices linearized before it
+
+
+def _apply(entry: _Entry, state: Any) -> tuple[bool, Any]:
+    if entry.kind == _WRITE:
+        return True, entry.arg
+    if entry.kind == _READ:
+        return state == entry.arg, state
+    expected, new = entry.arg
+    return (True, new) if state == expected else (False, state)
+
+
+def search(entries: list[_Entry], initial: Any = None, max_steps: int = MAX_STEPS) -> _Result:
+    """Wing–Gong–Lowe over one register's ops."""
+    events: list[tuple[int, int, int]] = []  # (time, 0 call / 1 return, op index)
+    for i, e in enumerate(entries):
+        events.append((e.call_ns, 0, i))
+        if e.ret_ns is not None:
+            events.append((e.ret_ns, 1, i))
+    events.sort()  # at equal times calls come first: such ops count as concurrent
+    m = len(events)
+    head, tail = 0, m + 1  # sentinels; event k sits at node k + 1
+    nxt = [*range(1, m + 2), tail]
+    prv = [head, *range(0, m + 1)]
+    call_node = [0] * len(entries)
+    ret_node: list[int | None] = [None] * len(entries)
+    for k, (_, is_ret, i) in enumerate(events):
+        if is_ret:
+            ret_node[i] = k + 1
+        else:
+            call_node[i] = k + 1
+
+    def unlink(x: int) -> None:
+        nxt[prv[x]] = nxt[x]
+        prv[nxt[x]] = prv[x]
+
+    def relink(x: int) -> None:
+        nxt[prv[x]] = x
+        prv[nxt[x]] = x
+
+    returns_left = sum(1 for r in ret_node if r is not None)
+    state = initial
+    linearized = 0
+    stack: list[tuple[int, Any]] = []
+    cache: set[tuple[int, Any]] = set()
+    deepest = -1
+    stuck: int | None = None
+    prefix: list[int] = []
+    steps = 0
+    node = nxt[head]
+    while returns_left:
+        steps += 1
+        if steps > max_steps:
+            return _Result("unknown", steps, f"search budget of {max_steps} steps exhausted")
+        _, is_ret, i = events[node - 1]
+        if not is_ret:
+            ok, new_state = _apply(entries[i], state)
+            if ok:
+                key = (linearized | (1 << i), new_state)
+                if key not in cache:
+                    cache.add(key)
+                    stack.append((i, state))
+                    linearized, state = key
+                    unlink(call_node[i])
+                    r = ret_node[i]
+                    if r is not None:
+                        unlink(r)
+                        returns_left -= 1
+                    node = nxt[head]
+                    continue
+            node = nxt[node]
+            continue
+        # a return whose op is not linearized yet: undo the last choice
+        if len(stack) > deepest:
+            deepest, stuck, prefix = len(stack), i, [j for j, _ in stack]
+        if not stack:
+            return _Result("invalid", steps, "no linearization", stuck, prefix)
+        j, state = stack.pop()
+        linearized &= ~(1 << j)
+        r = ret_node[j]
+        if r is not None:
+            relink(r)
+            returns_left += 1
+        relink(call_node[j])
+        node = nxt[call_node[j]]
+    return _Result("valid", steps)
+
+
+class LinearizableRegisters:
+    name = NAME
+
+    def __init__(self, *, max_ops: int = MAX_OPS, max_steps: int = MAX_STEPS, initial: Any = None) -> None:
+        self.fs: frozenset[str] | None = frozenset({_READ, _WRITE, _CAS})
+        self.max_ops = max_ops
+        self.max_steps = max_steps
+        self.initial = _freeze(initial)
+        self._keys: dict[str, list[_Entry]] = {}
+        self._over: dict[str, int] = {}  # keys past max_ops -> how many ops they had
+        self._ops: dict[str, int] = {}
+        self._malformed = 0
+        self._examples = Examples()
+
+    def observe(self, op: Op) -> None:
+        self._ops[op.f] = self._ops.get(op.f, 0) + 1
+        key = op.get("key")
+        if not isinstance(key, str):
+            self._malformed += 1
+            return
+        if op.outcome == OpType.FAIL:
+            return  # certainly no effect
+        unknown = op.outcome != OpType.OK
+        if op.f == _READ:
+            if unknown or op.completion is None:
+                return  # an unknown read constrains nothing
+            arg: Any = _freeze(op.completion.get("value"))
+        elif op.f == _WRITE:
+            arg = _freeze(op.invoke.get("value"))
+        else:
+            pair = op.invoke.get("value")
+            if not isinstance(pair, list) or len(pair) != 2:
+                self._malformed += 1
+                return
+            arg = (_freeze(pair[0]), _freeze(pair[1]))
+        if key in self._over:
+            self._over[key] += 1
+            return
+        entries = self._keys.setdefault(key, [])
+        if len(entries) >= self.max_ops:
+            self._over[key] = len(entries) + 1
+            del self._keys[key]  # past the bound: memory is not kept for it
+            return
+        entries.append(_Entry(op.f, arg, op.invoke_ns, None if unknown else op.complete_ns, op.id))
+
+    def finish(self) -> Verdict:
+        unknown: dict[str, str] = {k: f"{n} ops > max_ops {self.max_ops}" for k, n in self._over.items()}
+        steps_total = 0
+        checked = 0
+        for key, entries in self._keys.items():
+            started = time.perf_counter()
+            result = search(entries, self.initial, self.max_steps)
+            steps_total += result.steps
+            checked += 1
+            if result.status == "unknown":
+                unknown[key] = result.reason
+            elif result.status == "invalid":
+                self._examples.add(entries[result.stuck or 0].call_ns,
+                                   self._example(key, entries, result, time.perf_counter() - started))
+        n = self._examples.count
+        details: dict[str, Any] = {
+            "keys": checked + len(self._over),
+            "keys_searched": checked,
+            "keys_unknown": len(unknown),
+            "unknown_reasons": dict(list(unknown.items())[:20]),
+            "search_steps": steps_total,
+            "bounds": {"max_ops_per_key": self.max_ops, "max_steps": self.max_steps},
+            "ops": self._ops,
+            "malformed_ops": self._malformed,
+        }
+        status: Status
+        if n:
+            status, summary = "invalid", f"{n} of {checked} registers are not linearizable"
+        elif unknown:
+            status, summary = "unknown", f"{len(unknown)} registers past the search bound"
+        elif checked == 0:
+            status, summary = "unknown", "no register ops"
+        else:
+            status, summary = "valid", f"{checked} registers linearizable"
+        return Verdict(NAME, status, n, summary, self._examples.examples(), details)
+
+    @staticmethod
+    def _example(key: str, entries: list[_Entry], result: _Result, seconds: float) -> dict[str, Any]:
+        stuck = entries[result.stuck if result.stuck is not None else 0]
+        end = stuck.ret_ns if stuck.ret_ns is not None else float("inf")
+        concurrent = [
+            e.op_id for e in entries
+            if e is not stuck and e.call_ns < end and (e.ret_ns is None or e.ret_ns > stuck.call_ns)
+        ]
+        return {
+            "kind": "nonlinearizable",
+            "key": key,
+            "op": stuck.op_id,
+            "f": stuck.kind,
+            "value": list(stuck.arg) if isinstance(stuck.arg, tuple) else stuck.arg,
+            "invoke_ms": run_ms(stuck.call_ns),
+            "complete_ms": run_ms(stuck.ret_ns),
+            "linearized_before": [entries[i].op_id for i in (result.prefix or [])][-10:],
+            "concurrent_ops": concurrent[:10],
+            "ops_on_key": len(entries),
+            "search_steps": result.steps,
+            "search_s": round(seconds, 4),
+        }
+
+
+def check_linearizable(ops: Iterable[Op], **params: Any) -> Verdict:
+    return fold(LinearizableRegisters(**params), ops)
+
+
+# --- measuring the bound --------------------------------------------------------------------------
+
+
+def random_history(n: int, processes: int = 5, seed: int = 0, info_rate: float = 0.05) -> list[_Entry]:
+    """A linearizable register history of ``n`` ops from ``processes`` concurrent clients: each op
+    takes effect at a random point inside its interval; unique write values."""
+    rng = random.Random(seed)
+    free_at = [0] * processes
+    state: Any = None
+    effects: list[tuple[int, int]] = []  # (effect time, index)
+    pending: list[_Entry] = []
+    for i in range(n):
+        p = rng.randrange(processes)
+        call = free_at[p] + rng.randrange(1, 50)
+        ret = call + rng.randrange(1, 200)
+        free_at[p] = ret
+        effects.append((rng.randrange(call, ret + 1), i))
+        is_write = rng.random() < 0.5
+        info = rng.random() < info_rate and is_write
+        pending.append(_Entry(_WRITE if is_write else _READ, i if is_write else None, call,
+                              None if info else ret, i))
+    for _, i in sorted(effects):
+        e = pending[i]
+        if e.kind == _WRITE:
+            state = e.arg
+        else:
+            e.arg = state
+    return pending
+
+
+def bench(
+    sizes: Iterable[int] = (25, 50, 100, 200),
+    processes: int = 5,
+    info_rate: float = 0.05,
+    seeds: int = 5,
+    max_steps: int = MAX_STEPS,
+) -> dict[str, Any]:
+    """Worst seconds and search steps over ``seeds`` registers of each size: valid histories, and
+    the same with their last completed read returning the first value written (stale: the search
+    usually has to exhaust before it can answer invalid)."""
+    out: dict[str, Any] = {"processes": processes, "info_rate": info_rate, "max_steps": max_steps,
+                           "sizes": {}}
+    for n in sizes:
+        row: dict[str, Any] = {}
+        for variant in ("valid", "stale-read"):
+            worst_s, worst_steps, statuses = 0.0, 0, set()
+            for seed in range(seeds):
+                entries = random_history(n, processes, seed, info_rate)
+                if variant == "stale-read":
+                    writes = [e for e in entries if e.kind == _WRITE]
+                    reads = [e for e in entries if e.kind == _READ and e.ret_ns is not None]
+                    if writes and reads:
+                        reads[-1].arg = writes[0].arg
+                started = time.perf_counter()
+                result = search(entries, None, max_steps)
+                worst_s = max(worst_s, time.perf_counter() - started)
+                worst_steps = max(worst_steps, result.steps)
+                statuses.add(result.status)
+            row[variant] = {"worst_seconds": round(worst_s, 4), "worst_steps": worst_steps,
+                            "statuses": sorted(statuses)}
+        out["sizes"][str(n)] = row
+    return out

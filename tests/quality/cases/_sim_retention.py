@@ -1,0 +1,127 @@
+"""A correct MongoDB TTL monitor (passes every MONITOR_MS, a little late under load) and Redis TTLs."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from hypothesis import strategies as st
+
+from harness.history.loader import Op
+from tests.quality.cases._sim import MS, History, ops_by_id, wall_ms
+
+RETENTION_MS = {"standard": 40.0, "audit": 120.0, "aggregates": 80.0}
+CLASSES = list(RETENTION_MS)
+MONITOR_MS = 20
+PASS_DELAY_MS = 5
+TTL_LAG_MS = MONITOR_MS + PASS_DELAY_MS
+SKEW_MS = 1
+KEY_TTL_MS = 30
+OUTCOMES = ["ok", "ok", "ok", "fail", "info", None]
+REDIS_KEYS = [f"counter:t{i}:login:2024011510:30" for i in range(3)]
+
+# action (0 insert, 1 doc read, 2 ttl write, 3 key read), class / key index, outcome, applied,
+# how many recent documents a read asks for, latency ms, gap ms, pass delay ms
+Step = tuple[int, int, str | None, bool, int, int, int, int]
+steps_st = st.lists(
+    st.tuples(
+        st.integers(0, 3),
+        st.integers(0, 2),
+        st.sampled_from(OUTCOMES),
+        st.booleans(),
+        st.integers(1, 6),
+        st.integers(1, 3),
+        st.sampled_from([0, 1, 3, 10, 25]),
+        st.integers(0, PASS_DELAY_MS),
+    ),
+    max_size=50,
+)
+PRELUDE: list[Step] = [(0, 0, "ok", False, 1, 1, 0, 0), (1, 0, "ok", False, 1, 1, 0, 0),
+                       (2, 0, "ok", False, 1, 1, 0, 0)]
+FINAL_AFTER_MS = 200
+
+
+def simulate(steps: list[Step]) -> list[dict[str, Any]]:
+    h = History()
+    removed_at: dict[str, float] = {}  # document -> when the TTL monitor deletes it (wall ms)
+    inserted_at: dict[str, float] = {}
+    key_deadline: dict[str, float] = {}
+    docs: list[str] = []
+    t = 0
+
+    def doc_present(key: str, now: float) -> bool:
+        return key in inserted_at and inserted_at[key] <= now < removed_at[key]
+
+    for n, (action, idx, outcome, applied, asked, latency, gap, delay) in enumerate(PRELUDE + steps):
+        t += MS
+        now = wall_ms(t)
+        effect = outcome == "ok" or (outcome in ("info", None) and applied)
+        done = t + latency * MS
+        if action == 0:
+            key, cls = f"events/t{n % 2}/e{n}", CLASSES[idx]
+            expires = now + RETENTION_MS[cls]
+            if effect:
+                inserted_at[key] = now
+                first_pass = math.ceil(expires / MONITOR_MS) * MONITOR_MS
+                removed_at[key] = max(expires, first_pass + delay)  # a pass under load runs late
+            docs.append(key)
+            fields = {"key": key, "tenant": f"t{n % 2}", "retention_class": cls, "created_ms": now}
+            h.op(f"w{n % 2}", "doc_insert", t, outcome, done, fields)
+        elif action == 1:
+            keys = docs[-asked:]
+            result = {"value": [k for k in keys if doc_present(k, now)]} if outcome == "ok" else None
+            h.op(f"r{n % 2}", "doc_read", t, outcome, done, {"keys": keys, "now_ms": now}, result)
+        elif action == 2:
+            key = REDIS_KEYS[idx]
+            if effect:
+                key_deadline[key] = now + KEY_TTL_MS
+            fields = {"key": key, "ttl_ms": KEY_TTL_MS, "now_ms": now}
+            h.op(f"w{n % 2}", "ttl_write", t, outcome, done, fields)
+        else:
+            alive = [k for k in REDIS_KEYS if now < key_deadline.get(k, -1)]
+            result = {"value": alive} if outcome == "ok" else None
+            h.op(f"r{n % 2}", "key_read", t, outcome, done, {"keys": REDIS_KEYS, "now_ms": now}, result)
+        t += gap * MS
+    t += FINAL_AFTER_MS * MS
+    now = wall_ms(t)
+    h.op("final", "final_docs", t, "ok", t + MS, {"keys": docs, "now_ms": now},
+         {"value": [k for k in docs if doc_present(k, now)]})
+    t += 2 * MS
+    now = wall_ms(t)
+    h.op("final", "final_keys", t, "ok", t + MS, {"keys": REDIS_KEYS, "now_ms": now},
+         {"value": [k for k in REDIS_KEYS if now < key_deadline.get(k, -1)]})
+    return h.file_order()
+
+
+def _window(op: Op) -> tuple[float, float]:
+    start = float(op.get("now_ms"))
+    return start, start + ((op.complete_ns or 0) - op.invoke_ns) / MS
+
+
+def candidates(records: list[dict[str, Any]], kind: str) -> list[tuple[int, str]]:
+    """(read op id, key) observations whose flip injects exactly one anomaly of ``kind``."""
+    ops = sorted(ops_by_id(records).values(), key=lambda o: o.invoke_ns)
+    inserts = {o.get("key"): o for o in ops if o.f == "doc_insert"}
+    out = []
+    for r in ops:
+        if r.outcome != "ok" or r.f in ("doc_insert", "ttl_write"):
+            continue
+        start, end = _window(r)
+        for key in r.get("keys"):
+            found = key in r.value
+            if kind in ("expired-too-late", "removed-too-early") and r.f in ("doc_read", "final_docs"):
+                ins = inserts[key]
+                expires = float(ins.get("created_ms")) + RETENTION_MS[ins.get("retention_class")]
+                if kind == "expired-too-late" and not found and ins.outcome != "fail" \
+                        and start > expires + TTL_LAG_MS + 2 * SKEW_MS:
+                    out.append((r.id, key))
+                if kind == "removed-too-early" and found and ins.outcome == "ok" \
+                        and (ins.complete_ns or 0) < r.invoke_ns and end < expires - 2 * SKEW_MS:
+                    out.append((r.id, key))
+            if kind == "ttl-expired-too-late" and r.f in ("key_read", "final_keys") and not found:
+                writes = [w for w in ops if w.f == "ttl_write" and w.get("key") == key
+                          and w.outcome != "fail" and w.invoke_ns < (r.complete_ns or 0)]
+                if writes and all(w.complete_ns is not None for w in writes) and \
+                        max(_window(w)[1] + KEY_TTL_MS for w in writes) < start - 2 * SKEW_MS:
+                    out.append((r.id, key))
+    return out

@@ -1,0 +1,119 @@
+"""A correct Redis session store with a sliding TTL (``HSET``+``EXPIRE``, ``HGETALL``+``EXPIRE``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+from harness.history.loader import Op
+from tests.quality.cases._sim import MS, History, ops_by_id, wall_ms
+
+TTL_MS = 50
+SKEW_MS = 1
+KEYS = [f"session:t{i % 2}:s{i}" for i in range(4)]
+ACTIONS = ["session_create", "session_touch", "session_touch", "session_read", "session_destroy"]
+OUTCOMES = ["ok", "ok", "ok", "ok", "fail", "info", None]
+
+# session, action, outcome, applied (unknown outcomes), latency ms, gap ms
+Step = tuple[int, int, str | None, bool, int, int]
+steps_st = st.lists(
+    st.tuples(
+        st.integers(0, len(KEYS) - 1),
+        st.integers(0, len(ACTIONS) - 1),
+        st.sampled_from(OUTCOMES),
+        st.booleans(),
+        st.integers(1, 4),
+        st.sampled_from([0, 1, 5, 20, 45, 60]),
+    ),
+    max_size=50,
+)
+#: A session created and then used within its TTL, then left idle: always something to judge.
+PRELUDE_KEY = "session:t9:prelude"
+FINAL_AFTER_MS = 3 * TTL_MS
+
+
+def simulate(steps: list[Step]) -> list[dict[str, Any]]:
+    h = History()
+    deadline: dict[str, float] = {}  # server-side: key -> expiry (wall ms); absent = no key
+    t = 0
+
+    def present(key: str, now: float) -> bool:
+        return key in deadline and now < deadline[key]
+
+    plan = [(PRELUDE_KEY, 0, "ok", False, 1, 1), (PRELUDE_KEY, 3, "ok", False, 1, 1)]
+    plan += [(KEYS[k], a, o, ap, lat, gap) for k, a, o, ap, lat, gap in steps]
+    for n, (key, action, outcome, applied, latency, gap) in enumerate(plan):
+        f = ACTIONS[action]
+        t += MS
+        now = wall_ms(t)  # the op takes effect when it is sent
+        effect = outcome == "ok" or (outcome in ("info", None) and applied)
+        fields = {"key": key, "tenant": key.split(":")[1], "now_ms": now}
+        result: dict[str, Any] | None = None
+        if f == "session_create":
+            if effect:
+                deadline[key] = now + TTL_MS
+        elif f == "session_destroy":
+            if effect:
+                deadline.pop(key, None)
+        else:
+            found = present(key, now)
+            if outcome == "ok":
+                result = {"value": {"user_id": f"u{n}", "role": "admin"} if found else None}
+            if f == "session_touch" and found and effect:
+                deadline[key] = now + TTL_MS
+        h.op(f"c{n % 3}", f, t, outcome, t + latency * MS, fields, result)
+        t += gap * MS
+    t += FINAL_AFTER_MS * MS
+    now = wall_ms(t)
+    keys = [PRELUDE_KEY, *KEYS]
+    found_keys = [k for k in keys if present(k, now)]
+    h.op("final", "final_sessions", t, "ok", t + MS, {"keys": keys, "now_ms": now}, {"value": found_keys})
+    return h.file_order()
+
+
+def _window(op: Op) -> tuple[float, float]:
+    start = float(op.get("now_ms"))
+    end = start + ((op.complete_ns or 0) - op.invoke_ns) / MS if op.complete_ns is not None else float("inf")
+    return start, end
+
+
+def _observations(op: Op) -> list[tuple[str, bool]]:
+    if op.outcome != "ok":
+        return []
+    if op.f == "final_sessions":
+        return [(k, k in op.value) for k in op.get("keys")]
+    if op.f in ("session_touch", "session_read"):
+        return [(op.get("key"), bool(op.value))]
+    return []
+
+
+def candidates(records: list[dict[str, Any]], found: bool) -> list[tuple[int, str]]:
+    """Observations (op id, key) that the model guarantees: ``found`` ones whose session was certainly
+    alive (flip one: a lost session), or absent ones certainly past every possible deadline (flip one:
+    a session that outlived its TTL)."""
+    ops = sorted(ops_by_id(records).values(), key=lambda o: o.invoke_ns)
+    out = []
+    for r in ops:
+        start, end = _window(r)
+        for key, seen in _observations(r):
+            if seen != found:
+                continue
+            mine = [o for o in ops if o.get("key") == key and o.id != r.id]
+            if any(o.f == "session_destroy" and o.outcome != "fail" and o.invoke_ns < (r.complete_ns or 0)
+                   for o in mine):
+                continue
+            if found:
+                certain = [_window(o)[0] + TTL_MS for o in mine
+                           if o.outcome == "ok" and (o.complete_ns or 0) < r.invoke_ns
+                           and (o.f == "session_create" or (o.f == "session_touch" and o.value))]
+                if certain and max(certain) > end + 2 * SKEW_MS:
+                    out.append((r.id, key))
+            else:
+                possible = [_window(o)[1] + TTL_MS for o in mine
+                            if o.outcome != "fail" and o.invoke_ns < (r.complete_ns or 0)
+                            and (o.f == "session_create"
+                                 or (o.f == "session_touch" and (o.outcome != "ok" or o.value)))]
+                if possible and max(possible) < start - 2 * SKEW_MS:
+                    out.append((r.id, key))
+    return out

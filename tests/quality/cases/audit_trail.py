@@ -1,0 +1,101 @@
+"""Detection-matrix case: audit trail integrity over a simulated append-only, hash-chained log."""
+
+from __future__ import annotations
+
+import functools
+import random
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from hypothesis.strategies import SearchStrategy
+
+from harness.checkers.audit_trail import check_audit_trail
+from harness.checkers.verdict import Verdict
+from harness.history.loader import Op
+from tests.quality.cases import NotApplicable
+from tests.quality.cases._sim_audit import RETENTION_MS, final_reads, inserts, rechain, simulate, steps_st
+
+CHECK: Callable[[Iterable[Op]], Verdict] = functools.partial(
+    check_audit_trail, retention_ms=RETENTION_MS, clock_skew_ms=1
+)
+
+Mutation = Callable[[list[dict[str, Any]], random.Random], list[dict[str, Any]]]
+
+
+def clean() -> SearchStrategy[list[dict[str, Any]]]:
+    return steps_st.map(simulate)
+
+
+def _pick_stored(
+    records: list[dict[str, Any]], rng: random.Random, young: bool = False
+) -> tuple[list[Any], int]:
+    """A final read's record list and the index of one stored record (``young``: acknowledged and
+    not yet expired at the read)."""
+    sent = inserts(records)
+    spots = []
+    for read in final_reads(records):
+        now = next(r for r in records if r["id"] == read["id"] and r["type"] == "invoke")["now_ms"]
+        for i, rec in enumerate(read["value"]):
+            ok = sent[rec["audit_id"]][1] == "ok"
+            if not young or (ok and rec["logged_at_ms"] + RETENTION_MS > now + 2):
+                spots.append((read["value"], i))
+    if not spots:
+        raise NotApplicable("no stored record to tamper with")
+    return rng.choice(spots)
+
+
+def _edited(records: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    """A stored record's content is changed and the chain re-hashed from it on: only the history
+    (what was inserted) can tell."""
+    chain, i = _pick_stored(records, rng)
+    rechain(chain, i, lambda rec: rec.update(action="permission_revoked"))
+    return records
+
+
+def _hash_mismatch(records: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    """A stored record's content is changed, its hash left as it was."""
+    chain, i = _pick_stored(records, rng)
+    chain[i]["severity"] = "low"
+    return records
+
+
+def _deleted(records: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    """An acknowledged record disappears before its retention ends."""
+    chain, i = _pick_stored(records, rng, young=True)
+    del chain[i]
+    return records
+
+
+def _chain_broken(records: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    """A writer appends to a stale head: a record links to its predecessor's predecessor (a fork).
+    The history and the store agree, every hash verifies; only the chain shows it."""
+    spots = []
+    for read in final_reads(records):
+        chain = read["value"]
+        spots += [(chain, i) for i in range(1, len(chain)) if chain[i]["prev_hash"] == chain[i - 1]["hash"]]
+    if not spots:
+        raise NotApplicable("no two linked records stored")
+    chain, i = rng.choice(spots)
+    grandparent = chain[i - 1]["prev_hash"]
+    remap = rechain(chain, i, lambda rec: rec.update(prev_hash=grandparent))
+    tenant = chain[i]["tenant_id"]
+    # the writer sent exactly what is stored: rewrite the inserts of this tenant from the target on
+    sent = [r for r in records if r["f"] == "audit_insert" and r["type"] == "invoke"
+            and r["tenant"] == tenant]
+    stored = {rec["audit_id"]: rec for rec in chain}
+    start = next(k for k, r in enumerate(sent) if r["value"]["audit_id"] == chain[i]["audit_id"])
+    for r in sent[start:]:
+        aid = r["value"]["audit_id"]
+        if aid in stored:
+            r["value"] = dict(stored[aid])
+        elif r["value"]["prev_hash"] in remap:  # not stored (failed, or expired): follow the writer
+            r["value"]["prev_hash"] = remap[r["value"]["prev_hash"]]
+    return records
+
+
+ANOMALIES: dict[str, Mutation] = {
+    "audit-record-edited": _edited,
+    "audit-hash-mismatch": _hash_mismatch,
+    "audit-record-deleted": _deleted,
+    "audit-chain-broken": _chain_broken,
+}
