@@ -14,10 +14,18 @@ from typing import Any
 
 from harness.checkers import (
     acknowledged_writes,
+    audit_trail,
     counters,
     counters_reconcile,
+    linearizable,
+    monotonic_reads,
     no_duplicates,
     rate_limit,
+    read_your_writes,
+    retention,
+    sessions,
+    tenant_isolation,
+    unique_users,
 )
 from harness.checkers.compose import Checker, fold, run_checkers
 from harness.checkers.verdict import MAX_EXAMPLES, Status, Verdict
@@ -30,6 +38,14 @@ CHECKERS: dict[str, type[Any]] = {
     counters_reconcile.NAME: counters_reconcile.CountersReconcile,
     no_duplicates.NAME: no_duplicates.NoDuplicates,
     rate_limit.NAME: rate_limit.RateLimitHolds,
+    read_your_writes.NAME: read_your_writes.ReadYourWrites,
+    monotonic_reads.NAME: monotonic_reads.MonotonicReads,
+    tenant_isolation.NAME: tenant_isolation.TenantIsolation,
+    audit_trail.NAME: audit_trail.AuditTrail,
+    retention.NAME: retention.Retention,
+    sessions.NAME: sessions.Sessions,
+    unique_users.NAME: unique_users.UniqueUsers,
+    linearizable.NAME: linearizable.LinearizableRegisters,
 }
 
 

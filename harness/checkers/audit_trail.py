@@ -61,7 +61,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.checkers._common import Examples, as_num, wall_window
-from harness.checkers._fold import fold
+from harness.checkers.compose import fold
 from harness.checkers.verdict import Status, Verdict, run_ms
 from harness.history.loader import Op
 from harness.ops import OpType

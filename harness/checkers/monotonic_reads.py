@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from harness.checkers._common import Examples, MaxFrontier, as_int, percentiles, session_of
-from harness.checkers._fold import fold
+from harness.checkers.compose import fold
 from harness.checkers.verdict import Status, Verdict, run_ms
 from harness.history.loader import Op
 from harness.ops import OpType
