@@ -20,6 +20,7 @@ import harness
 from harness.clients.redis_router import SlotRouter
 from harness.clients.redis_stats import StatsSampler, snapshot, wait_idle
 from harness.clock import RunClock, seeded_random
+from harness.doctor import find_binary
 from harness.errors import HarnessError
 from harness.history.recorder import HistoryRecorder
 from harness.metrics.latency import EventLatencies, Throughput, percentiles
@@ -57,6 +58,14 @@ class VariantRun:
     per_master_series: dict[str, list[float]] = field(default_factory=dict)
     final_read_failures: int = 0
     settle_s: float = 0.0  # time spent waiting for idle nodes before the variant started
+
+
+def _plane_reason(plane: str, declared: str) -> str:
+    """Why a plane does not run: a missing server binary first (what a user can fix), then the
+    scenario's own reason."""
+    if plane == "mongodb" and find_binary("mongod") is None:
+        return f"no mongod; {declared}"
+    return declared
 
 
 def _reproduce_command(name: str, seed: int, opts: RunOptions) -> str:
@@ -229,7 +238,7 @@ def run_scenario(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, dict[str, 
         },
         "planes": {
             "redis": {"status": "not_run", "reason": "the run did not get that far"},
-            **{p: {"status": "not_run", "reason": r} for p, r in spec.planes.items()},
+            **{p: {"status": "not_run", "reason": _plane_reason(p, r)} for p, r in spec.planes.items()},
         },
         "variants": [],
         "invariants": [],

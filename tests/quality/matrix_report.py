@@ -68,12 +68,15 @@ def anomaly_row(module: ModuleType, kind: str, n: int) -> dict[str, Any]:
     mutation = module.ANOMALIES[kind]
     t0 = time.perf_counter()
 
+    # The mutation's choices come from a drawn seed, not from hypothesis' own random: once ``n``
+    # histories are injected the rest return early, and a hypothesis random that is drawn from only
+    # sometimes makes hypothesis report its generation as flaky (test_matrix.py shrinks instead).
     @_settings(4 * n)
-    @given(records=module.clean(), rng=st.randoms(use_true_random=False))
-    def run(records: list[dict[str, Any]], rng: random.Random) -> None:
+    @given(records=module.clean(), seed=st.integers(0, 2**32 - 1))
+    def run(records: list[dict[str, Any]], seed: int) -> None:
         if row["injected"] >= n:
             return
-        mutated = mutate(mutation, records, rng)
+        mutated = mutate(mutation, records, random.Random(seed))
         if mutated is None:
             row["not_applicable"] += 1
             return
