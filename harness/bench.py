@@ -7,8 +7,9 @@ Measured:
   the cluster and into one standalone ``redis-server`` started the same way (behind Toxiproxy);
 - ``redis-cli --pipe`` replaying the same commands into that same standalone server, and the
   driver/pipe ratio;
-- every registered checker, streaming over a synthetic 1,000,000-op history: wall time and peak RSS
-  against 30 s and 1 GiB (:mod:`harness.bench_checkers`; needs no server).
+- every registered checker, streaming over a synthetic 1,000,000-op history in every checker's
+  vocabulary: each verdict (all must be valid), wall time and peak RSS against 30 s and 1 GiB, and
+  the linearizability checker's search bound apart (:mod:`harness.bench_checkers`; needs no server).
 
 ``--only checkers`` runs just the checker benchmark, ``--only servers`` everything else.
 """

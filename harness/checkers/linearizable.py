@@ -302,6 +302,25 @@ def random_history(n: int, processes: int = 5, seed: int = 0, info_rate: float =
     return pending
 
 
+def _make_stale(entries: list[_Entry]) -> bool:
+    """Makes the last completed read return a value that is certainly stale: one written by an
+    acknowledged write that another acknowledged write (of another value) followed, both completed
+    before the read began. False when the history has no such pair. (Returning the *first* value
+    written is not enough: that write may be of unknown outcome, or concurrent with the read, and
+    then the history stays linearizable.)"""
+    reads = [e for e in entries if e.kind == _READ and e.ret_ns is not None]
+    if not reads:
+        return False
+    read = max(reads, key=lambda e: e.call_ns)
+    acked = [e for e in entries if e.kind == _WRITE and e.ret_ns is not None and e.ret_ns < read.call_ns]
+    for old in acked:
+        assert old.ret_ns is not None
+        if any(w.call_ns > old.ret_ns and w.arg != old.arg for w in acked):
+            read.arg = old.arg
+            return True
+    return False
+
+
 def bench(
     sizes: Iterable[int] = (25, 50, 100, 200),
     processes: int = 5,
@@ -309,28 +328,38 @@ def bench(
     seeds: int = 5,
     max_steps: int = MAX_STEPS,
 ) -> dict[str, Any]:
-    """Worst seconds and search steps over ``seeds`` registers of each size: valid histories, and
-    the same with their last completed read returning the first value written (stale: the search
-    usually has to exhaust before it can answer invalid)."""
+    """Median and worst seconds and search steps over ``seeds`` registers of each size: valid
+    histories, and the same with their last completed read returning a certainly stale value (the
+    search has to exhaust every ordering before it can answer invalid). ``status_counts`` shows
+    where the ``max_steps`` budget turns answers into ``unknown``."""
     out: dict[str, Any] = {"processes": processes, "info_rate": info_rate, "max_steps": max_steps,
-                           "sizes": {}}
+                           "seeds": seeds, "sizes": {}}
     for n in sizes:
         row: dict[str, Any] = {}
         for variant in ("valid", "stale-read"):
-            worst_s, worst_steps, statuses = 0.0, 0, set()
+            times: list[float] = []
+            steps: list[int] = []
+            counts: dict[str, int] = {}
             for seed in range(seeds):
                 entries = random_history(n, processes, seed, info_rate)
-                if variant == "stale-read":
-                    writes = [e for e in entries if e.kind == _WRITE]
-                    reads = [e for e in entries if e.kind == _READ and e.ret_ns is not None]
-                    if writes and reads:
-                        reads[-1].arg = writes[0].arg
+                if variant == "stale-read" and not _make_stale(entries):
+                    continue
                 started = time.perf_counter()
                 result = search(entries, None, max_steps)
-                worst_s = max(worst_s, time.perf_counter() - started)
-                worst_steps = max(worst_steps, result.steps)
-                statuses.add(result.status)
-            row[variant] = {"worst_seconds": round(worst_s, 4), "worst_steps": worst_steps,
-                            "statuses": sorted(statuses)}
+                times.append(time.perf_counter() - started)
+                steps.append(result.steps)
+                counts[result.status] = counts.get(result.status, 0) + 1
+            if not times:
+                row[variant] = {"histories": 0}
+                continue
+            row[variant] = {
+                "histories": len(times),
+                "median_seconds": round(sorted(times)[len(times) // 2], 4),
+                "worst_seconds": round(max(times), 4),
+                "median_steps": sorted(steps)[len(steps) // 2],
+                "worst_steps": max(steps),
+                "statuses": sorted(counts),
+                "status_counts": counts,
+            }
         out["sizes"][str(n)] = row
     return out

@@ -152,6 +152,15 @@ def test_generated_histories_are_linearizable_and_bench_reports_every_size() -> 
     assert out["sizes"]["10"]["valid"]["statuses"] == ["valid"]
 
 
+def test_bench_stale_read_variant_is_never_linearizable() -> None:
+    # the stale value was overwritten by an acknowledged write before the read began: no
+    # linearization exists, so the search answers invalid (or unknown at the budget), never valid
+    out = bench(sizes=(10, 25, 50), processes=5, info_rate=0.3, seeds=8)
+    for row in out["sizes"].values():
+        assert "valid" not in row["stale-read"].get("status_counts", {}), row
+        assert row["stale-read"]["histories"] > 0
+
+
 @SETTINGS
 @given(steps=steps_st)
 def test_property_clean_register_is_valid(steps: list[Any]) -> None:
