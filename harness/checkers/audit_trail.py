@@ -167,8 +167,13 @@ class AuditTrail:
         if op.outcome == OpType.FAIL:
             return  # certainly not stored
         ins = _Inserted(
-            rec["hash"], rec["prev_hash"], audit_hash(rec, rec["prev_hash"]),
-            self._expiry(rec), op.id, op.invoke_ns, op.outcome,
+            rec["hash"],
+            rec["prev_hash"],
+            audit_hash(rec, rec["prev_hash"]),
+            self._expiry(rec),
+            op.id,
+            op.invoke_ns,
+            op.outcome,
         )
         self._inserted.setdefault(tenant, {})[rec["audit_id"]] = ins
         self._by_hash.setdefault(tenant, {})[ins.hash] = rec["audit_id"]
@@ -192,8 +197,14 @@ class AuditTrail:
                 self._malformed += 1
                 continue
             read.records.append(
-                _Stored(rec["audit_id"], rec["hash"], rec["prev_hash"], audit_hash(rec, rec["prev_hash"]),
-                        op.id, op.invoke_ns)
+                _Stored(
+                    rec["audit_id"],
+                    rec["hash"],
+                    rec["prev_hash"],
+                    audit_hash(rec, rec["prev_hash"]),
+                    op.id,
+                    op.invoke_ns,
+                )
             )
 
     def _observe_tamper(self, op: Op, tenant: str) -> None:
@@ -211,11 +222,19 @@ class AuditTrail:
             if window is not None and window[1] >= expires - self.clock_skew_ms:
                 return  # deleting an expired record is retention, not tampering
         kind = "audit-record-edited" if op.f == "audit_update" else "audit-record-deleted"
-        self._examples.add(op.invoke_ns, {
-            "kind": kind, "tenant": tenant, "audit_id": audit_id, "op": op.id, "f": op.f,
-            "reason": f"{op.f} was acknowledged", "invoke_ms": run_ms(op.invoke_ns),
-            "complete_ms": run_ms(op.complete_ns),
-        })
+        self._examples.add(
+            op.invoke_ns,
+            {
+                "kind": kind,
+                "tenant": tenant,
+                "audit_id": audit_id,
+                "op": op.id,
+                "f": op.f,
+                "reason": f"{op.f} was acknowledged",
+                "invoke_ms": run_ms(op.invoke_ns),
+                "complete_ms": run_ms(op.complete_ns),
+            },
+        )
 
     # --- judging --------------------------------------------------------------------------------
 
@@ -228,28 +247,60 @@ class AuditTrail:
         children: dict[str, list[_Stored]] = {}
         for rec in read.records:
             if rec.audit_id in present:
-                self._add("audit-chain-broken", tenant, rec.read_ns, audit_id=rec.audit_id,
-                          reason="the same audit_id is stored twice", final_read_op=rec.op_id)
+                self._add(
+                    "audit-chain-broken",
+                    tenant,
+                    rec.read_ns,
+                    audit_id=rec.audit_id,
+                    reason="the same audit_id is stored twice",
+                    final_read_op=rec.op_id,
+                )
                 continue
             present[rec.audit_id] = rec
             children.setdefault(rec.prev_hash, []).append(rec)
             ins = inserted.get(rec.audit_id)
             where = {
-                "audit_id": rec.audit_id, "final_read_op": rec.op_id, "final_read_ms": run_ms(rec.read_ns)
+                "audit_id": rec.audit_id,
+                "final_read_op": rec.op_id,
+                "final_read_ms": run_ms(rec.read_ns),
             }
             if rec.hash != rec.digest:
-                self._add("audit-hash-mismatch", tenant, rec.read_ns, stored_hash=rec.hash,
-                          computed_hash=rec.digest, **where)
+                self._add(
+                    "audit-hash-mismatch",
+                    tenant,
+                    rec.read_ns,
+                    stored_hash=rec.hash,
+                    computed_hash=rec.digest,
+                    **where,
+                )
             if ins is None:
-                self._add("audit-record-forged", tenant, rec.read_ns,
-                          reason="no audit_insert of this tenant sent this record", **where)
+                self._add(
+                    "audit-record-forged",
+                    tenant,
+                    rec.read_ns,
+                    reason="no audit_insert of this tenant sent this record",
+                    **where,
+                )
                 continue
             if (rec.digest, rec.hash, rec.prev_hash) != (ins.digest, ins.hash, ins.prev_hash):
-                changed = [name for name, a, b in (("content", rec.digest, ins.digest),
-                           ("hash", rec.hash, ins.hash), ("prev_hash", rec.prev_hash, ins.prev_hash))
-                           if a != b]
-                self._add("audit-record-edited", tenant, ins.invoke_ns, insert_op=ins.op_id,
-                          insert_ms=run_ms(ins.invoke_ns), changed=changed, **where)
+                changed = [
+                    name
+                    for name, a, b in (
+                        ("content", rec.digest, ins.digest),
+                        ("hash", rec.hash, ins.hash),
+                        ("prev_hash", rec.prev_hash, ins.prev_hash),
+                    )
+                    if a != b
+                ]
+                self._add(
+                    "audit-record-edited",
+                    tenant,
+                    ins.invoke_ns,
+                    insert_op=ins.op_id,
+                    insert_ms=run_ms(ins.invoke_ns),
+                    changed=changed,
+                    **where,
+                )
 
         deleted: set[str] = set()  # hashes of records reported deleted
         expired: set[str] = set()  # hashes of records legitimately gone
@@ -262,27 +313,46 @@ class AuditTrail:
             if ins.outcome != OpType.OK:
                 continue  # may never have landed (a record linking to it is a broken chain)
             deleted.add(ins.hash)
-            self._add("audit-record-deleted", tenant, ins.invoke_ns, audit_id=audit_id,
-                      insert_op=ins.op_id, insert_ms=run_ms(ins.invoke_ns),
-                      expires_at_ms=ins.expires_ms, final_read_wall_ms=read.latest_ms,
-                      final_read_ms=run_ms(read.first_ns))
+            self._add(
+                "audit-record-deleted",
+                tenant,
+                ins.invoke_ns,
+                audit_id=audit_id,
+                insert_op=ins.op_id,
+                insert_ms=run_ms(ins.invoke_ns),
+                expires_at_ms=ins.expires_ms,
+                final_read_wall_ms=read.latest_ms,
+                final_read_ms=run_ms(read.first_ns),
+            )
 
         present_hashes = {rec.hash for rec in present.values()}
         for prev, recs in children.items():
             if len(recs) > 1:
-                self._add("audit-chain-broken", tenant, read.first_ns,
-                          reason="fork: records share a predecessor", prev_hash=prev,
-                          audit_ids=sorted(r.audit_id for r in recs)[:10],
-                          final_read_ms=run_ms(read.first_ns))
+                self._add(
+                    "audit-chain-broken",
+                    tenant,
+                    read.first_ns,
+                    reason="fork: records share a predecessor",
+                    prev_hash=prev,
+                    audit_ids=sorted(r.audit_id for r in recs)[:10],
+                    final_read_ms=run_ms(read.first_ns),
+                )
             # the first record, a link to a present record, or one to a record whose absence is
             # reported (deleted) or allowed (expired: the TTL monitor removes expired records in
             # no particular order, so a trimmed chain may have gaps)
             if prev == GENESIS or prev in present_hashes or prev in deleted or prev in expired:
                 continue
             for rec in recs:
-                self._add("audit-chain-broken", tenant, rec.read_ns, audit_id=rec.audit_id,
-                          reason="predecessor hash matches no record inserted or stored", prev_hash=prev,
-                          predecessor=self._by_hash.get(tenant, {}).get(prev), final_read_op=rec.op_id)
+                self._add(
+                    "audit-chain-broken",
+                    tenant,
+                    rec.read_ns,
+                    audit_id=rec.audit_id,
+                    reason="predecessor hash matches no record inserted or stored",
+                    prev_hash=prev,
+                    predecessor=self._by_hash.get(tenant, {}).get(prev),
+                    final_read_op=rec.op_id,
+                )
 
     def finish(self) -> Verdict:
         for op, tenant in self._tampers:
@@ -309,12 +379,18 @@ class AuditTrail:
             "malformed": self._malformed,
         }
         if n == 0 and (judged == 0 or unjudged):
-            why = "no tenant's audit log was read after the run" if judged == 0 else (
-                f"{len(unjudged)} tenants without a usable final read")
+            why = (
+                "no tenant's audit log was read after the run"
+                if judged == 0
+                else (f"{len(unjudged)} tenants without a usable final read")
+            )
             return Verdict(NAME, "unknown", 0, why, details=details)
         status: Status = "invalid" if n else "valid"
-        summary = f"{n} audit integrity violations over {judged} tenants" if n else (
-            f"{details['records_stored']} audit records over {judged} tenants intact, chains unbroken")
+        summary = (
+            f"{n} audit integrity violations over {judged} tenants"
+            if n
+            else (f"{details['records_stored']} audit records over {judged} tenants intact, chains unbroken")
+        )
         return Verdict(NAME, status, n, summary, self._examples.examples(), details)
 
 

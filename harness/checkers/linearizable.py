@@ -20,8 +20,10 @@ CAS may take effect at any point after their invoke, or never (their return is a
 ``info`` reads constrain nothing and are left out.
 
 Bounds: a key with more than ``max_ops`` ops (after leaving out those above) is not searched, and a
-search that takes more than ``max_steps`` steps stops; both make the verdict ``unknown`` with the
-reason, never a guess. The search is exponential in the worst case (concurrency and unknown
+search that takes more than ``max_steps`` steps stops, and once ``max_total_steps`` have been spent
+over all keys the remaining keys are not searched (so many hard keys cannot add up to an unbounded
+check); each makes the verdict ``unknown`` with the reason, never a guess. The search is
+exponential in the worst case (concurrency and unknown
 writes widen it); :func:`bench` measures it, see ``details["bounds"]``.
 
 Search: events (calls and returns) in time order in a doubly linked list; take the first call whose
@@ -49,6 +51,8 @@ NAME = "linearizable-registers"
 
 MAX_OPS = 200
 MAX_STEPS = 1_000_000
+#: Over all keys together: about 10 s of search on our machine, so the checker stays bounded.
+MAX_TOTAL_STEPS = 20_000_000
 
 _READ, _WRITE, _CAS = "reg_read", "reg_write", "reg_cas"
 
@@ -166,10 +170,20 @@ def search(entries: list[_Entry], initial: Any = None, max_steps: int = MAX_STEP
 class LinearizableRegisters:
     name = NAME
 
-    def __init__(self, *, max_ops: int = MAX_OPS, max_steps: int = MAX_STEPS, initial: Any = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_ops: int = MAX_OPS,
+        max_steps: int = MAX_STEPS,
+        max_total_steps: int = MAX_TOTAL_STEPS,
+        initial: Any = None,
+    ) -> None:
+        if min(max_ops, max_steps, max_total_steps) <= 0:
+            raise ValueError("max_ops, max_steps and max_total_steps must be positive")
         self.fs: frozenset[str] | None = frozenset({_READ, _WRITE, _CAS})
         self.max_ops = max_ops
         self.max_steps = max_steps
+        self.max_total_steps = max_total_steps
         self.initial = _freeze(initial)
         self._keys: dict[str, list[_Entry]] = {}
         self._over: dict[str, int] = {}  # keys past max_ops -> how many ops they had
@@ -213,15 +227,21 @@ class LinearizableRegisters:
         steps_total = 0
         checked = 0
         for key, entries in self._keys.items():
+            left = self.max_total_steps - steps_total
+            if left <= 0:
+                unknown[key] = f"not searched: the total budget of {self.max_total_steps} steps was spent"
+                continue
             started = time.perf_counter()
-            result = search(entries, self.initial, self.max_steps)
+            result = search(entries, self.initial, min(self.max_steps, left))
             steps_total += result.steps
             checked += 1
             if result.status == "unknown":
                 unknown[key] = result.reason
             elif result.status == "invalid":
-                self._examples.add(entries[result.stuck or 0].call_ns,
-                                   self._example(key, entries, result, time.perf_counter() - started))
+                self._examples.add(
+                    entries[result.stuck or 0].call_ns,
+                    self._example(key, entries, result, time.perf_counter() - started),
+                )
         n = self._examples.count
         details: dict[str, Any] = {
             "keys": checked + len(self._over),
@@ -229,7 +249,11 @@ class LinearizableRegisters:
             "keys_unknown": len(unknown),
             "unknown_reasons": dict(list(unknown.items())[:20]),
             "search_steps": steps_total,
-            "bounds": {"max_ops_per_key": self.max_ops, "max_steps": self.max_steps},
+            "bounds": {
+                "max_ops_per_key": self.max_ops,
+                "max_steps": self.max_steps,
+                "max_total_steps": self.max_total_steps,
+            },
             "ops": self._ops,
             "malformed_ops": self._malformed,
         }
@@ -249,7 +273,8 @@ class LinearizableRegisters:
         stuck = entries[result.stuck if result.stuck is not None else 0]
         end = stuck.ret_ns if stuck.ret_ns is not None else float("inf")
         concurrent = [
-            e.op_id for e in entries
+            e.op_id
+            for e in entries
             if e is not stuck and e.call_ns < end and (e.ret_ns is None or e.ret_ns > stuck.call_ns)
         ]
         return {
@@ -291,8 +316,9 @@ def random_history(n: int, processes: int = 5, seed: int = 0, info_rate: float =
         effects.append((rng.randrange(call, ret + 1), i))
         is_write = rng.random() < 0.5
         info = rng.random() < info_rate and is_write
-        pending.append(_Entry(_WRITE if is_write else _READ, i if is_write else None, call,
-                              None if info else ret, i))
+        pending.append(
+            _Entry(_WRITE if is_write else _READ, i if is_write else None, call, None if info else ret, i)
+        )
     for _, i in sorted(effects):
         e = pending[i]
         if e.kind == _WRITE:
@@ -332,8 +358,13 @@ def bench(
     histories, and the same with their last completed read returning a certainly stale value (the
     search has to exhaust every ordering before it can answer invalid). ``status_counts`` shows
     where the ``max_steps`` budget turns answers into ``unknown``."""
-    out: dict[str, Any] = {"processes": processes, "info_rate": info_rate, "max_steps": max_steps,
-                           "seeds": seeds, "sizes": {}}
+    out: dict[str, Any] = {
+        "processes": processes,
+        "info_rate": info_rate,
+        "max_steps": max_steps,
+        "seeds": seeds,
+        "sizes": {},
+    }
     for n in sizes:
         row: dict[str, Any] = {}
         for variant in ("valid", "stale-read"):

@@ -104,7 +104,10 @@ class MonotonicReads:
         }
         if self._reads_compared == 0:
             return Verdict(
-                NAME, "unknown", 0, "no read followed an earlier completed read of its session",
+                NAME,
+                "unknown",
+                0,
+                "no read followed an earlier completed read of its session",
                 details=details,
             )
         status: Status = "invalid" if n else "valid"

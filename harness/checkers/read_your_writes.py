@@ -153,7 +153,10 @@ class ReadYourWrites:
         }
         if self._reads_after_own_write == 0:
             return Verdict(
-                NAME, "unknown", 0, "no read followed an acknowledged write of its own session",
+                NAME,
+                "unknown",
+                0,
+                "no read followed an acknowledged write of its own session",
                 details=details,
             )
         status: Status = "invalid" if stale else "valid"

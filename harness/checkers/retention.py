@@ -141,13 +141,23 @@ class Retention:
             self._doc_example("removed-too-early", op, key, doc, start, end)
 
     def _doc_example(self, kind: str, op: Op, key: str, doc: _Doc, start: float, end: float) -> None:
-        self._examples.add(op.invoke_ns, {
-            "kind": kind, "key": key, "retention_class": doc.retention_class, "op": op.id, "f": op.f,
-            "observed": "present" if kind == "expired-too-late" else "absent",
-            "invoke_ms": run_ms(op.invoke_ns), "complete_ms": run_ms(op.complete_ns),
-            "observed_wall_ms": [start, end], "expires_at_ms": doc.expires_ms,
-            "past_expiry_ms": round(start - doc.expires_ms, 3), "insert_op": doc.op_id,
-        })
+        self._examples.add(
+            op.invoke_ns,
+            {
+                "kind": kind,
+                "key": key,
+                "retention_class": doc.retention_class,
+                "op": op.id,
+                "f": op.f,
+                "observed": "present" if kind == "expired-too-late" else "absent",
+                "invoke_ms": run_ms(op.invoke_ns),
+                "complete_ms": run_ms(op.complete_ns),
+                "observed_wall_ms": [start, end],
+                "expires_at_ms": doc.expires_ms,
+                "past_expiry_ms": round(start - doc.expires_ms, 3),
+                "insert_op": doc.op_id,
+            },
+        )
 
     # --- Redis keys -----------------------------------------------------------------------------
 
@@ -165,9 +175,11 @@ class Retention:
             st.upper_ms, st.upper_op = deadline, op.id
         if st.suspects:  # a write in flight while a read saw the key explains it
             st.suspects = [
-                s for s in st.suspects
-                if not (op.invoke_ns < (s[0].complete_ns or math.inf)
-                        and deadline >= s[1] - self.clock_skew_ms)
+                s
+                for s in st.suspects
+                if not (
+                    op.invoke_ns < (s[0].complete_ns or math.inf) and deadline >= s[1] - self.clock_skew_ms
+                )
             ]
 
     def _judge_key(self, op: Op, key: str, start: float, end: float) -> None:
@@ -216,13 +228,22 @@ class Retention:
             for op, start, end in st.suspects:
                 if st.upper_op is None:
                     continue  # never written as far as the history knows
-                self._examples.add(op.invoke_ns, {
-                    "kind": "ttl-expired-too-late", "key": key, "op": op.id, "f": op.f,
-                    "observed": "present", "invoke_ms": run_ms(op.invoke_ns),
-                    "complete_ms": run_ms(op.complete_ns), "observed_wall_ms": [start, end],
-                    "deadline_at_most_ms": st.upper_ms, "deadline_op": st.upper_op,
-                    "past_deadline_ms": round(start - st.upper_ms, 3),
-                })
+                self._examples.add(
+                    op.invoke_ns,
+                    {
+                        "kind": "ttl-expired-too-late",
+                        "key": key,
+                        "op": op.id,
+                        "f": op.f,
+                        "observed": "present",
+                        "invoke_ms": run_ms(op.invoke_ns),
+                        "complete_ms": run_ms(op.complete_ns),
+                        "observed_wall_ms": [start, end],
+                        "deadline_at_most_ms": st.upper_ms,
+                        "deadline_op": st.upper_op,
+                        "past_deadline_ms": round(start - st.upper_ms, 3),
+                    },
+                )
         n = self._examples.count
         details: dict[str, Any] = {
             "documents": len(self._docs),
@@ -240,8 +261,7 @@ class Retention:
             return Verdict(NAME, "unknown", 0, "no read of an inserted document or TTL key", details=details)
         status: Status = "invalid" if n else "valid"
         summary = (
-            f"{judged} observations: {n} outside retention "
-            f"(TTL monitor lag allowed {self.ttl_lag_ms:g} ms)"
+            f"{judged} observations: {n} outside retention (TTL monitor lag allowed {self.ttl_lag_ms:g} ms)"
         )
         return Verdict(NAME, status, n, summary, self._examples.examples(), details)
 

@@ -54,7 +54,11 @@ from harness.ops import OpType
 NAME = "sessions"
 
 _CREATE, _TOUCH, _READ, _DESTROY, _FINAL = (
-    "session_create", "session_touch", "session_read", "session_destroy", "final_sessions"
+    "session_create",
+    "session_touch",
+    "session_read",
+    "session_destroy",
+    "final_sessions",
 )
 _US = 1000  # certain deadlines are kept as integer microseconds in the frontier
 
@@ -145,10 +149,14 @@ class Sessions:
             st.upper_ms, st.upper_op = deadline_ms, op.id
         if st.suspects:
             st.suspects = [
-                s for s in st.suspects
-                if not (s.kind == "session-outlived-ttl" and s.op.id != op.id
-                        and op.invoke_ns < (s.op.complete_ns or math.inf)
-                        and deadline_ms >= s.start_ms - self.clock_skew_ms)
+                s
+                for s in st.suspects
+                if not (
+                    s.kind == "session-outlived-ttl"
+                    and s.op.id != op.id
+                    and op.invoke_ns < (s.op.complete_ns or math.inf)
+                    and deadline_ms >= s.start_ms - self.clock_skew_ms
+                )
             ]
 
     def _observation(self, op: Op, key: str, st: _Session, found: bool, window: tuple[float, float]) -> None:
@@ -176,19 +184,22 @@ class Sessions:
                     self._unexplained += 1  # no recorded op created it: not a TTL question
                     continue
                 bound = "deadline_at_least_ms" if s.kind == "session-lost" else "deadline_at_most_ms"
-                self._examples.add(s.op.invoke_ns, {
-                    "kind": s.kind,
-                    "key": key,
-                    "tenant": st.tenant,
-                    "op": s.op.id,
-                    "f": s.op.f,
-                    "observed": "absent" if s.kind == "session-lost" else "present",
-                    "invoke_ms": run_ms(s.op.invoke_ns),
-                    "complete_ms": run_ms(s.op.complete_ns),
-                    "observed_wall_ms": [s.start_ms, s.end_ms],
-                    bound: s.bound_ms,
-                    "deadline_op": s.bound_op,
-                })
+                self._examples.add(
+                    s.op.invoke_ns,
+                    {
+                        "kind": s.kind,
+                        "key": key,
+                        "tenant": st.tenant,
+                        "op": s.op.id,
+                        "f": s.op.f,
+                        "observed": "absent" if s.kind == "session-lost" else "present",
+                        "invoke_ms": run_ms(s.op.invoke_ns),
+                        "complete_ms": run_ms(s.op.complete_ns),
+                        "observed_wall_ms": [s.start_ms, s.end_ms],
+                        bound: s.bound_ms,
+                        "deadline_op": s.bound_op,
+                    },
+                )
         n = self._examples.count
         by_kind = self._examples.by_kind
         details: dict[str, Any] = {

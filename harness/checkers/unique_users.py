@@ -84,8 +84,10 @@ class UniqueUsers:
                 h = hash(element)
                 if op.invoke_ns < st.invoked.get(h, math.inf):
                     st.invoked[h] = op.invoke_ns
-                if op.outcome == OpType.OK and op.complete_ns is not None and op.complete_ns < st.acked.get(
-                    h, math.inf
+                if (
+                    op.outcome == OpType.OK
+                    and op.complete_ns is not None
+                    and op.complete_ns < st.acked.get(h, math.inf)
                 ):
                     st.acked[h] = op.complete_ns
             return
@@ -117,19 +119,22 @@ class UniqueUsers:
                 if lo_allowed <= estimate <= hi_allowed:
                     continue
                 nearest = lo if estimate < lo_allowed else hi
-                self._examples.add(invoke_ns, {
-                    "kind": "hll-out-of-bound",
-                    "key": key,
-                    "tenant": st.tenant,
-                    "op": op_id,
-                    "invoke_ms": run_ms(invoke_ns),
-                    "complete_ms": run_ms(complete_ns),
-                    "estimate": estimate,
-                    "exact_min": lo,
-                    "exact_max": hi,
-                    "allowed": [lo_allowed, hi_allowed],
-                    "error_pct": None if nearest == 0 else round(100 * (estimate - nearest) / nearest, 3),
-                })
+                self._examples.add(
+                    invoke_ns,
+                    {
+                        "kind": "hll-out-of-bound",
+                        "key": key,
+                        "tenant": st.tenant,
+                        "op": op_id,
+                        "invoke_ms": run_ms(invoke_ns),
+                        "complete_ms": run_ms(complete_ns),
+                        "estimate": estimate,
+                        "exact_min": lo,
+                        "exact_max": hi,
+                        "allowed": [lo_allowed, hi_allowed],
+                        "error_pct": None if nearest == 0 else round(100 * (estimate - nearest) / nearest, 3),
+                    },
+                )
         n = self._examples.count
         details: dict[str, Any] = {
             "keys": len(self._keys),

@@ -34,10 +34,33 @@ def test_history_speaks_every_checkers_vocabulary(history: tuple[Path, dict[str,
     _, counts = history
     by_f = counts["ops_by_f"]
     assert isinstance(by_f, dict)
-    for f in ("rate_limit", "insert", "incr", "final_read", "final_events", "write", "read", "query_events",
-              "audit_insert", "final_audit", "doc_insert", "doc_read", "final_docs", "ttl_write", "key_read",
-              "final_keys", "session_create", "session_touch", "session_read", "final_sessions", "pfadd",
-              "pfcount", "reg_read", "reg_write", "reg_cas"):
+    for f in (
+        "rate_limit",
+        "insert",
+        "incr",
+        "final_read",
+        "final_events",
+        "write",
+        "read",
+        "query_events",
+        "audit_insert",
+        "final_audit",
+        "doc_insert",
+        "doc_read",
+        "final_docs",
+        "ttl_write",
+        "key_read",
+        "final_keys",
+        "session_create",
+        "session_touch",
+        "session_read",
+        "final_sessions",
+        "pfadd",
+        "pfcount",
+        "reg_read",
+        "reg_write",
+        "reg_cas",
+    ):
         assert by_f.get(f, 0) > 0, f
     share = counts["ingestion_share"]
     assert isinstance(share, float) and 0.6 <= share <= 0.75  # ingestion dominates, as on the platform

@@ -16,14 +16,21 @@ from tests.quality.cases._sim import MS, History, completion_order
 from tests.quality.cases._sim_audit import RETENTION_MS, simulate, steps_st
 from tests.quality.cases.audit_trail import ANOMALIES
 
-SETTINGS = settings(max_examples=100, derandomize=True, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=100, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 NOW = 1_000_000.0
 
 
 def record(n: int, prev: str, tenant: str = "a", logged: float = NOW - 10, **extra: Any) -> dict[str, Any]:
-    rec = {"audit_id": f"aud-{n}", "tenant_id": tenant, "logged_at_ms": logged, "action": "login",
-           "prev_hash": prev, **extra}
+    rec = {
+        "audit_id": f"aud-{n}",
+        "tenant_id": tenant,
+        "logged_at_ms": logged,
+        "action": "login",
+        "prev_hash": prev,
+        **extra,
+    }
     rec["hash"] = audit_hash(rec, prev)
     return rec
 
@@ -42,14 +49,21 @@ class Log:
 
     def insert(self, rec: dict[str, Any], outcome: str | None = "ok") -> int:
         self.t += MS
-        return self.h.op("w", "audit_insert", self.t, outcome, self.t + MS,
-                         {"tenant": rec["tenant_id"], "value": copy.deepcopy(rec)})
+        return self.h.op(
+            "w",
+            "audit_insert",
+            self.t,
+            outcome,
+            self.t + MS,
+            {"tenant": rec["tenant_id"], "value": copy.deepcopy(rec)},
+        )
 
     def final(self, tenant: str, stored: list[dict[str, Any]], now: float = NOW, outcome: str = "ok") -> int:
         self.t += 10 * MS
         result = {"value": copy.deepcopy(stored)} if outcome == "ok" else None
-        return self.h.op("final", "final_audit", self.t, outcome, self.t + MS,
-                         {"tenant": tenant, "now_ms": now}, result)
+        return self.h.op(
+            "final", "final_audit", self.t, outcome, self.t + MS, {"tenant": tenant, "now_ms": now}, result
+        )
 
     def tamper(self, f: str, audit_id: str, outcome: str, now: float = NOW) -> int:
         self.t += MS
@@ -249,8 +263,11 @@ def test_property_clean_log_is_valid(steps: list[Any]) -> None:
 
 @pytest.mark.parametrize("kind", ["audit-record-deleted", "audit-chain-broken", "audit-hash-mismatch"])
 def test_property_one_anomaly(kind: str) -> None:
-    expected = {"audit-record-deleted": ({kind}, 1), "audit-chain-broken": ({kind}, 1),
-                "audit-hash-mismatch": ({kind, "audit-record-edited"}, 2)}[kind]
+    expected = {
+        "audit-record-deleted": ({kind}, 1),
+        "audit-chain-broken": ({kind}, 1),
+        "audit-hash-mismatch": ({kind, "audit-record-edited"}, 2),
+    }[kind]
 
     @SETTINGS
     @given(steps=steps_st, seed=st.integers(0, 2**16))

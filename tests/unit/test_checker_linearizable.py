@@ -22,8 +22,9 @@ from tests.quality.cases._sim import MS, History, completion_order
 from tests.quality.cases._sim_register import simulate, steps_st
 from tests.quality.cases.linearizable import ANOMALIES
 
-SETTINGS = settings(max_examples=100, derandomize=True, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=100, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 class Reg:
@@ -37,8 +38,15 @@ class Reg:
         return self.h.op(p, "reg_write", int(a * MS), outcome, int(b * MS), fields)
 
     def read(self, p: str, a: float, b: float, value: Any, outcome: str = "ok", key: str = "r") -> int:
-        return self.h.op(p, "reg_read", int(a * MS), outcome, int(b * MS), {"key": key},
-                         {"value": value} if outcome == "ok" else None)
+        return self.h.op(
+            p,
+            "reg_read",
+            int(a * MS),
+            outcome,
+            int(b * MS),
+            {"key": key},
+            {"value": value} if outcome == "ok" else None,
+        )
 
     def cas(self, p: str, a: float, b: float, expected: Any, new: Any, outcome: str | None = "ok") -> int:
         fields = {"key": "r", "value": [expected, new]}
@@ -138,6 +146,21 @@ def test_bounds_give_unknown_never_a_guess() -> None:
     entries = random_history(60, processes=10, seed=1, info_rate=0.3)
     result = search(entries, None, max_steps=10)
     assert result.status == "unknown" and "10 steps" in result.reason
+
+
+def test_total_budget_leaves_the_remaining_keys_unknown() -> None:
+    r = Reg()
+    for key in ("k1", "k2", "k3"):
+        for i in range(4):
+            r.write("a", 2 * i, 2 * i + 1, i, key=key)
+    assert r.check().status == "valid"
+    v = r.check(max_total_steps=5)  # spent on the first key: the others are not searched
+    assert v.status == "unknown"
+    reasons = v.details["unknown_reasons"]
+    assert any("total budget of 5 steps" in why for why in reasons.values())
+    assert v.details["bounds"]["max_total_steps"] == 5
+    with pytest.raises(ValueError, match="positive"):
+        r.check(max_total_steps=0)
 
 
 def test_empty_history_is_unknown() -> None:

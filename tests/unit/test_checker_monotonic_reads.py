@@ -15,12 +15,20 @@ from tests.quality.cases._sim import MS, History, completion_order
 from tests.quality.cases._sim_versions import simulate, steps_st
 from tests.quality.cases.monotonic_reads import ANOMALIES
 
-SETTINGS = settings(max_examples=100, derandomize=True, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=100, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
-def read(h: History, session: str, t_ms: int, done_ms: int, value: int | None, key: str = "k",
-         outcome: str | None = "ok") -> int:
+def read(
+    h: History,
+    session: str,
+    t_ms: int,
+    done_ms: int,
+    value: int | None,
+    key: str = "k",
+    outcome: str | None = "ok",
+) -> int:
     result = {"value": value} if outcome == "ok" else None
     return h.op(session, "read", t_ms * MS, outcome, done_ms * MS, {"key": key, "session": session}, result)
 

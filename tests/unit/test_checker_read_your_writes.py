@@ -16,8 +16,9 @@ from tests.quality.cases._sim import MS, History, completion_order
 from tests.quality.cases._sim_versions import simulate, steps_st
 from tests.quality.cases.read_your_writes import ANOMALIES
 
-SETTINGS = settings(max_examples=100, derandomize=True, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=100, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 def write(

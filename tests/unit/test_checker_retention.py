@@ -17,8 +17,9 @@ from tests.quality.cases._sim_retention import RETENTION_MS as SIM_RETENTION
 from tests.quality.cases._sim_retention import SKEW_MS, TTL_LAG_MS, simulate, steps_st
 from tests.quality.cases.retention import ANOMALIES
 
-SETTINGS = settings(max_examples=100, derandomize=True, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=100, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 CLASSES = {"standard": 100.0, "audit": 1000.0}
 
 
@@ -26,18 +27,27 @@ class Db:
     def __init__(self) -> None:
         self.h = History()
 
-    def insert(self, at: float, key: str = "e1", cls: str = "standard", outcome: str | None = "ok",
-               took: float = 1, **extra: Any) -> int:
+    def insert(
+        self,
+        at: float,
+        key: str = "e1",
+        cls: str = "standard",
+        outcome: str | None = "ok",
+        took: float = 1,
+        **extra: Any,
+    ) -> int:
         fields = {"key": key, "tenant": "acme", "retention_class": cls, "created_ms": WALL0_MS + at, **extra}
         return self.h.op("w", "doc_insert", int(at * MS), outcome, int((at + took) * MS), fields)
 
-    def read(self, at: float, keys: list[str], found: list[str], f: str = "doc_read", took: float = 1,
-             **extra: Any) -> int:
+    def read(
+        self, at: float, keys: list[str], found: list[str], f: str = "doc_read", took: float = 1, **extra: Any
+    ) -> int:
         fields = {"keys": keys, "now_ms": WALL0_MS + at, **extra}
         return self.h.op("r", f, int(at * MS), "ok", int((at + took) * MS), fields, {"value": found})
 
-    def ttl_write(self, at: float, key: str = "k", ttl: float = 50, outcome: str | None = "ok",
-                  took: float = 1) -> int:
+    def ttl_write(
+        self, at: float, key: str = "k", ttl: float = 50, outcome: str | None = "ok", took: float = 1
+    ) -> int:
         fields = {"key": key, "ttl_ms": ttl, "now_ms": WALL0_MS + at}
         return self.h.op("w", "ttl_write", int(at * MS), outcome, int((at + took) * MS), fields)
 
@@ -161,8 +171,12 @@ def test_malformed_inserts_are_counted() -> None:
 @SETTINGS
 @given(steps=steps_st)
 def test_property_clean_histories_are_valid(steps: list[Any]) -> None:
-    v = check_retention(completion_order(simulate(steps)), retention_ms=SIM_RETENTION,
-                        ttl_lag_ms=TTL_LAG_MS, clock_skew_ms=SKEW_MS)
+    v = check_retention(
+        completion_order(simulate(steps)),
+        retention_ms=SIM_RETENTION,
+        ttl_lag_ms=TTL_LAG_MS,
+        clock_skew_ms=SKEW_MS,
+    )
     assert v.status == "valid", v
 
 
@@ -175,8 +189,12 @@ def test_property_one_flip_is_one_violation(kind: str) -> None:
             mutated = ANOMALIES[kind](copy.deepcopy(simulate(steps)), random.Random(seed))
         except NotApplicable:
             return
-        v = check_retention(completion_order(mutated), retention_ms=SIM_RETENTION,
-                            ttl_lag_ms=TTL_LAG_MS, clock_skew_ms=SKEW_MS)
+        v = check_retention(
+            completion_order(mutated),
+            retention_ms=SIM_RETENTION,
+            ttl_lag_ms=TTL_LAG_MS,
+            clock_skew_ms=SKEW_MS,
+        )
         assert v.status == "invalid" and v.violations == 1 and v.examples[0]["kind"] == kind, v
 
     run()

@@ -16,8 +16,9 @@ from tests.quality.cases._sim import MS, WALL0_MS, History, completion_order
 from tests.quality.cases._sim_sessions import SKEW_MS, TTL_MS, simulate, steps_st
 from tests.quality.cases.sessions import ANOMALIES
 
-SETTINGS = settings(max_examples=100, derandomize=True, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=100, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 KEY = "session:acme:s1"
 SESSION = {"user_id": "u1"}
 
@@ -28,16 +29,25 @@ class Store:
     def __init__(self) -> None:
         self.h = History()
 
-    def op(self, f: str, at: float, outcome: str | None = "ok", took: float = 1, key: str = KEY,
-           value: Any = "unset", **extra: Any) -> int:
+    def op(
+        self,
+        f: str,
+        at: float,
+        outcome: str | None = "ok",
+        took: float = 1,
+        key: str = KEY,
+        value: Any = "unset",
+        **extra: Any,
+    ) -> int:
         fields = {"key": key, "tenant": "acme", "now_ms": WALL0_MS + at, **extra}
         result = None if value == "unset" else {"value": value}
         return self.h.op("c", f, int(at * MS), outcome, int((at + took) * MS), fields, result)
 
     def final(self, at: float, found: list[str], keys: list[str] | None = None) -> int:
         fields = {"keys": keys or [KEY], "now_ms": WALL0_MS + at}
-        return self.h.op("final", "final_sessions", int(at * MS), "ok", int((at + 1) * MS), fields,
-                         {"value": found})
+        return self.h.op(
+            "final", "final_sessions", int(at * MS), "ok", int((at + 1) * MS), fields, {"value": found}
+        )
 
     def check(self, **params: Any) -> Any:
         params.setdefault("ttl_ms", 100)

@@ -14,12 +14,19 @@ from tests.quality.cases._sim import MS, History, completion_order
 from tests.quality.cases._sim_tenants import simulate, steps_st
 from tests.quality.cases.tenant_isolation import ANOMALIES
 
-SETTINGS = settings(max_examples=100, derandomize=True, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=100, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
-def read(h: History, tenant: str, found: list[str], f: str = "query_events", outcome: str | None = "ok",
-         ids: list[str] | None = None) -> int:
+def read(
+    h: History,
+    tenant: str,
+    found: list[str],
+    f: str = "query_events",
+    outcome: str | None = "ok",
+    ids: list[str] | None = None,
+) -> int:
     t = (h.next_id + 1) * MS
     result = {"tenants": found, "ids": ids if ids is not None else [f"{x}:i" for x in found]}
     return h.op("r", f, t, outcome, t + MS, {"tenant": tenant}, result if outcome == "ok" else None)

@@ -14,8 +14,9 @@ from tests.quality.cases._sim import MS, History, completion_order
 from tests.quality.cases._sim_hll import simulate, steps_st
 from tests.quality.cases.unique_users import ANOMALIES
 
-SETTINGS = settings(max_examples=100, derandomize=True, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=100, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 KEY = "unique:acme:users:2024011510"
 
 
@@ -28,8 +29,15 @@ class Hll:
         self.h = History()
 
     def add(self, at: int, elements: list[str], outcome: str | None = "ok", took: int = 1) -> int:
-        return self.h.op("w", "pfadd", at * MS, outcome, (at + took) * MS, {"key": KEY, "value": elements},
-                         {"value": 1} if outcome == "ok" else None)
+        return self.h.op(
+            "w",
+            "pfadd",
+            at * MS,
+            outcome,
+            (at + took) * MS,
+            {"key": KEY, "value": elements},
+            {"value": 1} if outcome == "ok" else None,
+        )
 
     def count(self, at: int, estimate: int, took: int = 1, key: str = KEY) -> int:
         return self.h.op("r", "pfcount", at * MS, "ok", (at + took) * MS, {"key": key}, {"value": estimate})

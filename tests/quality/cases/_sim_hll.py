@@ -49,8 +49,15 @@ def simulate(steps: list[Step]) -> list[dict[str, Any]]:
         elements = [f"user_{i}" for i in range(first, first + users)]
         if outcome == "ok" or (outcome in ("info", None) and applied):
             sets[key].update(elements)
-        h.op(f"w{n % 3}", "pfadd", t, outcome, t + latency * MS, {**fields, "value": elements},
-             {"value": 1} if outcome == "ok" else None)
+        h.op(
+            f"w{n % 3}",
+            "pfadd",
+            t,
+            outcome,
+            t + latency * MS,
+            {**fields, "value": elements},
+            {"value": 1} if outcome == "ok" else None,
+        )
     return h.file_order()
 
 

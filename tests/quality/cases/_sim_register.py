@@ -86,7 +86,11 @@ def impossible_reads(records: list[dict[str, Any]]) -> list[tuple[int, Any]]:
         for w in writes:
             if w.get("key") != r.get("key") or (w.complete_ns or 0) >= r.invoke_ns:
                 continue
-            if any(w2.get("key") == w.get("key") and w2.invoke_ns > (w.complete_ns or 0)
-                   and (w2.complete_ns or 0) < r.invoke_ns for w2 in writes):
+            if any(
+                w2.get("key") == w.get("key")
+                and w2.invoke_ns > (w.complete_ns or 0)
+                and (w2.complete_ns or 0) < r.invoke_ns
+                for w2 in writes
+            ):
                 out.append((r.id, w.get("value")))
     return out

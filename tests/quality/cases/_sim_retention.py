@@ -36,8 +36,11 @@ steps_st = st.lists(
     ),
     max_size=50,
 )
-PRELUDE: list[Step] = [(0, 0, "ok", False, 1, 1, 0, 0), (1, 0, "ok", False, 1, 1, 0, 0),
-                       (2, 0, "ok", False, 1, 1, 0, 0)]
+PRELUDE: list[Step] = [
+    (0, 0, "ok", False, 1, 1, 0, 0),
+    (1, 0, "ok", False, 1, 1, 0, 0),
+    (2, 0, "ok", False, 1, 1, 0, 0),
+]
 FINAL_AFTER_MS = 200
 
 
@@ -84,12 +87,26 @@ def simulate(steps: list[Step]) -> list[dict[str, Any]]:
         t += gap * MS
     t += FINAL_AFTER_MS * MS
     now = wall_ms(t)
-    h.op("final", "final_docs", t, "ok", t + MS, {"keys": docs, "now_ms": now},
-         {"value": [k for k in docs if doc_present(k, now)]})
+    h.op(
+        "final",
+        "final_docs",
+        t,
+        "ok",
+        t + MS,
+        {"keys": docs, "now_ms": now},
+        {"value": [k for k in docs if doc_present(k, now)]},
+    )
     t += 2 * MS
     now = wall_ms(t)
-    h.op("final", "final_keys", t, "ok", t + MS, {"keys": REDIS_KEYS, "now_ms": now},
-         {"value": [k for k in REDIS_KEYS if now < key_deadline.get(k, -1)]})
+    h.op(
+        "final",
+        "final_keys",
+        t,
+        "ok",
+        t + MS,
+        {"keys": REDIS_KEYS, "now_ms": now},
+        {"value": [k for k in REDIS_KEYS if now < key_deadline.get(k, -1)]},
+    )
     return h.file_order()
 
 
@@ -112,16 +129,34 @@ def candidates(records: list[dict[str, Any]], kind: str) -> list[tuple[int, str]
             if kind in ("expired-too-late", "removed-too-early") and r.f in ("doc_read", "final_docs"):
                 ins = inserts[key]
                 expires = float(ins.get("created_ms")) + RETENTION_MS[ins.get("retention_class")]
-                if kind == "expired-too-late" and not found and ins.outcome != "fail" \
-                        and start > expires + TTL_LAG_MS + 2 * SKEW_MS:
+                if (
+                    kind == "expired-too-late"
+                    and not found
+                    and ins.outcome != "fail"
+                    and start > expires + TTL_LAG_MS + 2 * SKEW_MS
+                ):
                     out.append((r.id, key))
-                if kind == "removed-too-early" and found and ins.outcome == "ok" \
-                        and (ins.complete_ns or 0) < r.invoke_ns and end < expires - 2 * SKEW_MS:
+                if (
+                    kind == "removed-too-early"
+                    and found
+                    and ins.outcome == "ok"
+                    and (ins.complete_ns or 0) < r.invoke_ns
+                    and end < expires - 2 * SKEW_MS
+                ):
                     out.append((r.id, key))
             if kind == "ttl-expired-too-late" and r.f in ("key_read", "final_keys") and not found:
-                writes = [w for w in ops if w.f == "ttl_write" and w.get("key") == key
-                          and w.outcome != "fail" and w.invoke_ns < (r.complete_ns or 0)]
-                if writes and all(w.complete_ns is not None for w in writes) and \
-                        max(_window(w)[1] + KEY_TTL_MS for w in writes) < start - 2 * SKEW_MS:
+                writes = [
+                    w
+                    for w in ops
+                    if w.f == "ttl_write"
+                    and w.get("key") == key
+                    and w.outcome != "fail"
+                    and w.invoke_ns < (r.complete_ns or 0)
+                ]
+                if (
+                    writes
+                    and all(w.complete_ns is not None for w in writes)
+                    and max(_window(w)[1] + KEY_TTL_MS for w in writes) < start - 2 * SKEW_MS
+                ):
                     out.append((r.id, key))
     return out

@@ -100,20 +100,31 @@ def candidates(records: list[dict[str, Any]], found: bool) -> list[tuple[int, st
             if seen != found:
                 continue
             mine = [o for o in ops if o.get("key") == key and o.id != r.id]
-            if any(o.f == "session_destroy" and o.outcome != "fail" and o.invoke_ns < (r.complete_ns or 0)
-                   for o in mine):
+            if any(
+                o.f == "session_destroy" and o.outcome != "fail" and o.invoke_ns < (r.complete_ns or 0)
+                for o in mine
+            ):
                 continue
             if found:
-                certain = [_window(o)[0] + TTL_MS for o in mine
-                           if o.outcome == "ok" and (o.complete_ns or 0) < r.invoke_ns
-                           and (o.f == "session_create" or (o.f == "session_touch" and o.value))]
+                certain = [
+                    _window(o)[0] + TTL_MS
+                    for o in mine
+                    if o.outcome == "ok"
+                    and (o.complete_ns or 0) < r.invoke_ns
+                    and (o.f == "session_create" or (o.f == "session_touch" and o.value))
+                ]
                 if certain and max(certain) > end + 2 * SKEW_MS:
                     out.append((r.id, key))
             else:
-                possible = [_window(o)[1] + TTL_MS for o in mine
-                            if o.outcome != "fail" and o.invoke_ns < (r.complete_ns or 0)
-                            and (o.f == "session_create"
-                                 or (o.f == "session_touch" and (o.outcome != "ok" or o.value)))]
+                possible = [
+                    _window(o)[1] + TTL_MS
+                    for o in mine
+                    if o.outcome != "fail"
+                    and o.invoke_ns < (r.complete_ns or 0)
+                    and (
+                        o.f == "session_create" or (o.f == "session_touch" and (o.outcome != "ok" or o.value))
+                    )
+                ]
                 if possible and max(possible) < start - 2 * SKEW_MS:
                     out.append((r.id, key))
     return out

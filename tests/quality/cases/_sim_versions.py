@@ -80,8 +80,12 @@ def own_write_floors(records: list[dict[str, Any]]) -> list[tuple[int, int]]:
         own = [
             w.value
             for w in ops
-            if w.f == "write" and w.outcome == "ok" and w.get("session") == r.get("session")
-            and w.get("key") == r.get("key") and w.complete_ns is not None and w.complete_ns < r.invoke_ns
+            if w.f == "write"
+            and w.outcome == "ok"
+            and w.get("session") == r.get("session")
+            and w.get("key") == r.get("key")
+            and w.complete_ns is not None
+            and w.complete_ns < r.invoke_ns
         ]
         if own and max(own) >= 1:
             out.append((r.id, max(own)))
@@ -98,8 +102,13 @@ def earlier_read_floors(records: list[dict[str, Any]]) -> list[tuple[int, int]]:
         seen = [
             e.value or 0
             for e in ops
-            if e.f == "read" and e.outcome == "ok" and e.id != r.id and e.get("session") == r.get("session")
-            and e.get("key") == r.get("key") and e.complete_ns is not None and e.complete_ns < r.invoke_ns
+            if e.f == "read"
+            and e.outcome == "ok"
+            and e.id != r.id
+            and e.get("session") == r.get("session")
+            and e.get("key") == r.get("key")
+            and e.complete_ns is not None
+            and e.complete_ns < r.invoke_ns
         ]
         if seen and max(seen) >= 1:
             out.append((r.id, max(seen)))

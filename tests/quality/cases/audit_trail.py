@@ -80,8 +80,9 @@ def _chain_broken(records: list[dict[str, Any]], rng: random.Random) -> list[dic
     remap = rechain(chain, i, lambda rec: rec.update(prev_hash=grandparent))
     tenant = chain[i]["tenant_id"]
     # the writer sent exactly what is stored: rewrite the inserts of this tenant from the target on
-    sent = [r for r in records if r["f"] == "audit_insert" and r["type"] == "invoke"
-            and r["tenant"] == tenant]
+    sent = [
+        r for r in records if r["f"] == "audit_insert" and r["type"] == "invoke" and r["tenant"] == tenant
+    ]
     stored = {rec["audit_id"]: rec for rec in chain}
     start = next(k for k, r in enumerate(sent) if r["value"]["audit_id"] == chain[i]["audit_id"])
     for r in sent[start:]:
