@@ -142,6 +142,16 @@ class Deployment:
                     masters.append(n)
         return masters
 
+    def capabilities(self) -> frozenset[str]:
+        """What this backend can do to its nodes (values of ``harness.faults.base.Capability``):
+        partitions need per-node hosts; the rest the local backend always offers."""
+        caps = {"toxics", "kill", "pause", "restart"}
+        if self.network.partitions_supported:
+            caps.add("partition")
+        if self.redis:
+            caps.add("redis-admin")
+        return frozenset(caps)
+
     # -- partitions ---------------------------------------------------------------------------
     def _placement(self, name: str) -> tuple[Host, list[int]]:
         """A node's host and the proxy ports its peers reach it by, whatever its plane."""

@@ -1,0 +1,1 @@
+"""Faults (what is done to a topology), schedules (when) and the nemesis (who does it)."""

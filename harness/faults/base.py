@@ -1,0 +1,84 @@
+"""What a fault is: a small object that ``apply``s one kind of trouble to a deployment and
+``heal``s it, and names the capabilities the backend must offer for it.
+
+Faults are built from plain data (a schedule entry in a scenario file): ``FAULTS[kind](**params)``.
+Targets are *selectors* resolved when the fault is applied, not when the schedule is written,
+because roles move during a run (the master of slot 0 after a failover is another node). ``apply``
+and ``heal`` return what they actually did (nodes, proxies, rules), which the nemesis records in the
+history, so a report shows what happened rather than what was planned.
+"""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from harness.topology.local import Deployment
+
+
+class Capability(StrEnum):
+    """What a backend can do to its nodes; a fault needing one the backend lacks is not run."""
+
+    PARTITION = "partition"  # iptables inside per-node hosts (local backend as root)
+    TOXICS = "toxics"  # Toxiproxy in front of every node
+    KILL = "kill"  # SIGKILL a server and start it again on the same data
+    PAUSE = "pause"  # SIGSTOP / SIGCONT
+    RESTART = "restart"  # graceful stop and start
+    REDIS_ADMIN = "redis-admin"  # admin commands on Redis nodes (CLUSTER FAILOVER, CONFIG SET)
+    WORKLOAD = "workload"  # the workload can be steered (hot-tenant surge)
+
+
+class FaultError(Exception):
+    """A fault could not be applied or healed; the nemesis records it and carries on."""
+
+
+@dataclass
+class FaultContext:
+    """What a fault acts on. ``rng`` is the schedule's seeded stream, so a seed replays the choices
+    of random selectors; ``workload`` is the running workload's control surface, if any."""
+
+    dep: Deployment
+    rng: random.Random
+    workload: Any = None
+    # Per-fault scratch space between apply and heal (e.g. the node that was killed).
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+class Fault(ABC):
+    """One kind of trouble. Subclasses set ``kind`` and ``needs`` and take their parameters as
+    keyword arguments (all validated in ``__init__``, so a bad schedule fails before the run)."""
+
+    kind: ClassVar[str]
+    needs: ClassVar[frozenset[Capability]]
+    #: True when ``heal`` must run even if the schedule gives no duration (e.g. a pause).
+    needs_heal: ClassVar[bool] = True
+
+    @abstractmethod
+    def apply(self, ctx: FaultContext) -> dict[str, Any]:
+        """Starts the fault; returns what was targeted (recorded as the nemesis op's value)."""
+
+    @abstractmethod
+    def heal(self, ctx: FaultContext) -> dict[str, Any]:
+        """Ends the fault; safe to call when ``apply`` failed halfway or was never called."""
+
+    def describe(self) -> str:
+        return self.kind
+
+
+#: Every fault by kind; modules register themselves with :func:`register`.
+FAULTS: dict[str, type[Fault]] = {}
+
+
+def register(cls: type[Fault]) -> type[Fault]:
+    if cls.kind in FAULTS:
+        raise ValueError(f"fault kind '{cls.kind}' registered twice")
+    FAULTS[cls.kind] = cls
+    return cls
+
+
+def missing_capabilities(fault: Fault, offered: frozenset[Capability]) -> list[str]:
+    return sorted(c.value for c in fault.needs - offered)
