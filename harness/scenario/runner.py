@@ -22,12 +22,17 @@ from harness.clients.redis_stats import StatsSampler, snapshot, wait_idle
 from harness.clock import RunClock, seeded_random
 from harness.doctor import find_binary
 from harness.errors import HarnessError
+from harness.faults.base import Capability, FaultContext
+from harness.faults.nemesis import Nemesis, wait_for
+from harness.faults.schedule import plan
 from harness.history.recorder import HistoryRecorder
 from harness.metrics.latency import EventLatencies, Throughput, percentiles
 from harness.metrics.load import imbalance_ratio, per_master_load
+from harness.metrics.recovery import RecoveryFold
 from harness.report.render import render_index, render_run
 from harness.scenario.judge import HISTORY, check_variant, checking_config, evaluate_targets, overall_verdict
 from harness.scenario.spec import ScenarioSpec, VariantSpec
+from harness.topology import redis as redis_nodes
 from harness.topology.local import Deployment, deploy, run_id_now
 from harness.topology.spec import load_topology
 from harness.workload.driver import DriverConfig, DriverStats, EventDriver, final_reads, limiter_script
@@ -58,6 +63,8 @@ class VariantRun:
     per_master_series: dict[str, list[float]] = field(default_factory=dict)
     final_read_failures: int = 0
     settle_s: float = 0.0  # time spent waiting for idle nodes before the variant started
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    healthy_again: dict[str, Any] | None = None  # after the schedule: healthy in time, or what was not
 
 
 def _plane_reason(plane: str, declared: str) -> str:
@@ -147,6 +154,7 @@ def _play_variant(
     sampler.start()
     run.start_ns = clock.now_ns()
     t0 = time.monotonic()
+    nemesis = _nemesis(dep, spec, variant, rec, clock, seed, opts, duration, run.start_ns)
 
     def progress(stats: DriverStats, frac: float) -> None:
         if opts.progress is not None:
@@ -161,7 +169,11 @@ def _play_variant(
         run.stats = driver.run(progress)
     finally:
         sampler.stop()
+        if nemesis is not None:  # heal everything, always: a rollback that always runs
+            run.faults = [{"variant": variant.name, **r.to_dict()} for r in nemesis.stop()]
     seconds = time.monotonic() - t0
+    if nemesis is not None and spec.schedule is not None:
+        run.healthy_again = _wait_healthy_again(dep, spec.schedule.heal_timeout_s, opts)
     after = snapshot(admin)
     run.per_master = per_master_load(
         {k: v.data_calls for k, v in before.items()},
@@ -175,6 +187,52 @@ def _play_variant(
     run.final_read_failures = final_reads(router, rec, sorted(driver.counter_keys), variant.name)
     router.close()
     return run
+
+
+def _nemesis(
+    dep: Deployment,
+    spec: ScenarioSpec,
+    variant: VariantSpec,
+    rec: HistoryRecorder,
+    clock: RunClock,
+    seed: int,
+    opts: RunOptions,
+    duration: float,
+    origin_ns: int,
+) -> Nemesis | None:
+    """The variant's fault schedule, planned from the seed and started on the workload's clock."""
+    if spec.schedule is None:
+        return None
+    planned = plan(spec.schedule, seeded_random(seed, f"schedule:{variant.name}"), duration)
+    rng = seeded_random(seed, f"faults:{variant.name}")
+    nemesis = Nemesis(
+        planned,
+        rec,
+        clock,
+        make_ctx=lambda: FaultContext(dep=dep, rng=rng),
+        capabilities=frozenset(Capability(c) for c in dep.capabilities()),
+        variant=variant.name,
+        log=opts.log,
+    )
+    nemesis.start(origin_ns)
+    return nemesis
+
+
+def _wait_healthy_again(dep: Deployment, timeout_s: float, opts: RunOptions) -> dict[str, Any]:
+    """After healing, the topology must be healthy again (bounded) before the final reads."""
+    assert dep.topology.redis is not None
+    mode = dep.topology.redis.mode
+
+    def check() -> str | None:
+        try:
+            redis_nodes.wait_healthy(dep.redis, mode, timeout_s=0.5, live_roles=True)
+        except HarnessError as exc:
+            return str(exc).splitlines()[0]
+        return None
+
+    ok, waited, problem = wait_for(check, timeout_s)
+    opts.log(f"healthy again after {waited:.1f}s" if ok else f"NOT healthy after {waited:.0f}s: {problem}")
+    return {"healthy": ok, "seconds": round(waited, 3), "problem": problem or None}
 
 
 def _variant_metrics(
@@ -314,15 +372,20 @@ def _judge(
         name = vr.spec.name
         latencies = EventLatencies({whale: "whale"} if whale else {})
         throughput = Throughput(vr.start_ns, max(1, round(vr.stats.elapsed_s)))
+        recovery = RecoveryFold()
         results["invariants"] += check_variant(
             run_dir / HISTORY,
             name,
             spec.checkers,
             spec.checker_params,
             source=f"scenario {spec.name}",
-            sinks=[latencies.observe, throughput.observe],
+            sinks=[latencies.observe, throughput.observe, recovery.observe],
         )
         metrics["variants"][name] = _variant_metrics(vr, latencies.result(), throughput.result(), rate)
+        if spec.schedule is not None:
+            metrics["variants"][name]["recovery"] = recovery.finish()
+            metrics["variants"][name]["healthy_again"] = vr.healthy_again
+            results["faults"] += vr.faults
         st = vr.stats
         results["variants"].append(
             {

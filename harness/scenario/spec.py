@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.checkers import CHECKERS, build_checkers
 from harness.errors import HarnessError, SpecError
+from harness.faults.nemesis import build_fault  # the package __init__ registers every fault kind
+from harness.faults.schedule import ScheduleSpec
 from harness.specload import load_yaml_model, names_in, resolve_spec
 from harness.topology.spec import load_topology
 
@@ -85,6 +87,9 @@ class ScenarioSpec(Strict):
     planes: dict[Literal["mongodb"], str] = Field(
         default_factory=dict, description="planes this scenario does not run, with the reason"
     )
+    schedule: ScheduleSpec | None = Field(
+        default=None, description="faults applied while each variant's workload runs (harness.faults)"
+    )
 
     @model_validator(mode="after")
     def _refs(self) -> ScenarioSpec:
@@ -97,11 +102,31 @@ class ScenarioSpec(Strict):
         names = [v.name for v in self.variants]
         if len(set(names)) != len(names):
             raise ValueError(f"variant names must be unique: {names}")
+        if self.schedule is not None:
+            _check_faults(self.schedule)
         for t in self.targets:
             for path in (t.metric, t.ref):
                 if path is not None and path.split(".")[0] not in names:
                     raise ValueError(f"target '{t.name}': '{path}' names no variant of {names}")
         return self
+
+
+def _check_faults(schedule: ScheduleSpec) -> None:
+    """Builds every fault of the schedule once, so an unknown kind or a bad parameter fails before
+    anything starts (faults validate their parameters in their constructors)."""
+    entries: list[tuple[str, str, str | None, dict[str, Any]]] = [
+        (f"schedule.steps.{i}", s.fault, s.target, s.params) for i, s in enumerate(schedule.steps)
+    ]
+    if schedule.random is not None:
+        entries += [
+            (f"schedule.random.faults.{i}", e.fault, e.target, e.params)
+            for i, e in enumerate(schedule.random.faults)
+        ]
+    for where, kind, target, params in entries:
+        try:
+            build_fault(kind, target, params)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: {exc}") from exc
 
 
 def available_scenarios() -> list[str]:

@@ -221,9 +221,11 @@ def form_cluster(nodes: list[RedisNode], timeout_s: float) -> None:
             node.admin().execute_command("CLUSTER", "REPLICATE", by_name[node.spec.replica_of].node_id)
 
 
-def cluster_health_problem(nodes: list[RedisNode]) -> tuple[str, RedisNode] | None:
+def cluster_health_problem(nodes: list[RedisNode], live_roles: bool = False) -> tuple[str, RedisNode] | None:
     """None when healthy: every node says cluster_state:ok and sees all slots served, and every
-    replica's link to its master is up. Otherwise the first problem and the node it concerns."""
+    replica's link to its master is up. Otherwise the first problem and the node it concerns.
+    ``live_roles``: judge replicas by the role each node has now (after a failover the spec's
+    replica may be a master), not by the topology file."""
     for node in nodes:
         info = str(node.admin().execute_command("CLUSTER", "INFO"))
         fields = dict(line.split(":", 1) for line in info.split() if ":" in line)
@@ -231,14 +233,16 @@ def cluster_health_problem(nodes: list[RedisNode]) -> tuple[str, RedisNode] | No
             return f"{node.name}: cluster_state:{fields.get('cluster_state')}", node
         if fields.get("cluster_slots_ok") != str(SLOTS):
             return f"{node.name}: cluster_slots_ok:{fields.get('cluster_slots_ok')}", node
-    return replication_problem(nodes)
+    return replication_problem(nodes, live_roles)
 
 
-def replication_problem(nodes: list[RedisNode]) -> tuple[str, RedisNode] | None:
+def replication_problem(nodes: list[RedisNode], live_roles: bool = False) -> tuple[str, RedisNode] | None:
     for node in nodes:
-        if node.spec.role != "replica":
+        if not live_roles and node.spec.role != "replica":
             continue
         repl: dict[str, Any] = node.admin().info("replication")
+        if live_roles and repl.get("role") != "slave":
+            continue
         if repl.get("role") != "slave" or repl.get("master_link_status") != "up":
             return (
                 f"{node.name}: role {repl.get('role')}, master_link_status {repl.get('master_link_status')}"
@@ -246,14 +250,18 @@ def replication_problem(nodes: list[RedisNode]) -> tuple[str, RedisNode] | None:
     return None
 
 
-def wait_healthy(nodes: list[RedisNode], mode: str, timeout_s: float) -> None:
+def wait_healthy(nodes: list[RedisNode], mode: str, timeout_s: float, live_roles: bool = False) -> None:
     last: list[RedisNode | None] = [None]
 
     def check() -> str | None:
         for node in nodes:
             if not node.running():
                 raise exited_error(node)
-        found = cluster_health_problem(nodes) if mode == "cluster" else replication_problem(nodes)
+        found = (
+            cluster_health_problem(nodes, live_roles)
+            if mode == "cluster"
+            else replication_problem(nodes, live_roles)
+        )
         if found is None:
             return None
         last[0] = found[1]

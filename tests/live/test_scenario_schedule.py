@@ -1,0 +1,78 @@
+"""A scenario with a fault schedule, end to end: the nemesis runs beside the workload, records its
+ops in the history, heals at the end, the topology is checked healthy again, and the run carries
+per-fault records and recovery figures. The fault here is a probe that touches nothing (the real
+fault kinds have their own live tests in test_faults.py), so the run's numbers stay the workload's."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from harness.faults.base import FAULTS, Capability, Fault, FaultContext
+from harness.faults.schedule import ScheduleSpec
+from harness.history.loader import load_history
+from harness.scenario.runner import RunOptions, run_scenario
+from harness.scenario.spec import load_scenario
+from tests.conftest import needs_servers
+
+pytestmark = [pytest.mark.live, needs_servers]
+
+
+class _Touch(Fault):
+    """Records which node the selector named and that it answered; changes nothing."""
+
+    kind: ClassVar[str] = "test-touch"
+    needs: ClassVar[frozenset[Capability]] = frozenset({Capability.REDIS_ADMIN})
+
+    def __init__(self, target: str = "r1") -> None:
+        self.target = target
+
+    def apply(self, ctx: FaultContext) -> dict[str, Any]:
+        return {"nodes": [self.target], "ping": bool(ctx.dep.node(self.target).admin().ping())}
+
+    def heal(self, ctx: FaultContext) -> dict[str, Any]:
+        return {"nodes": [self.target]}
+
+
+@pytest.fixture
+def touch_fault() -> Iterator[None]:
+    FAULTS[_Touch.kind] = _Touch
+    yield
+    del FAULTS[_Touch.kind]
+
+
+def test_schedule_runs_beside_the_workload_and_is_reported(touch_fault: None, tmp_path: Path) -> None:
+    schedule = ScheduleSpec.model_validate(
+        {
+            "steps": [
+                {"at_s": 0.5, "duration_s": 1.0, "fault": "test-touch", "target": "r2"},
+                {"at_s": 2.0, "fault": "test-touch", "target": "r3"},  # healed when the workload ends
+            ],
+            "heal_timeout_s": 20,
+        }
+    )
+    spec = load_scenario("hot-partition").model_copy(update={"schedule": schedule})
+    run_dir, results = run_scenario(
+        spec, RunOptions(reports_dir=tmp_path, duration_s=3, rate=1000, log=lambda _m: None)
+    )
+    assert results["error"] is None
+    faults = results["faults"]
+    assert [(f["variant"], f["target"], f["status"]) for f in faults] == [
+        (v, t, "healed") for v in ("before", "after") for t in ("r2", "r3")
+    ]
+    assert all(f["applied"]["ping"] is True for f in faults)
+    assert all(f["start_delay_ms"] is not None for f in faults)
+    metrics = json.loads((run_dir / "metrics.json").read_text())["variants"]
+    for variant in ("before", "after"):
+        assert metrics[variant]["healthy_again"]["healthy"] is True
+        figures = metrics[variant]["recovery"]
+        assert [f["status"] for f in figures] == ["healed", "healed"]
+        assert figures[0]["during_counts"]["ok"] > 0  # the workload went on while the fault was in place
+    nemesis = [o for o in load_history(run_dir / "history.jsonl") if o.process == "nemesis"]
+    assert sorted({o.f for o in nemesis}) == ["fault-end", "fault-start"]
+    assert all(o.outcome == "ok" for o in nemesis)
+    assert "test-touch" in (run_dir / "index.html").read_text()
