@@ -216,10 +216,67 @@ def _load_section(names: list[str], mv: Json, colors: list[str]) -> Json:
     return {"chart": Markup(chart), "imbalance": imbalance, "table": table, "has_data": bool(nodes)}
 
 
+def _fault_bands(variant: Json) -> list[tuple[float, float, str]]:
+    """Fault windows as seconds since the variant's start, from its recovery figures."""
+    origin = num(variant.get("start_ms"))
+    if origin is None:
+        return []
+    bands = []
+    for fig in _dl(variant.get("recovery")):
+        start, heal = num(fig.get("start_ms")), num(fig.get("heal_ms"))
+        if start is None:
+            continue
+        end = heal if heal is not None else start
+        label = f"{fig.get('fault')} {fig.get('target') or ''}".strip()
+        bands.append(((start - origin) / 1000, (end - origin) / 1000, label))
+    return bands
+
+
+def _faults_table(faults: list[Json], mv: Json) -> Json:
+    """One row per planned fault: what the nemesis did (on time or not) and what it cost the
+    workload (the recovery figures of the same variant and index)."""
+    figures = {
+        (str(name), fig.get("index")): fig for name, v in mv.items() for fig in _dl(_d(v).get("recovery"))
+    }
+    cols = [
+        "variant", "at s", "fault", "target", "status", "applied to", "late by ms", "healed late by ms",
+        "writes ok / fail / info during", "errors until ms", "first ok after heal ms",
+        "ok/s before → during → after", "p99 ms before → during → after",
+    ]  # fmt: skip
+    rows = []
+    for f in faults:
+        fig = _d(figures.get((str(f.get("variant")), f.get("index"))))
+        counts = _d(fig.get("during_counts"))
+        parts = [_d(fig.get(k)) for k in ("before", "during", "after")]
+        applied = _d(f.get("applied"))
+        status = str(f.get("status"))
+        if f.get("reason"):
+            status += f": {f.get('reason')}"
+        rows.append(
+            [
+                cell(f.get("variant")),
+                fmt_num(f.get("at_s")),
+                cell(f.get("fault")),
+                cell(f.get("target")),
+                status,
+                cell(applied.get("nodes") or applied or "-"),
+                fmt_num(f.get("start_delay_ms")),
+                fmt_num(f.get("heal_delay_ms")),
+                " / ".join(fmt_num(counts.get(k)) for k in ("ok", "fail", "info")) if counts else "-",
+                fmt_num(fig.get("errors_until_ms")),
+                fmt_num(fig.get("first_ok_after_heal_ms")),
+                " → ".join(fmt_num(p.get("ok_per_s")) for p in parts) if fig else "-",
+                " → ".join(fmt_num(p.get("p99_ms")) for p in parts) if fig else "-",
+            ]
+        )
+    return {"columns": cols, "rows": rows}
+
+
 def _throughput_section(names: list[str], mv: Json) -> list[Json]:
     out: list[Json] = []
     for name in names:
         ts = _d(_d(mv.get(name)).get("timeseries"))
+        bands = _fault_bands(_d(mv.get(name)))
         t = _series(ts.get("t_s"))
         total = svg.line_chart(
             t,
@@ -232,6 +289,7 @@ def _throughput_section(names: list[str], mv: Json) -> list[Json]:
             y_label="ops/s",
             colors=["#374151", "#3b6ea8"],
             dashed=["offered"],
+            bands=bands,
         )
         pm = _d(ts.get("per_master_ops_per_s"))
         per_master = svg.line_chart(
@@ -240,6 +298,7 @@ def _throughput_section(names: list[str], mv: Json) -> list[Json]:
             title=f"{name}: ops/s per master",
             x_label="time (s)",
             y_label="ops/s",
+            bands=bands,
         )
         out.append({"variant": name, "total": Markup(total), "per_master": Markup(per_master)})
     return out
@@ -394,7 +453,7 @@ def build_context(results: Json, metrics: Json, notes: list[str]) -> Json:
         "throughput": _throughput_section(names, mv),
         "latency": _latency_section(names, mv, colors),
         "outcomes": _outcomes_section(names, mv),
-        "faults": _table(faults),
+        "faults": _faults_table(faults, mv),
         "reproduce": _reproduce(results),
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "version": __version__,

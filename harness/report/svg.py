@@ -285,6 +285,7 @@ def line_chart(
     y_format: Formatter = tick_label,
     colors: Sequence[str] | None = None,
     dashed: Sequence[str] = (),
+    bands: Sequence[tuple[float, float, str]] = (),
     width: int = 560,
     height: int = 300,
 ) -> str:
@@ -292,6 +293,7 @@ def line_chart(
 
     ``series`` is ``[(name, ys)]`` with ``ys[i]`` plotted at ``x[i]``; a missing point breaks the
     line. Series named in ``dashed`` are drawn with a dashed stroke (e.g. an offered/target rate).
+    ``bands`` are shaded x ranges ``(from, to, label)`` behind the lines (fault windows).
     """
     xs = [_finite(v) for v in x]
     pts: list[list[tuple[float, float] | None]] = []
@@ -348,6 +350,16 @@ def line_chart(
             f"{_e(x_format(t))}</text>"
         )
 
+    for lo, hi, label in bands:
+        a, b = sx(max(lo, x_lo)), sx(min(hi, x_hi))
+        if b <= a:
+            continue
+        parts.append(
+            f'<g><title>{_e(label)}</title><rect x="{a:.1f}" y="{top:.1f}" width="{b - a:.1f}" '
+            f'height="{bottom - top:.1f}" fill="#dc2626" fill-opacity="0.10" stroke="#dc2626" '
+            f'stroke-opacity="0.35"/><text x="{a + 3:.1f}" y="{top + 11:.1f}" fill="#b91c1c" '
+            f'font-size="10">{_e(label)}</text></g>'
+        )
     # Dashed series (targets, offered rates) go last so a solid series on the same values cannot hide them.
     order = sorted(range(len(pts)), key=lambda i: is_dashed[i])
     for si in order:

@@ -383,6 +383,7 @@ def _judge(
         )
         metrics["variants"][name] = _variant_metrics(vr, latencies.result(), throughput.result(), rate)
         if spec.schedule is not None:
+            metrics["variants"][name]["start_ms"] = round(vr.start_ns / 1e6, 3)
             metrics["variants"][name]["recovery"] = recovery.finish()
             metrics["variants"][name]["healthy_again"] = vr.healthy_again
             results["faults"] += vr.faults
