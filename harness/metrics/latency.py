@@ -58,17 +58,18 @@ class Throughput:
     """Per one-second bin from ``start_ns``: events scheduled (offered) and limiter checks
     completed ``ok`` (achieved). A fold, like :class:`EventLatencies`."""
 
-    def __init__(self, start_ns: int, seconds: int) -> None:
+    def __init__(self, start_ns: int, seconds: int, f: str = "rate_limit") -> None:
         self.start_ns = start_ns
         self.seconds = seconds
+        self.f = f  # the op that stands for one event (its first op)
         self.offered = [0] * seconds
         self.achieved = [0] * seconds
 
     def observe(self, op: Op) -> None:
-        if op.f != "rate_limit":
+        if op.f != self.f:
             return
         s = int((op.get("sched_ns", op.invoke_ns) - self.start_ns) // 1_000_000_000)
-        if 0 <= s < self.seconds:
+        if 0 <= s < self.seconds and op.get("attempt", 1) == 1:  # a retry is the same event again
             self.offered[s] += 1
         if op.outcome == "ok" and op.complete_ns is not None:
             c = int((op.complete_ns - self.start_ns) // 1_000_000_000)

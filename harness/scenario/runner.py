@@ -36,6 +36,7 @@ from harness.topology import redis as redis_nodes
 from harness.topology.local import Deployment, deploy, run_id_now
 from harness.topology.spec import load_topology
 from harness.workload.driver import DriverConfig, DriverStats, EventDriver, final_reads, limiter_script
+from harness.workload.increments import IncrementConfig, IncrementDriver
 from harness.workload.keys import KeyScheme
 from harness.workload.tenants import TenantMix, TenantPicker
 
@@ -115,36 +116,11 @@ def _play_variant(
     duration: float,
     rate: float,
 ) -> VariantRun:
-    wl = spec.workload
     settle_s = _prepare(dep)
     run = VariantRun(variant, settle_s=settle_s)
-    whale = wl.whale
-    mix = TenantMix(wl.tenants, wl.zipf_s, whale.tenant if whale else None, whale.share if whale else 0.0)
-    keys = KeyScheme({whale.tenant: variant.whale_shards} if whale else {})
     seeds = [(n.client_proxy.listen_host, n.client_proxy.listen_port) for n in dep.redis]
     router = SlotRouter(seeds, cluster=True, now_ns=clock.now_ns)
-    sha = ""
-    for n in dep.current_masters():
-        sha = str(dep.client(n.name).script_load(limiter_script()))
-    cfg = DriverConfig(
-        rate=rate,
-        duration_s=duration,
-        limit=wl.limit,
-        window_ms=wl.window_ms,
-        tenant_limits={whale.tenant: whale.limit} if whale else {},
-        max_batch=wl.max_batch,
-    )
-    driver = EventDriver(
-        router,
-        rec,
-        clock,
-        keys,
-        TenantPicker(mix, seeded_random(seed, f"tenants:{variant.name}")),
-        cfg,
-        variant.name,
-        seeded_random(seed, f"shards:{variant.name}"),
-        sha,
-    )
+    driver = _make_driver(dep, spec, variant, router, rec, clock, seed, duration, rate)
     admin = {n.name: n.admin() for n in dep.redis}
     masters = [n.name for n in dep.current_masters()]
     sampler = StatsSampler(
@@ -187,6 +163,60 @@ def _play_variant(
     run.final_read_failures = final_reads(router, rec, sorted(driver.counter_keys), variant.name)
     router.close()
     return run
+
+
+def _make_driver(
+    dep: Deployment,
+    spec: ScenarioSpec,
+    variant: VariantSpec,
+    router: SlotRouter,
+    rec: HistoryRecorder,
+    clock: RunClock,
+    seed: int,
+    duration: float,
+    rate: float,
+) -> EventDriver | IncrementDriver:
+    wl = spec.workload
+    if wl.kind == "increments":
+        icfg = IncrementConfig(
+            rate=rate,
+            duration_s=duration,
+            keys=wl.keys,
+            max_batch=wl.max_batch,
+            wait_replicas=variant.wait_replicas,
+            wait_timeout_ms=variant.wait_timeout_ms,
+            retries=variant.retries,
+            retry_backoff_ms=variant.retry_backoff_ms,
+        )
+        return IncrementDriver(
+            router, rec, clock, icfg, variant.name, seeded_random(seed, f"keys:{variant.name}")
+        )
+    assert wl.limit is not None and wl.window_ms is not None  # validated with the scenario
+    whale = wl.whale
+    mix = TenantMix(wl.tenants, wl.zipf_s, whale.tenant if whale else None, whale.share if whale else 0.0)
+    keys = KeyScheme({whale.tenant: variant.whale_shards} if whale else {})
+    sha = ""
+    for n in dep.current_masters():
+        sha = str(dep.client(n.name).script_load(limiter_script()))
+    cfg = DriverConfig(
+        rate=rate,
+        duration_s=duration,
+        limit=wl.limit,
+        window_ms=wl.window_ms,
+        tenant_limits={whale.tenant: whale.limit} if whale else {},
+        max_batch=wl.max_batch,
+    )
+    return EventDriver(
+        router,
+        rec,
+        clock,
+        keys,
+        TenantPicker(mix, seeded_random(seed, f"tenants:{variant.name}")),
+        cfg,
+        variant.name,
+        seeded_random(seed, f"shards:{variant.name}"),
+        sha,
+    )
 
 
 def _nemesis(
@@ -371,7 +401,8 @@ def _judge(
     for vr in runs:
         name = vr.spec.name
         latencies = EventLatencies({whale: "whale"} if whale else {})
-        throughput = Throughput(vr.start_ns, max(1, round(vr.stats.elapsed_s)))
+        counted = "incr" if spec.workload.kind == "increments" else "rate_limit"
+        throughput = Throughput(vr.start_ns, max(1, round(vr.stats.elapsed_s)), f=counted)
         recovery = RecoveryFold()
         results["invariants"] += check_variant(
             run_dir / HISTORY,

@@ -32,20 +32,39 @@ class WhaleSpec(Strict):
 
 
 class WorkloadSpec(Strict):
+    """``events``: the ingestion path (limiter, then counter) over Zipf tenants, as hot-partition
+    plays it. ``increments``: steady INCRs over ``keys`` counters, the failover scenarios' load."""
+
+    kind: Literal["events", "increments"] = "events"
     rate: float = Field(gt=0, le=200_000, description="offered events per second")
     duration_s: float = Field(gt=0, le=3600)
-    tenants: int = Field(ge=1, le=1_000_000)
-    zipf_s: float = Field(ge=0, le=3)
+    tenants: int = Field(default=10_000, ge=1, le=1_000_000)
+    zipf_s: float = Field(default=0.8, ge=0, le=3)
     whale: WhaleSpec | None = None
-    limit: int = Field(gt=0, description="per-tenant limit per window")
-    window_ms: int = Field(gt=0)
+    limit: int | None = Field(default=None, gt=0, description="per-tenant limit per window (events)")
+    window_ms: int | None = Field(default=None, gt=0, description="limiter window (events)")
+    keys: int = Field(default=1000, ge=1, le=1_000_000, description="counter keys (increments)")
     max_batch: int = Field(default=400, ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> WorkloadSpec:
+        if self.kind == "events" and (self.limit is None or self.window_ms is None):
+            raise ValueError("an events workload needs limit and window_ms (the rate limiter's)")
+        if self.kind == "increments" and self.whale is not None:
+            raise ValueError("whale applies to events workloads only")
+        return self
 
 
 class VariantSpec(Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     description: str
     whale_shards: int = Field(default=1, ge=1, le=1024)
+    wait_replicas: int = Field(
+        default=0, ge=0, le=16, description="increments: WAIT for this many replicas after each write batch"
+    )
+    wait_timeout_ms: int = Field(default=100, ge=0, le=60_000)
+    retries: int = Field(default=0, ge=0, le=10, description="increments: resend a failed/unknown INCR")
+    retry_backoff_ms: int = Field(default=50, ge=0, le=10_000)
 
 
 class TargetSpec(Strict):

@@ -1,0 +1,189 @@
+"""Open-loop steady increment load: the failover scenarios' workload (per-key counters, as the
+platform's per-minute counters are), optionally made durable with ``WAIT`` and retried.
+
+Every event is one ``INCR`` of a counter key drawn from ``keys`` counters, due on a fixed schedule
+at the offered rate (latency is measured from the scheduled time). With ``wait_replicas`` > 0 each
+node's share of a batch is followed by one ``WAIT <n> <timeout>`` on the same connection, which
+covers every write that connection sent before it: an ``INCR`` counts as acknowledged (``ok``) only
+when its ``WAIT`` reports at least ``n`` replicas; fewer means the master applied it but nobody else
+has it yet, so its outcome is unknown (``info``: it may or may not survive a failover). With
+``retries`` > 0 an ``INCR`` that failed or whose outcome is unknown is sent again after
+``retry_backoff_ms``, as a new op of the same event (``attempt`` 2, 3, ...): a retry after an
+unknown outcome may apply twice, which the checker allows for (final <= acknowledged + unknown).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from harness.clients.redis_router import Address, Reply, SlotRouter
+from harness.clock import RunClock
+from harness.history.recorder import HistoryRecorder
+from harness.ops import OpType
+from harness.workload.driver import DriverStats
+
+PROCESS = "counter"
+
+
+@dataclass(frozen=True)
+class IncrementConfig:
+    rate: float
+    duration_s: float
+    keys: int = 1000
+    max_batch: int = 400
+    wait_replicas: int = 0
+    wait_timeout_ms: int = 100
+    retries: int = 0
+    retry_backoff_ms: int = 50
+    drain_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.rate <= 0 or self.duration_s <= 0 or self.keys < 1:
+            raise ValueError("rate, duration_s and keys must be positive")
+        if self.wait_replicas < 0 or self.retries < 0:
+            raise ValueError("wait_replicas and retries cannot be negative")
+
+
+@dataclass
+class _Pending:
+    event: int
+    key: str
+    sched_ns: int
+    attempt: int
+    not_before_ns: int
+
+
+class IncrementDriver:
+    def __init__(
+        self,
+        router: SlotRouter,
+        recorder: HistoryRecorder,
+        clock: RunClock,
+        cfg: IncrementConfig,
+        variant: str,
+        rng: random.Random,
+    ) -> None:
+        self.router = router
+        self.rec = recorder
+        self.clock = clock
+        self.cfg = cfg
+        self.variant = variant
+        self.rng = rng
+        self.counter_keys: set[str] = set()
+        self.stats = DriverStats()
+        self.retry_queue: deque[_Pending] = deque()
+        self.retried = 0
+
+    def run(self, on_progress: Callable[[DriverStats, float], None] | None = None) -> DriverStats:
+        cfg = self.cfg
+        total = int(cfg.rate * cfg.duration_s)
+        self.stats.offered = total
+        interval_ns = 1e9 / cfg.rate
+        start_ns = self.clock.now_ns()
+        drain_deadline = start_ns + int((cfg.duration_s + cfg.drain_s) * 1e9)
+        seq = 0
+        last_progress = 0.0
+        while seq < total or self.retry_queue:
+            now = self.clock.now_ns()
+            if now > drain_deadline:
+                break
+            due = min(total, int((now - start_ns) / interval_ns) + 1)
+            retries = self._due_retries(now)
+            if due <= seq and not retries:
+                next_ns = start_ns + int(seq * interval_ns) if seq < total else now + 5_000_000
+                if self.retry_queue:
+                    next_ns = min(next_ns, self.retry_queue[0].not_before_ns)
+                time.sleep(max(0.0, min(0.05, (next_ns - now) / 1e9)))
+                continue
+            upto = min(due, seq + max(0, cfg.max_batch - len(retries)))
+            fresh = [
+                _Pending(i, f"ctr:{self.rng.randrange(cfg.keys)}", start_ns + int(i * interval_ns), 1, 0)
+                for i in range(seq, upto)
+            ]
+            if fresh:
+                self.stats.max_lag_s = max(self.stats.max_lag_s, (now - fresh[0].sched_ns) / 1e9)
+            self._batch(retries + fresh)
+            seq = upto
+            self.stats.batches += 1
+            if on_progress is not None and now / 1e9 - last_progress >= 0.5:
+                last_progress = now / 1e9
+                on_progress(self.stats, min(1.0, seq / total))
+        self.stats.sent = seq
+        self.stats.unsent = total - seq
+        self.stats.elapsed_s = (self.clock.now_ns() - start_ns) / 1e9
+        if on_progress is not None:
+            on_progress(self.stats, 1.0)
+        return self.stats
+
+    def _due_retries(self, now: int) -> list[_Pending]:
+        out: list[_Pending] = []
+        while self.retry_queue and self.retry_queue[0].not_before_ns <= now and len(out) < self.cfg.max_batch:
+            out.append(self.retry_queue.popleft())
+        return out
+
+    def _batch(self, batch: list[_Pending]) -> None:
+        cfg, rec = self.cfg, self.rec
+        commands: list[tuple[Any, ...]] = [("INCR", p.key) for p in batch]
+        route: list[str] = [p.key for p in batch]
+        wait_at: dict[Address, int] = {}
+        if cfg.wait_replicas:
+            # One WAIT per node, after that node's INCRs on the same connection.
+            for p in batch:
+                node = self.router.node_for(p.key)
+                if node not in wait_at:
+                    wait_at[node] = -1
+                    commands.append(("WAIT", cfg.wait_replicas, cfg.wait_timeout_ms))
+                    route.append(p.key)
+                    wait_at[node] = len(commands) - 1
+        send_ns = self.clock.now_ns()
+        op_ids = []
+        for p in batch:
+            self.counter_keys.add(p.key)
+            fields: dict[str, Any] = {
+                "key": p.key,
+                "variant": self.variant,
+                "sched_ns": p.sched_ns,
+                "event": p.event,
+                "attempt": p.attempt,
+            }
+            if cfg.wait_replicas:
+                fields["wait"] = cfg.wait_replicas
+            op_ids.append(rec.invoke(PROCESS, "incr", time_ns=send_ns, **fields))
+        replies = self.router.execute(commands, route)
+        for i, (p, op_id) in enumerate(zip(batch, op_ids, strict=True)):
+            reply = replies[i]
+            outcome, done = reply.outcome, reply.done_ns
+            extra: dict[str, Any] = {}
+            if outcome == OpType.OK and cfg.wait_replicas:
+                outcome, extra, done = self._waited(reply, replies, wait_at, cfg.wait_replicas)
+            rec.complete(op_id, outcome, PROCESS, "incr", time_ns=done, value=reply.value, **extra)
+            self.stats.outcomes[outcome.value] += 1
+            if outcome == OpType.OK:
+                self.stats.admitted += 1
+            elif p.attempt <= cfg.retries:
+                self.retried += 1
+                self.retry_queue.append(
+                    _Pending(
+                        p.event, p.key, p.sched_ns, p.attempt + 1, done + cfg.retry_backoff_ms * 1_000_000
+                    )
+                )
+
+    @staticmethod
+    def _waited(
+        reply: Reply, replies: list[Reply], wait_at: dict[Address, int], needed: int
+    ) -> tuple[OpType, dict[str, Any], int]:
+        """An INCR the master applied is acknowledged only once its node's WAIT saw enough replicas;
+        it completes when that WAIT answered."""
+        idx = wait_at.get(reply.node) if reply.node is not None else None
+        if idx is None:
+            return OpType.INFO, {"wait_acked": None, "error": "no WAIT reply for this node"}, reply.done_ns
+        w = replies[idx]
+        done = max(reply.done_ns, w.done_ns)
+        if w.outcome != OpType.OK or not isinstance(w.value, int):
+            return OpType.INFO, {"wait_acked": None, "error": f"WAIT: {w.value}"}, done
+        return (OpType.OK if w.value >= needed else OpType.INFO), {"wait_acked": w.value}, done
