@@ -24,6 +24,7 @@ from harness.scenario.runner import RunOptions, run_scenario
 from harness.scenario.spec import available_scenarios, load_scenario
 from harness.topology.lifecycle import reap, registered_runs, state_dir, teardown
 from harness.topology.local import deploy, run_id_now
+from harness.topology.redis import no_retry
 from harness.topology.spec import available_topologies, load_topology
 
 # Logs piped to a file (CI) get a wide console instead of rich's 80-column default.
@@ -280,7 +281,9 @@ def status(as_json: bool) -> None:
 def _node_health(address: str) -> str:
     host, port = address.rsplit(":", 1)
     try:
-        client = redis.Redis(host=host, port=int(port), socket_timeout=1, decode_responses=True)
+        client = redis.Redis(
+            host=host, port=int(port), socket_timeout=1, decode_responses=True, retry=no_retry()
+        )
         repl = client.info("replication")
         role = str(repl["role"])
         text = role

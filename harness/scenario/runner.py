@@ -124,7 +124,12 @@ def _play_variant(
     admin = {n.name: n.admin() for n in dep.redis}
     masters = [n.name for n in dep.current_masters()]
     sampler = StatsSampler(
-        {n.name: redis.Redis(host=n.host.address, port=n.port, socket_timeout=2) for n in dep.redis}
+        {
+            n.name: redis.Redis(
+                host=n.host.address, port=n.port, socket_timeout=2, retry=redis_nodes.no_retry()
+            )
+            for n in dep.redis
+        }
     )
     before = snapshot(admin)
     sampler.start()

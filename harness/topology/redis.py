@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from harness.doctor import find_binary
 from harness.errors import MissingBinaryError, NotHealthyError
@@ -52,7 +54,7 @@ class RedisNode:
         return f"{self.host.address}:{self.port}"
 
     def admin(self) -> redis.Redis:
-        """A connection that bypasses the proxy (observer path), with short timeouts."""
+        """A connection that bypasses the proxy (observer path), with short timeouts and no retries."""
         if self._admin is None:
             self._admin = redis.Redis(
                 host=self.host.address,
@@ -60,6 +62,7 @@ class RedisNode:
                 socket_timeout=2,
                 socket_connect_timeout=2,
                 decode_responses=True,
+                retry=no_retry(),
             )
         return self._admin
 
@@ -70,6 +73,13 @@ class RedisNode:
         if self._admin is not None:
             self._admin.close()
             self._admin = None
+
+
+def no_retry() -> Retry:
+    """redis-py 6+ retries timeouts and connection errors by default (10 times, with backoff, in
+    8.x): a paused node would hold the observer for minutes, and a retried write could apply
+    twice. The harness's own clients fail at once and let the caller decide."""
+    return Retry(NoBackoff(), 0)
 
 
 def redis_binary() -> str:
