@@ -398,6 +398,32 @@ def run_scenario(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, dict[str, 
     return run_dir, results
 
 
+def invariant_numbers(verdicts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each verdict's violation count and numeric totals, under a name targets can address
+    (``<variant>.invariants.acknowledged_increments_survive.lost``)."""
+    out: dict[str, dict[str, Any]] = {}
+    for v in verdicts:
+        numbers = {
+            k: val
+            for k, val in (v.get("details") or {}).items()
+            if isinstance(val, int | float) and not isinstance(val, bool)
+        }
+        out[str(v["name"]).replace("-", "_")] = {"violations": v.get("violations"), **numbers}
+    return out
+
+
+def faults_summary(figures: list[dict[str, Any]]) -> dict[str, float | None]:
+    """The worst of each per-fault figure, for targets (``after.faults_summary.errors_until_ms``)."""
+
+    def worst(key: str) -> float | None:
+        vals = [f[key] for f in figures if isinstance(f.get(key), int | float)]
+        return max(vals) if vals else None
+
+    return {
+        k: worst(k) for k in ("errors_until_ms", "first_ok_after_heal_ms", "apply_delay_ms", "heal_delay_ms")
+    }
+
+
 def _judge(
     spec: ScenarioSpec, results: dict[str, Any], runs: list[VariantRun], run_dir: Path, rate: float
 ) -> None:
@@ -409,7 +435,7 @@ def _judge(
         counted = "incr" if spec.workload.kind == "increments" else "rate_limit"
         throughput = Throughput(vr.start_ns, max(1, round(vr.stats.elapsed_s)), f=counted)
         recovery = RecoveryFold()
-        results["invariants"] += check_variant(
+        verdicts = check_variant(
             run_dir / HISTORY,
             name,
             spec.checkers,
@@ -417,11 +443,15 @@ def _judge(
             source=f"scenario {spec.name}",
             sinks=[latencies.observe, throughput.observe, recovery.observe],
         )
-        metrics["variants"][name] = _variant_metrics(vr, latencies.result(), throughput.result(), rate)
+        results["invariants"] += verdicts
+        vm = metrics["variants"][name] = _variant_metrics(vr, latencies.result(), throughput.result(), rate)
+        vm["invariants"] = invariant_numbers(verdicts)
         if spec.schedule is not None:
-            metrics["variants"][name]["start_ms"] = round(vr.start_ns / 1e6, 3)
-            metrics["variants"][name]["recovery"] = recovery.finish()
-            metrics["variants"][name]["healthy_again"] = vr.healthy_again
+            figures = recovery.finish()
+            vm["start_ms"] = round(vr.start_ns / 1e6, 3)
+            vm["recovery"] = figures
+            vm["faults_summary"] = faults_summary(figures)
+            vm["healthy_again"] = vr.healthy_again
             results["faults"] += vr.faults
         st = vr.stats
         results["variants"].append(
