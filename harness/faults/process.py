@@ -94,7 +94,8 @@ class _StopStart(Fault):
             )
             st["cancel"], st["timer"] = cancel, timer
             timer.start()
-        when = {None: "at heal", 0.0: "at once"}.get(self.restart_after_s, f"after {self.restart_after_s:g}s")
+        after = self.restart_after_s
+        when = "at heal" if after is None else "at once" if after == 0 else f"after {after:g}s"
         return {"stopped": stopped, "restart": when, "restarted": list(st["restarted"])}
 
     def _timed_start(self, ctx: FaultContext, cancel: threading.Event) -> None:
