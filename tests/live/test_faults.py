@@ -318,6 +318,35 @@ def test_isolate_primaries_cuts_replication_without_failover(ctx: FaultContext) 
     )
 
 
+@needs_netns
+def test_split_minority_sees_the_majority_failing(ctx: FaultContext) -> None:
+    dep = ctx.dep
+    fault = make_fault("split", {"minority_size": 2})
+    applied = fault.apply(ctx)
+    minority, majority = applied["sides"][0]["a"], applied["sides"][0]["b"]
+    assert len(minority) == 2 and len(majority) == 4
+    addr = {n.name: (n.client_proxy.listen_host, n.client_proxy.listen_port) for n in dep.redis}
+
+    def minority_flags_majority() -> bool:
+        for m in minority:
+            flags = {e["address"]: e["flags"] for e in cluster_nodes(dep.node(m))}
+            if not all({"fail?", "fail"} & set(flags[addr[o]]) for o in majority):
+                return False
+        return True
+
+    try:
+        wait_for(
+            "each minority node flags every majority node failing",
+            minority_flags_majority,
+            15,
+            lambda: views(dep),
+        )
+        assert all(cluster_info(dep, m)["cluster_state"] == "fail" for m in minority)
+    finally:
+        healed = fault.heal(ctx)
+    assert healed["rules_left"] == {}
+
+
 # -- Redis admin ------------------------------------------------------------------------------------
 
 
