@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+from harness.errors import HarnessError
 
 if TYPE_CHECKING:
     from harness.topology.local import Deployment
@@ -34,6 +37,26 @@ class Capability(StrEnum):
 
 class FaultError(Exception):
     """A fault could not be applied or healed; the nemesis records it and carries on."""
+
+
+class FaultParamError(HarnessError, ValueError):
+    """A fault was built with bad parameters (unknown kind, bad value, malformed selector): raised
+    by the constructor, so a bad schedule fails when it is validated, before anything starts."""
+
+
+class SelectorError(FaultError):
+    """A target selector named nothing that exists now (unknown node or replica set, no replica,
+    no node answering); raised at apply time, when selectors are resolved."""
+
+
+@runtime_checkable
+class WorkloadControl(Protocol):
+    """What the running workload offers the nemesis (``FaultContext.workload``): a tenant's share
+    of the events jumps to ``share`` (0 < share < 1) until ``end_surge``."""
+
+    def surge(self, tenant: str, share: float) -> Any: ...
+
+    def end_surge(self, tenant: str) -> Any: ...
 
 
 @dataclass
@@ -80,5 +103,29 @@ def register(cls: type[Fault]) -> type[Fault]:
     return cls
 
 
-def missing_capabilities(fault: Fault, offered: frozenset[Capability]) -> list[str]:
-    return sorted(c.value for c in fault.needs - offered)
+def missing_capabilities(fault: Fault, offered: Iterable[str]) -> list[str]:
+    """The capabilities ``fault`` needs that ``offered`` lacks (``Capability`` members or their
+    string values, as ``Deployment.capabilities()`` returns them)."""
+    have = {str(c) for c in offered}
+    return sorted(c.value for c in fault.needs if c.value not in have)
+
+
+#: Why a backend lacks a capability, in words a report can show.
+_LACKS = {
+    Capability.PARTITION: "partitions need per-node network namespaces (root on Linux); this run has none",
+    Capability.TOXICS: "this backend has no Toxiproxy in front of its nodes",
+    Capability.KILL: "this backend cannot kill and restart its servers",
+    Capability.PAUSE: "this backend cannot pause its servers",
+    Capability.RESTART: "this backend cannot restart its servers",
+    Capability.REDIS_ADMIN: "this topology has no Redis nodes to send admin commands to",
+    Capability.WORKLOAD: "no workload that can be steered is running",
+}
+
+
+def not_run_reason(fault: Fault, offered: Iterable[str]) -> str | None:
+    """None when the backend offers everything ``fault`` needs; else the reason it is not run."""
+    missing = missing_capabilities(fault, offered)
+    if not missing:
+        return None
+    why = "; ".join(_LACKS[Capability(m)] for m in missing)
+    return f"{fault.kind} needs {', '.join(missing)}: {why}"

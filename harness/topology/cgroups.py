@@ -71,3 +71,13 @@ def our_groups() -> list[str]:
     if found is None:
         return []
     return [str(p) for p in found[0].glob(f"{PREFIX}*") if p.is_dir()]
+
+
+def join_group(path: str, pid: int) -> bool:
+    """Moves ``pid`` into an existing cgroup (a restarted server keeps its node's CPU cap); False
+    when the group is gone or cannot be written."""
+    try:
+        (Path(path) / "cgroup.procs").write_text(f"{pid}\n")
+    except OSError:
+        return False
+    return True

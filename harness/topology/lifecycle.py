@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -77,6 +78,9 @@ class RunResources:
     links: list[str] = field(default_factory=list)
     cgroups: list[str] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
+    # Set (under SPAWN_LOCK) when teardown starts: a fault restarting a server from another thread
+    # (a timed restart after a kill) must not start one that teardown has already passed over.
+    closing: bool = False
 
     # -- persistence -------------------------------------------------------------------------
     @property
@@ -118,6 +122,11 @@ class RunResources:
         self.save()
 
 
+#: Held while a server process is started and recorded, and while teardown marks a run as closing,
+#: so that every process is either recorded before teardown walks the list or never started.
+SPAWN_LOCK = threading.RLock()
+
+
 def new_resources(run_id: str, run_dir: Path, *, detached: bool, topology: str) -> RunResources:
     me = os.getpid()
     res = RunResources(
@@ -136,11 +145,16 @@ def new_resources(run_id: str, run_dir: Path, *, detached: bool, topology: str) 
 
 
 def stop_process(pid: int, start_time: int | None, grace_s: float = 3.0) -> None:
-    """SIGTERM, then SIGKILL after ``grace_s``; waits until the pid is gone (reaping our children)."""
+    """SIGTERM, then SIGKILL after ``grace_s``; waits until the pid is gone (reaping our children).
+
+    A server paused by a fault (SIGSTOP) would hold SIGTERM pending and never shut down cleanly,
+    and a stopped process must never outlive a run: so SIGCONT follows the SIGTERM (in that order,
+    so it wakes up to the pending SIGTERM rather than running on for a moment)."""
     if not pid_alive(pid, start_time):
         return
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGCONT)
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
         _reap(pid)
@@ -150,6 +164,7 @@ def stop_process(pid: int, start_time: int | None, grace_s: float = 3.0) -> None
         time.sleep(0.02)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
+        os.kill(pid, signal.SIGCONT)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and pid_alive(pid, start_time) and not _is_zombie(pid):
         time.sleep(0.02)
@@ -159,6 +174,15 @@ def stop_process(pid: int, start_time: int | None, grace_s: float = 3.0) -> None
 def _reap(pid: int) -> None:
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def is_stopped(pid: int) -> bool:
+    """True for a process in state T (stopped by a signal, e.g. a pause fault's SIGSTOP)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] in ("T", "t")
 
 
 def _is_zombie(pid: int) -> bool:
@@ -176,6 +200,8 @@ def _run_quiet(cmd: list[str]) -> None:
 def teardown(res: RunResources) -> list[str]:
     """Stops everything ``res`` records, in dependency order. Returns what it removed."""
     removed: list[str] = []
+    with SPAWN_LOCK:
+        res.closing = True  # no fault may start a server from now on (see ServerProcess)
     # Servers first: a namespace with live processes in it would outlive 'ip netns del'.
     for proc in reversed(res.processes):
         if pid_alive(proc.pid, proc.start_time):

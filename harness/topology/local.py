@@ -176,6 +176,15 @@ class Deployment:
             for host, _ in src:
                 self.network.block(host, ports)
 
+    def unsplit(self, side_a: list[str], side_b: list[str]) -> None:
+        """Undoes exactly one ``split(side_a, side_b)``, leaving any other partition in place."""
+        a = [self._placement(n) for n in side_a]
+        b = [self._placement(n) for n in side_b]
+        for src, dst in [(a, b), (b, a)]:
+            ports = [p for _, node_ports in dst for p in node_ports]
+            for host, _ in src:
+                self.network.unblock(host, ports)
+
     def isolate(self, name: str) -> None:
         self.split([name], [n for n in self.node_names() if n != name])
 

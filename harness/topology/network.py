@@ -77,6 +77,10 @@ class Network:
         """Drops everything ``host`` sends to the proxy ports ``ports``."""
         raise UnsupportedError(f"partitions are unsupported on {self.kind} hosts")
 
+    def unblock(self, host: Host, ports: list[int]) -> None:
+        """Removes one rule per port that ``block`` added (others, e.g. an overlapping partition's, stay)."""
+        raise UnsupportedError(f"partitions are unsupported on {self.kind} hosts")
+
     def heal(self, host: Host) -> None:
         raise UnsupportedError(f"partitions are unsupported on {self.kind} hosts")
 
@@ -157,23 +161,19 @@ class NetnsNetwork(Network):
         # Each host has its own stack, so the standard ports never collide.
         return 6379, 16379
 
+    def _rule(self, port: int) -> list[str]:
+        return ["-p", "tcp", "-d", self.proxy_address, "--dport", str(port), "-j", "DROP"]
+
     def block(self, host: Host, ports: list[int]) -> None:
         assert host.netns is not None
         for port in ports:
-            _ip(
-                "iptables",
-                "-A",
-                CHAIN,
-                "-p",
-                "tcp",
-                "-d",
-                self.proxy_address,
-                "--dport",
-                str(port),
-                "-j",
-                "DROP",
-                netns=host.netns,
-            )
+            _ip("iptables", "-A", CHAIN, *self._rule(port), netns=host.netns)
+
+    def unblock(self, host: Host, ports: list[int]) -> None:
+        assert host.netns is not None
+        for port in ports:
+            # -D deletes the first matching rule; a rule that is already gone is not an error.
+            _ip("iptables", "-D", CHAIN, *self._rule(port), netns=host.netns, check=False)
 
     def heal(self, host: Host) -> None:
         assert host.netns is not None

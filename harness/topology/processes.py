@@ -6,7 +6,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from harness.topology.lifecycle import RUN_ID_ENV, ProcessRecord, RunResources, proc_start_time
+from harness.errors import HarnessError
+from harness.topology.lifecycle import RUN_ID_ENV, SPAWN_LOCK, ProcessRecord, RunResources, proc_start_time
 
 
 def log_tail(path: Path | str, lines: int = 20) -> str:
@@ -25,10 +26,15 @@ class ServerProcess:
         self.name = name
         self.cmd = cmd
         self.log = log
+        self.cwd = cwd
         env = dict(os.environ)
         env[RUN_ID_ENV] = res.run_id
         log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "ab") as fh:
+        # Started and recorded under the lock teardown takes to mark the run closing, so a server
+        # started from a fault's thread is either torn down with the rest or never started.
+        with SPAWN_LOCK, open(log, "ab") as fh:
+            if res.closing:
+                raise HarnessError(f"not starting {name}: run {res.run_id} is being torn down")
             self.popen = subprocess.Popen(
                 cmd,
                 stdout=fh,
@@ -38,12 +44,16 @@ class ServerProcess:
                 cwd=cwd,
                 start_new_session=True,
             )
-        self.pid = self.popen.pid
-        self.start_time = proc_start_time(self.pid)
-        res.add_process(ProcessRecord(name, self.pid, self.start_time, cmd, str(log)))
+            self.pid = self.popen.pid
+            self.start_time = proc_start_time(self.pid)
+            res.add_process(ProcessRecord(name, self.pid, self.start_time, cmd, str(log)))
 
     def running(self) -> bool:
         return self.popen.poll() is None
+
+    def again(self, res: RunResources) -> ServerProcess:
+        """The same command started anew (same log, same working directory), recorded in ``res``."""
+        return ServerProcess(self.name, self.cmd, self.log, res, cwd=self.cwd)
 
     def tail(self, lines: int = 20) -> str:
         return log_tail(self.log, lines)

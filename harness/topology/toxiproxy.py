@@ -120,6 +120,14 @@ class ToxiproxyServer:
             raise HarnessError(f"no toxiproxy proxy named '{name}'")
         return proxy
 
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> requests.Response:
+        """One API call with a timeout: a toxic chain can wedge the server (Toxiproxy issues #159,
+        #210 report hangs while adding or removing toxics), and the harness must not hang with it."""
+        try:
+            return requests.request(method, f"{self.api}{path}", json=body, timeout=10)
+        except requests.RequestException as exc:
+            raise HarnessError(f"toxiproxy {method} {path}: {type(exc).__name__}: {exc}") from exc
+
     def add_toxic(
         self,
         proxy: str,
@@ -131,13 +139,48 @@ class ToxiproxyServer:
         toxicity: float = 1.0,
     ) -> str:
         toxic_name = name or f"{toxic_type}_{stream}"
-        self.proxy(proxy).add_toxic(
-            type=toxic_type, stream=stream, name=toxic_name, toxicity=toxicity, attributes=attributes
-        )
+        body = {
+            "name": toxic_name,
+            "type": toxic_type,
+            "stream": stream,
+            "toxicity": toxicity,
+            "attributes": attributes,
+        }
+        resp = self._call("POST", f"/proxies/{proxy}/toxics", body)
+        if not resp.ok:
+            raise HarnessError(
+                f"toxiproxy refused toxic {toxic_name} ({toxic_type}, {stream}) on {proxy}: "
+                f"{resp.status_code} {resp.text.strip()}"
+            )
         return toxic_name
 
-    def remove_toxic(self, proxy: str, toxic_name: str) -> None:
-        self.proxy(proxy).destroy_toxic(toxic_name)
+    def remove_toxic(self, proxy: str, toxic_name: str) -> bool:
+        """Removes one toxic; False when it was not there (already removed, or never added)."""
+        resp = self._call("DELETE", f"/proxies/{proxy}/toxics/{toxic_name}")
+        if resp.status_code == 404:
+            return False
+        if not resp.ok:
+            raise HarnessError(f"toxiproxy could not remove {toxic_name} from {proxy}: {resp.text.strip()}")
+        return True
+
+    def toxics(self, proxy: str) -> list[dict[str, Any]]:
+        """The toxics on ``proxy`` now, as the server reports them (name, type, stream, attributes)."""
+        resp = self._call("GET", f"/proxies/{proxy}/toxics")
+        if not resp.ok:
+            raise HarnessError(f"toxiproxy: no proxy '{proxy}': {resp.text.strip()}")
+        return list(resp.json())
+
+    def set_enabled(self, proxy: str, enabled: bool) -> None:
+        """Disabling a proxy closes its listener and the connections open through it."""
+        resp = self._call("POST", f"/proxies/{proxy}", {"enabled": enabled})
+        if not resp.ok:
+            raise HarnessError(f"toxiproxy could not set {proxy} enabled={enabled}: {resp.text.strip()}")
+
+    def enabled(self, proxy: str) -> bool:
+        resp = self._call("GET", f"/proxies/{proxy}")
+        if not resp.ok:
+            raise HarnessError(f"toxiproxy: no proxy '{proxy}': {resp.text.strip()}")
+        return bool(resp.json().get("enabled"))
 
     def reset(self) -> None:
         """Removes every toxic and re-enables every proxy."""

@@ -10,3 +10,15 @@ def assert_nothing_left(res: RunResources) -> None:
     assert not alive, f"processes still running: {alive}"
     assert not set(res.netns) & set(list_netns()), "network namespaces left behind"
     assert not set(res.links) & set(list_links()), "links left behind"
+
+
+def assert_nothing_left_after_faults(res: RunResources) -> None:
+    """``assert_nothing_left``, plus what faults could leave: a server started again after the run's
+    records were written (found by its run label), or a process left stopped by a pause."""
+    from harness.topology.lifecycle import is_stopped, labelled_pids
+
+    assert_nothing_left(res)
+    labelled = labelled_pids(res.run_id)
+    assert not labelled, f"processes labelled {res.run_id} still running: {labelled}"
+    stopped = [p.pid for p in res.processes if is_stopped(p.pid)]
+    assert not stopped, f"stopped processes left: {stopped}"
