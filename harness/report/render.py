@@ -404,12 +404,17 @@ def build_context(results: Json, metrics: Json, notes: list[str]) -> Json:
     invariants = []
     for inv in _dl(results.get("invariants")):
         examples = _dl(inv.get("examples"))
+        expected = inv.get("expected") == "invalid"
+        reproduced = expected and inv.get("status") == "invalid"
         invariants.append(
             {
                 "variant": text(inv.get("variant")),
                 "name": text(inv.get("name")),
-                "status": text(inv.get("status")),
-                "cls": status_class(inv.get("status")),
+                # A variant meant to show the case's anomaly: invalid is the expected evidence.
+                "status": text(inv.get("status"))
+                + (" (expected: the case's anomaly)" if reproduced else "")
+                + (" (expected invalid: anomaly not reproduced)" if expected and not reproduced else ""),
+                "cls": "warn" if reproduced else status_class(inv.get("status")),
                 "violations": fmt_num(inv.get("violations")),
                 "summary": text(inv.get("summary")),
                 "examples": _table(examples[:MAX_EXAMPLES]),

@@ -34,7 +34,16 @@ def checking_config(spec: ScenarioSpec) -> dict[str, Any]:
         "checkers": list(spec.checkers),
         "checker_params": {k: dict(v) for k, v in spec.checker_params.items()},
         "targets": [t.model_dump() for t in spec.targets],
+        "expect_invalid": {v.name: list(v.expect_invalid) for v in spec.variants if v.expect_invalid},
     }
+
+
+def mark_expected(invariants: list[dict[str, Any]], expect_invalid: Mapping[str, Sequence[str]]) -> None:
+    """Tags the invariants a variant is meant to violate (the case study's failure, shown by the
+    ``before`` variant), so the verdict can tell a reproduced anomaly from an unexpected one."""
+    for inv in invariants:
+        if inv.get("name") in expect_invalid.get(str(inv.get("variant")), ()):
+            inv["expected"] = "invalid"
 
 
 def _tap(ops: Iterable[Op], sinks: Sequence[Callable[[Op], None]]) -> Iterator[Op]:
@@ -77,15 +86,25 @@ def evaluate_targets(specs: Sequence[TargetSpec], metrics: dict[str, Any]) -> li
 def overall_verdict(results: dict[str, Any]) -> tuple[str, str]:
     if results.get("error"):
         return "error", str(results["error"])
-    bad_inv = [i for i in results["invariants"] if i["status"] != "valid"]
+
+    # An invariant a variant is meant to violate passes when it is invalid (the anomaly was
+    # reproduced) and fails otherwise (valid: the case was not reproduced; unknown: cannot tell).
+    def good(i: dict[str, Any]) -> bool:
+        return bool(i["status"] == ("invalid" if i.get("expected") == "invalid" else "valid"))
+
+    bad_inv = [i for i in results["invariants"] if not good(i)]
     bad_tgt = [t for t in results["targets"] if t["status"] != "pass"]
+    reproduced = sum(1 for i in results["invariants"] if i.get("expected") == "invalid" and good(i))
     if not bad_inv and not bad_tgt:
-        return "pass", (
-            f"all {len(results['targets'])} targets met and all "
-            f"{len(results['invariants'])} invariant checks valid"
-        )
+        n_valid = len(results["invariants"]) - reproduced
+        text = f"all {len(results['targets'])} targets met and all {n_valid} invariant checks valid"
+        if reproduced:
+            text += f"; {reproduced} expected anomalies reproduced"
+        return "pass", text
     parts = [f"{t['name']}: {t['status']}" for t in bad_tgt] + [
-        f"{i['variant']}/{i['name']}: {i['status']}" for i in bad_inv
+        f"{i['variant']}/{i['name']}: {i['status']}"
+        + (" (the anomaly this variant should show did not appear)" if i.get("expected") == "invalid" else "")
+        for i in bad_inv
     ]
     return "fail", "; ".join(parts)
 
@@ -136,6 +155,8 @@ def recheck(run_dir: Path) -> dict[str, Any]:
         raise HarnessError(f"{res_path}: field 'checking': expected a checkers list and a params mapping")
     variants = [str(v["name"]) for v in results.get("variants", []) if isinstance(v, dict) and "name" in v]
     results["invariants"] = check_invariants(history, variants, checkers, params, source=f"{res_path}")
+    expected = config.get("expect_invalid", {})
+    mark_expected(results["invariants"], expected if isinstance(expected, dict) else {})
     metrics_path = run_dir / METRICS
     metrics = _read_json(metrics_path, "targets need the run's metrics") if metrics_path.exists() else {}
     results["targets"] = evaluate_targets(targets, metrics)

@@ -30,7 +30,14 @@ from harness.metrics.latency import EventLatencies, Throughput, percentiles
 from harness.metrics.load import imbalance_ratio, per_master_load
 from harness.metrics.recovery import RecoveryFold
 from harness.report.render import render_index, render_run
-from harness.scenario.judge import HISTORY, check_variant, checking_config, evaluate_targets, overall_verdict
+from harness.scenario.judge import (
+    HISTORY,
+    check_variant,
+    checking_config,
+    evaluate_targets,
+    mark_expected,
+    overall_verdict,
+)
 from harness.scenario.spec import ScenarioSpec, VariantSpec
 from harness.topology import redis as redis_nodes
 from harness.topology.local import Deployment, deploy, run_id_now
@@ -443,6 +450,7 @@ def _judge(
             source=f"scenario {spec.name}",
             sinks=[latencies.observe, throughput.observe, recovery.observe],
         )
+        mark_expected(verdicts, {name: vr.spec.expect_invalid})
         results["invariants"] += verdicts
         vm = metrics["variants"][name] = _variant_metrics(vr, latencies.result(), throughput.result(), rate)
         vm["invariants"] = invariant_numbers(verdicts)

@@ -65,6 +65,11 @@ class VariantSpec(Strict):
     wait_timeout_ms: int = Field(default=100, ge=0, le=60_000)
     retries: int = Field(default=0, ge=0, le=10, description="increments: resend a failed/unknown INCR")
     retry_backoff_ms: int = Field(default=50, ge=0, le=10_000)
+    expect_invalid: list[str] = Field(
+        default_factory=list,
+        description="checkers this variant is meant to violate (the case study's failure): the run "
+        "passes when they are invalid and fails when they are not",
+    )
 
 
 class TargetSpec(Strict):
@@ -119,6 +124,10 @@ class ScenarioSpec(Strict):
         if len(set(self.checkers)) != len(self.checkers):
             raise ValueError(f"checkers: each checker once, got {self.checkers}")
         names = [v.name for v in self.variants]
+        for v in self.variants:
+            stray = [c for c in v.expect_invalid if c not in self.checkers]
+            if stray:
+                raise ValueError(f"variant {v.name}: expect_invalid names checkers not in the list: {stray}")
         if len(set(names)) != len(names):
             raise ValueError(f"variant names must be unique: {names}")
         if self.schedule is not None:

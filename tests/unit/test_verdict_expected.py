@@ -1,0 +1,45 @@
+"""A variant meant to show the case study's anomaly passes when it does and fails when it does not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness.scenario.judge import mark_expected, overall_verdict
+
+
+def results(before: str, after: str) -> dict[str, Any]:
+    invs = [
+        {"variant": "before", "name": "acknowledged-increments-survive", "status": before},
+        {"variant": "after", "name": "acknowledged-increments-survive", "status": after},
+    ]
+    mark_expected(invs, {"before": ["acknowledged-increments-survive"]})
+    return {"error": None, "invariants": invs, "targets": [{"name": "t", "status": "pass"}]}
+
+
+def test_reproduced_anomaly_in_before_and_none_after_is_a_pass() -> None:
+    verdict, reason = overall_verdict(results("invalid", "valid"))
+    assert verdict == "pass" and "1 expected anomalies reproduced" in reason
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "why"),
+    [
+        ("valid", "valid", "should show did not appear"),  # the case was not reproduced
+        ("unknown", "valid", "should show did not appear"),
+        ("invalid", "invalid", "after/acknowledged-increments-survive: invalid"),  # the fix did not work
+    ],
+)
+def test_anything_else_fails(before: str, after: str, why: str) -> None:
+    verdict, reason = overall_verdict(results(before, after))
+    assert verdict == "fail" and why in reason
+
+
+def test_only_the_named_variant_and_checker_are_marked() -> None:
+    invs = [
+        {"variant": "before", "name": "rate-limit-holds", "status": "invalid"},
+        {"variant": "after", "name": "acknowledged-increments-survive", "status": "invalid"},
+    ]
+    mark_expected(invs, {"before": ["acknowledged-increments-survive"]})
+    assert all("expected" not in i for i in invs)
