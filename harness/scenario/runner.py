@@ -419,16 +419,22 @@ def invariant_numbers(verdicts: list[dict[str, Any]]) -> dict[str, dict[str, Any
     return out
 
 
-def faults_summary(figures: list[dict[str, Any]]) -> dict[str, float | None]:
-    """The worst of each per-fault figure, for targets (``after.faults_summary.errors_until_ms``)."""
+def faults_summary(figures: list[dict[str, Any]]) -> dict[str, Any]:
+    """The worst of each per-fault figure, over all faults and per fault kind, for targets
+    (``after.faults_summary.errors_until_ms``, ``before.faults_summary.kill.errors_until_ms``)."""
+    keys = ("errors_until_ms", "first_ok_after_heal_ms", "apply_delay_ms", "heal_delay_ms")
 
-    def worst(key: str) -> float | None:
-        vals = [f[key] for f in figures if isinstance(f.get(key), int | float)]
-        return max(vals) if vals else None
+    def worst(figs: list[dict[str, Any]]) -> dict[str, float | None]:
+        out: dict[str, float | None] = {}
+        for key in keys:
+            vals = [f[key] for f in figs if isinstance(f.get(key), int | float)]
+            out[key] = max(vals) if vals else None
+        return out
 
-    return {
-        k: worst(k) for k in ("errors_until_ms", "first_ok_after_heal_ms", "apply_delay_ms", "heal_delay_ms")
-    }
+    summary: dict[str, Any] = worst(figures)
+    for kind in sorted({str(f.get("fault")) for f in figures}):
+        summary[kind.replace("-", "_")] = worst([f for f in figures if f.get("fault") == kind])
+    return summary
 
 
 def _judge(
