@@ -18,7 +18,7 @@ import redis
 from redis.connection import Connection
 from redis.crc import key_slot
 
-from harness.clients.outcomes import outcome_of
+from harness.clients.outcomes import REDIRECTS, REPLY_ERRORS, describe, outcome_of
 from harness.ops import OpType
 
 SLOTS = 16384
@@ -139,9 +139,9 @@ class SlotRouter:
                 try:
                     value = conn.read_response()
                     replies[i] = Reply(OpType.OK, value, self.now_ns(), addr)
-                except redis.ResponseError as exc:
-                    replies[i] = Reply(outcome_of(exc), str(exc), self.now_ns(), addr)
-                    moved = moved or str(exc).startswith(("MOVED", "ASK", "CLUSTERDOWN"))
+                except REPLY_ERRORS as exc:  # an error reply: the connection is fine, read on
+                    replies[i] = Reply(outcome_of(exc), describe(exc), self.now_ns(), addr)
+                    moved = moved or isinstance(exc, REDIRECTS)
                 except (redis.RedisError, OSError) as exc:
                     # The connection broke mid-batch: these and all later replies are unknown.
                     self._fill(replies, idxs[pos:], OpType.INFO, exc, addr)

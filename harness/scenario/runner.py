@@ -98,6 +98,27 @@ def _now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _apply_settings(
+    dep: Deployment, settings: dict[str, str | int | bool], opts: RunOptions
+) -> dict[str, str | int | bool]:
+    """``CONFIG SET`` on every Redis node (a variant's server settings, e.g. min-replicas-to-write);
+    returns the values they replace, read with ``CONFIG GET``, so they can be put back."""
+    previous: dict[str, str | int | bool] = {}
+    for name, value in settings.items():
+        text = ("yes" if value else "no") if isinstance(value, bool) else str(value)
+        for node in dep.redis:
+            try:
+                old = node.admin().config_get(name).get(name)
+                if old is not None:
+                    previous.setdefault(name, str(old))
+                node.admin().config_set(name, text)
+            except redis.RedisError as exc:
+                raise HarnessError(f"variant setting {name}={text} refused by {node.name}: {exc}") from exc
+    if settings:
+        opts.log("redis settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
+    return previous
+
+
 def _prepare(dep: Deployment) -> float:
     """Each variant starts from empty data, zeroed server statistics and idle nodes.
 
@@ -376,7 +397,11 @@ def run_scenario(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, dict[str, 
                 )
                 results["substrate"]["versions"].update(dep.versions)
                 for variant in spec.variants:
-                    runs.append(_play_variant(dep, spec, variant, rec, clock, seed, opts, duration, rate))
+                    previous = _apply_settings(dep, variant.redis_settings, opts)
+                    try:
+                        runs.append(_play_variant(dep, spec, variant, rec, clock, seed, opts, duration, rate))
+                    finally:
+                        _apply_settings(dep, previous, opts)  # the next variant starts from the file's
                 results["planes"]["redis"] = {"status": "ran", "reason": None}
         except HarnessError as exc:
             results["error"] = str(exc)

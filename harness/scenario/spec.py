@@ -65,6 +65,10 @@ class VariantSpec(Strict):
     wait_timeout_ms: int = Field(default=100, ge=0, le=60_000)
     retries: int = Field(default=0, ge=0, le=10, description="increments: resend a failed/unknown INCR")
     retry_backoff_ms: int = Field(default=50, ge=0, le=10_000)
+    redis_settings: dict[str, str | int | bool] = Field(
+        default_factory=dict,
+        description="CONFIG SET on every Redis node for this variant (put back afterwards)",
+    )
     expect_invalid: list[str] = Field(
         default_factory=list,
         description="checkers this variant is meant to violate (the case study's failure): the run "

@@ -161,19 +161,27 @@ class NetnsNetwork(Network):
         # Each host has its own stack, so the standard ports never collide.
         return 6379, 16379
 
-    def _rule(self, port: int) -> list[str]:
-        return ["-p", "tcp", "-d", self.proxy_address, "--dport", str(port), "-j", "DROP"]
+    def _rules(self, ports: list[int]) -> list[list[str]]:
+        """One rule per 15 ports (multiport's limit): a partition costs one iptables call per host
+        instead of one per port, which keeps applying it well under 100 ms. The same ports give
+        the same rules, so ``unblock`` deletes exactly what ``block`` added."""
+        unique = sorted(set(ports))
+        return [
+            ["-p", "tcp", "-d", self.proxy_address, "-m", "multiport", "--dports",
+             ",".join(str(p) for p in unique[i : i + 15]), "-j", "DROP"]
+            for i in range(0, len(unique), 15)
+        ]  # fmt: skip
 
     def block(self, host: Host, ports: list[int]) -> None:
         assert host.netns is not None
-        for port in ports:
-            _ip("iptables", "-A", CHAIN, *self._rule(port), netns=host.netns)
+        for rule in self._rules(ports):
+            _ip("iptables", "-A", CHAIN, *rule, netns=host.netns)
 
     def unblock(self, host: Host, ports: list[int]) -> None:
         assert host.netns is not None
-        for port in ports:
+        for rule in self._rules(ports):
             # -D deletes the first matching rule; a rule that is already gone is not an error.
-            _ip("iptables", "-D", CHAIN, *self._rule(port), netns=host.netns, check=False)
+            _ip("iptables", "-D", CHAIN, *rule, netns=host.netns, check=False)
 
     def heal(self, host: Host) -> None:
         assert host.netns is not None

@@ -8,12 +8,15 @@ then get their counter ``INCR`` + ``EXPIRE`` in a second round.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from typing import Any
+
+import redis
 
 from harness.clients.redis_router import SlotRouter
 from harness.clock import RunClock
@@ -219,29 +222,47 @@ class EventDriver:
 
 
 def final_reads(
-    router: SlotRouter, recorder: HistoryRecorder, keys: list[str], variant: str, batch: int = 1000
+    router: SlotRouter,
+    recorder: HistoryRecorder,
+    keys: list[str],
+    variant: str,
+    batch: int = 1000,
+    rounds: int = 5,
+    pause_s: float = 0.5,
 ) -> int:
-    """Reads every counter key once, recorded as ``final_read`` ops for the checkers."""
-    failures = 0
-    for start in range(0, len(keys), batch):
-        chunk = keys[start : start + batch]
-        ops = [recorder.invoke("final", "final_read", variant=variant, key=k) for k in chunk]
-        replies = router.execute([("GET", k) for k in chunk], chunk)
-        for op, k, reply in zip(ops, chunk, replies, strict=True):
-            if reply.outcome is OpType.OK:
-                value = None if reply.value is None else int(reply.value)
-                recorder.complete(
-                    op, OpType.OK, "final", "final_read", time_ns=reply.done_ns, value=value, key=k
-                )
-            else:
-                failures += 1
-                recorder.complete(
-                    op,
-                    reply.outcome,
-                    "final",
-                    "final_read",
-                    time_ns=reply.done_ns,
-                    error=str(reply.value),
-                    key=k,
-                )
-    return failures
+    """Reads every counter key, recorded as ``final_read`` ops for the checkers. Reads are
+    idempotent, so a read that was refused or timed out (a stale slot map right after a failover,
+    a node still loading) is tried again, up to ``rounds`` times; every attempt is its own op and
+    the checker uses the latest one that succeeded. Returns how many keys were never read."""
+    pending = list(keys)
+    for attempt in range(rounds):
+        if attempt:
+            time.sleep(pause_s)
+            with contextlib.suppress(redis.RedisError):
+                router.refresh()
+        failed: list[str] = []
+        for start in range(0, len(pending), batch):
+            chunk = pending[start : start + batch]
+            ops = [recorder.invoke("final", "final_read", variant=variant, key=k) for k in chunk]
+            replies = router.execute([("GET", k) for k in chunk], chunk)
+            for op, k, reply in zip(ops, chunk, replies, strict=True):
+                if reply.outcome is OpType.OK:
+                    value = None if reply.value is None else int(reply.value)
+                    recorder.complete(
+                        op, OpType.OK, "final", "final_read", time_ns=reply.done_ns, value=value, key=k
+                    )
+                else:
+                    failed.append(k)
+                    recorder.complete(
+                        op,
+                        reply.outcome,
+                        "final",
+                        "final_read",
+                        time_ns=reply.done_ns,
+                        error=str(reply.value),
+                        key=k,
+                    )
+        pending = failed
+        if not pending:
+            break
+    return len(pending)
