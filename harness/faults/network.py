@@ -29,16 +29,17 @@ class _Partition(Fault):
     def apply(self, ctx: FaultContext) -> dict[str, Any]:
         splits = self._sides(ctx)
         done: list[Sides] = ctx.state.setdefault("splits", [])
+        hosts = 0
         for a, b in splits:
             # Recorded before the rules go in: a split that fails halfway is still undone by heal
             # (deleting a rule that is not there is not an error).
             done.append((a, b))
             try:
-                ctx.dep.split(a, b)
+                hosts += ctx.dep.split(a, b)
             except HarnessError as exc:
                 raise FaultError(f"{self.kind}: could not split {a} from {b}: {exc}") from exc
-        rules = sum(len(r) for r in ctx.dep.rules().values())
-        return {"sides": [{"a": a, "b": b} for a, b in splits], "rules": rules}
+        # Not re-read with iptables -S here: that would only delay the moment apply reports done.
+        return {"sides": [{"a": a, "b": b} for a, b in splits], "hosts_with_rules": hosts}
 
     def heal(self, ctx: FaultContext) -> dict[str, Any]:
         splits: list[Sides] = ctx.state.pop("splits", [])

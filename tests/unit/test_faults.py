@@ -166,11 +166,13 @@ class FakeDep:
     def mongo_node(self, name: str) -> Any:
         raise HarnessError(f"no MongoDB node named '{name}'")
 
-    def split(self, a: list[str], b: list[str]) -> None:
+    def split(self, a: list[str], b: list[str]) -> int:
         self.blocked.append((a, b))
+        return len(a) + len(b)
 
-    def unsplit(self, a: list[str], b: list[str]) -> None:
+    def unsplit(self, a: list[str], b: list[str]) -> int:
         self.blocked.remove((a, b))
+        return len(a) + len(b)
 
     def rules(self) -> dict[str, list[str]]:
         return {n: [f"DROP {b}" for a, b in self.blocked if n in a] for n in self.node_names()}
