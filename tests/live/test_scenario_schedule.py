@@ -76,3 +76,25 @@ def test_schedule_runs_beside_the_workload_and_is_reported(touch_fault: None, tm
     assert sorted({o.f for o in nemesis}) == ["fault-end", "fault-start"]
     assert all(o.outcome == "ok" for o in nemesis)
     assert "test-touch" in (run_dir / "index.html").read_text()
+
+
+def test_partitioned_master_loses_acknowledged_writes(tmp_path: Path) -> None:
+    """redis-partition at a small scale: the isolated master acknowledges writes its promoted replica
+    never gets, the checker counts them, and the run heals and reports the fault."""
+    spec = load_scenario("redis-partition")
+    assert spec.schedule is not None
+    schedule = spec.schedule.model_copy(
+        update={"steps": [spec.schedule.steps[0].model_copy(update={"at_s": 3.0, "duration_s": 7.0})]}
+    )
+    spec = spec.model_copy(update={"schedule": schedule, "variants": spec.variants[:1], "targets": []})
+    run_dir, results = run_scenario(
+        spec, RunOptions(reports_dir=tmp_path, duration_s=14, rate=1500, log=lambda _m: None)
+    )
+    assert results["error"] is None
+    (fault,) = results["faults"]
+    assert fault["fault"] == "isolate" and fault["status"] == "healed"
+    (inv,) = results["invariants"]
+    assert inv["status"] == "invalid" and inv["details"]["lost"] >= 1  # the case is reproduced
+    assert inv["expected"] == "invalid" and results["verdict"] == "pass"
+    metrics = json.loads((run_dir / "metrics.json").read_text())["variants"]["before"]
+    assert metrics["healthy_again"]["healthy"] is True
