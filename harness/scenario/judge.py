@@ -97,10 +97,12 @@ def overall_verdict(results: dict[str, Any]) -> tuple[str, str]:
     reproduced = sum(1 for i in results["invariants"] if i.get("expected") == "invalid" and good(i))
     if not bad_inv and not bad_tgt:
         n_valid = len(results["invariants"]) - reproduced
-        text = f"all {len(results['targets'])} targets met and all {n_valid} invariant checks valid"
+        parts = [f"all {len(results['targets'])} targets met"]
+        if n_valid:
+            parts.append(f"all {n_valid} invariant checks valid")
         if reproduced:
-            text += f"; {reproduced} expected anomalies reproduced"
-        return "pass", text
+            parts.append(f"{reproduced} expected anomal{'y' if reproduced == 1 else 'ies'} reproduced")
+        return "pass", ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
     parts = [f"{t['name']}: {t['status']}" for t in bad_tgt] + [
         f"{i['variant']}/{i['name']}: {i['status']}"
         + (" (the anomaly this variant should show did not appear)" if i.get("expected") == "invalid" else "")
