@@ -30,14 +30,17 @@ class EventLatencies:
     INCR if admitted, else the limiter check). Only events whose every op completed ``ok``.
     A fold (``observe`` each op in any order, then ``result``) so it can share a streamed pass."""
 
-    def __init__(self, group_of: dict[str, str]) -> None:
+    def __init__(
+        self, group_of: dict[str, str], fs: frozenset[str] = frozenset({"rate_limit", "incr"})
+    ) -> None:
         self.group_of = group_of
+        self.fs = fs
         self.done: dict[Any, tuple[str, int, int]] = {}
         self.failed: set[Any] = set()
 
     def observe(self, op: Op) -> None:
         event = op.get("event")
-        if event is None or op.f not in ("rate_limit", "incr"):
+        if event is None or op.f not in self.fs:
             return
         if op.outcome != "ok" or op.complete_ns is None:
             self.failed.add(event)
@@ -58,15 +61,15 @@ class Throughput:
     """Per one-second bin from ``start_ns``: events scheduled (offered) and limiter checks
     completed ``ok`` (achieved). A fold, like :class:`EventLatencies`."""
 
-    def __init__(self, start_ns: int, seconds: int, f: str = "rate_limit") -> None:
+    def __init__(self, start_ns: int, seconds: int, f: str | frozenset[str] = "rate_limit") -> None:
         self.start_ns = start_ns
         self.seconds = seconds
-        self.f = f  # the op that stands for one event (its first op)
+        self.fs = frozenset({f}) if isinstance(f, str) else f  # the op(s) that stand for one event
         self.offered = [0] * seconds
         self.achieved = [0] * seconds
 
     def observe(self, op: Op) -> None:
-        if op.f != self.f:
+        if op.f not in self.fs:
             return
         s = int((op.get("sched_ns", op.invoke_ns) - self.start_ns) // 1_000_000_000)
         if 0 <= s < self.seconds and op.get("attempt", 1) == 1:  # a retry is the same event again

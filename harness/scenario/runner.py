@@ -45,6 +45,7 @@ from harness.topology.spec import load_topology
 from harness.workload.driver import DriverConfig, DriverStats, EventDriver, final_reads, limiter_script
 from harness.workload.increments import IncrementConfig, IncrementDriver
 from harness.workload.keys import KeyScheme
+from harness.workload.sessions import SessionConfig, SessionDriver, final_sessions
 from harness.workload.tenants import TenantMix, TenantPicker
 
 Progress = Callable[[str, float, str], None]
@@ -114,6 +115,13 @@ def _apply_settings(
                 node.admin().config_set(name, text)
             except redis.RedisError as exc:
                 raise HarnessError(f"variant setting {name}={text} refused by {node.name}: {exc}") from exc
+    for node in dep.redis if settings else []:
+        # CONFIG REWRITE, as the persistence case's fix does: a node restarted by a fault must come
+        # back with this variant's settings (appendonly yes is what makes it load its AOF).
+        try:
+            node.admin().execute_command("CONFIG", "REWRITE")
+        except redis.RedisError as exc:
+            raise HarnessError(f"CONFIG REWRITE refused by {node.name}: {exc}") from exc
     if settings:
         opts.log("redis settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
     return previous
@@ -147,7 +155,12 @@ def _play_variant(
     settle_s = _prepare(dep)
     run = VariantRun(variant, settle_s=settle_s)
     seeds = [(n.client_proxy.listen_host, n.client_proxy.listen_port) for n in dep.redis]
-    router = SlotRouter(seeds, cluster=True, now_ns=clock.now_ns)
+    cluster = dep.topology.redis is not None and dep.topology.redis.mode == "cluster"
+    if not cluster:  # one primary serves every key: route to the node that is master now
+        seeds = [
+            (n.client_proxy.listen_host, n.client_proxy.listen_port) for n in dep.current_masters()
+        ] or seeds
+    router = SlotRouter(seeds, cluster=cluster, now_ns=clock.now_ns)
     driver = _make_driver(dep, spec, variant, router, rec, clock, seed, duration, rate)
     admin = {n.name: n.admin() for n in dep.redis}
     masters = [n.name for n in dep.current_masters()]
@@ -193,7 +206,12 @@ def _play_variant(
         cpu_end={k: v.cpu_s for k, v in after.items()},
     )
     run.per_master_series = sampler.per_second(masters)
-    run.final_read_failures = final_reads(router, rec, sorted(driver.counter_keys), variant.name)
+    if isinstance(driver, SessionDriver):
+        run.final_read_failures = final_sessions(
+            router, rec, clock, sorted(driver.counter_keys), variant.name
+        )
+    else:
+        run.final_read_failures = final_reads(router, rec, sorted(driver.counter_keys), variant.name)
     router.close()
     return run
 
@@ -208,8 +226,19 @@ def _make_driver(
     seed: int,
     duration: float,
     rate: float,
-) -> EventDriver | IncrementDriver:
+) -> EventDriver | IncrementDriver | SessionDriver:
     wl = spec.workload
+    if wl.kind == "sessions":
+        scfg = SessionConfig(
+            rate=rate,
+            duration_s=duration,
+            sessions=wl.sessions,
+            ttl_s=wl.session_ttl_s,
+            max_batch=wl.max_batch,
+        )
+        return SessionDriver(
+            router, rec, clock, scfg, variant.name, seeded_random(seed, f"sessions:{variant.name}")
+        )
     if wl.kind == "increments":
         icfg = IncrementConfig(
             rate=rate,
@@ -469,8 +498,15 @@ def _judge(
     metrics: dict[str, Any] = {"variants": {}}
     for vr in runs:
         name = vr.spec.name
-        latencies = EventLatencies({whale: "whale"} if whale else {})
-        counted = "incr" if spec.workload.kind == "increments" else "rate_limit"
+        kind = spec.workload.kind
+        session_fs = frozenset({"session_create", "session_touch"})
+        latencies = EventLatencies(
+            {whale: "whale"} if whale else {},
+            session_fs if kind == "sessions" else frozenset({"rate_limit", "incr"}),
+        )
+        counted: str | frozenset[str] = (
+            session_fs if kind == "sessions" else "incr" if kind == "increments" else "rate_limit"
+        )
         throughput = Throughput(vr.start_ns, max(1, round(vr.stats.elapsed_s)), f=counted)
         recovery = RecoveryFold()
         verdicts = check_variant(

@@ -35,7 +35,7 @@ class WorkloadSpec(Strict):
     """``events``: the ingestion path (limiter, then counter) over Zipf tenants, as hot-partition
     plays it. ``increments``: steady INCRs over ``keys`` counters, the failover scenarios' load."""
 
-    kind: Literal["events", "increments"] = "events"
+    kind: Literal["events", "increments", "sessions"] = "events"
     rate: float = Field(gt=0, le=200_000, description="offered events per second")
     duration_s: float = Field(gt=0, le=3600)
     tenants: int = Field(default=10_000, ge=1, le=1_000_000)
@@ -44,13 +44,15 @@ class WorkloadSpec(Strict):
     limit: int | None = Field(default=None, gt=0, description="per-tenant limit per window (events)")
     window_ms: int | None = Field(default=None, gt=0, description="limiter window (events)")
     keys: int = Field(default=1000, ge=1, le=1_000_000, description="counter keys (increments)")
+    sessions: int = Field(default=2000, ge=1, le=1_000_000, description="user sessions (sessions)")
+    session_ttl_s: int = Field(default=60, ge=1, le=86_400, description="sliding TTL (sessions)")
     max_batch: int = Field(default=400, ge=1, le=10_000)
 
     @model_validator(mode="after")
     def _kind_fields(self) -> WorkloadSpec:
         if self.kind == "events" and (self.limit is None or self.window_ms is None):
             raise ValueError("an events workload needs limit and window_ms (the rate limiter's)")
-        if self.kind == "increments" and self.whale is not None:
+        if self.kind != "events" and self.whale is not None:
             raise ValueError("whale applies to events workloads only")
         return self
 

@@ -98,3 +98,21 @@ def test_partitioned_master_loses_acknowledged_writes(tmp_path: Path) -> None:
     assert inv["expected"] == "invalid" and results["verdict"] == "pass"
     metrics = json.loads((run_dir / "metrics.json").read_text())["variants"]["before"]
     assert metrics["healthy_again"]["healthy"] is True
+
+
+def test_restart_without_persistence_loses_the_sessions_and_with_aof_keeps_them(tmp_path: Path) -> None:
+    """redis-persistence-loss at a small scale: both variants, the kill and restart mid-run."""
+    spec = load_scenario("redis-persistence-loss")
+    assert spec.schedule is not None
+    step = spec.schedule.steps[0].model_copy(update={"at_s": 3.0, "duration_s": 3.0})
+    schedule = spec.schedule.model_copy(update={"steps": [step]})
+    spec = spec.model_copy(update={"schedule": schedule, "targets": []})
+    _run_dir, results = run_scenario(
+        spec, RunOptions(reports_dir=tmp_path, duration_s=8, rate=400, log=lambda _m: None)
+    )
+    assert results["error"] is None
+    assert [f["status"] for f in results["faults"]] == ["healed", "healed"]
+    by_variant = {i["variant"]: i for i in results["invariants"]}
+    assert by_variant["before"]["status"] == "invalid" and by_variant["before"]["details"]["lost"] >= 1
+    assert by_variant["after"]["status"] == "valid" and by_variant["after"]["details"]["lost"] == 0
+    assert results["verdict"] == "pass"

@@ -1,0 +1,196 @@
+"""Open-loop user sessions: the platform's session store (a hash per session with a sliding TTL),
+the persistence-loss scenario's workload.
+
+Each event picks a session (seeded): the first time it is created (``HSET`` + ``EXPIRE``), later it
+is used (``HGETALL`` + ``EXPIRE``: the sliding TTL). Ops are recorded in the sessions checker's
+vocabulary (``session_create`` / ``session_touch`` with ``key``, ``tenant``, ``now_ms`` = the
+client's wall clock, ``ttl_ms``); after the run, :func:`final_sessions` reads which sessions exist.
+A touch that finds nothing re-creates the session (a user logging in again), so a lost session is
+visible both as a touch that found nothing and in the final read.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from harness.clients.redis_router import SlotRouter
+from harness.clock import RunClock
+from harness.history.recorder import HistoryRecorder
+from harness.ops import OpType
+from harness.workload.driver import DriverStats
+
+PROCESS = "sessions"
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    rate: float
+    duration_s: float
+    sessions: int = 2000
+    tenants: int = 50
+    ttl_s: int = 60
+    max_batch: int = 400
+    drain_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.rate <= 0 or self.duration_s <= 0 or self.sessions < 1 or self.ttl_s < 1:
+            raise ValueError("rate, duration_s, sessions and ttl_s must be positive")
+
+
+class SessionDriver:
+    def __init__(
+        self,
+        router: SlotRouter,
+        recorder: HistoryRecorder,
+        clock: RunClock,
+        cfg: SessionConfig,
+        variant: str,
+        rng: random.Random,
+    ) -> None:
+        self.router = router
+        self.rec = recorder
+        self.clock = clock
+        self.cfg = cfg
+        self.variant = variant
+        self.rng = rng
+        self.stats = DriverStats()
+        self.created: set[int] = set()  # sessions the workload believes exist
+        self.counter_keys: set[str] = set()  # every session key used (read back at the end)
+
+    def key(self, sid: int) -> str:
+        return f"session:t{sid % self.cfg.tenants}:s{sid}"
+
+    def run(self, on_progress: Callable[[DriverStats, float], None] | None = None) -> DriverStats:
+        cfg = self.cfg
+        total = int(cfg.rate * cfg.duration_s)
+        self.stats.offered = total
+        interval_ns = 1e9 / cfg.rate
+        start_ns = self.clock.now_ns()
+        drain_deadline = start_ns + int((cfg.duration_s + cfg.drain_s) * 1e9)
+        seq = 0
+        last_progress = 0.0
+        while seq < total:
+            now = self.clock.now_ns()
+            if now > drain_deadline:
+                break
+            due = min(total, int((now - start_ns) / interval_ns) + 1)
+            if due <= seq:
+                time.sleep(max(0.0, (start_ns + int(seq * interval_ns) - now) / 1e9))
+                continue
+            upto = min(due, seq + cfg.max_batch)
+            sched = [start_ns + int(i * interval_ns) for i in range(seq, upto)]
+            self.stats.max_lag_s = max(self.stats.max_lag_s, (now - sched[0]) / 1e9)
+            self._batch(seq, sched)
+            seq = upto
+            self.stats.batches += 1
+            if on_progress is not None and now / 1e9 - last_progress >= 0.5:
+                last_progress = now / 1e9
+                on_progress(self.stats, seq / total)
+        self.stats.sent = seq
+        self.stats.unsent = total - seq
+        self.stats.elapsed_s = (self.clock.now_ns() - start_ns) / 1e9
+        if on_progress is not None:
+            on_progress(self.stats, 1.0)
+        return self.stats
+
+    def _batch(self, first_seq: int, sched: list[int]) -> None:
+        cfg, rec = self.cfg, self.rec
+        ttl_ms = cfg.ttl_s * 1000
+        commands: list[tuple[Any, ...]] = []
+        route: list[str] = []
+        plan: list[tuple[int, str, str]] = []  # (session, key, f)
+        # A session is never in the same batch twice, so its two commands cannot interleave.
+        chosen: dict[int, None] = {}
+        for _ in sched:
+            chosen.setdefault(self.rng.randrange(cfg.sessions))
+        send_ns = self.clock.now_ns()
+        now_ms = self.clock.wall_ms_at(send_ns)
+        ops: list[int] = []
+        for i, sid in enumerate(chosen):
+            key = self.key(sid)
+            self.counter_keys.add(key)
+            if sid in self.created:
+                f = "session_touch"
+                commands += [("HGETALL", key), ("EXPIRE", key, cfg.ttl_s)]
+            else:
+                f = "session_create"
+                commands += [
+                    ("HSET", key, "user", f"u{sid}", "tenant", f"t{sid % cfg.tenants}"),
+                    ("EXPIRE", key, cfg.ttl_s),
+                ]
+            route += [key, key]
+            plan.append((sid, key, f))
+            ops.append(
+                rec.invoke(
+                    PROCESS,
+                    f,
+                    time_ns=send_ns,
+                    key=key,
+                    tenant=f"t{sid % cfg.tenants}",
+                    now_ms=now_ms,
+                    ttl_ms=ttl_ms,
+                    variant=self.variant,
+                    sched_ns=sched[min(i, len(sched) - 1)],
+                    event=first_seq + i,
+                )
+            )
+        replies = self.router.execute(commands, route)
+        for n, ((sid, _key, f), op_id) in enumerate(zip(plan, ops, strict=True)):
+            first, second = replies[2 * n], replies[2 * n + 1]
+            done = max(first.done_ns, second.done_ns)
+            bad = first if first.outcome != OpType.OK else second
+            if first.outcome == OpType.OK and second.outcome == OpType.OK:
+                value: Any = None
+                if f == "session_touch":
+                    found = first.value or {}
+                    value = {
+                        (k.decode() if isinstance(k, bytes) else str(k)): (
+                            v.decode() if isinstance(v, bytes) else v
+                        )
+                        for k, v in dict(found).items()
+                    } or None
+                    if value is None:
+                        self.created.discard(sid)  # gone: the next use logs in again
+                else:
+                    self.created.add(sid)
+                rec.complete(op_id, OpType.OK, PROCESS, f, time_ns=done, value=value)
+                self.stats.admitted += 1
+            else:
+                # A create whose outcome is unknown may exist: keep touching it (a touch will tell).
+                if f == "session_create" and bad.outcome == OpType.INFO:
+                    self.created.add(sid)
+                rec.complete(op_id, bad.outcome, PROCESS, f, time_ns=done, error=str(bad.value))
+            ok = first.outcome == OpType.OK and second.outcome == OpType.OK
+            self.stats.outcomes[(OpType.OK if ok else bad.outcome).value] += 1
+
+
+def final_sessions(
+    router: SlotRouter,
+    recorder: HistoryRecorder,
+    clock: RunClock,
+    keys: list[str],
+    variant: str,
+    batch: int = 500,
+) -> int:
+    """Which sessions exist after the run (``EXISTS``, no TTL extension), recorded as
+    ``final_sessions`` ops for the checker. Returns how many keys could not be read."""
+    unread = 0
+    for start in range(0, len(keys), batch):
+        chunk = keys[start : start + batch]
+        now_ms = clock.wall_ms_at(clock.now_ns())
+        op = recorder.invoke("final", "final_sessions", keys=chunk, now_ms=now_ms, variant=variant)
+        replies = router.execute([("EXISTS", k) for k in chunk], chunk)
+        if all(r.outcome == OpType.OK for r in replies):
+            found = [k for k, r in zip(chunk, replies, strict=True) if r.value == 1]
+            recorder.complete(op, OpType.OK, "final", "final_sessions", time_ns=clock.now_ns(), value=found)
+        else:
+            unread += len(chunk)
+            bad = next(r for r in replies if r.outcome != OpType.OK)
+            recorder.complete(
+                op, bad.outcome, "final", "final_sessions", time_ns=clock.now_ns(), error=str(bad.value)
+            )
+    return unread
