@@ -21,6 +21,7 @@ from harness.errors import HarnessError
 from harness.report.render import render_index, render_run
 from harness.scenario.judge import recheck
 from harness.scenario.runner import RunOptions, run_scenario
+from harness.scenario.shrink import shrink as shrink_run
 from harness.scenario.spec import available_scenarios, load_scenario
 from harness.topology.lifecycle import reap, registered_runs, state_dir, teardown
 from harness.topology.local import deploy, run_id_now
@@ -107,6 +108,7 @@ def scenario(
             keep_data=keep_data,
             progress=progress,
             log=lambda m: bar.console.print(m),
+            scenario_file=name,
         )
         try:
             run_dir, results = run_scenario(spec, opts)
@@ -136,6 +138,20 @@ def check(run_dir: Path) -> None:
         console.print(f"note: {note}")
     _summary(run_dir, results)
     sys.exit({"pass": 0, "fail": 1}.get(results["verdict"], 2))
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--max-runs", type=click.IntRange(1, 50), default=8, show_default=True, help="Re-runs at most.")
+def shrink(run_dir: Path, max_runs: int) -> None:
+    """Find the smallest part of RUN_DIR's fault schedule that still fails, by re-running.
+
+    Delta debugging over the faults the failing variant applied (same seed, duration and rate; only
+    the set of faults changes), at most --max-runs re-runs; writes RUN_DIR/shrunk.yaml, a scenario
+    that replays the smallest failing schedule: harness scenario RUN_DIR/shrunk.yaml.
+    """
+    out = shrink_run(run_dir, max_runs=max_runs, log=console.print)
+    stdout.print(f"harness scenario {out}")
 
 
 def _fmt(v: Any) -> str:

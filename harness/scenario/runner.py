@@ -61,6 +61,7 @@ class RunOptions:
     keep_data: bool = False
     progress: Progress | None = None
     log: Callable[[str], None] = print
+    scenario_file: str | None = None  # the name or path it was loaded from (for replays)
 
 
 @dataclass
@@ -372,6 +373,7 @@ def run_scenario(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, dict[str, 
     (run_dir / "logs").mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
         "scenario": spec.name,
+        "scenario_file": opts.scenario_file or spec.name,
         "title": spec.title,
         "description": spec.description,
         "case_study": spec.case_study,
