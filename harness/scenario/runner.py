@@ -177,7 +177,7 @@ def _play_variant(
     sampler.start()
     run.start_ns = clock.now_ns()
     t0 = time.monotonic()
-    nemesis = _nemesis(dep, spec, variant, rec, clock, seed, opts, duration, run.start_ns)
+    nemesis = _nemesis(dep, spec, variant, rec, clock, seed, opts, duration, run.start_ns, driver)
 
     def progress(stats: DriverStats, frac: float) -> None:
         if opts.progress is not None:
@@ -292,6 +292,7 @@ def _nemesis(
     opts: RunOptions,
     duration: float,
     origin_ns: int,
+    driver: object = None,
 ) -> Nemesis | None:
     """The variant's fault schedule, planned from the seed and started on the workload's clock."""
     if spec.schedule is None:
@@ -302,8 +303,9 @@ def _nemesis(
         planned,
         rec,
         clock,
-        make_ctx=lambda: FaultContext(dep=dep, rng=rng),
-        capabilities=frozenset(Capability(c) for c in dep.capabilities()),
+        make_ctx=lambda: FaultContext(dep=dep, rng=rng, workload=driver),
+        capabilities=frozenset(Capability(c) for c in dep.capabilities())
+        | ({Capability.WORKLOAD} if hasattr(driver, "surge") else set()),
         variant=variant.name,
         log=opts.log,
     )

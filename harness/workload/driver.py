@@ -86,6 +86,13 @@ class EventDriver:
         self.counter_keys: set[str] = set()
         self.stats = DriverStats()
 
+    # The hot-tenant fault's control surface (harness.faults.base.WorkloadControl).
+    def surge(self, tenant: str, share: float) -> dict[str, float]:
+        return self.picker.surge(tenant, share)
+
+    def end_surge(self, tenant: str) -> dict[str, float]:
+        return self.picker.end_surge(tenant)
+
     def _limit(self, tenant: str) -> int:
         return self.cfg.tenant_limits.get(tenant, self.cfg.limit)
 

@@ -37,6 +37,29 @@ class TenantPicker:
         self.names = mix.names()
         self.cum = mix.cum_weights()
         self.rng = rng
+        # tenant -> share of all events while its surge lasts (the hot-tenant fault)
+        self.surges: dict[str, float] = {}
 
     def draw(self, n: int) -> list[str]:
-        return self.rng.choices(self.names, cum_weights=self.cum, k=n)
+        base = self.rng.choices(self.names, cum_weights=self.cum, k=n)
+        surges = list(self.surges.items())  # a copy: the nemesis thread may change them meanwhile
+        if not surges:
+            return base
+        out = []
+        for t in base:
+            r = self.rng.random()
+            for tenant, share in surges:
+                if r < share:
+                    t = tenant
+                    break
+                r -= share
+            out.append(t)
+        return out
+
+    def surge(self, tenant: str, share: float) -> dict[str, float]:
+        self.surges[tenant] = share
+        return {"surging_share": sum(self.surges.values())}
+
+    def end_surge(self, tenant: str) -> dict[str, float]:
+        self.surges.pop(tenant, None)
+        return {"surging_share": sum(self.surges.values())}

@@ -116,3 +116,35 @@ def test_restart_without_persistence_loses_the_sessions_and_with_aof_keeps_them(
     assert by_variant["before"]["status"] == "invalid" and by_variant["before"]["details"]["lost"] >= 1
     assert by_variant["after"]["status"] == "valid" and by_variant["after"]["details"]["lost"] == 0
     assert results["verdict"] == "pass"
+
+
+def test_hot_tenant_surge_steers_the_running_workload(tmp_path: Path) -> None:
+    """The workload offers the nemesis its control surface: a surge is applied, not skipped."""
+    schedule = ScheduleSpec.model_validate(
+        {
+            "steps": [
+                {
+                    "at_s": 0.5,
+                    "duration_s": 1.5,
+                    "fault": "hot-tenant",
+                    "params": {"tenant": "t00900", "share": 0.4},
+                }
+            ]
+        }
+    )
+    spec = load_scenario("hot-partition").model_copy(
+        update={"schedule": schedule, "variants": load_scenario("hot-partition").variants[:1], "targets": []}
+    )
+    run_dir, results = run_scenario(
+        spec, RunOptions(reports_dir=tmp_path, duration_s=3, rate=1000, log=lambda _m: None)
+    )
+    (fault,) = results["faults"]
+    assert fault["status"] == "healed", fault
+    ops = [o for o in load_history(run_dir / "history.jsonl") if o.f == "rate_limit"]
+    start, end = (o.complete_ns for o in load_history(run_dir / "history.jsonl") if o.process == "nemesis")
+    assert start is not None and end is not None
+    inside = [o for o in ops if start <= o.invoke_ns < end]
+    share = sum(o.get("tenant") == "t00900" for o in inside) / len(inside)
+    assert share > 0.3, share  # about 40% of the events while the surge lasted
+    later = [o for o in ops if o.invoke_ns > end + 200_000_000]
+    assert later and sum(o.get("tenant") == "t00900" for o in later) / len(later) < 0.05  # and ends

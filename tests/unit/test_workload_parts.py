@@ -132,3 +132,19 @@ def test_error_outcomes() -> None:
     assert outcome_of(redis.ResponseError("CLUSTERDOWN The cluster is down")) == OpType.FAIL
     assert outcome_of(redis.TimeoutError("Timeout reading")) == OpType.INFO
     assert outcome_of(redis.ConnectionError("reset")) == OpType.INFO
+
+
+def test_a_hot_tenant_surge_takes_its_share_and_ends() -> None:
+    from collections import Counter
+
+    from harness.clock import seeded_random
+    from harness.workload.tenants import TenantMix, TenantPicker
+
+    picker = TenantPicker(TenantMix(1000, 0.8, None, 0.0), seeded_random(3, "tenants"))
+    before = Counter(picker.draw(20_000))["t00700"] / 20_000
+    picker.surge("t00700", 0.3)
+    during = Counter(picker.draw(20_000))["t00700"] / 20_000
+    picker.end_surge("t00700")
+    after = Counter(picker.draw(20_000))["t00700"] / 20_000
+    assert before < 0.01 and after < 0.01
+    assert 0.28 < during < 0.32  # its share jumps to about 30% while the surge lasts
