@@ -42,9 +42,10 @@ from harness.scenario.spec import ScenarioSpec, VariantSpec
 from harness.topology import redis as redis_nodes
 from harness.topology.local import Deployment, deploy, run_id_now
 from harness.topology.spec import load_topology
-from harness.workload.driver import DriverConfig, DriverStats, EventDriver, final_reads, limiter_script
+from harness.workload.driver import DriverConfig, EventDriver, final_reads, limiter_script
 from harness.workload.increments import IncrementConfig, IncrementDriver
 from harness.workload.keys import KeyScheme
+from harness.workload.openloop import DriverStats
 from harness.workload.sessions import SessionConfig, SessionDriver, final_sessions
 from harness.workload.tenants import TenantMix, TenantPicker
 

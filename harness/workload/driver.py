@@ -1,9 +1,8 @@
 """Open-loop driver for the Redis plane of ingestion: rate-limit check, then per-minute counter.
 
-Events are due on a fixed schedule at the offered rate. Each pass sends every overdue event (up to
-``max_batch``) in one pipelined round, so a slow server shows up as latency measured from the
-scheduled time, never as a quietly lower offered load (no coordinated omission). Admitted events
-then get their counter ``INCR`` + ``EXPIRE`` in a second round.
+Events are due on a fixed schedule at the offered rate (:mod:`harness.workload.openloop`); each
+batch runs the limiter in one pipelined round, then admitted events get their counter ``INCR`` +
+``EXPIRE`` in a second round.
 """
 
 from __future__ import annotations
@@ -11,8 +10,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -23,6 +21,7 @@ from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
 from harness.workload.keys import KeyScheme
+from harness.workload.openloop import DriverStats, Progress, run_open_loop
 from harness.workload.tenants import TenantPicker
 
 PROCESS = "ingest"
@@ -42,23 +41,6 @@ class DriverConfig:
     max_batch: int = 400
     drain_s: float = 5.0  # overdue events may still be sent this long after the schedule ends
     counter_ttl_s: int = 600
-
-
-@dataclass
-class DriverStats:
-    offered: int = 0
-    sent: int = 0
-    unsent: int = 0
-    admitted: int = 0
-    rate_limited: int = 0
-    outcomes: dict[str, int] = field(default_factory=lambda: {"ok": 0, "fail": 0, "info": 0})
-    expire_errors: int = 0
-    max_lag_s: float = 0.0
-    elapsed_s: float = 0.0
-    batches: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class EventDriver:
@@ -96,39 +78,18 @@ class EventDriver:
     def _limit(self, tenant: str) -> int:
         return self.cfg.tenant_limits.get(tenant, self.cfg.limit)
 
-    def run(self, on_progress: Callable[[DriverStats, float], None] | None = None) -> DriverStats:
+    def run(self, on_progress: Progress | None = None) -> DriverStats:
         cfg = self.cfg
-        total = int(cfg.rate * cfg.duration_s)
-        self.stats.offered = total
-        interval_ns = 1e9 / cfg.rate
-        start_ns = self.clock.now_ns()
-        drain_deadline = start_ns + int((cfg.duration_s + cfg.drain_s) * 1e9)
-        seq = 0
-        last_progress = 0.0
-        while seq < total:
-            now = self.clock.now_ns()
-            if now > drain_deadline:
-                break
-            due = min(total, int((now - start_ns) / interval_ns) + 1)
-            if due <= seq:
-                next_ns = start_ns + int(seq * interval_ns)
-                time.sleep(max(0.0, (next_ns - now) / 1e9))
-                continue
-            upto = min(due, seq + cfg.max_batch)
-            sched = [start_ns + int(i * interval_ns) for i in range(seq, upto)]
-            self.stats.max_lag_s = max(self.stats.max_lag_s, (now - sched[0]) / 1e9)
-            self._batch(seq, sched)
-            seq = upto
-            self.stats.batches += 1
-            if on_progress is not None and now / 1e9 - last_progress >= 0.5:
-                last_progress = now / 1e9
-                on_progress(self.stats, seq / total)
-        self.stats.sent = seq
-        self.stats.unsent = total - seq
-        self.stats.elapsed_s = (self.clock.now_ns() - start_ns) / 1e9
-        if on_progress is not None:
-            on_progress(self.stats, 1.0)
-        return self.stats
+        return run_open_loop(
+            self.clock,
+            rate=cfg.rate,
+            duration_s=cfg.duration_s,
+            drain_s=cfg.drain_s,
+            max_batch=cfg.max_batch,
+            stats=self.stats,
+            send=lambda first_seq, sched, _backlog: self._batch(first_seq, sched),
+            on_progress=on_progress,
+        )
 
     def _batch(self, first_seq: int, sched: list[int]) -> None:
         tenants = self.picker.draw(len(sched))

@@ -15,9 +15,7 @@ unknown outcome may apply twice, which the checker allows for (final <= acknowle
 from __future__ import annotations
 
 import random
-import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +23,7 @@ from harness.clients.redis_router import Address, Reply, SlotRouter
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
-from harness.workload.driver import DriverStats
+from harness.workload.openloop import DriverStats, Progress, run_open_loop
 
 PROCESS = "counter"
 
@@ -58,6 +56,22 @@ class _Pending:
     not_before_ns: int
 
 
+class _Retries:
+    """INCRs to send again, in the order they became due (the open loop's backlog)."""
+
+    def __init__(self) -> None:
+        self.queue: deque[_Pending] = deque()
+
+    def due(self, now_ns: int, limit: int) -> list[_Pending]:
+        out: list[_Pending] = []
+        while self.queue and self.queue[0].not_before_ns <= now_ns and len(out) < limit:
+            out.append(self.queue.popleft())
+        return out
+
+    def next_ns(self) -> int | None:
+        return self.queue[0].not_before_ns if self.queue else None
+
+
 class IncrementDriver:
     def __init__(
         self,
@@ -76,55 +90,28 @@ class IncrementDriver:
         self.rng = rng
         self.counter_keys: set[str] = set()
         self.stats = DriverStats()
-        self.retry_queue: deque[_Pending] = deque()
-        self.retried = 0
+        self.retries = _Retries()
 
-    def run(self, on_progress: Callable[[DriverStats, float], None] | None = None) -> DriverStats:
+    def run(self, on_progress: Progress | None = None) -> DriverStats:
         cfg = self.cfg
-        total = int(cfg.rate * cfg.duration_s)
-        self.stats.offered = total
-        interval_ns = 1e9 / cfg.rate
-        start_ns = self.clock.now_ns()
-        drain_deadline = start_ns + int((cfg.duration_s + cfg.drain_s) * 1e9)
-        seq = 0
-        last_progress = 0.0
-        while seq < total or self.retry_queue:
-            now = self.clock.now_ns()
-            if now > drain_deadline:
-                break
-            due = min(total, int((now - start_ns) / interval_ns) + 1)
-            retries = self._due_retries(now)
-            if due <= seq and not retries:
-                next_ns = start_ns + int(seq * interval_ns) if seq < total else now + 5_000_000
-                if self.retry_queue:
-                    next_ns = min(next_ns, self.retry_queue[0].not_before_ns)
-                time.sleep(max(0.0, min(0.05, (next_ns - now) / 1e9)))
-                continue
-            upto = min(due, seq + max(0, cfg.max_batch - len(retries)))
-            fresh = [
-                _Pending(i, f"ctr:{self.rng.randrange(cfg.keys)}", start_ns + int(i * interval_ns), 1, 0)
-                for i in range(seq, upto)
-            ]
-            if fresh:
-                self.stats.max_lag_s = max(self.stats.max_lag_s, (now - fresh[0].sched_ns) / 1e9)
-            self._batch(retries + fresh)
-            seq = upto
-            self.stats.batches += 1
-            if on_progress is not None and now / 1e9 - last_progress >= 0.5:
-                last_progress = now / 1e9
-                on_progress(self.stats, min(1.0, seq / total))
-        self.stats.sent = seq
-        self.stats.unsent = total - seq
-        self.stats.elapsed_s = (self.clock.now_ns() - start_ns) / 1e9
-        if on_progress is not None:
-            on_progress(self.stats, 1.0)
-        return self.stats
+        return run_open_loop(
+            self.clock,
+            rate=cfg.rate,
+            duration_s=cfg.duration_s,
+            drain_s=cfg.drain_s,
+            max_batch=cfg.max_batch,
+            stats=self.stats,
+            send=self._send,
+            on_progress=on_progress,
+            backlog=self.retries,
+        )
 
-    def _due_retries(self, now: int) -> list[_Pending]:
-        out: list[_Pending] = []
-        while self.retry_queue and self.retry_queue[0].not_before_ns <= now and len(out) < self.cfg.max_batch:
-            out.append(self.retry_queue.popleft())
-        return out
+    def _send(self, first_seq: int, sched: list[int], retries: list[_Pending]) -> None:
+        fresh = [
+            _Pending(first_seq + i, f"ctr:{self.rng.randrange(self.cfg.keys)}", s_ns, 1, 0)
+            for i, s_ns in enumerate(sched)
+        ]
+        self._batch(retries + fresh)
 
     def _batch(self, batch: list[_Pending]) -> None:
         cfg, rec = self.cfg, self.rec
@@ -136,7 +123,6 @@ class IncrementDriver:
             for p in batch:
                 node = self.router.node_for(p.key)
                 if node not in wait_at:
-                    wait_at[node] = -1
                     commands.append(("WAIT", cfg.wait_replicas, cfg.wait_timeout_ms))
                     route.append(p.key)
                     wait_at[node] = len(commands) - 1
@@ -166,8 +152,7 @@ class IncrementDriver:
             if outcome == OpType.OK:
                 self.stats.admitted += 1
             elif p.attempt <= cfg.retries:
-                self.retried += 1
-                self.retry_queue.append(
+                self.retries.queue.append(
                     _Pending(
                         p.event, p.key, p.sched_ns, p.attempt + 1, done + cfg.retry_backoff_ms * 1_000_000
                     )

@@ -12,8 +12,6 @@ visible both as a touch that found nothing and in the final read.
 from __future__ import annotations
 
 import random
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +19,7 @@ from harness.clients.redis_router import SlotRouter
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
-from harness.workload.driver import DriverStats
+from harness.workload.openloop import DriverStats, Progress, run_open_loop
 
 PROCESS = "sessions"
 
@@ -64,38 +62,18 @@ class SessionDriver:
     def key(self, sid: int) -> str:
         return f"session:t{sid % self.cfg.tenants}:s{sid}"
 
-    def run(self, on_progress: Callable[[DriverStats, float], None] | None = None) -> DriverStats:
+    def run(self, on_progress: Progress | None = None) -> DriverStats:
         cfg = self.cfg
-        total = int(cfg.rate * cfg.duration_s)
-        self.stats.offered = total
-        interval_ns = 1e9 / cfg.rate
-        start_ns = self.clock.now_ns()
-        drain_deadline = start_ns + int((cfg.duration_s + cfg.drain_s) * 1e9)
-        seq = 0
-        last_progress = 0.0
-        while seq < total:
-            now = self.clock.now_ns()
-            if now > drain_deadline:
-                break
-            due = min(total, int((now - start_ns) / interval_ns) + 1)
-            if due <= seq:
-                time.sleep(max(0.0, (start_ns + int(seq * interval_ns) - now) / 1e9))
-                continue
-            upto = min(due, seq + cfg.max_batch)
-            sched = [start_ns + int(i * interval_ns) for i in range(seq, upto)]
-            self.stats.max_lag_s = max(self.stats.max_lag_s, (now - sched[0]) / 1e9)
-            self._batch(seq, sched)
-            seq = upto
-            self.stats.batches += 1
-            if on_progress is not None and now / 1e9 - last_progress >= 0.5:
-                last_progress = now / 1e9
-                on_progress(self.stats, seq / total)
-        self.stats.sent = seq
-        self.stats.unsent = total - seq
-        self.stats.elapsed_s = (self.clock.now_ns() - start_ns) / 1e9
-        if on_progress is not None:
-            on_progress(self.stats, 1.0)
-        return self.stats
+        return run_open_loop(
+            self.clock,
+            rate=cfg.rate,
+            duration_s=cfg.duration_s,
+            drain_s=cfg.drain_s,
+            max_batch=cfg.max_batch,
+            stats=self.stats,
+            send=lambda first_seq, sched, _backlog: self._batch(first_seq, sched),
+            on_progress=on_progress,
+        )
 
     def _batch(self, first_seq: int, sched: list[int]) -> None:
         cfg, rec = self.cfg, self.rec

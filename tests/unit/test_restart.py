@@ -3,6 +3,7 @@ processes, on plain ``sleep`` processes (no servers needed)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from harness.errors import HarnessError
+from harness.topology import lifecycle
 from harness.topology.lifecycle import RunResources, is_stopped, new_resources, pid_alive, teardown
 from harness.topology.processes import ServerProcess
 from harness.topology.restart import kill_node, signal_node, start_again, stop_node
@@ -64,17 +66,30 @@ def test_graceful_stop_of_a_paused_process(res: RunResources, tmp_path: Path) ->
     assert out["graceful"] is True and out["exit_code"] == -signal.SIGTERM
 
 
-def test_teardown_resumes_and_stops_a_paused_process_at_once(res: RunResources, tmp_path: Path) -> None:
+def test_teardown_resumes_and_stops_a_paused_process_at_once(
+    res: RunResources, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     node = SleepNode(res, tmp_path / "s1.log")
     assert node.process is not None
     pid = node.process.pid
     signal_node(node, signal.SIGSTOP)
-    while not is_stopped(pid):
+    deadline = time.monotonic() + 5
+    while not is_stopped(pid) and time.monotonic() < deadline:
         time.sleep(0.01)
-    t0 = time.monotonic()
+    assert is_stopped(pid)
+    sent: list[int] = []
+    real_kill = os.kill
+
+    def recording_kill(target: int, sig: int) -> None:
+        if target == pid:
+            sent.append(sig)
+        real_kill(target, sig)
+
+    monkeypatch.setattr(lifecycle.os, "kill", recording_kill)
     teardown(res)
-    # Without SIGCONT the SIGTERM would stay pending for the whole grace period (3 s).
-    assert time.monotonic() - t0 < 2.0 and not pid_alive(pid)
+    # Without SIGCONT the SIGTERM would stay pending for the whole grace period and SIGKILL follow.
+    assert not pid_alive(pid)
+    assert sent[:2] == [signal.SIGTERM, signal.SIGCONT] and signal.SIGKILL not in sent
 
 
 def test_no_process_starts_once_teardown_began(res: RunResources, tmp_path: Path) -> None:

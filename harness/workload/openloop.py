@@ -1,0 +1,100 @@
+"""The open-loop schedule every driver shares: events due at a fixed rate, sent in batches.
+
+Each pass sends every overdue event (up to ``max_batch``) at once, so a slow server shows up as
+latency measured from the scheduled time, never as a quietly lower offered load (no coordinated
+omission). A driver may also have a backlog of work off the schedule (retries), which shares the
+batches and keeps the loop going after the last scheduled event until it is empty or the drain
+deadline passes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from harness.clock import RunClock
+
+
+@dataclass
+class DriverStats:
+    offered: int = 0
+    sent: int = 0
+    unsent: int = 0
+    admitted: int = 0
+    rate_limited: int = 0
+    outcomes: dict[str, int] = field(default_factory=lambda: {"ok": 0, "fail": 0, "info": 0})
+    expire_errors: int = 0
+    max_lag_s: float = 0.0
+    elapsed_s: float = 0.0
+    batches: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+Progress = Callable[[DriverStats, float], None]
+
+
+class Backlog(Protocol):
+    """Work off the schedule (retries): what is due now, and when the next item will be."""
+
+    def due(self, now_ns: int, limit: int) -> list[Any]: ...
+
+    def next_ns(self) -> int | None: ...
+
+
+#: ``send(first_seq, sched_ns, backlog_items)``: one batch of scheduled events (``sched_ns[i]`` is
+#: when event ``first_seq + i`` was due) plus any backlog items due now.
+Send = Callable[[int, list[int], list[Any]], None]
+
+
+def run_open_loop(
+    clock: RunClock,
+    *,
+    rate: float,
+    duration_s: float,
+    drain_s: float,
+    max_batch: int,
+    stats: DriverStats,
+    send: Send,
+    on_progress: Progress | None = None,
+    backlog: Backlog | None = None,
+) -> DriverStats:
+    total = int(rate * duration_s)
+    stats.offered = total
+    interval_ns = 1e9 / rate
+    start_ns = clock.now_ns()
+    drain_deadline = start_ns + int((duration_s + drain_s) * 1e9)
+    seq = 0
+    last_progress = 0.0
+    while seq < total or (backlog is not None and backlog.next_ns() is not None):
+        now = clock.now_ns()
+        if now > drain_deadline:
+            break
+        due = min(total, int((now - start_ns) / interval_ns) + 1)
+        extra = backlog.due(now, max_batch) if backlog is not None else []
+        if due <= seq and not extra:
+            next_ns = start_ns + int(seq * interval_ns) if seq < total else now + 5_000_000
+            later = backlog.next_ns() if backlog is not None else None
+            if later is not None:
+                next_ns = min(next_ns, later)
+            time.sleep(max(0.0, min(0.05, (next_ns - now) / 1e9)))
+            continue
+        upto = min(due, seq + max(0, max_batch - len(extra)))
+        sched = [start_ns + int(i * interval_ns) for i in range(seq, upto)]
+        if sched:
+            stats.max_lag_s = max(stats.max_lag_s, (now - sched[0]) / 1e9)
+        send(seq, sched, extra)
+        seq = upto
+        stats.batches += 1
+        if on_progress is not None and now / 1e9 - last_progress >= 0.5:
+            last_progress = now / 1e9
+            on_progress(stats, min(1.0, seq / total) if total else 1.0)
+    stats.sent = seq
+    stats.unsent = total - seq
+    stats.elapsed_s = (clock.now_ns() - start_ns) / 1e9
+    if on_progress is not None:
+        on_progress(stats, 1.0)
+    return stats

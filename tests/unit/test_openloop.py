@@ -1,0 +1,49 @@
+"""The shared open-loop schedule: every scheduled event is sent once, in order, and a backlog
+(retries) rides along in the batches and keeps the loop going until it is empty."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.clock import RunClock
+from harness.workload.openloop import DriverStats, run_open_loop
+
+
+class _Backlog:
+    def __init__(self, items: list[tuple[int, str]]) -> None:
+        self.items = items  # (not before, name)
+
+    def due(self, now_ns: int, limit: int) -> list[Any]:
+        ready = [name for t, name in self.items if t <= now_ns][:limit]
+        self.items = [(t, n) for t, n in self.items if n not in ready]
+        return ready
+
+    def next_ns(self) -> int | None:
+        return min((t for t, _ in self.items), default=None)
+
+
+def test_every_event_once_and_the_backlog_drained() -> None:
+    clock = RunClock()
+    seen: list[int] = []
+    extra: list[str] = []
+    later = clock.now_ns() + 120_000_000  # due after the last scheduled event (at ~50 ms)
+    backlog = _Backlog([(0, "now"), (later, "after the schedule")])
+
+    def send(first_seq: int, sched: list[int], items: list[Any]) -> None:
+        assert sched == sorted(sched)
+        seen.extend(range(first_seq, first_seq + len(sched)))
+        extra.extend(items)
+
+    stats = run_open_loop(
+        clock,
+        rate=1000,
+        duration_s=0.05,
+        drain_s=2,
+        max_batch=7,
+        stats=DriverStats(),
+        send=send,
+        backlog=backlog,
+    )
+    assert seen == list(range(50)) and stats.sent == 50 and stats.unsent == 0
+    assert extra == ["now", "after the schedule"]  # the loop waited for the backlog's last item
+    assert stats.batches >= 50 // 7
