@@ -39,9 +39,10 @@ from harness.scenario.judge import (
     overall_verdict,
 )
 from harness.scenario.spec import ScenarioSpec, VariantSpec
+from harness.topology import mongo as mongo_nodes
 from harness.topology import redis as redis_nodes
 from harness.topology.local import Deployment, deploy, run_id_now
-from harness.topology.spec import load_topology
+from harness.topology.spec import TopologySpec, load_topology
 from harness.workload.driver import DriverConfig, EventDriver, final_reads, limiter_script
 from harness.workload.increments import IncrementConfig, IncrementDriver
 from harness.workload.keys import KeyScheme
@@ -76,6 +77,21 @@ class VariantRun:
     settle_s: float = 0.0  # time spent waiting for idle nodes before the variant started
     faults: list[dict[str, Any]] = field(default_factory=list)
     healthy_again: dict[str, Any] | None = None  # after the schedule: healthy in time, or what was not
+
+
+def runnable_topology(topology: TopologySpec) -> tuple[TopologySpec, str | None]:
+    """The part of ``topology`` this machine can bring up, and why the MongoDB plane is left out
+    (None when it is not). A scenario on ``platform`` still runs its Redis plane where no mongod
+    exists, and its MongoDB plane reports ``not_run: no mongod`` instead of pretending."""
+    if topology.mongo is None:
+        return topology, None
+    missing = mongo_nodes.missing_mongo_binaries(topology.mongo)
+    if not missing:
+        return topology, None
+    reason = f"no {missing[0]}: {mongo_nodes.MONGO_HINT}"
+    if topology.redis is None:
+        raise HarnessError(f"topology '{topology.name}' has only a MongoDB plane and {reason}")
+    return topology.model_copy(update={"mongo": None}), reason
 
 
 def _plane_reason(plane: str, declared: str) -> str:
@@ -370,7 +386,7 @@ def run_scenario(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, dict[str, 
     seed = spec.seed if opts.seed is None else opts.seed
     duration = opts.duration_s or spec.workload.duration_s
     rate = opts.rate or spec.workload.rate
-    topology = load_topology(spec.topology)
+    topology, mongo_skipped = runnable_topology(load_topology(spec.topology))
     run_id = run_id_now()
     run_dir = opts.reports_dir / spec.name / run_id
     (run_dir / "logs").mkdir(parents=True, exist_ok=True)
@@ -394,6 +410,7 @@ def run_scenario(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, dict[str, 
         "planes": {
             "redis": {"status": "not_run", "reason": "the run did not get that far"},
             **{p: {"status": "not_run", "reason": _plane_reason(p, r)} for p, r in spec.planes.items()},
+            **({"mongodb": {"status": "not_run", "reason": mongo_skipped}} if mongo_skipped else {}),
         },
         "variants": [],
         "invariants": [],
@@ -437,6 +454,8 @@ def run_scenario(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, dict[str, 
                     finally:
                         _apply_settings(dep, previous, opts)  # the next variant starts from the file's
                 results["planes"]["redis"] = {"status": "ran", "reason": None}
+                if dep.mongo is not None:
+                    results["planes"]["mongodb"] = {"status": "ran", "reason": None}
         except HarnessError as exc:
             results["error"] = str(exc)
         except KeyboardInterrupt as exc:

@@ -54,6 +54,12 @@ def mongo_binaries(need_mongos: bool) -> dict[str, str]:
     return found
 
 
+def missing_mongo_binaries(spec: MongoSpec) -> list[str]:
+    """The MongoDB server binaries this plane needs and this machine lacks (empty: it can run)."""
+    need = ["mongod", "mongos"] if spec.mode == "sharded" else ["mongod"]
+    return [name for name in need if find_binary(name) is None]
+
+
 def mongo_version(binary: str) -> str:
     out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
     version = parse_mongod_version(out)

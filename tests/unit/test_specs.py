@@ -115,3 +115,20 @@ def test_scenario_checkers_are_validated_before_anything_starts(
     with pytest.raises(SpecError, match=problem.replace("[", r"\[")) as err:
         load_scenario(write(tmp_path, bad))
     assert err.value.path.endswith("bad.yaml")
+
+
+def test_platform_topology_runs_its_redis_plane_without_mongod(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.scenario import runner
+    from harness.topology import mongo as mongo_nodes
+
+    platform = load_topology("platform")
+    monkeypatch.setattr(mongo_nodes, "find_binary", lambda name: None)
+    runnable, reason = runner.runnable_topology(platform)
+    assert runnable.mongo is None and runnable.redis == platform.redis
+    assert reason is not None and reason.startswith("no mongod: ") and "MONGODB_BIN_DIR" in reason
+    with pytest.raises(HarnessError, match="only a MongoDB plane and no mongod"):
+        runner.runnable_topology(load_topology("mongo-rs"))
+    monkeypatch.setattr(mongo_nodes, "find_binary", lambda name: f"/opt/mongo/bin/{name}")
+    assert runner.runnable_topology(platform) == (platform, None)
+    monkeypatch.setattr(mongo_nodes, "find_binary", lambda name: None if name == "mongos" else "/x/mongod")
+    assert runner.runnable_topology(platform)[1].startswith("no mongos: ")  # type: ignore[union-attr]
