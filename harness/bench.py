@@ -11,7 +11,12 @@ Measured:
   vocabulary: each verdict (all must be valid), wall time and peak RSS against 30 s and 1 GiB, and
   the linearizability checker's search bound apart (:mod:`harness.bench_checkers`; needs no server).
 
-``--only checkers`` runs just the checker benchmark, ``--only servers`` everything else.
+- the full per-event ingest work (limiter, counter, HyperLogLog, timeline in one script) into one
+  standalone server, one and two driver processes, direct and through Toxiproxy, against
+  ``redis-cli --pipe`` and with/without recording (:mod:`harness.bench_ingest`).
+
+``--only checkers`` runs just the checker benchmark, ``--only ingest`` just the ingest benchmark,
+``--only servers`` the rest.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import bench_checkers, bench_mongo
+from harness import bench_checkers, bench_ingest, bench_mongo
 from harness.clients.redis_router import SlotRouter
 from harness.clock import RunClock, seeded_random
 from harness.doctor import find_binary
@@ -150,8 +155,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per throughput measurement")
     parser.add_argument("--repeat", type=int, default=3, help="bring-up repetitions")
     parser.add_argument("--out", type=Path, default=Path("reports/bench"))
-    parser.add_argument("--only", choices=["checkers", "servers"], help="run only this part")
+    parser.add_argument("--only", choices=["checkers", "servers", "ingest"], help="run only this part")
     parser.add_argument("--checker-ops", type=int, default=1_000_000, help="ops in the checkers' history")
+    parser.add_argument(
+        "--ingest-events", type=int, default=150_000, help="events per driver process in the ingest benchmark"
+    )
     parser.add_argument("--per-checker", action="store_true", help="also time each checker alone")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -161,10 +169,12 @@ def main() -> int:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     }
     try:
-        if args.only != "servers":
+        if args.only in (None, "checkers"):
             result["checkers"] = bench_checkers.bench(work, args.checker_ops, per_checker=args.per_checker)
-        if args.only != "checkers":
+        if args.only in (None, "servers"):
             servers(args, work, result)
+        if args.only in (None, "ingest"):
+            result["ingest"] = bench_ingest.measure(standalone_topology(), work, args.ingest_events)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())

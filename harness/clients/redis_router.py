@@ -110,10 +110,20 @@ class SlotRouter:
 
     def execute(self, commands: Sequence[tuple[Any, ...]], keys: Sequence[bytes | str]) -> list[Reply]:
         """Runs ``commands[i]`` (args tuple) routed by ``keys[i]``; returns one Reply per command."""
+        return self._execute(keys, lambda conn, idxs: conn.pack_commands([commands[i] for i in idxs]))
+
+    def execute_packed(self, packed: Sequence[bytes], keys: Sequence[bytes | str]) -> list[Reply]:
+        """As :meth:`execute`, for commands the caller already encoded as RESP (``packed[i]`` is one
+        whole command): a hot path packing many similar commands does it faster than redis-py."""
+        return self._execute(keys, lambda _conn, idxs: [b"".join([packed[i] for i in idxs])])
+
+    def _execute(
+        self, keys: Sequence[bytes | str], pack: Callable[[Connection, list[int]], list[bytes]]
+    ) -> list[Reply]:
         groups: dict[Address, list[int]] = {}
         for i, key in enumerate(keys):
             groups.setdefault(self.node_for(key), []).append(i)
-        replies: list[Reply | None] = [None] * len(commands)
+        replies: list[Reply | None] = [None] * len(keys)
         sent: list[tuple[Address, list[int]]] = []
         moved = False
         for addr, idxs in groups.items():
@@ -127,7 +137,7 @@ class SlotRouter:
                 moved = True
                 continue
             try:
-                conn.send_packed_command(conn.pack_commands([commands[i] for i in idxs]), check_health=False)
+                conn.send_packed_command(pack(conn, idxs), check_health=False)
                 sent.append((addr, idxs))
             except (redis.RedisError, OSError) as exc:
                 # Part of the batch may have been written before the error: outcome unknown.

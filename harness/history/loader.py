@@ -5,7 +5,8 @@ Two forms:
 * :func:`stream_ops` / :func:`stream_pairs` yield each :class:`Op` as soon as its completion is
   read, holding only the invokes still in flight; ops come in *completion* order (file order of the
   completions), then the invokes that never completed, in invoke order, with ``outcome=None``.
-  Checkers use this form, so a history of millions of ops is never loaded whole.
+  Checkers use this form, so a history of millions of ops is never loaded whole. Compact ``ingest``
+  ops come out expanded into the checkers' vocabulary (:mod:`harness.history.ingest`).
 * :func:`load_history` / :func:`pair_ops` return every op as a list sorted by invoke time, for code
   that needs random access (metrics).
 """
@@ -95,12 +96,23 @@ def _op(rec: dict[str, Any]) -> Op:
     )
 
 
-def stream_pairs(records: Iterable[dict[str, Any]]) -> Iterator[Op]:
+def stream_pairs(records: Iterable[dict[str, Any]], *, expand: bool = True) -> Iterator[Op]:
     """Pairs by ``id`` holding only in-flight invokes; yields each op when its completion arrives.
 
     Completions without an invoke, and second completions, are ignored. An invoke that reuses the id
     of one still in flight replaces it (as :func:`pair_ops` does). Invokes never completed are yielded
-    last, in invoke order, with ``outcome=None``: treat them like ``info``."""
+    last, in invoke order, with ``outcome=None``: treat them like ``info``.
+
+    With ``expand`` (the default), a compact ``ingest`` op is yielded as the vocabulary ops it
+    stands for (:func:`harness.history.ingest.expand_ingest`), so checkers never see it."""
+    if not expand:
+        return _pairs(records)
+    from harness.history.ingest import expand_compact  # imports Op from here
+
+    return expand_compact(_pairs(records))
+
+
+def _pairs(records: Iterable[dict[str, Any]]) -> Iterator[Op]:
     pending: dict[int, Op] = {}
     for n, rec in enumerate(records, 1):
         try:
@@ -120,9 +132,9 @@ def stream_pairs(records: Iterable[dict[str, Any]]) -> Iterator[Op]:
     yield from pending.values()  # dicts keep insertion order: invoke order
 
 
-def stream_ops(path: Path) -> Iterator[Op]:
+def stream_ops(path: Path, *, expand: bool = True) -> Iterator[Op]:
     """:func:`stream_pairs` over ``path`` (torn final line tolerated, bad lines named)."""
-    return stream_pairs(iter_records(path))
+    return stream_pairs(iter_records(path), expand=expand)
 
 
 def pair_ops(records: Iterable[dict[str, Any]]) -> list[Op]:

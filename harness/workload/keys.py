@@ -4,12 +4,23 @@ Keys of one tenant share the hash tag ``{t:<tenant>}`` so the capstone's multi-k
 the last five minute buckets) stay on one slot: this is exactly what puts a whale tenant on one
 master (case study 1). A write-sharded tenant gets N tags ``{t:<tenant>#<i>}``, spreading its keys
 over slots and masters; reads gather all N, and its limit is split N ways.
+
+The ingest path's HyperLogLog and timeline keys carry the same tag as the event's limiter and
+counter keys, so the whole per-event script touches one slot. For a write-sharded tenant the shard
+is chosen by user (:meth:`KeyScheme.user_shard`): a user's timeline then lives in one key (a read is
+one ``ZREVRANGE``) and the N hourly HyperLogLogs hold disjoint sets of users, so the tenant's active
+users are the *sum* of the N ``PFCOUNT`` s (no cross-slot ``PFMERGE`` needed).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+
+
+def hour_bucket(epoch_ms: int) -> str:
+    """``YYYYMMDDHH`` in UTC, the capstone's unique-users bucket."""
+    return time.strftime("%Y%m%d%H", time.gmtime(epoch_ms / 1000))
 
 
 def minute_bucket(epoch_ms: int) -> str:
@@ -32,6 +43,24 @@ class KeyScheme:
 
     def counter_key(self, tenant: str, shard: int, epoch_ms: int) -> str:
         return f"counter:{self.tag(tenant, shard)}:events:{minute_bucket(epoch_ms)}"
+
+    def hll_key(self, tenant: str, shard: int, epoch_ms: int) -> str:
+        """``unique:{t:<tenant>}:users:<YYYYMMDDHH>``, the hourly active-users HyperLogLog."""
+        return f"unique:{self.tag(tenant, shard)}:users:{hour_bucket(epoch_ms)}"
+
+    def timeline_key(self, tenant: str, shard: int, user: str) -> str:
+        """``timeline:{t:<tenant>}:<user>``, the user's recent events (sorted set by event time)."""
+        return f"timeline:{self.tag(tenant, shard)}:{user}"
+
+    def user_shard(self, tenant: str, user: str) -> int:
+        """The write shard of ``user``'s events: stable across processes (FNV-1a, not ``hash``)."""
+        n = self.shards(tenant)
+        if n == 1:
+            return 0
+        h = 2166136261
+        for ch in user.encode():
+            h = ((h ^ ch) * 16777619) & 0xFFFFFFFF
+        return h % n
 
     def counter_keys_for_read(self, tenant: str, epoch_ms: int) -> list[str]:
         """Every key a reader must gather to count ``tenant``'s events in one minute."""
