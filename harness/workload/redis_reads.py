@@ -95,10 +95,15 @@ class TimelineEntry:
     score: float
 
 
-def parse_timeline(flat: Sequence[Any]) -> list[TimelineEntry]:
-    """``ZREVRANGE ... WITHSCORES`` as a flat RESP2 array ``[member, score, ...]``."""
+def parse_timeline(reply: Sequence[Any]) -> list[TimelineEntry]:
+    """``ZREVRANGE ... WITHSCORES``: RESP3 pairs ``[[member, score], ...]`` (redis-py 8's default
+    protocol) or a flat RESP2 array ``[member, score, ...]``."""
+    if reply and isinstance(reply[0], list | tuple):
+        pairs = [(p[0], p[1]) for p in reply]
+    else:
+        pairs = list(zip(reply[0::2], reply[1::2], strict=True))
     out = []
-    for member, score in zip(flat[0::2], flat[1::2], strict=True):
+    for member, score in pairs:
         try:
             doc = json.loads(_text(member))
         except ValueError:

@@ -142,9 +142,8 @@ def test_parse_timeline_reads_entries_and_marks_unparsable_ones() -> None:
         b'{"event_id":"evt_0","event_type":"api.call","tenant":"other"}',
         b"5",
     ]
-    entries = parse_timeline(flat)
-    assert [(e.event_id, e.tenant, e.score) for e in entries] == [
-        ("evt_1", "acme", 20.0),
-        (None, None, 10.0),
-        ("evt_0", "other", 5.0),
-    ]
+    expected = [("evt_1", "acme", 20.0), (None, None, 10.0), ("evt_0", "other", 5.0)]
+    assert [(e.event_id, e.tenant, e.score) for e in parse_timeline(flat)] == expected
+    resp3 = [[flat[i], float(flat[i + 1])] for i in range(0, len(flat), 2)]
+    assert [(e.event_id, e.tenant, e.score) for e in parse_timeline(resp3)] == expected
+    assert parse_timeline([]) == []
