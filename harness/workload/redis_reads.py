@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -317,8 +317,25 @@ class _ReadOnlyConnection(Connection):
 
 
 class ReplicaRouter(SlotRouter):
-    """Routes each slot to its first replica in ``CLUSTER SLOTS`` (its master when it has none),
-    over connections in ``READONLY`` mode. No retries, like :class:`SlotRouter`."""
+    """Routes each slot to its first replica in ``CLUSTER SLOTS``, over connections in ``READONLY``
+    mode. No retries, like :class:`SlotRouter`.
+
+    ``CLUSTER SLOTS`` lists only replicas the cluster sees as available (a fresh replica appears once
+    it has reported its replication offset). A slot range without one is served by its master only
+    with ``master_fallback=True``; by default :meth:`refresh` raises, so a read recorded as
+    ``replica`` was never silently served by a master."""
+
+    def __init__(
+        self,
+        seeds: Sequence[Address],
+        *,
+        cluster: bool,
+        now_ns: Callable[[], int],
+        socket_timeout: float = 2.0,
+        master_fallback: bool = False,
+    ) -> None:
+        self.master_fallback = master_fallback
+        super().__init__(seeds, cluster=cluster, now_ns=now_ns, socket_timeout=socket_timeout)
 
     def _conn(self, addr: Address) -> Connection:
         conn = self._conns.get(addr)
@@ -346,6 +363,10 @@ class ReplicaRouter(SlotRouter):
                 self._drop(addr)
                 continue
             slots: list[Address | None] = [None] * SLOTS
+            bare = [f"{int(e[0])}-{int(e[1])}" for e in table if len(e) < 4]
+            if bare and not self.master_fallback:
+                last = redis.RedisError(f"slots {', '.join(bare)} have no available replica")
+                continue
             for entry in table:
                 lo, hi = int(entry[0]), int(entry[1])
                 node = entry[3] if len(entry) > 3 else entry[2]

@@ -237,3 +237,30 @@ def test_loader_error_is_recorded_unknown(client: Redis, tmp_path: Path) -> None
             cache.get("acme")
     (op,) = load_history(tmp_path / "h.jsonl")
     assert op.outcome == "info" and op.completion and "mongo down" in op.completion["error"]
+
+
+def test_background_refresh_serves_stale_when_the_refresher_falls_behind(
+    client: Redis, tmp_path: Path
+) -> None:
+    now = [0.0]
+    with HistoryRecorder(tmp_path / "h.jsonl", RunClock()) as rec:
+        cfg = CacheConfig(ttl_ms=1000, grace_ms=60_000)
+        cache = Cache(
+            client, rec, rec.clock, KEYS, lambda t: {"tenant": t}, "background_refresh", cfg,
+            now_ms=lambda: now[0],
+        )  # fmt: skip
+        assert cache.refresher is not None
+        cache.get("acme")
+        cache.refresher.refresh_once()  # filled at t=0: logically fresh until t=1000
+        now[0] = 999
+        cache.get("acme")
+        now[0] = 1000  # the refresher did not run: the value outlived its logical lifetime
+        assert cache.get("acme") == {"tenant": "acme"}
+        cache.close()
+    results = [
+        o.completion["result"]
+        for o in load_history(tmp_path / "h.jsonl")
+        if o.f == "cache_get" and o.completion
+    ]
+    assert results == ["miss", "hit", "stale"]
+    assert cache.stats.reader_loads == 0

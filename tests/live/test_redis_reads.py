@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import redis
 
 from harness.checkers.read_your_writes import check_read_your_writes
 from harness.checkers.tenant_isolation import check_tenant_isolation
@@ -25,7 +27,7 @@ from harness.topology.local import Deployment, deploy, run_id_now
 from harness.topology.spec import load_topology
 from harness.workload.generator import EventGenerator
 from harness.workload.keys import KeyScheme
-from harness.workload.redis_reads import RedisQueries, hll_key, timeline_key
+from harness.workload.redis_reads import RedisQueries, ReplicaRouter, hll_key, timeline_key
 from harness.workload.tenants import TenantMix, TenantPicker
 from tests.conftest import needs_servers
 
@@ -214,3 +216,53 @@ def test_replica_read_of_a_frozen_replica_is_unknown_not_stale(env: Env) -> None
     assert "Timeout" in read_op.completion["error"]
     verdict = check_read_your_writes(stream_ops(env.path))
     assert verdict.status == "valid" and verdict.details["reads_not_ok"] == 1
+
+
+def replica_router(seeds: list[tuple[str, int]], clock: RunClock) -> ReplicaRouter:
+    """Readiness: a fresh cluster lists its replicas in CLUSTER SLOTS once they reported their
+    replication offsets; until then the router refuses (it never reads a master instead)."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return ReplicaRouter(seeds, cluster=True, now_ns=clock.now_ns)
+        except redis.RedisError as exc:
+            if time.monotonic() > deadline:
+                raise
+            assert "no available replica" in str(exc)
+            time.sleep(0.05)
+
+
+def test_cluster_replica_router_reads_replicas_in_readonly_mode(tmp_path: Path) -> None:
+    run_id = run_id_now("test-")
+    with deploy(load_topology("redis-cluster"), tmp_path / run_id, run_id) as dep:
+        clock = RunClock()
+        seeds = [(n.client_proxy.listen_host, n.client_proxy.listen_port) for n in dep.redis]
+        master = SlotRouter(seeds, cluster=True, now_ns=clock.now_ns)
+        replica: ReplicaRouter | None = None
+        try:
+            writes = [("INCRBY", KEYS.counter_key("whale", s, T), 5 + s) for s in range(3)]
+            writes.append(("INCRBY", KEYS.counter_key("acme", 0, T), 9))
+            # A replica is listed once its replication offset is not 0: give every master a write.
+            warm = {master.node_for(f"warm{i}"): f"warm{i}" for i in range(100)}
+            assert len(warm) == 3
+            writes += [("SET", k, 1) for k in warm.values()]
+            assert all(r.outcome == OpType.OK for r in master.execute(writes, [w[1] for w in writes]))
+            # Readiness: each master's replica has its writes (WAIT on the writers' connections).
+            waits = master.execute([("WAIT", 1, 5000)] * len(writes), [w[1] for w in writes])
+            assert [r.value for r in waits] == [1] * len(writes)
+            replica = replica_router(seeds, clock)
+            by_proxy = {(n.client_proxy.listen_host, n.client_proxy.listen_port): n for n in dep.redis}
+            # Every slot is served by a replica, each replica serving its own master's slots.
+            assert {by_proxy[a].spec.role for a in replica.masters()} == {"replica"}
+            assert len(replica.masters()) == 3
+            with HistoryRecorder(tmp_path / "h.jsonl", clock) as rec:
+                q = RedisQueries(master, rec, KEYS, replica=replica)
+                assert q.counters_last5("whale", T, read_pref="replica") == 18
+                assert q.counters_last5("acme", T, read_pref="replica") == 9
+                key = KEYS.counter_key("acme", 0, T)
+                node = by_proxy[replica.node_for(key)]
+                assert node.spec.replica_of == by_proxy[master.node_for(key)].name
+        finally:
+            master.close()
+            if replica is not None:
+                replica.close()
