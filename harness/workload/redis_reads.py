@@ -27,15 +27,15 @@ write, else fall back to the master; recorded with ``read_concern="wait"`` and `
 Assumptions: ``master`` is a :class:`SlotRouter` over the masters (cluster or one primary);
 ``replica`` is a router whose connections read from replicas: a ``SlotRouter`` over the replica of a
 replicated topology, or a :class:`ReplicaRouter` (cluster, ``READONLY`` on every connection). Both
-stamp replies with the recorder's clock (``now_ns=recorder.clock.now_ns``). The HLL and timeline keys
-are not write-sharded (they use the tenant's first tag); the lead will move :func:`hll_key` and
-:func:`timeline_key` into :class:`KeyScheme`.
+stamp replies with the recorder's clock (``now_ns=recorder.clock.now_ns``). Keys come from
+:class:`KeyScheme`, as the ingest path writes them: a write-sharded tenant's timeline is on its
+user's shard, and its active users are spread over its shards' HyperLogLogs (disjoint by user),
+so the estimate is the sum of one ``pfcount`` per shard. Profiles are not write-sharded.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -54,17 +54,13 @@ PROCESS = "query"
 MINUTE_MS = 60_000
 
 
-def hour_bucket(epoch_ms: int) -> str:
-    """``YYYYMMDDHH`` in UTC, the capstone's unique-users bucket."""
-    return time.strftime("%Y%m%d%H", time.gmtime(epoch_ms / 1000))
-
-
-def hll_key(keys: KeyScheme, tenant: str, epoch_ms: int) -> str:
-    return f"unique:{keys.tag(tenant, 0)}:users:{hour_bucket(epoch_ms)}"
+def hll_key(keys: KeyScheme, tenant: str, epoch_ms: int, shard: int = 0) -> str:
+    return keys.hll_key(tenant, shard, epoch_ms)
 
 
 def timeline_key(keys: KeyScheme, tenant: str, user: str) -> str:
-    return f"timeline:{keys.tag(tenant, 0)}:{user}"
+    """The timeline a user's events go to: a write-sharded tenant shards by user (as ingest does)."""
+    return keys.timeline_key(tenant, keys.user_shard(tenant, user), user)
 
 
 def profile_key(keys: KeyScheme, tenant: str, user: str) -> str:
@@ -205,13 +201,20 @@ class RedisQueries:
         return entries
 
     def unique_users(self, tenant: str, epoch_ms: int, read_pref: ReadPref = "master") -> int | None:
-        key = hll_key(self.keys, tenant, epoch_ms)
-        op, replies, bad = self._run("pfcount", read_pref, [("PFCOUNT", key)], [key], tenant=tenant, key=key)
-        if bad is not None:
-            return None
-        value = int(replies[0].value)
-        self._ok(op, "pfcount", replies, value=value)
-        return value
+        """The tenant's active users in the hour: one ``pfcount`` per write shard (the checker
+        judges each key), summed; None when any shard could not be read."""
+        total = 0
+        for shard in range(self.keys.shards(tenant)):
+            key = hll_key(self.keys, tenant, epoch_ms, shard)
+            op, replies, bad = self._run(
+                "pfcount", read_pref, [("PFCOUNT", key)], [key], tenant=tenant, key=key
+            )
+            if bad is not None:
+                return None
+            value = int(replies[0].value)
+            self._ok(op, "pfcount", replies, value=value)
+            total += value
+        return total
 
     # -- read-your-writes ------------------------------------------------------------------------
 
