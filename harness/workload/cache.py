@@ -212,6 +212,7 @@ class Cache:
         self.name = name
         self.process = process
         self.stats = CacheStats()
+        self.sched_ns: int | None = None  # set by an open-loop caller: latency from the schedule
         self.refresher: BackgroundRefresher | None = None
         if variant == "background_refresh":
             self.refresher = BackgroundRefresher(self)
@@ -225,7 +226,8 @@ class Cache:
         """The cached (or freshly loaded) value for ``tenant``; None on a background_refresh miss.
         Raises after recording the op when it did not complete ``ok``."""
         key = self.key(tenant)
-        op = self.rec.invoke(self.process, "cache_get", tenant=tenant, key=key, variant=self.variant)
+        sched = {} if self.sched_ns is None else {"sched_ns": self.sched_ns}
+        op = self.rec.invoke(self.process, "cache_get", tenant=tenant, key=key, variant=self.variant, **sched)
         try:
             result, loaded, early, value, found = self._get(tenant, key)
         except _LockTimeout as exc:

@@ -138,6 +138,12 @@ class RedisQueries:
         self.keys = keys
         self.variant = variant
         self.process = process
+        # When set (by an open-loop caller, before each read), invokes carry the scheduled time so
+        # latency is measured from it (no coordinated omission).
+        self.sched_ns: int | None = None
+
+    def _sched(self) -> dict[str, int]:
+        return {} if self.sched_ns is None else {"sched_ns": self.sched_ns}
 
     def _router(self, read_pref: ReadPref) -> SlotRouter:
         if read_pref == "master":
@@ -150,7 +156,9 @@ class RedisQueries:
         self, f: str, read_pref: ReadPref, commands: list[tuple[Any, ...]], route: list[str], **inv: Any
     ) -> tuple[int, list[Reply], Reply | None]:
         router = self._router(read_pref)  # a missing replica router raises before any record
-        op = self.rec.invoke(self.process, f, read_pref=read_pref, variant=self.variant, **inv)
+        op = self.rec.invoke(
+            self.process, f, read_pref=read_pref, variant=self.variant, **self._sched(), **inv
+        )
         replies = router.execute(commands, route)
         bad = _worst(replies)
         if bad is not None:
@@ -234,7 +242,7 @@ class RedisQueries:
         if wait_replicas:
             commands.append(("WAIT", wait_replicas, wait_ms))
             inv["wait"] = wait_replicas
-        op = self.rec.invoke(self.process, "write", variant=self.variant, **inv)
+        op = self.rec.invoke(self.process, "write", variant=self.variant, **self._sched(), **inv)
         replies = self.master.execute(commands, [key] * len(commands))
         done = max(r.done_ns for r in replies)
         bad = _worst(replies[:4])
