@@ -49,6 +49,16 @@ CHECKERS: dict[str, type[Any]] = {
 }
 
 
+#: Checkers whose evidence only one plane produces: when that plane did not run they are reported
+#: ``not_run`` with its reason (judging an empty history would be a pass that proves nothing).
+#: Counters-reconcile judges the Redis side alone when MongoDB did not run, and says so.
+NEEDS_PLANE: dict[str, str] = {
+    acknowledged_writes.NAME: "mongodb",
+    no_duplicates.NAME: "mongodb",
+    audit_trail.NAME: "mongodb",
+}
+
+
 def checker_params(name: str) -> list[str]:
     """The keyword parameters checker ``name`` accepts."""
     sig = inspect.signature(CHECKERS[name])

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.checkers import build_checkers, run_checkers
+from harness.checkers import NEEDS_PLANE, build_checkers, run_checkers
 from harness.errors import HarnessError
 from harness.history.loader import Op, stream_ops
 from harness.scenario.spec import ScenarioSpec, TargetSpec, load_scenario
@@ -53,6 +53,16 @@ def _tap(ops: Iterable[Op], sinks: Sequence[Callable[[Op], None]]) -> Iterator[O
         yield op
 
 
+def plane_skips(checkers: Sequence[str], planes: Mapping[str, Any]) -> dict[str, str]:
+    """Checkers whose plane did not run (``results.json`` ``planes``), with the plane's reason."""
+    skipped: dict[str, str] = {}
+    for name in checkers:
+        plane = planes.get(NEEDS_PLANE.get(name, ""))
+        if isinstance(plane, dict) and plane.get("status") != "ran":
+            skipped[name] = f"{NEEDS_PLANE[name]} plane not run: {plane.get('reason') or 'unknown reason'}"
+    return skipped
+
+
 def check_variant(
     history: Path,
     variant: str,
@@ -60,13 +70,32 @@ def check_variant(
     params: Mapping[str, Mapping[str, Any]],
     source: str = "checkers",
     sinks: Sequence[Callable[[Op], None]] = (),
+    skip: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """One variant's ops (by their ``variant`` field), streamed from disk through fresh checkers in
     one pass. ``sinks`` see every op of that pass too (the runner's metrics), so the history is read
-    once per variant; run_checkers reads to the end even when every checker has crashed."""
+    once per variant; run_checkers reads to the end even when every checker has crashed. Checkers
+    in ``skip`` are not run and reported ``not_run`` with the reason given."""
+    skip = skip or {}
+    run = [c for c in checkers if c not in skip]
     ops = (op for op in stream_ops(history) if op.invoke.get("variant", "") == variant)
-    verdicts = run_checkers(build_checkers(checkers, params, source=source), _tap(ops, sinks))
-    return [{"variant": variant, **v.to_dict()} for v in verdicts]
+    verdicts = run_checkers(
+        build_checkers(run, {k: v for k, v in params.items() if k in run}, source=source), _tap(ops, sinks)
+    )
+    done = {v.name: {"variant": variant, **v.to_dict()} for v in verdicts}
+    return [
+        done[c]
+        if c in done
+        else {
+            "variant": variant,
+            "name": c,
+            "status": "not_run",
+            "summary": skip[c],
+            "violations": 0,
+            "examples": [],
+        }
+        for c in checkers
+    ]
 
 
 def check_invariants(
@@ -75,8 +104,9 @@ def check_invariants(
     checkers: Sequence[str],
     params: Mapping[str, Mapping[str, Any]],
     source: str = "checkers",
+    skip: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    return [inv for v in variants for inv in check_variant(history, v, checkers, params, source)]
+    return [inv for v in variants for inv in check_variant(history, v, checkers, params, source, skip=skip)]
 
 
 def evaluate_targets(specs: Sequence[TargetSpec], metrics: dict[str, Any]) -> list[dict[str, Any]]:
@@ -92,17 +122,23 @@ def overall_verdict(results: dict[str, Any]) -> tuple[str, str]:
     def good(i: dict[str, Any]) -> bool:
         return bool(i["status"] == ("invalid" if i.get("expected") == "invalid" else "valid"))
 
-    bad_inv = [i for i in results["invariants"] if not good(i)]
+    # A check whose plane did not run is neither good nor bad: it is reported, never counted as valid.
+    judged = [i for i in results["invariants"] if i["status"] != "not_run"]
+    not_run = len(results["invariants"]) - len(judged)
+    bad_inv = [i for i in judged if not good(i)]
     bad_tgt = [t for t in results["targets"] if t["status"] != "pass"]
-    reproduced = sum(1 for i in results["invariants"] if i.get("expected") == "invalid" and good(i))
+    reproduced = sum(1 for i in judged if i.get("expected") == "invalid" and good(i))
     if not bad_inv and not bad_tgt:
-        n_valid = len(results["invariants"]) - reproduced
+        n_valid = len(judged) - reproduced
         parts = [f"all {len(results['targets'])} targets met"]
         if n_valid:
             parts.append(f"all {n_valid} invariant checks valid")
         if reproduced:
             parts.append(f"{reproduced} expected anomal{'y' if reproduced == 1 else 'ies'} reproduced")
-        return "pass", ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+        reason = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+        if not_run:
+            reason += f"; {not_run} check{'s' if not_run > 1 else ''} not run (their plane did not run)"
+        return "pass", reason
     parts = [f"{t['name']}: {t['status']}" for t in bad_tgt] + [
         f"{i['variant']}/{i['name']}: {i['status']}"
         + (" (the anomaly this variant should show did not appear)" if i.get("expected") == "invalid" else "")
@@ -156,7 +192,11 @@ def recheck(run_dir: Path) -> dict[str, Any]:
     if not isinstance(checkers, list) or not isinstance(params, dict):
         raise HarnessError(f"{res_path}: field 'checking': expected a checkers list and a params mapping")
     variants = [str(v["name"]) for v in results.get("variants", []) if isinstance(v, dict) and "name" in v]
-    results["invariants"] = check_invariants(history, variants, checkers, params, source=f"{res_path}")
+    planes = results.get("planes")
+    skip = plane_skips(checkers, planes if isinstance(planes, dict) else {})
+    results["invariants"] = check_invariants(
+        history, variants, checkers, params, source=f"{res_path}", skip=skip
+    )
     expected = config.get("expect_invalid", {})
     mark_expected(results["invariants"], expected if isinstance(expected, dict) else {})
     metrics_path = run_dir / METRICS

@@ -37,7 +37,9 @@ from harness.scenario.judge import (
     evaluate_targets,
     mark_expected,
     overall_verdict,
+    plane_skips,
 )
+from harness.scenario.platform_run import PlatformRun, build_platform, platform_final_reads
 from harness.scenario.spec import ScenarioSpec, VariantSpec
 from harness.topology import mongo as mongo_nodes
 from harness.topology import redis as redis_nodes
@@ -47,6 +49,7 @@ from harness.workload.driver import DriverConfig, EventDriver, final_reads, limi
 from harness.workload.increments import IncrementConfig, IncrementDriver
 from harness.workload.keys import KeyScheme
 from harness.workload.openloop import DriverStats
+from harness.workload.platform import PlatformDriver
 from harness.workload.sessions import SessionConfig, SessionDriver, final_sessions
 from harness.workload.tenants import TenantMix, TenantPicker
 
@@ -77,6 +80,7 @@ class VariantRun:
     settle_s: float = 0.0  # time spent waiting for idle nodes before the variant started
     faults: list[dict[str, Any]] = field(default_factory=list)
     healthy_again: dict[str, Any] | None = None  # after the schedule: healthy in time, or what was not
+    workload: dict[str, Any] = field(default_factory=dict)  # the workload's own figures (platform)
 
 
 def runnable_topology(topology: TopologySpec) -> tuple[TopologySpec, str | None]:
@@ -179,7 +183,14 @@ def _play_variant(
             (n.client_proxy.listen_host, n.client_proxy.listen_port) for n in dep.current_masters()
         ] or seeds
     router = SlotRouter(seeds, cluster=cluster, now_ns=clock.now_ns)
-    driver = _make_driver(dep, spec, variant, router, rec, clock, seed, duration, rate)
+    platform_run: PlatformRun | None = None
+    driver: EventDriver | IncrementDriver | SessionDriver | PlatformDriver
+    if spec.workload.kind == "platform":
+        platform_run = build_platform(dep, spec, variant, seeds, cluster, rec, clock, seed, duration, rate)
+        assert platform_run.driver is not None
+        driver = platform_run.driver
+    else:
+        driver = _make_driver(dep, spec, variant, router, rec, clock, seed, duration, rate)
     admin = {n.name: n.admin() for n in dep.redis}
     masters = [n.name for n in dep.current_masters()]
     sampler = StatsSampler(
@@ -211,6 +222,8 @@ def _play_variant(
         sampler.stop()
         if nemesis is not None:  # heal everything, always: a rollback that always runs
             run.faults = [{"variant": variant.name, **r.to_dict()} for r in nemesis.stop()]
+        if platform_run is not None and platform_run.cache is not None:
+            platform_run.cache.close()  # its refresher stops with the workload
     seconds = time.monotonic() - t0
     if nemesis is not None and spec.schedule is not None:
         run.healthy_again = _wait_healthy_again(dep, spec.schedule.heal_timeout_s, opts)
@@ -224,14 +237,51 @@ def _play_variant(
         cpu_end={k: v.cpu_s for k, v in after.items()},
     )
     run.per_master_series = sampler.per_second(masters)
-    if isinstance(driver, SessionDriver):
-        run.final_read_failures = final_sessions(
-            router, rec, clock, sorted(driver.counter_keys), variant.name
-        )
-    else:
-        run.final_read_failures = final_reads(router, rec, sorted(driver.counter_keys), variant.name)
-    router.close()
+    try:
+        if platform_run is not None:
+            run.final_read_failures = platform_final_reads(platform_run, router, rec, clock, variant.name)
+            run.workload = _platform_summary(platform_run)
+        elif isinstance(driver, SessionDriver):
+            run.final_read_failures = final_sessions(
+                router, rec, clock, sorted(driver.counter_keys), variant.name
+            )
+        else:
+            run.final_read_failures = final_reads(router, rec, sorted(driver.counter_keys), variant.name)
+    finally:
+        router.close()
+        if platform_run is not None:
+            platform_run.close()
     return run
+
+
+def _platform_summary(pr: PlatformRun) -> dict[str, Any]:
+    """What the platform driver's side schedules did, for metrics.json and the report."""
+    d = pr.driver
+    assert d is not None
+    rs = d.read_stats
+    out: dict[str, Any] = {
+        "reads": {
+            "offered": rs.offered,
+            "by_kind": rs.by_kind,
+            "not_ok": rs.not_ok,
+            "max_lag_ms": rs.max_lag_s * 1000,
+        },
+        "errors": d.errors,
+    }
+    if pr.cache is not None:
+        cs = pr.cache.stats
+        out["cache"] = {
+            "variant": pr.cache.variant,
+            "reader_loads": cs.reader_loads,
+            "refresher_loads": cs.refresher_loads,
+            "misses": cs.misses,
+            "lock_timeouts": cs.lock_timeouts,
+            "early": cs.early,
+            "max_stampede": max((max(b) for b in cs.bursts.values() if b), default=0),
+        }
+    if d.sessions is not None:
+        out["sessions"] = d.sessions.stats.to_dict()
+    return out
 
 
 def _make_driver(
@@ -375,6 +425,7 @@ def _variant_metrics(
             "settle_s": vr.settle_s,
         },
         "timeseries": series,
+        **({"workload": vr.workload} if vr.workload else {}),
     }
 
 
@@ -540,6 +591,7 @@ def _judge(
             spec.checker_params,
             source=f"scenario {spec.name}",
             sinks=[latencies.observe, throughput.observe, recovery.observe],
+            skip=plane_skips(spec.checkers, results["planes"]),
         )
         mark_expected(verdicts, {name: vr.spec.expect_invalid})
         results["invariants"] += verdicts

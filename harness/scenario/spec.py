@@ -33,9 +33,11 @@ class WhaleSpec(Strict):
 
 class WorkloadSpec(Strict):
     """``events``: the ingestion path (limiter, then counter) over Zipf tenants, as hot-partition
-    plays it. ``increments``: steady INCRs over ``keys`` counters, the failover scenarios' load."""
+    plays it. ``increments``: steady INCRs over ``keys`` counters, the failover scenarios' load.
+    ``sessions``: the session store. ``platform``: the whole platform (ingestion's full per-event
+    work on both planes, the query mix with its cache, sessions; :mod:`harness.workload.platform`)."""
 
-    kind: Literal["events", "increments", "sessions"] = "events"
+    kind: Literal["events", "increments", "sessions", "platform"] = "events"
     rate: float = Field(gt=0, le=200_000, description="offered events per second")
     duration_s: float = Field(gt=0, le=3600)
     tenants: int = Field(default=10_000, ge=1, le=1_000_000)
@@ -47,13 +49,31 @@ class WorkloadSpec(Strict):
     sessions: int = Field(default=2000, ge=1, le=1_000_000, description="user sessions (sessions)")
     session_ttl_s: int = Field(default=60, ge=1, le=86_400, description="sliding TTL (sessions)")
     max_batch: int = Field(default=400, ge=1, le=10_000)
+    users_per_tenant: int = Field(default=50, ge=1, le=100_000, description="platform: users per tenant")
+    reads_per_s: float = Field(default=0, ge=0, le=50_000, description="platform: the query mix's rate")
+    read_mix: dict[
+        Literal["counters", "timeline", "unique_users", "dashboard", "profile", "mongo"], float
+    ] = Field(default_factory=dict, description="platform: relative weights of the read kinds")
+    sessions_per_s: float = Field(default=0, ge=0, le=50_000, description="platform: session requests")
+    cache_ttl_ms: int = Field(default=2000, ge=1, le=3_600_000, description="platform: the dashboard cache")
 
     @model_validator(mode="after")
     def _kind_fields(self) -> WorkloadSpec:
-        if self.kind == "events" and (self.limit is None or self.window_ms is None):
-            raise ValueError("an events workload needs limit and window_ms (the rate limiter's)")
-        if self.kind != "events" and self.whale is not None:
-            raise ValueError("whale applies to events workloads only")
+        limited = ("events", "platform")
+        if self.kind in limited and (self.limit is None or self.window_ms is None):
+            raise ValueError(f"an {self.kind} workload needs limit and window_ms (the rate limiter's)")
+        if self.kind not in limited and self.whale is not None:
+            raise ValueError("whale applies to events and platform workloads only")
+        if self.kind != "platform":
+            extras = [
+                f
+                for f in ("reads_per_s", "sessions_per_s", "read_mix")
+                if getattr(self, f) and f in self.model_fields_set
+            ]
+            if extras:
+                raise ValueError(f"{', '.join(extras)} apply to platform workloads only")
+        if any(w < 0 for w in self.read_mix.values()):
+            raise ValueError("read_mix: weights cannot be negative")
         return self
 
 
@@ -70,6 +90,12 @@ class VariantSpec(Strict):
     redis_settings: dict[str, str | int | bool] = Field(
         default_factory=dict,
         description="CONFIG SET on every Redis node for this variant (put back afterwards)",
+    )
+    cache: Literal["cache_aside", "mutex", "early_expiration", "background_refresh"] = Field(
+        default="cache_aside", description="platform: the dashboard cache's variant (cache-stampede study)"
+    )
+    ryw_mode: Literal["master", "replica", "replica_after_wait"] = Field(
+        default="master", description="platform: where a user's read after their own write goes"
     )
     expect_invalid: list[str] = Field(
         default_factory=list,

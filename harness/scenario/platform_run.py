@@ -1,0 +1,220 @@
+"""Assembles the platform workload of one variant from the scenario and the deployment, and takes
+its final reads after the run (so the runner stays one lifecycle, not a parts list).
+
+Every part gets its own connections and its own seeded random stream (``<part>:<variant>``), so
+the same seed replays the same events, tenants, reads and cache decisions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from harness.clients.redis_router import Address, SlotRouter
+from harness.clock import RunClock, seeded_random
+from harness.history.recorder import HistoryRecorder
+from harness.scenario.spec import ScenarioSpec, VariantSpec
+from harness.topology import redis as redis_nodes
+from harness.topology.local import Deployment
+from harness.workload.cache import Cache, CacheConfig
+from harness.workload.driver import final_reads
+from harness.workload.generator import EventGenerator, GeneratorConfig
+from harness.workload.keys import KeyScheme
+from harness.workload.platform import PlatformConfig, PlatformDriver, redis_dashboard_loader
+from harness.workload.redis_ingest import IngestConfig, RedisIngestor, ingest_script
+from harness.workload.redis_reads import RedisQueries, ReplicaRouter
+from harness.workload.sessions import SessionConfig, SessionDriver, final_sessions
+from harness.workload.tenants import TenantMix, TenantPicker
+
+
+@dataclass
+class PlatformRun:
+    """The driver plus everything it opened, closed by :meth:`close` whatever happened."""
+
+    driver: PlatformDriver | None = None
+    routers: list[SlotRouter] = field(default_factory=list)
+    clients: list[Any] = field(default_factory=list)
+    cache: Cache | None = None
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+        for r in self.routers:
+            r.close()
+        for c in self.clients:
+            with contextlib.suppress(redis.RedisError, OSError):
+                c.close()
+
+
+def _replica_router(dep: Deployment, cluster: bool, clock: RunClock) -> SlotRouter | None:
+    """Reads from replicas: ``READONLY`` connections in a cluster, the replica's proxy otherwise."""
+    replicas = [n for n in dep.redis if n.spec.role == "replica"]
+    if not replicas:
+        return None
+    seeds: list[Address] = [(n.client_proxy.listen_host, n.client_proxy.listen_port) for n in dep.redis]
+    if cluster:
+        return ReplicaRouter(seeds, cluster=True, now_ns=clock.now_ns)
+    r = replicas[0]
+    return SlotRouter(
+        [(r.client_proxy.listen_host, r.client_proxy.listen_port)], cluster=False, now_ns=clock.now_ns
+    )
+
+
+def build_platform(
+    dep: Deployment,
+    spec: ScenarioSpec,
+    variant: VariantSpec,
+    seeds: list[Address],
+    cluster: bool,
+    rec: HistoryRecorder,
+    clock: RunClock,
+    seed: int,
+    duration: float,
+    rate: float,
+) -> PlatformRun:
+    wl = spec.workload
+    assert wl.limit is not None and wl.window_ms is not None  # validated with the scenario
+    whale = wl.whale
+    mix = TenantMix(wl.tenants, wl.zipf_s, whale.tenant if whale else None, whale.share if whale else 0.0)
+    keys = KeyScheme({whale.tenant: variant.whale_shards} if whale else {})
+    sha = ""
+    for n in dep.current_masters():
+        with dep.client(n.name) as c:
+            sha = str(c.script_load(ingest_script()))
+
+    run = PlatformRun()
+    try:
+        _assemble(run, dep, spec, variant, seeds, cluster, rec, clock, seed, duration, rate, mix, keys, sha)
+    except BaseException:
+        run.close()  # nothing opened for a variant that never ran is left behind
+        raise
+    return run
+
+
+def _assemble(
+    run: PlatformRun,
+    dep: Deployment,
+    spec: ScenarioSpec,
+    variant: VariantSpec,
+    seeds: list[Address],
+    cluster: bool,
+    rec: HistoryRecorder,
+    clock: RunClock,
+    seed: int,
+    duration: float,
+    rate: float,
+    mix: TenantMix,
+    keys: KeyScheme,
+    sha: str,
+) -> None:
+    wl, v, whale = spec.workload, variant.name, spec.workload.whale
+    assert wl.limit is not None and wl.window_ms is not None
+
+    def router() -> SlotRouter:
+        r = SlotRouter(seeds, cluster=cluster, now_ns=clock.now_ns)
+        run.routers.append(r)
+        return r
+
+    gen = EventGenerator(
+        TenantPicker(mix, seeded_random(seed, f"tenants:{v}")),
+        seeded_random(seed, f"events:{v}"),
+        GeneratorConfig(users_per_tenant=wl.users_per_tenant),
+    )
+    cfg = PlatformConfig(
+        rate=rate,
+        duration_s=duration,
+        max_batch=wl.max_batch,
+        reads_per_s=wl.reads_per_s,
+        read_mix={str(k): w for k, w in wl.read_mix.items()} or PlatformConfig(rate=1, duration_s=1).read_mix,
+        ryw_mode=variant.ryw_mode,
+        users_per_tenant=wl.users_per_tenant,
+        sessions_per_s=wl.sessions_per_s,
+    )
+    ingestor = RedisIngestor(
+        router(),
+        rec,
+        clock,
+        keys,
+        IngestConfig(
+            limit=wl.limit, window_ms=wl.window_ms, tenant_limits={whale.tenant: whale.limit} if whale else {}
+        ),
+        v,
+        sha,
+    )
+    queries = cache = sessions = None
+    if wl.reads_per_s > 0:
+        replica = _replica_router(dep, cluster, clock)
+        if replica is not None:
+            run.routers.append(replica)
+        queries = RedisQueries(router(), rec, keys, replica=replica, variant=v)
+        client: Any = (
+            dep.cluster_client(retry=redis_nodes.no_retry(), socket_timeout=2)
+            if cluster
+            else redis.Redis(
+                host=seeds[0][0], port=seeds[0][1], socket_timeout=2, retry=redis_nodes.no_retry()
+            )
+        )
+        run.clients.append(client)
+        cache = run.cache = Cache(
+            client,
+            rec,
+            clock,
+            keys,
+            redis_dashboard_loader(router(), rec, keys, clock, v),
+            variant.cache,
+            CacheConfig(ttl_ms=wl.cache_ttl_ms),
+            rng=seeded_random(seed, f"cache:{v}"),
+        )
+        if cache.refresher is not None:
+            cache.refresher.start()
+    if wl.sessions_per_s > 0:
+        sessions = SessionDriver(
+            router(),
+            rec,
+            clock,
+            SessionConfig(
+                rate=wl.sessions_per_s,
+                duration_s=duration,
+                sessions=wl.sessions,
+                ttl_s=wl.session_ttl_s,
+                tenants=min(wl.tenants, 1000),
+            ),
+            v,
+            seeded_random(seed, f"sessions:{v}"),
+        )
+    run.driver = PlatformDriver(
+        clock=clock,
+        generator=gen,
+        ingestor=ingestor,
+        cfg=cfg,
+        queries=queries,
+        cache=cache,
+        read_picker=TenantPicker(mix, seeded_random(seed, f"read-tenants:{v}")),
+        read_rng=seeded_random(seed, f"reads:{v}"),
+        sessions=sessions,
+    )
+
+
+def platform_final_reads(
+    run: PlatformRun, router: SlotRouter, rec: HistoryRecorder, clock: RunClock, variant: str
+) -> int:
+    """After healing: every counter key (``final_read``), every session key (``final_sessions``)
+    and every hourly HyperLogLog (``pfcount``, judged by the unique-users checker against the exact
+    distinct users the history acknowledged). Returns how many could not be read."""
+    d = run.driver
+    assert d is not None
+    unread = final_reads(router, rec, sorted(d.counter_keys), variant)
+    if d.sessions is not None:
+        unread += final_sessions(router, rec, clock, sorted(d.sessions.counter_keys), variant)
+    for key in sorted(d.ingestor.hll_keys):
+        op = rec.invoke("final", "pfcount", variant=variant, key=key)
+        reply = router.execute([("PFCOUNT", key)], [key])[0]
+        if reply.outcome.value == "ok":
+            rec.complete(op, reply.outcome, "final", "pfcount", time_ns=reply.done_ns, value=int(reply.value))
+        else:
+            unread += 1
+            rec.complete(op, reply.outcome, "final", "pfcount", time_ns=reply.done_ns, error=str(reply.value))
+    return unread
