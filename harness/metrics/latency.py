@@ -39,7 +39,8 @@ class EventLatencies:
         self.failed: set[Any] = set()
 
     def observe(self, op: Op) -> None:
-        event = op.get("event")
+        # ``event``: the events workload's sequence number; ``event_id``: the platform's key
+        event = op.get("event", op.get("event_id"))
         if event is None or op.f not in self.fs:
             return
         if op.outcome != "ok" or op.complete_ns is None:

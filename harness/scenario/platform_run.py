@@ -146,7 +146,8 @@ def _assemble(
     )
     queries = cache = sessions = None
     if wl.reads_per_s > 0:
-        replica = _replica_router(dep, cluster, clock)
+        # Only the replica read-your-writes modes read from replicas.
+        replica = _replica_router(dep, cluster, clock) if variant.ryw_mode != "master" else None
         if replica is not None:
             run.routers.append(replica)
         queries = RedisQueries(router(), rec, keys, replica=replica, variant=v)

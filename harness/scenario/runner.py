@@ -92,7 +92,7 @@ def runnable_topology(topology: TopologySpec) -> tuple[TopologySpec, str | None]
     missing = mongo_nodes.missing_mongo_binaries(topology.mongo)
     if not missing:
         return topology, None
-    reason = f"no {missing[0]}: {mongo_nodes.MONGO_HINT}"
+    reason = f"no {missing[0]} (put mongod/mongos 7.0+ on PATH or set MONGODB_BIN_DIR; see 'harness doctor')"
     if topology.redis is None:
         raise HarnessError(f"topology '{topology.name}' has only a MongoDB plane and {reason}")
     return topology.model_copy(update={"mongo": None}), reason

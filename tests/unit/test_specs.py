@@ -125,10 +125,10 @@ def test_platform_topology_runs_its_redis_plane_without_mongod(monkeypatch: pyte
     monkeypatch.setattr(mongo_nodes, "find_binary", lambda name: None)
     runnable, reason = runner.runnable_topology(platform)
     assert runnable.mongo is None and runnable.redis == platform.redis
-    assert reason is not None and reason.startswith("no mongod: ") and "MONGODB_BIN_DIR" in reason
+    assert reason is not None and reason.startswith("no mongod (") and "MONGODB_BIN_DIR" in reason
     with pytest.raises(HarnessError, match="only a MongoDB plane and no mongod"):
         runner.runnable_topology(load_topology("mongo-rs"))
     monkeypatch.setattr(mongo_nodes, "find_binary", lambda name: f"/opt/mongo/bin/{name}")
     assert runner.runnable_topology(platform) == (platform, None)
     monkeypatch.setattr(mongo_nodes, "find_binary", lambda name: None if name == "mongos" else "/x/mongod")
-    assert runner.runnable_topology(platform)[1].startswith("no mongos: ")  # type: ignore[union-attr]
+    assert runner.runnable_topology(platform)[1].startswith("no mongos (")  # type: ignore[union-attr]
