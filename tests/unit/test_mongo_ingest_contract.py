@@ -25,6 +25,7 @@ from harness.checkers.audit_trail import GENESIS
 from harness.clock import RunClock, seeded_random
 from harness.history.loader import Op, load_history, stream_ops
 from harness.history.recorder import HistoryRecorder
+from harness.ops import OpType
 from harness.workload.audit_writer import AuditWriter, chain_record, ms_to_datetime, stored_document
 from harness.workload.final_reads_mongo import FinalReader
 from harness.workload.generator import DAY_MS, Event, EventGenerator
@@ -447,3 +448,30 @@ def test_audit_head_found_on_read_back_is_adopted_without_resending(
     receive_audit_insert(server, r2).ok(n=1)
     assert future() == "ok"
     assert writer.stats.resends == 0 and writer.heads["t00001"] == r2["hash"]
+
+
+@pytest.mark.parametrize("lose", [None, 2], ids=["all-stored", "one-lost"])
+def test_insert_windows_join_the_redis_counters(
+    server: MockupDB, client: MongoClient[dict[str, Any]], rec: HistoryRecorder, lose: int | None
+) -> None:
+    ingest_and_read(server, client, rec, lose=lose)
+    # The Redis plane of the same events, as the events driver records it: one acknowledged INCR
+    # per event on its tenant's minute counter, then a final read of each counter.
+    counts: dict[tuple[str, str], int] = {}
+    for ev in make_events(6):
+        window = minute_bucket(ev.time_ms)
+        key = f"counter:{{t:{ev.tenant}}}:events:{window}"
+        op = rec.invoke("ingest", "incr", key=key, tenant=ev.tenant, window=window)
+        counts[(key, window)] = counts.get((key, window), 0) + 1
+        rec.complete(op, OpType.OK, "ingest", "incr", value=counts[(key, window)])
+    for (key, _), n in counts.items():
+        op = rec.invoke("final", "final_read", key=key)
+        rec.complete(op, OpType.OK, "final", "final_read", value=n, key=key)
+    got = verdicts(rec, ["counters-reconcile"])["counters-reconcile"]
+    assert got.details["planes"] == {"redis": "ran", "mongodb": "ran"}
+    assert got.details["groups_compared_with_mongodb"] == len(counts)
+    if lose is None:
+        assert got.status == "valid", got.summary
+    else:
+        assert got.status == "invalid" and got.details["planes_disagree"] == 1
+        assert got.examples[0]["window"] == minute_bucket(make_events(6)[2].time_ms)
