@@ -12,7 +12,8 @@ with the server's code and message; a ``writeConcernError`` → ``info`` for the
 a network error, timeout or not-primary error for the command → ``info`` for the whole batch;
 errors raised before sending → ``fail``. Events whose outcome is unknown (or that a stepdown or
 server-selection timeout refused) are sent again, up to ``max_attempts`` in all, each attempt
-its own op.
+its own op. (With retryable writes on, pymongo itself re-sends a command once after a network
+error, under the same transaction number, inside one attempt: the server applies it once.)
 
 Ops recorded (process ``ingest-mongo``), per event and attempt:
 
