@@ -1,0 +1,135 @@
+"""pymongo errors → op outcomes. ``fail`` only when the server certainly did not apply the write.
+
+What it assumes (pymongo 4.x): an unordered ``insert_many`` raises :class:`BulkWriteError` whose
+``details`` is the merged reply: ``writeErrors`` (each ``index`` in the batch, ``code``, ``errmsg``,
+and for duplicates ``keyPattern``/``keyValue``), ``writeConcernErrors``, ``nInserted``. A document
+with no write error was applied on the primary; a ``writeConcernError`` means it was not confirmed
+at the requested write concern (unknown, not lost). A network error, a timeout or a not-primary
+error raised for the command leaves every document of the batch unknown: pymongo cannot say which
+were applied. Errors raised before anything was sent (no server selected, a document that cannot
+be encoded, a closed client) are ``fail``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bson.errors import InvalidDocument
+from pymongo.errors import (
+    BulkWriteError,
+    ConfigurationError,
+    InvalidOperation,
+    OperationFailure,
+    ServerSelectionTimeoutError,
+    WaitQueueTimeoutError,
+)
+
+from harness.ops import OpType
+
+DUPLICATE_KEY = 11000
+
+#: Raised by pymongo before any byte of the command was sent.
+NOT_SENT: tuple[type[BaseException], ...] = (
+    ServerSelectionTimeoutError,
+    WaitQueueTimeoutError,
+    InvalidDocument,
+    InvalidOperation,
+    ConfigurationError,
+)
+
+#: Command-level error replies that refuse the command before it runs (parse, auth, options).
+REFUSED_CODES = frozenset({2, 9, 13, 14, 18, 26, 72, 73})
+
+#: Per-document write errors caused by a replica-set state change: the document was not written,
+#: and sending it again (to the new primary) may succeed.
+STATE_CHANGE_CODES = frozenset({91, 189, 10058, 10107, 11600, 11602, 13435, 13436})
+
+_INDEX_NAME = re.compile(r"index: (\S+) dup key")
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOutcome:
+    """One document's outcome: ``detail`` says which rule gave it; ``retryable`` whether sending the
+    same document again is worth it (unknown outcomes, and refusals a new primary may not give)."""
+
+    outcome: OpType
+    detail: str  # inserted | already-stored | write-error | write-concern-error | unknown | not-sent
+    code: int | None = None
+    error: str | None = None
+
+    @property
+    def retryable(self) -> bool:
+        return self.outcome is OpType.INFO or self.detail == "not-sent" or self.code in STATE_CHANGE_CODES
+
+
+def describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def duplicate_index(error: Mapping[str, Any]) -> str | None:
+    """The name of the unique index a duplicate-key write error names (None when not a duplicate)."""
+    if error.get("code") != DUPLICATE_KEY:
+        return None
+    m = _INDEX_NAME.search(str(error.get("errmsg", "")))
+    return m.group(1) if m else ""
+
+
+def is_duplicate_on(error: Mapping[str, Any], index: str, key: Sequence[str]) -> bool:
+    """A duplicate on the given unique index: by ``keyPattern`` when the server sent it (4.4+), else
+    by the index name in ``errmsg``."""
+    if error.get("code") != DUPLICATE_KEY:
+        return False
+    pattern = error.get("keyPattern")
+    if isinstance(pattern, Mapping):
+        return list(pattern) == list(key)
+    return duplicate_index(error) == index
+
+
+def exception_outcome(exc: BaseException) -> WriteOutcome:
+    """The outcome of a whole command that raised ``exc`` (not a :class:`BulkWriteError`)."""
+    if isinstance(exc, NOT_SENT):
+        return WriteOutcome(OpType.FAIL, "not-sent", None, describe(exc))
+    if isinstance(exc, OperationFailure) and exc.code in REFUSED_CODES:
+        return WriteOutcome(OpType.FAIL, "refused", exc.code, describe(exc))
+    code = exc.code if isinstance(exc, OperationFailure) else None
+    # Network errors, timeouts, not-primary mid-command, anything unexpected: unknown.
+    return WriteOutcome(OpType.INFO, "unknown", code, describe(exc))
+
+
+def bulk_outcomes(
+    n: int,
+    exc: BaseException | None,
+    *,
+    dup_index: str,
+    dup_key: Sequence[str],
+) -> list[WriteOutcome]:
+    """One outcome per document of an unordered insert of ``n`` documents that raised ``exc``
+    (None: all inserted). A duplicate on ``dup_index`` means an earlier attempt stored the same
+    event: ``ok`` "already-stored" (the server waits for the write concern of the existing document
+    too), unless a write concern error says the wait fell short."""
+    if exc is None:
+        return [WriteOutcome(OpType.OK, "inserted")] * n
+    if not isinstance(exc, BulkWriteError):
+        return [exception_outcome(exc)] * n
+    details = exc.details
+    errors = {e["index"]: e for e in details.get("writeErrors") or []}
+    wces = details.get("writeConcernErrors") or []
+    wce: WriteOutcome | None = None
+    if wces:
+        first = wces[0]
+        wce = WriteOutcome(
+            OpType.INFO, "write-concern-error", first.get("code"), f"writeConcernError: {first.get('errmsg')}"
+        )
+    out: list[WriteOutcome] = []
+    for i in range(n):
+        err = errors.get(i)
+        if err is None:
+            out.append(wce or WriteOutcome(OpType.OK, "inserted"))
+        elif is_duplicate_on(err, dup_index, dup_key):
+            out.append(wce or WriteOutcome(OpType.OK, "already-stored", DUPLICATE_KEY))
+        else:
+            out.append(WriteOutcome(OpType.FAIL, "write-error", err.get("code"), str(err.get("errmsg"))))
+    return out
