@@ -19,7 +19,9 @@ WIRE = {"7.0": 21, "8.0": 25}
 
 
 @contextmanager
-def mock_replset(wire: int) -> Iterator[tuple[MockupDB, MockupDB, MongoClient[dict[str, Any]]]]:
+def mock_replset(
+    wire: int, **client_kwargs: Any
+) -> Iterator[tuple[MockupDB, MockupDB, MongoClient[dict[str, Any]]]]:
     primary, secondary = MockupDB(), MockupDB()
     primary.run()
     secondary.run()
@@ -45,7 +47,7 @@ def mock_replset(wire: int) -> Iterator[tuple[MockupDB, MockupDB, MongoClient[di
         # client.close() sends endSessions and waits for the reply.
         server.autoresponds(lambda req: req.command_name == "endSessions" and req.ok())
     client: MongoClient[dict[str, Any]] = MongoClient(
-        f"mongodb://{primary.address_string}/?replicaSet=rs0", serverSelectionTimeoutMS=5000
+        f"mongodb://{primary.address_string}/?replicaSet=rs0", serverSelectionTimeoutMS=5000, **client_kwargs
     )
     try:
         yield primary, secondary, client
