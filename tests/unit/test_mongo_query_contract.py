@@ -592,3 +592,33 @@ def test_write_through_mode_needs_a_cache(rs: Replset, recorder: HistoryRecorder
         ProfileStore(client, recorder, recorder.clock, "v", "write_through")
     with pytest.raises(ValueError, match="unknown read-your-writes mode"):
         ProfileStore(client, recorder, recorder.clock, "v", "eventually")
+
+
+def test_refused_upsert_is_a_failure_and_creates_nothing(rs: Replset, recorder: HistoryRecorder) -> None:
+    primary, _secondary, client = rs
+    worker = AggregationWorker(client["eventlog"], recorder, recorder.clock, "v", now_ms=lambda: NOW_MS)
+    future = go(worker.hourly, "tenant_acme", HOUR)
+    staging = {
+        **hourly_result("user.login", 3),
+        "dimensions": {"event_type": "user.login", "environment": "staging"},
+    }
+    receive(primary, "aggregate").ok(**cursor("eventlog.events", [staging]))
+    # The unique index bucket_unique has no environment field: a second environment's bucket for
+    # the same type and hour collides with the first one's.
+    receive(primary, "update").ok(
+        n=0,
+        nModified=0,
+        writeErrors=[
+            {
+                "index": 0,
+                "code": 11000,
+                "errmsg": "E11000 duplicate key error collection: eventlog.event_aggregates"
+                " index: bucket_unique",
+            }
+        ],
+    )
+    assert future().upsert_outcomes == {"ok": 0, "fail": 1, "info": 0}
+    ops = load_history(history(recorder))
+    [up] = [o for o in ops if o.f == "aggregate_upsert"]
+    assert up.outcome == "fail" and "DuplicateKeyError (11000)" in (up.completion or {})["error"]
+    assert not [o for o in ops if o.f == "doc_insert"]
