@@ -8,6 +8,7 @@ not show the mode: pymongo then always sends ``primaryPreferred`` to a replica-s
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -50,11 +51,28 @@ def mock_replset(
         f"mongodb://{primary.address_string}/?replicaSet=rs0", serverSelectionTimeoutMS=5000, **client_kwargs
     )
     try:
+        wait_discovered(client, secondary.address_string)
         yield primary, secondary, client
     finally:
         client.close()
         primary.stop()
         secondary.stop()
+
+
+def wait_discovered(client: MongoClient[dict[str, Any]], secondary: str, timeout_s: float = 10) -> None:
+    """Readiness: the client's monitor has seen the secondary as a secondary. Before that,
+    ``secondaryPreferred`` would quietly select the primary."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        types = {
+            f"{host}:{port}": sd.server_type_name
+            for (host, port), sd in client.topology_description.server_descriptions().items()
+        }
+        if types.get(secondary) == "RSSecondary":
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the mocked secondary {secondary} was not discovered: {types}")
+        time.sleep(0.01)
 
 
 def receive(server: MockupDB, name: str, db: str = "eventlog") -> Any:
