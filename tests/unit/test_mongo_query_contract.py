@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from bson import ObjectId, Timestamp
 from mockupdb import MockupDB, go
 from pymongo import MongoClient
@@ -29,6 +30,7 @@ from harness.ops import OpType
 from harness.workload.aggregation import DAY_MS, HOUR_MS, AggregationWorker
 from harness.workload.queries import QueryService
 from harness.workload.ryw import ProfileStore
+from harness.workload.session_fallback import FallbackSessionStore
 from tests.mockrs import WIRE, body, cursor, mock_replset, receive
 
 Replset = tuple[MockupDB, MockupDB, MongoClient[dict[str, Any]]]
@@ -622,3 +624,30 @@ def test_refused_upsert_is_a_failure_and_creates_nothing(rs: Replset, recorder: 
     [up] = [o for o in ops if o.f == "aggregate_upsert"]
     assert up.outcome == "fail" and "DuplicateKeyError (11000)" in (up.completion or {})["error"]
     assert not [o for o in ops if o.f == "doc_insert"]
+
+
+def test_session_copies_expire_by_a_ttl_index(rs: Replset, recorder: HistoryRecorder) -> None:
+    primary, _secondary, client = rs
+    # The Redis client is never used here (constructing it does not connect).
+    store = FallbackSessionStore(redis.Redis(port=1), client["eventlog"], recorder, recorder.clock, "v")
+    future = go(store.ensure_indexes)
+    req = receive(primary, "createIndexes")
+    assert body(req) == {
+        "createIndexes": "sessions",
+        "indexes": [{"key": {"expires_at": 1}, "name": "ttl_expires_at", "expireAfterSeconds": 0}],
+        "writeConcern": {"w": "majority"},
+    }
+    req.ok()
+    assert future() == "ttl_expires_at"
+
+
+def test_no_read_concern_sends_none_and_records_the_default(rs: Replset, recorder: HistoryRecorder) -> None:
+    primary, _secondary, client = rs
+    future = go(service(client, recorder).user_timeline, "tenant_acme", "u1", read_concern=None)
+    req = receive(primary, "find")
+    assert "readConcern" not in req.doc
+    req.ok(**cursor("eventlog.events", []))
+    assert future().docs == []
+    [op] = load_history(history(recorder))
+    assert op.get("read_concern") == "default"
+    assert op.completion is not None and (op.completion["count"], op.completion["tenants"]) == (0, [])
