@@ -1,0 +1,339 @@
+"""The aggregation worker: the capstone's hourly rollups of ``events`` into ``event_aggregates``, and
+a daily rollup built from the hourly buckets, run on a bounded schedule during a workload.
+
+Assumes the capstone's schemas (Part XIII): events carry ``tenant_id``, ``event_time``,
+``event_type``, ``context.environment``, ``actor.user_id`` / ``actor.session_id``, ``event_id``;
+``event_aggregates`` has a TTL index on ``bucket_time`` (180 days) and the unique index
+``{tenant_id, bucket_time, bucket_type, dimensions.event_type}`` (topologies/collections/platform.yaml).
+
+The hourly pipeline is ``aggregateHourlyBucket`` as the capstone writes it. Each result is upserted
+(``$set``, ``upsert: true``) with the capstone's filter (``tenant_id``, ``bucket_time``,
+``dimensions.event_type``, ``dimensions.environment``) plus ``bucket_type``: the daily bucket of a
+day starts at the same instant as that day's first hourly bucket, and without ``bucket_type`` the
+hourly upsert would match (and overwrite) the daily document. The daily rollup (not in the
+capstone) groups the day's hourly documents: ``metrics.count`` is their sum, exact;
+``metrics.unique_users`` / ``unique_sessions`` are the largest hourly value, a lower bound, because
+hourly buckets keep distinct counts, not the sets.
+
+Ops recorded (process ``aggregator``):
+
+``aggregate`` — one pipeline run for one tenant and bucket (a read of ``events``, or of the hourly
+    buckets for a daily run). invoke: ``tenant``, ``bucket_type``, ``bucket_ms`` (epoch ms of the
+    bucket start), ``now_ms``; completion ``ok``: ``value`` = number of groups (documents to
+    upsert), recorded when the cursor is exhausted, before the upserts. A pipeline that did not
+    return is ``fail`` (a read has no side effect).
+``aggregate_upsert`` — one ``updateOne(..., upsert: true)``. invoke: ``key`` (the bucket document's
+    identity, ``event_aggregates/<tenant>/<bucket_type>/<bucket_ms>/<event_type>/<environment>``),
+    ``tenant``, ``bucket_ms``, ``count`` (``metrics.count`` written), ``wc``; completion ``ok``:
+    ``value`` = ``"inserted"`` or ``"updated"``. Write outcomes as :mod:`harness.workload.mongo_common`.
+``doc_insert`` — for the retention checker, when an upsert *created* the document (its reply carried
+    ``upserted``), or may have (an upsert of unknown outcome for a bucket this worker has never seen
+    created): ``key`` as above, ``tenant``, ``retention_class`` ``aggregates``, ``created_ms`` =
+    ``bucket_ms`` (the TTL-indexed field), ``collection``; recorded right after the upsert with the
+    upsert's own invoke and completion times and outcome.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.errors import PyMongoError
+from pymongo.write_concern import WriteConcern
+
+from harness.clock import RunClock
+from harness.history.recorder import HistoryRecorder
+from harness.ops import OpType
+from harness.workload.mongo_common import describe, write_outcome
+
+PROCESS = "aggregator"
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+
+
+def _dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def _ms(dt: datetime) -> int:
+    if dt.tzinfo is None:  # pymongo decodes dates as naive UTC by default
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+def hourly_pipeline(tenant: str, bucket_time: datetime, now: datetime) -> list[dict[str, Any]]:
+    """``aggregateHourlyBucket``'s pipeline, stage by stage as the capstone writes it."""
+    bucket_end = _dt(_ms(bucket_time) + HOUR_MS)
+    return [
+        {"$match": {"tenant_id": tenant, "event_time": {"$gte": bucket_time, "$lt": bucket_end}}},
+        {
+            "$group": {
+                "_id": {
+                    "tenant_id": "$tenant_id",
+                    "event_type": "$event_type",
+                    "environment": "$context.environment",
+                },
+                "count": {"$sum": 1},
+                "unique_users": {"$addToSet": "$actor.user_id"},
+                "unique_sessions": {"$addToSet": "$actor.session_id"},
+                "sample_events": {"$push": "$event_id"},
+            }
+        },
+        {
+            "$project": {
+                "_id": 0,
+                "tenant_id": "$_id.tenant_id",
+                "bucket_time": bucket_time,
+                "bucket_type": "hourly",
+                "dimensions": {"event_type": "$_id.event_type", "environment": "$_id.environment"},
+                "metrics": {
+                    "count": "$count",
+                    "unique_users": {"$size": "$unique_users"},
+                    "unique_sessions": {"$size": "$unique_sessions"},
+                },
+                "event_ids_sample": {"$slice": ["$sample_events", 3]},
+                "last_updated": now,
+            }
+        },
+    ]
+
+
+def daily_pipeline(tenant: str, day: datetime, now: datetime) -> list[dict[str, Any]]:
+    """The day's hourly buckets rolled into one document per dimension pair."""
+    day_end = _dt(_ms(day) + DAY_MS)
+    return [
+        {
+            "$match": {
+                "tenant_id": tenant,
+                "bucket_type": "hourly",
+                "bucket_time": {"$gte": day, "$lt": day_end},
+            }
+        },
+        {
+            "$group": {
+                "_id": {
+                    "tenant_id": "$tenant_id",
+                    "event_type": "$dimensions.event_type",
+                    "environment": "$dimensions.environment",
+                },
+                "count": {"$sum": "$metrics.count"},
+                "unique_users": {"$max": "$metrics.unique_users"},
+                "unique_sessions": {"$max": "$metrics.unique_sessions"},
+                "hours": {"$sum": 1},
+            }
+        },
+        {
+            "$project": {
+                "_id": 0,
+                "tenant_id": "$_id.tenant_id",
+                "bucket_time": day,
+                "bucket_type": "daily",
+                "dimensions": {"event_type": "$_id.event_type", "environment": "$_id.environment"},
+                "metrics": {
+                    "count": "$count",
+                    "unique_users": "$unique_users",
+                    "unique_sessions": "$unique_sessions",
+                    "hours": "$hours",
+                },
+                "last_updated": now,
+            }
+        },
+    ]
+
+
+def upsert_filter(doc: dict[str, Any]) -> dict[str, Any]:
+    """The capstone's upsert filter, plus ``bucket_type`` (see the module docstring)."""
+    return {
+        "tenant_id": doc["tenant_id"],
+        "bucket_time": doc["bucket_time"],
+        "bucket_type": doc["bucket_type"],
+        "dimensions.event_type": doc["dimensions"]["event_type"],
+        "dimensions.environment": doc["dimensions"]["environment"],
+    }
+
+
+def bucket_key(tenant: str, bucket_type: str, bucket_ms: int, event_type: Any, environment: Any) -> str:
+    return f"event_aggregates/{tenant}/{bucket_type}/{bucket_ms}/{event_type}/{environment}"
+
+
+@dataclass
+class AggregateRun:
+    tenant: str
+    bucket_type: str
+    bucket_ms: int
+    outcome: OpType
+    groups: int = 0
+    upserted: int = 0
+    upsert_outcomes: dict[str, int] | None = None
+
+
+class AggregationWorker:
+    """Runs rollups against ``db`` and records every step; ``wc`` is the upserts' write concern."""
+
+    def __init__(
+        self,
+        db: Database[dict[str, Any]],
+        recorder: HistoryRecorder,
+        clock: RunClock,
+        variant: str,
+        *,
+        wc: WriteConcern | None = None,
+        now_ms: Callable[[], int] | None = None,
+    ) -> None:
+        self.rec = recorder
+        self.clock = clock
+        self.variant = variant
+        self.wc = wc or WriteConcern(w="majority")
+        self.events: Collection[dict[str, Any]] = db.get_collection("events")
+        self.aggregates: Collection[dict[str, Any]] = db.get_collection(
+            "event_aggregates", write_concern=self.wc
+        )
+        self._now_ms = now_ms or (lambda: clock.wall_ms_at(clock.now_ns()))
+        self._created: set[str] = set()  # bucket documents known to exist (an upsert created them)
+        self.runs = 0
+
+    def hourly(self, tenant: str, bucket_ms: int) -> AggregateRun:
+        bucket_ms -= bucket_ms % HOUR_MS
+        now = self._now_ms()
+        pipeline = hourly_pipeline(tenant, _dt(bucket_ms), _dt(now))
+        return self._run(self.events, pipeline, tenant, "hourly", bucket_ms, now)
+
+    def daily(self, tenant: str, day_ms: int) -> AggregateRun:
+        day_ms -= day_ms % DAY_MS
+        now = self._now_ms()
+        pipeline = daily_pipeline(tenant, _dt(day_ms), _dt(now))
+        return self._run(self.aggregates, pipeline, tenant, "daily", day_ms, now)
+
+    def run_once(self, tenants: Iterable[str], now_ms: int | None = None) -> list[AggregateRun]:
+        """One pass: per tenant, the previous and the current hour (late events land in the
+        previous one), then the current day from the hourly buckets."""
+        now = self._now_ms() if now_ms is None else now_ms
+        hour = now - now % HOUR_MS
+        out: list[AggregateRun] = []
+        for tenant in tenants:
+            out.append(self.hourly(tenant, hour - HOUR_MS))
+            out.append(self.hourly(tenant, hour))
+            out.append(self.daily(tenant, now))
+        self.runs += 1
+        return out
+
+    def run_scheduled(
+        self,
+        tenants: Callable[[], Iterable[str]],
+        *,
+        interval_s: float,
+        stop: threading.Event,
+        max_runs: int | None = None,
+    ) -> int:
+        """Passes every ``interval_s`` (the capstone runs its job every 5 minutes; scenarios
+        scale it down) until ``stop`` is set or ``max_runs`` passes ran. ``tenants`` is asked
+        each pass (the workload's tenants so far). Returns the number of passes."""
+        if interval_s <= 0:
+            raise ValueError("interval_s must be positive")
+        done = 0
+        while not stop.is_set() and (max_runs is None or done < max_runs):
+            self.run_once(list(tenants()))
+            done += 1
+            if stop.wait(interval_s):
+                break
+        return done
+
+    # -- one run -------------------------------------------------------------------------------
+
+    def _run(
+        self,
+        source: Collection[dict[str, Any]],
+        pipeline: list[dict[str, Any]],
+        tenant: str,
+        bucket_type: str,
+        bucket_ms: int,
+        now_ms: int,
+    ) -> AggregateRun:
+        rec = self.rec
+        op = rec.invoke(
+            PROCESS,
+            "aggregate",
+            tenant=tenant,
+            bucket_type=bucket_type,
+            bucket_ms=bucket_ms,
+            now_ms=now_ms,
+            variant=self.variant,
+        )
+        try:
+            results = list(source.aggregate(pipeline))  # fully iterated inside the op
+        except PyMongoError as exc:
+            rec.complete(op, OpType.FAIL, PROCESS, "aggregate", error=describe(exc))
+            return AggregateRun(tenant, bucket_type, bucket_ms, OpType.FAIL)
+        # Completed before the upserts start, so the history stays in completion order.
+        rec.complete(op, OpType.OK, PROCESS, "aggregate", value=len(results))
+        outcomes = {"ok": 0, "fail": 0, "info": 0}
+        upserted = 0
+        for doc in results:
+            outcome, inserted = self._upsert(doc, tenant, bucket_ms)
+            outcomes[outcome.value] += 1
+            upserted += inserted
+        return AggregateRun(tenant, bucket_type, bucket_ms, OpType.OK, len(results), upserted, outcomes)
+
+    def _upsert(self, doc: dict[str, Any], tenant: str, bucket_ms: int) -> tuple[OpType, int]:
+        rec = self.rec
+        dims = doc.get("dimensions", {})
+        key = bucket_key(
+            tenant, doc["bucket_type"], bucket_ms, dims.get("event_type"), dims.get("environment")
+        )
+        count = doc.get("metrics", {}).get("count")
+        start = self.clock.now_ns()
+        op = rec.invoke(
+            PROCESS,
+            "aggregate_upsert",
+            time_ns=start,
+            key=key,
+            tenant=tenant,
+            bucket_ms=bucket_ms,
+            count=count,
+            wc=self.wc.document,
+            variant=self.variant,
+        )
+        created: bool | None
+        try:
+            res = self.aggregates.update_one(upsert_filter(doc), {"$set": doc}, upsert=True)
+        except PyMongoError as exc:
+            done, outcome = self.clock.now_ns(), write_outcome(exc)
+            rec.complete(op, outcome, PROCESS, "aggregate_upsert", time_ns=done, error=describe(exc))
+            created = None if outcome == OpType.INFO and key not in self._created else False
+        else:
+            done, outcome = self.clock.now_ns(), OpType.OK
+            created = res.upserted_id is not None
+            rec.complete(
+                op,
+                OpType.OK,
+                PROCESS,
+                "aggregate_upsert",
+                time_ns=done,
+                value="inserted" if created else "updated",
+            )
+        if created is not False:  # created, or maybe created (unknown outcome)
+            self._record_insert(key, tenant, bucket_ms, start, done, outcome)
+            if created:
+                self._created.add(key)
+        return outcome, int(bool(created))
+
+    def _record_insert(
+        self, key: str, tenant: str, bucket_ms: int, start: int, done: int, outcome: OpType
+    ) -> None:
+        ins = self.rec.invoke(
+            PROCESS,
+            "doc_insert",
+            time_ns=start,
+            key=key,
+            tenant=tenant,
+            collection="event_aggregates",
+            retention_class="aggregates",
+            created_ms=bucket_ms,
+            variant=self.variant,
+        )
+        self.rec.complete(ins, outcome, PROCESS, "doc_insert", time_ns=done)
