@@ -8,6 +8,14 @@ at the requested write concern (unknown, not lost). A network error, a timeout o
 error raised for the command leaves every document of the batch unknown: pymongo cannot say which
 were applied. Errors raised before anything was sent (no server selected, a document that cannot
 be encoded, a closed client) are ``fail``.
+
+Single-document writes (upserts, ``find_one_and_update``; :func:`write_outcome`): pymongo retries a
+retryable write once and, when the retry cannot even select a server, re-raises the *first*
+error, so a ``ServerSelectionTimeoutError`` means nothing was ever sent (``fail``). A write concern
+error means the primary applied the write but could not confirm replication (``info``). Timeouts,
+dropped connections, ``NotPrimaryError`` after a retry (the first attempt may have applied) and
+``maxTimeMS`` expiry are ``info``. Other server error replies (duplicate key, validation, ...) are
+refusals: ``fail``. Reads have no side effect: a read that did not return is ``fail``.
 """
 
 from __future__ import annotations
@@ -21,11 +29,15 @@ from bson.errors import InvalidDocument
 from pymongo.errors import (
     BulkWriteError,
     ConfigurationError,
+    ConnectionFailure,
+    ExecutionTimeout,
     InvalidOperation,
     OperationFailure,
     ServerSelectionTimeoutError,
     WaitQueueTimeoutError,
+    WriteConcernError,
 )
+from pymongo.read_preferences import _ServerMode, make_read_preference, read_pref_mode_from_name
 
 from harness.ops import OpType
 
@@ -66,7 +78,25 @@ class WriteOutcome:
 
 
 def describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+    """The error as recorded, with the server's code when there is one."""
+    code = getattr(exc, "code", None)
+    return f"{type(exc).__name__}{f' ({code})' if code is not None else ''}: {exc}"
+
+
+def write_outcome(exc: BaseException) -> OpType:
+    """The outcome of a single-document write that raised ``exc`` (see the module doc)."""
+    if isinstance(exc, NOT_SENT):
+        return OpType.FAIL
+    if isinstance(exc, ConnectionFailure | WriteConcernError | ExecutionTimeout):
+        return OpType.INFO
+    if isinstance(exc, OperationFailure):
+        return OpType.FAIL
+    return OpType.INFO  # anything unexpected: never a guess
+
+
+def read_preference(name: str) -> _ServerMode:
+    """``primary``, ``secondaryPreferred``, ... as pymongo's read preference (ValueError if unknown)."""
+    return make_read_preference(read_pref_mode_from_name(name), None)
 
 
 def duplicate_index(error: Mapping[str, Any]) -> str | None:

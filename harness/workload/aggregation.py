@@ -46,10 +46,10 @@ from pymongo.database import Database
 from pymongo.errors import PyMongoError
 from pymongo.write_concern import WriteConcern
 
+from harness.clients.mongo_outcomes import describe, write_outcome
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
-from harness.workload.mongo_common import describe, write_outcome
 
 PROCESS = "aggregator"
 HOUR_MS = 3_600_000

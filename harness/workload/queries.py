@@ -31,10 +31,10 @@ from pymongo.database import Database
 from pymongo.errors import PyMongoError
 from pymongo.read_concern import ReadConcern
 
+from harness.clients.mongo_outcomes import describe, read_preference
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
-from harness.workload.mongo_common import describe, read_preference
 
 PROCESS = "query"
 HOUR_MS = 3_600_000

@@ -49,10 +49,10 @@ from pymongo.errors import PyMongoError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
+from harness.clients.mongo_outcomes import describe, read_preference, write_outcome
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
-from harness.workload.mongo_common import describe, read_preference, write_outcome
 
 PROCESS = "ryw"
 

@@ -43,12 +43,12 @@ from pymongo.errors import PyMongoError
 from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
 
+from harness.clients.mongo_outcomes import describe, write_outcome
 from harness.clients.outcomes import describe as redis_describe
 from harness.clients.outcomes import outcome_of as redis_outcome
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
-from harness.workload.mongo_common import describe, write_outcome
 
 PROCESS = "sessions"
 

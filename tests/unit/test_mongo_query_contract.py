@@ -605,8 +605,8 @@ def test_refused_upsert_is_a_failure_and_creates_nothing(rs: Replset, recorder: 
         "dimensions": {"event_type": "user.login", "environment": "staging"},
     }
     receive(primary, "aggregate").ok(**cursor("eventlog.events", [staging]))
-    # The unique index bucket_unique has no environment field: a second environment's bucket for
-    # the same type and hour collides with the first one's.
+    # A refused upsert (here a duplicate key, as a unique index that did not cover the whole upsert
+    # filter would give) is recorded as a failure and creates no document.
     receive(primary, "update").ok(
         n=0,
         nModified=0,

@@ -15,8 +15,8 @@ from pymongo.errors import (
     WTimeoutError,
 )
 
+from harness.clients.mongo_outcomes import describe, read_preference, write_outcome
 from harness.ops import OpType
-from harness.workload.mongo_common import describe, read_preference, write_outcome
 
 
 @pytest.mark.parametrize(
