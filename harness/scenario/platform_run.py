@@ -8,10 +8,13 @@ the same seed replays the same events, tenants, reads and cache decisions.
 from __future__ import annotations
 
 import contextlib
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+from pymongo import MongoClient
 
 from harness.clients.redis_router import Address, SlotRouter
 from harness.clock import RunClock, seeded_random
@@ -19,11 +22,23 @@ from harness.history.recorder import HistoryRecorder
 from harness.scenario.spec import ScenarioSpec, VariantSpec
 from harness.topology import redis as redis_nodes
 from harness.topology.local import Deployment
+from harness.workload.aggregation import AggregationWorker
+from harness.workload.audit_writer import AuditWriter
 from harness.workload.cache import Cache, CacheConfig
 from harness.workload.driver import final_reads
+from harness.workload.final_reads_mongo import FinalReader
 from harness.workload.generator import EventGenerator, GeneratorConfig
 from harness.workload.keys import KeyScheme
+from harness.workload.mongo_ingest import IngestConfig as MongoIngestConfig
+from harness.workload.mongo_ingest import MongoIngestor, WriteConcernSpec
 from harness.workload.platform import PlatformConfig, PlatformDriver, redis_dashboard_loader
+from harness.workload.platform_mongo import (
+    MongoEventWriter,
+    MongoQueryMix,
+    aggregation_job,
+    reset_collections,
+)
+from harness.workload.queries import QueryService
 from harness.workload.redis_ingest import IngestConfig, RedisIngestor, ingest_script
 from harness.workload.redis_reads import RedisQueries, ReplicaRouter
 from harness.workload.sessions import SessionConfig, SessionDriver, final_sessions
@@ -38,10 +53,16 @@ class PlatformRun:
     routers: list[SlotRouter] = field(default_factory=list)
     clients: list[Any] = field(default_factory=list)
     cache: Cache | None = None
+    mongo: MongoEventWriter | None = None
+    mongo_client: MongoClient[dict[str, Any]] | None = None
 
     def close(self) -> None:
         if self.cache is not None:
             self.cache.close()
+        if self.mongo is not None:
+            self.mongo.stop()
+        if self.mongo_client is not None:
+            self.mongo_client.close()
         for r in self.routers:
             r.close()
         for c in self.clients:
@@ -186,6 +207,40 @@ def _assemble(
             v,
             seeded_random(seed, f"sessions:{v}"),
         )
+    mongo_reader = None
+    background: list[tuple[str, Callable[[threading.Event], None]]] = []
+    if dep.mongo is not None:
+        mclient: MongoClient[dict[str, Any]] = dep.mongo_client(
+            serverSelectionTimeoutMS=5000, connectTimeoutMS=2000, socketTimeoutMS=10_000
+        )
+        run.mongo_client = mclient
+        db = mclient[dep.mongo.spec.load_collections().database]
+        reset_collections(db)
+        wc = variant.write_concern
+        run.mongo = MongoEventWriter(
+            MongoIngestor(
+                mclient,
+                rec,
+                clock,
+                MongoIngestConfig(
+                    batch_size=wl.mongo_batch, wc=WriteConcernSpec(w=wc.w, j=wc.j, wtimeout_ms=wc.wtimeout_ms)
+                ),
+                v,
+            ),
+            AuditWriter(mclient, rec, clock, v, audit_ms=gen.cfg.retention.audit_ms),
+        )
+        run.mongo.start()
+        if wl.reads_per_s > 0:
+            mongo_reader = MongoQueryMix(QueryService(db, rec, clock, v, read_pref=variant.read_pref), clock)
+        writer = run.mongo
+        background.append(
+            (
+                "aggregation",
+                aggregation_job(
+                    AggregationWorker(db, rec, clock, v), lambda: writer.tenants, wl.aggregate_every_s
+                ),
+            )
+        )
     run.driver = PlatformDriver(
         clock=clock,
         generator=gen,
@@ -196,6 +251,9 @@ def _assemble(
         read_picker=TenantPicker(mix, seeded_random(seed, f"read-tenants:{v}")),
         read_rng=seeded_random(seed, f"reads:{v}"),
         sessions=sessions,
+        mongo_writer=run.mongo,
+        mongo_reader=mongo_reader,
+        background=background,
     )
 
 
@@ -204,7 +262,9 @@ def platform_final_reads(
 ) -> int:
     """After healing: every counter key (``final_read``), every session key (``final_sessions``)
     and every hourly HyperLogLog (``pfcount``, judged by the unique-users checker against the exact
-    distinct users the history acknowledged). Returns how many could not be read."""
+    distinct users the history acknowledged); with the MongoDB plane, every written tenant's events
+    and audit log and every written document (``final_events``, ``final_audit``, ``final_docs``).
+    Returns how many could not be read."""
     d = run.driver
     assert d is not None
     unread = final_reads(router, rec, sorted(d.counter_keys), variant)
@@ -218,4 +278,10 @@ def platform_final_reads(
         else:
             unread += 1
             rec.complete(op, reply.outcome, "final", "pfcount", time_ns=reply.done_ns, error=str(reply.value))
+    if run.mongo is not None and run.mongo_client is not None:
+        run.mongo.stop()  # the audit records still queued are written before they are read back
+        reader = FinalReader(run.mongo_client, rec, clock, variant)
+        unread += len(reader.final_events(run.mongo.tenants))
+        unread += len(reader.final_audit(run.mongo.audit_tenants))
+        unread += reader.final_docs({t: list(ids) for t, ids in run.mongo.ingestor.written.items()})
     return unread

@@ -56,6 +56,8 @@ class WorkloadSpec(Strict):
     ] = Field(default_factory=dict, description="platform: relative weights of the read kinds")
     sessions_per_s: float = Field(default=0, ge=0, le=50_000, description="platform: session requests")
     cache_ttl_ms: int = Field(default=2000, ge=1, le=3_600_000, description="platform: the dashboard cache")
+    mongo_batch: int = Field(default=500, ge=1, le=100_000, description="platform: events per insert_many")
+    aggregate_every_s: float = Field(default=5, gt=0, le=3600, description="platform: rollup period")
 
     @model_validator(mode="after")
     def _kind_fields(self) -> WorkloadSpec:
@@ -77,6 +79,12 @@ class WorkloadSpec(Strict):
         return self
 
 
+class WriteConcernModel(Strict):
+    w: int | Literal["majority"] = 1
+    j: bool | None = None
+    wtimeout_ms: int | None = Field(default=None, ge=0)
+
+
 class VariantSpec(Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     description: str
@@ -96,6 +104,14 @@ class VariantSpec(Strict):
     )
     ryw_mode: Literal["master", "replica", "replica_after_wait"] = Field(
         default="master", description="platform: where a user's read after their own write goes"
+    )
+    write_concern: WriteConcernModel = Field(
+        default_factory=WriteConcernModel, description="platform: the events' insert_many write concern"
+    )
+    read_pref: str = Field(
+        default="primary",
+        pattern=r"^(primary|primaryPreferred|secondary|secondaryPreferred|nearest)$",
+        description="platform: the MongoDB queries' read preference",
     )
     expect_invalid: list[str] = Field(
         default_factory=list,

@@ -251,9 +251,14 @@ class EventGenerator:
     def _tenant_net(self, tenant: str) -> str:
         net = self._net.get(tenant)
         if net is None:
-            h = hash_tenant(tenant)
-            net = self._net[tenant] = f"10.{(h >> 8) & 255}.{h & 255}"
+            net = self._net[tenant] = tenant_net(tenant)
         return net
+
+
+def tenant_net(tenant: str) -> str:
+    """The /24 a tenant's users come from (``10.x.y``): the investigation query searches it."""
+    h = hash_tenant(tenant)
+    return f"10.{(h >> 8) & 255}.{h & 255}"
 
 
 def hash_tenant(tenant: str) -> int:

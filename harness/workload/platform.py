@@ -21,6 +21,7 @@ Every schedule is bounded by the run's duration plus a drain and stops by itself
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 from collections.abc import Callable, Sequence
@@ -108,6 +109,7 @@ class PlatformDriver:
         sessions: SessionDriver | None = None,
         mongo_writer: MongoWriter | None = None,
         mongo_reader: MongoReader | None = None,
+        background: Sequence[tuple[str, Callable[[threading.Event], None]]] = (),
         log: Callable[[str], None] = print,
     ) -> None:
         if cfg.reads_per_s > 0 and (queries is None or read_picker is None or read_rng is None):
@@ -123,6 +125,7 @@ class PlatformDriver:
         self.sessions = sessions
         self.mongo_writer = mongo_writer
         self.mongo_reader = mongo_reader
+        self.background = list(background)  # (name, job): runs until the workload ends
         self.log = log
         self.stats = DriverStats()
         self.read_stats = ReadStats()
@@ -153,7 +156,12 @@ class PlatformDriver:
         if self.sessions is not None and self.cfg.sessions_per_s > 0:
             sessions = self.sessions
             side.append(threading.Thread(target=self._guard(lambda: sessions.run(), "sessions"), daemon=True))
-        for t in side:
+        stop = threading.Event()
+        jobs = [
+            threading.Thread(target=self._guard(functools.partial(job, stop), name), name=name, daemon=True)
+            for name, job in self.background
+        ]
+        for t in side + jobs:
             t.start()
         try:
             cfg = self.cfg
@@ -169,7 +177,8 @@ class PlatformDriver:
             )
         finally:
             # Side schedules are bounded by the same duration and drain; the join is a backstop.
-            for t in side:
+            stop.set()
+            for t in side + jobs:
                 t.join(timeout=self.cfg.duration_s + self.cfg.drain_s + 30)
                 if t.is_alive():
                     self.errors.append(f"{t.name} did not stop within its bound")

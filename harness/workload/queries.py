@@ -85,6 +85,7 @@ class QueryService:
         self.read_pref = read_pref
         self.read_concern = read_concern
         self._now_ms = now_ms or (lambda: clock.wall_ms_at(clock.now_ns()))
+        self.sched_ns: int | None = None  # set by an open-loop caller: latency from the schedule
 
     def _coll(self, name: str, read_pref: str, read_concern: str | None) -> Collection[dict[str, Any]]:
         mode = read_preference(read_pref)  # ValueError on an unknown name, before any op
@@ -260,6 +261,7 @@ class QueryService:
             read_concern=read_concern or "default",
             now_ms=now_ms,
             variant=self.variant,
+            **({} if self.sched_ns is None else {"sched_ns": self.sched_ns}),
             **params,
         )
         try:
