@@ -113,7 +113,7 @@ class RateProfile:
 
     def total(self, duration_s: float) -> int:
         """Events a run of ``duration_s`` offers: ``floor(N(duration_s))``."""
-        return int(math.floor(self.count_at(duration_s) + _EPS))
+        return math.floor(self.count_at(duration_s) + _EPS)
 
     def time_of(self, i: int) -> float:
         """Seconds after the start at which event ``i`` is due."""
