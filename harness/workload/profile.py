@@ -133,6 +133,10 @@ class RateProfile:
             out.append(origin_ns + int(segs[j].time_of(i) * 1e9))
         return out
 
+    def lanes_at(self, t: float, lane_rate: float) -> int:
+        """Lanes of ``lane_rate`` events/s each needed to offer the rate at ``t`` (Locust users)."""
+        return math.ceil(self.rate_at(t) / lane_rate - _EPS)
+
     def peak(self) -> float:
         return max(max(s.r0, s.r1) for s in self.segments())
 

@@ -64,6 +64,12 @@ def test_spike_really_offers_its_peak() -> None:
     assert p.total(5) == 100 * 4 + 1000
 
 
+def test_lanes_cover_the_rate() -> None:
+    p = spike(base=100, peak=1000, at_s=2, for_s=1)
+    assert [p.lanes_at(t, 50) for t in (0, 1.99, 2, 2.5, 3)] == [2, 2, 20, 20, 2]
+    assert ramp(0, 100, 10).lanes_at(5, 30) == 2  # 50/s needs two lanes of 30/s
+
+
 @pytest.mark.parametrize(
     ("build", "field"),
     [
