@@ -21,7 +21,8 @@ corrected). A failed or unknown reply is a Locust failure. Stopping is graceful 
 ``stop_timeout`` of at least 10 s is set): a lane finishes the event it holds, so every event
 applied in Redis is reported. With ``--hdr-dir`` each process also
 writes its HdrHistograms (:mod:`harness.metrics.hdr`) to ``<dir>/hdr-<host>-<pid>.json`` at
-the end, for merging across workers. Each lane adds its id to the set ``<prefix>lanes``. Records no harness history: Locust's stats are the record.
+the end, for merging across workers. Each lane adds its id to the set ``<prefix>lanes``.
+Records no harness history: Locust's stats are the record.
 """
 
 from __future__ import annotations
