@@ -49,6 +49,8 @@ from harness.workload.profile import RateProfile, parse_profile
 HISTOGRAMS = LatencyHistograms(origin_ns=time.monotonic_ns())
 _USER_IDS = itertools.count()
 MIN_STOP_TIMEOUT_S = 10.0
+_LIVE_LANES = 0  # lanes running in this process (users are greenlets: no lock needed)
+_IDLE: set[str] = set()  # master: workers whose lanes have all stopped (and stats flushed)
 
 
 def _add_arguments(parser: Any) -> None:
@@ -70,6 +72,8 @@ def _graceful_stop(environment: Any, **_kw: Any) -> None:
     # Locust kills a user mid-task when stop_timeout is 0: an event already applied in Redis
     # would then never be reported. With a timeout, each lane finishes its current event.
     environment.stop_timeout = max(float(environment.stop_timeout or 0), MIN_STOP_TIMEOUT_S)
+    if type(environment.runner).__name__ == "MasterRunner":
+        environment.runner.register_message("harness_idle", _on_idle)
 
 
 def parse_seeds(text: str) -> list[tuple[str, int]]:
@@ -85,26 +89,50 @@ def _profile(opts: Any) -> RateProfile:
 
 
 class ProfileShape(LoadTestShape):
-    """Lanes (users) for the rate profile's current rate; stops at ``--profile-duration-s``."""
+    """Lanes (users) for the rate profile's current rate; stops at ``--profile-duration-s``.
+
+    At the end it ramps to zero lanes itself and returns only once every worker that ran lanes
+    has said its lanes are stopped and its last stats are sent (``harness_idle``), or after the
+    stop timeout. Ending straight away would let the master quit 0.5 s later and kill lanes
+    mid-event: applied in Redis, never reported.
+    """
 
     _prof: RateProfile | None = None
+    _had_lanes: set[str] | None = None
 
     def tick(self) -> tuple[int, float] | None:
         assert self.runner is not None
         opts: Any = self.runner.environment.parsed_options
         if self._prof is None:
             self._prof = _profile(opts)
+            self._had_lanes = set()
+        assert self._had_lanes is not None
+        clients = getattr(self.runner, "clients", None)  # None: a local (single-process) run
         t = float(self.get_run_time())  # type: ignore[no-untyped-call]
-        if t >= opts.profile_duration_s:
-            return None
-        lanes = self._prof.lanes_at(t, opts.lane_rate)
-        return lanes, float(max(100, lanes))  # spawn a whole step at once
+        if clients is not None:
+            self._had_lanes |= {cid for cid, node in clients.items() if node.user_count > 0}
+        if t < opts.profile_duration_s:
+            lanes = self._prof.lanes_at(t, opts.lane_rate)
+            return lanes, float(max(100, lanes))  # spawn a whole step at once
+        if clients is None or not self._had_lanes:
+            return None  # a local run stops its lanes gracefully in-process
+        # Ramp to zero now and wait (polling the idle reports) rather than for the next tick.
+        _IDLE.clear()  # only idle reports from the final ramp-down count
+        self.runner.start(user_count=0, spawn_rate=1000.0)
+        deadline = time.monotonic() + self.runner.environment.stop_timeout + 5
+        while not self._had_lanes <= _IDLE and time.monotonic() < deadline:
+            gevent.sleep(0.02)
+        return None
 
 
 class PlatformUser(User):
     wait_time = constant(0)  # each lane paces itself on its own schedule
 
     def on_start(self) -> None:
+        # Counted before anything can yield, so a lane still starting keeps its worker from
+        # reporting idle (a late first event would otherwise miss the final stats).
+        global _LIVE_LANES
+        _LIVE_LANES += 1
         opts = self.environment.parsed_options
         runner = self.environment.runner
         worker = getattr(runner, "worker_index", 0)
@@ -123,7 +151,14 @@ class PlatformUser(User):
         self.router.execute([("SADD", key, self.lane_id)], [key])
 
     def on_stop(self) -> None:
-        self.router.close()
+        router: SlotRouter | None = getattr(self, "router", None)  # None: stopped inside on_start
+        if router is not None:
+            router.close()
+        global _LIVE_LANES
+        _LIVE_LANES -= 1
+        if _LIVE_LANES == 0 and _flush_worker_stats(self.environment):
+            # After the stats, on the same channel: the master may now end the test.
+            self.environment.runner.send_message("harness_idle", {"pid": os.getpid()})
 
     def _report(self, name: str, sched_ns: int, done_ns: int, outcome: OpType, value: Any) -> None:
         HISTOGRAMS.record(name, sched_ns, done_ns)
@@ -171,12 +206,22 @@ class PlatformUser(User):
         self._report("incr", sched_ns, incr.done_ns, incr.outcome, incr.value)
 
 
-def _write_histograms(environment: Any, **_kw: Any) -> None:
-    # A worker's last samples would otherwise wait for the next 3 s report, which a quitting
-    # master never reads: send them now, before the worker tells the master it has stopped.
+def _flush_worker_stats(environment: Any) -> bool:
+    """A worker's last samples would otherwise wait for its next 3 s report, which a quitting
+    master may never read: send them now. Returns whether this is a worker (and it sent)."""
     send_stats = getattr(environment.runner, "_send_stats", None)
     if type(environment.runner).__name__ == "WorkerRunner" and send_stats is not None:
         send_stats()
+        return True
+    return False
+
+
+def _on_idle(environment: Any, msg: Any, **_kw: Any) -> None:
+    _IDLE.add(msg.node_id)
+
+
+def _write_histograms(environment: Any, **_kw: Any) -> None:
+    _flush_worker_stats(environment)
     opts = environment.parsed_options
     if opts is None or not getattr(opts, "hdr_dir", "") or not HISTOGRAMS.to_dict()["totals"]:
         return
