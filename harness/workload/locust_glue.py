@@ -17,7 +17,8 @@ profile in steps of ``lane_rate``. Per event, as the EventDriver does (kept simp
 window rate-limit check (``ratelimit.lua``), then, if admitted, ``INCR`` + ``EXPIRE`` of the
 tenant's per-minute counter. Reported to Locust as requests ``rate_limit`` and ``incr`` (type
 ``redis``) whose response time is measured from the event's scheduled time (coordinated omission
-corrected). A failed or unknown reply is a Locust failure. Stopping is graceful (a
+corrected). A failed or unknown reply is a Locust failure; a lane killed while waiting for a
+reply reports that op as unknown (``info: interrupted ...``), never drops it. Stopping is graceful (a
 ``stop_timeout`` of at least 10 s is set): a lane finishes the event it holds, so every event
 applied in Redis is reported. With ``--hdr-dir`` each process also
 writes its HdrHistograms (:mod:`harness.metrics.hdr`) to ``<dir>/hdr-<host>-<pid>.json`` at
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+from gevent import GreenletExit
 from locust import LoadTestShape, User, constant, events, task
 
 from harness.clients.redis_router import SlotRouter
@@ -49,6 +51,7 @@ from harness.workload.profile import RateProfile, parse_profile
 HISTOGRAMS = LatencyHistograms(origin_ns=time.monotonic_ns())
 _USER_IDS = itertools.count()
 MIN_STOP_TIMEOUT_S = 10.0
+INTERRUPTED = "interrupted: the lane was stopped mid-op, outcome unknown"
 _LIVE_LANES = 0  # lanes running in this process (users are greenlets: no lock needed)
 _IDLE: set[str] = set()  # master: workers whose lanes have all stopped (and stats flushed)
 
@@ -145,6 +148,7 @@ class PlatformUser(User):
         self.interval_ns = int(1e9 / opts.lane_rate)
         self.next_ns = time.monotonic_ns() + self.rng.randrange(self.interval_ns)  # spread lanes
         self.seq = 0
+        self.in_flight = ""
         self.opts = opts
         # Each lane registers itself, so a run's lane count can be audited against the shape.
         key = f"{opts.key_prefix}lanes"
@@ -161,7 +165,8 @@ class PlatformUser(User):
             self.environment.runner.send_message("harness_idle", {"pid": os.getpid()})
 
     def _report(self, name: str, sched_ns: int, done_ns: int, outcome: OpType, value: Any) -> None:
-        HISTOGRAMS.record(name, sched_ns, done_ns)
+        if outcome is OpType.OK:  # latency of ok ops; failures and unknowns are counted by Locust
+            HISTOGRAMS.record(name, sched_ns, done_ns)
         self.environment.events.request.fire(
             request_type="redis",
             name=name,
@@ -179,30 +184,34 @@ class PlatformUser(User):
         sched_ns = self.next_ns
         self.next_ns += self.interval_ns
         self.seq += 1
+        self.in_flight = "rate_limit"  # the op whose reply we are waiting for, if any
+        try:
+            self._event(sched_ns)
+        except GreenletExit:
+            # Killed mid-op (a forced stop): the command may or may not have been applied, so
+            # the op is reported unknown rather than silently dropped.
+            if self.in_flight:
+                self._report(self.in_flight, sched_ns, time.monotonic_ns(), OpType.INFO, INTERRUPTED)
+            raise
+
+    def _event(self, sched_ns: int) -> None:
         opts, prefix = self.opts, self.opts.key_prefix
         tenant = f"t{self.rng.randrange(opts.tenants)}"
         now_ms = int(time.time() * 1000)
         rl_key = f"{prefix}rl:{{{tenant}}}"
+        request_id = f"{self.lane_id}-{self.seq}"
+        limit, window = opts.tenant_limit, opts.window_ms
         (reply,) = self.router.execute(
-            [
-                (
-                    "EVAL",
-                    self.script,
-                    1,
-                    rl_key,
-                    opts.tenant_limit,
-                    opts.window_ms,
-                    now_ms,
-                    f"{self.lane_id}-{self.seq}",
-                )
-            ],
-            [rl_key],
+            [("EVAL", self.script, 1, rl_key, limit, window, now_ms, request_id)], [rl_key]
         )
+        self.in_flight = ""
         self._report("rate_limit", sched_ns, reply.done_ns, reply.outcome, reply.value)
         if reply.outcome is not OpType.OK or int(reply.value[0]) != 1:
             return
         ctr = f"{prefix}ctr:{{{tenant}}}:{now_ms // 60_000}"
+        self.in_flight = "incr"
         incr, _expire = self.router.execute([("INCR", ctr), ("EXPIRE", ctr, 600)], [ctr, ctr])
+        self.in_flight = ""
         self._report("incr", sched_ns, incr.done_ns, incr.outcome, incr.value)
 
 

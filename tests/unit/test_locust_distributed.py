@@ -20,6 +20,8 @@ from harness.metrics.hdr import LatencyHistograms
 
 ROOT = Path(__file__).resolve().parents[2]
 GLUE = str(ROOT / "harness" / "workload" / "locust_glue.py")
+# locust_glue.INTERRUPTED; importing the module here would monkey-patch pytest's process.
+INTERRUPTED = "interrupted: the lane was stopped mid-op"
 
 
 def free_port() -> int:
@@ -74,15 +76,23 @@ def test_distributed_headless_run_lands_in_redis(tmp_path: Path, redis_port: int
     assert all(w.returncode == 0 for w in workers), worker_out
     with open(tmp_path / "run_stats.csv") as fh:
         rows = {r["Name"]: r for r in csv.DictReader(fh)}
-    checks, incrs = int(rows["rate_limit"]["Request Count"]), int(rows["incr"]["Request Count"])
-    assert int(rows["rate_limit"]["Failure Count"]) == 0 and int(rows["incr"]["Failure Count"]) == 0
-    assert checks > 0
-    assert incrs == checks  # the limit is far above the load: every event admitted
+    with open(tmp_path / "run_failures.csv") as fh:
+        failures = list(csv.DictReader(fh))
+    # The only failures allowed are lanes killed mid-op, reported as unknown (normally none).
+    assert all(INTERRUPTED in f["Error"] for f in failures), failures
+    assert {"rate_limit", "incr"} <= set(rows), out
+    total = {n: int(rows[n]["Request Count"]) for n in ("rate_limit", "incr")}
+    ok = {n: total[n] - int(rows[n]["Failure Count"]) for n in total}
+    assert ok["rate_limit"] > 0
+    assert ok["incr"] == ok["rate_limit"]  # the limit is far above the load: every event admitted
 
     r = redis.Redis(port=redis_port, decode_responses=True)
     counters = sum(int(r.get(k) or 0) for k in r.scan_iter("lc:ctr:*"))
     limiter = sum(int(r.zcard(k)) for k in r.scan_iter("lc:rl:*"))
-    assert counters == incrs and limiter == checks
+    # Every op that reached Redis was reported: ok ones exactly, unknown ones may or may not
+    # have been applied. An applied op nobody reported would push Redis above the total.
+    assert ok["rate_limit"] <= limiter <= total["rate_limit"], (limiter, total, ok)
+    assert ok["incr"] <= counters <= total["incr"], (counters, total, ok)
     # The shape asked for ceil(rate / 20) lanes: 2 at 40/s, then 6 at 120/s when its tick (one
     # a second) falls inside the step. Lanes asked for late may not start before the end when
     # the machine is starved, so: at least the first step's lanes ran, never more than asked.
@@ -91,10 +101,10 @@ def test_distributed_headless_run_lands_in_redis(tmp_path: Path, redis_port: int
     assert 2 <= r.scard("lc:lanes") <= max(asked)
     r.close()
 
-    # Each worker wrote its histograms; merged, they count exactly what Locust counted.
+    # Each worker wrote its histograms (ok ops); merged, they count exactly what Locust counted.
     files = sorted((tmp_path / "hdr").glob("hdr-*.json"))
     assert len(files) == 2
     merged = LatencyHistograms.from_dict(json.loads(files[0].read_text()))
     merged.merge(LatencyHistograms.from_dict(json.loads(files[1].read_text())))
     summary = merged.summary()
-    assert summary["rate_limit"]["count"] == checks and summary["incr"]["count"] == incrs
+    assert summary["rate_limit"]["count"] == ok["rate_limit"] and summary["incr"]["count"] == ok["incr"]
