@@ -19,9 +19,11 @@ import redis
 from harness.clients.redis_router import SlotRouter
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
+from harness.metrics.hdr import LatencyHistograms
 from harness.ops import OpType
 from harness.workload.keys import KeyScheme
 from harness.workload.openloop import DriverStats, Progress, run_open_loop
+from harness.workload.profile import RateProfile
 from harness.workload.tenants import TenantPicker
 
 PROCESS = "ingest"
@@ -41,6 +43,7 @@ class DriverConfig:
     max_batch: int = 400
     drain_s: float = 5.0  # overdue events may still be sent this long after the schedule ends
     counter_ttl_s: int = 600
+    profile: RateProfile | None = None  # when set, the offered rate over time (rate is then unused)
 
 
 class EventDriver:
@@ -67,6 +70,8 @@ class EventDriver:
         self.sha = script_sha
         self.counter_keys: set[str] = set()
         self.stats = DriverStats()
+        # Optional HdrHistograms (per op type, from the scheduled time), for live p99 and metrics.
+        self.latency: LatencyHistograms | None = None
 
     # The hot-tenant fault's control surface (harness.faults.base.WorkloadControl).
     def surge(self, tenant: str, share: float) -> dict[str, float]:
@@ -82,7 +87,8 @@ class EventDriver:
         cfg = self.cfg
         return run_open_loop(
             self.clock,
-            rate=cfg.rate,
+            rate=None if cfg.profile is not None else cfg.rate,
+            profile=cfg.profile,
             duration_s=cfg.duration_s,
             drain_s=cfg.drain_s,
             max_batch=cfg.max_batch,
@@ -144,6 +150,8 @@ class EventDriver:
                     time_ns=reply.done_ns,
                     value={"allowed": allowed, "remaining": int(reply.value[1])},
                 )
+                if self.latency is not None:
+                    self.latency.record("rate_limit", s_ns, reply.done_ns)
                 self.stats.outcomes["ok"] += 1
                 if not allowed:
                     self.stats.rate_limited += 1
@@ -180,6 +188,8 @@ class EventDriver:
             reply, expire = replies[2 * i], replies[2 * i + 1]
             if reply.outcome is OpType.OK:
                 rec.complete(op, OpType.OK, PROCESS, "incr", time_ns=reply.done_ns, value=int(reply.value))
+                if self.latency is not None:
+                    self.latency.record("incr", incr_meta[i][2], reply.done_ns)
             else:
                 rec.complete(
                     op, reply.outcome, PROCESS, "incr", time_ns=reply.done_ns, error=str(reply.value)

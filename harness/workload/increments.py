@@ -24,6 +24,7 @@ from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
 from harness.workload.openloop import DriverStats, Progress, run_open_loop
+from harness.workload.profile import RateProfile
 
 PROCESS = "counter"
 
@@ -39,6 +40,7 @@ class IncrementConfig:
     retries: int = 0
     retry_backoff_ms: int = 50
     drain_s: float = 5.0
+    profile: RateProfile | None = None  # when set, the offered rate over time (rate is then unused)
 
     def __post_init__(self) -> None:
         if self.rate <= 0 or self.duration_s <= 0 or self.keys < 1:
@@ -96,7 +98,8 @@ class IncrementDriver:
         cfg = self.cfg
         return run_open_loop(
             self.clock,
-            rate=cfg.rate,
+            rate=None if cfg.profile is not None else cfg.rate,
+            profile=cfg.profile,
             duration_s=cfg.duration_s,
             drain_s=cfg.drain_s,
             max_batch=cfg.max_batch,

@@ -1,4 +1,4 @@
-"""The open-loop schedule every driver shares: events due at a fixed rate, sent in batches.
+"""The open-loop schedule every driver shares: events due per a rate profile, sent in batches.
 
 Each pass sends every overdue event (up to ``max_batch``) at once, so a slow server shows up as
 latency measured from the scheduled time, never as a quietly lower offered load (no coordinated
@@ -15,11 +15,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from harness.clock import RunClock
+from harness.workload.profile import Constant, RateProfile
 
 
 @dataclass
 class DriverStats:
     offered: int = 0
+    due: int = 0  # events whose scheduled time has come (offered so far)
     sent: int = 0
     unsent: int = 0
     admitted: int = 0
@@ -53,18 +55,23 @@ Send = Callable[[int, list[int], list[Any]], None]
 def run_open_loop(
     clock: RunClock,
     *,
-    rate: float,
     duration_s: float,
     drain_s: float,
     max_batch: int,
     stats: DriverStats,
     send: Send,
+    rate: float | None = None,
+    profile: RateProfile | None = None,
     on_progress: Progress | None = None,
     backlog: Backlog | None = None,
 ) -> DriverStats:
-    total = int(rate * duration_s)
+    """Follows ``profile`` (or a constant ``rate``) for ``duration_s``: ``profile.total(duration_s)``
+    events, event ``i`` due at ``start + profile.time_of(i)``."""
+    if (rate is None) == (profile is None):
+        raise ValueError("run_open_loop: give exactly one of rate= or profile=")
+    prof: RateProfile = profile if profile is not None else Constant(float(rate or 0))
+    total = prof.total(duration_s)
     stats.offered = total
-    interval_ns = 1e9 / rate
     start_ns = clock.now_ns()
     drain_deadline = start_ns + int((duration_s + drain_s) * 1e9)
     seq = 0
@@ -73,17 +80,22 @@ def run_open_loop(
         now = clock.now_ns()
         if now > drain_deadline:
             break
-        due = min(total, int((now - start_ns) / interval_ns) + 1)
+        elapsed_s = (now - start_ns) / 1e9
+        due = min(total, int(prof.count_at(elapsed_s) + 1e-9) + 1)
+        # N(t) sits on an integer through a zero-rate gap: the next event is not due until it ends.
+        while due > seq and prof.time_of(due - 1) > elapsed_s:
+            due -= 1
+        stats.due = max(stats.due, due)
         extra = backlog.due(now, max_batch) if backlog is not None else []
         if due <= seq and not extra:
-            next_ns = start_ns + int(seq * interval_ns) if seq < total else now + 5_000_000
+            next_ns = start_ns + int(prof.time_of(seq) * 1e9) if seq < total else now + 5_000_000
             later = backlog.next_ns() if backlog is not None else None
             if later is not None:
                 next_ns = min(next_ns, later)
             time.sleep(max(0.0, min(0.05, (next_ns - now) / 1e9)))
             continue
         upto = min(due, seq + max(0, max_batch - len(extra)))
-        sched = [start_ns + int(i * interval_ns) for i in range(seq, upto)]
+        sched = prof.schedule_ns(seq, upto, start_ns)
         if sched:
             stats.max_lag_s = max(stats.max_lag_s, (now - sched[0]) / 1e9)
         send(seq, sched, extra)

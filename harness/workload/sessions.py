@@ -20,6 +20,7 @@ from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
 from harness.workload.openloop import DriverStats, Progress, run_open_loop
+from harness.workload.profile import RateProfile
 
 PROCESS = "sessions"
 
@@ -33,6 +34,7 @@ class SessionConfig:
     ttl_s: int = 60
     max_batch: int = 400
     drain_s: float = 5.0
+    profile: RateProfile | None = None  # when set, the offered rate over time (rate is then unused)
 
     def __post_init__(self) -> None:
         if self.rate <= 0 or self.duration_s <= 0 or self.sessions < 1 or self.ttl_s < 1:
@@ -66,7 +68,8 @@ class SessionDriver:
         cfg = self.cfg
         return run_open_loop(
             self.clock,
-            rate=cfg.rate,
+            rate=None if cfg.profile is not None else cfg.rate,
+            profile=cfg.profile,
             duration_s=cfg.duration_s,
             drain_s=cfg.drain_s,
             max_batch=cfg.max_batch,
