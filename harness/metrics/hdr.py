@@ -167,3 +167,20 @@ class LatencyHistograms:
         for f, wins in data["windows"].items():
             out.windows[f] = {int(w): decode(b) for w, b in wins.items()}
         return out
+
+
+class OpLatencyFold:
+    """The same histograms built from a saved history (a fold, like the runner's other metrics):
+    every op of the run's workload processes that completed ``ok``, from its scheduled time (its
+    invoke time when it had none) to its completion. Final reads and the nemesis are not load."""
+
+    def __init__(
+        self, origin_ns: int, skip_processes: frozenset[str] = frozenset({"final", "nemesis"})
+    ) -> None:
+        self.hist = LatencyHistograms(origin_ns=origin_ns)
+        self.skip = skip_processes
+
+    def observe(self, op: Any) -> None:
+        if op.outcome != "ok" or op.complete_ns is None or op.process in self.skip:
+            return
+        self.hist.record(op.f, op.get("sched_ns", op.invoke_ns), op.complete_ns)

@@ -38,6 +38,7 @@ from harness.workload.platform_mongo import (
     aggregation_job,
     reset_collections,
 )
+from harness.workload.profile import RateProfile
 from harness.workload.queries import QueryService
 from harness.workload.redis_ingest import IngestConfig, RedisIngestor, ingest_script
 from harness.workload.redis_reads import RedisQueries, ReplicaRouter
@@ -94,7 +95,7 @@ def build_platform(
     clock: RunClock,
     seed: int,
     duration: float,
-    rate: float,
+    profile: RateProfile,
 ) -> PlatformRun:
     wl = spec.workload
     assert wl.limit is not None and wl.window_ms is not None  # validated with the scenario
@@ -108,7 +109,9 @@ def build_platform(
 
     run = PlatformRun()
     try:
-        _assemble(run, dep, spec, variant, seeds, cluster, rec, clock, seed, duration, rate, mix, keys, sha)
+        _assemble(
+            run, dep, spec, variant, seeds, cluster, rec, clock, seed, duration, profile, mix, keys, sha
+        )
     except BaseException:
         run.close()  # nothing opened for a variant that never ran is left behind
         raise
@@ -126,7 +129,7 @@ def _assemble(
     clock: RunClock,
     seed: int,
     duration: float,
-    rate: float,
+    profile: RateProfile,
     mix: TenantMix,
     keys: KeyScheme,
     sha: str,
@@ -145,7 +148,10 @@ def _assemble(
         GeneratorConfig(users_per_tenant=wl.users_per_tenant),
     )
     cfg = PlatformConfig(
-        rate=rate,
+        rate=profile.peak(),
+        profile=profile,
+        queue_capacity=variant.queue.capacity if variant.queue else 0,
+        queue_mode=variant.queue.mode if variant.queue else "shed",
         duration_s=duration,
         max_batch=wl.max_batch,
         reads_per_s=wl.reads_per_s,

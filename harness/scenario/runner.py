@@ -26,6 +26,7 @@ from harness.faults.base import Capability, FaultContext
 from harness.faults.nemesis import Nemesis, wait_for
 from harness.faults.schedule import plan
 from harness.history.recorder import HistoryRecorder
+from harness.metrics.hdr import LatencyHistograms, OpLatencyFold
 from harness.metrics.latency import EventLatencies, Throughput, percentiles
 from harness.metrics.load import imbalance_ratio, per_master_load
 from harness.metrics.recovery import RecoveryFold
@@ -45,11 +46,14 @@ from harness.topology import mongo as mongo_nodes
 from harness.topology import redis as redis_nodes
 from harness.topology.local import Deployment, deploy, run_id_now
 from harness.topology.spec import TopologySpec, load_topology
+from harness.workload import progress as live
 from harness.workload.driver import DriverConfig, EventDriver, final_reads, limiter_script
 from harness.workload.increments import IncrementConfig, IncrementDriver
 from harness.workload.keys import KeyScheme
 from harness.workload.openloop import DriverStats
 from harness.workload.platform import PlatformDriver
+from harness.workload.profile import RateProfile
+from harness.workload.progress import Snapshot
 from harness.workload.sessions import SessionConfig, SessionDriver, final_sessions
 from harness.workload.tenants import TenantMix, TenantPicker
 
@@ -172,7 +176,7 @@ def _play_variant(
     seed: int,
     opts: RunOptions,
     duration: float,
-    rate: float,
+    profile: RateProfile,
 ) -> VariantRun:
     settle_s = _prepare(dep)
     run = VariantRun(variant, settle_s=settle_s)
@@ -186,11 +190,11 @@ def _play_variant(
     platform_run: PlatformRun | None = None
     driver: EventDriver | IncrementDriver | SessionDriver | PlatformDriver
     if spec.workload.kind == "platform":
-        platform_run = build_platform(dep, spec, variant, seeds, cluster, rec, clock, seed, duration, rate)
+        platform_run = build_platform(dep, spec, variant, seeds, cluster, rec, clock, seed, duration, profile)
         assert platform_run.driver is not None
         driver = platform_run.driver
     else:
-        driver = _make_driver(dep, spec, variant, router, rec, clock, seed, duration, rate)
+        driver = _make_driver(dep, spec, variant, router, rec, clock, seed, duration, profile)
     admin = {n.name: n.admin() for n in dep.redis}
     masters = [n.name for n in dep.current_masters()]
     sampler = StatsSampler(
@@ -207,14 +211,16 @@ def _play_variant(
     t0 = time.monotonic()
     nemesis = _nemesis(dep, spec, variant, rec, clock, seed, opts, duration, run.start_ns, driver)
 
+    if isinstance(driver, EventDriver):  # live p99 for the progress line (cheap: a deque append)
+        driver.latency = LatencyHistograms(origin_ns=run.start_ns)
+    shown: list[Snapshot] = []
+
     def progress(stats: DriverStats, frac: float) -> None:
-        if opts.progress is not None:
-            opts.progress(
-                variant.name,
-                frac,
-                f"{stats.sent or int(frac * stats.offered):,} events, "
-                f"lag {stats.max_lag_s * 1000:.0f} ms max",
-            )
+        if opts.progress is None:
+            return
+        snap = live.snapshot(stats, getattr(driver, "latency", None), (clock.now_ns() - run.start_ns) / 1e9)
+        opts.progress(variant.name, frac, live.render(shown[-1] if shown else None, snap, duration))
+        shown[:] = [snap]
 
     try:
         run.stats = driver.run(progress)
@@ -281,6 +287,16 @@ def _platform_summary(pr: PlatformRun) -> dict[str, Any]:
         }
     if d.sessions is not None:
         out["sessions"] = d.sessions.stats.to_dict()
+    if d.queue_stats is not None:
+        out["queue"] = d.queue_stats.to_dict()
+    if pr.mongo is not None:
+        out["mongo"] = {
+            "ingest": pr.mongo.ingestor.stats.to_dict(),
+            "audit_waits": pr.mongo.audit_waits,
+            "errors": pr.mongo.errors,
+        }
+        if pr.mongo.audit is not None:
+            out["mongo"]["audit"] = pr.mongo.audit.stats.to_dict()
     return out
 
 
@@ -293,11 +309,13 @@ def _make_driver(
     clock: RunClock,
     seed: int,
     duration: float,
-    rate: float,
+    profile: RateProfile,
 ) -> EventDriver | IncrementDriver | SessionDriver:
     wl = spec.workload
+    rate = profile.peak()  # unused by the drivers when a profile is given
     if wl.kind == "sessions":
         scfg = SessionConfig(
+            profile=profile,
             rate=rate,
             duration_s=duration,
             sessions=wl.sessions,
@@ -309,6 +327,7 @@ def _make_driver(
         )
     if wl.kind == "increments":
         icfg = IncrementConfig(
+            profile=profile,
             rate=rate,
             duration_s=duration,
             keys=wl.keys,
@@ -329,6 +348,7 @@ def _make_driver(
     for n in dep.current_masters():
         sha = str(dep.client(n.name).script_load(limiter_script()))
     cfg = DriverConfig(
+        profile=profile,
         rate=rate,
         duration_s=duration,
         limit=wl.limit,
@@ -436,7 +456,8 @@ def _write_json(path: Path, data: Any) -> None:
 def run_scenario(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, dict[str, Any]]:
     seed = spec.seed if opts.seed is None else opts.seed
     duration = opts.duration_s or spec.workload.duration_s
-    rate = opts.rate or spec.workload.rate
+    profile = spec.workload.rate_profile(opts.rate)
+    rate = profile.total(duration) / duration  # the mean offered rate
     topology, mongo_skipped = runnable_topology(load_topology(spec.topology))
     run_id = run_id_now()
     run_dir = opts.reports_dir / spec.name / run_id
@@ -467,7 +488,7 @@ def run_scenario(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, dict[str, 
         "invariants": [],
         "targets": [],
         "faults": [],
-        "options": {"duration_s": duration, "rate": rate, "hosts": opts.hosts},
+        "options": {"duration_s": duration, "rate": rate, "profile": profile.to_dict(), "hosts": opts.hosts},
         "reproduce": _reproduce_command(spec.name, seed, opts),
         "checking": checking_config(spec),  # so 'harness check' can re-judge this run from its files
     }
@@ -501,7 +522,9 @@ def run_scenario(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, dict[str, 
                 for variant in spec.variants:
                     previous = _apply_settings(dep, variant.redis_settings, opts)
                     try:
-                        runs.append(_play_variant(dep, spec, variant, rec, clock, seed, opts, duration, rate))
+                        runs.append(
+                            _play_variant(dep, spec, variant, rec, clock, seed, opts, duration, profile)
+                        )
                     finally:
                         _apply_settings(dep, previous, opts)  # the next variant starts from the file's
                 results["planes"]["redis"] = {"status": "ran", "reason": None}
@@ -582,21 +605,26 @@ def _judge(
         counted: str | frozenset[str] = (
             session_fs if kind == "sessions" else "incr" if kind == "increments" else "rate_limit"
         )
+        if kind == "platform":
+            counted = frozenset({"rate_limit", "shed"})  # a shed event was offered, never achieved
         throughput = Throughput(vr.start_ns, max(1, round(vr.stats.elapsed_s)), f=counted)
         recovery = RecoveryFold()
+        by_op = OpLatencyFold(vr.start_ns)
         verdicts = check_variant(
             run_dir / HISTORY,
             name,
             spec.checkers,
             spec.checker_params,
             source=f"scenario {spec.name}",
-            sinks=[latencies.observe, throughput.observe, recovery.observe],
+            sinks=[latencies.observe, throughput.observe, recovery.observe, by_op.observe],
             skip=plane_skips(spec.checkers, results["planes"]),
         )
         mark_expected(verdicts, {name: vr.spec.expect_invalid})
         results["invariants"] += verdicts
         vm = metrics["variants"][name] = _variant_metrics(vr, latencies.result(), throughput.result(), rate)
         vm["invariants"] = invariant_numbers(verdicts)
+        vm["latency_by_op"] = by_op.hist.summary()  # HdrHistogram per op type, ms
+        vm["hdr"] = by_op.hist.to_dict()  # and per 1 s window, base64, mergeable
         if spec.schedule is not None:
             figures = recovery.finish()
             vm["start_ms"] = round(vr.start_ns / 1e6, 3)

@@ -14,6 +14,7 @@ from harness.faults.nemesis import build_fault  # the package __init__ registers
 from harness.faults.schedule import ScheduleSpec
 from harness.specload import load_yaml_model, names_in, resolve_spec
 from harness.topology.spec import load_topology
+from harness.workload.profile import ProfileError, RateProfile, constant, parse_profile
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent.parent / "scenarios"
 KNOWN_CHECKERS = tuple(sorted(CHECKERS))
@@ -56,6 +57,10 @@ class WorkloadSpec(Strict):
     ] = Field(default_factory=dict, description="platform: relative weights of the read kinds")
     sessions_per_s: float = Field(default=0, ge=0, le=50_000, description="platform: session requests")
     cache_ttl_ms: int = Field(default=2000, ge=1, le=3_600_000, description="platform: the dashboard cache")
+    profile: dict[str, Any] | None = Field(
+        default=None,
+        description="the offered rate over time instead of a constant one: {kind: constant|steps|ramp|spike}",
+    )
     mongo_batch: int = Field(default=500, ge=1, le=100_000, description="platform: events per insert_many")
     aggregate_every_s: float = Field(default=5, gt=0, le=3600, description="platform: rollup period")
 
@@ -76,13 +81,32 @@ class WorkloadSpec(Strict):
                 raise ValueError(f"{', '.join(extras)} apply to platform workloads only")
         if any(w < 0 for w in self.read_mix.values()):
             raise ValueError("read_mix: weights cannot be negative")
+        if self.profile is not None:
+            try:
+                parse_profile(self.profile)
+            except ProfileError as exc:
+                raise ValueError(f"profile.{exc}") from exc
         return self
+
+    def rate_profile(self, rate_override: float | None = None) -> RateProfile:
+        """The offered rate over time: ``--rate`` (a constant) wins over the file's profile."""
+        if rate_override is not None:
+            return constant(rate_override)
+        return parse_profile(self.profile) if self.profile is not None else constant(self.rate)
 
 
 class WriteConcernModel(Strict):
     w: int | Literal["majority"] = 1
     j: bool | None = None
     wtimeout_ms: int | None = Field(default=None, ge=0)
+
+
+class QueueModel(Strict):
+    """The platform's bounded ingest queue: when it is full, ``shed`` refuses events (each recorded
+    ``rejected: backpressure``) and ``block`` makes the producer wait."""
+
+    capacity: int = Field(ge=1, le=10_000_000, description="events")
+    mode: Literal["shed", "block"] = "shed"
 
 
 class VariantSpec(Strict):
@@ -108,6 +132,7 @@ class VariantSpec(Strict):
     write_concern: WriteConcernModel = Field(
         default_factory=WriteConcernModel, description="platform: the events' insert_many write concern"
     )
+    queue: QueueModel | None = Field(default=None, description="platform: a bounded ingest queue")
     read_pref: str = Field(
         default="primary",
         pattern=r"^(primary|primaryPreferred|secondary|secondaryPreferred|nearest)$",

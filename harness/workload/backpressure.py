@@ -8,7 +8,9 @@ offered event ends as exactly one of ``completed`` (handed to a consumer), ``she
 ``expired`` (still queued, or never queued, when the drain deadline passed; recorded ``fail``
 with ``error: "rejected: drain deadline"``: it was never sent, so it certainly did not happen).
 
-Assumes ``work(seq, sched_ns)`` records its own op (invoke and completion) and does not raise;
+Assumes ``work(seq, sched_ns)`` records its own op (invoke and completion) and does not raise
+(or, given ``work_batch``, a consumer takes up to ``max_batch`` queued events at once and hands
+them over together, so a pipelining client keeps its batches);
 ``reject(seq, sched_ns, reason)`` records an invoke and a ``fail`` completion for an event never
 sent (:func:`recording_reject` does that with a :class:`HistoryRecorder`).
 """
@@ -32,6 +34,7 @@ EXPIRED = "rejected: drain deadline"
 
 Mode = Literal["shed", "block"]
 Work = Callable[[int, int], None]
+WorkBatch = Callable[[list[tuple[int, int]]], None]
 Reject = Callable[[int, int, str], None]
 
 
@@ -78,10 +81,16 @@ class BoundedIngest:
         capacity: int,
         workers: int,
         mode: Mode,
-        work: Work,
+        work: Work | None = None,
         reject: Reject,
         sample_every_s: float = 0.1,
+        work_batch: WorkBatch | None = None,
+        max_batch: int = 1,
     ) -> None:
+        if (work is None) == (work_batch is None):
+            raise ValueError("give exactly one of work and work_batch")
+        if max_batch < 1:
+            raise ValueError(f"max_batch: must be >= 1, got {max_batch}")
         if capacity < 1:
             raise ValueError(f"capacity: must be >= 1, got {capacity}")
         if workers < 1:
@@ -91,6 +100,8 @@ class BoundedIngest:
         self.clock = clock
         self.mode = mode
         self.work = work
+        self.work_batch = work_batch
+        self.max_batch = max_batch
         self.reject = reject
         self.sample_every_s = sample_every_s
         self.q: queue.Queue[tuple[int, int]] = queue.Queue(maxsize=capacity)
@@ -115,16 +126,26 @@ class BoundedIngest:
     def _consume(self) -> None:
         while not self._stop.is_set():
             try:
-                seq, sched_ns = self.q.get(timeout=0.05)
+                items = [self.q.get(timeout=0.05)]
             except queue.Empty:
                 continue
+            while len(items) < self.max_batch:
+                try:
+                    items.append(self.q.get_nowait())
+                except queue.Empty:
+                    break
             try:
-                self.work(seq, sched_ns)
-                self._count("completed")
+                if self.work_batch is not None:
+                    self.work_batch(items)
+                else:
+                    assert self.work is not None
+                    self.work(*items[0])
+                self._count("completed", len(items))
             except Exception:
-                self._count("crashed")
+                self._count("crashed", len(items))
             finally:
-                self.q.task_done()
+                for _ in items:
+                    self.q.task_done()
 
     def _sample(self) -> None:
         while not self._stop.wait(self.sample_every_s):

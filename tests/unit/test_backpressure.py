@@ -159,3 +159,33 @@ def test_bad_settings_name_the_field() -> None:
         args = {"capacity": 1, "workers": 1, "mode": "shed", **kw}
         with pytest.raises(ValueError, match=f"^{field}:"):
             BoundedIngest(RunClock(), work=lambda s, t: None, reject=lambda s, t, r: None, **args)  # type: ignore[arg-type]
+
+
+def test_batch_consumer_takes_queued_events_together_in_order(tmp_path: Path) -> None:
+    clock = RunClock()
+    batches: list[list[int]] = []
+    gate = threading.Event()
+
+    def work_batch(items: list[tuple[int, int]]) -> None:
+        gate.wait(5)  # the first batch holds the consumer while the queue fills behind it
+        batches.append([seq for seq, _ in items])
+
+    with HistoryRecorder(tmp_path / "history.jsonl", clock) as rec:
+        ingest = BoundedIngest(
+            clock,
+            capacity=100,
+            workers=1,
+            mode="block",
+            work_batch=work_batch,
+            max_batch=16,
+            reject=recording_reject(rec, "ingest", "insert"),
+        )
+        ingest.start()
+        ingest.offer(0, constant(10_000).schedule_ns(0, 50))
+        gate.set()
+        stats = ingest.finish(drain_s=5)
+    assert [s for b in batches for s in b] == list(range(50))  # FIFO, each event once
+    assert max(len(b) for b in batches) == 16 and len(batches) >= 4
+    assert stats.completed == 50 and stats.accounted() == stats.offered == 50
+    with pytest.raises(ValueError, match="exactly one of work and work_batch"):
+        BoundedIngest(clock, capacity=1, workers=1, mode="shed", reject=lambda s, t, r: None)
