@@ -195,6 +195,7 @@ def _assemble(
             variant.cache,
             CacheConfig(ttl_ms=wl.cache_ttl_ms),
             rng=seeded_random(seed, f"cache:{v}"),
+            run_variant=v,
         )
         if cache.refresher is not None:
             cache.refresher.start()

@@ -29,14 +29,15 @@ by default; tests inject a controllable one); the loader's value is JSON-seriali
 
 Ops recorded (process ``cache`` by default):
 
-``cache_get`` — invoke: ``tenant``, ``key``, ``variant``. Completion ``ok``: ``result``
-(``hit`` | ``miss`` | ``stale``), ``loaded`` (this call ran the loader), ``early`` (an XFetch
-early recomputation), ``tenants`` (from the value returned; absent when nothing was returned, so the
-tenant-isolation checker counts it as no evidence). Redis errors map through
+``cache_get`` — invoke: ``tenant``, ``key``, ``cache`` (the cache variant), ``variant`` (the
+scenario variant the op belongs to, ``run_variant``; the checkers select ops by it). Completion
+``ok``: ``result`` (``hit`` | ``miss`` | ``stale``), ``loaded`` (this call ran the loader),
+``early`` (an XFetch early recomputation), ``tenants`` (from the value returned; absent when
+nothing was returned, so the tenant-isolation checker counts it as no evidence). Redis errors map through
 :func:`harness.clients.outcomes.outcome_of` (a timeout is ``info``); a loader error is ``info``;
 a mutex loser out of patience is ``fail``.
 ``cache_refresh`` — the background refresher's reloads (process ``cache-refresher``): invoke
-``tenant``, ``key``, ``variant``; ``ok`` with ``tenants``.
+``tenant``, ``key``, ``cache``, ``variant``; ``ok`` with ``tenants``.
 
 :class:`CacheStats` counts loader calls per key per expiry: the loads that started while the key was
 empty (or due for recomputation) before the first of them filled it form one burst, whose size is
@@ -194,6 +195,7 @@ class Cache:
         tenants_of: Callable[[Any], list[str] | None] = default_tenants_of,
         name: str = "dashboard",
         process: str = PROCESS,
+        run_variant: str = "",
     ) -> None:
         if variant not in VARIANTS:
             raise ValueError(f"unknown cache variant {variant!r}; one of {', '.join(VARIANTS)}")
@@ -203,6 +205,7 @@ class Cache:
         self.keys = keys
         self.loader = loader
         self.variant: Variant = variant
+        self.run_variant = run_variant
         self.cfg = cfg or CacheConfig()
         self.rng = rng or random.Random(0)
         self._rng_lock = threading.Lock()
@@ -227,7 +230,15 @@ class Cache:
         Raises after recording the op when it did not complete ``ok``."""
         key = self.key(tenant)
         sched = {} if self.sched_ns is None else {"sched_ns": self.sched_ns}
-        op = self.rec.invoke(self.process, "cache_get", tenant=tenant, key=key, variant=self.variant, **sched)
+        op = self.rec.invoke(
+            self.process,
+            "cache_get",
+            tenant=tenant,
+            key=key,
+            cache=self.variant,
+            variant=self.run_variant,
+            **sched,
+        )
         try:
             result, loaded, early, value, found = self._get(tenant, key)
         except _LockTimeout as exc:
@@ -373,7 +384,9 @@ class BackgroundRefresher:
         done = 0
         for tenant in self.hot():
             key = c.key(tenant)
-            op = c.rec.invoke(REFRESHER, "cache_refresh", tenant=tenant, key=key, variant=c.variant)
+            op = c.rec.invoke(
+                REFRESHER, "cache_refresh", tenant=tenant, key=key, cache=c.variant, variant=c.run_variant
+            )
             try:
                 pttl = int(c.client.pttl(key))  # -2: missing, -1: no expiry (not ours to renew)
                 if pttl == -1 or pttl >= c.cfg.refresh_ahead_ms:

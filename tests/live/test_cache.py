@@ -110,7 +110,7 @@ def test_cache_aside_stampedes_at_expiry(client: Redis, tmp_path: Path) -> None:
     assert cache.stats.bursts[key] == [1, READERS]  # every reader loaded: the stampede
     gets = [o for o in load_history(tmp_path / "h.jsonl") if o.f == "cache_get"]
     assert [o.completion and o.completion["loaded"] for o in gets].count(True) == 1 + READERS
-    assert all(o.outcome == "ok" and o.get("variant") == "cache_aside" for o in gets)
+    assert all(o.outcome == "ok" and o.get("cache") == "cache_aside" for o in gets)
 
 
 def test_mutex_loads_once_and_losers_wait_for_the_fill(client: Redis, tmp_path: Path) -> None:

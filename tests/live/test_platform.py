@@ -87,6 +87,7 @@ def test_platform_driver_runs_every_schedule_and_its_history_checks_valid(
         "mutex",
         CacheConfig(ttl_ms=300),
         rng=seeded_random(3, "cache"),
+        run_variant="v",
     )
     sessions = SessionDriver(
         routers[2],
@@ -144,6 +145,7 @@ def test_platform_driver_runs_every_schedule_and_its_history_checks_valid(
     assert rs.offered == 200 and sum(rs.by_kind.values()) == 200
     assert set(rs.by_kind) == {"counters", "timeline", "unique_users", "dashboard", "profile", "mongo"}
     assert len(reader.calls) == rs.by_kind["mongo"]
+    assert all(op.get("variant") == "v" for op in ops)  # every op is judged with its variant
     reads = {op.f for op in ops if op.process in {"query", "cache"}}
     assert {"counters_read", "timeline_read", "pfcount", "write", "read", "cache_get"} <= reads
     assert all("sched_ns" in op.invoke for op in ops if op.process == "query")
