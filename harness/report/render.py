@@ -335,6 +335,108 @@ def _latency_section(names: list[str], mv: Json, colors: list[str]) -> Json:
     return {"rows": rows, "chart": Markup(chart), "has_data": bool(rows)}
 
 
+def _ops_latency_section(names: list[str], mv: Json) -> Json:
+    """Per op type, the HdrHistogram summary (latency from the scheduled time)."""
+    rows: list[Json] = []
+    for name in names:
+        for f, q in sorted(_d(_d(mv.get(name)).get("latency_by_op")).items()):
+            qd = _d(q)
+            rows.append(
+                {
+                    "variant": name,
+                    "op": str(f),
+                    **{k: fmt_num(qd.get(k)) for k in ("count", "p50", "p90", "p99", "p999", "max")},
+                }
+            )
+    return {"rows": rows}
+
+
+def _workload_section(names: list[str], mv: Json) -> list[Json]:
+    """The platform workload's own figures per variant: the query mix, the cache, the ingest queue
+    (depth over time, shed counts), sessions and the MongoDB side."""
+    out: list[Json] = []
+    for name in names:
+        wl = _d(_d(mv.get(name)).get("workload"))
+        if not wl:
+            continue
+        facts: list[tuple[str, str]] = []
+        reads = _d(wl.get("reads"))
+        if reads:
+            kinds = ", ".join(f"{k} {fmt_num(v)}" for k, v in sorted(_d(reads.get("by_kind")).items()))
+            facts.append(
+                (
+                    "reads",
+                    f"{fmt_num(reads.get('offered'))} offered ({kinds}); "
+                    f"{fmt_num(reads.get('not_ok'))} not ok",
+                )
+            )
+        cache = _d(wl.get("cache"))
+        if cache:
+            facts.append(
+                (
+                    f"cache ({text(cache.get('variant'))})",
+                    f"{fmt_num(cache.get('reader_loads'))} loads by readers, "
+                    f"{fmt_num(cache.get('refresher_loads'))} by the refresher; "
+                    f"largest stampede {fmt_num(cache.get('max_stampede'))}; "
+                    f"{fmt_num(cache.get('lock_timeouts'))} lock timeouts",
+                )
+            )
+        sess = _d(wl.get("sessions"))
+        if sess:
+            oc = _d(sess.get("outcomes"))
+            facts.append(
+                (
+                    "sessions",
+                    f"{fmt_num(sess.get('sent'))} requests: ok {fmt_num(oc.get('ok'))}, "
+                    f"fail {fmt_num(oc.get('fail'))}, unknown {fmt_num(oc.get('info'))}",
+                )
+            )
+        mongo = _d(wl.get("mongo"))
+        if mongo:
+            ing = _d(mongo.get("ingest"))
+            facts.append(
+                (
+                    "MongoDB inserts",
+                    f"{fmt_num(ing.get('events'))} events in {fmt_num(ing.get('batches'))} "
+                    f"batches; outcomes {text(ing.get('final'))}",
+                )
+            )
+        for err in _dl_str(wl.get("errors")):
+            facts.append(("error", err))
+        queue = _d(wl.get("queue"))
+        chart = None
+        if queue:
+            facts.append(
+                (
+                    "ingest queue",
+                    f"{fmt_num(queue.get('offered'))} offered: {fmt_num(queue.get('completed'))} ingested, "
+                    f"{fmt_num(queue.get('shed'))} shed (rejected: backpressure), "
+                    f"{fmt_num(queue.get('expired'))} never sent; "
+                    f"max depth {fmt_num(queue.get('max_depth'))}; producer blocked "
+                    f"{fmt_num(queue.get('blocked_s'))} s",
+                )
+            )
+            series = [
+                p for p in queue.get("depth_series") or [] if isinstance(p, list | tuple) and len(p) == 2
+            ]
+            if series:
+                chart = Markup(
+                    svg.line_chart(
+                        [p[0] for p in series],
+                        [("queue depth", [p[1] for p in series])],
+                        title=f"{name}: ingest queue depth",
+                        x_label="run time (s)",
+                        y_label="events queued",
+                    )
+                )
+        out.append({"variant": name, "facts": facts, "queue_chart": chart})
+    return out
+
+
+def _dl_str(v: object) -> list[str]:
+    return [str(x) for x in v] if isinstance(v, list) else []
+
+
 def _outcomes_section(names: list[str], mv: Json) -> Json:
     per = {n: _d(_d(mv.get(n)).get("outcomes")) for n in names}
     present = [n for n in names if per[n]]
@@ -458,6 +560,8 @@ def build_context(results: Json, metrics: Json, notes: list[str]) -> Json:
         "throughput": _throughput_section(names, mv),
         "latency": _latency_section(names, mv, colors),
         "outcomes": _outcomes_section(names, mv),
+        "ops_latency": _ops_latency_section(names, mv),
+        "workload": _workload_section(names, mv),
         "faults": _faults_table(faults, mv),
         "reproduce": _reproduce(results),
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),

@@ -9,12 +9,17 @@ hosts for the other side's proxy ports. ``LoopbackNetwork``: no hosts; nodes and
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import ipaddress
 import os
 import socket
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from harness.errors import HarnessError, UnsupportedError
 from harness.topology.lifecycle import BRIDGE_PREFIX, NETNS_PREFIX, VETH_PREFIX, RunResources, list_links
@@ -101,6 +106,17 @@ class LoopbackNetwork(Network):
         return free_port("127.0.0.1"), free_port("127.0.0.1")
 
 
+@contextlib.contextmanager
+def _subnet_lock() -> Iterator[None]:
+    path = Path("/run/lock") if Path("/run/lock").is_dir() else Path(tempfile.gettempdir())
+    with open(path / "eventlog-harness-subnets.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 class NetnsNetwork(Network):
     kind = "netns"
     partitions_supported = True
@@ -109,14 +125,17 @@ class NetnsNetwork(Network):
         self.res = res
         self.tag = tag  # short, unique per run: names are limited to 15 characters
         self.bridge = f"{BRIDGE_PREFIX}{tag}"
-        self.subnet = self._pick_subnet()
-        hosts = list(self.subnet.hosts())
-        self.proxy_address = str(hosts[0])
         self._next_host = 10
         self.hosts: list[Host] = []
-        _ip("ip", "link", "add", self.bridge, "type", "bridge")
-        res.add_link(self.bridge)
-        _ip("ip", "addr", "add", f"{self.proxy_address}/{self.subnet.prefixlen}", "dev", self.bridge)
+        # Picking a free /24 and taking it (the bridge's address) is one step under a machine-wide
+        # lock: two runs starting together would otherwise take the same subnet, and each would
+        # reach the other's servers.
+        with _subnet_lock():
+            self.subnet = self._pick_subnet()
+            self.proxy_address = str(next(iter(self.subnet.hosts())))
+            _ip("ip", "link", "add", self.bridge, "type", "bridge")
+            res.add_link(self.bridge)
+            _ip("ip", "addr", "add", f"{self.proxy_address}/{self.subnet.prefixlen}", "dev", self.bridge)
         _ip("ip", "link", "set", self.bridge, "up")
         res.info["subnet"] = str(self.subnet)
         res.save()

@@ -120,3 +120,39 @@ def test_loopback_hosts_refuse_partitions(tmp_path: Path) -> None:
         with pytest.raises(UnsupportedError, match="unsupported"):
             dep.isolate("r1")
     assert_nothing_left(dep.res)
+
+
+@needs_netns
+def test_runs_starting_together_take_different_subnets(tmp_path: Path) -> None:
+    """Two runs that pick a subnet at the same moment must not take the same /24 (each would then
+    reach the other's servers)."""
+    import threading
+
+    from harness.topology.lifecycle import new_resources, teardown
+    from harness.topology.network import NetnsNetwork
+
+    resources = [new_resources(f"test-sub{i}", tmp_path, detached=False, topology="x") for i in range(4)]
+    for i, r in enumerate(resources):
+        (tmp_path / str(i)).mkdir()
+        r.run_dir = str(tmp_path / str(i))
+        r.save()
+    nets: list[NetnsNetwork] = []
+    go = threading.Barrier(len(resources))
+
+    def start(i: int) -> None:
+        go.wait()
+        nets.append(NetnsNetwork(resources[i], f"ts{i}{int(time.time()) % 1000}"))
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(len(resources))]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert len(nets) == len(resources)
+        assert len({str(n.subnet) for n in nets}) == len(nets), [str(n.subnet) for n in nets]
+    finally:
+        for r in resources:
+            teardown(r)
+    for r in resources:
+        assert_nothing_left(r)
