@@ -425,7 +425,7 @@ def _workload_section(names: list[str], mv: Json) -> list[Json]:
                         [p[0] for p in series],
                         [("queue depth", [p[1] for p in series])],
                         title=f"{name}: ingest queue depth",
-                        x_label="run time (s)",
+                        x_label="time (s)",
                         y_label="events queued",
                     )
                 )

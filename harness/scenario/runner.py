@@ -246,7 +246,7 @@ def _play_variant(
     try:
         if platform_run is not None:
             run.final_read_failures = platform_final_reads(platform_run, router, rec, clock, variant.name)
-            run.workload = _platform_summary(platform_run)
+            run.workload = _platform_summary(platform_run, run.start_ns / 1e9)
         elif isinstance(driver, SessionDriver):
             run.final_read_failures = final_sessions(
                 router, rec, clock, sorted(driver.counter_keys), variant.name
@@ -260,8 +260,9 @@ def _play_variant(
     return run
 
 
-def _platform_summary(pr: PlatformRun) -> dict[str, Any]:
-    """What the platform driver's side schedules did, for metrics.json and the report."""
+def _platform_summary(pr: PlatformRun, start_s: float) -> dict[str, Any]:
+    """What the platform driver's side schedules did, for metrics.json and the report (times in
+    seconds from the variant's start, as the other series)."""
     d = pr.driver
     assert d is not None
     rs = d.read_stats
@@ -288,7 +289,8 @@ def _platform_summary(pr: PlatformRun) -> dict[str, Any]:
     if d.sessions is not None:
         out["sessions"] = d.sessions.stats.to_dict()
     if d.queue_stats is not None:
-        out["queue"] = d.queue_stats.to_dict()
+        q = out["queue"] = d.queue_stats.to_dict()
+        q["depth_series"] = [(round(t - start_s, 3), depth) for t, depth in q["depth_series"]]
     if pr.mongo is not None:
         out["mongo"] = {
             "ingest": pr.mongo.ingestor.stats.to_dict(),
