@@ -59,6 +59,26 @@ class HistoryRecorder:
             if len(self._pending) >= self._flush_every:
                 self._flush_locked()
 
+    def _times(self, n: int, time_ns: int | Sequence[int] | None) -> Sequence[int]:
+        if time_ns is None or isinstance(time_ns, int):
+            return [self.clock.now_ns() if time_ns is None else time_ns] * n
+        return time_ns
+
+    @staticmethod
+    def _template(kind: str, process: str, f: str, rest: bytes) -> bytes:
+        """``{"id":%d,"type":…,"process":…,"f":…,"time_ns":%d`` + ``rest``, as a %-template
+        (the caller's strings have their % doubled)."""
+        fixed = (
+            b',"type":'
+            + orjson.dumps(kind)
+            + b',"process":'
+            + orjson.dumps(process)
+            + b',"f":'
+            + orjson.dumps(f)
+            + b',"time_ns":'
+        )
+        return b'{"id":%d' + fixed.replace(b"%", b"%%") + b"%d" + rest
+
     def _batch(
         self,
         ids: Sequence[int],
@@ -70,28 +90,39 @@ class HistoryRecorder:
     ) -> list[bytes]:
         """Lines equal to ``orjson.dumps({id, type, process, f, time_ns, **fields})``: the common
         head is formatted once and each record's own fields are serialised by one ``dumps``."""
-        tail = b',"process":' + orjson.dumps(process) + b',"f":' + orjson.dumps(f) + b',"time_ns":'
         kinds = [kind] * len(ids) if isinstance(kind, str) else kind
-        times: Sequence[int]
-        if time_ns is None or isinstance(time_ns, int):
-            times = [self.clock.now_ns() if time_ns is None else time_ns] * len(ids)
-        else:
-            times = time_ns
-        # never %-format the heads: process and f are the caller's strings
-        heads = {k: b',"type":' + orjson.dumps(k) + tail for k in set(kinds)}
+        times = self._times(len(ids), time_ns)
+        heads = {k: self._template(k, process, f, b",%b\n") for k in set(kinds)}
+        empty = {k: self._template(k, process, f, b"}\n") for k in set(kinds)}
         dumps = orjson.dumps
         lines = []
         for op_id, k, t, extra in zip(ids, kinds, times, fields, strict=True):
-            body = dumps(extra)
-            # dumps of a dict starts with "{"; an empty one contributes nothing but the close
-            lines.append(
-                b'{"id":%d' % op_id
-                + heads[k]
-                + b"%d" % t
-                + (b"," + body[1:] if len(body) > 2 else b"}")
-                + b"\n"
-            )
+            if extra:  # dumps of a dict starts with "{": its fields follow the head's
+                lines.append(heads[k] % (op_id, t, dumps(extra)[1:]))
+            else:
+                lines.append(empty[k] % (op_id, t))
         return lines
+
+    def complete_values(
+        self,
+        op_ids: Sequence[int],
+        process: str,
+        f: str,
+        values: Sequence[Sequence[int]],
+        *,
+        time_ns: int | Sequence[int] | None = None,
+    ) -> None:
+        """``complete(op_ids[i], OpType.OK, process, f, time_ns=…, value=list(values[i]))`` for
+        each ``i``, for values that are lists of ints of one length: formatted without a dict or
+        a JSON encoder (the hot path of a workload whose ok replies are small int arrays)."""
+        if not op_ids:
+            return
+        width = len(values[0])
+        tmpl = self._template(
+            OpType.OK.value, process, f, b',"value":[' + b",".join([b"%d"] * width) + b"]}\n"
+        )
+        times = self._times(len(op_ids), time_ns)
+        self._write_lines([tmpl % (op_id, t, *v) for op_id, t, v in zip(op_ids, times, values, strict=True)])
 
     def invoke_batch(
         self,
