@@ -4,7 +4,8 @@ Into one standalone ``redis-server`` the harness starts (:func:`harness.bench.st
 for the default design (limiter script, then the side effects pipelined) and, for comparison, the
 one-script design:
 
-- one and two driver processes (multiprocessing, each with its own seeded event stream, router and
+- one and two driver processes (and four, sharing the same number of events, to show the
+  closed loop's idle gaps) (multiprocessing, each with its own seeded event stream, router and
   history), at the server's own address and through Toxiproxy, recorded (compact ops) and not;
 - ``redis-cli --pipe`` replaying the same command stream (both rounds, for the two-round design)
   into the same server, and the ratio of the two-process recorded figure to it;
@@ -325,6 +326,15 @@ def _measure(
             "proxy": step("2 processes via toxiproxy, recorded", proxy, 2, "compact"),
             "proxy_unrecorded": step("2 processes via toxiproxy, unrecorded", proxy, 2, "none"),
         }
+        # Closed-loop drivers leave the server idle while they pack and record; more of them (same
+        # events in all) shows how much of the gap to the pipe is that, not CPU.
+        res["four_processes"] = {
+            "direct": best_of(repeats, lambda: run(admin, direct, 4, n // 2, "compact", work, design=design)),
+            "direct_unrecorded": best_of(
+                repeats, lambda: run(admin, direct, 4, n // 2, "none", work, design=design)
+            ),
+        }
+        print(f"ingest [{design}] 4 processes direct: {res['four_processes']}", flush=True)
     else:
         res["two_processes"] = {"direct": rec, "direct_unrecorded": unrec}
     overhead = round((1 - rec["events_per_s"] / unrec["events_per_s"]) * 100, 1)
