@@ -108,21 +108,27 @@ class HistoryRecorder:
         op_ids: Sequence[int],
         process: str,
         f: str,
-        values: Sequence[Sequence[int]],
+        values: Sequence[int] | Sequence[Sequence[int]],
         *,
         time_ns: int | Sequence[int] | None = None,
     ) -> None:
-        """``complete(op_ids[i], OpType.OK, process, f, time_ns=…, value=list(values[i]))`` for
-        each ``i``, for values that are lists of ints of one length: formatted without a dict or
-        a JSON encoder (the hot path of a workload whose ok replies are small int arrays)."""
+        """``complete(op_ids[i], OpType.OK, process, f, time_ns=…, value=values[i])`` for each
+        ``i``, for values that are all ints or all lists of ints of one length: formatted without a
+        dict or a JSON encoder (the hot path of a workload whose ok replies are small ints)."""
         if not op_ids:
             return
-        width = len(values[0])
-        tmpl = self._template(
-            OpType.OK.value, process, f, b',"value":[' + b",".join([b"%d"] * width) + b"]}\n"
-        )
         times = self._times(len(op_ids), time_ns)
-        self._write_lines([tmpl % (op_id, t, *v) for op_id, t, v in zip(op_ids, times, values, strict=True)])
+        first = values[0]
+        if isinstance(first, int):
+            tmpl = self._template(OpType.OK.value, process, f, b',"value":%d}\n')
+            lines = [tmpl % (op_id, t, v) for op_id, t, v in zip(op_ids, times, values, strict=True)]
+        else:
+            width = len(first)
+            tmpl = self._template(
+                OpType.OK.value, process, f, b',"value":[' + b",".join([b"%d"] * width) + b"]}\n"
+            )
+            lines = [tmpl % (op_id, t, *v) for op_id, t, v in zip(op_ids, times, values, strict=True)]  # type: ignore[misc]
+        self._write_lines(lines)
 
     def invoke_batch(
         self,

@@ -57,8 +57,8 @@ from harness.workload.keys import KeyScheme, hour_bucket, minute_bucket
 
 PROCESS = "ingest"
 Recording = Literal["compact", "ops"]
-Design = Literal["script", "pipeline"]
-DEFAULT_DESIGN: Design = "script"
+Design = Literal["pipeline", "script"]
+DEFAULT_DESIGN: Design = "pipeline"
 #: commands per admitted event in round 2 (design pipeline)
 EFFECTS = 6
 
@@ -252,7 +252,10 @@ class RedisIngestor:
 
     def ingest(self, events: Sequence[Event], sched_ns: Sequence[int] | None = None) -> list[Reply]:
         """Runs the per-event work (design script: one round; pipeline: limiter round, then the
-        admitted events' side effects); returns the router's replies of the first round.
+        admitted events' side effects). Returns one Reply per event shaped as the script's:
+        outcome and ``[allowed, remaining, counter]`` — in design pipeline the outcome and the first
+        two are the limiter's, ``counter`` what round 2's ``INCR`` returned (0 when rejected or not
+        returned), ``done_ns`` when the event's last round answered.
         ``sched_ns[i]`` is when event ``i`` was due (open loop); absent, the send time is used."""
         packed, route, meta = self.pack(events)
         send_ns = self.clock.now_ns()
@@ -264,9 +267,16 @@ class RedisIngestor:
             self._complete_script(invoked, meta, replies, compact)
             return replies
         admitted = self._complete_limiter(invoked, meta, replies, compact)
+        out = [
+            Reply(r.outcome, [r.value[0], r.value[1], 0], r.done_ns, r.node) if r.outcome is OpType.OK else r
+            for r in replies
+        ]
         if admitted:
-            self._effects(admitted, meta, invoked, sched, compact)
-        return replies
+            for i, fx in zip(admitted, self._effects(admitted, meta, invoked, sched, compact), strict=True):
+                counter = fx.value[0] if fx.outcome is OpType.OK else None
+                out[i].value[2] = counter if type(counter) is int else 0
+                out[i].done_ns = fx.done_ns
+        return out
 
     def pack(self, events: Sequence[Event]) -> tuple[list[bytes], list[str], list[_Meta]]:
         """Each event's ``EVALSHA`` (round 1) as RESP bytes, its routing key, and what recording and
@@ -487,13 +497,17 @@ class RedisIngestor:
                 fields.append({"value": {"allowed": admitted, "remaining": int(v[1])}})
             if admitted:
                 admitted_idx.append(i)
-        f = "ingest_rl" if compact else "rate_limit"
-        self.rec.complete_batch(ids, outcomes, PROCESS, f, fields, time_ns=times)
+        fast = self._complete_values
+        if compact and fast is not None and len(fields) == len(admitted_idx):  # all ok and admitted
+            fast(ids, PROCESS, "ingest_rl", [fl["value"] for fl in fields], time_ns=times)
+        else:
+            f = "ingest_rl" if compact else "rate_limit"
+            self.rec.complete_batch(ids, outcomes, PROCESS, f, fields, time_ns=times)
         return admitted_idx
 
     def _effects(
         self, idx: list[int], meta: list[_Meta], rl_ids: list[int], sched: list[int], compact: bool
-    ) -> None:
+    ) -> list[Reply]:
         """Round 2 (design pipeline): the admitted events' side effects, invoked when sent."""
         sub = [meta[i] for i in idx]
         packed = self.pack_effects(sub)
@@ -537,7 +551,11 @@ class RedisIngestor:
             if whole is not OpType.FAIL:
                 self._touched(m[3], m[4], m[5])
         if not recorded:
-            return
+            return replies
+        fast = self._complete_values
+        if compact and fast is not None and all(e is None for e in errors):
+            fast(fx_ids, PROCESS, "ingest_fx", [r.value[0] for r in replies], time_ns=times)
+            return replies
         if compact:
             outcomes: list[OpType] = []
             fields: list[dict[str, Any]] = []
@@ -550,7 +568,7 @@ class RedisIngestor:
                 counter = reply.value[0] if o[0] is OpType.OK else None
                 fields.append({"value": counter, "side": [x.value for x in o], "error": err})
             rec.complete_batch(fx_ids, outcomes, PROCESS, "ingest_fx", fields, time_ns=times)
-            return
+            return replies
         for k, f in enumerate(("incr", "pfadd", "ttl_write")):
             kf: list[dict[str, Any]] = []
             for reply, o, err in zip(replies, per, errors, strict=True):
@@ -559,3 +577,4 @@ class RedisIngestor:
                 else:
                     kf.append({"error": err})
             rec.complete_batch(fx[k], [o[k] for o in per], PROCESS, f, kf, time_ns=times)
+        return replies

@@ -83,7 +83,9 @@ def record(tmp_path: Path, recording: Recording, lose_one: bool) -> Path:
     keys = KeyScheme({"whale": 2})
     cfg = IngestConfig(limit=12, window_ms=1000, tenant_limits={"t1": 3})
     with HistoryRecorder(path, clock) as rec:
-        ing = RedisIngestor(cast(SlotRouter, router), rec, clock, keys, cfg, "v", "0" * 40, recording)
+        ing = RedisIngestor(
+            cast(SlotRouter, router), rec, clock, keys, cfg, "v", "0" * 40, recording, design="script"
+        )
         t0 = 1_700_000_000_000
         for b in range(6):
             sched = [(b * 100 + i) * 3_000_000 for i in range(100)]  # fixed, so both runs match

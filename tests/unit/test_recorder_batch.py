@@ -88,3 +88,14 @@ def test_complete_values_equals_complete(tmp_path: Path) -> None:
         rec.complete_values([1, 2, 3], "in%gest", 'f"%d', values, time_ns=[11, 12, 13])
         rec.complete_values([], "p", "f", [])
     assert one.read_bytes() == fast.read_bytes()
+
+
+def test_complete_values_of_ints_equals_complete(tmp_path: Path) -> None:
+    clock = RunClock(start_ns=0, start_wall=1_700_000_000.0)
+    one, fast = tmp_path / "one.jsonl", tmp_path / "fast.jsonl"
+    with HistoryRecorder(one, clock) as rec:
+        for i, v in enumerate([3, -1, 2**50], 1):
+            rec.complete(i, OpType.OK, "ingest", "ingest_fx", time_ns=i, value=v)
+    with HistoryRecorder(fast, clock) as rec:
+        rec.complete_values([1, 2, 3], "ingest", "ingest_fx", [3, -1, 2**50], time_ns=[1, 2, 3])
+    assert one.read_bytes() == fast.read_bytes()
