@@ -139,7 +139,11 @@ class SlotRouter:
         return self._execute(keys, lambda conn, idxs: conn.pack_commands([commands[i] for i in idxs]))
 
     def execute_packed(
-        self, packed: Sequence[bytes], keys: Sequence[bytes | str], per: int = 1
+        self,
+        packed: Sequence[bytes],
+        keys: Sequence[bytes | str],
+        per: int = 1,
+        while_waiting: Callable[[], object] | None = None,
     ) -> list[Reply]:
         """As :meth:`execute`, for commands the caller already encoded as RESP (``packed[i]`` is one
         whole command): a hot path packing many similar commands does it faster than redis-py.
@@ -147,14 +151,20 @@ class SlotRouter:
         With ``per`` > 1, ``packed[i]`` is ``per`` commands for one key's slot, sent back to back;
         its Reply is ``ok`` once all ``per`` replies are read, with ``value`` their list, in which an
         error reply is left as its exception object (classify it with ``outcome_of``), stamped when
-        the last is read; a broken connection makes it ``info`` as for one command."""
-        return self._execute(keys, lambda _conn, idxs: [b"".join([packed[i] for i in idxs])], per)
+        the last is read; a broken connection makes it ``info`` as for one command.
+
+        ``while_waiting`` runs once every share is sent, before any reply is read: the caller's
+        own work (e.g. serialising its history records) then overlaps the server's."""
+        return self._execute(
+            keys, lambda _conn, idxs: [b"".join([packed[i] for i in idxs])], per, while_waiting
+        )
 
     def _execute(
         self,
         keys: Sequence[bytes | str],
         pack: Callable[[Connection, list[int]], list[bytes]],
         per: int = 1,
+        while_waiting: Callable[[], object] | None = None,
     ) -> list[Reply]:
         groups: dict[Address, list[int]] = {}
         for i, key in enumerate(keys):
@@ -179,6 +189,8 @@ class SlotRouter:
                 # Part of the batch may have been written before the error: outcome unknown.
                 self._fill(replies, idxs, OpType.INFO, exc, addr)
                 self._drop(addr)
+        if while_waiting is not None:
+            while_waiting()
         for addr, idxs in sorted(sent, key=lambda g: len(g[1])):
             conn = self._conn(addr)
             read = _reader(conn)

@@ -261,18 +261,40 @@ class RedisIngestor:
         send_ns = self.clock.now_ns()
         compact = self.recording == "compact"
         sched = [send_ns] * len(meta) if sched_ns is None else list(sched_ns)
-        invoked = self._invoke(meta, sched, send_ns, compact)
-        replies = self.router.execute_packed(packed, route)
+        invoked: list[int] = []
+
+        def record_invokes() -> None:
+            # runs once the batch is sent: serialising overlaps the server's work, and the records
+            # are only buffered either way (a crash loses the unflushed buffer, not more)
+            invoked.extend(self._invoke(meta, sched, send_ns, compact))
+
+        replies = self.router.execute_packed(packed, route, while_waiting=record_invokes)
         if self.design == "script":
             self._complete_script(invoked, meta, replies, compact)
             return replies
-        admitted = self._complete_limiter(invoked, meta, replies, compact)
+        admitted = [i for i, r in enumerate(replies) if self._count(r)]
+
+        limiter_recorded: list[bool] = []
+
+        def record_limiter() -> None:
+            if not limiter_recorded:
+                limiter_recorded.append(True)
+                self._complete_limiter(invoked, replies, admitted, compact)
+
+        if not admitted:
+            record_limiter()
         out = [
             Reply(r.outcome, [r.value[0], r.value[1], 0], r.done_ns, r.node) if r.outcome is OpType.OK else r
             for r in replies
         ]
         if admitted:
-            for i, fx in zip(admitted, self._effects(admitted, meta, invoked, sched, compact), strict=True):
+            try:
+                effects = self._effects(admitted, meta, invoked, sched, compact, record_limiter)
+            finally:
+                # round 2 failed before it was sent: the admissions are still history (and, with no
+                # side-effect ops after them, the rate_limit checker reports them lost)
+                record_limiter()
+            for i, fx in zip(admitted, effects, strict=True):
                 counter = fx.value[0] if fx.outcome is OpType.OK else None
                 out[i].value[2] = counter if type(counter) is int else 0
                 out[i].done_ns = fx.done_ns
@@ -474,54 +496,67 @@ class RedisIngestor:
             rec.complete_batch(self._fx_ids[k], side_out, PROCESS, f, side, time_ns=times)
 
     def _complete_limiter(
-        self, ids: list[int], meta: list[_Meta], replies: list[Reply], compact: bool
-    ) -> list[int]:
-        """Completes round 1 (design pipeline); returns the indexes of the admitted events."""
+        self, ids: list[int], replies: list[Reply], admitted: list[int], compact: bool
+    ) -> None:
+        """Records round 1's completions (design pipeline; already counted)."""
         if not self._recorded:
-            return [i for i, reply in enumerate(replies) if self._count(reply)]
-        outcomes: list[OpType] = []
-        times: list[int] = []
+            return
+        times = [r.done_ns for r in replies]
+        fast = self._complete_values
+        if compact and fast is not None and len(admitted) == len(replies):  # all ok and admitted
+            fast(
+                ids,
+                PROCESS,
+                "ingest_rl",
+                [[int(r.value[0]), int(r.value[1])] for r in replies],
+                time_ns=times,
+            )
+            return
         fields: list[dict[str, Any]] = []
-        admitted_idx: list[int] = []
-        for i, reply in enumerate(replies):
-            admitted = self._count(reply)
-            outcomes.append(reply.outcome)
-            times.append(reply.done_ns)
-            if admitted is None:
+        for reply in replies:
+            if reply.outcome is not OpType.OK:
                 fields.append({"error": str(reply.value)})
                 continue
             v = reply.value
             if compact:
                 fields.append({"value": [int(v[0]), int(v[1])]})
             else:
-                fields.append({"value": {"allowed": admitted, "remaining": int(v[1])}})
-            if admitted:
-                admitted_idx.append(i)
-        fast = self._complete_values
-        if compact and fast is not None and len(fields) == len(admitted_idx):  # all ok and admitted
-            fast(ids, PROCESS, "ingest_rl", [fl["value"] for fl in fields], time_ns=times)
-        else:
-            f = "ingest_rl" if compact else "rate_limit"
-            self.rec.complete_batch(ids, outcomes, PROCESS, f, fields, time_ns=times)
-        return admitted_idx
+                fields.append({"value": {"allowed": int(v[0]) == 1, "remaining": int(v[1])}})
+        f = "ingest_rl" if compact else "rate_limit"
+        self.rec.complete_batch(ids, [r.outcome for r in replies], PROCESS, f, fields, time_ns=times)
 
     def _effects(
-        self, idx: list[int], meta: list[_Meta], rl_ids: list[int], sched: list[int], compact: bool
+        self,
+        idx: list[int],
+        meta: list[_Meta],
+        rl_ids: list[int],
+        sched: list[int],
+        compact: bool,
+        before: Callable[[], None],
     ) -> list[Reply]:
-        """Round 2 (design pipeline): the admitted events' side effects, invoked when sent."""
+        """Round 2 (design pipeline): the admitted events' side effects, invoked when sent (their
+        records, after ``before``'s, are serialised while the server works)."""
         sub = [meta[i] for i in idx]
         packed = self.pack_effects(sub)
         route = [m[2] for m in sub]
         send_ns = self.clock.now_ns()
         rec = self.rec
         recorded = self._recorded
-        if not recorded:
-            pass
-        elif compact:
-            fx_ids = rec.invoke_batch(PROCESS, "ingest_fx", [{"rl": rl_ids[i]} for i in idx], time_ns=send_ns)
-        else:
-            fx = self._invoke_effects(sub, [sched[i] for i in idx], send_ns)
-        replies = self.router.execute_packed(packed, route, EFFECTS)
+        fx_ids: list[int] = []
+        fx: list[list[int]] = []
+
+        def record_invokes() -> None:
+            before()
+            if not recorded:
+                return
+            if compact:
+                fx_ids.extend(
+                    rec.invoke_batch(PROCESS, "ingest_fx", [{"rl": rl_ids[i]} for i in idx], time_ns=send_ns)
+                )
+            else:
+                fx.extend(self._invoke_effects(sub, [sched[i] for i in idx], send_ns))
+
+        replies = self.router.execute_packed(packed, route, EFFECTS, while_waiting=record_invokes)
         eff = self.stats.effects
         times = [r.done_ns for r in replies]
         per: list[tuple[OpType, OpType, OpType]] = []

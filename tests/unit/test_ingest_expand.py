@@ -7,6 +7,7 @@ and records the same events both ways.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -44,7 +45,11 @@ class ModelRouter:
         self.hlls: dict[str, set[str]] = {}
         self.n = 0
 
-    def execute_packed(self, packed: list[bytes], keys: list[str]) -> list[Reply]:
+    def execute_packed(
+        self, packed: list[bytes], keys: list[str], while_waiting: Callable[[], object] | None = None
+    ) -> list[Reply]:
+        if while_waiting is not None:  # as SlotRouter: once the batch is sent, before replies
+            while_waiting()
         out = []
         for cmd in packed:
             self.n += 1

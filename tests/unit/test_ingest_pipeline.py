@@ -9,6 +9,7 @@ The router is an in-memory model of ``ratelimit.lua`` and of the six plain comma
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -63,7 +64,15 @@ class PipelineModelRouter:
         self.hlls: dict[str, set[str]] = {}
         self.n = self.g = 0
 
-    def execute_packed(self, packed: list[bytes], keys: list[str], per: int = 1) -> list[Reply]:
+    def execute_packed(
+        self,
+        packed: list[bytes],
+        keys: list[str],
+        per: int = 1,
+        while_waiting: Callable[[], object] | None = None,
+    ) -> list[Reply]:
+        if while_waiting is not None:  # as SlotRouter: once the batch is sent, before replies
+            while_waiting()
         return [self._limiter(c) if per == 1 else self._effects(c) for c in packed]
 
     def _limiter(self, cmd: bytes) -> Reply:
