@@ -58,12 +58,12 @@ Address = tuple[str, int]
 
 
 def _hdr() -> Any:
-    """The latency histogram class when ``harness.metrics.hdr`` exists (another branch writes it)."""
+    """``harness.metrics.hdr.LatencyHistograms`` when that module exists (another branch adds it)."""
     try:
         from harness.metrics import hdr  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
         return None
-    return getattr(hdr, "LatencyHistogram", None) or getattr(hdr, "Histogram", None)
+    return getattr(hdr, "LatencyHistograms", None)
 
 
 def _events(seed: int, worker: int, count: int, t0_ms: int) -> tuple[list[list[Event]], float]:
@@ -120,7 +120,8 @@ def _worker(
         replies = ing.ingest(b)
         if hdr is not None:
             for r in replies:
-                hdr.record(r.done_ns - t_send)
+                hdr.record("ingest", t_send, r.done_ns)
+            hdr.flush()  # folding the samples is part of recording's cost
     if history is not None:
         history.close()  # the last buffer's write is part of recording's cost
     elapsed = time.perf_counter() - t
