@@ -1,20 +1,25 @@
 """Benchmark of the Redis plane's full per-event work (:mod:`harness.workload.redis_ingest`).
 
-Into one standalone ``redis-server`` the harness starts (:func:`harness.bench.standalone_topology`):
+Into one standalone ``redis-server`` the harness starts (:func:`harness.bench.standalone_topology`),
+for the default design (limiter script, then the side effects pipelined) and, for comparison, the
+one-script design:
 
-- (a) one driver process, (b) two driver processes (multiprocessing, each with its own seeded
-  event stream, router and history), both at the server's own address and through Toxiproxy;
-- (c) ``redis-cli --pipe`` replaying the same ``EVALSHA`` command stream into the same server, and
-  the ratio of the best two-process figure to it;
-- (d) the cost of recording: the two-process direct run recorded (compact ``ingest`` ops, and op
-  by op apart) against the same run with a no-op recorder. Latency histograms are not recorded
-  here: no HdrHistogram module exists in the harness yet, so this is history recording only.
+- one and two driver processes (and four, sharing the same number of events, to show the
+  closed loop's idle gaps) (multiprocessing, each with its own seeded event stream, router and
+  history), at the server's own address and through Toxiproxy, recorded (compact ops) and not;
+- ``redis-cli --pipe`` replaying the same command stream (both rounds, for the two-round design)
+  into the same server, and the ratio of the two-process recorded figure to it;
+- the cost of recording: two processes direct, recorded against unrecorded (no history calls at
+  all). Latency histograms are recorded only when ``harness.metrics.hdr`` exists; the report says
+  which;
+- the server's own CPU per event (``INFO cpu`` before and after, so parsing, replies and socket
+  work are included) and the ceiling it implies (1e6 / µs), and ``EVALSHA``'s ``usec_per_call``.
 
-Each driver generates its events before the clock starts (the Redis plane is measured, not the
-generator; generation's own cost per event is reported apart) and then sends them closed-loop in
-pipelined batches as fast as the server answers. The limit is set high so every event is admitted
-and does the whole work (limiter, counter, HyperLogLog, timeline): the worst case per event.
-The server is flushed before every run, so each starts from the same state.
+Each driver generates its events before the clock starts (generation's own cost per event is
+reported apart) and then sends them closed-loop in pipelined batches as fast as the server answers.
+The limit is set high so every event is admitted and does the whole work: the worst case per event.
+The server is flushed before every run. Every figure is the best of ``repeats`` runs, with the
+spread, because other processes on a shared machine disturb single runs.
 """
 
 from __future__ import annotations
@@ -36,10 +41,11 @@ from harness.topology.spec import TopologySpec
 from harness.workload.generator import Event, EventGenerator
 from harness.workload.keys import KeyScheme
 from harness.workload.redis_ingest import (
+    DEFAULT_DESIGN,
+    Design,
     IngestConfig,
     NullRecorder,
     Recorder,
-    Recording,
     RedisIngestor,
     ingest_script,
 )
@@ -49,6 +55,15 @@ TARGET_EVENTS_S, TARGET_PIPE_RATIO, TARGET_OVERHEAD_PCT = 40_000, 0.5, 10.0
 BATCH = 1000
 SPACING_PER_MS = 40  # events per millisecond of event time (the 40k/s the target asks for)
 Address = tuple[str, int]
+
+
+def _hdr() -> Any:
+    """``harness.metrics.hdr.LatencyHistograms`` when that module exists (another branch adds it)."""
+    try:
+        from harness.metrics import hdr  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return None
+    return getattr(hdr, "LatencyHistograms", None)
 
 
 def _events(seed: int, worker: int, count: int, t0_ms: int) -> tuple[list[list[Event]], float]:
@@ -66,6 +81,7 @@ def _events(seed: int, worker: int, count: int, t0_ms: int) -> tuple[list[list[E
 def _worker(
     addr: Address,
     sha: str,
+    design: Design,
     seed: int,
     worker: int,
     count: int,
@@ -84,17 +100,32 @@ def _worker(
         rec = NullRecorder()
     else:
         rec = history = HistoryRecorder(Path(hist), clock)
-    recording: Recording = "ops" if mode == "ops" else "compact"
+    hist_cls = _hdr() if mode != "none" else None
+    hdr = hist_cls() if hist_cls is not None else None
     ing = RedisIngestor(
-        router, rec, clock, KeyScheme({}), IngestConfig(limit=10**9, window_ms=1000), "bench", sha, recording
+        router,
+        rec,
+        clock,
+        KeyScheme({}),
+        IngestConfig(limit=10**9, window_ms=1000),
+        "bench",
+        sha,
+        design=design,
     )
     barrier.wait()
     t = time.perf_counter()
+    cpu = time.process_time()
     for b in batches:
-        ing.ingest(b)
+        t_send = clock.now_ns()
+        replies = ing.ingest(b)
+        if hdr is not None:
+            for r in replies:
+                hdr.record("ingest", t_send, r.done_ns)
+            hdr.flush()  # folding the samples is part of recording's cost
     if history is not None:
         history.close()  # the last buffer's write is part of recording's cost
     elapsed = time.perf_counter() - t
+    cpu = time.process_time() - cpu
     router.close()
     out.put(
         {
@@ -104,16 +135,31 @@ def _worker(
             "errors": ing.stats.outcomes["fail"] + ing.stats.outcomes["info"],
             "admitted": ing.stats.admitted,
             "generate_us_per_event": round(gen_s * 1e6, 2),
+            "driver_cpu_us_per_event": round(cpu / max(ing.stats.events, 1) * 1e6, 2),
+            "histograms": hdr is not None,
         }
     )
 
 
+def _server_cpu_s(admin: redis.Redis) -> float:
+    cpu = admin.info("cpu")
+    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+
+
 def run(
-    admin: redis.Redis, addr: Address, procs: int, count: int, mode: str, work: Path, seed: int = 1
+    admin: redis.Redis,
+    addr: Address,
+    procs: int,
+    count: int,
+    mode: str,
+    work: Path,
+    seed: int = 1,
+    design: Design = DEFAULT_DESIGN,
 ) -> dict[str, Any]:
     """``procs`` drivers of ``count`` events each, started together; throughput over the slowest."""
     admin.flushall()
-    sha = str(admin.script_load(ingest_script()))
+    admin.config_resetstat()
+    sha = str(admin.script_load(ingest_script(design)))
     ctx = mp.get_context("fork")
     barrier, out = ctx.Barrier(procs + 1), ctx.Queue()
     t0_ms = int(time.time() * 1000)
@@ -123,6 +169,7 @@ def run(
             args=(
                 addr,
                 sha,
+                design,
                 seed,
                 i,
                 count,
@@ -138,9 +185,11 @@ def run(
     for p in ps:
         p.start()
     barrier.wait()
+    cpu0 = _server_cpu_s(admin)
     wall0 = time.perf_counter()
     results = [out.get(timeout=600) for _ in ps]
     wall = time.perf_counter() - wall0
+    server_cpu = _server_cpu_s(admin) - cpu0
     for p in ps:
         p.join(timeout=30)
     events = sum(r["events"] for r in results)
@@ -149,44 +198,81 @@ def run(
     return {
         "processes": procs,
         "recording": mode,
+        "design": design,
         "events": events,
         "elapsed_s": round(wall, 3),
         "events_per_s": round(events / wall, 1),
         "errors": sum(r["errors"] for r in results),
         "admitted": sum(r["admitted"] for r in results),
         "generate_us_per_event": max(r["generate_us_per_event"] for r in results),
+        "driver_cpu_us_per_event": max(r["driver_cpu_us_per_event"] for r in results),
+        "server_cpu_us_per_event": round(server_cpu / max(events, 1) * 1e6, 2),
+        "histograms": all(r["histograms"] for r in results),
     }
 
 
-def redis_cli_pipe(admin: redis.Redis, addr: Address, procs: int, count: int, work: Path) -> dict[str, Any]:
-    """The same commands (every worker's stream, concatenated) replayed by ``redis-cli --pipe``."""
+def best_of(repeats: int, fn: Any) -> dict[str, Any]:
+    """The best of ``repeats`` runs of ``fn()`` (by events/s), with every run's figure."""
+    all_runs = [fn() for _ in range(repeats)]
+    runs = [r for r in all_runs if "events_per_s" in r]
+    if not runs:
+        return dict(all_runs[0])  # not run: its reason
+    best = dict(max(runs, key=lambda r: float(r["events_per_s"])))
+    rates = [float(r["events_per_s"]) for r in runs]
+    best["runs_events_per_s"] = rates
+    best["spread_pct"] = round((max(rates) - min(rates)) / max(rates) * 100, 1) if max(rates) else 0.0
+    return best
+
+
+def redis_cli_pipe(
+    admin: redis.Redis, addr: Address, procs: int, count: int, work: Path, design: Design = DEFAULT_DESIGN
+) -> dict[str, Any]:
+    """The same commands (every worker's stream, concatenated; both rounds for the two-round
+    design, every event admitted) replayed by ``redis-cli --pipe``."""
     cli = find_binary("redis-cli")
     if cli is None:
         return {"status": "not_run", "reason": "redis-cli not found (apt-get install redis-tools)"}
     admin.flushall()
-    sha = str(admin.script_load(ingest_script()))
+    sha = str(admin.script_load(ingest_script(design)))
     clock = RunClock()
     router = SlotRouter([addr], cluster=False, now_ns=clock.now_ns)
     packer = RedisIngestor(
-        router, NullRecorder(), clock, KeyScheme({}), IngestConfig(limit=10**9, window_ms=1000), "pipe", sha
+        router,
+        NullRecorder(),
+        clock,
+        KeyScheme({}),
+        IngestConfig(limit=10**9, window_ms=1000),
+        "pipe",
+        sha,
+        design=design,
     )
     path = work / "ingest-pipe.resp"
     t0_ms = int(time.time() * 1000)
     with open(path, "wb") as fh:
         for w in range(procs):
             for batch in _events(1, w, count, t0_ms)[0]:
-                fh.write(b"".join(packer.pack(batch)[0]))
+                packed, _route, meta = packer.pack(batch)
+                fh.write(b"".join(packed))
+                if design == "pipeline":
+                    fh.write(b"".join(packer.pack_effects(meta)))
     router.close()
+    admin.config_resetstat()
+    cpu0 = _server_cpu_s(admin)
     t = time.perf_counter()
-    with open(path, "rb") as stdin:
-        proc = subprocess.run(
-            [cli, "-h", addr[0], "-p", str(addr[1]), "--pipe"],
-            stdin=stdin,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+    try:
+        with open(path, "rb") as stdin:
+            proc = subprocess.run(
+                [cli, "-h", addr[0], "-p", str(addr[1]), "--pipe"],
+                stdin=stdin,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+    except subprocess.TimeoutExpired:
+        path.unlink()
+        return {"status": "not_run", "reason": "redis-cli --pipe did not finish within 120 s"}
     elapsed = time.perf_counter() - t
+    server_cpu = _server_cpu_s(admin) - cpu0
     path.unlink()
     events = procs * count
     last = proc.stdout.strip().splitlines()[-1:] if proc.stdout else [proc.stderr.strip()]
@@ -196,6 +282,8 @@ def redis_cli_pipe(admin: redis.Redis, addr: Address, procs: int, count: int, wo
         "events_per_s": round(events / elapsed, 1),
         "output": last,
         "errors_free": bool(last) and last[0].startswith("errors: 0,"),
+        "server_cpu_us_per_event": round(server_cpu / events * 1e6, 2),
+        "evalsha_usec_per_call": server_usec_per_call(admin),
     }
 
 
@@ -204,65 +292,91 @@ def server_usec_per_call(admin: redis.Redis) -> float | None:
     return float(stats["usec_per_call"]) if stats else None
 
 
-def measure(topology: TopologySpec, work: Path, events_per_process: int) -> dict[str, Any]:
+def measure(
+    topology: TopologySpec, work: Path, events_per_process: int, repeats: int = 3, compare: bool = True
+) -> dict[str, Any]:
     run_id = run_id_now("bench-ingest-")
     with deploy(topology, work / run_id, run_id) as dep:
-        return _measure(dep, work, events_per_process)
+        res = _measure(dep, work, events_per_process, repeats, DEFAULT_DESIGN)
+        if compare:
+            other: Design = "script" if DEFAULT_DESIGN == "pipeline" else "pipeline"
+            res["other_design"] = _measure(dep, work, events_per_process, repeats, other, full=False)
+        return res
 
 
-def _measure(dep: Deployment, work: Path, n: int) -> dict[str, Any]:
+def _measure(
+    dep: Deployment, work: Path, n: int, repeats: int, design: Design, full: bool = True
+) -> dict[str, Any]:
     node = dep.redis[0]
     direct: Address = (node.host.address, node.port)
     proxy: Address = (node.client_proxy.listen_host, node.client_proxy.listen_port)
     admin = node.admin()
-    res: dict[str, Any] = {"events_per_process": n, "batch": BATCH}
+    res: dict[str, Any] = {"design": design, "events_per_process": n, "batch": BATCH, "repeats": repeats}
 
     def step(name: str, addr: Address, procs: int, mode: str) -> dict[str, Any]:
-        r = run(admin, addr, procs, n, mode, work)
-        print(f"ingest {name}: {r['events_per_s']:,.0f} events/s ({r})", flush=True)
+        r = best_of(repeats, lambda: run(admin, addr, procs, n, mode, work, design=design))
+        print(f"ingest [{design}] {name}: {r['events_per_s']:,.0f} events/s ({r})", flush=True)
         return r
 
-    res["one_process"] = {
-        "direct": step("1 process direct, recorded", direct, 1, "compact"),
-        "proxy": step("1 process via toxiproxy, recorded", proxy, 1, "compact"),
-    }
-    res["two_processes"] = {
-        "direct": step("2 processes direct, recorded", direct, 2, "compact"),
-        "proxy": step("2 processes via toxiproxy, recorded", proxy, 2, "compact"),
-    }
-    admin.config_resetstat()
+    pipe = best_of(repeats, lambda: redis_cli_pipe(admin, direct, 2, n, work, design))
+    print(f"ingest [{design}] redis-cli --pipe: {pipe}", flush=True)
+    rec = step("2 processes direct, recorded", direct, 2, "compact")
     unrec = step("2 processes direct, unrecorded", direct, 2, "none")
-    usec = server_usec_per_call(admin)
-    per_op = step("2 processes direct, recorded op by op", direct, 2, "ops")
-    rec = res["two_processes"]["direct"]
+    if full:
+        res["one_process"] = {
+            "direct": step("1 process direct, recorded", direct, 1, "compact"),
+            "direct_unrecorded": step("1 process direct, unrecorded", direct, 1, "none"),
+            "proxy": step("1 process via toxiproxy, recorded", proxy, 1, "compact"),
+        }
+        res["two_processes"] = {
+            "direct": rec,
+            "direct_unrecorded": unrec,
+            "proxy": step("2 processes via toxiproxy, recorded", proxy, 2, "compact"),
+            "proxy_unrecorded": step("2 processes via toxiproxy, unrecorded", proxy, 2, "none"),
+        }
+        # Closed-loop drivers leave the server idle while they pack and record; more of them (same
+        # events in all) shows how much of the gap to the pipe is that, not CPU.
+        res["four_processes"] = {
+            "direct": best_of(repeats, lambda: run(admin, direct, 4, n // 2, "compact", work, design=design)),
+            "direct_unrecorded": best_of(
+                repeats, lambda: run(admin, direct, 4, n // 2, "none", work, design=design)
+            ),
+        }
+        print(f"ingest [{design}] 4 processes direct: {res['four_processes']}", flush=True)
+    else:
+        res["two_processes"] = {"direct": rec, "direct_unrecorded": unrec}
     overhead = round((1 - rec["events_per_s"] / unrec["events_per_s"]) * 100, 1)
     res["recording_overhead"] = {
-        "unrecorded": unrec,
-        "recorded_compact": rec,
-        "recorded_op_by_op": per_op,
         "overhead_pct": overhead,
-        "overhead_op_by_op_pct": round((1 - per_op["events_per_s"] / unrec["events_per_s"]) * 100, 1),
-        "histograms": "not measured: no latency histogram module (harness/metrics/hdr.py) on main yet",
+        "histograms": (
+            "recorded (harness.metrics.hdr)"
+            if rec["histograms"]
+            else "not recorded: no harness.metrics.hdr histogram class on this branch; history only"
+        ),
         "target_pct": TARGET_OVERHEAD_PCT,
         "pass": overhead <= TARGET_OVERHEAD_PCT,
     }
-    pipe = redis_cli_pipe(admin, direct, 2, n, work)
-    print(f"ingest redis-cli --pipe: {pipe}", flush=True)
-    best = max(res["two_processes"]["direct"]["events_per_s"], unrec["events_per_s"])
-    ratio = round(rec["events_per_s"] / pipe["events_per_s"], 3) if "events_per_s" in pipe else None
     res["redis_cli_pipe"] = pipe
-    res["server_usec_per_evalsha"] = usec
-    res["server_ceiling_events_per_s"] = round(1e6 / usec, 1) if usec else None
+    ratio = round(rec["events_per_s"] / pipe["events_per_s"], 3) if "events_per_s" in pipe else None
+    usec = pipe.get("server_cpu_us_per_event")
+    res["server"] = {
+        "cpu_us_per_event": usec,
+        "what": "redis-server process CPU (user+sys, INFO cpu) per event during the pipe replay",
+        "ceiling_events_per_s": round(1e6 / usec, 1) if usec else None,
+        "cpu_us_per_event_under_drivers": rec["server_cpu_us_per_event"],
+        "evalsha_usec_per_call": pipe.get("evalsha_usec_per_call"),
+    }
+    res["generate_us_per_event"] = rec["generate_us_per_event"]
     res["throughput"] = {
         "value": rec["events_per_s"],
         "what": "2 processes, direct, recorded (compact)",
-        "best_unrecorded": best,
+        "best_unrecorded": unrec["events_per_s"],
         "target": TARGET_EVENTS_S,
         "pass": rec["events_per_s"] >= TARGET_EVENTS_S,
     }
     res["pipe_ratio"] = {
         "value": ratio,
         "target": TARGET_PIPE_RATIO,
-        "pass": ratio is not None and ratio >= 0.5,
+        "pass": ratio is not None and ratio >= TARGET_PIPE_RATIO,
     }
     return res

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from redis._parsers.hiredis import NOT_ENOUGH_DATA, _HiredisParser
 from redis.connection import Connection
 from redis.crc import key_slot
 
@@ -31,6 +32,31 @@ class Reply:
     value: Any
     done_ns: int
     node: Address | None = None
+
+
+def _reader(conn: Connection) -> Callable[[], Any]:
+    """Reads one reply, returning an error reply as its exception (not raised).
+
+    Skips ``Connection.read_response``'s per-call bookkeeping (a few µs a reply, which matters at
+    several replies per event): with hiredis it loops on the reader's ``gets`` and refills from the
+    socket; otherwise it uses the parser's own ``read_response``. Socket errors raise as there."""
+    parser: Any = conn._parser
+    reader = getattr(parser, "_reader", None)
+    if not isinstance(parser, _HiredisParser) or reader is None:
+        return parser.read_response  # type: ignore[no-any-return]
+    gets: Callable[[], Any] = reader.gets
+    refill: Callable[[], Any] = getattr(parser, "read_from_socket")  # noqa: B009 - untyped in redis-py
+
+    def read() -> Any:
+        value = gets()
+        while value is NOT_ENOUGH_DATA:
+            refill()
+            value = gets()
+        if isinstance(value, redis.ConnectionError):
+            raise value
+        return value
+
+    return read
 
 
 class SlotRouter:
@@ -112,13 +138,33 @@ class SlotRouter:
         """Runs ``commands[i]`` (args tuple) routed by ``keys[i]``; returns one Reply per command."""
         return self._execute(keys, lambda conn, idxs: conn.pack_commands([commands[i] for i in idxs]))
 
-    def execute_packed(self, packed: Sequence[bytes], keys: Sequence[bytes | str]) -> list[Reply]:
+    def execute_packed(
+        self,
+        packed: Sequence[bytes],
+        keys: Sequence[bytes | str],
+        per: int = 1,
+        while_waiting: Callable[[], object] | None = None,
+    ) -> list[Reply]:
         """As :meth:`execute`, for commands the caller already encoded as RESP (``packed[i]`` is one
-        whole command): a hot path packing many similar commands does it faster than redis-py."""
-        return self._execute(keys, lambda _conn, idxs: [b"".join([packed[i] for i in idxs])])
+        whole command): a hot path packing many similar commands does it faster than redis-py.
+
+        With ``per`` > 1, ``packed[i]`` is ``per`` commands for one key's slot, sent back to back;
+        its Reply is ``ok`` once all ``per`` replies are read, with ``value`` their list, in which an
+        error reply is left as its exception object (classify it with ``outcome_of``), stamped when
+        the last is read; a broken connection makes it ``info`` as for one command.
+
+        ``while_waiting`` runs once every share is sent, before any reply is read: the caller's
+        own work (e.g. serialising its history records) then overlaps the server's."""
+        return self._execute(
+            keys, lambda _conn, idxs: [b"".join([packed[i] for i in idxs])], per, while_waiting
+        )
 
     def _execute(
-        self, keys: Sequence[bytes | str], pack: Callable[[Connection, list[int]], list[bytes]]
+        self,
+        keys: Sequence[bytes | str],
+        pack: Callable[[Connection, list[int]], list[bytes]],
+        per: int = 1,
+        while_waiting: Callable[[], object] | None = None,
     ) -> list[Reply]:
         groups: dict[Address, list[int]] = {}
         for i, key in enumerate(keys):
@@ -143,11 +189,22 @@ class SlotRouter:
                 # Part of the batch may have been written before the error: outcome unknown.
                 self._fill(replies, idxs, OpType.INFO, exc, addr)
                 self._drop(addr)
+        if while_waiting is not None:
+            while_waiting()
         for addr, idxs in sorted(sent, key=lambda g: len(g[1])):
             conn = self._conn(addr)
+            read = _reader(conn)
             for pos, i in enumerate(idxs):
                 try:
-                    value = conn.read_response()
+                    if per == 1:
+                        value = read()
+                        if isinstance(value, redis.ResponseError):
+                            raise value
+                    else:
+                        value = [read() for _ in range(per)]
+                        for v in value:
+                            if isinstance(v, REDIRECTS):
+                                moved = True
                     replies[i] = Reply(OpType.OK, value, self.now_ns(), addr)
                 except REPLY_ERRORS as exc:  # an error reply: the connection is fine, read on
                     replies[i] = Reply(outcome_of(exc), describe(exc), self.now_ns(), addr)

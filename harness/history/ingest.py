@@ -15,6 +15,17 @@ one ``ingest`` op; :func:`expand_ingest` gives back exactly the ops the op-by-op
 Every expanded op keeps ``process``, ``variant``, ``sched_ns`` and the times of the compact op. Its
 id is ``EXPANDED_BASE + 4 × id + k`` (k = 0..3 in the order above): unique, apart from any recorded
 id, and in the same order as the compact ops.
+
+The two-round design (limiter script, then the side effects pipelined) records ``ingest_rl`` (the
+limiter, same invoke fields as ``ingest``; ok value ``[allowed, remaining]``) and, for an admitted
+event whose side effects were sent, ``ingest_fx`` (invoke ``rl`` = the ``ingest_rl`` id; completion
+``value`` = the counter, and ``side`` = [incr, pfadd, ttl_write] outcomes with ``error`` unless all
+were ok). ``ingest_rl`` expands to the ``rate_limit`` op; its ``ingest_fx`` to the three side-effect
+ops, with the ``ingest_fx`` op's times and outcomes and ids from the ``ingest_rl`` id as above. An
+``ingest_fx`` completes after its ``ingest_rl`` in the file (round 2 is sent after round 1 is
+recorded), so the stream holds an admitted ``ingest_rl`` only until its ``ingest_fx`` arrives. An
+admission with no ``ingest_fx`` (round 2 never sent) gets no side-effect ops: the rate_limit checker
+reports it as ``admitted-request-lost``.
 """
 
 from __future__ import annotations
@@ -25,13 +36,19 @@ from typing import Any
 from harness.history.loader import Op
 
 INGEST = "ingest"
+INGEST_RL = "ingest_rl"
+INGEST_FX = "ingest_fx"
 EXPANDED_BASE = 1 << 48
 _SIDE_EFFECTS = ("incr", "pfadd", "ttl_write")
 _REJECTED = "rejected by the rate limiter"
 
 
-def _pair(base: Op, k: int, f: str, inv: dict[str, Any], comp: dict[str, Any] | None) -> Op:
-    op_id = EXPANDED_BASE + 4 * base.id + k
+def _pair(
+    base: Op, k: int, f: str, inv: dict[str, Any], comp: dict[str, Any] | None, id_of: int | None = None
+) -> Op:
+    """The vocabulary op ``f`` with ``base``'s times and outcome, numbered from ``id_of`` (default
+    ``base.id``)."""
+    op_id = EXPANDED_BASE + 4 * (base.id if id_of is None else id_of) + k
     inv["id"] = op_id
     inv["type"] = "invoke"
     inv["process"] = base.process
@@ -54,23 +71,35 @@ def _pair(base: Op, k: int, f: str, inv: dict[str, Any], comp: dict[str, Any] | 
     )
 
 
-def expand_ingest(op: Op) -> Iterator[Op]:
-    """The four vocabulary ops of one ``ingest`` op, in order (see the module doc)."""
-    inv = op.invoke
-    common: dict[str, Any] = {
+def _common(inv: dict[str, Any]) -> dict[str, Any]:
+    return {
         "sched_ns": inv.get("sched_ns"),
         "variant": inv.get("variant"),
         "tenant": inv.get("tenant"),
         "event_id": inv.get("event_id"),
     }
+
+
+def _side_invokes(inv: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    common = _common(inv)
     v = inv["value"]
-    k_lim, k_cnt, k_hll, k_tl = inv["keys"]
+    _k_lim, k_cnt, k_hll, k_tl = inv["keys"]
+    return (
+        {**common, "key": k_cnt, "window": inv.get("window")},
+        {**common, "key": k_hll, "value": [inv.get("user")]},
+        {**common, "key": k_tl, "ttl_ms": v["ttl_ms"], "now_ms": v["now_ms"]},
+    )
+
+
+def _rate_limit(op: Op) -> tuple[Op, bool]:
+    """The ``rate_limit`` op of an ``ingest`` or ``ingest_rl`` op, and whether it certainly admitted."""
+    inv = op.invoke
+    v = inv["value"]
     comp = op.completion
     outcome = op.outcome
     ok = outcome == "ok" and comp is not None
     result = comp.get("value") if ok and comp is not None else None
     admitted = bool(result[0]) if result is not None else False
-
     rl_comp: dict[str, Any] | None = None
     if comp is not None:
         rl_comp = {"type": outcome}
@@ -78,13 +107,13 @@ def expand_ingest(op: Op) -> Iterator[Op]:
             rl_comp["value"] = {"allowed": admitted, "remaining": result[1]}
         else:
             rl_comp["error"] = comp.get("error")
-    yield _pair(
+    rl = _pair(
         op,
         0,
         "rate_limit",
         {
-            **common,
-            "key": k_lim,
+            **_common(inv),
+            "key": inv["keys"][0],
             "value": {
                 "now_ms": v["now_ms"],
                 "limit": v["limit"],
@@ -97,11 +126,38 @@ def expand_ingest(op: Op) -> Iterator[Op]:
         },
         rl_comp,
     )
-    side_invokes: tuple[dict[str, Any], ...] = (
-        {**common, "key": k_cnt, "window": inv.get("window")},
-        {**common, "key": k_hll, "value": [inv.get("user")]},
-        {**common, "key": k_tl, "ttl_ms": v["ttl_ms"], "now_ms": v["now_ms"]},
-    )
+    return rl, admitted
+
+
+def expand_effects(rl: Op, fx: Op) -> Iterator[Op]:
+    """The three side-effect ops of an admitted ``ingest_rl`` op, from its ``ingest_fx`` op."""
+    comp = fx.completion
+    sides = comp.get("side") if comp is not None else None
+    for k, (f, side) in enumerate(zip(_SIDE_EFFECTS, _side_invokes(rl.invoke), strict=True), 1):
+        side_comp: dict[str, Any] | None = None
+        outcome = fx.outcome if sides is None else sides[k - 1]
+        if comp is not None:
+            side_comp = {"type": outcome}
+            if outcome == "ok":
+                if f == "incr":
+                    side_comp["value"] = comp.get("value")
+            else:
+                side_comp["error"] = comp.get("error")
+        out = _pair(fx, k, f, side, side_comp, rl.id)
+        out.outcome = outcome if comp is not None else None
+        yield out
+
+
+def expand_ingest(op: Op) -> Iterator[Op]:
+    """The four vocabulary ops of one ``ingest`` op, in order (see the module doc)."""
+    comp = op.completion
+    outcome = op.outcome
+    ok = outcome == "ok" and comp is not None
+    result = comp.get("value") if ok and comp is not None else None
+    rl, admitted = _rate_limit(op)
+    yield rl
+
+    side_invokes = _side_invokes(op.invoke)
     for k, (f, side) in enumerate(zip(_SIDE_EFFECTS, side_invokes, strict=True), 1):
         side_comp: dict[str, Any] | None = None
         if comp is not None:
@@ -120,9 +176,23 @@ def expand_ingest(op: Op) -> Iterator[Op]:
 
 
 def expand_compact(ops: Iterator[Op]) -> Iterator[Op]:
-    """``ops`` with every ``ingest`` op replaced by its expansion; other ops pass through."""
+    """``ops`` with every ``ingest``, ``ingest_rl`` and ``ingest_fx`` op replaced by its expansion;
+    other ops pass through (an ``ingest_fx`` whose ``ingest_rl`` never showed too: unjudgeable)."""
+    admitted: dict[int, Op] = {}  # admitted ingest_rl ops waiting for their ingest_fx
     for op in ops:
-        if op.f == INGEST:
+        f = op.f
+        if f == INGEST:
             yield from expand_ingest(op)
+        elif f == INGEST_RL:
+            rl, ok_admitted = _rate_limit(op)
+            yield rl
+            if ok_admitted:
+                admitted[op.id] = op
+        elif f == INGEST_FX:
+            base = admitted.pop(op.invoke.get("rl", -1), None)
+            if base is None:
+                yield op
+            else:
+                yield from expand_effects(base, op)
         else:
             yield op

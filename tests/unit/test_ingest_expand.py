@@ -7,6 +7,7 @@ and records the same events both ways.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -44,7 +45,11 @@ class ModelRouter:
         self.hlls: dict[str, set[str]] = {}
         self.n = 0
 
-    def execute_packed(self, packed: list[bytes], keys: list[str]) -> list[Reply]:
+    def execute_packed(
+        self, packed: list[bytes], keys: list[str], while_waiting: Callable[[], object] | None = None
+    ) -> list[Reply]:
+        if while_waiting is not None:  # as SlotRouter: once the batch is sent, before replies
+            while_waiting()
         out = []
         for cmd in packed:
             self.n += 1
@@ -83,7 +88,9 @@ def record(tmp_path: Path, recording: Recording, lose_one: bool) -> Path:
     keys = KeyScheme({"whale": 2})
     cfg = IngestConfig(limit=12, window_ms=1000, tenant_limits={"t1": 3})
     with HistoryRecorder(path, clock) as rec:
-        ing = RedisIngestor(cast(SlotRouter, router), rec, clock, keys, cfg, "v", "0" * 40, recording)
+        ing = RedisIngestor(
+            cast(SlotRouter, router), rec, clock, keys, cfg, "v", "0" * 40, recording, design="script"
+        )
         t0 = 1_700_000_000_000
         for b in range(6):
             sched = [(b * 100 + i) * 3_000_000 for i in range(100)]  # fixed, so both runs match
