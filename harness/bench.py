@@ -11,9 +11,11 @@ Measured:
   vocabulary: each verdict (all must be valid), wall time and peak RSS against 30 s and 1 GiB, and
   the linearizability checker's search bound apart (:mod:`harness.bench_checkers`; needs no server).
 
-- the full per-event ingest work (limiter, counter, HyperLogLog, timeline in one script) into one
-  standalone server, one and two driver processes, direct and through Toxiproxy, against
-  ``redis-cli --pipe`` and with/without recording (:mod:`harness.bench_ingest`).
+- the full per-event ingest work (limiter, counter, HyperLogLog, timeline) into one standalone
+  server, 1, 2 and 4 driver processes, direct and through Toxiproxy, against ``redis-cli --pipe``
+  and with/without recording (:mod:`harness.bench_ingest`); MongoDB ingestion events/s with
+  ``w:1`` / ``w:majority`` and batches 1/100/1000 where mongod exists
+  (:mod:`harness.bench_mongo_ingest`; "not measured" otherwise).
 
 ``--only checkers`` runs just the checker benchmark, ``--only ingest`` just the ingest benchmark,
 ``--only servers`` the rest.
@@ -32,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import bench_checkers, bench_ingest, bench_mongo
+from harness import bench_checkers, bench_ingest, bench_mongo, bench_mongo_ingest
 from harness.clients.redis_router import SlotRouter
 from harness.clock import RunClock, seeded_random
 from harness.doctor import find_binary
@@ -175,6 +177,8 @@ def main() -> int:
             servers(args, work, result)
         if args.only in (None, "ingest"):
             result["ingest"] = bench_ingest.measure(standalone_topology(), work, args.ingest_events)
+            result["mongo_ingest"] = bench_mongo_ingest.measure(work)
+            print(f"mongo ingest: {_mongo_line(result['mongo_ingest'])}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
@@ -183,6 +187,13 @@ def main() -> int:
     (args.out / "latest.json").write_text(text)
     print(f"written: {args.out / (stamp + '.json')}")
     return 0
+
+
+def _mongo_line(cells: dict[str, Any]) -> str:
+    reasons = {c.get("reason") for c in cells.values() if c.get("status") != "measured"}
+    if len(reasons) == 1 and len(cells) == sum(1 for c in cells.values() if c.get("status") != "measured"):
+        return f"not measured: {reasons.pop()}"
+    return ", ".join(f"{k} {v.get('events_per_s', v.get('status'))}" for k, v in cells.items())
 
 
 def servers(args: argparse.Namespace, work: Path, result: dict[str, Any]) -> None:

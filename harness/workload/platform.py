@@ -275,19 +275,12 @@ class PlatformDriver:
         """An event refused by the queue (or never offered before the deadline): recorded as a
         ``shed`` op, completed ``fail``: it certainly did not happen."""
         ev = self._pending.pop(seq, None)
-        fields: dict[str, Any] = {"event": seq}
+        fields: dict[str, Any] = {"sched_ns": sched_ns, "variant": self.ingestor.variant, "event": seq}
         if ev is not None:
             fields.update(tenant=ev.tenant, event_id=ev.event_id)
         rec = self.ingestor.rec
-        op = rec.invoke(
-            PROCESS,
-            "shed",
-            time_ns=self.clock.now_ns(),
-            sched_ns=sched_ns,
-            variant=self.ingestor.variant,
-            **fields,
-        )
-        rec.complete(op, OpType.FAIL, PROCESS, "shed", error=reason)
+        [op] = rec.invoke_batch(PROCESS, "shed", [fields], time_ns=self.clock.now_ns())
+        rec.complete_batch([op], OpType.FAIL, PROCESS, "shed", [{"error": reason}])
 
     def _process(self, events: list[Event], sched: list[int]) -> None:
         replies = self.ingestor.ingest(events, sched)

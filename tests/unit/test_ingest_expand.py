@@ -151,3 +151,15 @@ def test_checkers_judge_both_histories_alike(tmp_path: Path, lose_one: bool) -> 
     status = {name: s for name, s, _, _ in verdicts["compact"]}
     assert status["rate-limit-holds"] == status["unique-user-estimates"] == "valid"
     assert status["acknowledged-increments-survive"] == ("invalid" if lose_one else "valid")
+
+
+def test_an_op_merely_named_ingest_passes_through_untouched() -> None:
+    from harness.history.ingest import expand_compact
+    from harness.history.loader import Op
+
+    foreign = [
+        Op(1, "p", "ingest", 0, "ok", 5, {"tenant": "a"}, {"tenants": ["a"]}),
+        Op(2, "p", "ingest_rl", 0, "ok", 5, {"keys": "not a list", "value": {}}, {"value": 3}),
+        Op(3, "p", "ingest", 0, "ok", 5, {"keys": ["a", "b", "c", "d"], "value": {}}, {"value": "x"}),
+    ]
+    assert list(expand_compact(iter(foreign))) == foreign
