@@ -20,6 +20,25 @@ WIRE = {"7.0": 21, "8.0": 25}
 
 
 @contextmanager
+def mock_standalone(wire: int) -> Iterator[MockupDB]:
+    """One mock server answering the handshake as a writable primary of ``wire`` version."""
+    hello = {
+        "ismaster": True,
+        "isWritablePrimary": True,
+        "helloOk": True,
+        "minWireVersion": 0,
+        "maxWireVersion": wire,
+    }
+    s = MockupDB(auto_ismaster=hello)
+    s.autoresponds("hello", **hello)
+    s.run()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@contextmanager
 def mock_replset(
     wire: int, **client_kwargs: Any
 ) -> Iterator[tuple[MockupDB, MockupDB, MongoClient[dict[str, Any]]]]:

@@ -79,10 +79,13 @@ class SlotRouter:
         self.refreshes = 0
         self.refresh()
 
+    #: The connection class (a subclass may, e.g., send ``READONLY`` after every connect).
+    connection_class: type[Connection] = Connection
+
     def _conn(self, addr: Address) -> Connection:
         conn = self._conns.get(addr)
         if conn is None:
-            conn = Connection(
+            conn = self.connection_class(
                 host=addr[0],
                 port=addr[1],
                 socket_timeout=self.socket_timeout,
@@ -106,12 +109,16 @@ class SlotRouter:
                 last = exc
                 self._drop(addr)
                 continue
+            refused = self._refuse(table)
+            if refused is not None:
+                last = redis.RedisError(refused)
+                continue
             slots: list[Address | None] = [None] * SLOTS
             for entry in table:
-                lo, hi, master = int(entry[0]), int(entry[1]), entry[2]
-                host = master[0].decode() if isinstance(master[0], bytes) else str(master[0])
+                lo, hi, node = int(entry[0]), int(entry[1]), self._serving(entry)
+                host = node[0].decode() if isinstance(node[0], bytes) else str(node[0])
                 for s in range(lo, hi + 1):
-                    slots[s] = (host, int(master[1]))
+                    slots[s] = (host, int(node[1]))
             if any(s is None for s in slots):
                 last = redis.RedisError(f"slot map from {addr[0]}:{addr[1]} does not cover every slot")
                 continue
@@ -119,6 +126,14 @@ class SlotRouter:
             self.refreshes += 1
             return
         raise redis.ConnectionError(f"no node answered CLUSTER SLOTS: {last}")
+
+    def _serving(self, entry: Sequence[Any]) -> Sequence[Any]:
+        """The node of a ``CLUSTER SLOTS`` entry this router sends the range to: its master."""
+        return entry[2]  # type: ignore[no-any-return]
+
+    def _refuse(self, table: Sequence[Any]) -> str | None:
+        """Why a slot map cannot be used (None: it can)."""
+        return None
 
     def node_for(self, key: bytes | str) -> Address:
         if not self.cluster:

@@ -43,7 +43,7 @@ from typing import Any, Literal
 import redis
 from redis.connection import Connection
 
-from harness.clients.redis_router import SLOTS, Address, Reply, SlotRouter
+from harness.clients.redis_router import Address, Reply, SlotRouter
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
 from harness.workload.keys import KeyScheme
@@ -348,45 +348,19 @@ class ReplicaRouter(SlotRouter):
         self.master_fallback = master_fallback
         super().__init__(seeds, cluster=cluster, now_ns=now_ns, socket_timeout=socket_timeout)
 
-    def _conn(self, addr: Address) -> Connection:
-        conn = self._conns.get(addr)
-        if conn is None:
-            conn = _ReadOnlyConnection(  # type: ignore[no-untyped-call]
-                host=addr[0],
-                port=addr[1],
-                socket_timeout=self.socket_timeout,
-                socket_connect_timeout=self.socket_timeout,
-            )
-            self._conns[addr] = conn
-        return conn
+    connection_class = _ReadOnlyConnection
 
     def refresh(self) -> None:
         if not self.cluster:
             raise ValueError("ReplicaRouter is for clusters; use a SlotRouter on the replica otherwise")
-        last: Exception | None = None
-        for addr in [*self.seeds, *self._conns]:
-            try:
-                conn = self._conn(addr)
-                conn.send_command("CLUSTER", "SLOTS")
-                table = conn.read_response()
-            except (redis.RedisError, OSError) as exc:
-                last = exc
-                self._drop(addr)
-                continue
-            slots: list[Address | None] = [None] * SLOTS
-            bare = [f"{int(e[0])}-{int(e[1])}" for e in table if len(e) < 4]
-            if bare and not self.master_fallback:
-                last = redis.RedisError(f"slots {', '.join(bare)} have no available replica")
-                continue
-            for entry in table:
-                lo, hi = int(entry[0]), int(entry[1])
-                node = entry[3] if len(entry) > 3 else entry[2]
-                for s in range(lo, hi + 1):
-                    slots[s] = (_text(node[0]), int(node[1]))
-            if any(s is None for s in slots):
-                last = redis.RedisError(f"slot map from {addr[0]}:{addr[1]} does not cover every slot")
-                continue
-            self._slots = [s for s in slots if s is not None]
-            self.refreshes += 1
-            return
-        raise redis.ConnectionError(f"no node answered CLUSTER SLOTS: {last}")
+        super().refresh()
+
+    def _serving(self, entry: Sequence[Any]) -> Sequence[Any]:
+        """The range's first available replica (its master only with ``master_fallback``)."""
+        return entry[3] if len(entry) > 3 else entry[2]  # type: ignore[no-any-return]
+
+    def _refuse(self, table: Sequence[Any]) -> str | None:
+        bare = [f"{int(e[0])}-{int(e[1])}" for e in table if len(e) < 4]
+        if bare and not self.master_fallback:
+            return f"slots {', '.join(bare)} have no available replica"
+        return None

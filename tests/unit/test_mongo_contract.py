@@ -28,24 +28,13 @@ from harness.topology.mongo_spec import CollectionSpec, MemberSpec
 from harness.topology.network import Host
 from harness.topology.spec import load_topology
 from harness.topology.toxiproxy import ProxyInfo
-
-WIRE = {"7.0": 21, "8.0": 25}
+from tests.mockrs import WIRE, mock_standalone
 
 
 @pytest.fixture(scope="module", params=sorted(WIRE), ids=lambda v: f"mongodb-{v}")
 def server(request: pytest.FixtureRequest) -> Iterator[MockupDB]:
-    hello = {
-        "ismaster": True,
-        "isWritablePrimary": True,
-        "helloOk": True,
-        "minWireVersion": 0,
-        "maxWireVersion": WIRE[request.param],
-    }
-    s = MockupDB(auto_ismaster=hello)
-    s.autoresponds("hello", **hello)
-    s.run()
-    yield s
-    s.stop()
+    with mock_standalone(WIRE[request.param]) as s:
+        yield s
 
 
 @pytest.fixture

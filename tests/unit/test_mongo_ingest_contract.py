@@ -32,8 +32,8 @@ from harness.workload.generator import DAY_MS, Event, EventGenerator
 from harness.workload.keys import minute_bucket
 from harness.workload.mongo_ingest import IngestConfig, MongoIngestor, WriteConcernSpec, doc_key
 from harness.workload.tenants import TenantMix, TenantPicker
+from tests.mockrs import WIRE, mock_standalone
 
-WIRE = {"7.0": 21, "8.0": 25}
 T0 = 1_700_000_000_000
 WALL = T0 + 90_000  # the injected wall clock: the reads run shortly after the events
 WC = WriteConcernSpec(w="majority", j=True, wtimeout_ms=5000)
@@ -42,18 +42,8 @@ ACK, DUPS, RET, AUDIT = "acknowledged-writes-survive", "no-duplicates", "retenti
 
 @pytest.fixture(scope="module", params=sorted(WIRE), ids=lambda v: f"mongodb-{v}")
 def server(request: pytest.FixtureRequest) -> Iterator[MockupDB]:
-    hello = {
-        "ismaster": True,
-        "isWritablePrimary": True,
-        "helloOk": True,
-        "minWireVersion": 0,
-        "maxWireVersion": WIRE[request.param],
-    }
-    s = MockupDB(auto_ismaster=hello)
-    s.autoresponds("hello", **hello)
-    s.run()
-    yield s
-    s.stop()
+    with mock_standalone(WIRE[request.param]) as s:
+        yield s
 
 
 @pytest.fixture
