@@ -72,14 +72,15 @@ def test_distributed_headless_run_lands_in_redis(tmp_path: Path, redis_port: int
             if p.poll() is None:
                 p.kill()
                 p.communicate()
-    assert master.returncode == 0, out
     assert all(w.returncode == 0 for w in workers), worker_out
     with open(tmp_path / "run_stats.csv") as fh:
         rows = {r["Name"]: r for r in csv.DictReader(fh)}
     with open(tmp_path / "run_failures.csv") as fh:
         failures = list(csv.DictReader(fh))
-    # The only failures allowed are lanes killed mid-op, reported as unknown (normally none).
+    # The only failures allowed are lanes killed mid-op, reported as unknown (seen in 1 CI run of
+    # about 20: 2 of 155 events). Locust exits 1 when anything was reported failed, so then 1.
     assert all(INTERRUPTED in f["Error"] for f in failures), failures
+    assert master.returncode == (1 if failures else 0), out
     assert {"rate_limit", "incr"} <= set(rows), out
     total = {n: int(rows[n]["Request Count"]) for n in ("rate_limit", "incr")}
     ok = {n: total[n] - int(rows[n]["Failure Count"]) for n in total}
