@@ -132,3 +132,37 @@ def test_platform_topology_runs_its_redis_plane_without_mongod(monkeypatch: pyte
     assert runner.runnable_topology(platform) == (platform, None)
     monkeypatch.setattr(mongo_nodes, "find_binary", lambda name: None if name == "mongos" else "/x/mongod")
     assert runner.runnable_topology(platform)[1].startswith("no mongos (")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "problem"),
+    [
+        ("peak: 7500, ", "", "workload", "profile.peak: missing for a spike profile"),
+        ("kind: spike,", "kind: zigzag,", "workload", "profile.kind: must be constant, steps, ramp or spike"),
+        ("mode: block}", "mode: drop}", "variants.0.queue.mode", "'shed' or 'block'"),
+        ("reads_per_s: 100", "reads_per_s: 100\n  read_mix: {everything: 1}", "workload.read_mix", ""),
+        ("cache: mutex", "cache: lru", "variants.0.cache", "cache_aside"),
+        ("kind: platform", "kind: events", "workload", "apply to platform workloads only"),
+    ],
+)
+def test_bad_platform_scenario_names_the_field(
+    tmp_path: Path, old: str, new: str, field: str, problem: str
+) -> None:
+    text = (Path(__file__).parents[2] / "scenarios" / "platform-spike.yaml").read_text()
+    assert old in text
+    path = tmp_path / "bad.yaml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(SpecError) as err:
+        load_scenario(path)
+    assert err.value.field.startswith(field), err.value.field
+    assert problem in str(err.value)
+
+
+def test_rate_override_replaces_the_profile() -> None:
+    spec = load_scenario("platform-spike")
+    assert spec.workload.rate_profile().peak() == 7500
+    assert spec.workload.rate_profile(2000).to_dict() == {"kind": "constant", "rate": 2000}
+    assert load_scenario("platform-steady").workload.rate_profile().to_dict() == {
+        "kind": "constant",
+        "rate": 2500,
+    }
