@@ -190,10 +190,7 @@ def main() -> int:
 
 
 def _mongo_line(cells: dict[str, Any]) -> str:
-    reasons = {c.get("reason") for c in cells.values() if c.get("status") != "measured"}
-    if len(reasons) == 1 and len(cells) == sum(1 for c in cells.values() if c.get("status") != "measured"):
-        return f"not measured: {reasons.pop()}"
-    return ", ".join(f"{k} {v.get('events_per_s', v.get('status'))}" for k, v in cells.items())
+    return ", ".join(f"{k}: {v.get('events_per_s', v.get('reason'))}" for k, v in cells.items())
 
 
 def servers(args: argparse.Namespace, work: Path, result: dict[str, Any]) -> None:

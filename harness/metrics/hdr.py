@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from harness.history.loader import Op
+
 LOWEST_US = 1
 HIGHEST_US = 3_600_000_000
 SIG_FIGS = 3
@@ -180,7 +182,7 @@ class OpLatencyFold:
         self.hist = LatencyHistograms(origin_ns=origin_ns)
         self.skip = skip_processes
 
-    def observe(self, op: Any) -> None:
+    def observe(self, op: Op) -> None:
         if op.outcome != "ok" or op.complete_ns is None or op.process in self.skip:
             return
         self.hist.record(op.f, op.get("sched_ns", op.invoke_ns), op.complete_ns)

@@ -19,6 +19,8 @@ from pymongo import MongoClient
 from harness.clients.redis_router import Address, SlotRouter
 from harness.clock import RunClock, seeded_random
 from harness.history.recorder import HistoryRecorder
+from harness.ops import OpType
+from harness.scenario.parts import load_script, tenants_and_keys
 from harness.scenario.spec import ScenarioSpec, VariantSpec
 from harness.topology import redis as redis_nodes
 from harness.topology.local import Deployment
@@ -28,7 +30,6 @@ from harness.workload.cache import Cache, CacheConfig
 from harness.workload.driver import final_reads
 from harness.workload.final_reads_mongo import FinalReader
 from harness.workload.generator import EventGenerator, GeneratorConfig
-from harness.workload.keys import KeyScheme
 from harness.workload.mongo_ingest import IngestConfig as MongoIngestConfig
 from harness.workload.mongo_ingest import MongoIngestor, WriteConcernSpec
 from harness.workload.platform import PlatformConfig, PlatformDriver, redis_dashboard_loader
@@ -43,7 +44,7 @@ from harness.workload.queries import QueryService
 from harness.workload.redis_ingest import IngestConfig, RedisIngestor, ingest_script
 from harness.workload.redis_reads import RedisQueries, ReplicaRouter
 from harness.workload.sessions import SessionConfig, SessionDriver, final_sessions
-from harness.workload.tenants import TenantMix, TenantPicker
+from harness.workload.tenants import TenantPicker
 
 
 @dataclass
@@ -97,21 +98,9 @@ def build_platform(
     duration: float,
     profile: RateProfile,
 ) -> PlatformRun:
-    wl = spec.workload
-    assert wl.limit is not None and wl.window_ms is not None  # validated with the scenario
-    whale = wl.whale
-    mix = TenantMix(wl.tenants, wl.zipf_s, whale.tenant if whale else None, whale.share if whale else 0.0)
-    keys = KeyScheme({whale.tenant: variant.whale_shards} if whale else {})
-    sha = ""
-    for n in dep.current_masters():
-        with dep.client(n.name) as c:
-            sha = str(c.script_load(ingest_script()))
-
     run = PlatformRun()
     try:
-        _assemble(
-            run, dep, spec, variant, seeds, cluster, rec, clock, seed, duration, profile, mix, keys, sha
-        )
+        _assemble(run, dep, spec, variant, seeds, cluster, rec, clock, seed, duration, profile)
     except BaseException:
         run.close()  # nothing opened for a variant that never ran is left behind
         raise
@@ -130,12 +119,11 @@ def _assemble(
     seed: int,
     duration: float,
     profile: RateProfile,
-    mix: TenantMix,
-    keys: KeyScheme,
-    sha: str,
 ) -> None:
     wl, v, whale = spec.workload, variant.name, spec.workload.whale
-    assert wl.limit is not None and wl.window_ms is not None
+    assert wl.limit is not None and wl.window_ms is not None  # validated with the scenario
+    mix, keys = tenants_and_keys(spec, variant)
+    sha = load_script(dep, ingest_script())
 
     def router() -> SlotRouter:
         r = SlotRouter(seeds, cluster=cluster, now_ns=clock.now_ns)
@@ -277,14 +265,19 @@ def platform_final_reads(
     unread = final_reads(router, rec, sorted(d.counter_keys), variant)
     if d.sessions is not None:
         unread += final_sessions(router, rec, clock, sorted(d.sessions.counter_keys), variant)
-    for key in sorted(d.ingestor.hll_keys):
-        op = rec.invoke("final", "pfcount", variant=variant, key=key)
-        reply = router.execute([("PFCOUNT", key)], [key])[0]
-        if reply.outcome.value == "ok":
-            rec.complete(op, reply.outcome, "final", "pfcount", time_ns=reply.done_ns, value=int(reply.value))
-        else:
-            unread += 1
-            rec.complete(op, reply.outcome, "final", "pfcount", time_ns=reply.done_ns, error=str(reply.value))
+    hll = sorted(d.ingestor.hll_keys)
+    for start in range(0, len(hll), 1000):
+        chunk = hll[start : start + 1000]
+        ops = rec.invoke_batch("final", "pfcount", [{"variant": variant, "key": k} for k in chunk])
+        replies = router.execute([("PFCOUNT", k) for k in chunk], chunk)
+        for op, reply in zip(ops, replies, strict=True):
+            fields: dict[str, Any]
+            if reply.outcome is OpType.OK:
+                fields = {"value": int(reply.value)}
+            else:
+                unread += 1
+                fields = {"error": str(reply.value)}
+            rec.complete(op, reply.outcome, "final", "pfcount", time_ns=reply.done_ns, **fields)
     if run.mongo is not None and run.mongo_client is not None:
         run.mongo.stop()  # the audit records still queued are written before they are read back
         reader = FinalReader(run.mongo_client, rec, clock, variant)
@@ -292,3 +285,45 @@ def platform_final_reads(
         unread += len(reader.final_audit(run.mongo.audit_tenants))
         unread += reader.final_docs({t: list(ids) for t, ids in run.mongo.ingestor.written.items()})
     return unread
+
+
+def platform_summary(pr: PlatformRun, start_s: float) -> dict[str, Any]:
+    """What the platform driver's side schedules did, for metrics.json and the report (times in
+    seconds from the variant's start, as the other series)."""
+    d = pr.driver
+    assert d is not None
+    rs = d.read_stats
+    out: dict[str, Any] = {
+        "reads": {
+            "offered": rs.offered,
+            "by_kind": rs.by_kind,
+            "not_ok": rs.not_ok,
+            "max_lag_ms": rs.max_lag_s * 1000,
+        },
+        "errors": d.errors,
+    }
+    if pr.cache is not None:
+        cs = pr.cache.stats
+        out["cache"] = {
+            "variant": pr.cache.variant,
+            "reader_loads": cs.reader_loads,
+            "refresher_loads": cs.refresher_loads,
+            "misses": cs.misses,
+            "lock_timeouts": cs.lock_timeouts,
+            "early": cs.early,
+            "max_stampede": max((max(b) for b in cs.bursts.values() if b), default=0),
+        }
+    if d.sessions is not None:
+        out["sessions"] = d.sessions.stats.to_dict()
+    if d.queue_stats is not None:
+        q = out["queue"] = d.queue_stats.to_dict()
+        q["depth_series"] = [(round(t - start_s, 3), depth) for t, depth in q["depth_series"]]
+    if pr.mongo is not None:
+        out["mongo"] = {
+            "ingest": pr.mongo.ingestor.stats.to_dict(),
+            "audit_waits": pr.mongo.audit_waits,
+            "errors": pr.mongo.errors,
+        }
+        if pr.mongo.audit is not None:
+            out["mongo"]["audit"] = pr.mongo.audit.stats.to_dict()
+    return out

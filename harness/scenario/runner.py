@@ -40,7 +40,8 @@ from harness.scenario.judge import (
     overall_verdict,
     plane_skips,
 )
-from harness.scenario.platform_run import PlatformRun, build_platform, platform_final_reads
+from harness.scenario.parts import load_script, tenants_and_keys
+from harness.scenario.platform_run import PlatformRun, build_platform, platform_final_reads, platform_summary
 from harness.scenario.spec import ScenarioSpec, VariantSpec
 from harness.topology import mongo as mongo_nodes
 from harness.topology import redis as redis_nodes
@@ -49,13 +50,12 @@ from harness.topology.spec import TopologySpec, load_topology
 from harness.workload import progress as live
 from harness.workload.driver import DriverConfig, EventDriver, final_reads, limiter_script
 from harness.workload.increments import IncrementConfig, IncrementDriver
-from harness.workload.keys import KeyScheme
 from harness.workload.openloop import DriverStats
 from harness.workload.platform import PlatformDriver
 from harness.workload.profile import RateProfile
 from harness.workload.progress import Snapshot
 from harness.workload.sessions import SessionConfig, SessionDriver, final_sessions
-from harness.workload.tenants import TenantMix, TenantPicker
+from harness.workload.tenants import TenantPicker
 
 Progress = Callable[[str, float, str], None]
 
@@ -246,7 +246,7 @@ def _play_variant(
     try:
         if platform_run is not None:
             run.final_read_failures = platform_final_reads(platform_run, router, rec, clock, variant.name)
-            run.workload = _platform_summary(platform_run, run.start_ns / 1e9)
+            run.workload = platform_summary(platform_run, run.start_ns / 1e9)
         elif isinstance(driver, SessionDriver):
             run.final_read_failures = final_sessions(
                 router, rec, clock, sorted(driver.counter_keys), variant.name
@@ -258,48 +258,6 @@ def _play_variant(
         if platform_run is not None:
             platform_run.close()
     return run
-
-
-def _platform_summary(pr: PlatformRun, start_s: float) -> dict[str, Any]:
-    """What the platform driver's side schedules did, for metrics.json and the report (times in
-    seconds from the variant's start, as the other series)."""
-    d = pr.driver
-    assert d is not None
-    rs = d.read_stats
-    out: dict[str, Any] = {
-        "reads": {
-            "offered": rs.offered,
-            "by_kind": rs.by_kind,
-            "not_ok": rs.not_ok,
-            "max_lag_ms": rs.max_lag_s * 1000,
-        },
-        "errors": d.errors,
-    }
-    if pr.cache is not None:
-        cs = pr.cache.stats
-        out["cache"] = {
-            "variant": pr.cache.variant,
-            "reader_loads": cs.reader_loads,
-            "refresher_loads": cs.refresher_loads,
-            "misses": cs.misses,
-            "lock_timeouts": cs.lock_timeouts,
-            "early": cs.early,
-            "max_stampede": max((max(b) for b in cs.bursts.values() if b), default=0),
-        }
-    if d.sessions is not None:
-        out["sessions"] = d.sessions.stats.to_dict()
-    if d.queue_stats is not None:
-        q = out["queue"] = d.queue_stats.to_dict()
-        q["depth_series"] = [(round(t - start_s, 3), depth) for t, depth in q["depth_series"]]
-    if pr.mongo is not None:
-        out["mongo"] = {
-            "ingest": pr.mongo.ingestor.stats.to_dict(),
-            "audit_waits": pr.mongo.audit_waits,
-            "errors": pr.mongo.errors,
-        }
-        if pr.mongo.audit is not None:
-            out["mongo"]["audit"] = pr.mongo.audit.stats.to_dict()
-    return out
 
 
 def _make_driver(
@@ -344,11 +302,8 @@ def _make_driver(
         )
     assert wl.limit is not None and wl.window_ms is not None  # validated with the scenario
     whale = wl.whale
-    mix = TenantMix(wl.tenants, wl.zipf_s, whale.tenant if whale else None, whale.share if whale else 0.0)
-    keys = KeyScheme({whale.tenant: variant.whale_shards} if whale else {})
-    sha = ""
-    for n in dep.current_masters():
-        sha = str(dep.client(n.name).script_load(limiter_script()))
+    mix, keys = tenants_and_keys(spec, variant)
+    sha = load_script(dep, limiter_script())
     cfg = DriverConfig(
         profile=profile,
         rate=rate,

@@ -52,6 +52,10 @@ class KeyScheme:
         """``timeline:{t:<tenant>}:<user>``, the user's recent events (sorted set by event time)."""
         return f"timeline:{self.tag(tenant, shard)}:{user}"
 
+    def user_timeline_key(self, tenant: str, user: str) -> str:
+        """The timeline ``user``'s events go to (on the user's shard for a write-sharded tenant)."""
+        return self.timeline_key(tenant, self.user_shard(tenant, user), user)
+
     def user_shard(self, tenant: str, user: str) -> int:
         """The write shard of ``user``'s events: stable across processes (FNV-1a, not ``hash``)."""
         n = self.shards(tenant)

@@ -54,15 +54,6 @@ PROCESS = "query"
 MINUTE_MS = 60_000
 
 
-def hll_key(keys: KeyScheme, tenant: str, epoch_ms: int, shard: int = 0) -> str:
-    return keys.hll_key(tenant, shard, epoch_ms)
-
-
-def timeline_key(keys: KeyScheme, tenant: str, user: str) -> str:
-    """The timeline a user's events go to: a write-sharded tenant shards by user (as ingest does)."""
-    return keys.timeline_key(tenant, keys.user_shard(tenant, user), user)
-
-
 def profile_key(keys: KeyScheme, tenant: str, user: str) -> str:
     return f"profile:{keys.tag(tenant, 0)}:{user}"
 
@@ -192,7 +183,7 @@ class RedisQueries:
     def timeline(
         self, tenant: str, user: str, read_pref: ReadPref = "master", count: int = 20
     ) -> list[TimelineEntry] | None:
-        key = timeline_key(self.keys, tenant, user)
+        key = self.keys.user_timeline_key(tenant, user)
         cmd: tuple[Any, ...] = ("ZREVRANGE", key, 0, count - 1, "WITHSCORES")
         op, replies, bad = self._run("timeline_read", read_pref, [cmd], [key], tenant=tenant, key=key)
         if bad is not None:
@@ -213,7 +204,7 @@ class RedisQueries:
         judges each key), summed; None when any shard could not be read."""
         total = 0
         for shard in range(self.keys.shards(tenant)):
-            key = hll_key(self.keys, tenant, epoch_ms, shard)
+            key = self.keys.hll_key(tenant, shard, epoch_ms)
             op, replies, bad = self._run(
                 "pfcount", read_pref, [("PFCOUNT", key)], [key], tenant=tenant, key=key
             )

@@ -27,7 +27,7 @@ from harness.topology.local import Deployment, deploy, run_id_now
 from harness.topology.spec import load_topology
 from harness.workload.generator import EventGenerator
 from harness.workload.keys import KeyScheme
-from harness.workload.redis_reads import RedisQueries, ReplicaRouter, hll_key, timeline_key
+from harness.workload.redis_reads import RedisQueries, ReplicaRouter
 from harness.workload.tenants import TenantMix, TenantPicker
 from tests.conftest import needs_servers
 
@@ -104,7 +104,7 @@ def test_timeline_returns_newest_twenty_with_their_tenants(env: Env) -> None:
         TenantPicker(TenantMix(1, 1.0, None, 0.0), seeded_random(4, "t")), seeded_random(4, "g")
     )
     events = gen.batch(0, [T + i for i in range(30)])
-    key = timeline_key(KEYS, "t00001", "user_1")
+    key = KEYS.user_timeline_key("t00001", "user_1")
     for e in events:
         write(env, ("ZADD", key, e.time_ms, e.timeline_entry()))
     entries = env.q.timeline("t00001", "user_1")
@@ -125,7 +125,7 @@ def test_timeline_returns_newest_twenty_with_their_tenants(env: Env) -> None:
 
 
 def test_clean_timeline_is_valid_for_tenant_isolation(env: Env) -> None:
-    key = timeline_key(KEYS, "acme", "u")
+    key = KEYS.user_timeline_key("acme", "u")
     write(env, ("ZADD", key, 1, '{"event_id":"evt_a","event_type":"page.view","tenant":"acme"}'))
     assert env.q.timeline("acme", "u") is not None
     assert env.q.timeline("acme", "nobody") == []
@@ -135,7 +135,7 @@ def test_clean_timeline_is_valid_for_tenant_isolation(env: Env) -> None:
 
 
 def test_unique_users_pfcount_judged_by_the_checker(env: Env) -> None:
-    key = hll_key(KEYS, "acme", T)
+    key = KEYS.hll_key("acme", 0, T)
     users = [f"user_{i}" for i in range(500)]
     op = env.rec.invoke("writer", "pfadd", key=key, tenant="acme", value=users)
     write(env, ("PFADD", key, *users))

@@ -13,11 +13,9 @@ from harness.clock import seeded_random
 from harness.workload.cache import CacheConfig, CacheStats, cache_key, lock_key, xfetch_recompute
 from harness.workload.keys import KeyScheme, hour_bucket
 from harness.workload.redis_reads import (
-    hll_key,
     last5_keys,
     parse_timeline,
     profile_key,
-    timeline_key,
 )
 
 # 2024-01-15 10:07:30 UTC
@@ -104,20 +102,20 @@ def test_every_key_of_a_tenant_shares_the_counter_slot() -> None:
         keys.counter_key("acme", 0, T),
         cache_key(keys, "acme"),
         lock_key(keys, "acme"),
-        hll_key(keys, "acme", T),
-        timeline_key(keys, "acme", "user_7"),
+        keys.hll_key("acme", 0, T),
+        keys.user_timeline_key("acme", "user_7"),
         profile_key(keys, "acme", "user_7"),
     ]
     assert len({key_slot(k.encode()) for k in built}) == 1
-    assert hll_key(keys, "acme", T) == "unique:{t:acme}:users:2024011510"
-    assert timeline_key(keys, "acme", "user_7") == "timeline:{t:acme}:user_7"
+    assert keys.hll_key("acme", 0, T) == "unique:{t:acme}:users:2024011510"
+    assert keys.user_timeline_key("acme", "user_7") == "timeline:{t:acme}:user_7"
     assert profile_key(keys, "acme", "user_7") == "profile:{t:acme}:user_7"
     assert hour_bucket(T) == "2024011510"
     # A write-sharded tenant: reads find a user's timeline on the shard ingest wrote it to.
     sharded = KeyScheme({"whale": 4})
     user_shard = sharded.user_shard("whale", "user_7")
-    assert timeline_key(sharded, "whale", "user_7") == sharded.timeline_key("whale", user_shard, "user_7")
-    assert len({hll_key(sharded, "whale", T, s) for s in range(4)}) == 4
+    assert sharded.user_timeline_key("whale", "user_7") == sharded.timeline_key("whale", user_shard, "user_7")
+    assert len({sharded.hll_key("whale", s, T) for s in range(4)}) == 4
 
 
 def test_last5_keys_are_five_minutes_per_shard_each_on_one_slot() -> None:

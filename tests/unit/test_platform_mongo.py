@@ -5,6 +5,7 @@ contract-tested against mockupdb in test_mongo_ingest_contract / test_mongo_quer
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -73,8 +74,10 @@ def test_a_full_audit_queue_makes_ingestion_wait_and_loses_nothing() -> None:
     w.start()
     writer = threading.Thread(target=w.write, args=(evs, list(range(len(evs)))))
     writer.start()
-    writer.join(0.5)
-    assert writer.is_alive()  # blocked on the full queue, not dropping
+    deadline = time.monotonic() + 5  # until the producer meets the full queue (it counts, then waits)
+    while w.audit_waits == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert w.audit_waits >= 1 and writer.is_alive()  # blocked on the full queue, not dropping
     audit.gate.set()
     writer.join(10)
     w.stop()
