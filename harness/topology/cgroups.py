@@ -38,6 +38,14 @@ def cpu_limits_supported() -> tuple[bool, str]:
     return True, ""
 
 
+def group_path(name: str) -> str:
+    """The path :func:`limit_cpu` gives the cgroup ``name`` (record it before creating it)."""
+    found = _root()
+    if found is None:
+        raise UnsupportedError(f"CPU limits: {cpu_limits_supported()[1]}")
+    return str(found[0] / f"{PREFIX}{name}")
+
+
 def limit_cpu(name: str, pid: int, cores: float) -> str:
     """Puts ``pid`` in a new cgroup ``harness-<name>`` capped at ``cores``; returns the cgroup path."""
     ok, reason = cpu_limits_supported()

@@ -12,12 +12,15 @@ so a sweep finds them even if ``resources.json`` was lost.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
 import subprocess
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,6 +128,28 @@ class RunResources:
 #: Held while a server process is started and recorded, and while teardown marks a run as closing,
 #: so that every process is either recorded before teardown walks the list or never started.
 SPAWN_LOCK = threading.RLock()
+
+
+def lock_dir() -> Path:
+    return Path("/run/lock") if Path("/run/lock").is_dir() else Path(tempfile.gettempdir())
+
+
+@contextlib.contextmanager
+def machine_lock(name: str, *, shared: bool = False) -> Iterator[None]:
+    """A lock every process on the machine sees (``flock`` on a file in ``/run/lock``)."""
+    with open(lock_dir() / f"eventlog-harness-{name}.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def creating() -> contextlib.AbstractContextManager[None]:
+    """Held (shared) while a run creates a server, netns, link or cgroup and records it: the reap
+    of another run starting at that moment (which holds it exclusive) would otherwise see the thing
+    on the machine but not yet in any run's record, and remove it as a leftover."""
+    return machine_lock("resources", shared=True)
 
 
 def new_resources(run_id: str, run_dir: Path, *, detached: bool, topology: str) -> RunResources:
@@ -294,6 +319,11 @@ def registered_runs() -> list[RunResources]:
 def reap(*, include_detached: bool) -> list[str]:
     """Tears down crashed runs (owner gone), and detached ones when asked; then sweeps anything
     carrying our names or labels that no live run claims."""
+    with machine_lock("resources"):  # no run is between creating something and recording it
+        return _reap_locked(include_detached)
+
+
+def _reap_locked(include_detached: bool) -> list[str]:
     removed: list[str] = []
     live_ids: set[str] = set()
     live_netns: set[str] = set()

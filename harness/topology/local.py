@@ -26,8 +26,8 @@ from redis.cluster import ClusterNode, RedisCluster
 from harness.errors import HarnessError
 from harness.topology import mongo as mongo_nodes
 from harness.topology import redis as redis_nodes
-from harness.topology.cgroups import cpu_limits_supported, limit_cpu
-from harness.topology.lifecycle import RunResources, new_resources, reap, teardown
+from harness.topology.cgroups import cpu_limits_supported, group_path, limit_cpu
+from harness.topology.lifecycle import RunResources, creating, new_resources, reap, teardown
 from harness.topology.mongo import MongoNode, MongoPlane
 from harness.topology.network import Host, Network, make_network
 from harness.topology.redis import RedisNode
@@ -230,7 +230,10 @@ def _limit_cpu(dep: Deployment, cores: float | None) -> None:
     for name, process in procs:
         if process is None or name in dep._capped:
             continue  # not started yet (mongos start late), or already capped
-        dep.res.add_cgroup(limit_cpu(f"{run_tag(dep.run_id)}-{name}", process.pid, cores))
+        group = f"{run_tag(dep.run_id)}-{name}"
+        with creating():  # another run's reap removes empty our-named groups no run claims
+            dep.res.add_cgroup(group_path(group))
+            limit_cpu(group, process.pid, cores)
         dep._capped.add(name)
 
 

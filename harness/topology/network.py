@@ -10,19 +10,23 @@ hosts for the other side's proxy ports. ``LoopbackNetwork``: no hosts; nodes and
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import ipaddress
 import os
 import socket
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from harness.errors import HarnessError, UnsupportedError
-from harness.topology.lifecycle import BRIDGE_PREFIX, NETNS_PREFIX, VETH_PREFIX, RunResources, list_links
+from harness.topology.lifecycle import (
+    BRIDGE_PREFIX,
+    NETNS_PREFIX,
+    VETH_PREFIX,
+    RunResources,
+    creating,
+    list_links,
+    machine_lock,
+)
 
 CHAIN = "HARNESS-PARTITION"
 SUBNET_BASE = ipaddress.ip_network("10.213.0.0/16")
@@ -106,15 +110,8 @@ class LoopbackNetwork(Network):
         return free_port("127.0.0.1"), free_port("127.0.0.1")
 
 
-@contextlib.contextmanager
-def _subnet_lock() -> Iterator[None]:
-    path = Path("/run/lock") if Path("/run/lock").is_dir() else Path(tempfile.gettempdir())
-    with open(path / "eventlog-harness-subnets.lock", "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+def _subnet_lock() -> contextlib.AbstractContextManager[None]:
+    return machine_lock("subnets")
 
 
 class NetnsNetwork(Network):
@@ -133,8 +130,9 @@ class NetnsNetwork(Network):
         with _subnet_lock():
             self.subnet = self._pick_subnet()
             self.proxy_address = str(next(iter(self.subnet.hosts())))
-            _ip("ip", "link", "add", self.bridge, "type", "bridge")
-            res.add_link(self.bridge)
+            with creating():  # another run's reap sweeps our-named links no run claims
+                res.add_link(self.bridge)
+                _ip("ip", "link", "add", self.bridge, "type", "bridge")
             _ip("ip", "addr", "add", f"{self.proxy_address}/{self.subnet.prefixlen}", "dev", self.bridge)
         _ip("ip", "link", "set", self.bridge, "up")
         res.info["subnet"] = str(self.subnet)
@@ -160,10 +158,11 @@ class NetnsNetwork(Network):
         outer, inner = f"{VETH_PREFIX}{self.tag}{idx}a", f"{VETH_PREFIX}{self.tag}{idx}b"
         address = str(self.subnet.network_address + self._next_host)
         self._next_host += 1
-        _ip("ip", "netns", "add", ns)
-        self.res.add_netns(ns)
-        _ip("ip", "link", "add", outer, "type", "veth", "peer", "name", inner)
-        self.res.add_link(outer)
+        with creating():  # as the bridge: a concurrent run's reap would take them
+            self.res.add_netns(ns)
+            _ip("ip", "netns", "add", ns)
+            self.res.add_link(outer)
+            _ip("ip", "link", "add", outer, "type", "veth", "peer", "name", inner)
         _ip("ip", "link", "set", inner, "netns", ns)
         _ip("ip", "link", "set", outer, "master", self.bridge)
         _ip("ip", "link", "set", outer, "up")

@@ -7,7 +7,14 @@ import subprocess
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.topology.lifecycle import RUN_ID_ENV, SPAWN_LOCK, ProcessRecord, RunResources, proc_start_time
+from harness.topology.lifecycle import (
+    RUN_ID_ENV,
+    SPAWN_LOCK,
+    ProcessRecord,
+    RunResources,
+    creating,
+    proc_start_time,
+)
 
 
 def log_tail(path: Path | str, lines: int = 20) -> str:
@@ -32,7 +39,7 @@ class ServerProcess:
         log.parent.mkdir(parents=True, exist_ok=True)
         # Started and recorded under the lock teardown takes to mark the run closing, so a server
         # started from a fault's thread is either torn down with the rest or never started.
-        with SPAWN_LOCK, open(log, "ab") as fh:
+        with SPAWN_LOCK, creating(), open(log, "ab") as fh:
             if res.closing:
                 raise HarnessError(f"not starting {name}: run {res.run_id} is being torn down")
             self.popen = subprocess.Popen(
