@@ -54,7 +54,8 @@ class Op:
 
 
 def iter_records(path: Path) -> Iterator[dict[str, Any]]:
-    """Yields records in file order; a torn final line (crash mid-write) is skipped.
+    """Yields records in file order; a torn final line (crash mid-write) is skipped, and a batch
+    record comes out as the per-op records it stands for (:func:`explode`).
 
     A line that is complete but not a JSON object raises :class:`HistoryError` naming the line."""
     try:
@@ -75,7 +76,58 @@ def iter_records(path: Path) -> Iterator[dict[str, Any]]:
                 raise HistoryError(f"{path}: line {lineno} is not a JSON object")
             if not rec.keys() >= _REQUIRED_SET:  # the message (path, line) is built only when needed
                 _validate(rec, f"{path}: line {lineno}")
-            yield rec
+            if "batch" in rec:
+                yield from explode(rec, f"{path}: line {lineno}")
+            else:
+                yield rec
+
+
+def explode(rec: dict[str, Any], where: str = "batch record") -> Iterator[dict[str, Any]]:
+    """The per-op records a batch record stands for (its format:
+    :mod:`harness.history.recorder`), in order. A malformed one raises :class:`HistoryError`."""
+    n, first = rec["batch"], rec["id"]
+    common, cols = rec.get("common", {}), rec.get("columns", {})
+    if not (type(n) is int and n >= 0 and type(first) is int):
+        raise HistoryError(f"{where}: a batch record needs integer 'id' and 'batch' >= 0")
+    if not (isinstance(common, dict) and isinstance(cols, dict)):
+        raise HistoryError(f"{where}: a batch record's 'common' and 'columns' must be objects")
+    head: dict[str, Any] = {
+        "type": rec["type"],
+        "process": rec["process"],
+        "f": rec["f"],
+        "time_ns": rec["time_ns"],
+    }
+    nested: dict[str, tuple[dict[str, Any], list[tuple[str, list[Any]]]]] = {}
+    for name, value in common.items():
+        top, dot, sub = name.partition(".")
+        if dot:
+            nested.setdefault(top, ({}, []))[0][sub] = value
+        else:
+            head[name] = value
+    flat: list[tuple[str, list[Any]]] = []
+    for name, col in cols.items():
+        if not (isinstance(col, list) and len(col) == n):
+            raise HistoryError(f"{where}: column '{name}' is not a list of {n} values (one per op)")
+        top, dot, sub = name.partition(".")
+        if dot:
+            nested.setdefault(top, ({}, []))[1].append((sub, col))
+        else:
+            flat.append((name, col))
+    for i in range(n):
+        out = dict(head)
+        out["id"] = first + i
+        for name, col in flat:
+            v = col[i]
+            if v is not None:
+                out[name] = v
+        for top, (fixed, subs) in nested.items():
+            d = dict(fixed)
+            for sub, col in subs:
+                v = col[i]
+                if v is not None:
+                    d[sub] = v
+            out[top] = d
+        yield out
 
 
 def _validate(rec: dict[str, Any], where: str) -> None:

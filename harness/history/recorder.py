@@ -4,13 +4,26 @@ Per-record calls (:meth:`HistoryRecorder.invoke` / :meth:`HistoryRecorder.comple
 workloads; a hot path recording thousands of ops per batch uses :meth:`HistoryRecorder.invoke_batch`
 / :meth:`HistoryRecorder.complete_batch`, which write byte for byte the same lines with one lock and
 one list extend per batch.
+
+The hottest path (the ingestion workload, tens of thousands of ops a second) writes *batch records*
+(:meth:`HistoryRecorder.invoke_columns` / :meth:`HistoryRecorder.complete_columns`): one line for a
+batch's ``n`` invokes (or completions), its per-op fields as columns::
+
+    {"id": first, "type": "invoke", "process", "f", "time_ns", "batch": n,
+     "common": {field: value, ...}, "columns": {field: [n values], ...}}
+    {"id": first, "type": outcome, "process", "f", "time_ns", "batch": n,
+     "columns": {"time_ns": [n], "type": [n] (only when the outcomes differ), field: [n], ...}}
+
+They stand for ops ``first`` … ``first + n - 1``. A column's ``null`` means the op has no such field;
+a dotted name (``value.now_ms``) is a field of a nested object. The loader turns a batch record
+back into the per-op records it stands for (:func:`harness.history.loader.iter_records`), so no
+reader ever sees one. Serialising a few lists costs far less than ``n`` objects.
 """
 
 from __future__ import annotations
 
-import itertools
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO
@@ -24,8 +37,9 @@ from harness.ops import OpType
 class HistoryRecorder:
     """Append-only JSONL writer. Each ``invoke`` gets a fresh id; its completion repeats that id.
 
-    Lines are buffered and flushed every ``flush_every`` records and on close, so a crash loses at
-    most one buffer; the loader tolerates a torn last line.
+    Lines are buffered and flushed every ``flush_every`` op records and on close, so a crash loses at
+    most one buffer; the loader tolerates a torn last line. ``count`` is the op records written (a
+    batch record counts as the ``n`` it stands for).
     """
 
     def __init__(self, path: Path, clock: RunClock, flush_every: int = 4096) -> None:
@@ -33,31 +47,44 @@ class HistoryRecorder:
         self.clock = clock
         self._file: BinaryIO = open(path, "ab")  # noqa: SIM115 - closed in close()
         self._lock = threading.Lock()
-        self._ids = itertools.count(1)
+        self._next_id = 1
+        self._id_lock = threading.Lock()
         self._pending: list[bytes] = []
+        self._pending_ops = 0
         self._flush_every = flush_every
         self.count = 0
 
-    def _write(self, record: dict[str, Any]) -> None:
+    def _write(self, record: dict[str, Any], ops: int = 1) -> None:
         line = orjson.dumps(record) + b"\n"
         with self._lock:
             self._pending.append(line)
-            self.count += 1
-            if len(self._pending) >= self._flush_every:
+            self.count += ops
+            # a batch record is one line of up to a few hundred kB: count the ops it stands for
+            self._pending_ops += ops
+            if self._pending_ops >= self._flush_every:
                 self._flush_locked()
 
     def _flush_locked(self) -> None:
         if self._pending:
             self._file.write(b"".join(self._pending))
             self._pending.clear()
+            self._pending_ops = 0
             self._file.flush()
 
     def _write_lines(self, lines: list[bytes]) -> None:
         with self._lock:
             self._pending.extend(lines)
             self.count += len(lines)
-            if len(self._pending) >= self._flush_every:
+            self._pending_ops += len(lines)
+            if self._pending_ops >= self._flush_every:
                 self._flush_locked()
+
+    def _reserve(self, n: int) -> int:
+        """``n`` consecutive fresh ids; returns the first."""
+        with self._id_lock:
+            first = self._next_id
+            self._next_id += n
+        return first
 
     def _times(self, n: int, time_ns: int | Sequence[int] | None) -> Sequence[int]:
         if time_ns is None or isinstance(time_ns, int):
@@ -103,33 +130,6 @@ class HistoryRecorder:
                 lines.append(empty[k] % (op_id, t))
         return lines
 
-    def complete_values(
-        self,
-        op_ids: Sequence[int],
-        process: str,
-        f: str,
-        values: Sequence[int] | Sequence[Sequence[int]],
-        *,
-        time_ns: int | Sequence[int] | None = None,
-    ) -> None:
-        """``complete(op_ids[i], OpType.OK, process, f, time_ns=…, value=values[i])`` for each
-        ``i``, for values that are all ints or all lists of ints of one length: formatted without a
-        dict or a JSON encoder (the hot path of a workload whose ok replies are small ints)."""
-        if not op_ids:
-            return
-        times = self._times(len(op_ids), time_ns)
-        first = values[0]
-        if isinstance(first, int):
-            tmpl = self._template(OpType.OK.value, process, f, b',"value":%d}\n')
-            lines = [tmpl % (op_id, t, v) for op_id, t, v in zip(op_ids, times, values, strict=True)]
-        else:
-            width = len(first)
-            tmpl = self._template(
-                OpType.OK.value, process, f, b',"value":[' + b",".join([b"%d"] * width) + b"]}\n"
-            )
-            lines = [tmpl % (op_id, t, *v) for op_id, t, v in zip(op_ids, times, values, strict=True)]  # type: ignore[misc]
-        self._write_lines(lines)
-
     def invoke_batch(
         self,
         process: str,
@@ -140,7 +140,8 @@ class HistoryRecorder:
     ) -> list[int]:
         """One ``invoke`` per entry of ``fields`` (its extra fields, in order); ``time_ns`` is one
         time for all or one per record. Returns the ids, in order."""
-        ids = [next(self._ids) for _ in fields]
+        first = self._reserve(len(fields))
+        ids = list(range(first, first + len(fields)))
         self._write_lines(self._batch(ids, OpType.INVOKE.value, process, f, fields, time_ns))
         return ids
 
@@ -161,8 +162,68 @@ class HistoryRecorder:
         )
         self._write_lines(self._batch(op_ids, kind, process, f, fields, time_ns))
 
+    def invoke_columns(
+        self,
+        process: str,
+        f: str,
+        n: int,
+        columns: Mapping[str, Sequence[Any]],
+        *,
+        common: Mapping[str, Any] | None = None,
+        time_ns: int | None = None,
+    ) -> int:
+        """``n`` invokes as one batch record (see the module doc): op ``i`` has every ``common``
+        field and ``columns[name][i]`` for each column. Returns the first id; the ops are
+        ``first`` … ``first + n - 1``."""
+        first = self._reserve(n)
+        rec: dict[str, Any] = {
+            "id": first,
+            "type": OpType.INVOKE.value,
+            "process": process,
+            "f": f,
+            "time_ns": self.clock.now_ns() if time_ns is None else time_ns,
+            "batch": n,
+            "common": common or {},
+            "columns": columns,
+        }
+        self._write(rec, n)
+        return first
+
+    def complete_columns(
+        self,
+        first: int,
+        n: int,
+        outcomes: OpType | Sequence[OpType],
+        process: str,
+        f: str,
+        columns: Mapping[str, Sequence[Any]],
+        *,
+        time_ns: Sequence[int],
+    ) -> None:
+        """The completions of ops ``first`` … ``first + n - 1`` (an :meth:`invoke_columns` batch, or
+        ``n`` of its ops from ``first`` on) as one batch record: op ``i`` completed
+        ``outcomes[i]`` (or ``outcomes`` for all) at ``time_ns[i]`` with ``columns[name][i]``."""
+        cols: dict[str, Any] = {"time_ns": time_ns, **columns}
+        if isinstance(outcomes, OpType):
+            kind = outcomes.value
+        else:
+            kinds = [o.value for o in outcomes]
+            kind = kinds[0] if kinds and kinds.count(kinds[0]) == len(kinds) else OpType.INFO.value
+            if kinds.count(kind) != len(kinds):
+                cols["type"] = kinds
+        rec = {
+            "id": first,
+            "type": kind,
+            "process": process,
+            "f": f,
+            "time_ns": max(time_ns, default=self.clock.now_ns()),
+            "batch": n,
+            "columns": cols,
+        }
+        self._write(rec, n)
+
     def invoke(self, process: str, f: str, *, time_ns: int | None = None, **fields: Any) -> int:
-        op_id = next(self._ids)
+        op_id = self._reserve(1)
         rec: dict[str, Any] = {
             "id": op_id,
             "type": OpType.INVOKE.value,

@@ -14,8 +14,9 @@ so another process (or the Java/Go tools) can decode and add them. Records no op
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -84,32 +85,37 @@ class LatencyHistograms:
     def __init__(self, window_ns: int = 1_000_000_000, origin_ns: int = 0) -> None:
         self.window_ns = window_ns
         self.origin_ns = origin_ns
-        self._pending: deque[tuple[str, int, int]] = deque()
+        # (op type, scheduled times, completion times): one sample or a batch's
+        self._pending: deque[tuple[str, Sequence[int], Sequence[int]]] = deque()
         self.windows: dict[str, dict[int, HdrHistogram]] = defaultdict(dict)
         self.totals: dict[str, HdrHistogram] = {}
 
     def record(self, f: str, sched_ns: int, done_ns: int) -> None:
         """Hot path: one deque append, safe from any thread."""
+        self._pending.append((f, (sched_ns,), (done_ns,)))
+
+    def record_many(self, f: str, sched_ns: Sequence[int], done_ns: Sequence[int]) -> None:
+        """A batch of samples of one op type (the sequences are kept, not copied: do not change
+        them before :meth:`flush`)."""
+        if len(sched_ns) != len(done_ns):
+            raise ValueError(f"record_many: {len(sched_ns)} scheduled times, {len(done_ns)} completions")
         self._pending.append((f, sched_ns, done_ns))
 
     def flush(self) -> None:
         """Folds every pending sample into the histograms. Call from one thread at a time."""
-        n = len(self._pending)
-        if n == 0:
+        chunks = len(self._pending)
+        if chunks == 0:
             return
         pop = self._pending.popleft
-        batch = [pop() for _ in range(n)]  # popleft is atomic: concurrent appends wait for later
-        fs, scheds, dones = zip(*batch, strict=True)
-        sched_a = np.fromiter(scheds, dtype=np.int64, count=n)
-        done_a = np.fromiter(dones, dtype=np.int64, count=n)
-        kinds = set(fs)
-        fs_a = np.asarray(fs) if len(kinds) > 1 else None
-        for f in kinds:
-            if fs_a is None:
-                s_f, d_f = sched_a, done_a
-            else:
-                sel = fs_a == f
-                s_f, d_f = sched_a[sel], done_a[sel]
+        batch = [pop() for _ in range(chunks)]  # popleft is atomic: concurrent appends wait for later
+        by_f: dict[str, list[tuple[str, Sequence[int], Sequence[int]]]] = defaultdict(list)
+        for c in batch:
+            by_f[c[0]].append(c)
+        for f, cs in by_f.items():
+            n = sum(len(c[1]) for c in cs)
+            chain = itertools.chain.from_iterable
+            s_f = np.fromiter(chain(c[1] for c in cs), dtype=np.int64, count=n)
+            d_f = np.fromiter(chain(c[2] for c in cs), dtype=np.int64, count=n)
             lat_us = np.maximum(d_f - s_f, 0) // 1000
             win = (d_f - self.origin_ns) // self.window_ns
             total = self.totals.get(f)

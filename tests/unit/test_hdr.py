@@ -118,3 +118,22 @@ def test_encode_decode_round_trip() -> None:
 def test_merge_refuses_other_windows() -> None:
     with pytest.raises(ValueError, match="window_ns"):
         LatencyHistograms(window_ns=1).merge(LatencyHistograms(window_ns=2))
+
+
+def test_record_many_equals_recording_each_sample() -> None:
+    rng = random.Random(4)
+    samples = [(f, rng.randrange(3_000_000_000), rng.randrange(2_000_000)) for f in ["a", "b", "a"] * 300]
+    one, many = LatencyHistograms(), LatencyHistograms()
+    for f, s, lat in samples:
+        one.record(f, s, s + lat)
+    for k in range(0, len(samples), 100):  # batches mixing op types, some recorded one by one
+        chunk = samples[k : k + 100]
+        for f in ("a", "b"):
+            mine = [(s, s + lat) for g, s, lat in chunk if g == f]
+            many.record_many(f, [s for s, _ in mine], [d for _, d in mine])
+        if k % 300 == 0:
+            many.record("b", 0, 1_000)
+            one.record("b", 0, 1_000)
+    assert one.to_dict() == many.to_dict()
+    with pytest.raises(ValueError, match="2 scheduled times, 1 completions"):
+        many.record_many("a", [1, 2], [3])

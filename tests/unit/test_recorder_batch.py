@@ -75,27 +75,3 @@ def test_batch_without_time_uses_the_clock(tmp_path: Path) -> None:
         after = clock.now_ns()
     times = [r["time_ns"] for r in iter_records(path)]
     assert len(times) == 2 and times[0] == times[1] and before <= times[0] <= after
-
-
-def test_complete_values_equals_complete(tmp_path: Path) -> None:
-    clock = RunClock(start_ns=0, start_wall=1_700_000_000.0)
-    one, fast = tmp_path / "one.jsonl", tmp_path / "fast.jsonl"
-    values = [[1, 999, 7], [0, -3, 0], [1, 2**40, 5]]
-    with HistoryRecorder(one, clock) as rec:
-        for i, v in enumerate(values, 1):
-            rec.complete(i, OpType.OK, "in%gest", 'f"%d', time_ns=10 + i, value=v)
-    with HistoryRecorder(fast, clock) as rec:
-        rec.complete_values([1, 2, 3], "in%gest", 'f"%d', values, time_ns=[11, 12, 13])
-        rec.complete_values([], "p", "f", [])
-    assert one.read_bytes() == fast.read_bytes()
-
-
-def test_complete_values_of_ints_equals_complete(tmp_path: Path) -> None:
-    clock = RunClock(start_ns=0, start_wall=1_700_000_000.0)
-    one, fast = tmp_path / "one.jsonl", tmp_path / "fast.jsonl"
-    with HistoryRecorder(one, clock) as rec:
-        for i, v in enumerate([3, -1, 2**50], 1):
-            rec.complete(i, OpType.OK, "ingest", "ingest_fx", time_ns=i, value=v)
-    with HistoryRecorder(fast, clock) as rec:
-        rec.complete_values([1, 2, 3], "ingest", "ingest_fx", [3, -1, 2**50], time_ns=[1, 2, 3])
-    assert one.read_bytes() == fast.read_bytes()
