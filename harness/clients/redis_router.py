@@ -23,6 +23,8 @@ from harness.clients.outcomes import REDIRECTS, REPLY_ERRORS, describe, outcome_
 from harness.ops import OpType
 
 SLOTS = 16384
+#: encodes commands to RESP (never connects)
+_PACKER = Connection()
 Address = tuple[str, int]
 
 
@@ -34,29 +36,72 @@ class Reply:
     node: Address | None = None
 
 
-def _reader(conn: Connection) -> Callable[[], Any]:
-    """Reads one reply, returning an error reply as its exception (not raised).
+@dataclass(slots=True)
+class Replies:
+    """A batch's replies as columns, one entry per command (group): ``outcomes[i]``, ``values[i]``
+    (the reply; for a ``fail``/``info`` outcome its description) and ``done_ns[i]``. ``clean``: every
+    outcome ok and no error reply inside any group (the common case a hot path checks once)."""
 
-    Skips ``Connection.read_response``'s per-call bookkeeping (a few µs a reply, which matters at
-    several replies per event): with hiredis it loops on the reader's ``gets`` and refills from the
-    socket; otherwise it uses the parser's own ``read_response``. Socket errors raise as there."""
+    outcomes: list[OpType]
+    values: list[Any]
+    done_ns: list[int]
+    clean: bool
+    #: the node that answered (or was to answer) each
+    nodes: list[Address | None]
+
+    @classmethod
+    def of(cls, replies: Sequence[Reply]) -> Replies:
+        """The columns of per-command :class:`Reply` objects (e.g. from a test double)."""
+        clean = all(
+            r.outcome is OpType.OK
+            and not (isinstance(r.value, list) and any(isinstance(v, BaseException) for v in r.value))
+            for r in replies
+        )
+        return cls(
+            [r.outcome for r in replies],
+            [r.value for r in replies],
+            [r.done_ns for r in replies],
+            clean,
+            [r.node for r in replies],
+        )
+
+    def reply(self, i: int) -> Reply:
+        return Reply(self.outcomes[i], self.values[i], self.done_ns[i], self.nodes[i])
+
+    def __len__(self) -> int:
+        return len(self.outcomes)
+
+
+def _read_flat(
+    conn: Connection, count: int, values: list[Any], times: list[int], now_ns: Callable[[], int]
+) -> None:
+    """Reads ``count`` replies into ``values`` (an error reply as its exception object, not raised),
+    each stamped in ``times`` with the end of the socket read that completed it. A socket error
+    raises, leaving what was read before it in the lists."""
     parser: Any = conn._parser
     reader = getattr(parser, "_reader", None)
     if not isinstance(parser, _HiredisParser) or reader is None:
-        return parser.read_response  # type: ignore[no-any-return]
+        for _ in range(count):
+            try:
+                values.append(parser.read_response(disable_decoding=False))
+            except REPLY_ERRORS as exc:
+                values.append(exc)
+            times.append(now_ns())
+        return
     gets: Callable[[], Any] = reader.gets
     refill: Callable[[], Any] = getattr(parser, "read_from_socket")  # noqa: B009 - untyped in redis-py
-
-    def read() -> Any:
-        value = gets()
-        while value is NOT_ENOUGH_DATA:
-            refill()
-            value = gets()
-        if isinstance(value, redis.ConnectionError):
-            raise value
-        return value
-
-    return read
+    stamp = now_ns()
+    while True:
+        had = len(values)
+        # every reply already buffered, in C: gets() returns NOT_ENOUGH_DATA (False) when done
+        values.extend(iter(gets, NOT_ENOUGH_DATA))
+        times.extend([stamp] * (len(values) - had))
+        if len(values) >= count:
+            break
+        refill()
+        stamp = now_ns()
+    if len(values) > count:
+        raise redis.ConnectionError(f"{len(values) - count} unexpected replies: the protocol is out of step")
 
 
 class SlotRouter:
@@ -151,7 +196,9 @@ class SlotRouter:
 
     def execute(self, commands: Sequence[tuple[Any, ...]], keys: Sequence[bytes | str]) -> list[Reply]:
         """Runs ``commands[i]`` (args tuple) routed by ``keys[i]``; returns one Reply per command."""
-        return self._execute(keys, lambda conn, idxs: conn.pack_commands([commands[i] for i in idxs]))
+        pack: Callable[..., list[bytes]] = _PACKER.pack_command
+        out = self.execute_packed([b"".join(pack(*c)) for c in commands], keys)
+        return [Reply(*r) for r in zip(out.outcomes, out.values, out.done_ns, out.nodes, strict=True)]
 
     def execute_packed(
         self,
@@ -159,93 +206,141 @@ class SlotRouter:
         keys: Sequence[bytes | str],
         per: int = 1,
         while_waiting: Callable[[], object] | None = None,
-    ) -> list[Reply]:
+    ) -> Replies:
         """As :meth:`execute`, for commands the caller already encoded as RESP (``packed[i]`` is one
-        whole command): a hot path packing many similar commands does it faster than redis-py.
+        whole command), with the replies as columns: a hot path packing and reading thousands of
+        similar commands does both faster than redis-py.
 
         With ``per`` > 1, ``packed[i]`` is ``per`` commands for one key's slot, sent back to back;
-        its Reply is ``ok`` once all ``per`` replies are read, with ``value`` their list, in which an
-        error reply is left as its exception object (classify it with ``outcome_of``), stamped when
-        the last is read; a broken connection makes it ``info`` as for one command.
+        its outcome is ``ok`` once all ``per`` replies are read, with ``value`` their list, in which
+        an error reply is left as its exception object (classify it with ``outcome_of``); a broken
+        connection makes it ``info`` as for one command.
+
+        Replies are read in bulk: each is stamped with the time the socket read that completed it
+        returned (replies that arrived in one read share it), which is when the client had it.
 
         ``while_waiting`` runs once every share is sent, before any reply is read: the caller's
         own work (e.g. serialising its history records) then overlaps the server's."""
-        return self._execute(
-            keys, lambda _conn, idxs: [b"".join([packed[i] for i in idxs])], per, while_waiting
-        )
-
-    def _execute(
-        self,
-        keys: Sequence[bytes | str],
-        pack: Callable[[Connection, list[int]], list[bytes]],
-        per: int = 1,
-        while_waiting: Callable[[], object] | None = None,
-    ) -> list[Reply]:
-        groups: dict[Address, list[int]] = {}
-        for i, key in enumerate(keys):
-            groups.setdefault(self.node_for(key), []).append(i)
-        replies: list[Reply | None] = [None] * len(keys)
-        sent: list[tuple[Address, list[int]]] = []
+        n = len(keys)
+        groups = self._groups(keys)
+        out = Replies([OpType.INFO] * n, [None] * n, [0] * n, False, [None] * n)
+        sent: list[tuple[Address, list[int] | None]] = []
         moved = False
-        for addr, idxs in groups.items():
+        for addr, idxs in groups:
             conn = self._conn(addr)
             try:
                 conn.connect()
             except (redis.RedisError, OSError) as exc:
                 # Could not connect: nothing of this group reached the server.
-                self._fill(replies, idxs, OpType.FAIL, exc, addr)
+                self._fill_columns(out, idxs, OpType.FAIL, exc, addr)
                 self._drop(addr)
                 moved = True
                 continue
             try:
-                conn.send_packed_command(pack(conn, idxs), check_health=False)
+                chunk = b"".join(packed if idxs is None else [packed[i] for i in idxs])
+                conn.send_packed_command([chunk], check_health=False)
                 sent.append((addr, idxs))
             except (redis.RedisError, OSError) as exc:
                 # Part of the batch may have been written before the error: outcome unknown.
-                self._fill(replies, idxs, OpType.INFO, exc, addr)
+                self._fill_columns(out, idxs, OpType.INFO, exc, addr)
                 self._drop(addr)
         if while_waiting is not None:
             while_waiting()
-        for addr, idxs in sorted(sent, key=lambda g: len(g[1])):
-            conn = self._conn(addr)
-            read = _reader(conn)
-            for pos, i in enumerate(idxs):
-                try:
-                    if per == 1:
-                        value = read()
-                        if isinstance(value, redis.ResponseError):
-                            raise value
-                    else:
-                        value = [read() for _ in range(per)]
-                        for v in value:
-                            if isinstance(v, REDIRECTS):
-                                moved = True
-                    replies[i] = Reply(OpType.OK, value, self.now_ns(), addr)
-                except REPLY_ERRORS as exc:  # an error reply: the connection is fine, read on
-                    replies[i] = Reply(outcome_of(exc), describe(exc), self.now_ns(), addr)
-                    moved = moved or isinstance(exc, REDIRECTS)
-                except (redis.RedisError, OSError) as exc:
-                    # The connection broke mid-batch: these and all later replies are unknown.
-                    self._fill(replies, idxs[pos:], OpType.INFO, exc, addr)
-                    self._drop(addr)
-                    moved = True
-                    break
+        clean = len(sent) == len(groups)
+        for addr, idxs in sorted(sent, key=lambda g: n if g[1] is None else len(g[1])):
+            count = n if idxs is None else len(idxs)
+            flat: list[Any] = []
+            times: list[int] = []
+            try:
+                _read_flat(self._conn(addr), count * per, flat, times, self.now_ns)
+                broken: BaseException | None = None
+            except (redis.RedisError, OSError) as exc:
+                broken = exc
+            group_clean, redirected = self._place(out, idxs, flat, times, per, addr)
+            clean = clean and group_clean and broken is None
+            moved = moved or redirected
+            if broken is not None:
+                # The connection broke mid-batch: the groups not wholly read are unknown.
+                done = len(flat) // per
+                rest = list(range(done, count)) if idxs is None else idxs[done:]
+                self._fill_columns(out, rest, OpType.INFO, broken, addr)
+                self._drop(addr)
+                moved = True
+        out.clean = clean
         if moved:
             with contextlib.suppress(redis.RedisError):
                 self.refresh()
-        return [r if r is not None else Reply(OpType.INFO, "no reply", self.now_ns()) for r in replies]
+        return out
 
-    def _fill(
+    def _groups(self, keys: Sequence[bytes | str]) -> list[tuple[Address, list[int] | None]]:
+        """Each node's share of the commands, as indices (None: every command, in order)."""
+        if not self.cluster:
+            return [(self._slots[0], None)]
+        groups: dict[Address, list[int]] = {}
+        for i, key in enumerate(keys):
+            groups.setdefault(self.node_for(key), []).append(i)
+        if len(groups) == 1:
+            return [(next(iter(groups)), None)]
+        return list(groups.items())
+
+    @staticmethod
+    def _place(
+        out: Replies,
+        idxs: list[int] | None,
+        flat: list[Any],
+        times: list[int],
+        per: int,
+        addr: Address,
+    ) -> tuple[bool, bool]:
+        """Puts one node's read replies into ``out``; returns (all ok and error-free, redirected)."""
+        whole = len(flat) // per
+        if per == 1:
+            values = flat
+            done = times
+        else:
+            values = [flat[j : j + per] for j in range(0, whole * per, per)]
+            done = times[per - 1 :: per]
+        errors = any(issubclass(t, BaseException) for t in set(map(type, flat)))
+        outcomes = [OpType.OK] * whole
+        redirected = False
+        if errors:
+            for k, v in enumerate(values):
+                if per == 1:
+                    if isinstance(v, BaseException):
+                        outcomes[k] = outcome_of(v)
+                        values[k] = describe(v)
+                        redirected = redirected or isinstance(v, REDIRECTS)
+                elif any(isinstance(x, REDIRECTS) for x in v):
+                    redirected = True
+        if idxs is None:
+            out.outcomes[:whole] = outcomes
+            out.values[:whole] = values
+            out.done_ns[:whole] = done
+            out.nodes[:whole] = [addr] * whole
+        else:
+            for k in range(whole):
+                i = idxs[k]
+                out.outcomes[i] = outcomes[k]
+                out.values[i] = values[k]
+                out.done_ns[i] = done[k]
+                out.nodes[i] = addr
+        return not errors, redirected
+
+    def _fill_columns(
         self,
-        replies: list[Reply | None],
-        idxs: Sequence[int],
+        out: Replies,
+        idxs: Sequence[int] | None,
         outcome: OpType,
         exc: BaseException,
         addr: Address,
     ) -> None:
         now = self.now_ns()
-        for i in idxs:
-            replies[i] = Reply(outcome, f"{type(exc).__name__}: {exc}", now, addr)
+        why = f"{type(exc).__name__}: {exc}"
+        for i in range(len(out.outcomes)) if idxs is None else idxs:
+            out.outcomes[i] = outcome
+            out.values[i] = why
+            out.done_ns[i] = now
+            out.nodes[i] = addr
 
     def close(self) -> None:
         for addr in list(self._conns):

@@ -282,16 +282,12 @@ class PlatformDriver:
         rec.complete_batch([op], OpType.FAIL, PROCESS, "shed", [{"error": reason}])
 
     def _process(self, events: list[Event], sched: list[int]) -> None:
-        replies = self.ingestor.ingest(events, sched)
+        result = self.ingestor.ingest(events, sched)
         if self.mongo_writer is None:
             return
-        admitted = [
-            (ev, s)
-            for ev, s, r in zip(events, sched, replies, strict=True)
-            if r.outcome is OpType.OK and int(r.value[0]) == 1
-        ]
+        admitted = result.admitted()
         if admitted:
-            self.mongo_writer.write([e for e, _ in admitted], [s for _, s in admitted])
+            self.mongo_writer.write([events[i] for i in admitted], [sched[i] for i in admitted])
 
     # -- queries ---------------------------------------------------------------------------------
 

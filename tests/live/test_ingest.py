@@ -61,13 +61,13 @@ def test_limiter_admits_exactly_the_limit_and_only_admitted_events_leave_effects
 ) -> None:
     ing, rec, router, admin = setup(standalone, tmp_path, IngestConfig(limit=5, window_ms=1000))
     events = [event(i, "acme", f"user_{i}", T0 + i) for i in range(12)]  # all in one window
-    replies = ing.ingest(events)
+    result = ing.ingest(events)
     later = ing.ingest([event(100, "acme", "user_100", T0 + 2000)])  # the next window admits again
     rec.close()
     router.close()
-    allowed = [int(r.value[0]) for r in replies]
-    assert allowed == [1] * 5 + [0] * 7 and int(later[0].value[0]) == 1
-    assert [int(r.value[2]) for r in replies[:5]] == [1, 2, 3, 4, 5]
+    assert result.allowed == [1] * 5 + [0] * 7 and later.allowed == [1]
+    assert result.counters == [1, 2, 3, 4, 5] + [0] * 7
+    assert result.admitted() == [0, 1, 2, 3, 4]
     assert ing.stats.admitted == 6 and ing.stats.rejected == 7
     k = KeyScheme({})
     assert int(admin.get(k.counter_key("acme", 0, T0))) == 6  # the same minute: 5 + the later one
@@ -144,11 +144,11 @@ def test_cluster_every_event_touches_one_slot(tmp_path: Path) -> None:
                 TenantPicker(TenantMix(50, 0.8, "whale", 0.3), seeded_random(2, "t")), seeded_random(2, "e")
             )
             events = gen.batch(0, [T0 + i for i in range(500)])
-            _, route, meta = ing.pack(events)
-            for m in meta:
-                assert len({key_slot(k.encode()) for k in m[2:6]}) == 1
-            assert len({key_slot(r.encode()) for r in route}) > 10  # tenants spread over the cluster
-            replies = ing.ingest(events)
+            p = ing.pack(events)
+            for keys_of_event in zip(p.k_lim, p.k_cnt, p.k_hll, p.k_tl, strict=True):
+                assert len({key_slot(k.encode()) for k in keys_of_event}) == 1
+            assert len({key_slot(r.encode()) for r in p.k_lim}) > 10  # tenants spread over the cluster
+            result = ing.ingest(events)
         router.close()
-    assert all(r.outcome is OpType.OK for r in replies), {str(r.value) for r in replies}
+    assert all(o is OpType.OK for o in result.outcomes), result.outcomes
     assert ing.stats.admitted == 500

@@ -14,7 +14,7 @@ from typing import Any, cast
 import pytest
 
 from harness.checkers import build_checkers, run_checkers
-from harness.clients.redis_router import Reply, SlotRouter
+from harness.clients.redis_router import Replies, Reply, SlotRouter
 from harness.clock import RunClock, seeded_random
 from harness.history.ingest import EXPANDED_BASE
 from harness.history.loader import iter_records, stream_ops
@@ -47,7 +47,7 @@ class ModelRouter:
 
     def execute_packed(
         self, packed: list[bytes], keys: list[str], while_waiting: Callable[[], object] | None = None
-    ) -> list[Reply]:
+    ) -> Replies:
         if while_waiting is not None:  # as SlotRouter: once the batch is sent, before replies
             while_waiting()
         out = []
@@ -75,7 +75,7 @@ class ModelRouter:
                 )
             else:
                 out.append(Reply(OpType.OK, value, self.clock.now_ns()))
-        return out
+        return Replies.of(out)
 
 
 def record(tmp_path: Path, recording: Recording, lose_one: bool) -> Path:

@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from harness.checkers import build_checkers, run_checkers
-from harness.clients.redis_router import Reply, SlotRouter
+from harness.clients.redis_router import Replies, Reply, SlotRouter
 from harness.clock import RunClock, seeded_random
 from harness.history.ingest import EXPANDED_BASE
 from harness.history.loader import iter_records, stream_ops
@@ -70,10 +70,10 @@ class PipelineModelRouter:
         keys: list[str],
         per: int = 1,
         while_waiting: Callable[[], object] | None = None,
-    ) -> list[Reply]:
+    ) -> Replies:
         if while_waiting is not None:  # as SlotRouter: once the batch is sent, before replies
             while_waiting()
-        return [self._limiter(c) if per == 1 else self._effects(c) for c in packed]
+        return Replies.of([self._limiter(c) if per == 1 else self._effects(c) for c in packed])
 
     def _limiter(self, cmd: bytes) -> Reply:
         self.n += 1
