@@ -145,10 +145,8 @@ def test_open_sessions_are_bounded_and_a_reopened_user_gets_a_new_session_name(
 ) -> None:
     primary, _secondary, client = rs
     profiles = MongoProfiles(ProfileStore(client, recorder, recorder.clock, "v", "primary"), max_sessions=1)
-    version = 0
-    for user in ("user_3", "user_4", "user_3"):
+    for version, user in enumerate(("user_3", "user_4", "user_3"), start=1):
         key = f"profile:t1:{user}"
-        version += 1
         future = go(profiles.step, "t1", user, 0)
         receive(primary, "findAndModify").ok(**fam_reply(version, key))
         receive(primary, "find").ok(**found(version, key))
