@@ -3,7 +3,8 @@ variant), targets over ``metrics.json``, and the overall verdict. The runner use
 ``harness check`` uses it to re-judge a saved run directory.
 
 What judging needs beyond the files is saved in ``results.json`` under ``"checking"`` at run time:
-the checker names, their parameters and the target specs, so a run can be re-checked even after its
+the checker names, their parameters, the target specs and the planes a variant's checkers need where
+its data paths make them differ (``needs_plane``), so a run can be re-checked even after its
 scenario file changed.
 """
 
