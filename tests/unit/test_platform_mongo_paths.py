@@ -72,7 +72,7 @@ def test_causal_steps_share_one_session_and_read_after_their_write(
     lsid = None
     for step, (version, sched) in enumerate([(1, 111), (2, 222)]):
         op_time = Timestamp(1_705_314_645, 10 + step)
-        cluster_time = {"clusterTime": op_time, "signature": {"hash": b"\0" * 20, "keyId": 0}}
+        cluster_time: dict[str, Any] = {"clusterTime": op_time, "signature": {"hash": b"\0" * 20, "keyId": 0}}
         future = go(profiles.step, "t1", "user_3", sched)
         req = receive(primary, "findAndModify")
         assert body(req)["findAndModify"] == "profiles"
@@ -84,7 +84,7 @@ def test_causal_steps_share_one_session_and_read_after_their_write(
         )
         lsid = lsid or req.doc["lsid"]
         assert req.doc["lsid"] == lsid  # the user's second step is in the same causal session
-        req.ok(**fam_reply(version, operationTime=op_time, **{"$clusterTime": cluster_time}))
+        req.ok(**fam_reply(version, KEY, operationTime=op_time, **{"$clusterTime": cluster_time}))
         req = receive(secondary, "find")
         assert req.doc["lsid"] == lsid
         assert req.doc["$readPreference"] == {"mode": "secondaryPreferred"}
