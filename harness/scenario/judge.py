@@ -3,7 +3,8 @@ variant), targets over ``metrics.json``, and the overall verdict. The runner use
 ``harness check`` uses it to re-judge a saved run directory.
 
 What judging needs beyond the files is saved in ``results.json`` under ``"checking"`` at run time:
-the checker names, their parameters and the target specs, so a run can be re-checked even after its
+the checker names, their parameters, the target specs and the planes a variant's checkers need where
+its data paths make them differ (``needs_plane``), so a run can be re-checked even after its
 scenario file changed.
 """
 
@@ -17,10 +18,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.checkers import NEEDS_PLANE, build_checkers, run_checkers
+from harness.checkers import NEEDS_PLANE, build_checkers, needed_planes, run_checkers
 from harness.errors import HarnessError
 from harness.history.loader import Op, stream_ops
-from harness.scenario.spec import ScenarioSpec, TargetSpec, load_scenario
+from harness.scenario.spec import MONGO_RYW_MODES, ScenarioSpec, TargetSpec, VariantSpec, load_scenario
 from harness.scenario.targets import evaluate
 
 HISTORY = "history.jsonl"
@@ -35,6 +36,7 @@ def checking_config(spec: ScenarioSpec) -> dict[str, Any]:
         "checker_params": {k: dict(v) for k, v in spec.checker_params.items()},
         "targets": [t.model_dump() for t in spec.targets],
         "expect_invalid": {v.name: list(v.expect_invalid) for v in spec.variants if v.expect_invalid},
+        "needs_plane": {v.name: variant_planes(v) for v in spec.variants if variant_planes(v) != NEEDS_PLANE},
     }
 
 
@@ -53,13 +55,25 @@ def _tap(ops: Iterable[Op], sinks: Sequence[Callable[[Op], None]]) -> Iterator[O
         yield op
 
 
-def plane_skips(checkers: Sequence[str], planes: Mapping[str, Any]) -> dict[str, str]:
-    """Checkers whose plane did not run (``results.json`` ``planes``), with the plane's reason."""
+def variant_planes(variant: VariantSpec) -> dict[str, str]:
+    """The plane each checker needs for this variant: the static :data:`NEEDS_PLANE` plus the
+    data paths the variant chose (a MongoDB read-your-writes mode, the MongoDB session fallback)."""
+    return needed_planes(
+        ryw_plane="mongodb" if variant.ryw_mode in MONGO_RYW_MODES else None,
+        sessions_plane="mongodb" if variant.session_store == "fallback" else None,
+    )
+
+
+def plane_skips(
+    checkers: Sequence[str], planes: Mapping[str, Any], needs: Mapping[str, str] = NEEDS_PLANE
+) -> dict[str, str]:
+    """Checkers whose plane (``needs``, by default :data:`NEEDS_PLANE`) did not run (``results.json``
+    ``planes``), with the plane's reason."""
     skipped: dict[str, str] = {}
     for name in checkers:
-        plane = planes.get(NEEDS_PLANE.get(name, ""))
+        plane = planes.get(needs.get(name, ""))
         if isinstance(plane, dict) and plane.get("status") != "ran":
-            skipped[name] = f"{NEEDS_PLANE[name]} plane not run: {plane.get('reason') or 'unknown reason'}"
+            skipped[name] = f"{needs[name]} plane not run: {plane.get('reason') or 'unknown reason'}"
     return skipped
 
 
@@ -96,17 +110,6 @@ def check_variant(
         }
         for c in checkers
     ]
-
-
-def check_invariants(
-    history: Path,
-    variants: Sequence[str],
-    checkers: Sequence[str],
-    params: Mapping[str, Mapping[str, Any]],
-    source: str = "checkers",
-    skip: Mapping[str, str] | None = None,
-) -> list[dict[str, Any]]:
-    return [inv for v in variants for inv in check_variant(history, v, checkers, params, source, skip=skip)]
 
 
 def evaluate_targets(specs: Sequence[TargetSpec], metrics: dict[str, Any]) -> list[dict[str, Any]]:
@@ -193,10 +196,21 @@ def recheck(run_dir: Path) -> dict[str, Any]:
         raise HarnessError(f"{res_path}: field 'checking': expected a checkers list and a params mapping")
     variants = [str(v["name"]) for v in results.get("variants", []) if isinstance(v, dict) and "name" in v]
     planes = results.get("planes")
-    skip = plane_skips(checkers, planes if isinstance(planes, dict) else {})
-    results["invariants"] = check_invariants(
-        history, variants, checkers, params, source=f"{res_path}", skip=skip
-    )
+    planes = planes if isinstance(planes, dict) else {}
+    needs = config.get("needs_plane", {})
+    needs = needs if isinstance(needs, dict) else {}
+    results["invariants"] = [
+        inv
+        for v in variants
+        for inv in check_variant(
+            history,
+            v,
+            checkers,
+            params,
+            f"{res_path}",
+            skip=plane_skips(checkers, planes, needs.get(v) or NEEDS_PLANE),
+        )
+    ]
     expected = config.get("expect_invalid", {})
     mark_expected(results["invariants"], expected if isinstance(expected, dict) else {})
     metrics_path = run_dir / METRICS

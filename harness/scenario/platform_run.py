@@ -21,7 +21,7 @@ from harness.clock import RunClock, seeded_random
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
 from harness.scenario.parts import load_script, tenants_and_keys
-from harness.scenario.spec import ScenarioSpec, VariantSpec
+from harness.scenario.spec import MONGO_RYW_MODES, ScenarioSpec, VariantSpec
 from harness.topology import redis as redis_nodes
 from harness.topology.local import Deployment
 from harness.workload.aggregation import AggregationWorker
@@ -35,6 +35,7 @@ from harness.workload.mongo_ingest import MongoIngestor, WriteConcernSpec
 from harness.workload.platform import PlatformConfig, PlatformDriver, redis_dashboard_loader
 from harness.workload.platform_mongo import (
     MongoEventWriter,
+    MongoProfiles,
     MongoQueryMix,
     aggregation_job,
     reset_collections,
@@ -43,6 +44,8 @@ from harness.workload.profile import RateProfile
 from harness.workload.queries import QueryService
 from harness.workload.redis_ingest import IngestConfig, RedisIngestor, ingest_script
 from harness.workload.redis_reads import RedisQueries, ReplicaRouter
+from harness.workload.ryw import ProfileStore
+from harness.workload.session_fallback import FallbackSessionDriver, FallbackSessionStore
 from harness.workload.sessions import SessionConfig, SessionDriver, final_sessions
 from harness.workload.tenants import TenantPicker
 
@@ -57,10 +60,15 @@ class PlatformRun:
     cache: Cache | None = None
     mongo: MongoEventWriter | None = None
     mongo_client: MongoClient[dict[str, Any]] | None = None
+    profiles: MongoProfiles | None = None
+    fallback: FallbackSessionDriver | None = None
+    not_run: dict[str, str] = field(default_factory=dict)  # a schedule the variant asked for, why not
 
     def close(self) -> None:
         if self.cache is not None:
             self.cache.close()
+        if self.profiles is not None:
+            self.profiles.close()  # ends the MongoDB sessions before their client closes
         if self.mongo is not None:
             self.mongo.stop()
         if self.mongo_client is not None:
@@ -84,6 +92,13 @@ def _replica_router(dep: Deployment, cluster: bool, clock: RunClock) -> SlotRout
     return SlotRouter(
         [(r.client_proxy.listen_host, r.client_proxy.listen_port)], cluster=False, now_ns=clock.now_ns
     )
+
+
+def _redis_client(dep: Deployment, seeds: list[Address], cluster: bool) -> Any:
+    """A redis-py client of the deployment (a cluster client on a cluster), no retries."""
+    if cluster:
+        return dep.cluster_client(retry=redis_nodes.no_retry(), socket_timeout=2)
+    return redis.Redis(host=seeds[0][0], port=seeds[0][1], socket_timeout=2, retry=redis_nodes.no_retry())
 
 
 def build_platform(
@@ -135,6 +150,14 @@ def _assemble(
         seeded_random(seed, f"events:{v}"),
         GeneratorConfig(users_per_tenant=wl.users_per_tenant),
     )
+    read_mix = {str(k): w for k, w in wl.read_mix.items()} or dict(
+        PlatformConfig(rate=1, duration_s=1).read_mix
+    )
+    mongo_ryw = variant.ryw_mode in MONGO_RYW_MODES
+    if mongo_ryw and dep.mongo is None and read_mix.get("profile", 0) > 0 and wl.reads_per_s > 0:
+        # Never played on Redis instead: the checkers that judge them are reported not_run.
+        read_mix.pop("profile")
+        run.not_run["profile_reads"] = f"ryw_mode {variant.ryw_mode} reads through MongoDB, which did not run"
     cfg = PlatformConfig(
         rate=profile.peak(),
         profile=profile,
@@ -143,7 +166,7 @@ def _assemble(
         duration_s=duration,
         max_batch=wl.max_batch,
         reads_per_s=wl.reads_per_s,
-        read_mix={str(k): w for k, w in wl.read_mix.items()} or PlatformConfig(rate=1, duration_s=1).read_mix,
+        read_mix=read_mix,
         ryw_mode=variant.ryw_mode,
         users_per_tenant=wl.users_per_tenant,
         sessions_per_s=wl.sessions_per_s,
@@ -159,20 +182,18 @@ def _assemble(
         v,
         sha,
     )
-    queries = cache = sessions = None
+    queries = cache = None
     if wl.reads_per_s > 0:
-        # Only the replica read-your-writes modes read from replicas.
-        replica = _replica_router(dep, cluster, clock) if variant.ryw_mode != "master" else None
+        # Only the Redis replica read-your-writes modes read from replicas.
+        replica = (
+            _replica_router(dep, cluster, clock)
+            if variant.ryw_mode in ("replica", "replica_after_wait")
+            else None
+        )
         if replica is not None:
             run.routers.append(replica)
         queries = RedisQueries(router(), rec, keys, replica=replica, variant=v)
-        client: Any = (
-            dep.cluster_client(retry=redis_nodes.no_retry(), socket_timeout=2)
-            if cluster
-            else redis.Redis(
-                host=seeds[0][0], port=seeds[0][1], socket_timeout=2, retry=redis_nodes.no_retry()
-            )
-        )
+        client = _redis_client(dep, seeds, cluster)
         run.clients.append(client)
         cache = run.cache = Cache(
             client,
@@ -187,21 +208,19 @@ def _assemble(
         )
         if cache.refresher is not None:
             cache.refresher.start()
-    if wl.sessions_per_s > 0:
-        sessions = SessionDriver(
-            router(),
-            rec,
-            clock,
-            SessionConfig(
-                rate=wl.sessions_per_s,
-                duration_s=duration,
-                sessions=wl.sessions,
-                ttl_s=wl.session_ttl_s,
-                tenants=min(wl.tenants, 1000),
-            ),
-            v,
-            seeded_random(seed, f"sessions:{v}"),
-        )
+    session_cfg = SessionConfig(
+        rate=max(wl.sessions_per_s, 1),  # unused when no sessions run
+        duration_s=duration,
+        sessions=wl.sessions,
+        ttl_s=wl.session_ttl_s,
+        tenants=min(wl.tenants, 1000),
+    )
+    sessions: SessionDriver | FallbackSessionDriver | None = None
+    if wl.sessions_per_s > 0 and variant.session_store == "redis":
+        sessions = SessionDriver(router(), rec, clock, session_cfg, v, seeded_random(seed, f"sessions:{v}"))
+    elif wl.sessions_per_s > 0 and dep.mongo is None:
+        # Never played on Redis alone instead: the sessions checker is reported not_run.
+        run.not_run["sessions"] = "session_store fallback keeps a copy in MongoDB, which did not run"
     mongo_reader = None
     background: list[tuple[str, Callable[[threading.Event], None]]] = []
     if dep.mongo is not None:
@@ -227,6 +246,22 @@ def _assemble(
         run.mongo.start()
         if wl.reads_per_s > 0:
             mongo_reader = MongoQueryMix(QueryService(db, rec, clock, v, read_pref=variant.read_pref), clock)
+        if wl.reads_per_s > 0 and mongo_ryw and read_mix.get("profile", 0) > 0:
+            cache_client = None
+            if variant.ryw_mode == "write_through":
+                cache_client = _redis_client(dep, seeds, cluster)
+                run.clients.append(cache_client)
+            run.profiles = MongoProfiles(
+                ProfileStore(mclient, rec, clock, v, variant.ryw_mode, database=db.name, cache=cache_client)
+            )
+        if wl.sessions_per_s > 0 and variant.session_store == "fallback":
+            session_client = _redis_client(dep, seeds, cluster)
+            run.clients.append(session_client)
+            store = FallbackSessionStore(session_client, db, rec, clock, v, ttl_s=wl.session_ttl_s)
+            store.ensure_indexes()
+            sessions = run.fallback = FallbackSessionDriver(
+                store, session_cfg, seeded_random(seed, f"sessions:{v}")
+            )
         writer = run.mongo
         background.append(
             (
@@ -248,6 +283,7 @@ def _assemble(
         sessions=sessions,
         mongo_writer=run.mongo,
         mongo_reader=mongo_reader,
+        profiles=run.profiles,
         background=background,
     )
 
@@ -255,7 +291,8 @@ def _assemble(
 def platform_final_reads(
     run: PlatformRun, router: SlotRouter, rec: HistoryRecorder, clock: RunClock, variant: str
 ) -> int:
-    """After healing: every counter key (``final_read``), every session key (``final_sessions``)
+    """After healing: every counter key (``final_read``), every session key (``final_sessions``, in
+    either store with the MongoDB session fallback)
     and every hourly HyperLogLog (``pfcount``, judged by the unique-users checker against the exact
     distinct users the history acknowledged); with the MongoDB plane, every written tenant's events
     and audit log and every written document (``final_events``, ``final_audit``, ``final_docs``).
@@ -263,7 +300,9 @@ def platform_final_reads(
     d = run.driver
     assert d is not None
     unread = final_reads(router, rec, sorted(d.counter_keys), variant)
-    if d.sessions is not None:
+    if run.fallback is not None:  # a session is there if either store has it
+        unread += run.fallback.store.final_sessions(sorted(run.fallback.counter_keys))
+    elif d.sessions is not None:
         unread += final_sessions(router, rec, clock, sorted(d.sessions.counter_keys), variant)
     hll = sorted(d.ingestor.hll_keys)
     for start in range(0, len(hll), 1000):
@@ -315,6 +354,11 @@ def platform_summary(pr: PlatformRun, start_s: float) -> dict[str, Any]:
         }
     if d.sessions is not None:
         out["sessions"] = d.sessions.stats.to_dict()
+        out["sessions"]["store"] = "fallback" if pr.fallback is not None else "redis"
+    if pr.profiles is not None:
+        out["profiles"] = {"mode": pr.profiles.store.mode, "sessions_opened": pr.profiles.sessions_opened}
+    if pr.not_run:
+        out["not_run"] = dict(pr.not_run)
     if d.queue_stats is not None:
         q = out["queue"] = d.queue_stats.to_dict()
         q["depth_series"] = [(round(t - start_s, 3), depth) for t, depth in q["depth_series"]]

@@ -39,6 +39,7 @@ from harness.scenario.judge import (
     mark_expected,
     overall_verdict,
     plane_skips,
+    variant_planes,
 )
 from harness.scenario.parts import load_script, tenants_and_keys
 from harness.scenario.platform_run import PlatformRun, build_platform, platform_final_reads, platform_summary
@@ -574,7 +575,7 @@ def _judge(
             spec.checker_params,
             source=f"scenario {spec.name}",
             sinks=[latencies.observe, throughput.observe, recovery.observe, by_op.observe],
-            skip=plane_skips(spec.checkers, results["planes"]),
+            skip=plane_skips(spec.checkers, results["planes"], variant_planes(vr.spec)),
         )
         mark_expected(verdicts, {name: vr.spec.expect_invalid})
         results["invariants"] += verdicts

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from harness.checkers import CHECKERS, build_checkers
 from harness.errors import HarnessError, SpecError
@@ -20,6 +20,8 @@ SCENARIO_DIR = Path(__file__).resolve().parent.parent.parent / "scenarios"
 KNOWN_CHECKERS = tuple(sorted(CHECKERS))
 # A target's metric is a path into metrics.json's per-variant data: <variant>.<dotted path>.
 METRIC_PATH = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_]+)+$")
+#: Read-your-writes modes played on the MongoDB plane (harness.workload.ryw); the others on Redis.
+MONGO_RYW_MODES = ("secondary", "primary", "causal", "write_through")
 
 
 class Strict(BaseModel):
@@ -126,8 +128,19 @@ class VariantSpec(Strict):
     cache: Literal["cache_aside", "mutex", "early_expiration", "background_refresh"] = Field(
         default="cache_aside", description="platform: the dashboard cache's variant (cache-stampede study)"
     )
-    ryw_mode: Literal["master", "replica", "replica_after_wait"] = Field(
-        default="master", description="platform: where a user's read after their own write goes"
+    ryw_mode: Literal[
+        "master", "replica", "replica_after_wait", "secondary", "primary", "causal", "write_through"
+    ] = Field(
+        default="master",
+        description="platform: where a user's read after their own write goes. Redis plane: master, "
+        "replica, replica_after_wait (a Redis profile hash); MongoDB plane (platform only): secondary "
+        "(w:1, secondaryPreferred: the stale-read bug), primary (w:majority, primary reads), causal (a "
+        "causally consistent session per user), write_through (w:majority plus a Redis cache entry)",
+    )
+    session_store: Literal["redis", "fallback"] = Field(
+        default="redis",
+        description="platform: the session store: redis (hashes with a sliding TTL) or fallback "
+        "(Redis plus a MongoDB copy with a TTL index, reloaded from MongoDB on a Redis miss)",
     )
     write_concern: WriteConcernModel = Field(
         default_factory=WriteConcernModel, description="platform: the events' insert_many write concern"
@@ -187,6 +200,23 @@ class ScenarioSpec(Strict):
     schedule: ScheduleSpec | None = Field(
         default=None, description="faults applied while each variant's workload runs (harness.faults)"
     )
+
+    @field_validator("variants")
+    @classmethod
+    def _platform_only(cls, variants: list[VariantSpec], info: ValidationInfo) -> list[VariantSpec]:
+        """The MongoDB data paths a variant may choose exist in the platform workload only."""
+        wl = info.data.get("workload")
+        if wl is None or wl.kind == "platform":
+            return variants
+        for i, v in enumerate(variants):
+            if v.ryw_mode in MONGO_RYW_MODES:
+                raise ValueError(
+                    f"variants.{i}.ryw_mode: '{v.ryw_mode}' is a MongoDB mode; it applies to platform "
+                    "workloads only"
+                )
+            if v.session_store != "redis":
+                raise ValueError(f"variants.{i}.session_store: applies to platform workloads only")
+        return variants
 
     @model_validator(mode="after")
     def _refs(self) -> ScenarioSpec:

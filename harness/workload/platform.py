@@ -16,9 +16,11 @@ its own seeded random stream, all recorded in one history:
 * **queries** (``reads_per_s``): a seeded mix of the query service's reads: the last-5-minute
   counters, a user's timeline, unique users, the tenant dashboard through the hot-read
   :class:`Cache` (the variant under test), and read-your-writes steps on a user profile
-  (``ryw_mode``: master, replica, or replica after ``WAIT``); plus ``mongo_reader`` (the five
-  MongoDB queries) when that plane runs;
-* **sessions** (``sessions_per_s``): the session store (:class:`SessionDriver`).
+  (``ryw_mode``: master, replica, or replica after ``WAIT`` in Redis; with ``profiles`` one of the
+  MongoDB modes of :mod:`harness.workload.ryw`); plus ``mongo_reader`` (the five MongoDB queries)
+  when that plane runs;
+* **sessions** (``sessions_per_s``): the session store (:class:`SessionDriver`, or the MongoDB
+  fallback's :class:`harness.workload.session_fallback.FallbackSessionDriver`).
 
 A hot-tenant surge steers the ingestion tenants (the nemesis' workload capability); queries draw
 their tenants from their own picker with the same mix, so hot tenants are also read more.
@@ -32,7 +34,7 @@ import random
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast, get_args
 
 from harness.clients.redis_router import SlotRouter
 from harness.clock import RunClock
@@ -46,9 +48,9 @@ from harness.workload.openloop import DriverStats, Progress, run_open_loop
 from harness.workload.profile import RateProfile, constant
 from harness.workload.redis_ingest import PROCESS, RedisIngestor
 from harness.workload.redis_reads import RedisQueries, RywMode
-from harness.workload.sessions import SessionDriver
 from harness.workload.tenants import TenantPicker
 
+MongoRywMode = Literal["secondary", "primary", "causal", "write_through"]  # harness.workload.ryw.MODES
 ReadKind = Literal["counters", "timeline", "unique_users", "dashboard", "profile", "mongo"]
 READ_KINDS: tuple[ReadKind, ...] = ("counters", "timeline", "unique_users", "dashboard", "profile", "mongo")
 
@@ -57,6 +59,22 @@ class MongoWriter(Protocol):
     """The MongoDB side of ingestion (events and audit records), when that plane runs."""
 
     def write(self, events: Sequence[Event], sched_ns: Sequence[int]) -> None: ...
+
+
+class ProfileReader(Protocol):
+    """One read-your-writes step on ``user``'s profile (write, then read back by the same session)
+    in a MongoDB mode; True when the write was acknowledged."""
+
+    def step(self, tenant: str, user: str, sched_ns: int) -> bool: ...
+
+
+class SessionSchedule(Protocol):
+    """The sessions schedule: bounded by its own duration and drain."""
+
+    stats: DriverStats
+    counter_keys: set[str]
+
+    def run(self, on_progress: Progress | None = None) -> DriverStats: ...
 
 
 class MongoReader(Protocol):
@@ -82,7 +100,7 @@ class PlatformConfig:
             "mongo": 2,
         }
     )
-    ryw_mode: RywMode = "master"
+    ryw_mode: RywMode | MongoRywMode = "master"  # a MongoDB mode reads through ``profiles``
     users_per_tenant: int = 50
     sessions_per_s: float = 0.0
     profile: RateProfile | None = None  # None: constant at ``rate``
@@ -122,9 +140,10 @@ class PlatformDriver:
         cache: Cache | None = None,
         read_picker: TenantPicker | None = None,
         read_rng: random.Random | None = None,
-        sessions: SessionDriver | None = None,
+        sessions: SessionSchedule | None = None,
         mongo_writer: MongoWriter | None = None,
         mongo_reader: MongoReader | None = None,
+        profiles: ProfileReader | None = None,
         background: Sequence[tuple[str, Callable[[threading.Event], None]]] = (),
         log: Callable[[str], None] = print,
     ) -> None:
@@ -141,6 +160,7 @@ class PlatformDriver:
         self.sessions = sessions
         self.mongo_writer = mongo_writer
         self.mongo_reader = mongo_reader
+        self.profiles = profiles
         self.background = list(background)  # (name, job): runs until the workload ends
         self.log = log
         self.stats = DriverStats()
@@ -154,6 +174,9 @@ class PlatformDriver:
             kinds = [k for k in kinds if k != "dashboard"]
         if mongo_reader is None:
             kinds = [k for k in kinds if k != "mongo"]
+        if "profile" in kinds and profiles is None and cfg.ryw_mode in get_args(MongoRywMode):
+            # Never played on Redis instead: the caller drops the kind and says why.
+            raise ValueError(f"ryw_mode {cfg.ryw_mode} reads through MongoDB: profile reads need profiles")
         self._kinds = kinds
         self._weights = [cfg.read_mix[k] for k in kinds]
 
@@ -330,7 +353,11 @@ class PlatformDriver:
         if kind == "unique_users":
             return q.unique_users(tenant, now_ms) is not None
         if kind == "profile":
-            written, _read = q.read_your_write(tenant, user, f"{tenant}/{user}", self.cfg.ryw_mode)
+            if self.profiles is not None:
+                return self.profiles.step(tenant, user, s_ns)
+            mode = self.cfg.ryw_mode
+            assert mode in get_args(RywMode)  # a MongoDB mode without profiles is refused in __init__
+            written, _read = q.read_your_write(tenant, user, f"{tenant}/{user}", cast(RywMode, mode))
             return written is not None
         if kind == "dashboard":
             assert self.cache is not None

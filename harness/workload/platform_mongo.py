@@ -11,6 +11,9 @@ that plane runs.
 * :class:`MongoQueryMix` — the query service's five MongoDB queries, one per call, chosen from a
   seeded stream with the capstone's parameters (last hour, last day, the tenant's IP range,
   aggregates of the last day, a category of audit records of the last year).
+* :class:`MongoProfiles` — the read-your-writes steps of the MongoDB modes (:mod:`harness.workload.ryw`):
+  one :class:`ProfileSession` per simulated user, kept for the run (bounded), each step a profile
+  write then a read of it by that user's session.
 * :func:`aggregation_job` — the rollup worker as a background job of the driver (bounded by its
   stop event).
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 import queue
 import random
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -32,6 +36,7 @@ from harness.workload.audit_writer import AuditWriter
 from harness.workload.generator import Event, tenant_net
 from harness.workload.mongo_ingest import MongoIngestor
 from harness.workload.queries import QueryService
+from harness.workload.ryw import ProfileSession, ProfileStore
 
 QUERIES = ("dashboard", "user_timeline", "ip_investigation", "event_counts", "audit_retrieval")
 AUDIT_CATEGORIES = ("security", "access", "data_change", "admin")
@@ -131,6 +136,54 @@ class MongoQueryMix:
             s.event_counts(tenant)
         else:
             s.audit_retrieval(tenant, rng.choice(AUDIT_CATEGORIES), now - 365 * DAY_MS, now + 1)
+
+
+class MongoProfiles:
+    """Read-your-writes steps on a user's profile (``profile:<tenant>:<user>``) through a
+    :class:`ProfileStore`, for one caller thread. Each user keeps one :class:`ProfileSession`
+    (in ``causal`` mode one causally consistent MongoDB session: the step's write and read, and the
+    user's later steps, share it). At most ``max_sessions`` are open: the least recently used is
+    closed, and that user's next step opens a new session under a new name (``<tenant>/<user>#2``),
+    since a causal guarantee holds within one session only. :meth:`close` ends them all."""
+
+    def __init__(self, store: ProfileStore, *, max_sessions: int = 10_000) -> None:
+        if max_sessions < 1:
+            raise ValueError("max_sessions must be at least 1")
+        self.store = store
+        self.max_sessions = max_sessions
+        self._open: OrderedDict[tuple[str, str], ProfileSession] = OrderedDict()
+        self._opened: dict[tuple[str, str], int] = {}  # sessions each user has had
+        self.sessions_opened = 0
+
+    def session(self, tenant: str, user: str) -> ProfileSession:
+        who = (tenant, user)
+        s = self._open.get(who)
+        if s is not None:
+            self._open.move_to_end(who)
+            return s
+        if len(self._open) >= self.max_sessions:
+            _, oldest = self._open.popitem(last=False)
+            oldest.close()
+        n = self._opened[who] = self._opened.get(who, 0) + 1
+        s = self._open[who] = self.store.session(f"{tenant}/{user}" + (f"#{n}" if n > 1 else ""))
+        self.sessions_opened += 1
+        return s
+
+    def step(self, tenant: str, user: str, sched_ns: int) -> bool:
+        """A write then a read of the same profile by the user's session; True when the write was
+        acknowledged (the read's outcome is in the history either way, as the Redis path's)."""
+        key = f"profile:{tenant}:{user}"
+        s = self.session(tenant, user)
+        self.store.sched_ns = sched_ns
+        if s.write(tenant, key) is None:
+            return False
+        s.read(tenant, key)
+        return True
+
+    def close(self) -> None:
+        while self._open:
+            _, s = self._open.popitem(last=False)
+            s.close()
 
 
 #: What a variant writes: emptied before it starts, so it is judged on its own writes only (an

@@ -22,7 +22,7 @@ every read and write filters on both ``_id`` and ``tenant_id``. Versions grow by
 (``$inc``, ``findAndModify`` with ``new: true``), never reused.
 
 Ops recorded (process ``ryw`` unless given), in the read_your_writes / monotonic_reads checkers'
-vocabulary:
+vocabulary (with ``sched_ns`` when an open-loop caller set :attr:`ProfileStore.sched_ns`):
 
 ``write`` — invoke: ``key``, ``session``, ``tenant``, ``write_concern``, ``mode``; completion ``ok``:
     ``value`` = the version installed (optional ``cache_error``). Errors as
@@ -108,6 +108,7 @@ class ProfileStore:
         self.cache = cache
         self.cache_ttl_s = cache_ttl_s
         self.process = process
+        self.sched_ns: int | None = None  # set by an open-loop caller: latency from the schedule
         self.wc = WriteConcern(w=self.spec.w)
         self.coll: Collection[dict[str, Any]] = client.get_database(database).get_collection(
             "profiles",
@@ -155,6 +156,7 @@ class ProfileSession:
             write_concern=st.wc.document,
             mode=st.mode,
             variant=st.variant,
+            **({} if st.sched_ns is None else {"sched_ns": st.sched_ns}),
         )
         try:
             doc = st.coll.find_one_and_update(
@@ -190,6 +192,7 @@ class ProfileSession:
             read_concern=st.spec.read_concern,
             mode=st.mode,
             variant=st.variant,
+            **({} if st.sched_ns is None else {"sched_ns": st.sched_ns}),
         )
         extra: dict[str, Any] = {}
         if st.cache is not None:

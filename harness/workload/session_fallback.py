@@ -26,12 +26,17 @@ the Redis key, ``tenant``, ``now_ms``, ``ttl_ms``):
 ``final_sessions`` — after healing: ``keys``, ``now_ms``; ``value`` = the keys that exist in Redis
     (``EXISTS``) or have a live MongoDB copy: a session the next request would reload is not lost.
 
+Every op carries ``sched_ns`` when an open-loop caller set :attr:`FallbackSessionStore.sched_ns`.
+:class:`FallbackSessionDriver` plays the platform's session schedule through the store (the seeded
+choice of sessions and the semantics of :class:`harness.workload.sessions.SessionDriver`).
+
 MongoDB copies are not recorded as ``doc_insert`` (their TTL slides; the retention checker assumes
 a fixed expiry): the sessions checker judges them through the ops above.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -49,6 +54,8 @@ from harness.clients.outcomes import outcome_of as redis_outcome
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
+from harness.workload.openloop import DriverStats, Progress, run_open_loop
+from harness.workload.sessions import SessionConfig
 
 PROCESS = "sessions"
 
@@ -100,6 +107,7 @@ class FallbackSessionStore:
         self.variant = variant
         self.ttl_s = ttl_s
         self.process = process
+        self.sched_ns: int | None = None  # set by an open-loop caller: latency from the schedule
 
     def ensure_indexes(self) -> str:
         """The TTL index on ``expires_at`` (idempotent)."""
@@ -117,6 +125,7 @@ class FallbackSessionStore:
             now_ms=now_ms,
             ttl_ms=self.ttl_s * 1000,
             variant=self.variant,
+            **({} if self.sched_ns is None else {"sched_ns": self.sched_ns}),
         )
 
     # -- Redis ---------------------------------------------------------------------------------
@@ -235,3 +244,59 @@ class FallbackSessionStore:
             found = [k for k in chunk if k in in_redis or k in live]
             self.rec.complete(op, OpType.OK, "final", "final_sessions", value=found)
         return unread
+
+
+class FallbackSessionDriver:
+    """Open-loop user sessions through a :class:`FallbackSessionStore`, one op after another.
+
+    As :class:`harness.workload.sessions.SessionDriver`: each scheduled event picks a session
+    (seeded, at most once per batch); a session not believed to exist is created, otherwise
+    touched; a touch that finds it in neither store forgets it (the next use logs in again); a
+    create of unknown outcome is kept (a touch will tell). Keys and tenants are the same
+    (``session:t<n % tenants>:s<n>``), and :attr:`stats` has the same shape."""
+
+    def __init__(self, store: FallbackSessionStore, cfg: SessionConfig, rng: random.Random) -> None:
+        if store.ttl_s != cfg.ttl_s:
+            raise ValueError(f"the store's TTL ({store.ttl_s} s) is not the schedule's ({cfg.ttl_s} s)")
+        self.store = store
+        self.cfg = cfg
+        self.rng = rng
+        self.stats = DriverStats()
+        self.created: set[int] = set()  # sessions the workload believes exist
+        self.counter_keys: set[str] = set()  # every session key used (read back at the end)
+
+    def run(self, on_progress: Progress | None = None) -> DriverStats:
+        cfg = self.cfg
+        return run_open_loop(
+            self.store.clock,
+            rate=None if cfg.profile is not None else cfg.rate,
+            profile=cfg.profile,
+            duration_s=cfg.duration_s,
+            drain_s=cfg.drain_s,
+            max_batch=cfg.max_batch,
+            stats=self.stats,
+            send=lambda _first, sched, _backlog: self._batch(sched),
+            on_progress=on_progress,
+        )
+
+    def _batch(self, sched: list[int]) -> None:
+        cfg, store = self.cfg, self.store
+        chosen: dict[int, None] = {}
+        for _ in sched:
+            chosen.setdefault(self.rng.randrange(cfg.sessions))
+        for i, sid in enumerate(chosen):
+            tenant, session_id = f"t{sid % cfg.tenants}", f"s{sid}"
+            self.counter_keys.add(session_key(tenant, session_id))
+            store.sched_ns = sched[min(i, len(sched) - 1)]
+            if sid in self.created:
+                touched = store.touch(tenant, session_id)
+                outcome = touched.outcome
+                if outcome == OpType.OK and touched.value is None:
+                    self.created.discard(sid)  # gone from both stores: the next use logs in again
+            else:
+                outcome = store.create(tenant, session_id, {"user": f"u{sid}", "tenant": tenant})
+                if outcome != OpType.FAIL:  # an unknown create may exist: keep touching it
+                    self.created.add(sid)
+            if outcome == OpType.OK:
+                self.stats.admitted += 1
+            self.stats.outcomes[outcome.value] += 1

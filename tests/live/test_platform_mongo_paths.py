@@ -1,0 +1,141 @@
+"""A platform variant that chose a MongoDB data path (a MongoDB read-your-writes mode, the session
+fallback), assembled by the scenario's own code (``build_platform``) against real servers.
+
+Without mongod (this machine) the variant's profile reads and sessions are not played at all (never
+on Redis instead), the run says why, and the checkers that would judge them are reported not_run.
+With mongod (``needs_mongod``) they run through MongoDB and their checkers judge them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.checkers import build_checkers, run_checkers
+from harness.clients.redis_router import Address, SlotRouter
+from harness.clock import RunClock
+from harness.history.loader import stream_ops
+from harness.history.recorder import HistoryRecorder
+from harness.scenario.judge import plane_skips, variant_planes
+from harness.scenario.platform_run import build_platform, platform_final_reads, platform_summary
+from harness.scenario.spec import ScenarioSpec, VariantSpec, load_scenario
+from harness.topology.local import Deployment, deploy, run_id_now
+from harness.topology.spec import load_topology
+from tests.conftest import needs_mongod, needs_servers
+
+pytestmark = [pytest.mark.live, needs_servers]
+SEED = 11
+
+
+def spec_with(variant: VariantSpec) -> ScenarioSpec:
+    base = load_scenario("platform-steady")
+    wl = base.workload.model_copy(
+        update={
+            "rate": 200,
+            "duration_s": 1.5,
+            "tenants": 20,
+            "reads_per_s": 60,
+            "sessions_per_s": 30,
+            "sessions": 40,
+        }
+    )
+    return base.model_copy(update={"workload": wl, "variants": [variant]})
+
+
+def causal_fallback() -> VariantSpec:
+    return VariantSpec(
+        name="causal", description="d", ryw_mode="causal", session_store="fallback", cache="mutex"
+    )
+
+
+def play(
+    dep: Deployment, spec: ScenarioSpec, history: Path, seeds: list[Address], cluster: bool
+) -> tuple[dict[str, Any], int]:
+    clock = RunClock()
+    variant = spec.variants[0]
+    with HistoryRecorder(history, clock) as rec:
+        run = build_platform(
+            dep,
+            spec,
+            variant,
+            seeds,
+            cluster,
+            rec,
+            clock,
+            SEED,
+            spec.workload.duration_s,
+            spec.workload.rate_profile(),
+        )
+        router = SlotRouter(seeds, cluster=cluster, now_ns=clock.now_ns)
+        try:
+            assert run.driver is not None
+            run.driver.run()
+            unread = platform_final_reads(run, router, rec, clock, variant.name)
+            summary = platform_summary(run, 0)
+        finally:
+            router.close()
+            run.close()
+    return summary, unread
+
+
+@pytest.fixture(scope="module")
+def redis_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    run_id = run_id_now("test-")
+    with deploy(load_topology("redis-replicated"), tmp_path_factory.mktemp("run") / run_id, run_id) as d:
+        yield d
+
+
+def test_without_mongodb_the_mongodb_paths_are_not_played_and_their_checkers_not_run(
+    redis_only: Deployment, tmp_path: Path
+) -> None:
+    dep = redis_only
+    assert dep.mongo is None
+    master = dep.redis[0]
+    master.admin().flushall()
+    seeds = [(master.client_proxy.listen_host, master.client_proxy.listen_port)]
+    spec = spec_with(causal_fallback())
+    history = tmp_path / "history.jsonl"
+    summary, unread = play(dep, spec, history, seeds, cluster=False)
+
+    assert unread == 0 and summary["errors"] == []
+    assert summary["not_run"] == {
+        "profile_reads": "ryw_mode causal reads through MongoDB, which did not run",
+        "sessions": "session_store fallback keeps a copy in MongoDB, which did not run",
+    }
+    assert "sessions" not in summary and "profiles" not in summary
+    by_kind = summary["reads"]["by_kind"]
+    assert "profile" not in by_kind and sum(by_kind.values()) == 90  # the rest of the mix ran
+    fs = {op.f for op in stream_ops(history)}
+    assert "rate_limit" in fs and "counters_read" in fs
+    # Nothing was played on Redis in their place.
+    assert not fs & {"write", "read", "session_create", "session_touch", "final_sessions"}
+    planes = {"redis": {"status": "ran"}, "mongodb": {"status": "not_run", "reason": "no mongod"}}
+    skip = plane_skips(spec.checkers, planes, variant_planes(spec.variants[0]))
+    assert {"read-your-writes", "monotonic-reads", "sessions"} <= set(skip)
+    assert skip["sessions"] == "mongodb plane not run: no mongod"
+
+
+@needs_mongod
+def test_with_mongodb_profile_reads_and_sessions_run_through_it_and_check_valid(tmp_path: Path) -> None:
+    run_id = run_id_now("test-")
+    with deploy(load_topology("platform"), tmp_path / run_id, run_id, timeout_s=120) as dep:
+        assert dep.mongo is not None
+        seeds = [(n.client_proxy.listen_host, n.client_proxy.listen_port) for n in dep.redis]
+        spec = spec_with(causal_fallback())
+        history = tmp_path / "history.jsonl"
+        summary, unread = play(dep, spec, history, seeds, cluster=True)
+    assert unread == 0 and summary["errors"] == [] and "not_run" not in summary
+    assert summary["sessions"]["store"] == "fallback" and summary["profiles"]["mode"] == "causal"
+    ops = list(stream_ops(history))
+    profile_ops = [op for op in ops if op.process == "ryw"]
+    assert profile_ops and all(op.get("mode") == "causal" and "sched_ns" in op.invoke for op in profile_ops)
+    assert any(op.f == "session_touch" for op in ops)
+    verdicts = run_checkers(
+        build_checkers(["read-your-writes", "monotonic-reads", "sessions"], {"sessions": {"ttl_ms": 60_000}}),
+        iter(ops),
+    )
+    assert {v.name: v.status for v in verdicts} == {v.name: "valid" for v in verdicts}, [
+        (v.name, v.summary) for v in verdicts
+    ]
