@@ -53,10 +53,10 @@ def test_distributed_headless_run_lands_in_redis(tmp_path: Path, redis_port: int
          "--csv", str(tmp_path / "run"), "--only-summary", "--loglevel", "INFO"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
+    worker_cmd = [exe, *common, "--worker", "--master-host", "127.0.0.1", "--master-port", str(master_port)]
     workers = [
         subprocess.Popen(
-            [exe, *common, "--worker", "--master-host", "127.0.0.1", "--master-port", str(master_port),
-             "--loglevel", "INFO"],  # fmt: skip
+            [*worker_cmd, "--loglevel", "INFO"],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
