@@ -10,8 +10,9 @@ command is reported as such and the caller decides.
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -72,6 +73,19 @@ class Replies:
         return len(self.outcomes)
 
 
+@dataclass(slots=True)
+class Sent:
+    """A batch :meth:`SlotRouter.send_packed` sent: its groups (node, indices, the connection they
+    went out on) and the replies known already (groups that could not be sent)."""
+
+    n: int
+    per: int
+    out: Replies
+    groups: list[tuple[Address, list[int] | None, Connection]] = field(default_factory=list)
+    clean: bool = True
+    moved: bool = False
+
+
 def _read_flat(
     conn: Connection, count: int, values: list[Any], times: list[int], now_ns: Callable[[], int]
 ) -> None:
@@ -91,17 +105,17 @@ def _read_flat(
     gets: Callable[[], Any] = reader.gets
     refill: Callable[[], Any] = getattr(parser, "read_from_socket")  # noqa: B009 - untyped in redis-py
     stamp = now_ns()
+    start = len(values)
     while True:
         had = len(values)
-        # every reply already buffered, in C: gets() returns NOT_ENOUGH_DATA (False) when done
-        values.extend(iter(gets, NOT_ENOUGH_DATA))
+        # the replies already buffered, in C, up to this batch's last (the next batch's replies may
+        # be buffered behind it): gets() returns NOT_ENOUGH_DATA when it needs more bytes
+        values.extend(itertools.islice(iter(gets, NOT_ENOUGH_DATA), count - (had - start)))
         times.extend([stamp] * (len(values) - had))
-        if len(values) >= count:
+        if len(values) - start >= count:
             break
         refill()
         stamp = now_ns()
-    if len(values) > count:
-        raise redis.ConnectionError(f"{len(values) - count} unexpected replies: the protocol is out of step")
 
 
 class SlotRouter:
@@ -122,6 +136,8 @@ class SlotRouter:
         self._conns: dict[Address, Connection] = {}
         self._slots: list[Address] = []
         self.refreshes = 0
+        self._in_flight = 0  # batches sent, replies not yet read
+        self._stale = False  # the slot map needs a refresh once nothing is in flight
         self.refresh()
 
     #: The connection class (a subclass may, e.g., send ``READONLY`` after every connect).
@@ -221,11 +237,20 @@ class SlotRouter:
 
         ``while_waiting`` runs once every share is sent, before any reply is read: the caller's
         own work (e.g. serialising its history records) then overlaps the server's."""
+        sent = self.send_packed(packed, keys, per)
+        if while_waiting is not None:
+            while_waiting()
+        return self.receive(sent)
+
+    def send_packed(self, packed: Sequence[bytes], keys: Sequence[bytes | str], per: int = 1) -> Sent:
+        """The sending half of :meth:`execute_packed`: :meth:`receive` reads the replies. Several
+        batches may be in flight; receive them in the order they were sent (replies come back in
+        order on each connection). A batch whose connection was dropped before its replies were
+        read (an earlier batch's error) is unknown."""
         n = len(keys)
-        groups = self._groups(keys)
         out = Replies([OpType.INFO] * n, [None] * n, [0] * n, False, [None] * n)
-        sent: list[tuple[Address, list[int] | None]] = []
-        moved = False
+        batch = Sent(n, per, out)
+        groups = self._groups(keys)
         for addr, idxs in groups:
             conn = self._conn(addr)
             try:
@@ -234,28 +259,36 @@ class SlotRouter:
                 # Could not connect: nothing of this group reached the server.
                 self._fill_columns(out, idxs, OpType.FAIL, exc, addr)
                 self._drop(addr)
-                moved = True
+                batch.moved = True
                 continue
             try:
                 chunk = b"".join(packed if idxs is None else [packed[i] for i in idxs])
                 conn.send_packed_command([chunk], check_health=False)
-                sent.append((addr, idxs))
+                batch.groups.append((addr, idxs, conn))
             except (redis.RedisError, OSError) as exc:
                 # Part of the batch may have been written before the error: outcome unknown.
                 self._fill_columns(out, idxs, OpType.INFO, exc, addr)
                 self._drop(addr)
-        if while_waiting is not None:
-            while_waiting()
-        clean = len(sent) == len(groups)
-        for addr, idxs in sorted(sent, key=lambda g: n if g[1] is None else len(g[1])):
+        batch.clean = len(batch.groups) == len(groups)
+        self._in_flight += 1
+        return batch
+
+    def receive(self, batch: Sent) -> Replies:
+        """The replies of a :meth:`send_packed` batch (see :meth:`execute_packed`)."""
+        n, per, out = batch.n, batch.per, batch.out
+        clean, moved = batch.clean, batch.moved
+        for addr, idxs, conn in sorted(batch.groups, key=lambda g: n if g[1] is None else len(g[1])):
             count = n if idxs is None else len(idxs)
             flat: list[Any] = []
             times: list[int] = []
-            try:
-                _read_flat(self._conn(addr), count * per, flat, times, self.now_ns)
-                broken: BaseException | None = None
-            except (redis.RedisError, OSError) as exc:
-                broken = exc
+            broken: BaseException | None = None
+            if self._conns.get(addr) is not conn:
+                broken = redis.ConnectionError("connection lost before the replies were read")
+            else:
+                try:
+                    _read_flat(conn, count * per, flat, times, self.now_ns)
+                except (redis.RedisError, OSError) as exc:
+                    broken = exc
             group_clean, redirected = self._place(out, idxs, flat, times, per, addr)
             clean = clean and group_clean and broken is None
             moved = moved or redirected
@@ -264,10 +297,16 @@ class SlotRouter:
                 done = len(flat) // per
                 rest = list(range(done, count)) if idxs is None else idxs[done:]
                 self._fill_columns(out, rest, OpType.INFO, broken, addr)
-                self._drop(addr)
+                if self._conns.get(addr) is conn:
+                    self._drop(addr)
                 moved = True
         out.clean = clean
-        if moved:
+        self._in_flight -= 1
+        self._stale = self._stale or moved
+        if self._stale and self._in_flight == 0:
+            # Only with nothing in flight: CLUSTER SLOTS on a connection with replies still to be
+            # read would take one of theirs.
+            self._stale = False
             with contextlib.suppress(redis.RedisError):
                 self.refresh()
         return out

@@ -28,13 +28,13 @@ reports it ``admitted-request-lost``, which is what happened.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Literal
 
 from harness.clients.outcomes import describe, outcome_of
-from harness.clients.redis_router import Replies, SlotRouter
+from harness.clients.redis_router import Replies, Sent, SlotRouter
 from harness.clock import RunClock
 from harness.ops import OpType
 from harness.workload.generator import Event
@@ -88,6 +88,19 @@ class IngestStats:
     outcomes: dict[str, int] = field(default_factory=lambda: {"ok": 0, "fail": 0, "info": 0})
     #: design pipeline: outcomes of the admitted events' round 2 (all six commands ok = ok)
     effects: dict[str, int] = field(default_factory=lambda: {"ok": 0, "fail": 0, "info": 0})
+
+
+@dataclass(slots=True)
+class _Flight:
+    """A batch between its rounds: what was sent and is still to be read, and the record tokens."""
+
+    p: Packed
+    sched: list[int]
+    token: Any
+    sent: Sent | None  # the round whose replies are to be read next (None: none)
+    lim: Limited | None = None
+    idx: list[int] | None = None
+    fx_token: Any = None
 
 
 @dataclass(slots=True)
@@ -251,58 +264,98 @@ class RedisIngestor:
         """Runs the per-event work (design script: one round; pipeline: limiter round, then the
         admitted events' side effects) and records it. ``sched_ns[i]`` is when event ``i`` was due
         (open loop); absent, the send time is used."""
+        return self._finish(self._second(self._first(events, sched_ns)))
+
+    def ingest_stream(
+        self, batches: Iterable[tuple[Sequence[Event], Sequence[int] | None]]
+    ) -> Iterator[Ingested]:
+        """:meth:`ingest` for each ``(events, sched_ns)`` in turn, keeping the server busy: batch
+        ``k + 1``'s first round is sent before batch ``k``'s last replies are read, so the server
+        works on it while this process reads, records and packs (a closed loop of one batch at a
+        time leaves the server idle meanwhile). Results come in order. The rounds of one batch run
+        in order as in :meth:`ingest`; batches overlap only across rounds, which touch different
+        keys (limiter vs side effects), and a batch's events are admitted in batch order."""
+        ahead: _Flight | None = None
+        for events, sched_ns in batches:
+            flight = self._first(events, sched_ns)
+            if ahead is not None:
+                yield self._finish(ahead)
+            ahead = self._second(flight)
+        if ahead is not None:
+            yield self._finish(ahead)
+
+    def _first(self, events: Sequence[Event], sched_ns: Sequence[int] | None) -> _Flight:
+        """Packs the batch, sends round 1 (design script: the whole work) and records its invokes
+        while the server works on it."""
         p = self.pack(events)
         n = len(p.events)
         send_ns = self.clock.now_ns()
         sched = [send_ns] * n if sched_ns is None else list(sched_ns)
-        record = self._record
-        tokens: list[Any] = []
+        sent = self.router.send_packed(p.cmd, p.k_lim)
+        # serialising overlaps the server's work; records are only buffered either way (a crash
+        # loses the unflushed buffer, not more)
+        token = self._record.invoke(p, sched, send_ns, self._script)
+        return _Flight(p, sched, token, sent)
 
-        def record_invokes() -> None:
-            # runs once the batch is sent: serialising overlaps the server's work, and the records
-            # are only buffered either way (a crash loses the unflushed buffer, not more)
-            tokens.append(record.invoke(p, sched, send_ns, self._script))
-
-        lim = self._limited(self.router.execute_packed(p.cmd, p.k_lim, while_waiting=record_invokes))
-        token = tokens[0]
+    def _second(self, f: _Flight) -> _Flight:
+        """Reads round 1; design pipeline: sends round 2 for the admitted events, recording round
+        1's completions and round 2's invokes while the server works on it."""
+        assert f.sent is not None
+        p, record = f.p, self._record
+        lim = f.lim = self._limited(self.router.receive(f.sent))
+        f.sent = None
         if self._script:
-            record.limited(token, p, lim, True)
-            counters = [0] * n
+            record.limited(f.token, p, lim, True)
+            return f
+        n = len(p.events)
+        f.idx = None  # the admitted events (None: all of them, the common case)
+        if not (lim.clean and lim.allowed.count(1) == n):
+            f.idx = [i for i, a in enumerate(lim.allowed) if a == 1]
+        if f.idx is not None and not f.idx:
+            record.limited(f.token, p, lim, False)
+            return f
+        recorded: list[bool] = []
+
+        def record_limiter() -> None:
+            if not recorded:
+                recorded.append(True)
+                record.limited(f.token, p, lim, False)
+
+        try:
+            f.sent, f.fx_token = self._effects(p, f.idx, f.sched, f.token, record_limiter)
+        finally:
+            # round 2 failed before it was sent: the admissions are still history (and, with no
+            # side-effect ops after them, the rate_limit checker reports them lost)
+            record_limiter()
+        return f
+
+    def _finish(self, f: _Flight) -> Ingested:
+        """Reads round 2 (design pipeline) and records it; the batch's result per event."""
+        p, lim = f.p, f.lim
+        assert lim is not None
+        n = len(p.events)
+        counters = [0] * n
+        if self._script:
             for i, (o, a, v) in enumerate(zip(lim.outcomes, lim.allowed, lim.values, strict=True)):
                 if a == 1:
                     counters[i] = int(v[2])
                 if a == 1 or o is OpType.INFO:  # the script may have run: its keys may exist
                     self._touched(p, i)
             return Ingested(lim.outcomes, lim.allowed, counters, lim.done_ns)
-        idx: list[int] | None = None  # the admitted events (None: all of them, the common case)
-        if not (lim.clean and lim.allowed.count(1) == n):
-            idx = [i for i, a in enumerate(lim.allowed) if a == 1]
-        recorded: list[bool] = []
-
-        def record_limiter() -> None:
-            if not recorded:
-                recorded.append(True)
-                record.limited(token, p, lim, False)
-
-        counters = [0] * n
+        if f.sent is None:  # nobody admitted: no round 2
+            return Ingested(lim.outcomes, lim.allowed, counters, lim.done_ns)
+        eff = self._effect_results(self.router.receive(f.sent), f.idx)
+        self._tally_effects(p, eff)
+        self._record.effects(f.fx_token, p, eff)
         done = lim.done_ns
-        if idx is None or idx:
-            try:
-                eff = self._effects(p, idx, sched, token, record_limiter)
-            finally:
-                # round 2 failed before it was sent: the admissions are still history (and, with no
-                # side-effect ops after them, the rate_limit checker reports them lost)
-                record_limiter()
-            if idx is None:
-                counters = [c if type(c) is int else 0 for c in eff.counters]
-                done = eff.done_ns
-            else:
-                done = list(done)
-                for i, c, t in zip(idx, eff.counters, eff.done_ns, strict=True):
-                    counters[i] = c if type(c) is int else 0
-                    done[i] = t
+        if f.idx is None:
+            counters = [c if type(c) is int else 0 for c in eff.counters]
+            done = eff.done_ns
         else:
-            record_limiter()
+            done = list(done)
+            for i, c, t in zip(f.idx, eff.counters, eff.done_ns, strict=True):
+                counters[i] = c if type(c) is int else 0
+                done[i] = t
         return Ingested(lim.outcomes, lim.allowed, counters, done)
 
     def _limited(self, r: Replies) -> Limited:
@@ -335,36 +388,29 @@ class RedisIngestor:
         sched: list[int],
         token: Any,
         before: Callable[[], None],
-    ) -> Effects:
-        """Round 2 (design pipeline): the admitted events' side effects ``idx`` (None: all),
-        invoked when sent (their records, after ``before``'s, are serialised while the server
-        works)."""
-        record = self._record
+    ) -> tuple[Sent, Any]:
+        """Sends round 2 (design pipeline): the admitted events' side effects ``idx`` (None: all),
+        invoked when sent; their records, after ``before``'s, are serialised while the server
+        works. Returns the sent batch and the records' token."""
         send_ns = self.clock.now_ns()
-        tokens: list[Any] = []
-
-        def record_invokes() -> None:
-            before()
-            tokens.append(record.invoke_effects(token, p, idx, sched, send_ns))
-
         packed = p.fx if idx is None else [p.fx[i] for i in idx]
         route = p.k_lim if idx is None else [p.k_lim[i] for i in idx]
-        r = self.router.execute_packed(packed, route, EFFECTS, while_waiting=record_invokes)
-        eff = self._effect_results(r, idx)
-        tally = self.stats.effects
-        m = len(eff.outcomes)
+        sent = self.router.send_packed(packed, route, EFFECTS)
+        before()
+        return sent, self._record.invoke_effects(token, p, idx, sched, send_ns)
+
+    def _tally_effects(self, p: Packed, eff: Effects) -> None:
+        idx, tally = eff.idx, self.stats.effects
         if eff.sides is None:
-            tally["ok"] += m
+            tally["ok"] += len(eff.outcomes)
             self.counter_keys.update(p.k_cnt if idx is None else [p.k_cnt[i] for i in idx])
             self.hll_keys.update(p.k_hll if idx is None else [p.k_hll[i] for i in idx])
             self.timeline_keys.update(p.k_tl if idx is None else [p.k_tl[i] for i in idx])
-        else:
-            for k, o in enumerate(eff.outcomes):
-                tally[o.value] += 1
-                if o is not OpType.FAIL:  # it may have written
-                    self._touched(p, k if idx is None else idx[k])
-        record.effects(tokens[0], p, eff)
-        return eff
+            return
+        for k, o in enumerate(eff.outcomes):
+            tally[o.value] += 1
+            if o is not OpType.FAIL:  # it may have written
+                self._touched(p, k if idx is None else idx[k])
 
     @staticmethod
     def _effect_results(r: Replies, idx: list[int] | None) -> Effects:

@@ -92,15 +92,17 @@ def test_timeline_keeps_the_newest_100_for_a_day(standalone: Deployment, tmp_pat
     assert 590 <= admin.ttl(KeyScheme({}).counter_key("acme", 0, T0)) <= 600
 
 
-def test_generated_traffic_checks_valid(standalone: Deployment, tmp_path: Path) -> None:
+@pytest.mark.parametrize("stream", [False, True], ids=["batch-at-a-time", "pipelined-stream"])
+def test_generated_traffic_checks_valid(standalone: Deployment, tmp_path: Path, stream: bool) -> None:
     keys = KeyScheme({"whale": 2})
     cfg = IngestConfig(limit=40, window_ms=1000, tenant_limits={"whale": 100})
     ing, rec, router, admin = setup(standalone, tmp_path, cfg, keys)
     gen = EventGenerator(
         TenantPicker(TenantMix(30, 0.8, "whale", 0.4), seeded_random(5, "t")), seeded_random(5, "e")
     )
-    for b in range(10):
-        ing.ingest(gen.batch(b * 200, [T0 + b * 200 + i for i in range(200)]))
+    batches = [(gen.batch(b * 200, [T0 + b * 200 + i for i in range(200)]), None) for b in range(10)]
+    results = list(ing.ingest_stream(batches)) if stream else [ing.ingest(events) for events, _ in batches]
+    assert sum(r.allowed.count(1) for r in results) == ing.stats.admitted
     assert ing.stats.rejected > 0 and ing.stats.outcomes["ok"] == 2000
     final_reads(router, rec, sorted(ing.counter_keys), "v")
     exact: dict[str, set[str]] = {}

@@ -105,3 +105,46 @@ def test_a_timeout_mid_batch_leaves_the_rest_unknown(node: tuple[tuple[str, int]
                 raise AssertionError(f"the server stayed busy: {exc}") from exc
             time.sleep(0.05)
     assert int(admin.get("k") or 0) == n + 1  # the unknown ones did run: unknown was the right answer
+
+
+def test_batches_in_flight_come_back_in_order(node: tuple[tuple[str, int], redis.Redis]) -> None:
+    addr, admin = node
+    admin.flushall()
+    router = SlotRouter([addr], cluster=False, now_ns=RunClock().now_ns)
+    first = router.send_packed([_pack("INCR", "a")] * 500, ["a"] * 500)
+    second = router.send_packed([_pack("INCR", "a") + _pack("INCR", "b")] * 300, ["a"] * 300, per=2)
+    # Once the server has run the second batch, both batches' replies are on our socket: reading
+    # the first must take its own 500 and leave the second's behind.
+    deadline = time.monotonic() + 10
+    while int(admin.get("b") or 0) < 300:
+        assert time.monotonic() < deadline, "the server never ran the second batch"
+        time.sleep(0.01)
+    r1, r2 = router.receive(first), router.receive(second)
+    router.close()
+    assert r1.clean and r1.values == list(range(1, 501))
+    assert r2.clean and r2.values == [[500 + i, i] for i in range(1, 301)]
+    assert max(r1.done_ns) <= min(r2.done_ns)
+
+
+def test_a_batch_behind_a_broken_one_is_unknown(node: tuple[tuple[str, int], redis.Redis]) -> None:
+    addr, admin = node
+    admin.flushall()
+    router = SlotRouter([addr], cluster=False, now_ns=RunClock().now_ns, socket_timeout=0.2)
+    slow = router.send_packed([_pack("EVAL", "for i = 1, 60000000 do end return 1", "0")], ["k"])
+    behind = router.send_packed([_pack("INCR", "k")], ["k"])
+    r_slow, r_behind = router.receive(slow), router.receive(behind)
+    # The first read timed out and dropped the connection: the second's replies can never be read
+    # on a new one, and the INCR did reach the server, so unknown (not fail) is the only answer.
+    assert r_slow.outcomes == [OpType.INFO] and "TimeoutError" in r_slow.values[0]
+    assert r_behind.outcomes == [OpType.INFO] and "connection lost before the replies" in r_behind.values[0]
+    deadline = time.monotonic() + 30
+    while True:  # readiness: the server answers again once the script has finished
+        try:
+            admin.ping()
+            break
+        except redis.ResponseError as exc:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the server stayed busy: {exc}") from exc
+            time.sleep(0.05)
+    assert int(admin.get("k") or 0) == 1
+    router.close()

@@ -45,6 +45,13 @@ class ModelRouter:
         self.hlls: dict[str, set[str]] = {}
         self.n = 0
 
+    def send_packed(self, packed: list[bytes], keys: list[str], per: int = 1) -> Replies:
+        """As SlotRouter's (this model answers on send; receive hands the answers back)."""
+        return self.execute_packed(packed, keys)
+
+    def receive(self, sent: Replies) -> Replies:
+        return sent
+
     def execute_packed(
         self, packed: list[bytes], keys: list[str], while_waiting: Callable[[], object] | None = None
     ) -> Replies:
