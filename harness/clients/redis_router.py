@@ -311,6 +311,15 @@ class SlotRouter:
                 self.refresh()
         return out
 
+    def abandon_in_flight(self) -> None:
+        """Drops every connection when batches are in flight whose replies will not be read (their
+        caller failed): a later batch would otherwise read their replies as its own. Their ops
+        stay invoked without a completion: unknown, which is what they are."""
+        if self._in_flight:
+            for addr in list(self._conns):
+                self._drop(addr)
+            self._in_flight = 0
+
     def _groups(self, keys: Sequence[bytes | str]) -> list[tuple[Address, list[int] | None]]:
         """Each node's share of the commands, as indices (None: every command, in order)."""
         if not self.cluster:

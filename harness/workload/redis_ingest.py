@@ -264,7 +264,11 @@ class RedisIngestor:
         """Runs the per-event work (design script: one round; pipeline: limiter round, then the
         admitted events' side effects) and records it. ``sched_ns[i]`` is when event ``i`` was due
         (open loop); absent, the send time is used."""
-        return self._finish(self._second(self._first(events, sched_ns)))
+        try:
+            return self._finish(self._second(self._first(events, sched_ns)))
+        except BaseException:
+            self.router.abandon_in_flight()
+            raise
 
     def ingest_stream(
         self, batches: Iterable[tuple[Sequence[Event], Sequence[int] | None]]
@@ -276,13 +280,17 @@ class RedisIngestor:
         in order as in :meth:`ingest`; batches overlap only across rounds, which touch different
         keys (limiter vs side effects), and a batch's events are admitted in batch order."""
         ahead: _Flight | None = None
-        for events, sched_ns in batches:
-            flight = self._first(events, sched_ns)
+        try:
+            for events, sched_ns in batches:
+                flight = self._first(events, sched_ns)
+                if ahead is not None:
+                    yield self._finish(ahead)
+                ahead = self._second(flight)
             if ahead is not None:
                 yield self._finish(ahead)
-            ahead = self._second(flight)
-        if ahead is not None:
-            yield self._finish(ahead)
+        except BaseException:  # includes the consumer closing the stream early (GeneratorExit)
+            self.router.abandon_in_flight()
+            raise
 
     def _first(self, events: Sequence[Event], sched_ns: Sequence[int] | None) -> _Flight:
         """Packs the batch, sends round 1 (design script: the whole work) and records its invokes

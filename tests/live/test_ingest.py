@@ -154,3 +154,24 @@ def test_cluster_every_event_touches_one_slot(tmp_path: Path) -> None:
         router.close()
     assert all(o is OpType.OK for o in result.outcomes), result.outcomes
     assert ing.stats.admitted == 500
+
+
+def test_a_stream_left_early_leaves_no_reply_for_the_next_caller(
+    standalone: Deployment, tmp_path: Path
+) -> None:
+    ing, rec, router, _admin = setup(standalone, tmp_path, IngestConfig(limit=10_000, window_ms=1000))
+    batches = [
+        ([event(b * 10 + i, "acme", f"user_{i}", T0 + b * 10 + i) for i in range(10)], None) for b in range(3)
+    ]
+    stream = ing.ingest_stream(batches)
+    first = next(stream)  # batch 1's limiter round is in flight by now
+    stream.close()
+    assert first.allowed == [1] * 10
+    # The next command on this router gets its own reply, not batch 1's left on the socket.
+    (pong,) = router.execute([("PING",)], ["k"])
+    assert pong.outcome is OpType.OK and pong.value in (b"PONG", "PONG", True)
+    rec.close()
+    router.close()
+    ops = [op for op in stream_ops(tmp_path / "history.jsonl") if op.f == "rate_limit"]
+    assert sum(op.outcome == "ok" for op in ops) == 10
+    assert sum(op.outcome is None for op in ops) == 10  # sent, never read: unknown, not dropped

@@ -52,6 +52,9 @@ class ModelRouter:
     def receive(self, sent: Replies) -> Replies:
         return sent
 
+    def abandon_in_flight(self) -> None:
+        return None
+
     def execute_packed(
         self, packed: list[bytes], keys: list[str], while_waiting: Callable[[], object] | None = None
     ) -> Replies:

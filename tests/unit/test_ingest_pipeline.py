@@ -71,6 +71,9 @@ class PipelineModelRouter:
     def receive(self, sent: Replies) -> Replies:
         return sent
 
+    def abandon_in_flight(self) -> None:
+        return None
+
     def execute_packed(
         self,
         packed: list[bytes],
