@@ -48,7 +48,6 @@ from harness.workload.redis_ingest import (
     DEFAULT_DESIGN,
     Design,
     IngestConfig,
-    NullRecorder,
     Recorder,
     RedisIngestor,
     ingest_script,
@@ -89,10 +88,10 @@ def _worker(
     batches, gen_s = _events(seed, worker, count, t0_ms)
     clock = RunClock()
     router = SlotRouter([addr], cluster=False, now_ns=clock.now_ns)
-    rec: Recorder
+    rec: Recorder | None
     history: HistoryRecorder | None = None
     if mode == "none":
-        rec = NullRecorder()
+        rec = None
     else:
         rec = history = HistoryRecorder(Path(hist), clock)
     hdr = LatencyHistograms() if mode != "none" else None
@@ -238,7 +237,7 @@ def redis_cli_pipe(
     router = SlotRouter([addr], cluster=False, now_ns=clock.now_ns)
     packer = RedisIngestor(
         router,
-        NullRecorder(),
+        None,
         clock,
         KeyScheme({}),
         IngestConfig(limit=10**9, window_ms=1000),

@@ -11,10 +11,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from mockupdb import MockupDB
 from pymongo import MongoClient
+
+from harness.history.recorder import HistoryRecorder
 
 WIRE = {"7.0": 21, "8.0": 25}
 
@@ -110,3 +113,9 @@ def body(req: Any) -> dict[str, Any]:
 def cursor(ns: str, docs: list[dict[str, Any]], cursor_id: int = 0, first: bool = True) -> dict[str, Any]:
     batch = "firstBatch" if first else "nextBatch"
     return {"cursor": {"id": cursor_id, "ns": ns, batch: docs}}
+
+
+def history(rec: HistoryRecorder) -> Path:
+    """The recorder's file, flushed so far."""
+    rec.flush()
+    return rec.path

@@ -19,7 +19,7 @@ Three forms, one interface (:class:`BatchRecording`):
   ``incr`` (with ``window``), ``pfadd`` and the timeline's ``ttl_write`` — invoked with the script
   (design script) or when round 2 is sent (design pipeline, admitted events only). Costs several
   times more; tests use it to show the compact form expands to exactly this.
-* :class:`NoRecording`: nothing (the benchmark's baseline for recording's cost).
+* :class:`NoRecording`: nothing (no recorder given: the benchmark's baseline for recording's cost).
 """
 
 from __future__ import annotations
@@ -80,58 +80,6 @@ class Recorder(Protocol):
         *,
         time_ns: Sequence[int],
     ) -> None: ...
-
-
-class NullRecorder:
-    """Records nothing: the benchmark's baseline for the cost of recording (an ingestor given it
-    builds no records at all: see :class:`NoRecording`)."""
-
-    def invoke_batch(
-        self,
-        process: str,
-        f: str,
-        fields: Sequence[dict[str, Any]],
-        *,
-        time_ns: int | Sequence[int] | None = None,
-    ) -> list[int]:
-        return [0] * len(fields)
-
-    def complete_batch(
-        self,
-        op_ids: Sequence[int],
-        outcomes: OpType | Sequence[OpType],
-        process: str,
-        f: str,
-        fields: Sequence[dict[str, Any]],
-        *,
-        time_ns: int | Sequence[int] | None = None,
-    ) -> None:
-        return None
-
-    def invoke_columns(
-        self,
-        process: str,
-        f: str,
-        n: int,
-        columns: Mapping[str, Sequence[Any]],
-        *,
-        common: Mapping[str, Any] | None = None,
-        time_ns: int | None = None,
-    ) -> int:
-        return 0
-
-    def complete_columns(
-        self,
-        first: int,
-        n: int,
-        outcomes: OpType | Sequence[OpType],
-        process: str,
-        f: str,
-        columns: Mapping[str, Sequence[Any]],
-        *,
-        time_ns: Sequence[int],
-    ) -> None:
-        return None
 
 
 class Packed(NamedTuple):

@@ -301,6 +301,7 @@ class PlatformDriver:
         if ev is not None:
             fields.update(tenant=ev.tenant, event_id=ev.event_id)
         rec = self.ingestor.rec
+        assert rec is not None  # a platform run always records
         [op] = rec.invoke_batch(PROCESS, "shed", [fields], time_ns=self.clock.now_ns())
         rec.complete_batch([op], OpType.FAIL, PROCESS, "shed", [{"error": reason}])
 

@@ -46,14 +46,13 @@ from harness.workload.ingest_record import (
     Effects,
     Limited,
     NoRecording,
-    NullRecorder,
     OpRecording,
     Packed,
     Recorder,
 )
 from harness.workload.keys import KeyScheme, hour_bucket, minute_bucket
 
-__all__ = ["PROCESS", "NullRecorder", "Recorder"]
+__all__ = ["PROCESS", "Recorder"]
 
 Recording = Literal["compact", "ops"]
 Design = Literal["pipeline", "script"]
@@ -138,7 +137,7 @@ class RedisIngestor:
     def __init__(
         self,
         router: SlotRouter,
-        recorder: Recorder,
+        recorder: Recorder | None,
         clock: RunClock,
         keys: KeyScheme,
         cfg: IngestConfig,
@@ -147,7 +146,8 @@ class RedisIngestor:
         recording: Recording = "compact",
         design: Design = DEFAULT_DESIGN,
     ) -> None:
-        """``script_sha`` is the loaded :func:`ingest_script` of ``design``."""
+        """``script_sha`` is the loaded :func:`ingest_script` of ``design``; no ``recorder``: record
+        nothing (builds no records at all, the honest baseline for recording's cost)."""
         self.router = router
         self.rec = recorder
         self.clock = clock
@@ -159,7 +159,7 @@ class RedisIngestor:
         self._script = design == "script"
         ctx = Context(variant, cfg.window_ms, cfg.timeline_ttl_s * 1000)
         self._record: BatchRecording
-        if isinstance(recorder, NullRecorder):
+        if recorder is None:
             self._record = NoRecording()
         elif recording == "ops":
             self._record = OpRecording(recorder, ctx)

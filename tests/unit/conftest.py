@@ -1,4 +1,5 @@
-"""Unit-level fixtures: a throwaway standalone redis-server (skips when the binary is absent)."""
+"""Unit-level fixtures: a throwaway standalone redis-server (skips when the binary is absent), a mock
+MongoDB replica set per wire version, and a history recorder in the test's tmp dir."""
 
 from __future__ import annotations
 
@@ -8,9 +9,16 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
+from mockupdb import MockupDB
+from pymongo import MongoClient
+
+from harness.clock import RunClock
+from harness.history.recorder import HistoryRecorder
+from tests.mockrs import WIRE, mock_replset
 
 
 def free_port() -> int:
@@ -63,3 +71,16 @@ def redis_port(tmp_path: Path) -> Iterator[int]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="module", params=sorted(WIRE), ids=lambda v: f"mongodb-{v}")
+def rs(request: pytest.FixtureRequest) -> Iterator[tuple[MockupDB, MockupDB, MongoClient[dict[str, Any]]]]:
+    """A mock two-member replica set (primary, secondary, client), once per wire version."""
+    with mock_replset(WIRE[request.param]) as servers:
+        yield servers
+
+
+@pytest.fixture
+def recorder(tmp_path: Path) -> Iterator[HistoryRecorder]:
+    with HistoryRecorder(tmp_path / "history.jsonl", RunClock()) as rec:
+        yield rec

@@ -8,9 +8,7 @@ as a server would; the recorded histories are then judged by the real checkers.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +21,6 @@ from harness.checkers.monotonic_reads import check_monotonic_reads
 from harness.checkers.read_your_writes import check_read_your_writes
 from harness.checkers.retention import check_retention
 from harness.checkers.tenant_isolation import check_tenant_isolation
-from harness.clock import RunClock
 from harness.history.loader import load_history, stream_ops
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
@@ -31,7 +28,7 @@ from harness.workload.aggregation import DAY_MS, HOUR_MS, AggregationWorker
 from harness.workload.queries import QueryService
 from harness.workload.ryw import ProfileStore
 from harness.workload.session_fallback import FallbackSessionStore
-from tests.mockrs import WIRE, body, cursor, mock_replset, receive
+from tests.mockrs import body, cursor, history, receive
 
 Replset = tuple[MockupDB, MockupDB, MongoClient[dict[str, Any]]]
 
@@ -46,23 +43,6 @@ def dt(ms: int) -> datetime:
 def naive(ms: int) -> datetime:
     """As pymongo decodes a BSON date by default (naive UTC)."""
     return dt(ms).replace(tzinfo=None)
-
-
-@pytest.fixture(scope="module", params=sorted(WIRE), ids=lambda v: f"mongodb-{v}")
-def rs(request: pytest.FixtureRequest) -> Iterator[Replset]:
-    with mock_replset(WIRE[request.param]) as servers:
-        yield servers
-
-
-@pytest.fixture
-def recorder(tmp_path: Path) -> Iterator[HistoryRecorder]:
-    with HistoryRecorder(tmp_path / "history.jsonl", RunClock()) as rec:
-        yield rec
-
-
-def history(rec: HistoryRecorder) -> Path:
-    rec.flush()
-    return rec.path
 
 
 # -- aggregation worker -------------------------------------------------------------------------

@@ -7,9 +7,7 @@ field; the histories are judged by the real checkers."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,34 +19,16 @@ from pymongo import MongoClient
 from harness.checkers.monotonic_reads import check_monotonic_reads
 from harness.checkers.read_your_writes import check_read_your_writes
 from harness.checkers.sessions import check_sessions
-from harness.clock import RunClock
 from harness.history.loader import load_history, stream_ops
 from harness.history.recorder import HistoryRecorder
 from harness.workload.platform_mongo import MongoProfiles
 from harness.workload.ryw import ProfileStore
 from harness.workload.session_fallback import FallbackSessionDriver, FallbackSessionStore, session_key
 from harness.workload.sessions import SessionConfig
-from tests.mockrs import WIRE, body, cursor, mock_replset, receive
+from tests.mockrs import body, cursor, history, receive
 
 Replset = tuple[MockupDB, MockupDB, MongoClient[dict[str, Any]]]
 KEY = "profile:t1:user_3"
-
-
-@pytest.fixture(scope="module", params=sorted(WIRE), ids=lambda v: f"mongodb-{v}")
-def rs(request: pytest.FixtureRequest) -> Iterator[Replset]:
-    with mock_replset(WIRE[request.param]) as servers:
-        yield servers
-
-
-@pytest.fixture
-def recorder(tmp_path: Path) -> Iterator[HistoryRecorder]:
-    with HistoryRecorder(tmp_path / "history.jsonl", RunClock()) as rec:
-        yield rec
-
-
-def history(rec: HistoryRecorder) -> Path:
-    rec.flush()
-    return rec.path
 
 
 def fam_reply(version: int, key: str = KEY, **extra: Any) -> dict[str, Any]:
