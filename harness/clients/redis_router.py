@@ -66,12 +66,6 @@ class Replies:
             [r.node for r in replies],
         )
 
-    def reply(self, i: int) -> Reply:
-        return Reply(self.outcomes[i], self.values[i], self.done_ns[i], self.nodes[i])
-
-    def __len__(self) -> int:
-        return len(self.outcomes)
-
 
 @dataclass(slots=True)
 class Sent:

@@ -9,7 +9,6 @@ hosts for the other side's proxy ports. ``LoopbackNetwork``: no hosts; nodes and
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import os
 import socket
@@ -110,10 +109,6 @@ class LoopbackNetwork(Network):
         return free_port("127.0.0.1"), free_port("127.0.0.1")
 
 
-def _subnet_lock() -> contextlib.AbstractContextManager[None]:
-    return machine_lock("subnets")
-
-
 class NetnsNetwork(Network):
     kind = "netns"
     partitions_supported = True
@@ -127,7 +122,7 @@ class NetnsNetwork(Network):
         # Picking a free /24 and taking it (the bridge's address) is one step under a machine-wide
         # lock: two runs starting together would otherwise take the same subnet, and each would
         # reach the other's servers.
-        with _subnet_lock():
+        with machine_lock("subnets"):
             self.subnet = self._pick_subnet()
             self.proxy_address = str(next(iter(self.subnet.hosts())))
             with creating():  # another run's reap sweeps our-named links no run claims

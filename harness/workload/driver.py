@@ -22,7 +22,7 @@ from harness.history.recorder import HistoryRecorder
 from harness.metrics.hdr import LatencyHistograms
 from harness.ops import OpType
 from harness.workload.keys import KeyScheme
-from harness.workload.openloop import DriverStats, Progress, run_open_loop
+from harness.workload.openloop import DriverStats, Progress, run_schedule
 from harness.workload.profile import RateProfile
 from harness.workload.tenants import TenantPicker
 
@@ -84,14 +84,9 @@ class EventDriver:
         return self.cfg.tenant_limits.get(tenant, self.cfg.limit)
 
     def run(self, on_progress: Progress | None = None) -> DriverStats:
-        cfg = self.cfg
-        return run_open_loop(
+        return run_schedule(
             self.clock,
-            rate=None if cfg.profile is not None else cfg.rate,
-            profile=cfg.profile,
-            duration_s=cfg.duration_s,
-            drain_s=cfg.drain_s,
-            max_batch=cfg.max_batch,
+            self.cfg,
             stats=self.stats,
             send=lambda first_seq, sched, _backlog: self._batch(first_seq, sched),
             on_progress=on_progress,

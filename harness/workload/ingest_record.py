@@ -153,10 +153,6 @@ class BatchRecording(Protocol):
     def effects(self, token: Any, p: Packed, eff: Effects) -> None: ...
 
 
-def _pick(col: Sequence[Any], idx: list[int] | None) -> list[Any]:
-    return list(col) if idx is None else [col[i] for i in idx]
-
-
 class NoRecording:
     def invoke(self, p: Packed, sched: Sequence[int], send_ns: int, script: bool) -> None:
         return None

@@ -47,6 +47,21 @@ class Backlog(Protocol):
     def next_ns(self) -> int | None: ...
 
 
+class Schedule(Protocol):
+    """What a driver's config says about its schedule: a constant ``rate`` unless ``profile``."""
+
+    @property
+    def rate(self) -> float: ...
+    @property
+    def duration_s(self) -> float: ...
+    @property
+    def drain_s(self) -> float: ...
+    @property
+    def max_batch(self) -> int: ...
+    @property
+    def profile(self) -> RateProfile | None: ...
+
+
 #: ``send(first_seq, sched_ns, backlog_items)``: one batch of scheduled events (``sched_ns[i]`` is
 #: when event ``first_seq + i`` was due) plus any backlog items due now.
 Send = Callable[[int, list[int], list[Any]], None]
@@ -110,3 +125,26 @@ def run_open_loop(
     if on_progress is not None:
         on_progress(stats, 1.0)
     return stats
+
+
+def run_schedule(
+    clock: RunClock,
+    cfg: Schedule,
+    *,
+    stats: DriverStats,
+    send: Send,
+    on_progress: Progress | None = None,
+    backlog: Backlog | None = None,
+) -> DriverStats:
+    """:func:`run_open_loop` as ``cfg`` says: its profile when set, else its constant rate."""
+    return run_open_loop(
+        clock,
+        profile=cfg.profile if cfg.profile is not None else Constant(float(cfg.rate)),
+        duration_s=cfg.duration_s,
+        drain_s=cfg.drain_s,
+        max_batch=cfg.max_batch,
+        stats=stats,
+        send=send,
+        on_progress=on_progress,
+        backlog=backlog,
+    )

@@ -44,7 +44,7 @@ from harness.workload.backpressure import BackpressureStats, BoundedIngest, Mode
 from harness.workload.cache import Cache, Loader, LoaderError
 from harness.workload.generator import Event, EventGenerator
 from harness.workload.keys import KeyScheme
-from harness.workload.openloop import DriverStats, Progress, run_open_loop
+from harness.workload.openloop import DriverStats, Progress, run_open_loop, run_schedule
 from harness.workload.profile import RateProfile, constant
 from harness.workload.redis_ingest import PROCESS, RedisIngestor
 from harness.workload.redis_reads import RedisQueries, RywMode
@@ -209,13 +209,9 @@ class PlatformDriver:
             if self.cfg.queue_capacity:
                 self._run_queued(on_progress)
             else:
-                cfg = self.cfg
-                run_open_loop(
+                run_schedule(
                     self.clock,
-                    profile=cfg.ingest_profile(),
-                    duration_s=cfg.duration_s,
-                    drain_s=cfg.drain_s,
-                    max_batch=cfg.max_batch,
+                    self.cfg,
                     stats=self.stats,
                     send=lambda first, sched, _b: self._ingest(first, sched),
                     on_progress=on_progress,

@@ -54,7 +54,7 @@ from harness.clients.outcomes import outcome_of as redis_outcome
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
-from harness.workload.openloop import DriverStats, Progress, run_open_loop
+from harness.workload.openloop import DriverStats, Progress, run_schedule
 from harness.workload.sessions import SessionConfig
 
 PROCESS = "sessions"
@@ -266,14 +266,9 @@ class FallbackSessionDriver:
         self.counter_keys: set[str] = set()  # every session key used (read back at the end)
 
     def run(self, on_progress: Progress | None = None) -> DriverStats:
-        cfg = self.cfg
-        return run_open_loop(
+        return run_schedule(
             self.store.clock,
-            rate=None if cfg.profile is not None else cfg.rate,
-            profile=cfg.profile,
-            duration_s=cfg.duration_s,
-            drain_s=cfg.drain_s,
-            max_batch=cfg.max_batch,
+            self.cfg,
             stats=self.stats,
             send=lambda _first, sched, _backlog: self._batch(sched),
             on_progress=on_progress,

@@ -19,7 +19,7 @@ from harness.clients.redis_router import SlotRouter
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
-from harness.workload.openloop import DriverStats, Progress, run_open_loop
+from harness.workload.openloop import DriverStats, Progress, run_schedule
 from harness.workload.profile import RateProfile
 
 PROCESS = "sessions"
@@ -65,14 +65,9 @@ class SessionDriver:
         return f"session:t{sid % self.cfg.tenants}:s{sid}"
 
     def run(self, on_progress: Progress | None = None) -> DriverStats:
-        cfg = self.cfg
-        return run_open_loop(
+        return run_schedule(
             self.clock,
-            rate=None if cfg.profile is not None else cfg.rate,
-            profile=cfg.profile,
-            duration_s=cfg.duration_s,
-            drain_s=cfg.drain_s,
-            max_batch=cfg.max_batch,
+            self.cfg,
             stats=self.stats,
             send=lambda first_seq, sched, _backlog: self._batch(first_seq, sched),
             on_progress=on_progress,

@@ -1,5 +1,6 @@
 """Unit-level fixtures: a throwaway standalone redis-server (skips when the binary is absent), a mock
-MongoDB replica set per wire version, and a history recorder in the test's tmp dir."""
+MongoDB standalone (with a client) and replica set per wire version, and a history recorder in the
+test's tmp dir."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pymongo import MongoClient
 
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
-from tests.mockrs import WIRE, mock_replset
+from tests.mockrs import WIRE, mock_replset, mock_standalone
 
 
 def free_port() -> int:
@@ -71,6 +72,23 @@ def redis_port(tmp_path: Path) -> Iterator[int]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="module", params=sorted(WIRE), ids=lambda v: f"mongodb-{v}")
+def server(request: pytest.FixtureRequest) -> Iterator[MockupDB]:
+    """A mock standalone MongoDB, once per wire version."""
+    with mock_standalone(WIRE[request.param]) as s:
+        yield s
+
+
+@pytest.fixture
+def client(server: MockupDB) -> Iterator[MongoClient[dict[str, Any]]]:
+    """A direct client of :func:`server`."""
+    c: MongoClient[dict[str, Any]] = MongoClient(
+        server.uri, directConnection=True, serverSelectionTimeoutMS=5000
+    )
+    yield c
+    c.close()
 
 
 @pytest.fixture(scope="module", params=sorted(WIRE), ids=lambda v: f"mongodb-{v}")

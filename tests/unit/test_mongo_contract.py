@@ -8,7 +8,6 @@ runs the same code against real servers where they exist).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,22 +27,6 @@ from harness.topology.mongo_spec import CollectionSpec, MemberSpec
 from harness.topology.network import Host
 from harness.topology.spec import load_topology
 from harness.topology.toxiproxy import ProxyInfo
-from tests.mockrs import WIRE, mock_standalone
-
-
-@pytest.fixture(scope="module", params=sorted(WIRE), ids=lambda v: f"mongodb-{v}")
-def server(request: pytest.FixtureRequest) -> Iterator[MockupDB]:
-    with mock_standalone(WIRE[request.param]) as s:
-        yield s
-
-
-@pytest.fixture
-def client(server: MockupDB) -> Iterator[MongoClient[dict[str, Any]]]:
-    c: MongoClient[dict[str, Any]] = MongoClient(
-        server.uri, directConnection=True, serverSelectionTimeoutMS=5000
-    )
-    yield c
-    c.close()
 
 
 def receive(server: MockupDB, name: str, db: str = "admin") -> Any:

@@ -32,27 +32,11 @@ from harness.workload.generator import DAY_MS, Event, EventGenerator
 from harness.workload.keys import minute_bucket
 from harness.workload.mongo_ingest import IngestConfig, MongoIngestor, WriteConcernSpec, doc_key
 from harness.workload.tenants import TenantMix, TenantPicker
-from tests.mockrs import WIRE, mock_standalone
 
 T0 = 1_700_000_000_000
 WALL = T0 + 90_000  # the injected wall clock: the reads run shortly after the events
 WC = WriteConcernSpec(w="majority", j=True, wtimeout_ms=5000)
 ACK, DUPS, RET, AUDIT = "acknowledged-writes-survive", "no-duplicates", "retention", "audit-trail-integrity"
-
-
-@pytest.fixture(scope="module", params=sorted(WIRE), ids=lambda v: f"mongodb-{v}")
-def server(request: pytest.FixtureRequest) -> Iterator[MockupDB]:
-    with mock_standalone(WIRE[request.param]) as s:
-        yield s
-
-
-@pytest.fixture
-def client(server: MockupDB) -> Iterator[MongoClient[dict[str, Any]]]:
-    c: MongoClient[dict[str, Any]] = MongoClient(
-        server.uri, directConnection=True, serverSelectionTimeoutMS=5000
-    )
-    yield c
-    c.close()
 
 
 @pytest.fixture
