@@ -106,13 +106,15 @@ class Packed(NamedTuple):
 class Limited:
     """Round 1 (or the script) per event: ``values[i]`` is the reply (``[allowed, remaining]``, plus
     the counter in design script) when ``outcomes[i]`` is ok, else the error's description;
-    ``allowed[i]`` is 1 or 0, None when not ok. ``clean``: every outcome ok."""
+    ``allowed[i]`` is 1 or 0, None when not ok; ``admitted`` counts the 1s. ``clean``: every
+    outcome ok."""
 
     outcomes: list[OpType]
     values: list[Any]
     done_ns: list[int]
     allowed: list[int | None]
     clean: bool
+    admitted: int
 
 
 @dataclass(slots=True)

@@ -317,7 +317,7 @@ class RedisIngestor:
             return f
         n = len(p.events)
         f.idx = None  # the admitted events (None: all of them, the common case)
-        if not (lim.clean and lim.allowed.count(1) == n):
+        if not (lim.clean and lim.admitted == n):
             f.idx = [i for i, a in enumerate(lim.allowed) if a == 1]
         if f.idx is not None and not f.idx:
             record.limited(f.token, p, lim, False)
@@ -373,16 +373,15 @@ class RedisIngestor:
         st.events += n
         if r.clean:
             allowed: list[int | None] = [v[0] for v in r.values]
-            adm = sum(allowed)  # type: ignore[arg-type]
             st.outcomes["ok"] += n
         else:
             allowed = [v[0] if o is OpType.OK else None for o, v in zip(r.outcomes, r.values, strict=True)]
-            adm = allowed.count(1)
             for o in r.outcomes:
                 st.outcomes[o.value] += 1
+        adm = allowed.count(1)
         st.admitted += adm
         st.rejected += allowed.count(0)
-        return Limited(r.outcomes, r.values, r.done_ns, allowed, r.clean)
+        return Limited(r.outcomes, r.values, r.done_ns, allowed, r.clean, adm)
 
     def _touched(self, p: Packed, i: int) -> None:
         self.counter_keys.add(p.k_cnt[i])
