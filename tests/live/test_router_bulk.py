@@ -1,6 +1,10 @@
 """The router's bulk reply reading against a real redis-server: error replies stay per command, a
 group of commands keeps its error objects, replies spanning many socket reads come back in order
-with non-decreasing stamps, and a read that times out mid-batch leaves the rest unknown."""
+with non-decreasing stamps, and a read that times out mid-batch leaves the rest unknown.
+
+Each test runs twice: on a node with the machine's full CPU and on one capped at a quarter core (a
+machine four times slower, for the server). The busy server is busy for a stated time, so both read
+the same."""
 
 from __future__ import annotations
 
@@ -14,17 +18,29 @@ from harness.bench import standalone_topology
 from harness.clients.redis_router import SlotRouter
 from harness.clock import RunClock
 from harness.ops import OpType
+from harness.topology.cgroups import cpu_limits_supported
 from harness.topology.local import Deployment, deploy, run_id_now
 from tests.conftest import needs_servers
+from tests.live.busy import busy_command, wait_until_answering
 
 pytestmark = [pytest.mark.live, needs_servers]
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[tuple[str, int], redis.Redis]]:
+BUSY_MS = 1000  # five times the router's 0.2 s socket timeout
+
+
+@pytest.fixture(scope="module", params=[None, 0.25], ids=["full-cpu", "quarter-core"])
+def node(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[tuple[str, int], redis.Redis]]:
+    cores: float | None = request.param
+    if cores is not None and not cpu_limits_supported()[0]:
+        pytest.skip(f"needs cgroup CPU limits to slow the server down: {cpu_limits_supported()[1]}")
     run_id = run_id_now("test-")
+    run_dir = tmp_path_factory.mktemp("run") / run_id
     dep: Deployment
-    with deploy(standalone_topology(), tmp_path_factory.mktemp("run") / run_id, run_id) as dep:
+    with deploy(standalone_topology(), run_dir, run_id, cpu_limit=cores) as dep:
+        assert dep.capacity["applied"] is (cores is not None)
         n = dep.redis[0]
         yield (n.host.address, n.port), n.admin()
 
@@ -84,7 +100,7 @@ def test_a_timeout_mid_batch_leaves_the_rest_unknown(node: tuple[tuple[str, int]
     addr, admin = node
     admin.flushall()
     router = SlotRouter([addr], cluster=False, now_ns=RunClock().now_ns, socket_timeout=0.2)
-    slow = _pack("EVAL", "for i = 1, 60000000 do end return 1", "0")  # ~1 s of server time
+    slow = _pack(*busy_command(BUSY_MS))
     # The server answers what it read before the script in earlier event-loop turns (it reads
     # 16 kB at a time); the replies of the script's own turn wait for the script.
     n = 3000
@@ -94,16 +110,7 @@ def test_a_timeout_mid_batch_leaves_the_rest_unknown(node: tuple[tuple[str, int]
     assert 0 < known < n and r.values[:known] == list(range(1, known + 1))
     assert r.outcomes[known:] == [OpType.INFO] * (n + 2 - known) and r.clean is False
     assert all("TimeoutError" in v for v in r.values[known:])
-    # readiness, not a sleep: the server answers again once the script has finished
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if admin.ping():
-                break
-        except redis.ResponseError as exc:  # BUSY while the script runs
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the server stayed busy: {exc}") from exc
-            time.sleep(0.05)
+    wait_until_answering(admin)
     assert int(admin.get("k") or 0) == n + 1  # the unknown ones did run: unknown was the right answer
 
 
@@ -130,21 +137,13 @@ def test_a_batch_behind_a_broken_one_is_unknown(node: tuple[tuple[str, int], red
     addr, admin = node
     admin.flushall()
     router = SlotRouter([addr], cluster=False, now_ns=RunClock().now_ns, socket_timeout=0.2)
-    slow = router.send_packed([_pack("EVAL", "for i = 1, 60000000 do end return 1", "0")], ["k"])
+    slow = router.send_packed([_pack(*busy_command(BUSY_MS))], ["k"])
     behind = router.send_packed([_pack("INCR", "k")], ["k"])
     r_slow, r_behind = router.receive(slow), router.receive(behind)
     # The first read timed out and dropped the connection: the second's replies can never be read
     # on a new one, and the INCR did reach the server, so unknown (not fail) is the only answer.
     assert r_slow.outcomes == [OpType.INFO] and "TimeoutError" in r_slow.values[0]
     assert r_behind.outcomes == [OpType.INFO] and "connection lost before the replies" in r_behind.values[0]
-    deadline = time.monotonic() + 30
-    while True:  # readiness: the server answers again once the script has finished
-        try:
-            admin.ping()
-            break
-        except redis.ResponseError as exc:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the server stayed busy: {exc}") from exc
-            time.sleep(0.05)
+    wait_until_answering(admin)
     assert int(admin.get("k") or 0) == 1
     router.close()
