@@ -185,7 +185,8 @@ def test_latency_hits_a_pooled_connection_opened_before_it(ctx: FaultContext) ->
     finally:
         client.close()
     assert healed["removed"] and dep.toxiproxy.toxics("r5-client") == []
-    assert base < 50 and fast < 50, (base, fast)
+    # before and after the toxic the connection does not pay it (relative: no bound on CPU speed)
+    assert base < slow - 100 and fast < slow - 100, (base, slow, fast)
     assert slow >= 145, f"the open connection should pay the 150 ms toxic, median {slow:.1f} ms"
     assert "affected" in applied["open_connections"]
 
@@ -334,6 +335,10 @@ def test_split_minority_sees_the_majority_failing(ctx: FaultContext) -> None:
                 return False
         return True
 
+    def minority_cluster_down() -> bool:
+        # the state follows the flags on the node's next cron tick (100 ms): poll it too
+        return all(cluster_info(dep, m)["cluster_state"] == "fail" for m in minority)
+
     try:
         wait_for(
             "each minority node flags every majority node failing",
@@ -341,7 +346,7 @@ def test_split_minority_sees_the_majority_failing(ctx: FaultContext) -> None:
             15,
             lambda: views(dep),
         )
-        assert all(cluster_info(dep, m)["cluster_state"] == "fail" for m in minority)
+        wait_for("each minority node says the cluster is down", minority_cluster_down, 5, lambda: views(dep))
     finally:
         healed = fault.heal(ctx)
     assert healed["rules_left"] == {}

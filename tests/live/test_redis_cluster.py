@@ -79,9 +79,14 @@ def test_latency_toxic_slows_only_that_masters_slots(cluster: Deployment) -> Non
     finally:
         cluster.toxiproxy.remove_toxic("r1-client", name)
         router.close()
-    assert base_slow < 50 and base_fast < 50
-    assert toxic_slow >= 95, f"ops on r1's slots should pay the 100 ms toxic, median {toxic_slow:.1f} ms"
-    assert toxic_fast < 50, f"ops on r2's slots should not, median {toxic_fast:.1f} ms"
+    figures = (
+        f"medians r1/r2 before {base_slow:.1f}/{base_fast:.1f} ms, "
+        f"with the toxic {toxic_slow:.1f}/{toxic_fast:.1f} ms"
+    )
+    assert toxic_slow >= 95, f"ops on r1's slots should pay the 100 ms toxic; {figures}"
+    # relative to the same machine's own figures, so no bound on how fast its CPU is
+    assert toxic_slow - base_slow >= 50, f"the toxic added too little to r1's slots; {figures}"
+    assert toxic_fast - base_fast < 50, f"ops on r2's slots should not pay the toxic; {figures}"
 
 
 def test_replicated_topology_replicates_through_the_proxy(tmp_path: Path) -> None:

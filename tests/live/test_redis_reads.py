@@ -151,9 +151,17 @@ def test_unique_users_pfcount_judged_by_the_checker(env: Env) -> None:
     assert [(o.get("key"), o.get("read_pref")) for o in counts] == [(key, "master"), (key, "replica")]
 
 
+def in_sync_replica_read(env: Env, session: str) -> tuple[int | None, int | None]:
+    """A read-your-write step through the replica once it has the write: the same write and read
+    ops as ``read_your_write(..., "replica")``, without racing replication."""
+    written, _ = env.q.profile_write("acme", "u1", session)
+    env.sync_replica()
+    return written, env.q.profile_read("acme", "u1", session, "replica")
+
+
 def test_replica_read_misses_own_write_while_the_replica_lags(env: Env) -> None:
     replica = env.dep.node("r2").admin()
-    assert env.q.read_your_write("acme", "u1", "s1", "replica") == (1, 1)  # in sync: fresh
+    assert in_sync_replica_read(env, "s1") == (1, 1)
     replica.execute_command("CLIENT", "PAUSE", 10_000, "WRITE")  # stops applying the stream
     try:
         stale = env.q.read_your_write("acme", "u1", "s1", "replica")
@@ -179,7 +187,9 @@ def test_replica_read_misses_own_write_while_the_replica_lags(env: Env) -> None:
 def test_wait_then_replica_falls_back_to_master_when_the_replica_is_frozen(env: Env) -> None:
     node = env.dep.node("r2")
     assert node.process is not None
-    assert env.q.read_your_write("acme", "u1", "s1", "replica_after_wait") == (1, 1)
+    # WAIT returns when the replica acknowledges: a long timeout costs nothing, a short one fails on a
+    # slow machine (stays under the router's 2 s socket timeout)
+    assert env.q.read_your_write("acme", "u1", "s1", "replica_after_wait", wait_ms=1500) == (1, 1)
     os.kill(node.process.pid, signal.SIGSTOP)
     try:
         frozen = env.q.read_your_write("acme", "u1", "s1", "replica_after_wait", wait_ms=50)
@@ -202,7 +212,7 @@ def test_replica_read_of_a_frozen_replica_is_unknown_not_stale(env: Env) -> None
     replica = env.q.replica
     assert replica is not None
     replica.socket_timeout = 0.2  # applies to connections opened from now on
-    assert env.q.read_your_write("acme", "u1", "s1", "replica") == (1, 1)  # connected, in sync
+    assert in_sync_replica_read(env, "s1") == (1, 1)  # connected
     os.kill(node.process.pid, signal.SIGSTOP)
     try:
         written, read = env.q.read_your_write("acme", "u1", "s1", "replica")
