@@ -42,6 +42,7 @@ __all__ = [
     "collect",
     "find_binary",
     "main",
+    "parse_ferretdb_version",
     "parse_go_module_version",
     "parse_mongod_version",
     "parse_redis_version",
@@ -90,6 +91,7 @@ _REDIS_CLI_RE = re.compile(r"^redis-cli (\d+\.\d+\.\d+\S*)", re.MULTILINE)
 _MONGO_RE = re.compile(r"\bversion v(\d+\.\d+\.\d+\S*)")
 _TOXIPROXY_RE = re.compile(r"\btoxiproxy-server version (\S+)")
 _IPTABLES_RE = re.compile(r"\bv(\d+\.\d+\.\d+)(?:\s+\(([^)]+)\))?")
+_FERRETDB_RE = re.compile(r"^ferretdb v(\d+\.\d+\.\d+\S*)", re.MULTILINE)
 
 
 def parse_redis_version(output: str) -> str | None:
@@ -113,6 +115,13 @@ def parse_mongod_version(output: str) -> str | None:
     """``mongod --version`` ("db version v7.0.14") or ``mongos --version``
     ("mongos version v7.0.14") → ``"7.0.14"``; ``None`` if unrecognised."""
     m = _MONGO_RE.search(output)
+    return m.group(1) if m else None
+
+
+def parse_ferretdb_version(output: str) -> str | None:
+    """``ferretdb --version`` of the program ``make setup`` builds ("ferretdb v1.24.2 (sqlite
+    handler, embedded)") → ``"1.24.2"``; ``None`` if unrecognised."""
+    m = _FERRETDB_RE.search(output)
     return m.group(1) if m else None
 
 
@@ -295,6 +304,7 @@ def collect() -> dict[str, str]:
         "toxiproxy-server": _toxiproxy_server,
         "mongod": lambda: _binary_version("mongod", ["--version"], parse_mongod_version),
         "mongos": lambda: _binary_version("mongos", ["--version"], parse_mongod_version),
+        "ferretdb": lambda: _binary_version("ferretdb", ["--version"], parse_ferretdb_version),
         "docker": _docker,
         "iptables": _iptables,
         "ip netns": _ip_netns,

@@ -6,7 +6,10 @@
 #   2. redis-server 7+ and redis-cli        (apt: redis-server redis-tools)
 #   3. iptables and ip                      (apt: iptables iproute2)
 #   4. toxiproxy-server, pinned below, built with `go install` into tools/bin/
-#   5. python -m harness.doctor
+#   5. ferretdb (FerretDB, pinned in scripts/ferretdb/go.mod, SQLite handler), built
+#      with `go build` into tools/bin/: the MongoDB plane's server where no mongod
+#      exists (optional: without it that plane is reported not_run)
+#   6. python -m harness.doctor
 #
 # As root, missing system packages are installed with apt-get (one
 # `apt-get update`, only when something has to be installed).  Without root
@@ -19,6 +22,7 @@ set -euo pipefail
 TOXIPROXY_VERSION=v2.12.0
 TOXIPROXY_MODULE=github.com/Shopify/toxiproxy/v2
 GO_MIN_VERSION=1.23 # toxiproxy v2.12.0's go.mod says "go 1.23.0"
+FERRETDB_GO_MIN=1.24 # scripts/ferretdb/go.mod says "go 1.24"
 REDIS_MIN_MAJOR=7
 PYTHON_MIN=3.11 # pyproject.toml requires-python
 
@@ -121,6 +125,7 @@ have redis-server || add_apt redis-server redis-tools
 have redis-cli || add_apt redis-tools
 have_admin iptables || add_apt iptables
 have_admin ip || add_apt iproute2
+have shellcheck || add_apt shellcheck # the test suite lints this script with it
 
 TOXI=""
 NEED_TOXI_BUILD=0
@@ -243,7 +248,33 @@ else
     MISSING+=("toxiproxy-server")
 fi
 
-# --- 5. what is still missing -------------------------------------------------
+# --- 5. ferretdb ----------------------------------------------------------------
+
+# Rebuilt when missing or when its sources (main.go, go.mod, go.sum) changed since the last
+# build: their sha256 is kept beside the binary.
+FERRETDB_SRC="$REPO_ROOT/scripts/ferretdb"
+FERRETDB_STAMP="$TOOLS_BIN/.ferretdb-stamp"
+ferretdb_want="$(cat "$FERRETDB_SRC/main.go" "$FERRETDB_SRC/go.mod" "$FERRETDB_SRC/go.sum" | sha256sum | cut -d' ' -f1)"
+if [ -x "$TOOLS_BIN/ferretdb" ] && [ "$(cat "$FERRETDB_STAMP" 2>/dev/null || true)" = "$ferretdb_want" ]; then
+    log "ferretdb: $TOOLS_BIN/ferretdb ($("$TOOLS_BIN/ferretdb" --version 2>/dev/null || echo '?'))"
+elif [ -n "$GO_BIN" ] && version_ge "$(go_version_of "$GO_BIN")" "$FERRETDB_GO_MIN"; then
+    log "building ferretdb from scripts/ferretdb with go $(go_version_of "$GO_BIN") (the first build takes a few minutes)"
+    mkdir -p "$TOOLS_BIN"
+    if (cd "$FERRETDB_SRC" && CGO_ENABLED=0 "$GO_BIN" build -trimpath -o "$TOOLS_BIN/.ferretdb.new" .); then
+        mv -f "$TOOLS_BIN/.ferretdb.new" "$TOOLS_BIN/ferretdb"
+        printf '%s\n' "$ferretdb_want" >"$FERRETDB_STAMP"
+        changed "built $TOOLS_BIN/ferretdb ($("$TOOLS_BIN/ferretdb" --version))"
+    else
+        rm -f "$TOOLS_BIN/.ferretdb.new"
+        warn "go build of scripts/ferretdb failed"
+        OPTIONAL+=("ferretdb (go build in scripts/ferretdb failed; the MongoDB plane runs only where mongod exists)")
+    fi
+else
+    OPTIONAL+=("ferretdb (needs Go >= $FERRETDB_GO_MIN to build; without it and without mongod the MongoDB plane is not_run)")
+    HINTS+=("install Go >= $FERRETDB_GO_MIN from https://go.dev/dl/, then re-run: make setup")
+fi
+
+# --- 6. what is still missing -------------------------------------------------
 
 if ! have redis-server; then
     MISSING+=("redis-server")
@@ -257,7 +288,7 @@ have redis-cli || OPTIONAL+=("redis-cli (package redis-tools; bench uses redis-c
 have_admin iptables || OPTIONAL+=("iptables (package iptables; network faults)")
 have_admin ip || OPTIONAL+=("ip (package iproute2; network namespaces)")
 
-# --- 6. doctor and summary ----------------------------------------------------
+# --- 7. doctor and summary ----------------------------------------------------
 
 if [ -x "$VENV/bin/python" ]; then
     echo

@@ -23,6 +23,7 @@ EXPECTED_KEYS = {
     "toxiproxy-server",
     "mongod",
     "mongos",
+    "ferretdb",
     "docker",
     "iptables",
     "ip netns",
@@ -162,6 +163,12 @@ def test_parse_toxiproxy_version() -> None:
     assert doctor.parse_toxiproxy_version("flag provided but not defined: -version") is None
 
 
+def test_parse_ferretdb_version() -> None:
+    assert doctor.parse_ferretdb_version("ferretdb v1.24.2 (sqlite handler, embedded)\n") == "1.24.2"
+    assert doctor.parse_ferretdb_version("ferretdb unknown (sqlite handler, embedded)") is None
+    assert doctor.parse_ferretdb_version("") is None
+
+
 def test_parse_iptables_version() -> None:
     assert doctor.parse_iptables_version("iptables v1.8.9 (nf_tables)\n") == "1.8.9 (nf_tables)"
     assert doctor.parse_iptables_version("iptables v1.8.7 (legacy)") == "1.8.7 (legacy)"
@@ -176,7 +183,7 @@ def test_collect_with_nothing_installed(isolated: dict[str, Path]) -> None:
     info = doctor.collect()
     assert set(info) == EXPECTED_KEYS
     assert all(isinstance(v, str) and v for v in info.values())
-    for name in ("mongod", "mongos", "redis-server", "redis-cli", "toxiproxy-server", "iptables"):
+    for name in ("mongod", "mongos", "ferretdb", "redis-server", "redis-cli", "toxiproxy-server", "iptables"):
         assert info[name] == "not found", name
     assert info["docker"] == "not reachable"
     assert info["root"] in ("yes", "no")
@@ -188,7 +195,9 @@ def test_collect_uses_fake_binaries(isolated: dict[str, Path]) -> None:
     _fake_exe(isolated["path"], "redis-cli", "redis-cli 7.2.4")
     _fake_exe(isolated["mongo"], "mongod", "db version v7.0.14\nBuild Info: {}")
     _fake_exe(isolated["tools"], "toxiproxy-server", "toxiproxy-server version 2.12.0")
+    _fake_exe(isolated["tools"], "ferretdb", "ferretdb v1.24.2 (sqlite handler, embedded)")
     info = doctor.collect()
+    assert info["ferretdb"] == "1.24.2"
     assert info["redis-server"] == "7.2.4"
     assert info["redis-cli"] == "7.2.4"
     assert info["mongod"] == "7.0.14"
