@@ -21,8 +21,9 @@ from pydantic import ValidationError
 from harness.checkers import NEEDS_PLANE, build_checkers, needed_planes, run_checkers
 from harness.errors import HarnessError
 from harness.history.loader import Op, stream_ops
-from harness.scenario.spec import MONGO_RYW_MODES, ScenarioSpec, TargetSpec, VariantSpec, load_scenario
+from harness.scenario.spec import MONGO_RYW_NEEDS, ScenarioSpec, TargetSpec, VariantSpec, load_scenario
 from harness.scenario.targets import evaluate
+from harness.topology.mongo_features import FEATURES
 
 HISTORY = "history.jsonl"
 RESULTS = "results.json"
@@ -57,23 +58,44 @@ def _tap(ops: Iterable[Op], sinks: Sequence[Callable[[Op], None]]) -> Iterator[O
 
 def variant_planes(variant: VariantSpec) -> dict[str, str]:
     """The plane each checker needs for this variant: the static :data:`NEEDS_PLANE` plus the
-    data paths the variant chose (a MongoDB read-your-writes mode, the MongoDB session fallback)."""
+    data paths the variant chose (a MongoDB read-your-writes mode, with the server features it
+    needs as ``mongodb:<feature>,...``; the MongoDB session fallback)."""
+    ryw_needs = MONGO_RYW_NEEDS.get(str(variant.ryw_mode))
     return needed_planes(
-        ryw_plane="mongodb" if variant.ryw_mode in MONGO_RYW_MODES else None,
+        ryw_plane=None if ryw_needs is None else requirement("mongodb", ryw_needs),
         sessions_plane="mongodb" if variant.session_store == "fallback" else None,
     )
+
+
+def requirement(plane: str, features: Sequence[str] = ()) -> str:
+    """``mongodb`` or ``mongodb:replication,causal_consistency``: a plane that must have run, on a
+    server with these features (:data:`harness.topology.mongo_features.FEATURES`)."""
+    return f"{plane}:{','.join(features)}" if features else plane
 
 
 def plane_skips(
     checkers: Sequence[str], planes: Mapping[str, Any], needs: Mapping[str, str] = NEEDS_PLANE
 ) -> dict[str, str]:
     """Checkers whose plane (``needs``, by default :data:`NEEDS_PLANE`) did not run (``results.json``
-    ``planes``), with the plane's reason."""
+    ``planes``), or ran on a server that lacks a feature the requirement names
+    (``mongodb:replication``: the plane's ``lacks``), with the reason."""
     skipped: dict[str, str] = {}
     for name in checkers:
-        plane = planes.get(needs.get(name, ""))
-        if isinstance(plane, dict) and plane.get("status") != "ran":
-            skipped[name] = f"{needs[name]} plane not run: {plane.get('reason') or 'unknown reason'}"
+        if name not in needs:
+            continue
+        plane_name, _, features = needs[name].partition(":")
+        plane = planes.get(plane_name)
+        if not isinstance(plane, dict):
+            continue
+        if plane.get("status") != "ran":
+            skipped[name] = f"{plane_name} plane not run: {plane.get('reason') or 'unknown reason'}"
+            continue
+        lacks = plane.get("lacks")
+        lacks = lacks if isinstance(lacks, dict) else {}
+        missing = [f for f in features.split(",") if f and f in lacks]
+        if missing:
+            why = "; ".join(f"{FEATURES.get(f, f)}: {lacks[f]}" for f in missing)
+            skipped[name] = f"{plane_name} plane ran on {plane.get('server') or 'a server'} without {why}"
     return skipped
 
 

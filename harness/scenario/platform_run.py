@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,9 +21,10 @@ from harness.clock import RunClock, seeded_random
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
 from harness.scenario.parts import load_script, tenants_and_keys
-from harness.scenario.spec import MONGO_RYW_MODES, ScenarioSpec, VariantSpec
+from harness.scenario.spec import MONGO_RYW_NEEDS, ScenarioSpec, VariantSpec
 from harness.topology import redis as redis_nodes
 from harness.topology.local import Deployment
+from harness.topology.mongo_features import FEATURES
 from harness.workload.aggregation import AggregationWorker
 from harness.workload.audit_writer import AuditWriter
 from harness.workload.cache import Cache, CacheConfig
@@ -78,6 +79,18 @@ class PlatformRun:
         for c in self.clients:
             with contextlib.suppress(redis.RedisError, OSError):
                 c.close()
+
+
+def mongo_path_blocked(dep: Deployment, needs: Sequence[str] = ()) -> str | None:
+    """Why a MongoDB data path cannot be played here (no plane, or a server without a feature it
+    needs, in the server's words), or None."""
+    if dep.mongo is None:
+        return "the MongoDB plane did not run"
+    features = dep.mongo.features
+    missing = [n for n in needs if features is not None and not features.has(n)]
+    if features is None or not missing:
+        return None
+    return f"{features.name} lacks {FEATURES[missing[0]]} ({features.lacks[missing[0]]})"
 
 
 def _replica_router(dep: Deployment, cluster: bool, clock: RunClock) -> SlotRouter | None:
@@ -153,11 +166,14 @@ def _assemble(
     read_mix = {str(k): w for k, w in wl.read_mix.items()} or dict(
         PlatformConfig(rate=1, duration_s=1).read_mix
     )
-    mongo_ryw = variant.ryw_mode in MONGO_RYW_MODES
-    if mongo_ryw and dep.mongo is None and read_mix.get("profile", 0) > 0 and wl.reads_per_s > 0:
-        # Never played on Redis instead: the checkers that judge them are reported not_run.
-        read_mix.pop("profile")
-        run.not_run["profile_reads"] = f"ryw_mode {variant.ryw_mode} reads through MongoDB, which did not run"
+    mongo_ryw = variant.ryw_mode in MONGO_RYW_NEEDS
+    if mongo_ryw and read_mix.get("profile", 0) > 0 and wl.reads_per_s > 0:
+        why = mongo_path_blocked(dep, MONGO_RYW_NEEDS[str(variant.ryw_mode)])
+        if why is not None:
+            # Never played on Redis (or a server that only looks alike) instead: the checkers that
+            # judge them are reported not_run.
+            read_mix.pop("profile")
+            run.not_run["profile_reads"] = f"ryw_mode {variant.ryw_mode} reads through MongoDB: {why}"
     cfg = PlatformConfig(
         rate=profile.peak(),
         profile=profile,

@@ -47,6 +47,7 @@ from harness.scenario.spec import ScenarioSpec, VariantSpec
 from harness.topology import mongo as mongo_nodes
 from harness.topology import redis as redis_nodes
 from harness.topology.local import Deployment, deploy, run_id_now
+from harness.topology.mongo_spec import MongoSpec
 from harness.topology.spec import TopologySpec, load_topology
 from harness.workload import progress as live
 from harness.workload.driver import DriverConfig, EventDriver, final_reads, limiter_script
@@ -88,19 +89,57 @@ class VariantRun:
     workload: dict[str, Any] = field(default_factory=dict)  # the workload's own figures (platform)
 
 
-def runnable_topology(topology: TopologySpec) -> tuple[TopologySpec, str | None]:
-    """The part of ``topology`` this machine can bring up, and why the MongoDB plane is left out
-    (None when it is not). A scenario on ``platform`` still runs its Redis plane where no mongod
-    exists, and its MongoDB plane reports ``not_run: no mongod`` instead of pretending."""
+@dataclass(frozen=True)
+class Runnable:
+    """What of a topology this machine can bring up."""
+
+    topology: TopologySpec
+    mongo_not_run: str | None = None  # why the MongoDB plane is left out
+    mongo_note: str | None = None  # what stands in for the topology's MongoDB servers, and what that means
+
+
+def runnable_topology(topology: TopologySpec) -> Runnable:
+    """The part of ``topology`` this machine can bring up. Without the mongod (and mongos) it asks
+    for, the MongoDB plane runs on one FerretDB server where ``make setup`` built it (and says so:
+    what needs replication or sharding is then not_run), else it is left out with the reason, and
+    a scenario on ``platform`` still runs its Redis plane."""
     if topology.mongo is None:
-        return topology, None
+        return Runnable(topology)
     missing = mongo_nodes.missing_mongo_binaries(topology.mongo)
     if not missing:
-        return topology, None
-    reason = f"no {missing[0]} (put mongod/mongos 7.0+ on PATH or set MONGODB_BIN_DIR; see 'harness doctor')"
+        return Runnable(topology)
+    if missing != ["ferretdb"] and mongo_nodes.ferretdb_available():
+        mongo = topology.mongo
+        ferret = MongoSpec(
+            mode="standalone", server="ferretdb", collections=mongo.collections, cpu_limit=mongo.cpu_limit
+        )
+        note = (
+            f"no {missing[0]}: the topology's {mongo.mode} MongoDB runs as one FerretDB server; "
+            "checks that need replication, sharding or the TTL monitor are not_run"
+        )
+        return Runnable(topology.model_copy(update={"mongo": ferret}), mongo_note=note)
+    reason = (
+        f"no {missing[0]} (put mongod/mongos 7.0+ on PATH or set MONGODB_BIN_DIR, or run 'make setup' to "
+        "build FerretDB; see 'harness doctor')"
+    )
     if topology.redis is None:
         raise HarnessError(f"topology '{topology.name}' has only a MongoDB plane and {reason}")
-    return topology.model_copy(update={"mongo": None}), reason
+    return Runnable(topology.model_copy(update={"mongo": None}), mongo_not_run=reason)
+
+
+def mongo_plane_facts(dep: Deployment, note: str | None) -> dict[str, Any]:
+    """The MongoDB plane as results.json reports it once it ran: the server (never FerretDB called
+    MongoDB), what it lacks and what of the collections it refused, in the server's words."""
+    assert dep.mongo is not None
+    features = dep.mongo.features
+    facts: dict[str, Any] = {"status": "ran", "reason": None}
+    if features is not None:
+        facts |= {"server": features.name, "substrate": features.describe(), "lacks": dict(features.lacks)}
+    if dep.mongo.left_out:
+        facts["left_out"] = list(dep.mongo.left_out)
+    if note:
+        facts["note"] = note
+    return facts
 
 
 def _plane_reason(plane: str, declared: str) -> str:
@@ -416,7 +455,8 @@ def run_scenario(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, dict[str, 
     duration = opts.duration_s or spec.workload.duration_s
     profile = spec.workload.rate_profile(opts.rate)
     rate = profile.total(duration) / duration  # the mean offered rate
-    topology, mongo_skipped = runnable_topology(load_topology(spec.topology))
+    runnable = runnable_topology(load_topology(spec.topology))
+    topology, mongo_skipped = runnable.topology, runnable.mongo_not_run
     run_id = run_id_now()
     run_dir = opts.reports_dir / spec.name / run_id
     (run_dir / "logs").mkdir(parents=True, exist_ok=True)
@@ -477,6 +517,8 @@ def run_scenario(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, dict[str, 
                     }
                 )
                 results["substrate"]["versions"].update(dep.versions)
+                if dep.mongo is not None and dep.mongo.features is not None:
+                    results["substrate"]["mongodb"] = dep.mongo.features.describe()
                 for variant in spec.variants:
                     previous = _apply_settings(dep, variant.redis_settings, opts)
                     try:
@@ -487,7 +529,7 @@ def run_scenario(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, dict[str, 
                         _apply_settings(dep, previous, opts)  # the next variant starts from the file's
                 results["planes"]["redis"] = {"status": "ran", "reason": None}
                 if dep.mongo is not None:
-                    results["planes"]["mongodb"] = {"status": "ran", "reason": None}
+                    results["planes"]["mongodb"] = mongo_plane_facts(dep, runnable.mongo_note)
         except HarnessError as exc:
             results["error"] = str(exc)
         except KeyboardInterrupt as exc:

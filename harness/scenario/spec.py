@@ -21,7 +21,15 @@ KNOWN_CHECKERS = tuple(sorted(CHECKERS))
 # A target's metric is a path into metrics.json's per-variant data: <variant>.<dotted path>.
 METRIC_PATH = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_]+)+$")
 #: Read-your-writes modes played on the MongoDB plane (harness.workload.ryw); the others on Redis.
-MONGO_RYW_MODES = ("secondary", "primary", "causal", "write_through")
+#: The MongoDB read-your-writes modes and the server features each needs to mean anything: reads
+#: from secondaries need replication; a causal session needs the cluster time it waits for.
+MONGO_RYW_NEEDS: dict[str, tuple[str, ...]] = {
+    "secondary": ("replication",),
+    "primary": (),
+    "causal": ("replication", "causal_consistency"),
+    "write_through": (),
+}
+MONGO_RYW_MODES = tuple(MONGO_RYW_NEEDS)
 
 
 class Strict(BaseModel):

@@ -101,6 +101,7 @@ class Deployment:
                 "arbiter": m.arbiter if m else None,
             }
 
+        features = self.mongo.features
         return {
             "mode": self.mongo.spec.mode,
             "uri": self.mongo.uri(),
@@ -110,6 +111,9 @@ class Deployment:
                 for rs in self.mongo.replsets
             ],
             "mongos": [node(n) for n in self.mongo.mongos],
+            "standalone": node(self.mongo.standalone) if self.mongo.standalone is not None else None,
+            "server": features.to_dict() if features is not None else None,
+            "left_out": list(self.mongo.left_out),
         }
 
     def mongo_node(self, name: str) -> MongoNode:
@@ -288,7 +292,7 @@ def preflight(topology: TopologySpec) -> None:
     if topology.redis is not None:
         redis_nodes.redis_binary()
     if topology.mongo is not None:
-        mongo_nodes.mongo_binaries(need_mongos=topology.mongo.mode == "sharded")
+        mongo_nodes.plane_binaries(topology.mongo)
     find_toxiproxy()
 
 
@@ -303,11 +307,7 @@ def _build(
     started = time.monotonic()
     # Every binary is looked up before anything is created, so a missing one leaves nothing behind.
     redis_binary = redis_nodes.redis_binary() if topology.redis is not None else None
-    mongo_binaries = (
-        mongo_nodes.mongo_binaries(need_mongos=topology.mongo.mode == "sharded")
-        if topology.mongo is not None
-        else {}
-    )
+    mongo_binaries = mongo_nodes.plane_binaries(topology.mongo) if topology.mongo is not None else {}
     network = make_network(res, run_tag(res.run_id), hosts)
     res.info["hosts"] = network.kind
     toxi = ToxiproxyServer(res, run_dir / "logs")
@@ -316,7 +316,8 @@ def _build(
     if redis_binary is not None:
         dep.versions["redis-server"] = redis_nodes.redis_version(redis_binary)
     for name, path in mongo_binaries.items():
-        dep.versions[name] = mongo_nodes.mongo_version(path)
+        version = mongo_nodes.ferretdb_version if name == "ferretdb" else mongo_nodes.mongo_version
+        dep.versions[name] = version(path)
 
     if topology.redis is not None:
         _plan_redis(dep, topology.redis)

@@ -9,6 +9,11 @@ direct address, so toxics and partitions never blind the observer.
 Bring-up order (sharded): config replica set, shard replica sets, mongos, ``addShard`` for each
 shard, ``enableSharding``, then the collections (``create`` with validators, ``createIndexes``,
 ``shardCollection``). Every wait polls the servers; none is a fixed sleep.
+
+A ``standalone`` plane is one server: mongod without ``--replSet`` where mongod exists, else FerretDB
+(``tools/bin/ferretdb``, built by ``make setup``). Its features are probed at bring-up
+(:mod:`harness.topology.mongo_features`) and what it refuses is left out of the collections and
+listed, so the report says exactly what ran.
 """
 
 from __future__ import annotations
@@ -23,11 +28,12 @@ from typing import Any, Literal
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from harness.doctor import find_binary, parse_mongod_version
+from harness.doctor import find_binary, parse_ferretdb_version, parse_mongod_version
 from harness.errors import MissingBinaryError, NotHealthyError
 from harness.topology import mongo_commands as cmds
 from harness.topology.lifecycle import RunResources
-from harness.topology.mongo_spec import MemberSpec, MongoSpec
+from harness.topology.mongo_features import ServerFeatures, probe
+from harness.topology.mongo_spec import CollectionSpec, IndexSpec, MemberSpec, MongoSpec, default_index_name
 from harness.topology.network import Host, Network
 from harness.topology.processes import ServerProcess, log_tail
 from harness.topology.toxiproxy import ProxyInfo, ToxiproxyServer
@@ -38,8 +44,12 @@ MONGO_HINT = (
     "mongodb-linux-x86_64 tarball's bin/); or use the Docker backend with the image mongo:7.0 on a "
     "machine with a Docker engine (that backend is not in this version yet)."
 )
+FERRETDB_HINT = (
+    "FerretDB is the MongoDB plane's server where no mongod exists; 'make setup' builds it into "
+    "tools/bin/ferretdb (needs Go >= 1.24). Or put mongod 7.0+ on PATH / in MONGODB_BIN_DIR."
+)
 MONGO_PORT = 27017
-Kind = Literal["replset", "configsvr", "shardsvr", "mongos"]
+Kind = Literal["replset", "configsvr", "shardsvr", "mongos", "standalone"]
 Poll = Callable[[], tuple[str, "MongoNode | None"] | None]
 
 
@@ -54,10 +64,43 @@ def mongo_binaries(need_mongos: bool) -> dict[str, str]:
     return found
 
 
+def resolve_server(spec: MongoSpec) -> Literal["mongod", "ferretdb"]:
+    """The server the plane runs on: as the spec says, or (``auto``) mongod where it is found and,
+    for a standalone plane only, FerretDB where it is not."""
+    if spec.server != "auto":
+        return spec.server
+    if spec.mode == "standalone" and find_binary("mongod") is None and find_binary("ferretdb") is not None:
+        return "ferretdb"
+    return "mongod"
+
+
+def plane_binaries(spec: MongoSpec) -> dict[str, str]:
+    """The server binaries the plane runs (``mongod``/``mongos`` or ``ferretdb``), by name; one clear
+    error naming what is missing and how to get it."""
+    if resolve_server(spec) == "ferretdb":
+        path = find_binary("ferretdb")
+        if path is None:
+            raise MissingBinaryError("ferretdb", FERRETDB_HINT)
+        return {"ferretdb": path}
+    return mongo_binaries(need_mongos=spec.mode == "sharded")
+
+
 def missing_mongo_binaries(spec: MongoSpec) -> list[str]:
     """The MongoDB server binaries this plane needs and this machine lacks (empty: it can run)."""
+    if resolve_server(spec) == "ferretdb":
+        return [] if find_binary("ferretdb") is not None else ["ferretdb"]
     need = ["mongod", "mongos"] if spec.mode == "sharded" else ["mongod"]
     return [name for name in need if find_binary(name) is None]
+
+
+def ferretdb_available() -> bool:
+    return find_binary("ferretdb") is not None
+
+
+def ferretdb_version(binary: str) -> str:
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+    version = parse_ferretdb_version(out)
+    return version if version is not None else (out.strip() or "unknown")
 
 
 def mongo_version(binary: str) -> str:
@@ -136,18 +179,27 @@ class MongoPlane:
     spec: MongoSpec
     replsets: list[ReplSet] = field(default_factory=list)
     mongos: list[MongoNode] = field(default_factory=list)
+    standalone: MongoNode | None = None
     versions: dict[str, str] = field(default_factory=dict)
+    # Found out at bring-up: the server and what it lacks, and the collection options (validators,
+    # indexes) it refused, each with the server's message.
+    features: ServerFeatures | None = None
+    left_out: list[str] = field(default_factory=list)
 
     @property
     def nodes(self) -> list[MongoNode]:
-        return [n for rs in self.replsets for n in rs.nodes] + self.mongos
+        alone = [self.standalone] if self.standalone is not None else []
+        return [n for rs in self.replsets for n in rs.nodes] + self.mongos + alone
 
     @property
     def sharded(self) -> bool:
         return self.spec.mode == "sharded"
 
     def uri(self) -> str:
-        """The connection string clients use: mongos proxies, or the replica set's proxies."""
+        """The connection string clients use: mongos proxies, the replica set's proxies, or the one
+        server's proxy."""
+        if self.standalone is not None:
+            return f"mongodb://{self.standalone.proxied}/?directConnection=true"
         if self.sharded:
             return "mongodb://" + ",".join(m.proxied for m in self.mongos) + "/"
         return self.replsets[0].uri()
@@ -172,6 +224,8 @@ class MongoPlane:
 
 def _layout(spec: MongoSpec) -> list[tuple[str, Kind, list[MemberSpec]]]:
     """(replica-set name, kind, members) for every replica set the spec asks for."""
+    if spec.mode == "standalone":
+        return []
     if spec.mode == "replset":
         assert spec.replset is not None
         return [(spec.replset.name, "replset", list(spec.replset.members))]
@@ -188,11 +242,20 @@ def _layout(spec: MongoSpec) -> list[tuple[str, Kind, list[MemberSpec]]]:
     return sets
 
 
+def _ferretdb_argv(binary: str, node: MongoNode) -> list[str]:
+    return [
+        binary,
+        "--listen-addr", f"{node.host.address}:{node.port}",
+        "--data-dir", str(node.data_dir),
+        "--log-level", "warn",
+    ]  # fmt: skip
+
+
 def _mongod_argv(binary: str, node: MongoNode, spec: MongoSpec) -> list[str]:
     s = spec.settings
     argv = [
         binary,
-        "--replSet", node.replset or "",
+        *(["--replSet", node.replset] if node.replset else []),
         "--port", str(node.port),
         "--bind_ip", node.host.address,
         "--dbpath", str(node.data_dir),
@@ -253,6 +316,8 @@ def plan(spec: MongoSpec, network: Network, toxi: ToxiproxyServer, run_dir: Path
         plane.replsets.append(ReplSet(rs_name, kind, nodes, settings))
     if spec.mode == "sharded":
         plane.mongos = [make(f"mongos{i + 1}", "mongos", None, None) for i in range(spec.sharding().mongos)]
+    if spec.mode == "standalone":
+        plane.standalone = make("m1", "standalone", None, None)
     return plane
 
 
@@ -260,12 +325,15 @@ def plan(spec: MongoSpec, network: Network, toxi: ToxiproxyServer, run_dir: Path
 
 
 def start(plane: MongoPlane, binaries: dict[str, str], res: RunResources) -> None:
-    """Starts every mongod (mongos start later, once the config servers have a primary)."""
-    for rs in plane.replsets:
-        for node in rs.nodes:
-            node.data_dir.mkdir(parents=True, exist_ok=True)
+    """Starts every mongod, or the FerretDB server (mongos start later, once the config servers
+    have a primary)."""
+    for node in [n for n in plane.nodes if n.kind != "mongos"]:
+        node.data_dir.mkdir(parents=True, exist_ok=True)
+        if "ferretdb" in binaries:
+            argv = _ferretdb_argv(binaries["ferretdb"], node)
+        else:
             argv = _mongod_argv(binaries["mongod"], node, plane.spec)
-            node.process = ServerProcess(node.name, node.host.wrap(argv), node.log, res)
+        node.process = ServerProcess(node.name, node.host.wrap(argv), node.log, res)
 
 
 def start_mongos(plane: MongoPlane, binaries: dict[str, str], res: RunResources) -> None:
@@ -388,17 +456,48 @@ def bring_up_sharding(plane: MongoPlane, timeout_s: float) -> None:
     poll_until("every shard listed", shards_listed, timeout_s)
     colls = plane.spec.load_collections()
     cmds.enable_sharding(router, colls.database)
+    plane.features = probe(router, "sharded")
     create_collections(router, plane, sharded=True)
     cmds.router_probe(router)
 
 
 def create_collections(client: MongoClient[dict[str, Any]], plane: MongoPlane, *, sharded: bool) -> None:
+    """The collections file's collections, validators and indexes; on a server that lacks a
+    feature (probed first), the options needing it are left out and listed in ``plane.left_out``."""
     colls = plane.spec.load_collections()
     for coll in colls.collections:
+        coll = _supported(coll, plane)
         cmds.create_collection(client, colls.database, coll)
         cmds.create_indexes(client, colls.database, coll)
         if sharded and coll.shard_key is not None:
             cmds.shard_collection(client, colls.database, coll)
+
+
+def _supported(coll: CollectionSpec, plane: MongoPlane) -> CollectionSpec:
+    """``coll`` without the validator and indexes the probed server refuses, each left out noted."""
+    f = plane.features
+    if f is None:
+        return coll
+    validator = coll.validator
+    if validator is not None and not f.has("validator"):
+        plane.left_out.append(f"{coll.name}: validator ({f.lacks['validator']})")
+        validator = None
+    kept: list[IndexSpec] = []
+    for index in coll.indexes:
+        needs = [
+            feature
+            for feature, used in (
+                ("ttl_index", index.expire_after_seconds is not None),
+                ("partial_index", index.partial_filter is not None),
+            )
+            if used and not f.has(feature)
+        ]
+        if needs:
+            name = index.name or default_index_name(index.key)
+            plane.left_out.append(f"{coll.name}: index {name} ({f.lacks[needs[0]]})")
+        else:
+            kept.append(index)
+    return coll.model_copy(update={"validator": validator, "indexes": kept})
 
 
 def bring_up(
@@ -408,6 +507,9 @@ def bring_up(
     set, start the mongos and build the cluster, create the collections."""
     if not started:
         start(plane, binaries, res)
+    if plane.standalone is not None:
+        bring_up_standalone(plane, timeout_s)
+        return
     wait_answering([n for rs in plane.replsets for n in rs.nodes], timeout_s)
     for rs in plane.replsets:
         bring_up_replset(rs, timeout_s)
@@ -421,6 +523,16 @@ def bring_up(
             plane.replsets[0].uri(), serverSelectionTimeoutMS=int(timeout_s * 1000)
         )
         try:
+            plane.features = probe(client, "replset")
             create_collections(client, plane, sharded=False)
         finally:
             client.close()
+
+
+def bring_up_standalone(plane: MongoPlane, timeout_s: float) -> None:
+    """One server answering, its features probed, the collections it can hold created."""
+    node = plane.standalone
+    assert node is not None
+    wait_answering([node], timeout_s)
+    plane.features = probe(node.admin(), "standalone")
+    create_collections(node.admin(), plane, sharded=False)

@@ -176,10 +176,16 @@ class CollectionsFile(Strict):
     collections: list[CollectionSpec] = Field(min_length=1)
 
 
+#: Which server runs the plane. ``auto``: mongod where it is found, else (standalone only) FerretDB.
+Server = Literal["auto", "mongod", "ferretdb"]
+
+
 class MongoSpec(Strict):
-    mode: Literal["replset", "sharded"]
+    mode: Literal["replset", "sharded", "standalone"]
     replset: ReplSetSpec | None = None
     sharded: ShardedSpec | None = None
+    # FerretDB speaks the wire protocol on one node only: no replica set, no sharding.
+    server: Server = "auto"
     settings: MongoSettings = Field(default_factory=MongoSettings)
     # A file name in topologies/collections/ (without .yaml), or the collections inline.
     collections: str | CollectionsFile = "platform"
@@ -191,6 +197,13 @@ class MongoSpec(Strict):
             raise ValueError("mode replset needs a 'replset' section (members) and no 'sharded' section")
         if self.mode == "sharded" and self.replset is not None:
             raise ValueError("mode sharded takes a 'sharded' section; remove 'replset'")
+        if self.mode == "standalone" and (self.replset is not None or self.sharded is not None):
+            raise ValueError("mode standalone is one server: remove the 'replset' and 'sharded' sections")
+        if self.server == "ferretdb" and self.mode != "standalone":
+            raise ValueError(
+                f"server ferretdb runs standalone only (it has no replication or sharding); "
+                f"mode {self.mode} needs mongod"
+            )
         return self
 
     def sharding(self) -> ShardedSpec:

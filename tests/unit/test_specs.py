@@ -123,15 +123,38 @@ def test_platform_topology_runs_its_redis_plane_without_mongod(monkeypatch: pyte
 
     platform = load_topology("platform")
     monkeypatch.setattr(mongo_nodes, "find_binary", lambda name: None)
-    runnable, reason = runner.runnable_topology(platform)
-    assert runnable.mongo is None and runnable.redis == platform.redis
+    run = runner.runnable_topology(platform)
+    assert run.topology.mongo is None and run.topology.redis == platform.redis and run.mongo_note is None
+    reason = run.mongo_not_run
     assert reason is not None and reason.startswith("no mongod (") and "MONGODB_BIN_DIR" in reason
+    assert "make setup" in reason  # how to get FerretDB, the plane's server where mongod is missing
     with pytest.raises(HarnessError, match="only a MongoDB plane and no mongod"):
         runner.runnable_topology(load_topology("mongo-rs"))
     monkeypatch.setattr(mongo_nodes, "find_binary", lambda name: f"/opt/mongo/bin/{name}")
-    assert runner.runnable_topology(platform) == (platform, None)
-    monkeypatch.setattr(mongo_nodes, "find_binary", lambda name: None if name == "mongos" else "/x/mongod")
-    assert runner.runnable_topology(platform)[1].startswith("no mongos (")  # type: ignore[union-attr]
+    assert runner.runnable_topology(platform) == runner.Runnable(platform)
+    monkeypatch.setattr(
+        mongo_nodes, "find_binary", lambda name: None if name in ("mongos", "ferretdb") else "/x/mongod"
+    )
+    assert (runner.runnable_topology(platform).mongo_not_run or "").startswith("no mongos (")
+
+
+def test_without_mongod_the_mongo_plane_runs_on_ferretdb_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.scenario import runner
+    from harness.topology import mongo as mongo_nodes
+
+    monkeypatch.setattr(mongo_nodes, "find_binary", lambda name: "/x/ferretdb" if name == "ferretdb" else None)
+    for name in ("platform", "mongo-rs"):
+        topology = load_topology(name)
+        assert topology.mongo is not None
+        run = runner.runnable_topology(topology)
+        mongo = run.topology.mongo
+        assert mongo is not None and (mongo.mode, mongo.server) == ("standalone", "ferretdb")
+        assert mongo.collections == topology.mongo.collections and run.topology.redis == topology.redis
+        assert run.mongo_not_run is None
+        assert run.mongo_note is not None and "FerretDB" in run.mongo_note and topology.mongo.mode in run.mongo_note
+    standalone = load_topology("mongo-standalone")
+    assert runner.runnable_topology(standalone) == runner.Runnable(standalone)  # auto: ferretdb, as asked
+    assert mongo_nodes.plane_binaries(standalone.mongo) == {"ferretdb": "/x/ferretdb"}  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
