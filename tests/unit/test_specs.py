@@ -142,7 +142,8 @@ def test_without_mongod_the_mongo_plane_runs_on_ferretdb_and_says_so(monkeypatch
     from harness.scenario import runner
     from harness.topology import mongo as mongo_nodes
 
-    monkeypatch.setattr(mongo_nodes, "find_binary", lambda name: "/x/ferretdb" if name == "ferretdb" else None)
+    only_ferretdb = {"ferretdb": "/x/ferretdb"}
+    monkeypatch.setattr(mongo_nodes, "find_binary", only_ferretdb.get)
     for name in ("platform", "mongo-rs"):
         topology = load_topology(name)
         assert topology.mongo is not None
@@ -151,7 +152,8 @@ def test_without_mongod_the_mongo_plane_runs_on_ferretdb_and_says_so(monkeypatch
         assert mongo is not None and (mongo.mode, mongo.server) == ("standalone", "ferretdb")
         assert mongo.collections == topology.mongo.collections and run.topology.redis == topology.redis
         assert run.mongo_not_run is None
-        assert run.mongo_note is not None and "FerretDB" in run.mongo_note and topology.mongo.mode in run.mongo_note
+        note = run.mongo_note or ""
+        assert "FerretDB" in note and topology.mongo.mode in note
     standalone = load_topology("mongo-standalone")
     assert runner.runnable_topology(standalone) == runner.Runnable(standalone)  # auto: ferretdb, as asked
     assert mongo_nodes.plane_binaries(standalone.mongo) == {"ferretdb": "/x/ferretdb"}  # type: ignore[arg-type]
