@@ -4,7 +4,8 @@ settings, and the platform's collections (shard keys, indexes, validators) as da
 Rules MongoDB itself enforces are checked here, before anything starts, so a bad file fails with
 one clear error instead of a half-built cluster: a unique index on a sharded collection must have
 the shard key's fields as its prefix (MongoDB refuses ``createIndexes`` otherwise), a hashed index
-cannot be unique, delayed and hidden members cannot become primary (priority 0).
+cannot be unique, delayed and hidden members cannot become primary (priority 0), a validator's
+``$jsonSchema`` keywords have the types the server's parser needs (:mod:`.mongo_schema`).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from harness.errors import HarnessError
 from harness.specload import load_yaml_model
+from harness.topology.mongo_schema import validator_problem
 
 COLLECTIONS_DIR = Path(__file__).resolve().parent.parent.parent / "topologies" / "collections"
 
@@ -150,6 +152,15 @@ class CollectionSpec(Strict):
             raise ValueError("a shard key can have at most one hashed field")
         if any(d not in (1, "hashed") for d in value.values()):
             raise ValueError("shard key fields must be 1 (ranged) or 'hashed'")
+        return value
+
+    @field_validator("validator")
+    @classmethod
+    def _validator(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
+        # The server would refuse ``create`` at bring-up; say so at load, naming the spot.
+        problem = None if value is None else validator_problem(value)
+        if problem is not None:
+            raise ValueError(f"collection {info.data.get('name', '?')}: validator {problem}")
         return value
 
     def unique_index_problems(self) -> list[str]:
