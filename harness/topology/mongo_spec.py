@@ -10,6 +10,7 @@ cannot be unique, delayed and hidden members cannot become primary (priority 0),
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -117,9 +118,14 @@ class IndexSpec(Strict):
             raise ValueError(f"index {dict(self.key)}: a TTL index must be on a single (date) field")
         return self
 
+    @property
+    def index_name(self) -> str:
+        """The name it is created under (MongoDB needs one; unnamed, we derive its default)."""
+        return self.name or default_index_name(self.key)
+
     def command_doc(self) -> dict[str, Any]:
-        """The entry for ``createIndexes.indexes`` (MongoDB needs a name; we derive its default)."""
-        doc: dict[str, Any] = {"key": dict(self.key), "name": self.name or default_index_name(self.key)}
+        """The entry for ``createIndexes.indexes``."""
+        doc: dict[str, Any] = {"key": dict(self.key), "name": self.index_name}
         if self.unique:
             doc["unique"] = True
         if self.expire_after_seconds is not None:
@@ -163,6 +169,17 @@ class CollectionSpec(Strict):
             raise ValueError(f"collection {info.data.get('name', '?')}: validator {problem}")
         return value
 
+    def full_index_name(self, key: Mapping[str, Any]) -> str:
+        """The name of the index on exactly ``key`` (fields, order and directions) without a partial
+        filter: what a query hints. A hint by key pattern is ambiguous once a partial index shares
+        the key, and the server refuses it (IndexNotFound 27, "must hint by index name")."""
+        want = list(key.items())
+        found = [i for i in self.indexes if list(i.key.items()) == want and i.partial_filter is None]
+        if len(found) != 1:
+            what = "no index" if not found else f"{len(found)} indexes"
+            raise ValueError(f"collection {self.name} has {what} on {dict(key)} without a partial filter")
+        return found[0].index_name
+
     def unique_index_problems(self) -> list[str]:
         """MongoDB enforces uniqueness on a sharded collection only when the unique index starts
         with the shard key's fields, and refuses to build any other unique index."""
@@ -185,6 +202,12 @@ class CollectionsFile(Strict):
     description: str = ""
     database: str = Field(default="eventlog", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
     collections: list[CollectionSpec] = Field(min_length=1)
+
+    def collection(self, name: str) -> CollectionSpec:
+        for coll in self.collections:
+            if coll.name == name:
+                return coll
+        raise ValueError(f"no collection {name} in the collections spec")
 
 
 class MongoSpec(Strict):

@@ -24,6 +24,7 @@ from harness.checkers.tenant_isolation import check_tenant_isolation
 from harness.history.loader import load_history, stream_ops
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
+from harness.topology.mongo_spec import load_collections
 from harness.workload.aggregation import DAY_MS, HOUR_MS, AggregationWorker
 from harness.workload.queries import QueryService
 from harness.workload.ryw import ProfileStore
@@ -297,7 +298,9 @@ def test_dashboard_query_on_a_secondary_with_hint_sort_limit(rs: Replset, record
         "filter": {"tenant_id": "tenant_acme", "event_time": {"$gte": naive(NOW_MS - HOUR_MS)}},
         "sort": {"event_time": -1},
         "limit": 100,
-        "hint": {"tenant_id": 1, "event_time": -1},
+        # By name: the key pattern also matches the partial audit_events_idx, and the server
+        # refuses an ambiguous hint (IndexNotFound 27, "must hint by index name").
+        "hint": "tenant_id_1_event_time_-1",
         "readConcern": {"level": "local"},
     }
     assert req.doc["$readPreference"] == {"mode": "secondaryPreferred"}
@@ -317,6 +320,45 @@ def test_dashboard_query_on_a_secondary_with_hint_sort_limit(rs: Replset, record
         ["tenant_acme", "tenant_acme"],
         ["evt_2", "evt_1"],
     )
+
+
+def test_dashboard_hint_is_the_index_name_the_collections_spec_gives(
+    rs: Replset, recorder: HistoryRecorder
+) -> None:
+    primary, _secondary, client = rs
+    spec = load_collections("platform")
+    events = next(c for c in spec.collections if c.name == "events")
+    named = [
+        i.model_copy(update={"name": "dash"})
+        if i.key == {"tenant_id": 1, "event_time": -1} and i.partial_filter is None
+        else i
+        for i in events.indexes
+    ]
+    assert [i.name for i in named].count("dash") == 1  # the partial index on the same key kept its name
+    renamed = spec.model_copy(
+        update={"collections": [events.model_copy(update={"indexes": named}), *spec.collections[1:]]}
+    )
+    svc = QueryService(
+        client["eventlog"], recorder, recorder.clock, "v", now_ms=lambda: NOW_MS, collections=renamed
+    )
+    future = go(svc.dashboard, "tenant_acme")
+    req = receive(primary, "find")
+    assert req.doc["hint"] == "dash"
+    req.ok(**cursor("eventlog.events", []))
+    assert future().outcome == "ok"
+
+
+def test_dashboard_without_a_full_index_on_its_key_is_refused_up_front(recorder: HistoryRecorder) -> None:
+    spec = load_collections("platform")
+    events = next(c for c in spec.collections if c.name == "events")
+    only_partial = [i for i in events.indexes if i.name == "audit_events_idx"]
+    broken = spec.model_copy(
+        update={"collections": [events.model_copy(update={"indexes": only_partial}), *spec.collections[1:]]}
+    )
+    client: MongoClient[dict[str, Any]] = MongoClient(connect=False)
+    with pytest.raises(ValueError, match=r"events has no index on \{'tenant_id': 1, 'event_time': -1\}"):
+        QueryService(client["eventlog"], recorder, recorder.clock, "v", collections=broken)
+    client.close()
 
 
 def test_user_timeline_and_a_result_with_another_tenants_event(
