@@ -7,10 +7,12 @@ Documents are built fresh for every attempt (pymongo adds an ``_id`` to each), s
 index can collide with an earlier attempt.
 
 Outcomes per event (:func:`harness.clients.mongo_outcomes.bulk_outcomes`): inserted → ``ok``;
-duplicate on the idempotency index → ``ok`` ``already-stored``; another write error → ``fail``
-with the server's code and message; a ``writeConcernError`` → ``info`` for the events written;
-a network error, timeout or not-primary error for the command → ``info`` for the whole batch;
-errors raised before sending → ``fail``. Events whose outcome is unknown (or that a stepdown or
+duplicate on the idempotency index → ``ok`` ``already-stored``; a write error that may have been
+applied (mongos lost the shard mid-write, a time limit, the ``RetryableWriteError`` label) →
+``info``; another write error → ``fail`` with the server's code and message; a
+``writeConcernError`` → ``info`` for the events written; a network error, timeout or not-primary
+error for the command → ``info`` for the whole batch; errors raised before sending → ``fail``.
+Events whose outcome is unknown (or that a stepdown, a shard without a primary or a
 server-selection timeout refused) are sent again, up to ``max_attempts`` in all, each attempt
 its own op. (With retryable writes on, pymongo itself re-sends a command once after a network
 error, under the same transaction number, inside one attempt: the server applies it once.)

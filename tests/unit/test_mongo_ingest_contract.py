@@ -292,6 +292,40 @@ def test_dropped_connection_leaves_the_whole_batch_unknown_then_retries(
     assert docs[0].get("expires_at_ms") == events[0].expires_at_ms
 
 
+def test_shard_network_errors_reported_per_document_by_mongos_are_unknown(
+    server: MockupDB, client: MongoClient[dict[str, Any]], rec: HistoryRecorder
+) -> None:
+    """mongos reports a shard it lost mid-write per document: the shard may have applied it."""
+    events = make_events(4)
+    future = go(ingestor(client, rec, max_attempts=1).write, events)
+    errors = [
+        {"index": 0, "code": 6, "codeName": "HostUnreachable", "errmsg": "Connection refused"},
+        {"index": 1, "code": 9001, "codeName": "SocketException", "errmsg": "socket closed"},
+        {"index": 2, "code": 1, "errmsg": "write to shard failed", "errorLabels": ["RetryableWriteError"]},
+    ]
+    receive_insert(server, events).ok(n=1, writeErrors=errors)
+    results = future()
+    assert [(r.outcome.value, r.detail, r.code) for r in results] == [
+        ("info", "unknown", 6),
+        ("info", "unknown", 9001),
+        ("info", "unknown", 1),
+        ("ok", "inserted", None),
+    ]
+    assert all(r.retryable for r in results[:3])  # sent again, same event id, by a later attempt
+    inserts = ops(rec, "insert")
+    assert [op.outcome for op in inserts] == ["info", "info", "info", "ok"]
+    assert [op.completion and op.completion.get("code") for op in inserts[:3]] == [6, 9001, 1]
+    assert [op.outcome for op in ops(rec, "doc_insert")] == ["info", "info", "info", "ok"]
+    # The shard had applied the first two after all: present, which an unknown outcome allows.
+    future = go(reader(client, rec).final_events, {e.tenant for e in events})
+    answer_finds(server, [events[0], events[1], events[3]])
+    future()
+    got = verdicts(rec, [ACK])[ACK]
+    assert got.status == "valid", got.summary
+    assert got.details["failed_present"] == 0
+    assert (got.details["unknown_present"], got.details["unknown_absent"]) == (2, 1)
+
+
 def test_nothing_sent_when_no_server_is_selectable_is_a_failure(rec: HistoryRecorder) -> None:
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))

@@ -203,6 +203,25 @@ def test_upsert_of_unknown_outcome_is_info_and_may_have_created_the_bucket(
     assert ins.outcome == "info"
 
 
+def test_upsert_the_shard_may_have_applied_is_info(rs: Replset, recorder: HistoryRecorder) -> None:
+    primary, _secondary, client = rs
+    worker = AggregationWorker(client["eventlog"], recorder, recorder.clock, "v", now_ms=lambda: NOW_MS)
+    future = go(worker.hourly, "tenant_acme", HOUR)
+    receive(primary, "aggregate").ok(**cursor("eventlog.events", [hourly_result("api.call", 9)]))
+    # mongos lost the shard mid-write and reports it for the document: it may have been applied.
+    receive(primary, "update").ok(
+        n=0,
+        nModified=0,
+        writeErrors=[{"index": 0, "code": 6, "codeName": "HostUnreachable", "errmsg": "Connection refused"}],
+    )
+    assert future().upsert_outcomes == {"ok": 0, "fail": 0, "info": 1}
+    ops = load_history(history(recorder))
+    [up] = [o for o in ops if o.f == "aggregate_upsert"]
+    assert up.outcome == "info" and "(6)" in (up.completion or {})["error"]
+    [ins] = [o for o in ops if o.f == "doc_insert"]  # it may have created the bucket
+    assert ins.outcome == "info"
+
+
 def test_failed_pipeline_is_a_failed_read_and_upserts_nothing(rs: Replset, recorder: HistoryRecorder) -> None:
     primary, _secondary, client = rs
     worker = AggregationWorker(client["eventlog"], recorder, recorder.clock, "v", now_ms=lambda: NOW_MS)
@@ -608,6 +627,17 @@ def test_profile_write_timeout_is_unknown(rs: Replset, recorder: HistoryRecorder
         assert future() is None
     [op] = load_history(history(recorder))
     assert op.outcome == "info"
+
+
+def test_profile_write_the_shard_may_have_applied_is_unknown(rs: Replset, recorder: HistoryRecorder) -> None:
+    primary, _secondary, client = rs
+    store = ProfileStore(client, recorder, recorder.clock, "v", "primary")
+    with store.session("s1") as user:
+        future = go(user.write, "tenant_acme", "profile:tenant_acme:u1")
+        receive(primary, "findAndModify").command_err(code=9001, errmsg="socket exception [SEND_ERROR]")
+        assert future() is None
+    [op] = load_history(history(recorder))
+    assert op.outcome == "info" and "(9001)" in (op.completion or {})["error"]
 
 
 def test_write_through_mode_needs_a_cache(rs: Replset, recorder: HistoryRecorder) -> None:
