@@ -89,12 +89,16 @@ class WriteOutcome:
     same document again is worth it (unknown outcomes, and refusals a new primary may not give)."""
 
     outcome: OpType
-    detail: str  # inserted | already-stored | write-error | write-concern-error | unknown | not-sent
+    # inserted | already-stored | write-error | write-concern-error | unknown | not-sent | refused
+    # | unacknowledged
+    detail: str
     code: int | None = None
     error: str | None = None
 
     @property
     def retryable(self) -> bool:
+        if self.detail == "unacknowledged":  # sent again, it would be just as unknown
+            return False
         return self.outcome is OpType.INFO or self.detail == "not-sent" or self.code in RETRY_REFUSED_CODES
 
 
@@ -170,11 +174,15 @@ def bulk_outcomes(
     *,
     dup_index: str,
     dup_key: Sequence[str],
+    acknowledged: bool = True,
 ) -> list[WriteOutcome]:
     """One outcome per document of an unordered insert of ``n`` documents that raised ``exc``
-    (None: all inserted). A duplicate on ``dup_index`` means an earlier attempt stored the same
-    event: ``ok`` "already-stored" (the server waits for the write concern of the existing document
-    too), unless a write concern error says the wait fell short."""
+    (None: all inserted, if the result was ``acknowledged``). A duplicate on ``dup_index`` means an
+    earlier attempt stored the same event: ``ok`` "already-stored" (the server waits for the write
+    concern of the existing document too), unless a write concern error says the wait fell short."""
+    if exc is None and not acknowledged:
+        # w: 0: pymongo raised nothing because no reply came; nothing is known (never ``ok``).
+        return [WriteOutcome(OpType.INFO, "unacknowledged")] * n
     if exc is None:
         return [WriteOutcome(OpType.OK, "inserted")] * n
     if not isinstance(exc, BulkWriteError):

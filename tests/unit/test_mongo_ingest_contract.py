@@ -326,6 +326,26 @@ def test_shard_network_errors_reported_per_document_by_mongos_are_unknown(
     assert (got.details["unknown_present"], got.details["unknown_absent"]) == (2, 1)
 
 
+def test_unacknowledged_insert_is_never_recorded_ok(
+    server: MockupDB, client: MongoClient[dict[str, Any]], rec: HistoryRecorder
+) -> None:
+    """Defence in depth behind the scenario check: with ``w: 0`` the server sends no reply, so
+    pymongo's result says ``acknowledged: False`` and nothing is known of the events."""
+    events = make_events(2)
+    cfg = IngestConfig(wc=WriteConcernSpec(w=0), retry_backoff_s=0.0)
+    ing = MongoIngestor(client, rec, rec.clock, cfg, "v1", wall_ms=lambda: WALL)
+    future = go(ing.write, events)
+    req = receive(server, "insert")
+    assert req.doc["writeConcern"] == {"w": 0}
+    assert len(req.doc["documents"]) == 2  # no reply: the client does not wait for one
+    results = future()
+    assert [(r.outcome.value, r.detail) for r in results] == [("info", "unacknowledged")] * 2
+    assert not any(r.retryable for r in results)  # sent again, it would be just as unknown
+    assert [op.outcome for op in ops(rec, "insert")] == ["info", "info"]
+    assert [op.outcome for op in ops(rec, "doc_insert")] == ["info", "info"]
+    assert ing.stats.final == {"ok": 0, "fail": 0, "info": 2}
+
+
 def test_nothing_sent_when_no_server_is_selectable_is_a_failure(rec: HistoryRecorder) -> None:
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
