@@ -16,6 +16,7 @@ import redis
 from bson import ObjectId, Timestamp
 from mockupdb import MockupDB, go
 from pymongo import MongoClient
+from pymongo.write_concern import WriteConcern
 
 from harness.checkers.monotonic_reads import check_monotonic_reads
 from harness.checkers.read_your_writes import check_read_your_writes
@@ -218,6 +219,22 @@ def test_upsert_the_shard_may_have_applied_is_info(rs: Replset, recorder: Histor
     ops = load_history(history(recorder))
     [up] = [o for o in ops if o.f == "aggregate_upsert"]
     assert up.outcome == "info" and "(6)" in (up.completion or {})["error"]
+    [ins] = [o for o in ops if o.f == "doc_insert"]  # it may have created the bucket
+    assert ins.outcome == "info"
+
+
+def test_unacknowledged_upsert_is_unknown_not_ok(rs: Replset, recorder: HistoryRecorder) -> None:
+    primary, _secondary, client = rs
+    worker = AggregationWorker(
+        client["eventlog"], recorder, recorder.clock, "v", wc=WriteConcern(w=0), now_ms=lambda: NOW_MS
+    )
+    future = go(worker.hourly, "tenant_acme", HOUR)
+    receive(primary, "aggregate").ok(**cursor("eventlog.events", [hourly_result("api.call", 9)]))
+    assert receive(primary, "update").doc["writeConcern"] == {"w": 0}  # no reply comes
+    assert future().upsert_outcomes == {"ok": 0, "fail": 0, "info": 1}
+    ops = load_history(history(recorder))
+    [up] = [o for o in ops if o.f == "aggregate_upsert"]
+    assert up.outcome == "info" and "unacknowledged" in (up.completion or {})["error"]
     [ins] = [o for o in ops if o.f == "doc_insert"]  # it may have created the bucket
     assert ins.outcome == "info"
 
