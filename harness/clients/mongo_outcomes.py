@@ -14,8 +14,14 @@ retryable write once and, when the retry cannot even select a server, re-raises 
 error, so a ``ServerSelectionTimeoutError`` means nothing was ever sent (``fail``). A write concern
 error means the primary applied the write but could not confirm replication (``info``). Timeouts,
 dropped connections, ``NotPrimaryError`` after a retry (the first attempt may have applied) and
-``maxTimeMS`` expiry are ``info``. Other server error replies (duplicate key, validation, ...) are
-refusals: ``fail``. Reads have no side effect: a read that did not return is ``fail``.
+``maxTimeMS`` expiry are ``info``. Reads have no side effect: a read that did not return is ``fail``.
+
+A server's error for a write it received — one document's ``writeError`` in a bulk reply, or the
+error a single-document write raised — is classified in one place, :func:`server_error_outcome`:
+with the ``RetryableWriteError`` label, or one of :data:`MAYBE_APPLIED_CODES` (behind mongos: the
+shard was lost mid-write or a time limit ran out, so it may have applied it), ``info``; anything
+else (duplicate key, validation, ...) is a refusal, ``fail``, and worth sending again only for
+:data:`RETRY_REFUSED_CODES` (a stepdown, no shard primary: not written, a retry may succeed).
 """
 
 from __future__ import annotations
@@ -59,6 +65,21 @@ REFUSED_CODES = frozenset({2, 9, 13, 14, 18, 26, 72, 73})
 #: and sending it again (to the new primary) may succeed.
 STATE_CHANGE_CODES = frozenset({91, 189, 10058, 10107, 11600, 11602, 13435, 13436})
 
+#: FailedToSatisfyReadPreference: mongos found no primary for the shard and sent it nothing.
+NO_SHARD_PRIMARY_CODES = frozenset({133})
+
+#: Refusals of a write that was certainly not applied but may succeed if sent again.
+RETRY_REFUSED_CODES = STATE_CHANGE_CODES | NO_SHARD_PRIMARY_CODES
+
+#: Errors after which the write may have been applied: mongos lost the shard mid-write
+#: (HostUnreachable 6, HostNotFound 7, NetworkTimeout 89, NetworkInterfaceExceededTimeLimit 202,
+#: SocketException 9001: what toxics on a shard member's proxy produce), or a time limit ran out
+#: while it ran (MaxTimeMSExpired 50, ExceededTimeLimit 262).
+MAYBE_APPLIED_CODES = frozenset({6, 7, 50, 89, 202, 262, 9001})
+
+#: The server's (or pymongo's) label for an error a retry of the same write may settle.
+RETRYABLE_WRITE_ERROR = "RetryableWriteError"
+
 _INDEX_NAME = re.compile(r"index: (\S+) dup key")
 
 
@@ -68,19 +89,31 @@ class WriteOutcome:
     same document again is worth it (unknown outcomes, and refusals a new primary may not give)."""
 
     outcome: OpType
-    detail: str  # inserted | already-stored | write-error | write-concern-error | unknown | not-sent
+    # inserted | already-stored | write-error | write-concern-error | unknown | not-sent | refused
+    # | unacknowledged
+    detail: str
     code: int | None = None
     error: str | None = None
 
     @property
     def retryable(self) -> bool:
-        return self.outcome is OpType.INFO or self.detail == "not-sent" or self.code in STATE_CHANGE_CODES
+        if self.detail == "unacknowledged":  # sent again, it would be just as unknown
+            return False
+        return self.outcome is OpType.INFO or self.detail == "not-sent" or self.code in RETRY_REFUSED_CODES
 
 
 def describe(exc: BaseException) -> str:
     """The error as recorded, with the server's code when there is one."""
     code = getattr(exc, "code", None)
     return f"{type(exc).__name__}{f' ({code})' if code is not None else ''}: {exc}"
+
+
+def server_error_outcome(code: int | None, retryable_label: bool, error: str) -> WriteOutcome:
+    """The outcome of a write the server received and answered with error ``code`` (one document's
+    ``writeError``, or a single-document write's error): the one classification every path uses."""
+    if retryable_label or code in MAYBE_APPLIED_CODES:
+        return WriteOutcome(OpType.INFO, "unknown", code, error)
+    return WriteOutcome(OpType.FAIL, "write-error", code, error)
 
 
 def write_outcome(exc: BaseException) -> OpType:
@@ -90,7 +123,9 @@ def write_outcome(exc: BaseException) -> OpType:
     if isinstance(exc, ConnectionFailure | WriteConcernError | ExecutionTimeout):
         return OpType.INFO
     if isinstance(exc, OperationFailure):
-        return OpType.FAIL
+        return server_error_outcome(
+            exc.code, exc.has_error_label(RETRYABLE_WRITE_ERROR), describe(exc)
+        ).outcome
     return OpType.INFO  # anything unexpected: never a guess
 
 
@@ -122,10 +157,14 @@ def exception_outcome(exc: BaseException) -> WriteOutcome:
     """The outcome of a whole command that raised ``exc`` (not a :class:`BulkWriteError`)."""
     if isinstance(exc, NOT_SENT):
         return WriteOutcome(OpType.FAIL, "not-sent", None, describe(exc))
-    if isinstance(exc, OperationFailure) and exc.code in REFUSED_CODES:
-        return WriteOutcome(OpType.FAIL, "refused", exc.code, describe(exc))
     code = exc.code if isinstance(exc, OperationFailure) else None
-    # Network errors, timeouts, not-primary mid-command, anything unexpected: unknown.
+    if isinstance(exc, OperationFailure):
+        res = server_error_outcome(code, exc.has_error_label(RETRYABLE_WRITE_ERROR), describe(exc))
+        # Refused before it ran (parse, auth, no shard primary): nothing of the command applied.
+        if res.outcome is OpType.FAIL and code in REFUSED_CODES | NO_SHARD_PRIMARY_CODES:
+            return WriteOutcome(OpType.FAIL, "refused", code, res.error)
+    # Network errors, timeouts, not-primary mid-command, anything unexpected: unknown (a command
+    # error cannot say which of its documents were applied).
     return WriteOutcome(OpType.INFO, "unknown", code, describe(exc))
 
 
@@ -135,11 +174,15 @@ def bulk_outcomes(
     *,
     dup_index: str,
     dup_key: Sequence[str],
+    acknowledged: bool = True,
 ) -> list[WriteOutcome]:
     """One outcome per document of an unordered insert of ``n`` documents that raised ``exc``
-    (None: all inserted). A duplicate on ``dup_index`` means an earlier attempt stored the same
-    event: ``ok`` "already-stored" (the server waits for the write concern of the existing document
-    too), unless a write concern error says the wait fell short."""
+    (None: all inserted, if the result was ``acknowledged``). A duplicate on ``dup_index`` means an
+    earlier attempt stored the same event: ``ok`` "already-stored" (the server waits for the write
+    concern of the existing document too), unless a write concern error says the wait fell short."""
+    if exc is None and not acknowledged:
+        # w: 0: pymongo raised nothing because no reply came; nothing is known (never ``ok``).
+        return [WriteOutcome(OpType.INFO, "unacknowledged")] * n
     if exc is None:
         return [WriteOutcome(OpType.OK, "inserted")] * n
     if not isinstance(exc, BulkWriteError):
@@ -161,5 +204,8 @@ def bulk_outcomes(
         elif is_duplicate_on(err, dup_index, dup_key):
             out.append(wce or WriteOutcome(OpType.OK, "already-stored", DUPLICATE_KEY))
         else:
-            out.append(WriteOutcome(OpType.FAIL, "write-error", err.get("code"), str(err.get("errmsg"))))
+            # mongos reports a shard's errors per document, network errors included; pymongo
+            # leaves a write error's own ``errorLabels`` (if the server sent any) in place.
+            labelled = RETRYABLE_WRITE_ERROR in (err.get("errorLabels") or ())
+            out.append(server_error_outcome(err.get("code"), labelled, str(err.get("errmsg"))))
     return out

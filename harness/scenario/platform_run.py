@@ -244,7 +244,8 @@ def _assemble(
             serverSelectionTimeoutMS=5000, connectTimeoutMS=2000, socketTimeoutMS=10_000
         )
         run.mongo_client = mclient
-        db = mclient[dep.mongo.spec.load_collections().database]
+        colls = dep.mongo.spec.load_collections()
+        db = mclient[colls.database]
         reset_collections(db)
         wc = variant.write_concern
         run.mongo = MongoEventWriter(
@@ -261,7 +262,9 @@ def _assemble(
         )
         run.mongo.start()
         if wl.reads_per_s > 0:
-            mongo_reader = MongoQueryMix(QueryService(db, rec, clock, v, read_pref=variant.read_pref), clock)
+            mongo_reader = MongoQueryMix(
+                QueryService(db, rec, clock, v, read_pref=variant.read_pref, collections=colls), clock
+            )
         if wl.reads_per_s > 0 and mongo_ryw and read_mix.get("profile", 0) > 0:
             cache_client = None
             if variant.ryw_mode == "write_through":

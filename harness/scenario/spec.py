@@ -110,6 +110,18 @@ class WriteConcernModel(Strict):
     j: bool | None = None
     wtimeout_ms: int | None = Field(default=None, ge=0)
 
+    @field_validator("w")
+    @classmethod
+    def _acknowledged(cls, w: int | str) -> int | str:
+        if isinstance(w, int) and w == 0:
+            raise ValueError(
+                "w: 0 asks for unacknowledged writes: the server sends no reply, so no insert can be "
+                "judged stored or lost; use w: 1 (or more, or 'majority')"
+            )
+        if isinstance(w, int) and w < 0:
+            raise ValueError(f"w: {w} is not a write concern; use w: 1 (or more, or 'majority')")
+        return w
+
 
 class QueueModel(Strict):
     """The platform's bounded ingest queue: when it is full, ``shed`` refuses events (each recorded

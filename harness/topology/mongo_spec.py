@@ -4,18 +4,21 @@ settings, and the platform's collections (shard keys, indexes, validators) as da
 Rules MongoDB itself enforces are checked here, before anything starts, so a bad file fails with
 one clear error instead of a half-built cluster: a unique index on a sharded collection must have
 the shard key's fields as its prefix (MongoDB refuses ``createIndexes`` otherwise), a hashed index
-cannot be unique, delayed and hidden members cannot become primary (priority 0).
+cannot be unique, delayed and hidden members cannot become primary (priority 0), a validator's
+``$jsonSchema`` keywords have the types the server's parser needs (:mod:`.mongo_schema`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from harness.errors import HarnessError
 from harness.specload import load_yaml_model
+from harness.topology.mongo_schema import validator_problem
 
 COLLECTIONS_DIR = Path(__file__).resolve().parent.parent.parent / "topologies" / "collections"
 
@@ -115,9 +118,14 @@ class IndexSpec(Strict):
             raise ValueError(f"index {dict(self.key)}: a TTL index must be on a single (date) field")
         return self
 
+    @property
+    def index_name(self) -> str:
+        """The name it is created under (MongoDB needs one; unnamed, we derive its default)."""
+        return self.name or default_index_name(self.key)
+
     def command_doc(self) -> dict[str, Any]:
-        """The entry for ``createIndexes.indexes`` (MongoDB needs a name; we derive its default)."""
-        doc: dict[str, Any] = {"key": dict(self.key), "name": self.name or default_index_name(self.key)}
+        """The entry for ``createIndexes.indexes``."""
+        doc: dict[str, Any] = {"key": dict(self.key), "name": self.index_name}
         if self.unique:
             doc["unique"] = True
         if self.expire_after_seconds is not None:
@@ -152,6 +160,26 @@ class CollectionSpec(Strict):
             raise ValueError("shard key fields must be 1 (ranged) or 'hashed'")
         return value
 
+    @field_validator("validator")
+    @classmethod
+    def _validator(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
+        # The server would refuse ``create`` at bring-up; say so at load, naming the spot.
+        problem = None if value is None else validator_problem(value)
+        if problem is not None:
+            raise ValueError(f"collection {info.data.get('name', '?')}: validator {problem}")
+        return value
+
+    def full_index_name(self, key: Mapping[str, Any]) -> str:
+        """The name of the index on exactly ``key`` (fields, order and directions) without a partial
+        filter: what a query hints. A hint by key pattern is ambiguous once a partial index shares
+        the key, and the server refuses it (IndexNotFound 27, "must hint by index name")."""
+        want = list(key.items())
+        found = [i for i in self.indexes if list(i.key.items()) == want and i.partial_filter is None]
+        if len(found) != 1:
+            what = "no index" if not found else f"{len(found)} indexes"
+            raise ValueError(f"collection {self.name} has {what} on {dict(key)} without a partial filter")
+        return found[0].index_name
+
     def unique_index_problems(self) -> list[str]:
         """MongoDB enforces uniqueness on a sharded collection only when the unique index starts
         with the shard key's fields, and refuses to build any other unique index."""
@@ -174,6 +202,12 @@ class CollectionsFile(Strict):
     description: str = ""
     database: str = Field(default="eventlog", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
     collections: list[CollectionSpec] = Field(min_length=1)
+
+    def collection(self, name: str) -> CollectionSpec:
+        for coll in self.collections:
+            if coll.name == name:
+                return coll
+        raise ValueError(f"no collection {name} in the collections spec")
 
 
 #: Which server runs the plane. ``auto``: mongod where it is found, else (standalone only) FerretDB.

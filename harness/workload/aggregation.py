@@ -25,7 +25,8 @@ Ops recorded (process ``aggregator``):
 ``aggregate_upsert`` — one ``updateOne(..., upsert: true)``. invoke: ``key`` (the bucket document's
     identity, ``event_aggregates/<tenant>/<bucket_type>/<bucket_ms>/<event_type>/<environment>``),
     ``tenant``, ``bucket_ms``, ``count`` (``metrics.count`` written), ``wc``; completion ``ok``:
-    ``value`` = ``"inserted"`` or ``"updated"``. Write outcomes as :mod:`harness.workload.mongo_common`.
+    ``value`` = ``"inserted"`` or ``"updated"``. Write outcomes as :mod:`harness.clients.mongo_outcomes`;
+    an unacknowledged upsert (a ``w: 0`` ``wc``) is ``info``.
 ``doc_insert`` — for the retention checker, when an upsert *created* the document (its reply carried
     ``upserted``), or may have (an upsert of unknown outcome for a bucket this worker has never seen
     created): ``key`` as above, ``tenant``, ``retention_class`` ``aggregates``, ``created_ms`` =
@@ -298,24 +299,24 @@ class AggregationWorker:
             wc=self.wc.document,
             variant=self.variant,
         )
-        created: bool | None
+        created: bool | None = False
+        error: str | None = None
         try:
             res = self.aggregates.update_one(upsert_filter(doc), {"$set": doc}, upsert=True)
         except PyMongoError as exc:
-            done, outcome = self.clock.now_ns(), write_outcome(exc)
-            rec.complete(op, outcome, PROCESS, "aggregate_upsert", time_ns=done, error=describe(exc))
-            created = None if outcome == OpType.INFO and key not in self._created else False
+            outcome, error = write_outcome(exc), describe(exc)
         else:
-            done, outcome = self.clock.now_ns(), OpType.OK
-            created = res.upserted_id is not None
-            rec.complete(
-                op,
-                OpType.OK,
-                PROCESS,
-                "aggregate_upsert",
-                time_ns=done,
-                value="inserted" if created else "updated",
-            )
+            if res.acknowledged:
+                outcome, created = OpType.OK, res.upserted_id is not None
+            else:  # w: 0: no reply came, so nothing is known (never ok)
+                outcome, error = OpType.INFO, "unacknowledged write (w: 0)"
+        done = self.clock.now_ns()
+        if error is None:
+            value = "inserted" if created else "updated"
+            rec.complete(op, outcome, PROCESS, "aggregate_upsert", time_ns=done, value=value)
+        else:
+            rec.complete(op, outcome, PROCESS, "aggregate_upsert", time_ns=done, error=error)
+            created = None if outcome == OpType.INFO and key not in self._created else False
         if created is not False:  # created, or maybe created (unknown outcome)
             self._record_insert(key, tenant, bucket_ms, start, done, outcome)
             if created:

@@ -11,11 +11,15 @@ Each record is one insert with ``w: "majority", j: true``. It is sent as an orde
 (the same ``insert`` command ``insert_one`` sends) because ``insert_one`` reports a duplicate key
 and hides a write concern error that came with it; the bulk reply keeps both. Outcomes as in
 :func:`harness.clients.mongo_outcomes.bulk_outcomes`, with a duplicate on ``audit_id_unique``
-meaning "already stored". After an unknown outcome the chain head is uncertain, so before the
-tenant's next append the writer reads that record back (primary, majority read concern): found,
-it is the head; absent, the same record is sent again (a duplicate means it landed meanwhile),
-never a different record on the same predecessor, which would fork the chain. A tenant whose
-head stays unknown after ``max_resolve`` tries gets no new record (counted as ``skipped``).
+meaning "already stored". After an unknown outcome (a shard lost behind mongos is one) the chain
+head is uncertain, so before the tenant's next append the writer reads that record back (primary,
+majority read concern): found, it is the head; absent, the same record is sent again (a duplicate
+means it landed meanwhile), never a different record on the same predecessor, which would fork
+the chain. Only a refusal of the record itself (a write error no retry can change) settles that
+it was never stored; a resend that is unknown again, or refused for want of a (shard) primary,
+settles nothing. A record refused that way on its first send is certainly not stored and is sent
+again, the same way, before the tenant's next one. A tenant whose head stays unknown after
+``max_resolve`` tries gets no new record (counted as ``skipped``).
 
 Ops recorded (process ``audit``): ``audit_insert`` (invoke: ``tenant``, ``key`` = audit_id,
 ``value`` = the record as sent, ``attempt``; completion ``value`` ``inserted``/``already-stored``
@@ -153,7 +157,7 @@ class AuditWriter:
         self.stats.appended += 1
         if res.outcome is OpType.OK:
             self.heads[tenant] = record["hash"]
-        elif res.outcome is OpType.INFO:
+        elif res.retryable:  # unknown, or refused but worth sending again: settled before the next
             self.unresolved[tenant] = record
         return res.outcome
 
@@ -231,9 +235,10 @@ class AuditWriter:
                 self.heads[tenant] = record["hash"]
                 del self.unresolved[tenant]
                 return True
-            if res.detail == "write-error":
+            if res.detail == "write-error" and not res.retryable:
                 # The server examined this very record and refused it (not a duplicate): the
                 # earlier attempt cannot have stored it either, so the head is still the predecessor.
+                # An unknown or retryable outcome (no primary, stepdown) says nothing of that attempt.
                 del self.unresolved[tenant]
                 return True
         return False

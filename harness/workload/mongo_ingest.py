@@ -7,10 +7,13 @@ Documents are built fresh for every attempt (pymongo adds an ``_id`` to each), s
 index can collide with an earlier attempt.
 
 Outcomes per event (:func:`harness.clients.mongo_outcomes.bulk_outcomes`): inserted → ``ok``;
-duplicate on the idempotency index → ``ok`` ``already-stored``; another write error → ``fail``
-with the server's code and message; a ``writeConcernError`` → ``info`` for the events written;
-a network error, timeout or not-primary error for the command → ``info`` for the whole batch;
-errors raised before sending → ``fail``. Events whose outcome is unknown (or that a stepdown or
+duplicate on the idempotency index → ``ok`` ``already-stored``; a write error that may have been
+applied (mongos lost the shard mid-write, a time limit, the ``RetryableWriteError`` label) →
+``info``; another write error → ``fail`` with the server's code and message; a
+``writeConcernError`` → ``info`` for the events written; a network error, timeout or not-primary
+error for the command → ``info`` for the whole batch; errors raised before sending → ``fail``; an
+unacknowledged insert (``w: 0``, which scenarios refuse) → ``info``, never ``ok``, and not resent.
+Events whose outcome is unknown (or that a stepdown, a shard without a primary or a
 server-selection timeout refused) are sent again, up to ``max_attempts`` in all, each attempt
 its own op. (With retryable writes on, pymongo itself re-sends a command once after a network
 error, under the same transaction number, inside one attempt: the server applies it once.)
@@ -213,12 +216,19 @@ class MongoIngestor:
         self.stats.batches += 1
         self.stats.attempts += len(events)
         error: BaseException | None = None
+        acknowledged = True
         try:
-            self.coll.insert_many(docs, ordered=False)
+            acknowledged = self.coll.insert_many(docs, ordered=False).acknowledged
         except Exception as exc:  # classified per document below; nothing is swallowed unrecorded
             error = exc
         done_ns = self.clock.now_ns()
-        results = bulk_outcomes(len(events), error, dup_index=IDEMPOTENCY_INDEX, dup_key=IDEMPOTENCY_KEY)
+        results = bulk_outcomes(
+            len(events),
+            error,
+            dup_index=IDEMPOTENCY_INDEX,
+            dup_key=IDEMPOTENCY_KEY,
+            acknowledged=acknowledged,
+        )
         for ev, (op, doc_op), res in zip(events, ops, results, strict=True):
             fields: dict[str, Any] = (
                 {"value": res.detail}

@@ -3,7 +3,10 @@ Expectations"), each with its read preference and read concern explicit and reco
 
 Assumes the capstone's ``events``, ``event_aggregates`` and ``audit_logs`` schemas and indexes
 (topologies/collections/platform.yaml). Filters, sort, limit, the dashboard's hint, the event-count
-aggregation and the audit query's ``readConcern("majority")`` are the capstone's, unchanged. Each
+aggregation and the audit query's ``readConcern("majority")`` are the capstone's, unchanged, except
+that the hint names the index (its name taken from the collections spec the service is given):
+the capstone's key pattern also matches the partial ``audit_events_idx``, and the server refuses
+an ambiguous hint (IndexNotFound 27). Each
 call takes a read preference (mode name, e.g. ``primary``, ``secondaryPreferred``) and a read
 concern level (``local``, ``majority``, ...; ``None`` sends none: the server's default, recorded as
 ``default``); the audit query always reads ``majority`` (the capstone requires strong consistency).
@@ -35,6 +38,7 @@ from harness.clients.mongo_outcomes import describe, read_preference
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
+from harness.topology.mongo_spec import CollectionsFile, load_collections
 
 PROCESS = "query"
 HOUR_MS = 3_600_000
@@ -49,6 +53,13 @@ EXPECTED_MS: dict[str, int] = {
     "audit_retrieval": 200,
 }
 QUERIES = tuple(EXPECTED_MS)
+#: The dashboard's index, by key; hinted by the name the collections spec gives it.
+DASHBOARD_KEY = {"tenant_id": 1, "event_time": -1}
+
+
+def dashboard_hint(collections: CollectionsFile) -> str:
+    """The name of the dashboard's index in ``events`` (ValueError when the spec has none)."""
+    return collections.collection("events").full_index_name(DASHBOARD_KEY)
 
 
 def _dt(ms: int) -> datetime:
@@ -65,7 +76,8 @@ class QueryResult:
 
 class QueryService:
     """Runs the five queries against ``db``; ``read_pref`` / ``read_concern`` are the defaults a
-    call may override."""
+    call may override; ``collections`` is the spec the indexes were built from (default: the
+    shipped ``platform`` file)."""
 
     def __init__(
         self,
@@ -77,7 +89,10 @@ class QueryService:
         read_pref: str = "primary",
         read_concern: str | None = "local",
         now_ms: Callable[[], int] | None = None,
+        collections: CollectionsFile | None = None,
     ) -> None:
+        # Resolved now: a spec without the index fails here, not on every dashboard query.
+        self.dashboard_hint = dashboard_hint(collections or load_collections("platform"))
         self.db = db
         self.rec = recorder
         self.clock = clock
@@ -106,7 +121,7 @@ class QueryService:
                 coll.find({"tenant_id": tenant, "event_time": {"$gte": _dt(now - HOUR_MS)}})
                 .sort({"event_time": -1})
                 .limit(100)
-                .hint([("tenant_id", 1), ("event_time", -1)])
+                .hint(self.dashboard_hint)
             )
             return list(cursor)
 

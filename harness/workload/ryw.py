@@ -26,7 +26,7 @@ vocabulary (with ``sched_ns`` when an open-loop caller set :attr:`ProfileStore.s
 
 ``write`` — invoke: ``key``, ``session``, ``tenant``, ``write_concern``, ``mode``; completion ``ok``:
     ``value`` = the version installed (optional ``cache_error``). Errors as
-    :mod:`harness.workload.mongo_common` (a timeout is ``info``).
+    :mod:`harness.clients.mongo_outcomes` (a timeout is ``info``).
 ``read`` — invoke: ``key``, ``session``, ``tenant``, ``read_pref`` (``cache`` in ``write_through``
     mode), ``read_concern``, ``mode``; completion ``ok``: ``value`` = the version read, or null when
     absent; ``tenants`` (the document's ``tenant_id``, for tenant isolation) and, in

@@ -314,6 +314,11 @@ def test_sharded_bring_up_sends_every_command_in_order(server: MockupDB) -> None
     assert schema["required"] == ["tenant_id", "logged_at", "audit_id", "category", "action", "actor"]
     assert schema["properties"]["category"] == {"enum": ["security", "access", "data_change", "admin"]}
     assert schema["properties"]["actor"]["required"] == ["user_id"]
+    # No keyword without a value: the server's $jsonSchema parser refuses `required: null` (14).
+    assert schema["properties"]["tenant_id"] == {
+        "bsonType": "string",
+        "description": "tenant identifier, required",
+    }
 
     events = {ix["name"]: ix for ix in seen["indexes events"]["indexes"]}
     assert events["tenant_id_1_event_time_-1"]["key"] == {"tenant_id": 1, "event_time": -1}

@@ -292,6 +292,60 @@ def test_dropped_connection_leaves_the_whole_batch_unknown_then_retries(
     assert docs[0].get("expires_at_ms") == events[0].expires_at_ms
 
 
+def test_shard_network_errors_reported_per_document_by_mongos_are_unknown(
+    server: MockupDB, client: MongoClient[dict[str, Any]], rec: HistoryRecorder
+) -> None:
+    """mongos reports a shard it lost mid-write per document: the shard may have applied it."""
+    events = make_events(4)
+    future = go(ingestor(client, rec, max_attempts=1).write, events)
+    errors = [
+        {"index": 0, "code": 6, "codeName": "HostUnreachable", "errmsg": "Connection refused"},
+        {"index": 1, "code": 9001, "codeName": "SocketException", "errmsg": "socket closed"},
+        {"index": 2, "code": 1, "errmsg": "write to shard failed", "errorLabels": ["RetryableWriteError"]},
+    ]
+    receive_insert(server, events).ok(n=1, writeErrors=errors)
+    results = future()
+    assert [(r.outcome.value, r.detail, r.code) for r in results] == [
+        ("info", "unknown", 6),
+        ("info", "unknown", 9001),
+        ("info", "unknown", 1),
+        ("ok", "inserted", None),
+    ]
+    assert all(r.retryable for r in results[:3])  # sent again, same event id, by a later attempt
+    inserts = ops(rec, "insert")
+    assert [op.outcome for op in inserts] == ["info", "info", "info", "ok"]
+    assert [op.completion and op.completion.get("code") for op in inserts[:3]] == [6, 9001, 1]
+    assert [op.outcome for op in ops(rec, "doc_insert")] == ["info", "info", "info", "ok"]
+    # The shard had applied the first two after all: present, which an unknown outcome allows.
+    future = go(reader(client, rec).final_events, {e.tenant for e in events})
+    answer_finds(server, [events[0], events[1], events[3]])
+    future()
+    got = verdicts(rec, [ACK])[ACK]
+    assert got.status == "valid", got.summary
+    assert got.details["failed_present"] == 0
+    assert (got.details["unknown_present"], got.details["unknown_absent"]) == (2, 1)
+
+
+def test_unacknowledged_insert_is_never_recorded_ok(
+    server: MockupDB, client: MongoClient[dict[str, Any]], rec: HistoryRecorder
+) -> None:
+    """Defence in depth behind the scenario check: with ``w: 0`` the server sends no reply, so
+    pymongo's result says ``acknowledged: False`` and nothing is known of the events."""
+    events = make_events(2)
+    cfg = IngestConfig(wc=WriteConcernSpec(w=0), retry_backoff_s=0.0)
+    ing = MongoIngestor(client, rec, rec.clock, cfg, "v1", wall_ms=lambda: WALL)
+    future = go(ing.write, events)
+    req = receive(server, "insert")
+    assert req.doc["writeConcern"] == {"w": 0}
+    assert len(req.doc["documents"]) == 2  # no reply: the client does not wait for one
+    results = future()
+    assert [(r.outcome.value, r.detail) for r in results] == [("info", "unacknowledged")] * 2
+    assert not any(r.retryable for r in results)  # sent again, it would be just as unknown
+    assert [op.outcome for op in ops(rec, "insert")] == ["info", "info"]
+    assert [op.outcome for op in ops(rec, "doc_insert")] == ["info", "info"]
+    assert ing.stats.final == {"ok": 0, "fail": 0, "info": 2}
+
+
 def test_nothing_sent_when_no_server_is_selectable_is_a_failure(rec: HistoryRecorder) -> None:
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
@@ -422,6 +476,121 @@ def test_audit_head_found_on_read_back_is_adopted_without_resending(
     receive_audit_insert(server, r2).ok(n=1)
     assert future() == "ok"
     assert writer.stats.resends == 0 and writer.heads["t00001"] == r2["hash"]
+
+
+#: Per-document errors mongos reports for a shard it lost mid-write (the record may be stored)
+#: and the refusal it gives when the shard has no primary (certainly not stored, worth resending).
+SHARD_LOST = {"code": 9001, "codeName": "SocketException", "errmsg": "socket closed"}
+SHARD_UNREACHABLE = {"code": 6, "codeName": "HostUnreachable", "errmsg": "Connection refused"}
+LABELLED = {"code": 1, "errmsg": "write to shard failed", "errorLabels": ["RetryableWriteError"]}
+NO_SHARD_PRIMARY = {"code": 133, "codeName": "FailedToSatisfyReadPreference", "errmsg": "no primary"}
+
+
+def audit_writer(client: MongoClient[dict[str, Any]], rec: HistoryRecorder) -> AuditWriter:
+    return AuditWriter(
+        client, rec, rec.clock, "v1", audit_ms=365 * DAY_MS, wall_ms=lambda: WALL, sleep=lambda _s: None
+    )
+
+
+def answer_read_back(server: MockupDB, record: dict[str, Any], stored: bool) -> None:
+    req = receive(server, "find")
+    assert req.doc["find"] == "audit_logs" and req.doc["filter"]["audit_id"] == record["audit_id"]
+    found = [{"hash": record["hash"]}] if stored else []
+    req.ok(cursor={"id": 0, "ns": "eventlog.audit_logs", "firstBatch": found})
+
+
+def final_chain(
+    server: MockupDB, client: MongoClient[dict[str, Any]], rec: HistoryRecorder, records: list[dict[str, Any]]
+) -> Verdict:
+    future = go(reader(client, rec).final_audit, ["t00001"])
+    stored = [{"_id": bson.ObjectId(), **stored_document(r)} for r in records]
+    receive(server, "find").ok(cursor={"id": 0, "ns": "eventlog.audit_logs", "firstBatch": stored})
+    assert future() == []
+    return verdicts(rec, [AUDIT])[AUDIT]
+
+
+def three_records() -> tuple[list[Event], list[dict[str, Any]]]:
+    evs = audit_events(3)
+    records: list[dict[str, Any]] = []
+    for ev in evs:
+        records.append(
+            chain_record(ev.audit_content(365 * DAY_MS), records[-1]["hash"] if records else GENESIS)
+        )
+    return evs, records
+
+
+@pytest.mark.parametrize("error", [SHARD_LOST, SHARD_UNREACHABLE, LABELLED], ids=["9001", "6", "label"])
+def test_audit_record_a_shard_may_have_stored_is_read_back_before_the_next(
+    server: MockupDB, client: MongoClient[dict[str, Any]], rec: HistoryRecorder, error: dict[str, Any]
+) -> None:
+    evs, (r1, r2, r3) = three_records()
+    writer = audit_writer(client, rec)
+    future = go(writer.append, evs[0])
+    receive_audit_insert(server, r1).ok(n=1)
+    assert future() == "ok"
+    future = go(writer.append, evs[1])
+    receive_audit_insert(server, r2).ok(n=0, writeErrors=[{"index": 0, **error}])
+    assert future() == "info"  # not a refusal: r3 must not be chained on r1 yet
+    future = go(writer.append, evs[2])
+    answer_read_back(server, r2, stored=True)  # the shard had stored it
+    receive_audit_insert(server, r3).ok(n=1)  # chained on r2: one chain
+    assert future() == "ok"
+    assert writer.heads == {"t00001": r3["hash"]} and writer.stats.resends == 0
+    got = final_chain(server, client, rec, [r1, r2, r3])
+    assert got.status == "valid", got.summary
+    assert got.details["records_stored"] == 3
+
+
+@pytest.mark.parametrize(
+    "error", [SHARD_UNREACHABLE, LABELLED, NO_SHARD_PRIMARY], ids=["6", "label", "133-no-primary"]
+)
+def test_audit_resend_that_the_shard_did_not_answer_settles_nothing(
+    server: MockupDB, client: MongoClient[dict[str, Any]], rec: HistoryRecorder, error: dict[str, Any]
+) -> None:
+    """After an unknown outcome the writer reads back, then resends the same record. A resend that
+    fails this way says nothing of the first attempt (only a refusal of the record itself does):
+    the writer keeps resolving instead of chaining the next record on the predecessor."""
+    evs, (r1, r2, r3) = three_records()
+    writer = audit_writer(client, rec)
+    future = go(writer.append, evs[0])
+    receive_audit_insert(server, r1).ok(n=1)
+    future()
+    future = go(writer.append, evs[1])
+    receive_audit_insert(server, r2).hangup()
+    assert future() == "info"
+    future = go(writer.append, evs[2])
+    answer_read_back(server, r2, stored=False)  # not visible yet
+    receive_audit_insert(server, r2).ok(n=0, writeErrors=[{"index": 0, **error}])
+    answer_read_back(server, r2, stored=True)  # the first attempt had landed
+    receive_audit_insert(server, r3).ok(n=1)
+    assert future() == "ok"
+    assert writer.heads == {"t00001": r3["hash"]}
+    assert (writer.stats.resends, writer.stats.head_reads) == (1, 2)
+    assert [op.get("attempt") for op in ops(rec, "audit_insert")] == [1, 1, 2, 1]
+    got = final_chain(server, client, rec, [r1, r2, r3])
+    assert got.status == "valid", got.summary
+    assert got.details["records_stored"] == 3
+
+
+def test_audit_record_refused_for_want_of_a_shard_primary_is_sent_again(
+    server: MockupDB, client: MongoClient[dict[str, Any]], rec: HistoryRecorder
+) -> None:
+    evs, (r1, r2, r3) = three_records()
+    writer = audit_writer(client, rec)
+    future = go(writer.append, evs[0])
+    receive_audit_insert(server, r1).ok(n=1)
+    future()
+    future = go(writer.append, evs[1])
+    receive_audit_insert(server, r2).ok(n=0, writeErrors=[{"index": 0, **NO_SHARD_PRIMARY}])
+    assert future() == "fail"  # certainly not stored...
+    future = go(writer.append, evs[2])
+    answer_read_back(server, r2, stored=False)
+    receive_audit_insert(server, r2).ok(n=1)  # ... so the same record is sent again, first
+    receive_audit_insert(server, r3).ok(n=1)
+    assert future() == "ok"
+    assert writer.heads == {"t00001": r3["hash"]} and writer.stats.resends == 1
+    got = final_chain(server, client, rec, [r1, r2, r3])
+    assert got.status == "valid", got.summary
 
 
 @pytest.mark.parametrize("lose", [None, 2], ids=["all-stored", "one-lost"])

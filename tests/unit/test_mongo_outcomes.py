@@ -14,9 +14,17 @@ from pymongo.errors import (
     NotPrimaryError,
     OperationFailure,
     ServerSelectionTimeoutError,
+    WriteError,
 )
 
-from harness.clients.mongo_outcomes import bulk_outcomes, duplicate_index, exception_outcome
+from harness.clients.mongo_outcomes import (
+    RETRYABLE_WRITE_ERROR,
+    bulk_outcomes,
+    duplicate_index,
+    exception_outcome,
+    server_error_outcome,
+    write_outcome,
+)
 from harness.ops import OpType
 
 KEY = ("tenant_id", "event_time", "event_id")
@@ -121,3 +129,53 @@ def test_retryable_covers_unknown_unsent_and_stepdown_refusals_only() -> None:
     assert res.outcome is OpType.FAIL and res.retryable
     (res,) = bulk_outcomes(1, bulk([dup(0, "_id_")]), dup_index="idempotency", dup_key=KEY)
     assert not res.retryable
+
+
+#: mongos→shard network errors and time limits: the shard may have applied the write.
+MAYBE_APPLIED = {
+    6: "HostUnreachable",
+    7: "HostNotFound",
+    50: "MaxTimeMSExpired",
+    89: "NetworkTimeout",
+    202: "NetworkInterfaceExceededTimeLimit",
+    262: "ExceededTimeLimit",
+    9001: "SocketException",
+}
+
+
+@pytest.mark.parametrize("code", sorted(MAYBE_APPLIED), ids=lambda c: f"{c}-{MAYBE_APPLIED[c]}")
+def test_maybe_applied_codes_are_unknown_and_retryable_in_every_path(code: int) -> None:
+    doc_error = {"index": 0, "code": code, "codeName": MAYBE_APPLIED[code], "errmsg": "shard unreachable"}
+    assert server_error_outcome(code, False, "x").outcome is OpType.INFO
+    (res,) = bulk_outcomes(1, bulk([doc_error]), dup_index="idempotency", dup_key=KEY)
+    assert (res.outcome, res.detail, res.code, res.retryable) == (OpType.INFO, "unknown", code, True)
+    # A single-document write (update_one, find_one_and_update) raising the same code
+    assert write_outcome(WriteError("shard unreachable", code, doc_error)) is OpType.INFO
+    assert write_outcome(OperationFailure("shard unreachable", code)) is OpType.INFO
+    assert exception_outcome(OperationFailure("shard unreachable", code)).outcome is OpType.INFO
+
+
+def test_retryable_write_error_label_makes_any_code_unknown() -> None:
+    labelled = {"index": 0, "code": 1, "errmsg": "internal", "errorLabels": [RETRYABLE_WRITE_ERROR]}
+    plain = {"index": 1, "code": 1, "errmsg": "internal"}
+    got = bulk_outcomes(2, bulk([labelled, plain]), dup_index="idempotency", dup_key=KEY)
+    assert [(o.outcome, o.retryable) for o in got] == [(OpType.INFO, True), (OpType.FAIL, False)]
+    exc = OperationFailure("internal", 1, {"ok": 0, "code": 1, "errorLabels": [RETRYABLE_WRITE_ERROR]})
+    assert write_outcome(exc) is OpType.INFO
+    assert write_outcome(OperationFailure("internal", 1, {"ok": 0, "code": 1})) is OpType.FAIL
+    assert exception_outcome(exc).outcome is OpType.INFO
+
+
+def test_no_shard_primary_is_a_certain_refusal_worth_retrying() -> None:
+    doc_error = {"index": 0, "code": 133, "errmsg": "Could not find host matching read preference"}
+    (res,) = bulk_outcomes(1, bulk([doc_error]), dup_index="idempotency", dup_key=KEY)
+    assert (res.outcome, res.detail, res.retryable) == (OpType.FAIL, "write-error", True)
+    assert write_outcome(OperationFailure("no primary", 133)) is OpType.FAIL
+    cmd = exception_outcome(OperationFailure("no primary", 133))
+    assert (cmd.outcome, cmd.detail, cmd.retryable) == (OpType.FAIL, "refused", True)
+
+
+def test_other_write_errors_stay_certain_refusals() -> None:
+    for code in (121, 2, 11000):
+        res = server_error_outcome(code, False, "refused")
+        assert (res.outcome, res.detail, res.retryable) == (OpType.FAIL, "write-error", False)

@@ -16,6 +16,7 @@ import redis
 from bson import ObjectId, Timestamp
 from mockupdb import MockupDB, go
 from pymongo import MongoClient
+from pymongo.write_concern import WriteConcern
 
 from harness.checkers.monotonic_reads import check_monotonic_reads
 from harness.checkers.read_your_writes import check_read_your_writes
@@ -24,6 +25,7 @@ from harness.checkers.tenant_isolation import check_tenant_isolation
 from harness.history.loader import load_history, stream_ops
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
+from harness.topology.mongo_spec import load_collections
 from harness.workload.aggregation import DAY_MS, HOUR_MS, AggregationWorker
 from harness.workload.queries import QueryService
 from harness.workload.ryw import ProfileStore
@@ -202,6 +204,41 @@ def test_upsert_of_unknown_outcome_is_info_and_may_have_created_the_bucket(
     assert ins.outcome == "info"
 
 
+def test_upsert_the_shard_may_have_applied_is_info(rs: Replset, recorder: HistoryRecorder) -> None:
+    primary, _secondary, client = rs
+    worker = AggregationWorker(client["eventlog"], recorder, recorder.clock, "v", now_ms=lambda: NOW_MS)
+    future = go(worker.hourly, "tenant_acme", HOUR)
+    receive(primary, "aggregate").ok(**cursor("eventlog.events", [hourly_result("api.call", 9)]))
+    # mongos lost the shard mid-write and reports it for the document: it may have been applied.
+    receive(primary, "update").ok(
+        n=0,
+        nModified=0,
+        writeErrors=[{"index": 0, "code": 6, "codeName": "HostUnreachable", "errmsg": "Connection refused"}],
+    )
+    assert future().upsert_outcomes == {"ok": 0, "fail": 0, "info": 1}
+    ops = load_history(history(recorder))
+    [up] = [o for o in ops if o.f == "aggregate_upsert"]
+    assert up.outcome == "info" and "(6)" in (up.completion or {})["error"]
+    [ins] = [o for o in ops if o.f == "doc_insert"]  # it may have created the bucket
+    assert ins.outcome == "info"
+
+
+def test_unacknowledged_upsert_is_unknown_not_ok(rs: Replset, recorder: HistoryRecorder) -> None:
+    primary, _secondary, client = rs
+    worker = AggregationWorker(
+        client["eventlog"], recorder, recorder.clock, "v", wc=WriteConcern(w=0), now_ms=lambda: NOW_MS
+    )
+    future = go(worker.hourly, "tenant_acme", HOUR)
+    receive(primary, "aggregate").ok(**cursor("eventlog.events", [hourly_result("api.call", 9)]))
+    assert receive(primary, "update").doc["writeConcern"] == {"w": 0}  # no reply comes
+    assert future().upsert_outcomes == {"ok": 0, "fail": 0, "info": 1}
+    ops = load_history(history(recorder))
+    [up] = [o for o in ops if o.f == "aggregate_upsert"]
+    assert up.outcome == "info" and "unacknowledged" in (up.completion or {})["error"]
+    [ins] = [o for o in ops if o.f == "doc_insert"]  # it may have created the bucket
+    assert ins.outcome == "info"
+
+
 def test_failed_pipeline_is_a_failed_read_and_upserts_nothing(rs: Replset, recorder: HistoryRecorder) -> None:
     primary, _secondary, client = rs
     worker = AggregationWorker(client["eventlog"], recorder, recorder.clock, "v", now_ms=lambda: NOW_MS)
@@ -297,7 +334,9 @@ def test_dashboard_query_on_a_secondary_with_hint_sort_limit(rs: Replset, record
         "filter": {"tenant_id": "tenant_acme", "event_time": {"$gte": naive(NOW_MS - HOUR_MS)}},
         "sort": {"event_time": -1},
         "limit": 100,
-        "hint": {"tenant_id": 1, "event_time": -1},
+        # By name: the key pattern also matches the partial audit_events_idx, and the server
+        # refuses an ambiguous hint (IndexNotFound 27, "must hint by index name").
+        "hint": "tenant_id_1_event_time_-1",
         "readConcern": {"level": "local"},
     }
     assert req.doc["$readPreference"] == {"mode": "secondaryPreferred"}
@@ -317,6 +356,45 @@ def test_dashboard_query_on_a_secondary_with_hint_sort_limit(rs: Replset, record
         ["tenant_acme", "tenant_acme"],
         ["evt_2", "evt_1"],
     )
+
+
+def test_dashboard_hint_is_the_index_name_the_collections_spec_gives(
+    rs: Replset, recorder: HistoryRecorder
+) -> None:
+    primary, _secondary, client = rs
+    spec = load_collections("platform")
+    events = next(c for c in spec.collections if c.name == "events")
+    named = [
+        i.model_copy(update={"name": "dash"})
+        if i.key == {"tenant_id": 1, "event_time": -1} and i.partial_filter is None
+        else i
+        for i in events.indexes
+    ]
+    assert [i.name for i in named].count("dash") == 1  # the partial index on the same key kept its name
+    renamed = spec.model_copy(
+        update={"collections": [events.model_copy(update={"indexes": named}), *spec.collections[1:]]}
+    )
+    svc = QueryService(
+        client["eventlog"], recorder, recorder.clock, "v", now_ms=lambda: NOW_MS, collections=renamed
+    )
+    future = go(svc.dashboard, "tenant_acme")
+    req = receive(primary, "find")
+    assert req.doc["hint"] == "dash"
+    req.ok(**cursor("eventlog.events", []))
+    assert future().outcome == "ok"
+
+
+def test_dashboard_without_a_full_index_on_its_key_is_refused_up_front(recorder: HistoryRecorder) -> None:
+    spec = load_collections("platform")
+    events = next(c for c in spec.collections if c.name == "events")
+    only_partial = [i for i in events.indexes if i.name == "audit_events_idx"]
+    broken = spec.model_copy(
+        update={"collections": [events.model_copy(update={"indexes": only_partial}), *spec.collections[1:]]}
+    )
+    client: MongoClient[dict[str, Any]] = MongoClient(connect=False)
+    with pytest.raises(ValueError, match=r"events has no index on \{'tenant_id': 1, 'event_time': -1\}"):
+        QueryService(client["eventlog"], recorder, recorder.clock, "v", collections=broken)
+    client.close()
 
 
 def test_user_timeline_and_a_result_with_another_tenants_event(
@@ -566,6 +644,17 @@ def test_profile_write_timeout_is_unknown(rs: Replset, recorder: HistoryRecorder
         assert future() is None
     [op] = load_history(history(recorder))
     assert op.outcome == "info"
+
+
+def test_profile_write_the_shard_may_have_applied_is_unknown(rs: Replset, recorder: HistoryRecorder) -> None:
+    primary, _secondary, client = rs
+    store = ProfileStore(client, recorder, recorder.clock, "v", "primary")
+    with store.session("s1") as user:
+        future = go(user.write, "tenant_acme", "profile:tenant_acme:u1")
+        receive(primary, "findAndModify").command_err(code=9001, errmsg="socket exception [SEND_ERROR]")
+        assert future() is None
+    [op] = load_history(history(recorder))
+    assert op.outcome == "info" and "(9001)" in (op.completion or {})["error"]
 
 
 def test_write_through_mode_needs_a_cache(rs: Replset, recorder: HistoryRecorder) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from harness.errors import HarnessError, SpecError
 from harness.topology import mongo as mongo_nodes
+from harness.topology import mongo_spec
 from harness.topology.mongo_spec import CollectionSpec, IndexSpec, load_collections
 from harness.topology.network import LoopbackNetwork
 from harness.topology.spec import load_topology
@@ -195,3 +196,72 @@ def test_unknown_collections_file_is_named(tmp_path: Path) -> None:
     path = write(tmp_path, "name: x\nmongo: {mode: sharded, collections: nosuch}")
     with pytest.raises(HarnessError, match=r"unknown collections file 'nosuch'.*known: platform"):
         load_topology(path)
+
+
+def test_shipped_audit_validator_has_only_well_formed_keywords() -> None:
+    (audit,) = [c for c in load_collections("platform").collections if c.name == "audit_logs"]
+    assert audit.validator is not None
+    props = audit.validator["$jsonSchema"]["properties"]
+    # "tenant identifier, required" is the description; an unquoted comma made `required` a key
+    # with a null value, which the server's $jsonSchema parser refuses (TypeMismatch 14).
+    assert props["tenant_id"] == {"bsonType": "string", "description": "tenant identifier, required"}
+    assert props["logged_at"] == {"bsonType": "date", "description": "when it was logged, required"}
+
+
+BAD_SCHEMAS = [
+    (
+        "{bsonType: object, properties: {tenant_id: {bsonType: string, description: tenant id, required}}}",
+        "$jsonSchema.properties.tenant_id.required",
+        "null",
+    ),
+    ("{bsonType: object, required: tenant_id}", "$jsonSchema.required", "non-empty list of field names"),
+    ("{bsonType: object, required: [tenant_id, 3]}", "$jsonSchema.required", "non-empty list of field names"),
+    ("{bsonType: object, required: []}", "$jsonSchema.required", "non-empty list of field names"),
+    ("{bsonType: object, properties: [tenant_id]}", "$jsonSchema.properties", "mapping"),
+    (
+        "{properties: {actor: {properties: {user_id: {bsonType: string}}, required: {user_id: 1}}}}",
+        "$jsonSchema.properties.actor.required",
+        "non-empty list of field names",
+    ),
+    ("{anyOf: [{required: [a]}, {bsonType: }]}", "$jsonSchema.anyOf.1.bsonType", "null"),
+    ("{properties: {a: string}}", "$jsonSchema.properties.a", "must be a schema"),
+    ("{items: {properties: 3}}", "$jsonSchema.items.properties", "mapping"),
+]
+
+
+@pytest.mark.parametrize(("schema", "path", "problem"), BAD_SCHEMAS, ids=[p for _, p, _ in BAD_SCHEMAS])
+def test_malformed_validator_is_refused_at_load_naming_collection_and_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, schema: str, path: str, problem: str
+) -> None:
+    monkeypatch.setattr(mongo_spec, "COLLECTIONS_DIR", tmp_path)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        f"""collections:
+  - name: events
+  - name: audit_logs
+    validator:
+      $jsonSchema: {schema}
+"""
+    )
+    with pytest.raises(SpecError) as err:
+        load_collections("bad")
+    assert err.value.path == str(bad)
+    assert err.value.field == "collections.1.validator"
+    assert f"collection audit_logs: validator {path} " in str(err.value)
+    assert problem in str(err.value)
+
+
+def test_well_formed_validators_load() -> None:
+    for validator in (
+        {"$jsonSchema": {"bsonType": "object", "required": ["a"], "properties": {"a": {"enum": [1, None]}}}},
+        {
+            "$jsonSchema": {
+                "additionalProperties": False,
+                "items": [{"bsonType": "int"}],
+                "not": {"required": ["b"]},
+            }
+        },
+        {"$jsonSchema": {"dependencies": {"a": ["b"], "c": {"required": ["d"]}}}},
+        {"tenant_id": {"$exists": True}},  # a query-operator validator: not a schema, not walked
+    ):
+        assert CollectionSpec(name="c", validator=validator).validator == validator

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError, SpecError
-from harness.scenario.spec import available_scenarios, load_scenario
+from harness.scenario.spec import WriteConcernModel, available_scenarios, load_scenario
 from harness.topology.spec import available_topologies, load_topology
 
 
@@ -168,6 +168,18 @@ def test_without_mongod_the_mongo_plane_runs_on_ferretdb_and_says_so(monkeypatch
         ("reads_per_s: 100", "reads_per_s: 100\n  read_mix: {everything: 1}", "workload.read_mix", ""),
         ("cache: mutex", "cache: lru", "variants.0.cache", "cache_aside"),
         ("kind: platform", "kind: events", "workload", "apply to platform workloads only"),
+        (
+            "mode: block}",
+            "mode: block}\n    write_concern: {w: 0}",
+            "variants.0.write_concern.w",
+            "w: 0 asks for unacknowledged writes",
+        ),
+        (
+            "mode: block}",
+            "mode: block}\n    write_concern: {w: -1}",
+            "variants.0.write_concern.w",
+            "use w: 1",
+        ),
     ],
 )
 def test_bad_platform_scenario_names_the_field(
@@ -191,3 +203,8 @@ def test_rate_override_replaces_the_profile() -> None:
         "kind": "constant",
         "rate": 2500,
     }
+
+
+def test_acknowledged_write_concerns_load() -> None:
+    for wc in ({"w": 1}, {"w": 3, "j": True}, {"w": "majority", "wtimeout_ms": 5000}):
+        assert WriteConcernModel.model_validate(wc).w == wc["w"]
