@@ -29,7 +29,8 @@ class MemberFact:
     state: str  # PRIMARY, SECONDARY, ARBITER, RECOVERING, (not reachable/healthy), ...
     healthy: bool
     optime: tuple[int, int] | None  # (seconds, increment) of the last applied op
-    lag_s: float | None  # behind the primary's last applied op; None without a primary or optime
+    lag_s: float | None  # behind the primary's last applied op; None without a primary or optime,
+    # and for a down member (health 0), whose optime is the null one (epoch 1970)
 
 
 def parse_members(status: Mapping[str, Any]) -> list[MemberFact]:
@@ -43,14 +44,15 @@ def parse_members(status: Mapping[str, Any]) -> list[MemberFact]:
     for m in members:
         ts = _optime(m)
         seconds = _optime_seconds(m)
+        healthy = bool(m.get("health", 1))
         lag = None
-        if primary_time is not None and seconds is not None and m.get("stateStr") != "ARBITER":
+        if healthy and primary_time is not None and seconds is not None and m.get("stateStr") != "ARBITER":
             lag = max(0.0, primary_time - seconds)
         facts.append(
             MemberFact(
                 name=str(m.get("name")),
                 state=str(m.get("stateStr")),
-                healthy=bool(m.get("health", 1)),
+                healthy=healthy,
                 optime=ts,
                 lag_s=lag,
             )
@@ -177,7 +179,7 @@ def mongo_health(endpoints: Mapping[str, Any]) -> dict[str, str]:
             health[m["name"]] = "unreachable"
         for f in facts or []:
             name = by_proxy.get(f.name, f.name)
-            text = f.state if f.healthy else f"{f.state} (unhealthy)"
+            text = f.state if f.healthy else f"down ({f.state.strip('()')})"
             if f.lag_s is not None and f.state != "PRIMARY":
                 text += f", lag {f.lag_s:.1f}s"
             health[name] = text

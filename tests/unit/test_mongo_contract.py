@@ -544,3 +544,42 @@ def test_status_health_names_states_and_lag(server: MockupDB) -> None:
         status(("10.213.9.1:31000", "PRIMARY", 500), ("10.213.9.1:31001", "SECONDARY", 498))
     )
     assert future() == {"m1": "PRIMARY", "m2": "SECONDARY, lag 2.0s"}
+
+
+def test_a_down_member_is_reported_down_without_lag(server: MockupDB) -> None:
+    # A member the set cannot reach reports health 0 and the null optime (epoch 1970): its "lag"
+    # would read as ~1.7e9 s.
+    reply = status(
+        ("10.213.9.1:31000", "PRIMARY", 1_700_000_000),
+        ("10.213.9.1:31001", "SECONDARY", 1_699_999_998),
+        ("10.213.9.1:31002", "(not reachable/healthy)", 0),
+    )
+    reply["members"][2]["health"] = 0
+    facts = mongo_stats.parse_members(reply)
+    assert [(f.state, f.healthy, f.lag_s) for f in facts] == [
+        ("PRIMARY", True, 0.0),
+        ("SECONDARY", True, 2.0),
+        ("(not reachable/healthy)", False, None),
+    ]
+
+    endpoints = {
+        "mode": "replset",
+        "database": "eventlog",
+        "replsets": [
+            {
+                "name": "rs0",
+                "members": [
+                    {
+                        "name": f"m{i + 1}",
+                        "proxy": f"10.213.9.1:{31000 + i}",
+                        "address": f"127.0.0.1:{server.port}",
+                    }
+                    for i in range(3)
+                ],
+            }
+        ],
+        "mongos": [],
+    }
+    future = go(mongo_stats.mongo_health, endpoints)
+    receive(server, "replSetGetStatus").ok(reply)
+    assert future() == {"m1": "PRIMARY", "m2": "SECONDARY, lag 2.0s", "m3": "down (not reachable/healthy)"}
