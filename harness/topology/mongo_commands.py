@@ -9,14 +9,13 @@ replSetStepDown, replSetFreeze, configureFailPoint.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from bson import SON
 from pymongo import MongoClient
-from pymongo.errors import AutoReconnect, ConnectionFailure, OperationFailure
+from pymongo.errors import OperationFailure
 
 from harness.topology.mongo_spec import CollectionSpec, MemberSpec
 
@@ -195,13 +194,15 @@ def shard_collection(client: Client, database: str, coll: CollectionSpec) -> Non
 # -- primitives for faults (scheduling them is the nemesis's job) -----------------------------
 
 
-def step_down(client: Client, seconds: int = 60, catch_up_secs: int = 10) -> None:
-    """``replSetStepDown`` on a primary. The server closes connections while stepping down, so a
-    dropped connection here means it happened."""
-    with contextlib.suppress(AutoReconnect, ConnectionFailure):
-        client.admin.command(
-            SON([("replSetStepDown", seconds), ("secondaryCatchUpPeriodSecs", catch_up_secs)])
-        )
+def step_down(client: Client, seconds: int = 60, catch_up_secs: int = 10) -> dict[str, Any]:
+    """``replSetStepDown`` on a primary: it waits up to ``catch_up_secs`` for an electable
+    secondary to catch up, steps down and is unelectable for ``seconds``. Since MongoDB 4.2 it no
+    longer closes every connection (only operations that were writing are killed) and it replies
+    ``ok``, so any error, a dropped connection included, reaches the caller: the outcome is then
+    unknown, never assumed."""
+    return client.admin.command(
+        SON([("replSetStepDown", seconds), ("secondaryCatchUpPeriodSecs", catch_up_secs)])
+    )
 
 
 def freeze(client: Client, seconds: int) -> None:

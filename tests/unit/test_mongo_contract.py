@@ -16,7 +16,7 @@ import pytest
 from bson import Timestamp
 from mockupdb import MockupDB, go
 from pymongo import MongoClient
-from pymongo.errors import OperationFailure
+from pymongo.errors import AutoReconnect, OperationFailure
 
 from harness.clients import mongo_stats
 from harness.errors import NotHealthyError
@@ -384,13 +384,22 @@ def test_existing_collection_is_kept(server: MockupDB, client: MongoClient[dict[
 # -- fault primitives ------------------------------------------------------------------------------
 
 
-def test_step_down_freeze_and_fail_points(server: MockupDB, client: MongoClient[dict[str, Any]]) -> None:
+def test_step_down_expects_a_reply(server: MockupDB, client: MongoClient[dict[str, Any]]) -> None:
     future = go(cmds.step_down, client, 30, 5)
     req = receive(server, "replSetStepDown")
     assert body(req) == {"replSetStepDown": 30, "secondaryCatchUpPeriodSecs": 5}
-    req.hangup()  # a primary closes connections as it steps down: that is success
+    req.ok()
     future()
 
+    # Since 4.2 a stepping-down primary keeps its connections and answers: a dropped connection
+    # is a failure (the step-down may or may not have happened), not a sign of success.
+    future = go(cmds.step_down, client, 30, 5)
+    receive(server, "replSetStepDown").hangup()
+    with pytest.raises(AutoReconnect):
+        future()
+
+
+def test_freeze_and_fail_points(server: MockupDB, client: MongoClient[dict[str, Any]]) -> None:
     future = go(cmds.freeze, client, 20)
     req = receive(server, "replSetFreeze")
     assert body(req) == {"replSetFreeze": 20}
