@@ -29,7 +29,8 @@ class Strict(BaseModel):
 
 class MemberSpec(Strict):
     """One replica-set member. ``hidden`` and ``secondary_delay_secs`` members never become
-    primary; an ``arbiter`` votes and holds no data."""
+    primary; an ``arbiter`` always votes and holds no data; a non-voting member (``votes: 0``)
+    cannot become primary either."""
 
     name: str = Field(pattern=NAME_PATTERN)
     priority: float = Field(default=1, ge=0, le=1000)
@@ -47,6 +48,17 @@ class MemberSpec(Strict):
             )
         if self.arbiter and (self.hidden or self.secondary_delay_secs):
             raise ValueError(f"member {self.name}: an arbiter holds no data; it cannot be hidden or delayed")
+        if self.arbiter and self.votes != 1:
+            raise ValueError(
+                f"member {self.name}: an arbiter always votes (MongoDB refuses an arbiter with votes: 0); "
+                "drop 'votes: 0', and to keep the number of voters odd take the vote of a data-bearing "
+                "member instead (votes: 0, priority: 0)"
+            )
+        if self.votes == 0 and self.priority != 0:
+            raise ValueError(
+                f"member {self.name}: a non-voting member (votes: 0) must have priority 0 "
+                "(MongoDB refuses the config otherwise)"
+            )
         return self
 
     @property
@@ -70,7 +82,10 @@ class ReplSetSpec(Strict):
             raise ValueError("at least one member needs priority > 0, or no primary can be elected")
         voters = sum(m.votes for m in self.members)
         if voters % 2 == 0:
-            raise ValueError(f"{voters} voting members: use an odd number so a majority can always be formed")
+            raise ValueError(
+                f"{voters} voting members: use an odd number so a majority can always be formed "
+                "(give a data-bearing member votes: 0 and priority 0, or add one; an arbiter always votes)"
+            )
         return self
 
 

@@ -96,7 +96,7 @@ def test_replset_initiate_config_document(server: MockupDB, client: MongoClient[
             MemberSpec(name="m5", priority=0, hidden=True, secondary_delay_secs=30, votes=0),
             "10.213.9.1:31004",
         ),
-        cmds.Member(MemberSpec(name="arb", priority=0, arbiter=True, votes=0), "10.213.9.1:31005"),
+        cmds.Member(MemberSpec(name="arb", priority=0, arbiter=True), "10.213.9.1:31005"),
     ]
     config = cmds.replset_config("rs0", members, settings={"electionTimeoutMillis": 5000})
     future = go(cmds.initiate, client, config)
@@ -118,7 +118,7 @@ def test_replset_initiate_config_document(server: MockupDB, client: MongoClient[
                     "hidden": True,
                     "secondaryDelaySecs": 30,
                 },
-                {"_id": 5, "host": "10.213.9.1:31005", "priority": 0, "votes": 0, "arbiterOnly": True},
+                {"_id": 5, "host": "10.213.9.1:31005", "priority": 0, "votes": 1, "arbiterOnly": True},
             ],
             "settings": {"electionTimeoutMillis": 5000},
         }

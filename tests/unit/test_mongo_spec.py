@@ -128,6 +128,18 @@ def test_loopback_plan_gives_distinct_ports(tmp_path: Path) -> None:
             "mongo.replset",
             "priority > 0",
         ),
+        (
+            "mongo: {mode: replset, replset: {members: [{name: m1}, {name: m2}, {name: m3}, "
+            "{name: arb, priority: 0, arbiter: true, votes: 0}]}}",
+            "mongo.replset.members.3",
+            "an arbiter always votes",
+        ),
+        (
+            "mongo: {mode: replset, replset: {members: [{name: m1}, {name: m2}, {name: m3}, "
+            "{name: m4, votes: 0}]}}",
+            "mongo.replset.members.3",
+            "a non-voting member (votes: 0) must have priority 0",
+        ),
         ("mongo: {mode: sharded, sharded: {shards: 5}}", "mongo.sharded.shards", "less than or equal to 4"),
         ("mongo: {mode: sharded, sharded: {config_servers: 2}}", "mongo.sharded.config_servers", "1 or 3"),
         ("mongo: {mode: replset}", "mongo", "needs a 'replset' section"),
@@ -150,6 +162,26 @@ def test_bad_mongo_topology_names_file_and_field(tmp_path: Path, text: str, fiel
     assert err.value.path == str(path)
     assert err.value.field.startswith(field), err.value.field
     assert problem in str(err.value)
+
+
+def test_an_arbiter_votes_in_place_of_a_data_member(tmp_path: Path) -> None:
+    """The optional members mongo-rs.yaml documents, all at once: an arbiter keeps its vote, so a
+    data-bearing member gives its vote (and priority) up to keep the number of voters odd."""
+    text = """name: x
+mongo:
+  mode: replset
+  replset:
+    members:
+      - {name: m1, priority: 2}
+      - {name: m2, priority: 1}
+      - {name: m3, priority: 0, votes: 0}
+      - {name: m4, priority: 0, hidden: true, votes: 0}
+      - {name: m5, priority: 0, hidden: true, secondary_delay_secs: 30, votes: 0}
+      - {name: arb, priority: 0, arbiter: true}
+"""
+    spec = load_topology(write(tmp_path, text)).mongo
+    assert spec is not None and spec.replset is not None
+    assert [(m.name, m.votes) for m in spec.replset.members if m.votes] == [("m1", 1), ("m2", 1), ("arb", 1)]
 
 
 def test_unique_index_without_shard_key_prefix_is_refused_before_start(tmp_path: Path) -> None:
