@@ -206,7 +206,7 @@ def _mongod_argv(binary: str, node: MongoNode, spec: MongoSpec) -> list[str]:
         argv.append("--configsvr")
     elif node.kind == "shardsvr":
         argv.append("--shardsvr")
-    return argv + _common_parameters(spec)
+    return argv + _set_parameters(spec, "mongod")
 
 
 def _mongos_argv(binary: str, node: MongoNode, config: ReplSet, spec: MongoSpec) -> list[str]:
@@ -216,15 +216,17 @@ def _mongos_argv(binary: str, node: MongoNode, config: ReplSet, spec: MongoSpec)
         "--port", str(node.port),
         "--bind_ip", node.host.address,
         "--nounixsocket",
-        *_common_parameters(spec),
+        *_set_parameters(spec, "mongos"),
     ]  # fmt: skip
 
 
-def _common_parameters(spec: MongoSpec) -> list[str]:
+def _set_parameters(spec: MongoSpec, binary: Literal["mongod", "mongos"]) -> list[str]:
+    """``--setParameter`` options for one binary: only its own map (see MongoSettings)."""
+    s = spec.settings
     out: list[str] = []
-    if spec.settings.enable_test_commands:
+    if s.enable_test_commands:
         out += ["--setParameter", "enableTestCommands=1"]
-    for key, value in spec.settings.parameters.items():
+    for key, value in (s.mongod_parameters if binary == "mongod" else s.mongos_parameters).items():
         text = str(value).lower() if isinstance(value, bool) else str(value)
         out += ["--setParameter", f"{key}={text}"]
     return out

@@ -103,10 +103,23 @@ class MongoSettings(Strict):
     oplog_size_mb: int = Field(default=128, ge=16, le=4096)
     ttl_monitor_sleep_secs: int = Field(default=60, ge=1, le=3600)
     enable_test_commands: bool = True  # needed for fail points (configureFailPoint)
-    # Further --setParameter values, passed through verbatim.
-    parameters: dict[str, str | int | bool] = Field(default_factory=dict)
+    # Further --setParameter values, passed through verbatim, one map per binary: a parameter the
+    # binary does not know stops it at startup, and mongod and mongos know different ones.
+    mongod_parameters: dict[str, str | int | bool] = Field(default_factory=dict)  # every mongod
+    mongos_parameters: dict[str, str | int | bool] = Field(default_factory=dict)  # the routers
 
-    @field_validator("parameters")
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "parameters" in data:
+            raise ValueError(
+                "'parameters' went to mongod and mongos alike, and a mongod-only parameter stops a "
+                "mongos at startup: rename it to 'mongod_parameters' (every mongod: replica-set "
+                "members, shards, config servers) and put router parameters in 'mongos_parameters'"
+            )
+        return data
+
+    @field_validator("mongod_parameters", "mongos_parameters")
     @classmethod
     def _not_ours(cls, value: dict[str, Any]) -> dict[str, Any]:
         ours = {"enableTestCommands", "ttlMonitorSleepSecs"} & set(value)

@@ -93,6 +93,44 @@ def test_mongod_command_line() -> None:
     assert "--fork" not in argv  # supervised in the foreground, never daemonized
 
 
+def test_each_binary_gets_its_own_set_parameters(tmp_path: Path) -> None:
+    """A mongod-only parameter given to a mongos stops it at startup ("Unknown --setParameter"),
+    so each binary gets only its own map."""
+    from harness.topology.mongo import MongoNode, ReplSet, _mongod_argv, _mongos_argv
+    from harness.topology.network import Host
+    from harness.topology.toxiproxy import ProxyInfo
+
+    text = """name: x
+mongo:
+  mode: sharded
+  settings:
+    mongod_parameters: {wiredTigerConcurrentReadTransactions: 64, oplogFetcherUsesExhaust: false}
+    mongos_parameters: {ShardingTaskExecutorPoolMinSize: 2}
+"""
+    spec = load_topology(write(tmp_path, text)).mongo
+    assert spec is not None
+
+    def node(name: str, kind: str) -> MongoNode:
+        return MongoNode(
+            name, kind, Host(name, "10.213.0.10", None), 27017,  # type: ignore[arg-type]
+            ProxyInfo(f"{name}-client", "10.213.0.1", 40000, "10.213.0.10:27017"),
+            tmp_path / name, tmp_path / f"{name}.log", replset="shard1" if kind == "shardsvr" else None,
+        )  # fmt: skip
+
+    def set_parameters(argv: list[str]) -> list[str]:
+        return [argv[i + 1] for i, a in enumerate(argv) if a == "--setParameter"]
+
+    config = ReplSet("cfg", "configsvr", [node("cfg1", "configsvr")])
+    mongod = set_parameters(_mongod_argv("/bin/mongod", node("s1m1", "shardsvr"), spec))
+    mongos = set_parameters(_mongos_argv("/bin/mongos", node("mongos1", "mongos"), config, spec))
+    assert "wiredTigerConcurrentReadTransactions=64" in mongod
+    assert "oplogFetcherUsesExhaust=false" in mongod
+    assert "ShardingTaskExecutorPoolMinSize=2" not in mongod
+    assert "ShardingTaskExecutorPoolMinSize=2" in mongos
+    assert not [p for p in mongos if p.startswith(("wiredTiger", "oplogFetcher"))]
+    assert "enableTestCommands=1" in mongod and "enableTestCommands=1" in mongos
+
+
 def test_loopback_plan_gives_distinct_ports(tmp_path: Path) -> None:
     class FakeToxi:
         def create(self, name: str, listen_host: str, upstream: str):  # type: ignore[no-untyped-def]
@@ -149,9 +187,19 @@ def test_loopback_plan_gives_distinct_ports(tmp_path: Path) -> None:
             "greater than or equal to 0.25",
         ),
         (
-            "mongo: {mode: sharded, settings: {parameters: {enableTestCommands: 0}}}",
-            "mongo.settings.parameters",
+            "mongo: {mode: sharded, settings: {mongod_parameters: {enableTestCommands: 0}}}",
+            "mongo.settings.mongod_parameters",
             "enable_test_commands",
+        ),
+        (
+            "mongo: {mode: sharded, settings: {mongos_parameters: {enableTestCommands: 0}}}",
+            "mongo.settings.mongos_parameters",
+            "enable_test_commands",
+        ),
+        (
+            "mongo: {mode: sharded, settings: {parameters: {wiredTigerConcurrentReadTransactions: 64}}}",
+            "mongo.settings",
+            "rename it to 'mongod_parameters'",
         ),
     ],
 )
