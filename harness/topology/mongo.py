@@ -39,6 +39,12 @@ MONGO_HINT = (
     "machine with a Docker engine (that backend is not in this version yet)."
 )
 MONGO_PORT = 27017
+# The SIGTERM quiesce: 1 s, not 15, or a restart fault becomes a 15 s outage.
+QUIESCE_MS = 1000
+QUIESCE_PARAMETER = {
+    "mongod": "shutdownTimeoutMillisForSignaledShutdown",
+    "mongos": "mongosShutdownTimeoutMillisForSignaledShutdown",
+}
 Kind = Literal["replset", "configsvr", "shardsvr", "mongos"]
 Poll = Callable[[], tuple[str, "MongoNode | None"] | None]
 
@@ -221,12 +227,17 @@ def _mongos_argv(binary: str, node: MongoNode, config: ReplSet, spec: MongoSpec)
 
 
 def _set_parameters(spec: MongoSpec, binary: Literal["mongod", "mongos"]) -> list[str]:
-    """``--setParameter`` options for one binary: only its own map (see MongoSettings)."""
+    """``--setParameter`` options for one binary: only its own map (see MongoSettings), after a
+    short SIGTERM quiesce (a topology's own map may replace it)."""
     s = spec.settings
     out: list[str] = []
     if s.enable_test_commands:
         out += ["--setParameter", "enableTestCommands=1"]
-    for key, value in (s.mongod_parameters if binary == "mongod" else s.mongos_parameters).items():
+    # Since 5.0 a SIGTERMed secondary (or a primary after its step-down attempt) and a mongos stay
+    # in a quiesce period of 15 s before exiting; each binary has its own parameter for it.
+    params: dict[str, str | int | bool] = {QUIESCE_PARAMETER[binary]: QUIESCE_MS}
+    params.update(s.mongod_parameters if binary == "mongod" else s.mongos_parameters)
+    for key, value in params.items():
         text = str(value).lower() if isinstance(value, bool) else str(value)
         out += ["--setParameter", f"{key}={text}"]
     return out

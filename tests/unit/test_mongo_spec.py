@@ -93,21 +93,13 @@ def test_mongod_command_line() -> None:
     assert "--fork" not in argv  # supervised in the foreground, never daemonized
 
 
-def test_each_binary_gets_its_own_set_parameters(tmp_path: Path) -> None:
-    """A mongod-only parameter given to a mongos stops it at startup ("Unknown --setParameter"),
-    so each binary gets only its own map."""
+def set_parameters(tmp_path: Path, settings: str = "{}") -> tuple[list[str], list[str]]:
+    """The ``--setParameter`` values of a shard member's and a mongos's command lines."""
     from harness.topology.mongo import MongoNode, ReplSet, _mongod_argv, _mongos_argv
     from harness.topology.network import Host
     from harness.topology.toxiproxy import ProxyInfo
 
-    text = """name: x
-mongo:
-  mode: sharded
-  settings:
-    mongod_parameters: {wiredTigerConcurrentReadTransactions: 64, oplogFetcherUsesExhaust: false}
-    mongos_parameters: {ShardingTaskExecutorPoolMinSize: 2}
-"""
-    spec = load_topology(write(tmp_path, text)).mongo
+    spec = load_topology(write(tmp_path, f"name: x\nmongo: {{mode: sharded, settings: {settings}}}\n")).mongo
     assert spec is not None
 
     def node(name: str, kind: str) -> MongoNode:
@@ -117,18 +109,54 @@ mongo:
             tmp_path / name, tmp_path / f"{name}.log", replset="shard1" if kind == "shardsvr" else None,
         )  # fmt: skip
 
-    def set_parameters(argv: list[str]) -> list[str]:
+    def values(argv: list[str]) -> list[str]:
         return [argv[i + 1] for i, a in enumerate(argv) if a == "--setParameter"]
 
     config = ReplSet("cfg", "configsvr", [node("cfg1", "configsvr")])
-    mongod = set_parameters(_mongod_argv("/bin/mongod", node("s1m1", "shardsvr"), spec))
-    mongos = set_parameters(_mongos_argv("/bin/mongos", node("mongos1", "mongos"), config, spec))
+    return (
+        values(_mongod_argv("/bin/mongod", node("s1m1", "shardsvr"), spec)),
+        values(_mongos_argv("/bin/mongos", node("mongos1", "mongos"), config, spec)),
+    )
+
+
+def test_each_binary_gets_its_own_set_parameters(tmp_path: Path) -> None:
+    """A mongod-only parameter given to a mongos stops it at startup ("Unknown --setParameter"),
+    so each binary gets only its own map."""
+    mongod, mongos = set_parameters(
+        tmp_path,
+        "{mongod_parameters: {wiredTigerConcurrentReadTransactions: 64, oplogFetcherUsesExhaust: false}, "
+        "mongos_parameters: {ShardingTaskExecutorPoolMinSize: 2}}",
+    )
     assert "wiredTigerConcurrentReadTransactions=64" in mongod
     assert "oplogFetcherUsesExhaust=false" in mongod
     assert "ShardingTaskExecutorPoolMinSize=2" not in mongod
     assert "ShardingTaskExecutorPoolMinSize=2" in mongos
     assert not [p for p in mongos if p.startswith(("wiredTiger", "oplogFetcher"))]
     assert "enableTestCommands=1" in mongod and "enableTestCommands=1" in mongos
+
+
+def test_sigterm_quiesce_is_short_on_each_binary(tmp_path: Path) -> None:
+    """Since 5.0 a SIGTERMed secondary or mongos waits out a quiesce period (15 s by default)
+    before it exits: the restart fault would be a 15 s outage. Each binary has its own parameter."""
+    mongod, mongos = set_parameters(tmp_path)
+    assert [p for p in mongod if "ShutdownTimeoutMillis" in p or p.startswith("shutdownTimeout")] == [
+        "shutdownTimeoutMillisForSignaledShutdown=1000"
+    ]
+    assert [p for p in mongos if "ShutdownTimeoutMillis" in p or p.startswith("shutdownTimeout")] == [
+        "mongosShutdownTimeoutMillisForSignaledShutdown=1000"
+    ]
+    # A topology may choose its own quiesce: it replaces ours, never doubles it.
+    mongod, mongos = set_parameters(
+        tmp_path,
+        "{mongod_parameters: {shutdownTimeoutMillisForSignaledShutdown: 5000}, "
+        "mongos_parameters: {mongosShutdownTimeoutMillisForSignaledShutdown: 0}}",
+    )
+    assert [p for p in mongod if p.startswith("shutdownTimeout")] == [
+        "shutdownTimeoutMillisForSignaledShutdown=5000"
+    ]
+    assert [p for p in mongos if p.startswith("mongosShutdown")] == [
+        "mongosShutdownTimeoutMillisForSignaledShutdown=0"
+    ]
 
 
 def test_loopback_plan_gives_distinct_ports(tmp_path: Path) -> None:
