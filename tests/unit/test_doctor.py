@@ -84,6 +84,16 @@ def test_find_binary_mongodb_bin_dir_only_for_mongo(isolated: dict[str, Path]) -
     assert doctor.find_binary("redis-server") is None
 
 
+def test_find_binary_prefers_mongodb_bin_dir_for_mongo(isolated: dict[str, Path]) -> None:
+    """$MONGODB_BIN_DIR is the user's explicit choice: it wins over an older mongod on PATH."""
+    _fake_exe(isolated["path"], "mongod", "db version v5.0.3")
+    chosen = _fake_exe(isolated["mongo"], "mongod", "db version v7.0.14")
+    _fake_exe(isolated["path"], "redis-server")
+    on_path = _fake_exe(isolated["mongo"], "redis-server")  # only mongo* names look there
+    assert doctor.find_binary("mongod") == str(chosen)
+    assert doctor.find_binary("redis-server") == str(isolated["path"] / "redis-server") != str(on_path)
+
+
 def test_find_binary_ignores_non_executable(isolated: dict[str, Path]) -> None:
     (isolated["tools"] / "toxiproxy-server").write_text("not executable")
     assert doctor.find_binary("toxiproxy-server") is None
