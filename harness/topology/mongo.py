@@ -13,6 +13,8 @@ shard, ``enableSharding``, then the collections (``create`` with validators, ``c
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -23,8 +25,8 @@ from typing import Any, Literal
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from harness.doctor import find_binary, parse_mongod_version
-from harness.errors import MissingBinaryError, NotHealthyError
+from harness.doctor import MONGODB_BIN_DIR_ENV, find_binary, parse_mongod_version
+from harness.errors import HarnessError, MissingBinaryError, NotHealthyError
 from harness.topology import mongo_commands as cmds
 from harness.topology.lifecycle import RunResources
 from harness.topology.mongo_spec import MemberSpec, MongoSpec
@@ -39,6 +41,7 @@ MONGO_HINT = (
     "machine with a Docker engine (that backend is not in this version yet)."
 )
 MONGO_PORT = 27017
+MIN_VERSION = (6, 0)
 # The SIGTERM quiesce: 1 s, not 15, or a restart fault becomes a 15 s outage.
 QUIESCE_MS = 1000
 QUIESCE_PARAMETER = {
@@ -50,14 +53,35 @@ Poll = Callable[[], tuple[str, "MongoNode | None"] | None]
 
 
 def mongo_binaries(need_mongos: bool) -> dict[str, str]:
-    """Paths of mongod (and mongos); one clear error naming what is missing and how to get it."""
+    """Paths of mongod (and mongos); one clear error naming what is missing or too old and how to
+    get a usable one."""
     found: dict[str, str] = {}
     for name in ["mongod", "mongos"] if need_mongos else ["mongod"]:
         path = find_binary(name)
         if path is None:
             raise MissingBinaryError(name, MONGO_HINT)
+        check_version(name, path)
         found[name] = path
     return found
+
+
+def check_version(name: str, path: str) -> None:
+    """Refuses a mongod/mongos older than :data:`MIN_VERSION`: the harness relies on behaviour of
+    6.0 and later (sharding DDL that a retried command joins, the SIGTERM quiesce parameters, a
+    stepdown that keeps connections). An unrecognised version string is let through: only a
+    version known to be too old is refused."""
+    version = mongo_version(path)
+    m = re.match(r"(\d+)\.(\d+)", version)
+    if m is None or (int(m[1]), int(m[2])) >= MIN_VERSION:
+        return
+    mongo_dir = os.environ.get(MONGODB_BIN_DIR_ENV)
+    via = " (from $MONGODB_BIN_DIR)" if mongo_dir and Path(path).parent == Path(mongo_dir).absolute() else ""
+    raise HarnessError(
+        f"{name} {version} at {path}{via} is too old: the harness needs MongoDB "
+        f"{MIN_VERSION[0]}.{MIN_VERSION[1]} or newer (7.0 or 8.0 recommended). Install a newer one and set "
+        "MONGODB_BIN_DIR to its directory (e.g. an extracted mongodb-linux-x86_64 tarball's bin/), "
+        "which is searched before PATH; 'harness doctor' shows what is found where."
+    )
 
 
 def missing_mongo_binaries(spec: MongoSpec) -> list[str]:
