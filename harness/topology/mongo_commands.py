@@ -210,6 +210,17 @@ def freeze(client: Client, seconds: int) -> None:
     client.admin.command("replSetFreeze", seconds)
 
 
+def unfreeze(client: Client) -> None:
+    """``replSetFreeze: 0`` on a member that may have become primary meanwhile. The server answers
+    NotSecondary (code 95) for a primary or a member running for election; neither is frozen, so
+    that one error means there was nothing to undo. Any other error is raised."""
+    try:
+        client.admin.command("replSetFreeze", 0)
+    except OperationFailure as exc:
+        if exc.code != 95:  # NotSecondary
+            raise
+
+
 def fail_point(
     client: Client,
     name: str,

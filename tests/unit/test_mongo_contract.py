@@ -431,6 +431,28 @@ def test_freeze_and_fail_points(server: MockupDB, client: MongoClient[dict[str, 
     future()
 
 
+def test_unfreeze_tolerates_only_a_member_that_is_primary(
+    server: MockupDB, client: MongoClient[dict[str, Any]]
+) -> None:
+    future = go(cmds.unfreeze, client)
+    req = receive(server, "replSetFreeze")
+    assert body(req) == {"replSetFreeze": 0}
+    req.ok(info="unfreezing")
+    future()
+
+    # A primary (or a candidate) cannot be frozen, so there is nothing to unfreeze: NotSecondary.
+    future = go(cmds.unfreeze, client)
+    receive(server, "replSetFreeze").command_err(
+        code=95, errmsg="Cannot freeze node when primary or running for election, state: Primary"
+    )
+    future()
+
+    future = go(cmds.unfreeze, client)
+    receive(server, "replSetFreeze").command_err(code=94, errmsg="NotYetInitialized")
+    with pytest.raises(OperationFailure, match="NotYetInitialized"):
+        future()
+
+
 # -- server-side facts -----------------------------------------------------------------------------
 
 
