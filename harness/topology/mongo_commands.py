@@ -4,7 +4,7 @@ Kept apart from process management so that every command can be asserted, field 
 ``mockupdb`` (tests/unit/test_mongo_contract.py), and so later fault code reuses the primitives
 (step down, freeze, fail points). Field names follow the server manual's command pages:
 replSetInitiate, replSetGetStatus, addShard, enableSharding, create, createIndexes, shardCollection,
-replSetStepDown, replSetFreeze, configureFailPoint.
+replSetStepDown, replSetFreeze, configureFailPoint, waitForFailPoint.
 """
 
 from __future__ import annotations
@@ -226,10 +226,22 @@ def fail_point(
     name: str,
     mode: str | Mapping[str, int] = "alwaysOn",
     data: Mapping[str, Any] | None = None,
-) -> None:
-    """``configureFailPoint`` (needs ``enableTestCommands``); mode ``"off"`` turns it off.
-    ``stopReplProducer`` on a secondary stops it fetching the oplog: replication lag on demand."""
+) -> int:
+    """``configureFailPoint`` (needs ``enableTestCommands``); mode ``"off"`` turns it off. Returns
+    the reply's ``count``: how often the fail point had been entered before, the base for
+    :func:`wait_for_fail_point`. ``stopReplProducer`` on a secondary stops it fetching the oplog:
+    replication lag on demand."""
     cmd: SON[str, Any] = SON([("configureFailPoint", name), ("mode", mode)])
     if data:
         cmd["data"] = dict(data)
-    client.admin.command(cmd)
+    return int(client.admin.command(cmd).get("count", 0))
+
+
+def wait_for_fail_point(client: Client, name: str, times_entered: int, max_time_ms: int) -> None:
+    """``waitForFailPoint``: returns once the server has entered fail point ``name``
+    ``times_entered`` times in all (the count :func:`fail_point` returned, plus one: it has been
+    hit since it was set); MaxTimeMSExpired after ``max_time_ms`` otherwise. Setting a fail point
+    only arms it: the thread it stops may still be in the middle of its work until then."""
+    client.admin.command(
+        SON([("waitForFailPoint", name), ("timesEntered", times_entered), ("maxTimeMS", max_time_ms)])
+    )

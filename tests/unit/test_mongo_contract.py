@@ -409,8 +409,8 @@ def test_freeze_and_fail_points(server: MockupDB, client: MongoClient[dict[str, 
     future = go(cmds.fail_point, client, "stopReplProducer")
     req = receive(server, "configureFailPoint")
     assert body(req) == {"configureFailPoint": "stopReplProducer", "mode": "alwaysOn"}
-    req.ok()
-    future()
+    req.ok(count=7)  # times the fail point was entered before this command
+    assert future() == 7
 
     future = go(cmds.fail_point, client, "stopReplProducer", "off")
     req = receive(server, "configureFailPoint")
@@ -451,6 +451,21 @@ def test_unfreeze_tolerates_only_a_member_that_is_primary(
     receive(server, "replSetFreeze").command_err(code=94, errmsg="NotYetInitialized")
     with pytest.raises(OperationFailure, match="NotYetInitialized"):
         future()
+
+
+def test_wait_for_fail_point_waits_for_the_next_entry_with_a_time_limit(
+    server: MockupDB, client: MongoClient[dict[str, Any]]
+) -> None:
+    future = go(cmds.wait_for_fail_point, client, "stopReplProducer", 8, 8000)
+    req = receive(server, "waitForFailPoint")
+    assert body(req) == {"waitForFailPoint": "stopReplProducer", "timesEntered": 8, "maxTimeMS": 8000}
+    req.ok()
+    future()
+
+    future = go(cmds.wait_for_fail_point, client, "stopReplProducer", 8, 8000)
+    receive(server, "waitForFailPoint").command_err(code=50, errmsg="operation exceeded time limit")
+    with pytest.raises(OperationFailure, match="exceeded time limit"):
+        future()  # never entered in time: the caller must not go on as if it had been
 
 
 # -- server-side facts -----------------------------------------------------------------------------
