@@ -22,6 +22,7 @@ from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
 from harness.scenario.parts import load_script, tenants_and_keys
 from harness.scenario.spec import MONGO_RYW_MODES, ScenarioSpec, VariantSpec
+from harness.topology import mongo as mongo_nodes
 from harness.topology import redis as redis_nodes
 from harness.topology.local import Deployment
 from harness.workload.aggregation import AggregationWorker
@@ -229,7 +230,8 @@ def _assemble(
         )
         run.mongo_client = mclient
         db = mclient[dep.mongo.spec.load_collections().database]
-        reset_collections(db)
+        with mongo_nodes.ddl_client(dep.mongo, 30.0) as ddl:
+            reset_collections(ddl, dep.mongo)
         wc = variant.write_concern
         run.mongo = MongoEventWriter(
             MongoIngestor(

@@ -124,7 +124,8 @@ class MongoNode:
         return self.proxy.address
 
     def admin(self) -> MongoClient[dict[str, Any]]:
-        """A direct connection that bypasses the proxy (observer path), with short timeouts."""
+        """A direct connection that bypasses the proxy (observer path), with short timeouts: for
+        quick commands only, DDL goes through :func:`ddl_client`."""
         if self._admin is None:
             self._admin = MongoClient(
                 self.direct,
@@ -410,23 +411,40 @@ def _is_primary(node: MongoNode) -> bool:
         return False
 
 
+def ddl_client(plane: MongoPlane, timeout_s: float) -> MongoClient[dict[str, Any]]:
+    """A client for DDL on the whole deployment (the caller closes it): the first mongos over its
+    direct path, or the replica set by discovery through its proxies (it follows the primary).
+    Its socket timeout only guards against a server that never answers: it is longer than any
+    DDL command may run (``maxTimeMS``, :data:`cmds.DDL_MAX_TIME_MS`), so the server's own limit
+    always answers first."""
+    options: dict[str, Any] = {
+        "serverSelectionTimeoutMS": int(timeout_s * 1000),
+        "connectTimeoutMS": min(int(timeout_s * 1000), 5000),
+        "socketTimeoutMS": cmds.DDL_MAX_TIME_MS + 30_000,
+        "appname": "harness-ddl",
+    }
+    if plane.sharded:
+        return MongoClient(plane.mongos[0].direct, directConnection=True, **options)
+    return MongoClient(plane.replsets[0].uri(), **options)
+
+
 def bring_up_sharding(plane: MongoPlane, timeout_s: float) -> None:
     """``addShard`` for each shard, ``enableSharding``, the collections, then a majority write
     through a mongos."""
-    router = plane.mongos[0].admin()
-    for shard in plane.shards():
-        cmds.add_shard(router, shard.name, shard.seed_list)
+    with ddl_client(plane, timeout_s) as router:
+        for shard in plane.shards():
+            cmds.add_shard(router, shard.name, shard.seed_list)
 
-    def shards_listed() -> tuple[str, MongoNode | None] | None:
-        listed = {s.get("_id") for s in cmds.list_shards(router)}
-        missing = [s.name for s in plane.shards() if s.name not in listed]
-        return (f"shards not listed by mongos: {missing}", plane.mongos[0]) if missing else None
+        def shards_listed() -> tuple[str, MongoNode | None] | None:
+            listed = {s.get("_id") for s in cmds.list_shards(router)}
+            missing = [s.name for s in plane.shards() if s.name not in listed]
+            return (f"shards not listed by mongos: {missing}", plane.mongos[0]) if missing else None
 
-    poll_until("every shard listed", shards_listed, timeout_s)
-    colls = plane.spec.load_collections()
-    cmds.enable_sharding(router, colls.database)
-    create_collections(router, plane, sharded=True)
-    cmds.router_probe(router)
+        poll_until("every shard listed", shards_listed, timeout_s)
+        colls = plane.spec.load_collections()
+        cmds.enable_sharding(router, colls.database)
+        create_collections(router, plane, sharded=True)
+        cmds.router_probe(router)
 
 
 def create_collections(client: MongoClient[dict[str, Any]], plane: MongoPlane, *, sharded: bool) -> None:
@@ -453,11 +471,5 @@ def bring_up(
         wait_answering(plane.mongos, timeout_s)
         bring_up_sharding(plane, timeout_s)
     else:
-        # Through the proxies, by discovery: the driver follows the primary if it changes.
-        client: MongoClient[dict[str, Any]] = MongoClient(
-            plane.replsets[0].uri(), serverSelectionTimeoutMS=int(timeout_s * 1000)
-        )
-        try:
+        with ddl_client(plane, timeout_s) as client:
             create_collections(client, plane, sharded=False)
-        finally:
-            client.close()

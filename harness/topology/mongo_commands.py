@@ -4,18 +4,19 @@ Kept apart from process management so that every command can be asserted, field 
 ``mockupdb`` (tests/unit/test_mongo_contract.py), and so later fault code reuses the primitives
 (step down, freeze, fail points). Field names follow the server manual's command pages:
 replSetInitiate, replSetGetStatus, addShard, enableSharding, create, createIndexes, shardCollection,
-replSetStepDown, replSetFreeze, configureFailPoint, waitForFailPoint.
+drop, replSetStepDown, replSetFreeze, configureFailPoint, waitForFailPoint.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from bson import SON
 from pymongo import MongoClient
-from pymongo.errors import OperationFailure
+from pymongo.errors import ConnectionFailure, OperationFailure
 
 from harness.topology.mongo_spec import CollectionSpec, MemberSpec
 
@@ -148,12 +149,72 @@ def router_probe(client: Client, database: str = "harness", collection: str = "p
     )
 
 
-# -- sharding ---------------------------------------------------------------------------------
+# -- DDL: sharding and collections ----------------------------------------------------------------
+
+# DDL (addShard, shardCollection, createIndexes, drop...) can take many seconds on a loaded
+# machine: it runs on a client without the admin path's short socket timeout (mongo.ddl_client)
+# and is bounded on the server instead, by maxTimeMS.
+DDL_MAX_TIME_MS = 60_000
+DDL_ATTEMPTS = 4
+# Errors after which the same DDL command is sent again: elections and shutdowns under way, lock
+# and DDL conflicts, and the time limit itself (a sharding DDL coordinator keeps running when the
+# command times out; sending it again joins it).
+TRANSIENT_CODES = frozenset(
+    {
+        6,  # HostUnreachable
+        7,  # HostNotFound
+        24,  # LockTimeout
+        46,  # LockBusy
+        50,  # MaxTimeMSExpired
+        89,  # NetworkTimeout
+        91,  # ShutdownInProgress
+        117,  # ConflictingOperationInProgress
+        133,  # FailedToSatisfyReadPreference
+        189,  # PrimarySteppedDown
+        262,  # ExceededTimeLimit
+        9001,  # SocketException
+        10107,  # NotWritablePrimary
+        11600,  # InterruptedAtShutdown
+        11602,  # InterruptedDueToReplStateChange
+        13435,  # NotPrimaryNoSecondaryOk
+        13436,  # NotPrimaryOrSecondary
+    }
+)
+
+
+def run_ddl(
+    client: Client,
+    database: str,
+    command: SON[str, Any],
+    *,
+    ok_codes: Sequence[int] = (),
+    attempts: int = DDL_ATTEMPTS,
+    backoff_s: float = 0.5,
+) -> dict[str, Any]:
+    """Sends ``command`` with ``maxTimeMS``, again (after a short backoff) on a transient error
+    or a lost connection: every DDL here is idempotent, so a repeat after an unknown outcome is
+    safe. The driver never retries a command itself. An error in ``ok_codes`` counts as done."""
+    cmd: SON[str, Any] = SON(command)
+    cmd["maxTimeMS"] = DDL_MAX_TIME_MS
+    for attempt in range(1, attempts + 1):
+        try:
+            return client[database].command(cmd)
+        except OperationFailure as exc:
+            if exc.code in ok_codes:
+                return dict(exc.details or {})
+            if exc.code not in TRANSIENT_CODES or attempt == attempts:
+                raise
+        except ConnectionFailure:
+            if attempt == attempts:
+                raise
+        time.sleep(backoff_s * 2 ** (attempt - 1))
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def add_shard(client: Client, name: str, hosts: Sequence[str]) -> None:
-    """``addShard`` with the shard's replica-set seed list (proxy addresses)."""
-    client.admin.command(SON([("addShard", f"{name}/{','.join(hosts)}"), ("name", name)]))
+    """``addShard`` with the shard's replica-set seed list (proxy addresses); adding the same shard
+    again is ok."""
+    run_ddl(client, "admin", SON([("addShard", f"{name}/{','.join(hosts)}"), ("name", name)]))
 
 
 def list_shards(client: Client) -> list[dict[str, Any]]:
@@ -161,7 +222,7 @@ def list_shards(client: Client) -> list[dict[str, Any]]:
 
 
 def enable_sharding(client: Client, database: str) -> None:
-    client.admin.command("enableSharding", database)
+    run_ddl(client, "admin", SON([("enableSharding", database)]))
 
 
 def create_collection(client: Client, database: str, coll: CollectionSpec) -> None:
@@ -171,24 +232,34 @@ def create_collection(client: Client, database: str, coll: CollectionSpec) -> No
         cmd["validator"] = coll.validator
         cmd["validationLevel"] = coll.validation_level
         cmd["validationAction"] = coll.validation_action
-    try:
-        client[database].command(cmd)
-    except OperationFailure as exc:
-        if exc.code != 48:  # NamespaceExists
-            raise
+    run_ddl(client, database, cmd, ok_codes=(48,))  # NamespaceExists
 
 
 def create_indexes(client: Client, database: str, coll: CollectionSpec) -> None:
+    """``createIndexes``; indexes that already exist with the same options are ok."""
     if not coll.indexes:
         return
-    client[database].command(
-        SON([("createIndexes", coll.name), ("indexes", [i.command_doc() for i in coll.indexes])])
+    run_ddl(
+        client,
+        database,
+        SON([("createIndexes", coll.name), ("indexes", [i.command_doc() for i in coll.indexes])]),
     )
 
 
 def shard_collection(client: Client, database: str, coll: CollectionSpec) -> None:
+    """``shardCollection``; a collection already sharded with the same key is ok."""
     assert coll.shard_key is not None
-    client.admin.command(SON([("shardCollection", f"{database}.{coll.name}"), ("key", dict(coll.shard_key))]))
+    run_ddl(
+        client, "admin", SON([("shardCollection", f"{database}.{coll.name}"), ("key", dict(coll.shard_key))])
+    )
+
+
+def drop_collection(client: Client, database: str, name: str) -> None:
+    """``drop`` with ``w: majority`` (a rolled-back drop would bring the old documents back); a
+    collection that does not exist (code 26 before 7.0) is fine. On a sharded cluster the drop
+    also removes the collection's chunks and zone ranges, and since 5.0 every mongos notices a
+    collection recreated under the same name by itself (no flushRouterConfig)."""
+    run_ddl(client, database, SON([("drop", name), ("writeConcern", {"w": "majority"})]), ok_codes=(26,))
 
 
 # -- primitives for faults (scheduling them is the nemesis's job) -----------------------------

@@ -262,6 +262,11 @@ def sharded_plane(server: MockupDB) -> MongoPlane:
     return MongoPlane(spec, [cfg, *shards], mongos)
 
 
+# Every DDL command carries a server-side time limit: it runs on a client without the admin
+# path's short socket timeout (see mongo_commands.run_ddl).
+MAX_TIME = {"maxTimeMS": 60_000}
+
+
 def test_sharded_bring_up_sends_every_command_in_order(server: MockupDB) -> None:
     plane = sharded_plane(server)
     future = go(mongo_nodes.bring_up_sharding, plane, 10.0)
@@ -269,12 +274,12 @@ def test_sharded_bring_up_sends_every_command_in_order(server: MockupDB) -> None
     for shard in plane.shards():
         req = receive(server, "addShard")
         hosts = ",".join(n.proxied for n in shard.nodes)
-        assert body(req) == {"addShard": f"{shard.name}/{hosts}", "name": shard.name}
+        assert body(req) == {"addShard": f"{shard.name}/{hosts}", "name": shard.name, **MAX_TIME}
         assert all(h.startswith("10.213.9.1:") for h in hosts.split(","))  # proxies, never direct addresses
         req.ok(shardAdded=shard.name)
     receive(server, "listShards").ok(shards=[{"_id": "shard1"}, {"_id": "shard2"}])
     req = receive(server, "enableSharding")
-    assert body(req) == {"enableSharding": "eventlog"}
+    assert body(req) == {"enableSharding": "eventlog", **MAX_TIME}
     req.ok()
 
     seen: dict[str, dict[str, Any]] = {}
@@ -296,16 +301,22 @@ def test_sharded_bring_up_sends_every_command_in_order(server: MockupDB) -> None
     assert seen["shard events"] == {
         "shardCollection": "eventlog.events",
         "key": {"tenant_id": 1, "event_time": 1},
+        **MAX_TIME,
     }
     assert seen["shard audit_logs"] == {
         "shardCollection": "eventlog.audit_logs",
         "key": {"tenant_id": 1, "logged_at": 1},
+        **MAX_TIME,
     }
     assert seen["shard event_aggregates"] == {
         "shardCollection": "eventlog.event_aggregates",
         "key": {"tenant_id": 1, "bucket_time": 1},
+        **MAX_TIME,
     }
-    assert seen["create events"] == {"create": "events"}  # no validator on events
+    assert seen["create events"] == {"create": "events", **MAX_TIME}  # no validator on events
+    assert all(
+        seen[f"indexes {c}"]["maxTimeMS"] == 60_000 for c in ("events", "audit_logs", "event_aggregates")
+    )
 
     audit = seen["create audit_logs"]
     assert audit["validationLevel"] == "strict"
@@ -369,7 +380,7 @@ def test_shard_collection_sends_the_chosen_key(
     coll = CollectionSpec(name="events", shard_key=key)
     future = go(cmds.shard_collection, client, "eventlog", coll)
     req = receive(server, "shardCollection")
-    assert body(req) == {"shardCollection": "eventlog.events", "key": key}
+    assert body(req) == {"shardCollection": "eventlog.events", "key": key, **MAX_TIME}
     assert list(body(req)["key"]) == list(key)  # field order is part of a shard key
     req.ok()
     future()
@@ -379,6 +390,51 @@ def test_existing_collection_is_kept(server: MockupDB, client: MongoClient[dict[
     future = go(cmds.create_collection, client, "eventlog", CollectionSpec(name="events"))
     receive(server, "create", db="eventlog").command_err(code=48, errmsg="Collection already exists")
     future()
+
+
+@pytest.mark.parametrize(
+    "transient",
+    ["InterruptedDueToReplStateChange", "MaxTimeMSExpired", "hangup"],
+)
+def test_ddl_is_sent_again_after_a_transient_error(
+    server: MockupDB, client: MongoClient[dict[str, Any]], transient: str
+) -> None:
+    """DDL is idempotent (a repeated shardCollection with the same key is ok, and one still running
+    on the config server is joined), so a transient failure sends the same command again."""
+    coll = CollectionSpec(name="events", shard_key={"tenant_id": 1, "event_time": 1})
+    future = go(cmds.shard_collection, client, "eventlog", coll)
+    first = receive(server, "shardCollection")
+    if transient == "hangup":
+        first.hangup()
+    else:
+        code = {"InterruptedDueToReplStateChange": 11602, "MaxTimeMSExpired": 50}[transient]
+        first.command_err(code=code, errmsg=transient)
+    again = receive(server, "shardCollection")
+    assert body(again) == body(first)
+    again.ok(collectionsharded="eventlog.events")
+    future()
+
+
+def test_ddl_is_not_repeated_after_a_real_error(
+    server: MockupDB, client: MongoClient[dict[str, Any]]
+) -> None:
+    coll = CollectionSpec(name="events", shard_key={"tenant_id": 1})
+    future = go(cmds.shard_collection, client, "eventlog", coll)
+    receive(server, "shardCollection").command_err(code=61, errmsg="ShardKeyNotFound: no such index")
+    with pytest.raises(OperationFailure, match="ShardKeyNotFound"):
+        future()
+    future = go(client.admin.command, "ping")
+    receive(server, "ping").ok()  # the next command on the wire: the failed one was not sent again
+    future()
+
+
+def test_ddl_client_has_no_short_socket_timeout(server: MockupDB) -> None:
+    plane = sharded_plane(server)
+    with mongo_nodes.ddl_client(plane, 5.0) as ddl:
+        timeout = ddl.options.pool_options.socket_timeout
+        # Longer than any DDL command may run on the server: the server's maxTimeMS answers first.
+        assert timeout is None or timeout > 60
+        assert ddl.options.pool_options.connect_timeout <= 5
 
 
 # -- fault primitives ------------------------------------------------------------------------------
@@ -629,3 +685,33 @@ def test_a_down_member_is_reported_down_without_lag(server: MockupDB) -> None:
     future = go(mongo_stats.mongo_health, endpoints)
     receive(server, "replSetGetStatus").ok(reply)
     assert future() == {"m1": "PRIMARY", "m2": "SECONDARY, lag 2.0s", "m3": "down (not reachable/healthy)"}
+
+
+# -- the reset between variants ---------------------------------------------------------------------
+
+
+def test_reset_drops_and_recreates_instead_of_deleting(
+    server: MockupDB, client: MongoClient[dict[str, Any]]
+) -> None:
+    """deleteMany({}) with w: majority writes (and replicates) one delete per document, under a
+    short socket timeout; dropping is one command per collection, and the collections, indexes
+    and validators are then created again as at bring-up."""
+    from harness.workload.platform_mongo import VARIANT_COLLECTIONS, reset_collections
+
+    plane = MongoPlane(load_topology("mongo-rs").mongo)  # type: ignore[arg-type]
+    future = go(reset_collections, client, plane)
+    for name in VARIANT_COLLECTIONS:
+        req = receive(server, "drop", db="eventlog")
+        assert body(req) == {"drop": name, "writeConcern": {"w": "majority"}, **MAX_TIME}
+        if name == "sessions":
+            req.command_err(code=26, errmsg="ns not found")  # never created: nothing to drop
+        else:
+            req.ok()
+    created = []
+    for _ in ("events", "audit_logs", "event_aggregates"):
+        req = receive(server, "create", db="eventlog")
+        created.append(body(req)["create"])
+        req.ok()
+        receive(server, "createIndexes", db="eventlog").ok()
+    future()
+    assert created == ["events", "audit_logs", "event_aggregates"]  # a replica set: no sharding
