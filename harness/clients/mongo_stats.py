@@ -11,6 +11,7 @@ parse of the reply (unit-tested on documents shaped like the manual's examples):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -117,6 +118,15 @@ def chunk_distribution(router: Client, namespace: str) -> dict[str, int]:
     return {str(r["_id"]): int(r["chunks"]) for r in rows}
 
 
+def sharded_chunks(router: Client, database: str) -> dict[str, dict[str, int]]:
+    """Chunks per shard of every sharded collection of ``database``, by namespace."""
+    names = [
+        str(doc["_id"])
+        for doc in router["config"]["collections"].find({"_id": {"$regex": f"^{re.escape(database)}\\."}})
+    ]
+    return {ns: chunk_distribution(router, ns) for ns in sorted(names)}
+
+
 @dataclass(frozen=True)
 class CollectionSize:
     count: int
@@ -201,13 +211,7 @@ def mongo_chunks(endpoints: Mapping[str, Any]) -> dict[str, dict[str, int]]:
         return {}
     client = _direct(endpoints["mongos"][0]["address"])
     try:
-        names = [
-            str(doc["_id"])
-            for doc in client["config"]["collections"].find(
-                {"_id": {"$regex": f"^{endpoints['database']}\\."}}
-            )
-        ]
-        return {ns: chunk_distribution(client, ns) for ns in sorted(names)}
+        return sharded_chunks(client, endpoints["database"])
     except PyMongoError:
         return {}
     finally:

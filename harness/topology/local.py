@@ -110,6 +110,7 @@ class Deployment:
                 for rs in self.mongo.replsets
             ],
             "mongos": [node(n) for n in self.mongo.mongos],
+            "chunks": self.mongo.chunks,  # per sharded collection and shard, after bring-up
         }
 
     def mongo_node(self, name: str) -> MongoNode:

@@ -25,11 +25,13 @@ from typing import Any, Literal
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+from harness.clients import mongo_stats
 from harness.doctor import MONGODB_BIN_DIR_ENV, find_binary, parse_mongod_version
 from harness.errors import HarnessError, MissingBinaryError, NotHealthyError
 from harness.topology import mongo_commands as cmds
 from harness.topology.lifecycle import RunResources
-from harness.topology.mongo_spec import MemberSpec, MongoSpec
+from harness.topology.mongo_presplit import ZoneRange, zone_ranges
+from harness.topology.mongo_spec import CollectionSpec, MemberSpec, MongoSpec
 from harness.topology.network import Host, Network
 from harness.topology.processes import ServerProcess, log_tail
 from harness.topology.toxiproxy import ProxyInfo, ToxiproxyServer
@@ -168,6 +170,8 @@ class MongoPlane:
     replsets: list[ReplSet] = field(default_factory=list)
     mongos: list[MongoNode] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)
+    # Chunks per shard of each sharded collection ("db.coll" -> shard -> chunks) after bring-up.
+    chunks: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def nodes(self) -> list[MongoNode]:
@@ -445,14 +449,33 @@ def bring_up_sharding(plane: MongoPlane, timeout_s: float) -> None:
         cmds.enable_sharding(router, colls.database)
         create_collections(router, plane, sharded=True)
         cmds.router_probe(router)
+        plane.chunks = mongo_stats.sharded_chunks(router, colls.database)
 
 
-def create_collections(client: MongoClient[dict[str, Any]], plane: MongoPlane, *, sharded: bool) -> None:
+def create_collections(
+    client: MongoClient[dict[str, Any]], plane: MongoPlane, *, sharded: bool, tenants: int | None = None
+) -> None:
+    """The collections with their validators and indexes; sharded, each with a ranged
+    ``tenant_id`` key gets its chunks spread over the shards before it is sharded, for
+    ``tenants`` tenants (default: the collections file's ``presplit``; see mongo_presplit)."""
     colls = plane.spec.load_collections()
+    shards = [rs.name for rs in plane.shards()]
+    count = tenants if tenants is not None else colls.presplit.tenants
+
+    def ranges(coll: CollectionSpec) -> list[ZoneRange]:
+        if not sharded or coll.shard_key is None:
+            return []
+        return zone_ranges(coll.shard_key, shards, count, colls.presplit.chunks_per_shard)
+
+    if any(ranges(coll) for coll in colls.collections):
+        for shard in shards:  # one zone per shard, named after it
+            cmds.add_shard_to_zone(client, shard, shard)
     for coll in colls.collections:
         cmds.create_collection(client, colls.database, coll)
         cmds.create_indexes(client, colls.database, coll)
         if sharded and coll.shard_key is not None:
+            for r in ranges(coll):
+                cmds.update_zone_key_range(client, f"{colls.database}.{coll.name}", r.min, r.max, r.zone)
             cmds.shard_collection(client, colls.database, coll)
 
 

@@ -3,8 +3,9 @@
 Kept apart from process management so that every command can be asserted, field by field, against
 ``mockupdb`` (tests/unit/test_mongo_contract.py), and so later fault code reuses the primitives
 (step down, freeze, fail points). Field names follow the server manual's command pages:
-replSetInitiate, replSetGetStatus, addShard, enableSharding, create, createIndexes, shardCollection,
-drop, replSetStepDown, replSetFreeze, configureFailPoint, waitForFailPoint.
+replSetInitiate, replSetGetStatus, addShard, enableSharding, addShardToZone, updateZoneKeyRange,
+create, createIndexes, shardCollection, drop, replSetStepDown, replSetFreeze, configureFailPoint,
+waitForFailPoint.
 """
 
 from __future__ import annotations
@@ -251,6 +252,23 @@ def shard_collection(client: Client, database: str, coll: CollectionSpec) -> Non
     assert coll.shard_key is not None
     run_ddl(
         client, "admin", SON([("shardCollection", f"{database}.{coll.name}"), ("key", dict(coll.shard_key))])
+    )
+
+
+def add_shard_to_zone(client: Client, shard: str, zone: str) -> None:
+    """``addShardToZone``; a shard already in the zone is ok."""
+    run_ddl(client, "admin", SON([("addShardToZone", shard), ("zone", zone)]))
+
+
+def update_zone_key_range(
+    client: Client, namespace: str, low: Mapping[str, Any], high: Mapping[str, Any], zone: str
+) -> None:
+    """``updateZoneKeyRange`` [low, high) to ``zone``, allowed before the collection is sharded;
+    the same range to the same zone again is ok."""
+    run_ddl(
+        client,
+        "admin",
+        SON([("updateZoneKeyRange", namespace), ("min", low), ("max", high), ("zone", zone)]),
     )
 
 

@@ -198,10 +198,21 @@ class CollectionSpec(Strict):
         return problems
 
 
+class PresplitSpec(Strict):
+    """Initial chunks of the collections sharded on a ranged ``tenant_id`` prefix, made before
+    any write (harness.topology.mongo_presplit): the tenants t00001..t<tenants> are cut into
+    ``chunks_per_shard`` ranges per shard of equal tenant count, dealt to the shards in turn. A
+    scenario's reset between variants uses the scenario's own tenant count instead."""
+
+    tenants: int = Field(default=2000, ge=1, le=1_000_000)
+    chunks_per_shard: int = Field(default=4, ge=1, le=64)
+
+
 class CollectionsFile(Strict):
     description: str = ""
     database: str = Field(default="eventlog", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
     collections: list[CollectionSpec] = Field(min_length=1)
+    presplit: PresplitSpec = Field(default_factory=PresplitSpec)
 
 
 class MongoSpec(Strict):

@@ -192,16 +192,18 @@ class MongoProfiles:
 VARIANT_COLLECTIONS = ("events", "audit_logs", "event_aggregates", "profiles", "sessions")
 
 
-def reset_collections(client: MongoClient[dict[str, Any]], plane: MongoPlane) -> None:
+def reset_collections(
+    client: MongoClient[dict[str, Any]], plane: MongoPlane, *, tenants: int | None = None
+) -> None:
     """Drops every collection a variant writes, then creates the deployment's collections again
-    as bring-up does (validators, indexes, sharding).
+    as bring-up does (validators, indexes, sharding, initial chunks spread for ``tenants``).
     ``client`` is a DDL client (:func:`harness.topology.mongo.ddl_client`). Dropping is one
     command per collection; ``deleteMany({})`` with ``w: majority`` deleted and replicated every
     document one by one and outlived a 10 s socket timeout on a busy machine."""
     database = plane.spec.load_collections().database
     for name in VARIANT_COLLECTIONS:
         cmds.drop_collection(client, database, name)
-    create_collections(client, plane, sharded=plane.sharded)
+    create_collections(client, plane, sharded=plane.sharded, tenants=tenants)
 
 
 def aggregation_job(

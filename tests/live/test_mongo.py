@@ -124,7 +124,9 @@ def test_sharded_cluster_comes_up_with_sharded_collections(tmp_path: Path) -> No
             coll = client["config"]["collections"].find_one({"_id": "eventlog.events"})
             assert coll is not None and coll["key"] == {"tenant_id": 1, "event_time": 1}
             chunks = mongo_stats.chunk_distribution(client, "eventlog.events")
-            assert sum(chunks.values()) >= 1
+            # Presplit before any write: 2000 tenants in 4 ranges per shard (collections/platform.yaml).
+            assert chunks == {"shard1": 4, "shard2": 4}
+            assert dep.mongo.chunks["eventlog.events"] == chunks  # recorded with the deployment
         for shard in dep.mongo.shards():
             primary = next(
                 n for n in shard.nodes if n.admin().admin.command("hello").get("isWritablePrimary")

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 from bson import Timestamp
+from bson.max_key import MaxKey
+from bson.min_key import MinKey
 from mockupdb import MockupDB, go
 from pymongo import MongoClient
 from pymongo.errors import AutoReconnect, OperationFailure
@@ -281,8 +283,13 @@ def test_sharded_bring_up_sends_every_command_in_order(server: MockupDB) -> None
     req = receive(server, "enableSharding")
     assert body(req) == {"enableSharding": "eventlog", **MAX_TIME}
     req.ok()
+    for shard in ("shard1", "shard2"):  # one zone per shard, for the initial chunks
+        req = receive(server, "addShardToZone")
+        assert body(req) == {"addShardToZone": shard, "zone": shard, **MAX_TIME}
+        req.ok()
 
     seen: dict[str, dict[str, Any]] = {}
+    zones: dict[str, list[tuple[dict[str, Any], dict[str, Any], str]]] = {}
     for coll in ("events", "audit_logs", "event_aggregates"):
         req = receive(server, "create", db="eventlog")
         seen[f"create {coll}"] = body(req)
@@ -290,13 +297,51 @@ def test_sharded_bring_up_sends_every_command_in_order(server: MockupDB) -> None
         req = receive(server, "createIndexes", db="eventlog")
         seen[f"indexes {coll}"] = body(req)
         req.ok()
-        req = receive(server, "shardCollection")
+        # The zone ranges come before shardCollection: that is what spreads an empty collection.
+        req = server.receives(timeout=10)
+        while req.command_name == "updateZoneKeyRange":
+            b = body(req)
+            assert (b["updateZoneKeyRange"], b["maxTimeMS"]) == (f"eventlog.{coll}", 60_000)
+            zones.setdefault(coll, []).append((b["min"], b["max"], b["zone"]))
+            req.ok()
+            req = server.receives(timeout=10)
+        assert req.command_name == "shardCollection", req.doc
         seen[f"shard {coll}"] = body(req)
         req.ok(collectionsharded=f"eventlog.{coll}")
     req = receive(server, "insert", db="harness")
     assert body(req)["writeConcern"] == {"w": "majority", "j": True, "wtimeout": 10_000}
     req.ok(n=1)
+    # Then the chunks per shard, recorded with the deployment.
+    req = receive(server, "find", db="config")
+    assert (body(req)["find"], body(req)["filter"]) == ("collections", {"_id": {"$regex": "^eventlog\\."}})
+    namespaces = [f"eventlog.{c}" for c in ("audit_logs", "event_aggregates", "events")]
+    req.ok(cursor={"id": 0, "ns": "config.collections", "firstBatch": [{"_id": ns} for ns in namespaces]})
+    for ns in namespaces:
+        req = receive(server, "find", db="config")
+        assert body(req)["filter"] == {"_id": ns}
+        req.ok(cursor={"id": 0, "ns": "config.collections", "firstBatch": [{"_id": ns, "uuid": ns}]})
+        req = receive(server, "aggregate", db="config")
+        assert body(req)["pipeline"][0] == {"$match": {"uuid": ns}}
+        req.ok(
+            cursor={
+                "id": 0,
+                "ns": "config.chunks",
+                "firstBatch": [{"_id": "shard1", "chunks": 4}, {"_id": "shard2", "chunks": 4}],
+            }
+        )
     future()
+    assert plane.chunks == {ns: {"shard1": 4, "shard2": 4} for ns in namespaces}
+
+    # 2000 tenants (the collections file's presplit) in 4 ranges per shard, dealt in turn.
+    starts = ["t00251", "t00501", "t00751", "t01001", "t01251", "t01501", "t01751"]
+    lows = [{"tenant_id": MinKey(), "event_time": MinKey()}] + [
+        {"tenant_id": t, "event_time": MinKey()} for t in starts
+    ]
+    highs = [*lows[1:], {"tenant_id": MaxKey(), "event_time": MaxKey()}]
+    expected = [(lo, hi, f"shard{i % 2 + 1}") for i, (lo, hi) in enumerate(zip(lows, highs, strict=True))]
+    assert zones["events"] == expected
+    assert [z[2] for z in zones["audit_logs"]] == ["shard1", "shard2"] * 4
+    assert zones["audit_logs"][1][0] == {"tenant_id": "t00251", "logged_at": MinKey()}
 
     assert seen["shard events"] == {
         "shardCollection": "eventlog.events",
@@ -715,3 +760,49 @@ def test_reset_drops_and_recreates_instead_of_deleting(
         receive(server, "createIndexes", db="eventlog").ok()
     future()
     assert created == ["events", "audit_logs", "event_aggregates"]  # a replica set: no sharding
+
+
+def test_a_scenario_presplits_for_its_own_tenant_count(server: MockupDB) -> None:
+    """The reset before a variant spreads the chunks for the tenants that variant writes."""
+    plane = sharded_plane(server)
+    with mongo_nodes.ddl_client(plane, 5.0) as client:
+        future = go(mongo_nodes.create_collections, client, plane, sharded=True, tenants=4)
+        for shard in ("shard1", "shard2"):
+            req = receive(server, "addShardToZone")
+            assert body(req)["addShardToZone"] == shard
+            req.ok()
+        for coll in ("events", "audit_logs", "event_aggregates"):
+            req = receive(server, "create", db="eventlog")
+            assert body(req)["create"] == coll
+            req.ok()
+            receive(server, "createIndexes", db="eventlog").ok()
+            firsts = []
+            for _ in range(4):  # 4 tenants: 4 ranges of one tenant, not 8 (4 per shard)
+                req = receive(server, "updateZoneKeyRange")
+                firsts.append((body(req)["min"]["tenant_id"], body(req)["zone"]))
+                req.ok()
+            assert firsts == [
+                (MinKey(), "shard1"),
+                ("t00002", "shard2"),
+                ("t00003", "shard1"),
+                ("t00004", "shard2"),
+            ]
+            receive(server, "shardCollection").ok()
+        future()
+
+
+def test_hashed_and_unsharded_collections_get_no_zones(server: MockupDB) -> None:
+    """A hashed key is spread by shardCollection itself (an empty collection gets chunks on every
+    shard); a replica set shards nothing."""
+    from harness.topology.mongo_spec import CollectionsFile
+
+    plane = sharded_plane(server)
+    hashed = CollectionsFile(collections=[CollectionSpec(name="events", shard_key={"event_id": "hashed"})])
+    plane.spec = plane.spec.model_copy(update={"collections": hashed})
+    with mongo_nodes.ddl_client(plane, 5.0) as client:
+        future = go(mongo_nodes.create_collections, client, plane, sharded=True)
+        receive(server, "create", db="eventlog").ok()
+        req = receive(server, "shardCollection")
+        assert body(req) == {"shardCollection": "eventlog.events", "key": {"event_id": "hashed"}, **MAX_TIME}
+        req.ok()
+        future()
