@@ -467,14 +467,15 @@ def create_collections(
             return []
         return zone_ranges(coll.shard_key, shards, count, colls.presplit.chunks_per_shard)
 
-    if any(ranges(coll) for coll in colls.collections):
+    zones = {coll.name: ranges(coll) for coll in colls.collections}
+    if any(zones.values()):
         for shard in shards:  # one zone per shard, named after it
             cmds.add_shard_to_zone(client, shard, shard)
     for coll in colls.collections:
         cmds.create_collection(client, colls.database, coll)
         cmds.create_indexes(client, colls.database, coll)
         if sharded and coll.shard_key is not None:
-            for r in ranges(coll):
+            for r in zones[coll.name]:
                 cmds.update_zone_key_range(client, f"{colls.database}.{coll.name}", r.min, r.max, r.zone)
             cmds.shard_collection(client, colls.database, coll)
 

@@ -27,6 +27,7 @@ zone whose lower bound is MinKey, which the first range must be.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -53,13 +54,14 @@ def presplittable(shard_key: Mapping[str, Any]) -> bool:
     return first == (TENANT_FIELD, 1)
 
 
-def tenant_starts(tenants: int, ranges: int) -> list[str]:
+@functools.lru_cache(maxsize=8)  # the same for every collection of a deployment
+def tenant_starts(tenants: int, ranges: int) -> tuple[str, ...]:
     """The first tenant of every range but the first: ``ranges`` ranges of equal tenant count
     (within one) in string order."""
     names = [tenant_name(i) for i in range(1, tenants + 1)]
     if tenants > 99_999:  # t100000 sorts before t10001: string order is the server's order
         names.sort()
-    return [names[i * tenants // ranges] for i in range(1, ranges)]
+    return tuple(names[i * tenants // ranges] for i in range(1, ranges))
 
 
 def zone_ranges(
