@@ -13,6 +13,7 @@ from harness.clock import RunClock, seeded_random
 from harness.doctor import find_binary
 from harness.history.recorder import HistoryRecorder
 from harness.topology.local import deploy, run_id_now
+from harness.topology.mongo import ddl_client
 from harness.topology.spec import load_topology
 from harness.workload.generator import EventGenerator
 from harness.workload.mongo_ingest import IngestConfig, MongoIngestor, WriteConcernSpec
@@ -38,8 +39,8 @@ def measure(work: Path, events: int = 20_000, seconds_cap: float = 20.0) -> dict
     out: dict[str, Any] = {}
     run_id = run_id_now("bench-")
     with deploy(load_topology("mongo-rs"), work / run_id, run_id) as dep:
+        assert dep.mongo is not None  # mongo-rs has its MongoDB plane
         client = dep.mongo_client()
-        db = client[dep.mongo.spec.load_collections().database] if dep.mongo else client["eventlog"]
         gen = EventGenerator(
             TenantPicker(TenantMix(1000, 0.8, None, 0.0), seeded_random(1, "bench-tenants")),
             seeded_random(1, "bench-events"),
@@ -47,7 +48,8 @@ def measure(work: Path, events: int = 20_000, seconds_cap: float = 20.0) -> dict
         now = int(time.time() * 1000)
         pool = gen.batch(0, [now + i for i in range(events)])
         for wc_name, batch in cells():
-            reset_collections(db)
+            with ddl_client(dep.mongo, 30.0) as ddl:
+                reset_collections(ddl, dep.mongo)
             clock = RunClock()
             hist = work / f"mongo-{wc_name}-{batch}.jsonl"
             with HistoryRecorder(hist, clock) as rec:

@@ -6,10 +6,13 @@
 topology code uses it to locate ``redis-server``, ``toxiproxy-server``, ``mongod``, ...
 Search order:
 
-1. ``PATH``;
-2. the repo's tools directory, ``<repo>/tools/bin`` (where ``scripts/setup.sh`` builds
-   toxiproxy-server), or ``$HARNESS_TOOLS_DIR`` when that is set;
-3. for MongoDB binaries (``mongod``, ``mongos``, ``mongosh``, ...): ``$MONGODB_BIN_DIR``.
+1. for MongoDB binaries (``mongod``, ``mongos``, ``mongosh``, ...): ``$MONGODB_BIN_DIR`` when it
+   is set (the user's explicit choice wins over whatever mongod happens to be on ``PATH``);
+2. ``PATH``;
+3. the repo's tools directory, ``<repo>/tools/bin`` (where ``scripts/setup.sh`` builds
+   toxiproxy-server), or ``$HARNESS_TOOLS_DIR`` when that is set.
+
+It only locates: whether a version is recent enough is the caller's decision.
 
 Nothing in here raises: every probe runs with a timeout and reports ``"error: ..."``
 instead of failing.
@@ -67,21 +70,17 @@ def _executable(path: Path) -> bool:
 def find_binary(name: str) -> str | None:
     """Absolute path of the executable ``name``, or ``None`` if it is nowhere to be found.
 
-    Looks on ``PATH`` first, then in :func:`tools_dir`, then (for names starting with
-    ``mongo``) in ``$MONGODB_BIN_DIR``. The environment is read on every call.
+    Looks (for names starting with ``mongo``) in ``$MONGODB_BIN_DIR`` first, then on ``PATH``,
+    then in :func:`tools_dir`. The environment is read on every call.
     """
+    mongo_dir = os.environ.get(MONGODB_BIN_DIR_ENV)
+    if name.startswith("mongo") and mongo_dir and _executable(Path(mongo_dir) / name):
+        return str((Path(mongo_dir) / name).absolute())
     on_path = shutil.which(name)
     if on_path:
         return str(Path(on_path).absolute())
-    dirs = [tools_dir()]
-    mongo_dir = os.environ.get(MONGODB_BIN_DIR_ENV)
-    if name.startswith("mongo") and mongo_dir:
-        dirs.append(Path(mongo_dir))
-    for d in dirs:
-        candidate = d / name
-        if _executable(candidate):
-            return str(candidate.absolute())
-    return None
+    candidate = tools_dir() / name
+    return str(candidate.absolute()) if _executable(candidate) else None
 
 
 # --- pure parsers --------------------------------------------------------------------------------

@@ -23,15 +23,18 @@ WIRE = {"7.0": 21, "8.0": 25}
 
 
 @contextmanager
-def mock_standalone(wire: int) -> Iterator[MockupDB]:
-    """One mock server answering the handshake as a writable primary of ``wire`` version."""
-    hello = {
+def mock_standalone(wire: int, *, sessions: bool = False) -> Iterator[MockupDB]:
+    """One mock server answering the handshake as a writable primary of ``wire`` version (with
+    ``sessions``, advertising logical sessions as real servers do: the driver then sends lsids)."""
+    hello: dict[str, Any] = {
         "ismaster": True,
         "isWritablePrimary": True,
         "helloOk": True,
         "minWireVersion": 0,
         "maxWireVersion": wire,
     }
+    if sessions:
+        hello["logicalSessionTimeoutMinutes"] = 30
     s = MockupDB(auto_ismaster=hello)
     s.autoresponds("hello", **hello)
     s.run()

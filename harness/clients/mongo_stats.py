@@ -11,6 +11,7 @@ parse of the reply (unit-tested on documents shaped like the manual's examples):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +30,8 @@ class MemberFact:
     state: str  # PRIMARY, SECONDARY, ARBITER, RECOVERING, (not reachable/healthy), ...
     healthy: bool
     optime: tuple[int, int] | None  # (seconds, increment) of the last applied op
-    lag_s: float | None  # behind the primary's last applied op; None without a primary or optime
+    lag_s: float | None  # behind the primary's last applied op; None without a primary or optime,
+    # and for a down member (health 0), whose optime is the null one (epoch 1970)
 
 
 def parse_members(status: Mapping[str, Any]) -> list[MemberFact]:
@@ -43,14 +45,15 @@ def parse_members(status: Mapping[str, Any]) -> list[MemberFact]:
     for m in members:
         ts = _optime(m)
         seconds = _optime_seconds(m)
+        healthy = bool(m.get("health", 1))
         lag = None
-        if primary_time is not None and seconds is not None and m.get("stateStr") != "ARBITER":
+        if healthy and primary_time is not None and seconds is not None and m.get("stateStr") != "ARBITER":
             lag = max(0.0, primary_time - seconds)
         facts.append(
             MemberFact(
                 name=str(m.get("name")),
                 state=str(m.get("stateStr")),
-                healthy=bool(m.get("health", 1)),
+                healthy=healthy,
                 optime=ts,
                 lag_s=lag,
             )
@@ -115,6 +118,15 @@ def chunk_distribution(router: Client, namespace: str) -> dict[str, int]:
     return {str(r["_id"]): int(r["chunks"]) for r in rows}
 
 
+def sharded_chunks(router: Client, database: str) -> dict[str, dict[str, int]]:
+    """Chunks per shard of every sharded collection of ``database``, by namespace."""
+    names = [
+        str(doc["_id"])
+        for doc in router["config"]["collections"].find({"_id": {"$regex": f"^{re.escape(database)}\\."}})
+    ]
+    return {ns: chunk_distribution(router, ns) for ns in sorted(names)}
+
+
 @dataclass(frozen=True)
 class CollectionSize:
     count: int
@@ -177,7 +189,7 @@ def mongo_health(endpoints: Mapping[str, Any]) -> dict[str, str]:
             health[m["name"]] = "unreachable"
         for f in facts or []:
             name = by_proxy.get(f.name, f.name)
-            text = f.state if f.healthy else f"{f.state} (unhealthy)"
+            text = f.state if f.healthy else f"down ({f.state.strip('()')})"
             if f.lag_s is not None and f.state != "PRIMARY":
                 text += f", lag {f.lag_s:.1f}s"
             health[name] = text
@@ -199,13 +211,7 @@ def mongo_chunks(endpoints: Mapping[str, Any]) -> dict[str, dict[str, int]]:
         return {}
     client = _direct(endpoints["mongos"][0]["address"])
     try:
-        names = [
-            str(doc["_id"])
-            for doc in client["config"]["collections"].find(
-                {"_id": {"$regex": f"^{endpoints['database']}\\."}}
-            )
-        ]
-        return {ns: chunk_distribution(client, ns) for ns in sorted(names)}
+        return sharded_chunks(client, endpoints["database"])
     except PyMongoError:
         return {}
     finally:

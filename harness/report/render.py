@@ -401,6 +401,9 @@ def _workload_section(names: list[str], mv: Json) -> list[Json]:
                     f"batches; outcomes {text(ing.get('final'))}",
                 )
             )
+            for ns, per_shard in sorted(_d(mongo.get("chunks")).items()):
+                shown = ", ".join(f"{text(s)} {fmt_num(n)}" for s, n in sorted(_d(per_shard).items()))
+                facts.append((f"chunks of {text(ns)} at the start", shown or "none"))
         for err in _dl_str(wl.get("errors")):
             facts.append(("error", err))
         queue = _d(wl.get("queue"))

@@ -16,12 +16,14 @@ from typing import Any
 import redis
 from pymongo import MongoClient
 
+from harness.clients.mongo_stats import sharded_chunks
 from harness.clients.redis_router import Address, SlotRouter
 from harness.clock import RunClock, seeded_random
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
 from harness.scenario.parts import load_script, tenants_and_keys
 from harness.scenario.spec import MONGO_RYW_NEEDS, ScenarioSpec, VariantSpec
+from harness.topology import mongo as mongo_nodes
 from harness.topology import redis as redis_nodes
 from harness.topology.local import Deployment
 from harness.topology.mongo_features import FEATURES
@@ -64,6 +66,7 @@ class PlatformRun:
     profiles: MongoProfiles | None = None
     fallback: FallbackSessionDriver | None = None
     not_run: dict[str, str] = field(default_factory=dict)  # a schedule the variant asked for, why not
+    chunks: dict[str, dict[str, int]] = field(default_factory=dict)  # per sharded collection and shard
 
     def close(self) -> None:
         if self.cache is not None:
@@ -246,7 +249,11 @@ def _assemble(
         run.mongo_client = mclient
         colls = dep.mongo.spec.load_collections()
         db = mclient[colls.database]
-        reset_collections(db)
+        with mongo_nodes.ddl_client(dep.mongo, 30.0) as ddl:
+            # Initial chunks for the tenants this scenario writes, before its first write.
+            reset_collections(ddl, dep.mongo, tenants=wl.tenants)
+            if dep.mongo.sharded:
+                run.chunks = sharded_chunks(ddl, db.name)
         wc = variant.write_concern
         run.mongo = MongoEventWriter(
             MongoIngestor(
@@ -389,4 +396,6 @@ def platform_summary(pr: PlatformRun, start_s: float) -> dict[str, Any]:
         }
         if pr.mongo.audit is not None:
             out["mongo"]["audit"] = pr.mongo.audit.stats.to_dict()
+        if pr.chunks:  # where the variant's writes could go: chunks per shard when it started
+            out["mongo"]["chunks"] = pr.chunks
     return out

@@ -114,6 +114,7 @@ class Deployment:
             "standalone": node(self.mongo.standalone) if self.mongo.standalone is not None else None,
             "server": features.to_dict() if features is not None else None,
             "left_out": list(self.mongo.left_out),
+            "chunks": self.mongo.chunks,  # per sharded collection and shard, after bring-up
         }
 
     def mongo_node(self, name: str) -> MongoNode:

@@ -18,6 +18,8 @@ listed, so the report says exactly what ran.
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -28,11 +30,13 @@ from typing import Any, Literal
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from harness.doctor import find_binary, parse_ferretdb_version, parse_mongod_version
-from harness.errors import MissingBinaryError, NotHealthyError
+from harness.clients import mongo_stats
+from harness.doctor import MONGODB_BIN_DIR_ENV, find_binary, parse_ferretdb_version, parse_mongod_version
+from harness.errors import HarnessError, MissingBinaryError, NotHealthyError
 from harness.topology import mongo_commands as cmds
 from harness.topology.lifecycle import RunResources
 from harness.topology.mongo_features import ServerFeatures, probe
+from harness.topology.mongo_presplit import ZoneRange, zone_ranges
 from harness.topology.mongo_spec import CollectionSpec, IndexSpec, MemberSpec, MongoSpec, default_index_name
 from harness.topology.network import Host, Network
 from harness.topology.processes import ServerProcess, log_tail
@@ -49,17 +53,26 @@ FERRETDB_HINT = (
     "tools/bin/ferretdb (needs Go >= 1.24). Or put mongod 7.0+ on PATH / in MONGODB_BIN_DIR."
 )
 MONGO_PORT = 27017
+MIN_VERSION = (6, 0)
+# The SIGTERM quiesce: 1 s, not 15, or a restart fault becomes a 15 s outage.
+QUIESCE_MS = 1000
+QUIESCE_PARAMETER = {
+    "mongod": "shutdownTimeoutMillisForSignaledShutdown",
+    "mongos": "mongosShutdownTimeoutMillisForSignaledShutdown",
+}
 Kind = Literal["replset", "configsvr", "shardsvr", "mongos", "standalone"]
 Poll = Callable[[], tuple[str, "MongoNode | None"] | None]
 
 
 def mongo_binaries(need_mongos: bool) -> dict[str, str]:
-    """Paths of mongod (and mongos); one clear error naming what is missing and how to get it."""
+    """Paths of mongod (and mongos); one clear error naming what is missing or too old and how to
+    get a usable one."""
     found: dict[str, str] = {}
     for name in ["mongod", "mongos"] if need_mongos else ["mongod"]:
         path = find_binary(name)
         if path is None:
             raise MissingBinaryError(name, MONGO_HINT)
+        check_version(name, path)
         found[name] = path
     return found
 
@@ -83,6 +96,25 @@ def plane_binaries(spec: MongoSpec) -> dict[str, str]:
             raise MissingBinaryError("ferretdb", FERRETDB_HINT)
         return {"ferretdb": path}
     return mongo_binaries(need_mongos=spec.mode == "sharded")
+
+
+def check_version(name: str, path: str) -> None:
+    """Refuses a mongod/mongos older than :data:`MIN_VERSION`: the harness relies on behaviour of
+    6.0 and later (sharding DDL that a retried command joins, the SIGTERM quiesce parameters, a
+    stepdown that keeps connections). An unrecognised version string is let through: only a
+    version known to be too old is refused."""
+    version = mongo_version(path)
+    m = re.match(r"(\d+)\.(\d+)", version)
+    if m is None or (int(m[1]), int(m[2])) >= MIN_VERSION:
+        return
+    mongo_dir = os.environ.get(MONGODB_BIN_DIR_ENV)
+    via = " (from $MONGODB_BIN_DIR)" if mongo_dir and Path(path).parent == Path(mongo_dir).absolute() else ""
+    raise HarnessError(
+        f"{name} {version} at {path}{via} is too old: the harness needs MongoDB "
+        f"{MIN_VERSION[0]}.{MIN_VERSION[1]} or newer (7.0 or 8.0 recommended). Install a newer one and set "
+        "MONGODB_BIN_DIR to its directory (e.g. an extracted mongodb-linux-x86_64 tarball's bin/), "
+        "which is searched before PATH; 'harness doctor' shows what is found where."
+    )
 
 
 def missing_mongo_binaries(spec: MongoSpec) -> list[str]:
@@ -137,7 +169,8 @@ class MongoNode:
         return self.proxy.address
 
     def admin(self) -> MongoClient[dict[str, Any]]:
-        """A direct connection that bypasses the proxy (observer path), with short timeouts."""
+        """A direct connection that bypasses the proxy (observer path), with short timeouts: for
+        quick commands only, DDL goes through :func:`ddl_client`."""
         if self._admin is None:
             self._admin = MongoClient(
                 self.direct,
@@ -185,6 +218,8 @@ class MongoPlane:
     # indexes) it refused, each with the server's message.
     features: ServerFeatures | None = None
     left_out: list[str] = field(default_factory=list)
+    # Chunks per shard of each sharded collection ("db.coll" -> shard -> chunks) after bring-up.
+    chunks: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def nodes(self) -> list[MongoNode]:
@@ -269,7 +304,7 @@ def _mongod_argv(binary: str, node: MongoNode, spec: MongoSpec) -> list[str]:
         argv.append("--configsvr")
     elif node.kind == "shardsvr":
         argv.append("--shardsvr")
-    return argv + _common_parameters(spec)
+    return argv + _set_parameters(spec, "mongod")
 
 
 def _mongos_argv(binary: str, node: MongoNode, config: ReplSet, spec: MongoSpec) -> list[str]:
@@ -279,15 +314,22 @@ def _mongos_argv(binary: str, node: MongoNode, config: ReplSet, spec: MongoSpec)
         "--port", str(node.port),
         "--bind_ip", node.host.address,
         "--nounixsocket",
-        *_common_parameters(spec),
+        *_set_parameters(spec, "mongos"),
     ]  # fmt: skip
 
 
-def _common_parameters(spec: MongoSpec) -> list[str]:
+def _set_parameters(spec: MongoSpec, binary: Literal["mongod", "mongos"]) -> list[str]:
+    """``--setParameter`` options for one binary: only its own map (see MongoSettings), after a
+    short SIGTERM quiesce (a topology's own map may replace it)."""
+    s = spec.settings
     out: list[str] = []
-    if spec.settings.enable_test_commands:
+    if s.enable_test_commands:
         out += ["--setParameter", "enableTestCommands=1"]
-    for key, value in spec.settings.parameters.items():
+    # Since 5.0 a SIGTERMed secondary (or a primary after its step-down attempt) and a mongos stay
+    # in a quiesce period of 15 s before exiting; each binary has its own parameter for it.
+    params: dict[str, str | int | bool] = {QUIESCE_PARAMETER[binary]: QUIESCE_MS}
+    params.update(s.mongod_parameters if binary == "mongod" else s.mongos_parameters)
+    for key, value in params.items():
         text = str(value).lower() if isinstance(value, bool) else str(value)
         out += ["--setParameter", f"{key}={text}"]
     return out
@@ -441,35 +483,70 @@ def _is_primary(node: MongoNode) -> bool:
         return False
 
 
+def ddl_client(plane: MongoPlane, timeout_s: float) -> MongoClient[dict[str, Any]]:
+    """A client for DDL on the whole deployment (the caller closes it): the first mongos over its
+    direct path, or the replica set by discovery through its proxies (it follows the primary).
+    Its socket timeout only guards against a server that never answers: it is longer than any
+    DDL command may run (``maxTimeMS``, :data:`cmds.DDL_MAX_TIME_MS`), so the server's own limit
+    always answers first."""
+    options: dict[str, Any] = {
+        "serverSelectionTimeoutMS": int(timeout_s * 1000),
+        "connectTimeoutMS": min(int(timeout_s * 1000), 5000),
+        "socketTimeoutMS": cmds.DDL_MAX_TIME_MS + 30_000,
+        "appname": "harness-ddl",
+    }
+    if plane.sharded:
+        return MongoClient(plane.mongos[0].direct, directConnection=True, **options)
+    return MongoClient(plane.uri(), **options)
+
+
 def bring_up_sharding(plane: MongoPlane, timeout_s: float) -> None:
     """``addShard`` for each shard, ``enableSharding``, the collections, then a majority write
     through a mongos."""
-    router = plane.mongos[0].admin()
-    for shard in plane.shards():
-        cmds.add_shard(router, shard.name, shard.seed_list)
+    with ddl_client(plane, timeout_s) as router:
+        for shard in plane.shards():
+            cmds.add_shard(router, shard.name, shard.seed_list)
 
-    def shards_listed() -> tuple[str, MongoNode | None] | None:
-        listed = {s.get("_id") for s in cmds.list_shards(router)}
-        missing = [s.name for s in plane.shards() if s.name not in listed]
-        return (f"shards not listed by mongos: {missing}", plane.mongos[0]) if missing else None
+        def shards_listed() -> tuple[str, MongoNode | None] | None:
+            listed = {s.get("_id") for s in cmds.list_shards(router)}
+            missing = [s.name for s in plane.shards() if s.name not in listed]
+            return (f"shards not listed by mongos: {missing}", plane.mongos[0]) if missing else None
 
-    poll_until("every shard listed", shards_listed, timeout_s)
+        poll_until("every shard listed", shards_listed, timeout_s)
+        colls = plane.spec.load_collections()
+        cmds.enable_sharding(router, colls.database)
+        plane.features = probe(router, "sharded")
+        create_collections(router, plane, sharded=True)
+        cmds.router_probe(router)
+        plane.chunks = mongo_stats.sharded_chunks(router, colls.database)
+
+
+def create_collections(
+    client: MongoClient[dict[str, Any]], plane: MongoPlane, *, sharded: bool, tenants: int | None = None
+) -> None:
+    """The collections with their validators and indexes; sharded, each with a ranged
+    ``tenant_id`` key gets its chunks spread over the shards before it is sharded, for
+    ``tenants`` tenants (default: the collections file's ``presplit``; see mongo_presplit)."""
     colls = plane.spec.load_collections()
-    cmds.enable_sharding(router, colls.database)
-    plane.features = probe(router, "sharded")
-    create_collections(router, plane, sharded=True)
-    cmds.router_probe(router)
+    shards = [rs.name for rs in plane.shards()]
+    count = tenants if tenants is not None else colls.presplit.tenants
 
+    def ranges(coll: CollectionSpec) -> list[ZoneRange]:
+        if not sharded or coll.shard_key is None:
+            return []
+        return zone_ranges(coll.shard_key, shards, count, colls.presplit.chunks_per_shard)
 
-def create_collections(client: MongoClient[dict[str, Any]], plane: MongoPlane, *, sharded: bool) -> None:
-    """The collections file's collections, validators and indexes; on a server that lacks a
-    feature (probed first), the options needing it are left out and listed in ``plane.left_out``."""
-    colls = plane.spec.load_collections()
+    zones = {coll.name: ranges(coll) for coll in colls.collections}
+    if any(zones.values()):
+        for shard in shards:  # one zone per shard, named after it
+            cmds.add_shard_to_zone(client, shard, shard)
     for coll in colls.collections:
         coll = _supported(coll, plane)
         cmds.create_collection(client, colls.database, coll)
         cmds.create_indexes(client, colls.database, coll)
         if sharded and coll.shard_key is not None:
+            for r in zones[coll.name]:
+                cmds.update_zone_key_range(client, f"{colls.database}.{coll.name}", r.min, r.max, r.zone)
             cmds.shard_collection(client, colls.database, coll)
 
 
@@ -478,9 +555,10 @@ def _supported(coll: CollectionSpec, plane: MongoPlane) -> CollectionSpec:
     f = plane.features
     if f is None:
         return coll
+    left_out: list[str] = []
     validator = coll.validator
     if validator is not None and not f.has("validator"):
-        plane.left_out.append(f"{coll.name}: validator ({f.lacks['validator']})")
+        left_out.append(f"{coll.name}: validator ({f.lacks['validator']})")
         validator = None
     kept: list[IndexSpec] = []
     for index in coll.indexes:
@@ -494,9 +572,11 @@ def _supported(coll: CollectionSpec, plane: MongoPlane) -> CollectionSpec:
         ]
         if needs:
             name = index.name or default_index_name(index.key)
-            plane.left_out.append(f"{coll.name}: index {name} ({f.lacks[needs[0]]})")
+            left_out.append(f"{coll.name}: index {name} ({f.lacks[needs[0]]})")
         else:
             kept.append(index)
+    # The reset between variants creates the collections again: each is listed once.
+    plane.left_out += [entry for entry in left_out if entry not in plane.left_out]
     return coll.model_copy(update={"validator": validator, "indexes": kept})
 
 
@@ -518,15 +598,9 @@ def bring_up(
         wait_answering(plane.mongos, timeout_s)
         bring_up_sharding(plane, timeout_s)
     else:
-        # Through the proxies, by discovery: the driver follows the primary if it changes.
-        client: MongoClient[dict[str, Any]] = MongoClient(
-            plane.replsets[0].uri(), serverSelectionTimeoutMS=int(timeout_s * 1000)
-        )
-        try:
+        with ddl_client(plane, timeout_s) as client:
             plane.features = probe(client, "replset")
             create_collections(client, plane, sharded=False)
-        finally:
-            client.close()
 
 
 def bring_up_standalone(plane: MongoPlane, timeout_s: float) -> None:
@@ -534,5 +608,6 @@ def bring_up_standalone(plane: MongoPlane, timeout_s: float) -> None:
     node = plane.standalone
     assert node is not None
     wait_answering([node], timeout_s)
-    plane.features = probe(node.admin(), "standalone")
-    create_collections(node.admin(), plane, sharded=False)
+    with ddl_client(plane, timeout_s) as client:
+        plane.features = probe(client, "standalone")
+        create_collections(client, plane, sharded=False)

@@ -3,20 +3,21 @@
 Kept apart from process management so that every command can be asserted, field by field, against
 ``mockupdb`` (tests/unit/test_mongo_contract.py), and so later fault code reuses the primitives
 (step down, freeze, fail points). Field names follow the server manual's command pages:
-replSetInitiate, replSetGetStatus, addShard, enableSharding, create, createIndexes, shardCollection,
-replSetStepDown, replSetFreeze, configureFailPoint.
+replSetInitiate, replSetGetStatus, addShard, enableSharding, addShardToZone, updateZoneKeyRange,
+create, createIndexes, shardCollection, drop, replSetStepDown, replSetFreeze, configureFailPoint,
+waitForFailPoint.
 """
 
 from __future__ import annotations
 
-import contextlib
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from bson import SON
 from pymongo import MongoClient
-from pymongo.errors import AutoReconnect, ConnectionFailure, OperationFailure
+from pymongo.errors import ConnectionFailure, OperationFailure
 
 from harness.topology.mongo_spec import CollectionSpec, MemberSpec
 
@@ -149,12 +150,72 @@ def router_probe(client: Client, database: str = "harness", collection: str = "p
     )
 
 
-# -- sharding ---------------------------------------------------------------------------------
+# -- DDL: sharding and collections ----------------------------------------------------------------
+
+# DDL (addShard, shardCollection, createIndexes, drop...) can take many seconds on a loaded
+# machine: it runs on a client without the admin path's short socket timeout (mongo.ddl_client)
+# and is bounded on the server instead, by maxTimeMS.
+DDL_MAX_TIME_MS = 60_000
+DDL_ATTEMPTS = 4
+# Errors after which the same DDL command is sent again: elections and shutdowns under way, lock
+# and DDL conflicts, and the time limit itself (a sharding DDL coordinator keeps running when the
+# command times out; sending it again joins it).
+TRANSIENT_CODES = frozenset(
+    {
+        6,  # HostUnreachable
+        7,  # HostNotFound
+        24,  # LockTimeout
+        46,  # LockBusy
+        50,  # MaxTimeMSExpired
+        89,  # NetworkTimeout
+        91,  # ShutdownInProgress
+        117,  # ConflictingOperationInProgress
+        133,  # FailedToSatisfyReadPreference
+        189,  # PrimarySteppedDown
+        262,  # ExceededTimeLimit
+        9001,  # SocketException
+        10107,  # NotWritablePrimary
+        11600,  # InterruptedAtShutdown
+        11602,  # InterruptedDueToReplStateChange
+        13435,  # NotPrimaryNoSecondaryOk
+        13436,  # NotPrimaryOrSecondary
+    }
+)
+
+
+def run_ddl(
+    client: Client,
+    database: str,
+    command: SON[str, Any],
+    *,
+    ok_codes: Sequence[int] = (),
+    attempts: int = DDL_ATTEMPTS,
+    backoff_s: float = 0.5,
+) -> dict[str, Any]:
+    """Sends ``command`` with ``maxTimeMS``, again (after a short backoff) on a transient error
+    or a lost connection: every DDL here is idempotent, so a repeat after an unknown outcome is
+    safe. The driver never retries a command itself. An error in ``ok_codes`` counts as done."""
+    cmd: SON[str, Any] = SON(command)
+    cmd["maxTimeMS"] = DDL_MAX_TIME_MS
+    for attempt in range(1, attempts + 1):
+        try:
+            return client[database].command(cmd)
+        except OperationFailure as exc:
+            if exc.code in ok_codes:
+                return dict(exc.details or {})
+            if exc.code not in TRANSIENT_CODES or attempt == attempts:
+                raise
+        except ConnectionFailure:
+            if attempt == attempts:
+                raise
+        time.sleep(backoff_s * 2 ** (attempt - 1))
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def add_shard(client: Client, name: str, hosts: Sequence[str]) -> None:
-    """``addShard`` with the shard's replica-set seed list (proxy addresses)."""
-    client.admin.command(SON([("addShard", f"{name}/{','.join(hosts)}"), ("name", name)]))
+    """``addShard`` with the shard's replica-set seed list (proxy addresses); adding the same shard
+    again is ok."""
+    run_ddl(client, "admin", SON([("addShard", f"{name}/{','.join(hosts)}"), ("name", name)]))
 
 
 def list_shards(client: Client) -> list[dict[str, Any]]:
@@ -162,7 +223,7 @@ def list_shards(client: Client) -> list[dict[str, Any]]:
 
 
 def enable_sharding(client: Client, database: str) -> None:
-    client.admin.command("enableSharding", database)
+    run_ddl(client, "admin", SON([("enableSharding", database)]))
 
 
 def create_collection(client: Client, database: str, coll: CollectionSpec) -> None:
@@ -172,36 +233,65 @@ def create_collection(client: Client, database: str, coll: CollectionSpec) -> No
         cmd["validator"] = coll.validator
         cmd["validationLevel"] = coll.validation_level
         cmd["validationAction"] = coll.validation_action
-    try:
-        client[database].command(cmd)
-    except OperationFailure as exc:
-        if exc.code != 48:  # NamespaceExists
-            raise
+    run_ddl(client, database, cmd, ok_codes=(48,))  # NamespaceExists
 
 
 def create_indexes(client: Client, database: str, coll: CollectionSpec) -> None:
+    """``createIndexes``; indexes that already exist with the same options are ok."""
     if not coll.indexes:
         return
-    client[database].command(
-        SON([("createIndexes", coll.name), ("indexes", [i.command_doc() for i in coll.indexes])])
+    run_ddl(
+        client,
+        database,
+        SON([("createIndexes", coll.name), ("indexes", [i.command_doc() for i in coll.indexes])]),
     )
 
 
 def shard_collection(client: Client, database: str, coll: CollectionSpec) -> None:
+    """``shardCollection``; a collection already sharded with the same key is ok."""
     assert coll.shard_key is not None
-    client.admin.command(SON([("shardCollection", f"{database}.{coll.name}"), ("key", dict(coll.shard_key))]))
+    run_ddl(
+        client, "admin", SON([("shardCollection", f"{database}.{coll.name}"), ("key", dict(coll.shard_key))])
+    )
+
+
+def add_shard_to_zone(client: Client, shard: str, zone: str) -> None:
+    """``addShardToZone``; a shard already in the zone is ok."""
+    run_ddl(client, "admin", SON([("addShardToZone", shard), ("zone", zone)]))
+
+
+def update_zone_key_range(
+    client: Client, namespace: str, low: Mapping[str, Any], high: Mapping[str, Any], zone: str
+) -> None:
+    """``updateZoneKeyRange`` [low, high) to ``zone``, allowed before the collection is sharded;
+    the same range to the same zone again is ok."""
+    run_ddl(
+        client,
+        "admin",
+        SON([("updateZoneKeyRange", namespace), ("min", low), ("max", high), ("zone", zone)]),
+    )
+
+
+def drop_collection(client: Client, database: str, name: str) -> None:
+    """``drop`` with ``w: majority`` (a rolled-back drop would bring the old documents back); a
+    collection that does not exist (code 26 before 7.0) is fine. On a sharded cluster the drop
+    also removes the collection's chunks and zone ranges, and since 5.0 every mongos notices a
+    collection recreated under the same name by itself (no flushRouterConfig)."""
+    run_ddl(client, database, SON([("drop", name), ("writeConcern", {"w": "majority"})]), ok_codes=(26,))
 
 
 # -- primitives for faults (scheduling them is the nemesis's job) -----------------------------
 
 
-def step_down(client: Client, seconds: int = 60, catch_up_secs: int = 10) -> None:
-    """``replSetStepDown`` on a primary. The server closes connections while stepping down, so a
-    dropped connection here means it happened."""
-    with contextlib.suppress(AutoReconnect, ConnectionFailure):
-        client.admin.command(
-            SON([("replSetStepDown", seconds), ("secondaryCatchUpPeriodSecs", catch_up_secs)])
-        )
+def step_down(client: Client, seconds: int = 60, catch_up_secs: int = 10) -> dict[str, Any]:
+    """``replSetStepDown`` on a primary: it waits up to ``catch_up_secs`` for an electable
+    secondary to catch up, steps down and is unelectable for ``seconds``. Since MongoDB 4.2 it no
+    longer closes every connection (only operations that were writing are killed) and it replies
+    ``ok``, so any error, a dropped connection included, reaches the caller: the outcome is then
+    unknown, never assumed."""
+    return client.admin.command(
+        SON([("replSetStepDown", seconds), ("secondaryCatchUpPeriodSecs", catch_up_secs)])
+    )
 
 
 def freeze(client: Client, seconds: int) -> None:
@@ -209,15 +299,38 @@ def freeze(client: Client, seconds: int) -> None:
     client.admin.command("replSetFreeze", seconds)
 
 
+def unfreeze(client: Client) -> None:
+    """``replSetFreeze: 0`` on a member that may have become primary meanwhile. The server answers
+    NotSecondary (code 95) for a primary or a member running for election; neither is frozen, so
+    that one error means there was nothing to undo. Any other error is raised."""
+    try:
+        client.admin.command("replSetFreeze", 0)
+    except OperationFailure as exc:
+        if exc.code != 95:  # NotSecondary
+            raise
+
+
 def fail_point(
     client: Client,
     name: str,
     mode: str | Mapping[str, int] = "alwaysOn",
     data: Mapping[str, Any] | None = None,
-) -> None:
-    """``configureFailPoint`` (needs ``enableTestCommands``); mode ``"off"`` turns it off.
-    ``stopReplProducer`` on a secondary stops it fetching the oplog: replication lag on demand."""
+) -> int:
+    """``configureFailPoint`` (needs ``enableTestCommands``); mode ``"off"`` turns it off. Returns
+    the reply's ``count``: how often the fail point had been entered before, the base for
+    :func:`wait_for_fail_point`. ``stopReplProducer`` on a secondary stops it fetching the oplog:
+    replication lag on demand."""
     cmd: SON[str, Any] = SON([("configureFailPoint", name), ("mode", mode)])
     if data:
         cmd["data"] = dict(data)
-    client.admin.command(cmd)
+    return int(client.admin.command(cmd).get("count", 0))
+
+
+def wait_for_fail_point(client: Client, name: str, times_entered: int, max_time_ms: int) -> None:
+    """``waitForFailPoint``: returns once the server has entered fail point ``name``
+    ``times_entered`` times in all (the count :func:`fail_point` returned, plus one: it has been
+    hit since it was set); MaxTimeMSExpired after ``max_time_ms`` otherwise. Setting a fail point
+    only arms it: the thread it stops may still be in the middle of its work until then."""
+    client.admin.command(
+        SON([("waitForFailPoint", name), ("timesEntered", times_entered), ("maxTimeMS", max_time_ms)])
+    )

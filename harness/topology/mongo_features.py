@@ -17,7 +17,7 @@ from typing import Any, Literal
 from bson import SON
 from pymongo import MongoClient
 from pymongo.database import Database
-from pymongo.errors import OperationFailure
+from pymongo.errors import ConfigurationError, OperationFailure
 
 Client = MongoClient[dict[str, Any]]
 Mode = Literal["standalone", "replset", "sharded"]
@@ -126,10 +126,11 @@ def _refused(db: Database[dict[str, Any]], command: Mapping[str, Any]) -> str | 
     """None when the server accepted ``command``, else its refusal in its own words. Only server
     replies count: a network error is not an answer and propagates."""
     try:
-        db.command(SON(command))
+        reply = db.command(SON(command))
     except OperationFailure as exc:
         return _refusal(exc)
-    return None
+    wce = reply.get("writeConcernError")  # the command ran, the write concern was not satisfied
+    return None if wce is None else f"refused: {wce.get('errmsg')} (code {wce.get('code')})"
 
 
 def _refusal(exc: OperationFailure) -> str:
@@ -167,10 +168,11 @@ def probe(client: Client, mode: Mode) -> ServerFeatures:
 
 
 def _transactions_refused(client: Client) -> str | None:
-    with client.start_session() as session:
-        try:
-            with session.start_transaction():
-                client[PROBE_DB]["docs"].insert_one({"in_transaction": True}, session=session)
-        except OperationFailure as exc:
-            return _refusal(exc)
+    try:
+        with client.start_session() as session, session.start_transaction():
+            client[PROBE_DB]["docs"].insert_one({"in_transaction": True}, session=session)
+    except OperationFailure as exc:
+        return _refusal(exc)
+    except ConfigurationError as exc:  # the driver's own refusal: the server offers no sessions
+        return f"no sessions: {exc}"
     return None

@@ -32,7 +32,8 @@ class Strict(BaseModel):
 
 class MemberSpec(Strict):
     """One replica-set member. ``hidden`` and ``secondary_delay_secs`` members never become
-    primary; an ``arbiter`` votes and holds no data."""
+    primary; an ``arbiter`` always votes and holds no data; a non-voting member (``votes: 0``)
+    cannot become primary either."""
 
     name: str = Field(pattern=NAME_PATTERN)
     priority: float = Field(default=1, ge=0, le=1000)
@@ -50,6 +51,17 @@ class MemberSpec(Strict):
             )
         if self.arbiter and (self.hidden or self.secondary_delay_secs):
             raise ValueError(f"member {self.name}: an arbiter holds no data; it cannot be hidden or delayed")
+        if self.arbiter and self.votes != 1:
+            raise ValueError(
+                f"member {self.name}: an arbiter always votes (MongoDB refuses an arbiter with votes: 0); "
+                "drop 'votes: 0', and to keep the number of voters odd take the vote of a data-bearing "
+                "member instead (votes: 0, priority: 0)"
+            )
+        if self.votes == 0 and self.priority != 0:
+            raise ValueError(
+                f"member {self.name}: a non-voting member (votes: 0) must have priority 0 "
+                "(MongoDB refuses the config otherwise)"
+            )
         return self
 
     @property
@@ -73,7 +85,10 @@ class ReplSetSpec(Strict):
             raise ValueError("at least one member needs priority > 0, or no primary can be elected")
         voters = sum(m.votes for m in self.members)
         if voters % 2 == 0:
-            raise ValueError(f"{voters} voting members: use an odd number so a majority can always be formed")
+            raise ValueError(
+                f"{voters} voting members: use an odd number so a majority can always be formed "
+                "(give a data-bearing member votes: 0 and priority 0, or add one; an arbiter always votes)"
+            )
         return self
 
 
@@ -91,10 +106,23 @@ class MongoSettings(Strict):
     oplog_size_mb: int = Field(default=128, ge=16, le=4096)
     ttl_monitor_sleep_secs: int = Field(default=60, ge=1, le=3600)
     enable_test_commands: bool = True  # needed for fail points (configureFailPoint)
-    # Further --setParameter values, passed through verbatim.
-    parameters: dict[str, str | int | bool] = Field(default_factory=dict)
+    # Further --setParameter values, passed through verbatim, one map per binary: a parameter the
+    # binary does not know stops it at startup, and mongod and mongos know different ones.
+    mongod_parameters: dict[str, str | int | bool] = Field(default_factory=dict)  # every mongod
+    mongos_parameters: dict[str, str | int | bool] = Field(default_factory=dict)  # the routers
 
-    @field_validator("parameters")
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "parameters" in data:
+            raise ValueError(
+                "'parameters' went to mongod and mongos alike, and a mongod-only parameter stops a "
+                "mongos at startup: rename it to 'mongod_parameters' (every mongod: replica-set "
+                "members, shards, config servers) and put router parameters in 'mongos_parameters'"
+            )
+        return data
+
+    @field_validator("mongod_parameters", "mongos_parameters")
     @classmethod
     def _not_ours(cls, value: dict[str, Any]) -> dict[str, Any]:
         ours = {"enableTestCommands", "ttlMonitorSleepSecs"} & set(value)
@@ -198,10 +226,21 @@ class CollectionSpec(Strict):
         return problems
 
 
+class PresplitSpec(Strict):
+    """Initial chunks of the collections sharded on a ranged ``tenant_id`` prefix, made before
+    any write (harness.topology.mongo_presplit): the tenants t00001..t<tenants> are cut into
+    ``chunks_per_shard`` ranges per shard of equal tenant count, dealt to the shards in turn. A
+    scenario's reset between variants uses the scenario's own tenant count instead."""
+
+    tenants: int = Field(default=2000, ge=1, le=1_000_000)
+    chunks_per_shard: int = Field(default=4, ge=1, le=64)
+
+
 class CollectionsFile(Strict):
     description: str = ""
     database: str = Field(default="eventlog", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
     collections: list[CollectionSpec] = Field(min_length=1)
+    presplit: PresplitSpec = Field(default_factory=PresplitSpec)
 
     def collection(self, name: str) -> CollectionSpec:
         for coll in self.collections:

@@ -27,10 +27,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pymongo.database import Database
-from pymongo.write_concern import WriteConcern
+from pymongo import MongoClient
 
 from harness.clock import RunClock
+from harness.topology import mongo_commands as cmds
+from harness.topology.mongo import MongoPlane, create_collections
 from harness.workload.aggregation import AggregationWorker
 from harness.workload.audit_writer import AuditWriter
 from harness.workload.generator import Event, tenant_net
@@ -191,14 +192,18 @@ class MongoProfiles:
 VARIANT_COLLECTIONS = ("events", "audit_logs", "event_aggregates", "profiles", "sessions")
 
 
-def reset_collections(db: Database[dict[str, Any]]) -> dict[str, int]:
-    """``deleteMany({})`` with ``w: majority`` on each collection (indexes, validators and
-    sharding stay); returns how many documents each held."""
-    removed: dict[str, int] = {}
+def reset_collections(
+    client: MongoClient[dict[str, Any]], plane: MongoPlane, *, tenants: int | None = None
+) -> None:
+    """Drops every collection a variant writes, then creates the deployment's collections again
+    as bring-up does (validators, indexes, sharding, initial chunks spread for ``tenants``).
+    ``client`` is a DDL client (:func:`harness.topology.mongo.ddl_client`). Dropping is one
+    command per collection; ``deleteMany({})`` with ``w: majority`` deleted and replicated every
+    document one by one and outlived a 10 s socket timeout on a busy machine."""
+    database = plane.spec.load_collections().database
     for name in VARIANT_COLLECTIONS:
-        coll = db.get_collection(name, write_concern=WriteConcern(w="majority"))
-        removed[name] = coll.delete_many({}).deleted_count
-    return removed
+        cmds.drop_collection(client, database, name)
+    create_collections(client, plane, sharded=plane.sharded, tenants=tenants)
 
 
 def aggregation_job(

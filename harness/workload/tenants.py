@@ -7,6 +7,12 @@ import random
 from dataclasses import dataclass
 
 
+def tenant_name(i: int) -> str:
+    """The ``i``-th regular tenant (from 1): ``t00001``... MongoDB presplits collections on these
+    names (harness.topology.mongo_presplit), so this is the one place that spells them."""
+    return f"t{i:05d}"
+
+
 @dataclass(frozen=True)
 class TenantMix:
     tenants: int
@@ -15,7 +21,7 @@ class TenantMix:
     whale_share: float
 
     def names(self) -> list[str]:
-        regular = [f"t{i:05d}" for i in range(1, self.tenants + 1)]
+        regular = [tenant_name(i) for i in range(1, self.tenants + 1)]
         return [self.whale, *regular] if self.whale else regular
 
     def cum_weights(self) -> list[float]:

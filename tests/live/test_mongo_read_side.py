@@ -58,6 +58,16 @@ def client_of(dep: Deployment) -> MongoClient[dict[str, Any]]:
     return dep.mongo_client(serverSelectionTimeoutMS=10_000, socketTimeoutMS=10_000)
 
 
+def stop_replication(node: MongoNode) -> None:
+    """``stopReplProducer`` on a secondary, then wait until its oplog fetcher has entered the fail
+    point: configureFailPoint only arms it, and a batch already on its way would still be applied.
+    The fetcher checks it after each batch (an idle awaitData getMore returns within seconds);
+    maxTimeMS stays under the admin client's 10 s socket timeout."""
+    admin = node.admin()
+    entered = cmds.fail_point(admin, "stopReplProducer")
+    cmds.wait_for_fail_point(admin, "stopReplProducer", entered + 1, max_time_ms=8000)
+
+
 def write_then_read(dep: Deployment, path: Path, mode: str) -> Verdict:
     with client_of(dep) as client, HistoryRecorder(path, RunClock()) as rec:
         store = ProfileStore(client, rec, rec.clock, mode, mode)
@@ -73,7 +83,7 @@ def test_secondary_reads_are_stale_under_lag_and_the_fixes_are_not(
 ) -> None:
     lagging = secondaries(replset)
     for n in lagging:  # both secondaries stop fetching the oplog: w:1 writes stay on the primary
-        cmds.fail_point(n.admin(), "stopReplProducer")
+        stop_replication(n)
     try:
         stale = write_then_read(replset, tmp_path / "secondary.jsonl", "secondary")
     finally:
@@ -83,7 +93,7 @@ def test_secondary_reads_are_stale_under_lag_and_the_fixes_are_not(
     assert stale.details["by_read_pref"]["secondaryPreferred"]["stale"] == CYCLES
 
     # One secondary still lags; majority writes go through the other, reads go to the primary.
-    cmds.fail_point(lagging[0].admin(), "stopReplProducer")
+    stop_replication(lagging[0])
     try:
         primary = write_then_read(replset, tmp_path / "primary.jsonl", "primary")
     finally:

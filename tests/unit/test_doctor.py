@@ -85,6 +85,16 @@ def test_find_binary_mongodb_bin_dir_only_for_mongo(isolated: dict[str, Path]) -
     assert doctor.find_binary("redis-server") is None
 
 
+def test_find_binary_prefers_mongodb_bin_dir_for_mongo(isolated: dict[str, Path]) -> None:
+    """$MONGODB_BIN_DIR is the user's explicit choice: it wins over an older mongod on PATH."""
+    _fake_exe(isolated["path"], "mongod", "db version v5.0.3")
+    chosen = _fake_exe(isolated["mongo"], "mongod", "db version v7.0.14")
+    _fake_exe(isolated["path"], "redis-server")
+    on_path = _fake_exe(isolated["mongo"], "redis-server")  # only mongo* names look there
+    assert doctor.find_binary("mongod") == str(chosen)
+    assert doctor.find_binary("redis-server") == str(isolated["path"] / "redis-server") != str(on_path)
+
+
 def test_find_binary_ignores_non_executable(isolated: dict[str, Path]) -> None:
     (isolated["tools"] / "toxiproxy-server").write_text("not executable")
     assert doctor.find_binary("toxiproxy-server") is None
@@ -256,3 +266,41 @@ def test_setup_sh_shellcheck() -> None:
         pytest.skip("shellcheck not installed (apt-get install shellcheck)")
     proc = subprocess.run([shellcheck, str(SETUP_SH)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# --- MongoDB versions (checked where the binaries are chosen, not by the locator) -----------------
+
+
+@pytest.mark.parametrize(
+    ("mongod", "mongos", "refused"),
+    [
+        ("db version v5.0.3", "mongos version v7.0.14", "mongod 5.0.3"),
+        ("db version v7.0.14", "mongos version v4.4.29", "mongos 4.4.29"),
+    ],
+)
+def test_mongodb_older_than_6_is_refused_with_what_to_do(
+    isolated: dict[str, Path], mongod: str, mongos: str, refused: str
+) -> None:
+    from harness.errors import HarnessError
+    from harness.topology.mongo import mongo_binaries
+
+    _fake_exe(isolated["mongo"], "mongod", mongod)
+    _fake_exe(isolated["mongo"], "mongos", mongos)
+    with pytest.raises(HarnessError) as err:
+        mongo_binaries(need_mongos=True)
+    text = str(err.value)
+    name = refused.split()[0]
+    assert f"{refused} at {isolated['mongo'] / name} (from $MONGODB_BIN_DIR)" in text
+    assert "6.0 or newer" in text
+    assert "MONGODB_BIN_DIR" in text.split("6.0 or newer", 1)[1]  # and how to point at a newer one
+
+
+def test_mongodb_6_and_newer_are_accepted(isolated: dict[str, Path]) -> None:
+    from harness.topology.mongo import mongo_binaries
+
+    _fake_exe(isolated["path"], "mongod", "db version v6.0.16\nBuild Info: {}")
+    _fake_exe(isolated["mongo"], "mongos", "mongos version v8.0.0-rc9")
+    assert mongo_binaries(need_mongos=True) == {
+        "mongod": str(isolated["path"] / "mongod"),
+        "mongos": str(isolated["mongo"] / "mongos"),
+    }

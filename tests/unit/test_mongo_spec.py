@@ -94,6 +94,72 @@ def test_mongod_command_line() -> None:
     assert "--fork" not in argv  # supervised in the foreground, never daemonized
 
 
+def set_parameters(tmp_path: Path, settings: str = "{}") -> tuple[list[str], list[str]]:
+    """The ``--setParameter`` values of a shard member's and a mongos's command lines."""
+    from harness.topology.mongo import MongoNode, ReplSet, _mongod_argv, _mongos_argv
+    from harness.topology.network import Host
+    from harness.topology.toxiproxy import ProxyInfo
+
+    spec = load_topology(write(tmp_path, f"name: x\nmongo: {{mode: sharded, settings: {settings}}}\n")).mongo
+    assert spec is not None
+
+    def node(name: str, kind: str) -> MongoNode:
+        return MongoNode(
+            name, kind, Host(name, "10.213.0.10", None), 27017,  # type: ignore[arg-type]
+            ProxyInfo(f"{name}-client", "10.213.0.1", 40000, "10.213.0.10:27017"),
+            tmp_path / name, tmp_path / f"{name}.log", replset="shard1" if kind == "shardsvr" else None,
+        )  # fmt: skip
+
+    def values(argv: list[str]) -> list[str]:
+        return [argv[i + 1] for i, a in enumerate(argv) if a == "--setParameter"]
+
+    config = ReplSet("cfg", "configsvr", [node("cfg1", "configsvr")])
+    return (
+        values(_mongod_argv("/bin/mongod", node("s1m1", "shardsvr"), spec)),
+        values(_mongos_argv("/bin/mongos", node("mongos1", "mongos"), config, spec)),
+    )
+
+
+def test_each_binary_gets_its_own_set_parameters(tmp_path: Path) -> None:
+    """A mongod-only parameter given to a mongos stops it at startup ("Unknown --setParameter"),
+    so each binary gets only its own map."""
+    mongod, mongos = set_parameters(
+        tmp_path,
+        "{mongod_parameters: {wiredTigerConcurrentReadTransactions: 64, oplogFetcherUsesExhaust: false}, "
+        "mongos_parameters: {ShardingTaskExecutorPoolMinSize: 2}}",
+    )
+    assert "wiredTigerConcurrentReadTransactions=64" in mongod
+    assert "oplogFetcherUsesExhaust=false" in mongod
+    assert "ShardingTaskExecutorPoolMinSize=2" not in mongod
+    assert "ShardingTaskExecutorPoolMinSize=2" in mongos
+    assert not [p for p in mongos if p.startswith(("wiredTiger", "oplogFetcher"))]
+    assert "enableTestCommands=1" in mongod and "enableTestCommands=1" in mongos
+
+
+def test_sigterm_quiesce_is_short_on_each_binary(tmp_path: Path) -> None:
+    """Since 5.0 a SIGTERMed secondary or mongos waits out a quiesce period (15 s by default)
+    before it exits: the restart fault would be a 15 s outage. Each binary has its own parameter."""
+    mongod, mongos = set_parameters(tmp_path)
+    assert [p for p in mongod if "ShutdownTimeoutMillis" in p or p.startswith("shutdownTimeout")] == [
+        "shutdownTimeoutMillisForSignaledShutdown=1000"
+    ]
+    assert [p for p in mongos if "ShutdownTimeoutMillis" in p or p.startswith("shutdownTimeout")] == [
+        "mongosShutdownTimeoutMillisForSignaledShutdown=1000"
+    ]
+    # A topology may choose its own quiesce: it replaces ours, never doubles it.
+    mongod, mongos = set_parameters(
+        tmp_path,
+        "{mongod_parameters: {shutdownTimeoutMillisForSignaledShutdown: 5000}, "
+        "mongos_parameters: {mongosShutdownTimeoutMillisForSignaledShutdown: 0}}",
+    )
+    assert [p for p in mongod if p.startswith("shutdownTimeout")] == [
+        "shutdownTimeoutMillisForSignaledShutdown=5000"
+    ]
+    assert [p for p in mongos if p.startswith("mongosShutdown")] == [
+        "mongosShutdownTimeoutMillisForSignaledShutdown=0"
+    ]
+
+
 def test_loopback_plan_gives_distinct_ports(tmp_path: Path) -> None:
     class FakeToxi:
         def create(self, name: str, listen_host: str, upstream: str):  # type: ignore[no-untyped-def]
@@ -129,6 +195,18 @@ def test_loopback_plan_gives_distinct_ports(tmp_path: Path) -> None:
             "mongo.replset",
             "priority > 0",
         ),
+        (
+            "mongo: {mode: replset, replset: {members: [{name: m1}, {name: m2}, {name: m3}, "
+            "{name: arb, priority: 0, arbiter: true, votes: 0}]}}",
+            "mongo.replset.members.3",
+            "an arbiter always votes",
+        ),
+        (
+            "mongo: {mode: replset, replset: {members: [{name: m1}, {name: m2}, {name: m3}, "
+            "{name: m4, votes: 0}]}}",
+            "mongo.replset.members.3",
+            "a non-voting member (votes: 0) must have priority 0",
+        ),
         ("mongo: {mode: sharded, sharded: {shards: 5}}", "mongo.sharded.shards", "less than or equal to 4"),
         ("mongo: {mode: sharded, sharded: {config_servers: 2}}", "mongo.sharded.config_servers", "1 or 3"),
         ("mongo: {mode: replset}", "mongo", "needs a 'replset' section"),
@@ -138,9 +216,19 @@ def test_loopback_plan_gives_distinct_ports(tmp_path: Path) -> None:
             "greater than or equal to 0.25",
         ),
         (
-            "mongo: {mode: sharded, settings: {parameters: {enableTestCommands: 0}}}",
-            "mongo.settings.parameters",
+            "mongo: {mode: sharded, settings: {mongod_parameters: {enableTestCommands: 0}}}",
+            "mongo.settings.mongod_parameters",
             "enable_test_commands",
+        ),
+        (
+            "mongo: {mode: sharded, settings: {mongos_parameters: {enableTestCommands: 0}}}",
+            "mongo.settings.mongos_parameters",
+            "enable_test_commands",
+        ),
+        (
+            "mongo: {mode: sharded, settings: {parameters: {wiredTigerConcurrentReadTransactions: 64}}}",
+            "mongo.settings",
+            "rename it to 'mongod_parameters'",
         ),
     ],
 )
@@ -151,6 +239,26 @@ def test_bad_mongo_topology_names_file_and_field(tmp_path: Path, text: str, fiel
     assert err.value.path == str(path)
     assert err.value.field.startswith(field), err.value.field
     assert problem in str(err.value)
+
+
+def test_an_arbiter_votes_in_place_of_a_data_member(tmp_path: Path) -> None:
+    """The optional members mongo-rs.yaml documents, all at once: an arbiter keeps its vote, so a
+    data-bearing member gives its vote (and priority) up to keep the number of voters odd."""
+    text = """name: x
+mongo:
+  mode: replset
+  replset:
+    members:
+      - {name: m1, priority: 2}
+      - {name: m2, priority: 1}
+      - {name: m3, priority: 0, votes: 0}
+      - {name: m4, priority: 0, hidden: true, votes: 0}
+      - {name: m5, priority: 0, hidden: true, secondary_delay_secs: 30, votes: 0}
+      - {name: arb, priority: 0, arbiter: true}
+"""
+    spec = load_topology(write(tmp_path, text)).mongo
+    assert spec is not None and spec.replset is not None
+    assert [(m.name, m.votes) for m in spec.replset.members if m.votes] == [("m1", 1), ("m2", 1), ("arb", 1)]
 
 
 def test_unique_index_without_shard_key_prefix_is_refused_before_start(tmp_path: Path) -> None:

@@ -468,3 +468,16 @@ def test_node_capacity_is_shown_as_it_was_applied(tmp_path: Path, capacity: Any,
     results["substrate"]["capacity"] = capacity
     html = render_run(make_run(tmp_path, results=results)).read_text()
     assert shown in html
+
+
+def test_chunks_per_shard_of_each_sharded_collection_are_shown(tmp_path: Path) -> None:
+    metrics = sample_metrics()
+    metrics["variants"]["before"]["workload"] = {
+        "mongo": {
+            "ingest": {"events": 10, "batches": 1, "final": {"ok": 10}},
+            "chunks": {"eventlog.events": {"shard2": 4, "shard1": 4}, "eventlog.audit_logs": {}},
+        }
+    }
+    html = render_run(make_run(tmp_path, metrics=metrics)).read_text()
+    assert "chunks of eventlog.events at the start" in html
+    assert "shard1 4, shard2 4" in html
