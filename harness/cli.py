@@ -166,13 +166,16 @@ def _summary(run_dir: Path, results: dict[str, Any]) -> None:
     for col in ("target", "value", "needs", "status"):
         table.add_column(col)
     for t in results["targets"]:
-        table.add_row(t["name"], _fmt(t["value"]), f"{t['op']} {_fmt(t['threshold'])}", t["status"])
+        status = t["status"] + (" (measured through a stand-in)" if t["status"] == "not_run" else "")
+        table.add_row(t["name"], _fmt(t["value"]), f"{t['op']} {_fmt(t['threshold'])}", status)
     console.print(table)
     for inv in results["invariants"]:
         console.print(f"  {inv['variant']:<8} {inv['name']:<34} {inv['status']:<8} {inv['summary']}")
     for plane, info in results["planes"].items():
         console.print(
-            f"  plane {plane}: {info['status']}" + (f" ({info['reason']})" if info.get("reason") else "")
+            f"  plane {plane}: {info['status']}"
+            + (f" on {info['substrate']}" if info.get("substrate") else "")
+            + (f" ({info['reason']})" if info.get("reason") else "")
         )
     console.print(f"[{colour}]verdict: {results['verdict']}[/{colour}] — {results['verdict_reason']}")
     console.print(f"report: {run_dir / 'index.html'}")

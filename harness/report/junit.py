@@ -80,6 +80,8 @@ def _target(suite: ET.Element, tgt: dict[str, Any]) -> str:
         return "failure"
     if status != "pass":
         why = "unknown" if status == "unknown" else f"status {_text(status)}"
+        if status == "not_run" and tgt.get("reason"):
+            why = f"not judged: {_text(tgt.get('reason'))}"
         ET.SubElement(case, "skipped", message=f"{why}: {_text(desc)}" if desc else why)
         return "skipped"
     return "pass"

@@ -466,6 +466,20 @@ def _reproduce(results: Json) -> str:
     return cmd + (f" --seed {results['seed']}" if results.get("seed") is not None else "")
 
 
+def _plane(name: str, p: Json) -> Json:
+    """A plane's row: status, the server it ran on, and what that server lacked or refused."""
+    lacks = _d(p.get("lacks"))
+    return {
+        "name": name,
+        "status": text(p.get("status")),
+        "cls": status_class(p.get("status")),
+        "reason": text(p.get("reason") or p.get("note") or ""),
+        "server": text(p.get("substrate") or p.get("server") or ""),
+        "lacks": [(text(k), text(v)) for k, v in lacks.items()],
+        "left_out": [text(x) for x in p.get("left_out") or [] if isinstance(x, str)],
+    }
+
+
 def build_context(results: Json, metrics: Json, notes: list[str]) -> Json:
     """Everything the run template needs, pre-formatted (no raw JSON reaches the template)."""
     mv = _d(metrics.get("variants"))
@@ -486,15 +500,9 @@ def build_context(results: Json, metrics: Json, notes: list[str]) -> Json:
         ("partitions", text(sub.get("partitions_supported"))),
         ("node capacity", _capacity(_d(sub.get("capacity")))),
     ]
-    planes = [
-        {
-            "name": str(k),
-            "status": text(_d(p).get("status")),
-            "cls": status_class(_d(p).get("status")),
-            "reason": text(_d(p).get("reason")),
-        }
-        for k, p in _d(results.get("planes")).items()
-    ]
+    if sub.get("mongodb"):  # the server the MongoDB plane ran on: never FerretDB called MongoDB
+        facts.append(("MongoDB plane", text(sub.get("mongodb"))))
+    planes = [_plane(str(k), _d(p)) for k, p in _d(results.get("planes")).items()]
     targets = [
         {
             "name": text(t.get("name")),
@@ -503,6 +511,7 @@ def build_context(results: Json, metrics: Json, notes: list[str]) -> Json:
             "needs": f"{_OPS.get(str(t.get('op')), text(t.get('op')))} {fmt_num(t.get('threshold'))}",
             "status": text(t.get("status")),
             "cls": status_class(t.get("status")),
+            "reason": text(t.get("reason")) if t.get("reason") else "",
         }
         for t in _dl(results.get("targets"))
     ]

@@ -134,8 +134,10 @@ def check_variant(
     ]
 
 
-def evaluate_targets(specs: Sequence[TargetSpec], metrics: dict[str, Any]) -> list[dict[str, Any]]:
-    return [evaluate(t, metrics) for t in specs]
+def evaluate_targets(
+    specs: Sequence[TargetSpec], metrics: dict[str, Any], planes: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    return [evaluate(t, metrics, planes) for t in specs]
 
 
 def overall_verdict(results: dict[str, Any]) -> tuple[str, str]:
@@ -151,18 +153,26 @@ def overall_verdict(results: dict[str, Any]) -> tuple[str, str]:
     judged = [i for i in results["invariants"] if i["status"] != "not_run"]
     not_run = len(results["invariants"]) - len(judged)
     bad_inv = [i for i in judged if not good(i)]
-    bad_tgt = [t for t in results["targets"] if t["status"] != "pass"]
+    # A target measured through a stand-in server is shown, never counted either way.
+    targets = [t for t in results["targets"] if t["status"] != "not_run"]
+    bad_tgt = [t for t in targets if t["status"] != "pass"]
     reproduced = sum(1 for i in judged if i.get("expected") == "invalid" and good(i))
     if not bad_inv and not bad_tgt:
         n_valid = len(judged) - reproduced
-        parts = [f"all {len(results['targets'])} targets met"]
+        parts = [f"all {len(targets)} targets met"] if targets or not results["targets"] else []
         if n_valid:
             parts.append(f"all {n_valid} invariant checks valid")
         if reproduced:
             parts.append(f"{reproduced} expected anomal{'y' if reproduced == 1 else 'ies'} reproduced")
+        parts = parts or ["nothing failed"]
         reason = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
         if not_run:
-            reason += f"; {not_run} check{'s' if not_run > 1 else ''} not run (their plane did not run)"
+            reason += f"; {not_run} check{'s' if not_run > 1 else ''} not run (see why)"
+        unjudged = len(results["targets"]) - len(targets)
+        if unjudged:
+            reason += (
+                f"; {unjudged} target{'s' if unjudged > 1 else ''} not judged (measured through a stand-in)"
+            )
         return "pass", reason
     parts = [f"{t['name']}: {t['status']}" for t in bad_tgt] + [
         f"{i['variant']}/{i['name']}: {i['status']}"
@@ -237,7 +247,7 @@ def recheck(run_dir: Path) -> dict[str, Any]:
     mark_expected(results["invariants"], expected if isinstance(expected, dict) else {})
     metrics_path = run_dir / METRICS
     metrics = _read_json(metrics_path, "targets need the run's metrics") if metrics_path.exists() else {}
-    results["targets"] = evaluate_targets(targets, metrics)
+    results["targets"] = evaluate_targets(targets, metrics, planes)
     if not metrics_path.exists() and targets:
         note = "; ".join(filter(None, [note, f"{METRICS} missing: targets unknown"]))
     if note:

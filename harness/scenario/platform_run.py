@@ -284,19 +284,26 @@ def _assemble(
             session_client = _redis_client(dep, seeds, cluster)
             run.clients.append(session_client)
             store = FallbackSessionStore(session_client, db, rec, clock, v, ttl_s=wl.session_ttl_s)
-            store.ensure_indexes()
+            if mongo_path_blocked(dep, ["ttl_index"]) is None:
+                store.ensure_indexes()
+            else:  # correct without it: every lookup filters expires_at > now; nothing is deleted
+                dep.mongo.leave_out("sessions: index ttl_expires_at (the server has no TTL indexes)")
             sessions = run.fallback = FallbackSessionDriver(
                 store, session_cfg, seeded_random(seed, f"sessions:{v}")
             )
         writer = run.mongo
-        background.append(
-            (
-                "aggregation",
-                aggregation_job(
-                    AggregationWorker(db, rec, clock, v), lambda: writer.tenants, wl.aggregate_every_s
-                ),
+        why = mongo_path_blocked(dep, ["group_accumulators"])
+        if why is not None:  # the capstone's rollup pipelines use $addToSet, $push and $max
+            run.not_run["aggregation"] = f"the hourly and daily rollups: {why}"
+        else:
+            background.append(
+                (
+                    "aggregation",
+                    aggregation_job(
+                        AggregationWorker(db, rec, clock, v), lambda: writer.tenants, wl.aggregate_every_s
+                    ),
+                )
             )
-        )
     run.driver = PlatformDriver(
         clock=clock,
         generator=gen,
@@ -346,9 +353,10 @@ def platform_final_reads(
     if run.mongo is not None and run.mongo_client is not None:
         run.mongo.stop()  # the audit records still queued are written before they are read back
         reader = FinalReader(run.mongo_client, rec, clock, variant)
-        unread += len(reader.final_events(run.mongo.tenants))
+        written = {t: list(ids) for t, ids in run.mongo.ingestor.written.items()}
+        tenants_unread, docs_unread = reader.final_events_and_docs(run.mongo.tenants, written)
+        unread += len(tenants_unread) + docs_unread
         unread += len(reader.final_audit(run.mongo.audit_tenants))
-        unread += reader.final_docs({t: list(ids) for t, ids in run.mongo.ingestor.written.items()})
     return unread
 
 

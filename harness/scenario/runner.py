@@ -647,7 +647,7 @@ def _judge(
         )
     _write_json(run_dir / "metrics.json", metrics)
     if runs and len(runs) == len(spec.variants):
-        results["targets"] = evaluate_targets(spec.targets, metrics)
+        results["targets"] = evaluate_targets(spec.targets, metrics, results["planes"])
     else:
         results["targets"] = [
             {

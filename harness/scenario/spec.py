@@ -186,6 +186,15 @@ class TargetSpec(Strict):
     threshold: float | None = None
     ref: str | None = Field(default=None, description="compare against another metric instead")
     factor: float = 1.0
+    measured_through: str | None = Field(
+        default=None,
+        pattern=r"^mongodb:[a-z_]+$",
+        description=(
+            "<plane>:<feature> the measurement passes through: not judged when that plane ran on a "
+            "server lacking the feature (mongodb:mongodb_server: timings through FerretDB are "
+            "FerretDB's, not MongoDB's); judged as usual when that plane did not run at all"
+        ),
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> TargetSpec:

@@ -221,6 +221,12 @@ class MongoPlane:
     # Chunks per shard of each sharded collection ("db.coll" -> shard -> chunks) after bring-up.
     chunks: dict[str, dict[str, int]] = field(default_factory=dict)
 
+    def leave_out(self, entry: str) -> None:
+        """Notes a collection option the server refused (once: the reset between variants builds
+        the collections again)."""
+        if entry not in self.left_out:
+            self.left_out.append(entry)
+
     @property
     def nodes(self) -> list[MongoNode]:
         alone = [self.standalone] if self.standalone is not None else []
@@ -575,8 +581,8 @@ def _supported(coll: CollectionSpec, plane: MongoPlane) -> CollectionSpec:
             left_out.append(f"{coll.name}: index {name} ({f.lacks[needs[0]]})")
         else:
             kept.append(index)
-    # The reset between variants creates the collections again: each is listed once.
-    plane.left_out += [entry for entry in left_out if entry not in plane.left_out]
+    for entry in left_out:
+        plane.leave_out(entry)
     return coll.model_copy(update={"validator": validator, "indexes": kept})
 
 

@@ -177,8 +177,19 @@ class PlatformDriver:
         if "profile" in kinds and profiles is None and cfg.ryw_mode in get_args(MongoRywMode):
             # Never played on Redis instead: the caller drops the kind and says why.
             raise ValueError(f"ryw_mode {cfg.ryw_mode} reads through MongoDB: profile reads need profiles")
-        self._kinds = kinds
-        self._weights = [cfg.read_mix[k] for k in kinds]
+        # The MongoDB queries run on their own schedule at their share of the read rate: one that
+        # takes seconds (FerretDB scans whole collections) must not hold up the Redis reads.
+        weights = {k: cfg.read_mix[k] for k in kinds}
+        total = sum(weights.values())
+        mongo = weights.pop("mongo", 0.0)
+        self._mongo_rate = cfg.reads_per_s * mongo / total if total else 0.0
+        self._kinds = list(weights)
+        self._weights = list(weights.values())
+        self._read_lock = threading.Lock()  # read_stats is counted from both read schedules
+        # Its own streams, forked from the reads' seeded one: the same seed replays the same reads.
+        fork = random.Random(self.read_rng.getrandbits(64))
+        self._mongo_picker = read_picker.fork(random.Random(fork.getrandbits(64))) if read_picker else None
+        self._mongo_rng = fork
 
     # The hot-tenant fault's control surface (harness.faults.base.WorkloadControl).
     def surge(self, tenant: str, share: float) -> dict[str, float]:
@@ -193,8 +204,13 @@ class PlatformDriver:
 
     def run(self, on_progress: Progress | None = None) -> DriverStats:
         side: list[threading.Thread] = []
-        if self.cfg.reads_per_s > 0 and self._kinds:
-            side.append(threading.Thread(target=self._guard(self._run_reads, "queries"), daemon=True))
+        redis_rate = self.cfg.reads_per_s - self._mongo_rate
+        if redis_rate > 0 and self._kinds:
+            reads = functools.partial(self._run_reads, redis_rate, self._reads)
+            side.append(threading.Thread(target=self._guard(reads, "queries"), daemon=True))
+        if self._mongo_rate > 0:
+            reads = functools.partial(self._run_reads, self._mongo_rate, self._mongo_reads)
+            side.append(threading.Thread(target=self._guard(reads, "mongo-queries"), daemon=True))
         if self.sessions is not None and self.cfg.sessions_per_s > 0:
             sessions = self.sessions
             side.append(threading.Thread(target=self._guard(lambda: sessions.run(), "sessions"), daemon=True))
@@ -311,20 +327,21 @@ class PlatformDriver:
 
     # -- queries ---------------------------------------------------------------------------------
 
-    def _run_reads(self) -> None:
+    def _run_reads(self, rate: float, reads: Callable[[list[int]], None]) -> None:
         cfg = self.cfg
         stats = DriverStats()
         run_open_loop(
             self.clock,
-            rate=cfg.reads_per_s,
+            rate=rate,
             duration_s=cfg.duration_s,
             drain_s=cfg.drain_s,
             max_batch=50,
             stats=stats,
-            send=lambda _first, sched, _b: self._reads(sched),
+            send=lambda _first, sched, _b: reads(sched),
         )
-        self.read_stats.offered = stats.offered
-        self.read_stats.max_lag_s = stats.max_lag_s
+        with self._read_lock:
+            self.read_stats.offered += stats.offered
+            self.read_stats.max_lag_s = max(self.read_stats.max_lag_s, stats.max_lag_s)
 
     def _reads(self, sched: list[int]) -> None:
         assert self.queries is not None and self.read_picker is not None
@@ -333,9 +350,20 @@ class PlatformDriver:
         kinds = rng.choices(self._kinds, weights=self._weights, k=len(sched))
         for tenant, kind, s_ns in zip(tenants, kinds, sched, strict=True):
             user = f"user_{rng.randrange(self.cfg.users_per_tenant)}"
+            self._count(kind, self._read(kind, tenant, user, s_ns))
+
+    def _mongo_reads(self, sched: list[int]) -> None:
+        assert self.mongo_reader is not None and self._mongo_picker is not None
+        rng = self._mongo_rng
+        for tenant, s_ns in zip(self._mongo_picker.draw(len(sched)), sched, strict=True):
+            user = f"user_{rng.randrange(self.cfg.users_per_tenant)}"
+            self.mongo_reader.query(tenant, user, rng, s_ns)
+            self._count("mongo", True)
+
+    def _count(self, kind: str, ok: bool) -> None:
+        with self._read_lock:
             self.read_stats.by_kind[kind] = self.read_stats.by_kind.get(kind, 0) + 1
-            if not self._read(kind, tenant, user, s_ns):
-                self.read_stats.not_ok += 1
+            self.read_stats.not_ok += not ok
 
     def _read(self, kind: ReadKind, tenant: str, user: str, s_ns: int) -> bool:
         """One read; True when it completed ok. Its outcome is in the history either way."""
@@ -364,9 +392,7 @@ class PlatformDriver:
             except Exception:  # the cache recorded the outcome before raising
                 return False
             return True
-        assert self.mongo_reader is not None
-        self.mongo_reader.query(tenant, user, self.read_rng, s_ns)
-        return True
+        raise AssertionError(f"read kind {kind} is not on this schedule")
 
 
 def redis_dashboard_loader(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -114,37 +114,34 @@ WCE = {
 }
 
 
-def answer_finds(server: MockupDB, stored: Sequence[Event]) -> None:
-    """Answers ``final_events`` per tenant (sorted), paging by two documents through getMore."""
-    for tenant in sorted({e.tenant for e in stored}):
-        req = receive(server, "find")
-        assert req.doc["find"] == "events"
-        assert req.doc["filter"] == {"tenant_id": tenant}
-        assert req.doc["projection"] == {"_id": 0, "event_id": 1, "event_time": 1}
-        assert req.doc["sort"] == {"event_time": 1}
-        assert req.doc["readConcern"] == {"level": "majority"}
-        assert "$readPreference" not in req.doc  # primary: the driver's default, not sent
-        docs = [
-            {"event_id": e.event_id, "event_time": ms_to_datetime(e.time_ms)}
-            for e in stored
-            if e.tenant == tenant
-        ]
-        pages = [docs[i : i + 2] for i in range(0, len(docs), 2)]
-        req.ok(cursor={"id": 0 if len(pages) == 1 else 77, "ns": "eventlog.events", "firstBatch": pages[0]})
-        for n, page in enumerate(pages[1:], 2):
-            more = receive(server, "getMore")
-            assert more.doc["getMore"] == 77 and more.doc["collection"] == "events"
-            more.ok(cursor={"id": 0 if n == len(pages) else 77, "ns": "eventlog.events", "nextBatch": page})
+def answer_finds(server: MockupDB, stored: Sequence[Event], tenants: Iterable[str] | None = None) -> None:
+    """Answers the one scan behind every tenant's ``final_events`` read (and ``final_docs``
+    lookup): the asked tenants' events, newest first (the reader puts each tenant's in
+    ``event_time`` order itself), paging by two documents through getMore."""
+    asked = sorted(set(tenants) if tenants is not None else {e.tenant for e in stored})
+    req = receive(server, "find")
+    assert req.doc["find"] == "events"
+    assert req.doc["filter"] == {"tenant_id": {"$in": asked}}
+    assert req.doc["projection"] == {"_id": 0, "tenant_id": 1, "event_id": 1, "event_time": 1}
+    assert "sort" not in req.doc  # a server-side sort of every tenant's events is not needed
+    assert req.doc["readConcern"] == {"level": "majority"}
+    assert "$readPreference" not in req.doc  # primary: the driver's default, not sent
+    docs = [
+        {"tenant_id": e.tenant, "event_id": e.event_id, "event_time": ms_to_datetime(e.time_ms)}
+        for e in sorted(stored, key=lambda e: -e.time_ms)
+        if e.tenant in asked
+    ]
+    pages = [docs[i : i + 2] for i in range(0, len(docs), 2)] or [[]]
+    req.ok(cursor={"id": 0 if len(pages) == 1 else 77, "ns": "eventlog.events", "firstBatch": pages[0]})
+    for n, page in enumerate(pages[1:], 2):
+        more = receive(server, "getMore")
+        assert more.doc["getMore"] == 77 and more.doc["collection"] == "events"
+        more.ok(cursor={"id": 0 if n == len(pages) else 77, "ns": "eventlog.events", "nextBatch": page})
 
 
-def answer_docs(server: MockupDB, lookups: dict[str, list[str]], present: set[str]) -> None:
-    for tenant in sorted(lookups):
-        req = receive(server, "find")
-        assert req.doc["filter"] == {"tenant_id": tenant, "event_id": {"$in": lookups[tenant]}}
-        assert req.doc["projection"] == {"_id": 0, "event_id": 1}
-        assert req.doc["readConcern"] == {"level": "majority"}
-        found = [{"event_id": i} for i in lookups[tenant] if i in present]
-        req.ok(cursor={"id": 0, "ns": "eventlog.events", "firstBatch": found})
+def answer_docs(server: MockupDB, lookups: dict[str, list[str]], stored: Sequence[Event]) -> None:
+    """The lookups of written ids are answered by the same scan of their tenants' events."""
+    answer_finds(server, stored, lookups)
 
 
 def verdicts(rec: HistoryRecorder, names: list[str]) -> dict[str, Verdict]:
@@ -178,7 +175,7 @@ def ingest_and_read(
     assert future() == []
     written = {t: list(ids) for t, ids in ing.written.items()}
     future = go(final.final_docs, written)
-    answer_docs(server, written, {e.event_id for e in stored})
+    answer_docs(server, written, stored)
     assert future() == 0
     return verdicts(rec, [ACK, DUPS, RET])
 
@@ -427,15 +424,11 @@ def audit_chain_across_unknown(
     stored = [stored_document(r) for i, r in enumerate((r1, r2, r3)) if i != delete]
     future = go(reader(client, rec).final_audit, ["t00001"])
     req = receive(server, "find")
-    assert req.doc["find"] == "audit_logs" and req.doc["filter"] == {"tenant_id": "t00001"}
-    assert req.doc["sort"] == {"logged_at": 1, "_id": 1} and req.doc["readConcern"] == {"level": "majority"}
-    req.ok(
-        cursor={
-            "id": 0,
-            "ns": "eventlog.audit_logs",
-            "firstBatch": [{"_id": bson.ObjectId(), **d} for d in stored],
-        }
-    )
+    assert req.doc["find"] == "audit_logs" and req.doc["filter"] == {"tenant_id": {"$in": ["t00001"]}}
+    assert "sort" not in req.doc and req.doc["readConcern"] == {"level": "majority"}
+    docs = [{"_id": bson.ObjectId(), **d} for d in stored]
+    # Out of order on the wire: the reader sorts by logged_at, then _id.
+    req.ok(cursor={"id": 0, "ns": "eventlog.audit_logs", "firstBatch": docs[::-1]})
     assert future() == []
     return verdicts(rec, [AUDIT])
 
@@ -618,3 +611,37 @@ def test_insert_windows_join_the_redis_counters(
     else:
         assert got.status == "invalid" and got.details["planes_disagree"] == 1
         assert got.examples[0]["window"] == minute_bucket(make_events(6)[2].time_ms)
+
+
+def test_one_scan_answers_every_tenant_and_lookup_and_a_failed_scan_is_tried_again(
+    server: MockupDB, client: MongoClient[dict[str, Any]], rec: HistoryRecorder
+) -> None:
+    events = make_events(6)
+    tenants = sorted({e.tenant for e in events})
+    written = {t: [e.event_id for e in events if e.tenant == t] for t in tenants}
+    future = go(reader(client, rec).final_events_and_docs, tenants, written)
+    receive(server, "find").hangup()  # the first scan's connection drops, and the driver's retry
+    receive(server, "find").hangup()  # too: every read of the round is unknown
+    answer_finds(server, events[1:])  # the second answers them all, with one event missing
+    assert future() == ([], 0)
+    reads = ops(rec, "final_events")
+    assert [(op.get("attempt"), op.outcome) for op in reads] == [(1, "info")] * len(tenants) + [
+        (2, "ok")
+    ] * len(tenants)
+    docs = ops(rec, "final_docs")
+    assert [(op.get("attempt"), op.outcome) for op in docs] == [(1, "info")] * len(tenants) + [
+        (2, "ok")
+    ] * len(tenants)
+    second = [op for op in reads + docs if op.get("attempt") == 2]
+    # every read of a round was invoked before its scan and completed after it
+    assert max(op.invoke_ns for op in second) < min(op.complete_ns or 0 for op in second)
+    lost = events[0]
+    (read,) = [op for op in reads if op.get("tenant") == lost.tenant and op.outcome == "ok"]
+    assert read.completion is not None and lost.event_id not in read.completion["value"]["event_ids"]
+    stored_ms = {e.event_id: e.time_ms for e in events}
+    ids = read.completion["value"]["event_ids"]
+    assert [stored_ms[i] for i in ids] == sorted(stored_ms[i] for i in ids)  # in event_time order
+    (lookup,) = [op for op in docs if op.get("tenant") == lost.tenant and op.outcome == "ok"]
+    assert lookup.completion is not None
+    assert doc_key(lost.tenant, lost.event_id) not in lookup.completion["value"]
+    assert len(lookup.completion["value"]) == len(written[lost.tenant]) - 1

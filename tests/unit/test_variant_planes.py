@@ -210,3 +210,88 @@ def test_platform_variants_take_the_mongodb_data_paths(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as err:
         load_scenario(bad)
     assert err.value.field == "variants.0.session_store"
+
+
+# -- a MongoDB plane on a server without a feature (FerretDB) -------------------------------------
+
+FERRET = {
+    "redis": {"status": "ran"},
+    "mongodb": {
+        "status": "ran",
+        "server": "ferretdb 1.24.2",
+        "lacks": {
+            "replication": "refused: no such command: 'replSetGetStatus' (code 59)",
+            "causal_consistency": "no operationTime in replies",
+            "mongodb_server": "FerretDB 1.24.2 on SQLite stands in for MongoDB",
+        },
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("mode", "skipped"),
+    [("secondary", True), ("causal", True), ("primary", False), ("write_through", False)],
+)
+def test_a_mode_that_needs_replication_is_not_run_on_a_server_without_it(mode: str, skipped: bool) -> None:
+    needs = variant_planes(variant(ryw_mode=mode))
+    skip = plane_skips(JUDGED, FERRET, needs)
+    assert (set(skip) == {"read-your-writes", "monotonic-reads"}) is skipped
+    for reason in skip.values():
+        assert reason.startswith("mongodb plane ran on ferretdb 1.24.2 without replication")
+        assert "replSetGetStatus" in reason  # the server's own words
+    # The same variant on a server that has the feature is judged.
+    assert plane_skips(JUDGED, {"mongodb": {"status": "ran", "lacks": {}}}, needs) == {}
+
+
+def test_a_target_measured_through_a_stand_in_is_shown_not_judged() -> None:
+    from harness.scenario.judge import evaluate_targets, overall_verdict
+    from harness.scenario.spec import TargetSpec
+
+    t = TargetSpec(
+        name="keeps up",
+        metric="v.throughput_ratio",
+        op=">=",
+        threshold=0.95,
+        measured_through="mongodb:mongodb_server",
+    )
+    metrics = {"variants": {"v": {"throughput_ratio": 0.5}}}
+    (ferret,) = evaluate_targets([t], metrics, FERRET)
+    assert ferret["status"] == "not_run" and ferret["value"] == 0.5  # the figure is still shown
+    assert ferret["reason"].startswith("measured through the mongodb plane on ferretdb 1.24.2")
+    # On mongod, and where the MongoDB plane did not run at all, the same target is judged.
+    (mongod,) = evaluate_targets(
+        [t], metrics, {"mongodb": {"status": "ran", "server": "mongod 7.0", "lacks": {}}}
+    )
+    (alone,) = evaluate_targets([t], metrics, NO_MONGO)
+    assert mongod["status"] == alone["status"] == "fail"
+    valid = [{"variant": "v", "name": "x", "status": "valid"}]
+    verdict, reason = overall_verdict({"invariants": valid, "targets": [ferret]})
+    assert verdict == "pass" and "1 target not judged (measured through a stand-in)" in reason
+    assert overall_verdict({"invariants": valid, "targets": [mongod]})[0] == "fail"
+
+
+def test_mongodb_queries_run_on_their_own_schedule_at_their_share() -> None:
+    picker = TenantPicker(TenantMix(5, 1.0, None, 0.0), seeded_random(1, "t"))
+    asked: list[tuple[str, int]] = []
+
+    class Reader:
+        def query(self, tenant: str, user: str, rng: random.Random, sched_ns: int) -> None:
+            asked.append((tenant, sched_ns))
+
+    ingestor: Any = SimpleNamespace(stats=DriverStats())
+    cfg = PlatformConfig(rate=1, duration_s=1, reads_per_s=30, read_mix={"counters": 2, "mongo": 1})
+    d = PlatformDriver(
+        clock=RunClock(),
+        generator=EventGenerator(picker, seeded_random(1, "e")),
+        ingestor=ingestor,
+        cfg=cfg,
+        queries=SimpleNamespace(sched_ns=None),  # type: ignore[arg-type]
+        read_picker=picker,
+        read_rng=random.Random(1),
+        mongo_reader=Reader(),
+    )
+    assert d._mongo_rate == 10 and d._kinds == ["counters"]  # 1/3 of 30/s, off the Redis schedule
+    d._mongo_reads([1, 2, 3])
+    assert [s for _, s in asked] == [1, 2, 3] and d.read_stats.by_kind == {"mongo": 3}
+    with pytest.raises(AssertionError, match="not on this schedule"):
+        d._read("mongo", "t1", "u", 0)
