@@ -20,6 +20,10 @@ needs_mongod = pytest.mark.skipif(
     find_binary("mongod") is None or find_binary("mongos") is None,
     reason="no mongod (put mongod/mongos 7.0+ on PATH or set MONGODB_BIN_DIR)",
 )
+needs_ferretdb = pytest.mark.skipif(
+    find_binary("ferretdb") is None,
+    reason="no ferretdb (run 'make setup': it builds tools/bin/ferretdb with Go >= 1.24)",
+)
 _ns_ok, _ns_reason = netns_supported()
 needs_netns = pytest.mark.skipif(not _ns_ok, reason=f"needs network namespaces: {_ns_reason}")
 

@@ -27,7 +27,7 @@ else (duplicate key, validation, ...) is a refusal, ``fail``, and worth sending 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,15 +142,23 @@ def duplicate_index(error: Mapping[str, Any]) -> str | None:
     return m.group(1) if m else ""
 
 
-def is_duplicate_on(error: Mapping[str, Any], index: str, key: Sequence[str]) -> bool:
+def is_duplicate_on(
+    error: Mapping[str, Any], index: str, key: Sequence[str], unnamed: Callable[[], bool] | None = None
+) -> bool:
     """A duplicate on the given unique index: by ``keyPattern`` when the server sent it (4.4+), else
-    by the index name in ``errmsg``."""
+    by the index name in ``errmsg``. A duplicate that names neither (FerretDB 1.x: "E11000 duplicate
+    key error collection: db.coll") is on ``index`` only if ``unnamed()`` says it must be (the
+    writer's documents carry fresh ``_id``s and ``index`` is the collection's only other unique
+    index); without ``unnamed`` it is not attributed."""
     if error.get("code") != DUPLICATE_KEY:
         return False
     pattern = error.get("keyPattern")
     if isinstance(pattern, Mapping):
         return list(pattern) == list(key)
-    return duplicate_index(error) == index
+    named = duplicate_index(error)
+    if named:
+        return named == index
+    return unnamed is not None and unnamed()
 
 
 def exception_outcome(exc: BaseException) -> WriteOutcome:
@@ -175,11 +183,13 @@ def bulk_outcomes(
     dup_index: str,
     dup_key: Sequence[str],
     acknowledged: bool = True,
+    unnamed_duplicate: Callable[[], bool] | None = None,
 ) -> list[WriteOutcome]:
     """One outcome per document of an unordered insert of ``n`` documents that raised ``exc``
     (None: all inserted, if the result was ``acknowledged``). A duplicate on ``dup_index`` means an
     earlier attempt stored the same event: ``ok`` "already-stored" (the server waits for the write
-    concern of the existing document too), unless a write concern error says the wait fell short."""
+    concern of the existing document too), unless a write concern error says the wait fell short.
+    ``unnamed_duplicate`` decides a duplicate that names no index (see :func:`is_duplicate_on`)."""
     if exc is None and not acknowledged:
         # w: 0: pymongo raised nothing because no reply came; nothing is known (never ``ok``).
         return [WriteOutcome(OpType.INFO, "unacknowledged")] * n
@@ -201,7 +211,7 @@ def bulk_outcomes(
         err = errors.get(i)
         if err is None:
             out.append(wce or WriteOutcome(OpType.OK, "inserted"))
-        elif is_duplicate_on(err, dup_index, dup_key):
+        elif is_duplicate_on(err, dup_index, dup_key, unnamed_duplicate):
             out.append(wce or WriteOutcome(OpType.OK, "already-stored", DUPLICATE_KEY))
         else:
             # mongos reports a shard's errors per document, network errors included; pymongo

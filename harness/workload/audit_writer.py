@@ -43,6 +43,7 @@ from pymongo.write_concern import WriteConcern
 
 from harness.checkers.audit_trail import GENESIS, audit_hash
 from harness.clients.mongo_outcomes import WriteOutcome, bulk_outcomes, exception_outcome
+from harness.clients.mongo_unique import SoleUniqueIndex
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
@@ -137,6 +138,8 @@ class AuditWriter:
         self._sleep = sleep
         db = client[database]
         self.coll: Collection[dict[str, Any]] = db.get_collection(collection, write_concern=AUDIT_WC)
+        # Records are sent without an _id (the driver adds a fresh one): a duplicate names audit_id.
+        self._sole_unique = SoleUniqueIndex(self.coll, AUDIT_INDEX)
         self.reader: Collection[dict[str, Any]] = db.get_collection(
             collection, read_preference=ReadPreference.PRIMARY, read_concern=ReadConcern("majority")
         )
@@ -176,7 +179,9 @@ class AuditWriter:
             self.coll.insert_many([stored_document(record)], ordered=True)
         except Exception as exc:  # classified below
             error = exc
-        res = bulk_outcomes(1, error, dup_index=AUDIT_INDEX, dup_key=AUDIT_KEY)[0]
+        res = bulk_outcomes(
+            1, error, dup_index=AUDIT_INDEX, dup_key=AUDIT_KEY, unnamed_duplicate=self._sole_unique
+        )[0]
         fields: dict[str, Any] = (
             {"value": res.detail} if res.outcome is OpType.OK else {"error": res.error, "detail": res.detail}
         )

@@ -40,6 +40,7 @@ from pymongo.collection import Collection
 from pymongo.write_concern import WriteConcern
 
 from harness.clients.mongo_outcomes import WriteOutcome, bulk_outcomes
+from harness.clients.mongo_unique import SoleUniqueIndex
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
@@ -143,6 +144,8 @@ class MongoIngestor:
         self.coll: Collection[dict[str, Any]] = client[cfg.database].get_collection(
             cfg.collection, write_concern=cfg.wc.pymongo()
         )
+        # Each attempt's documents get fresh _ids: a duplicate can only be on the idempotency index.
+        self._sole_unique = SoleUniqueIndex(self.coll, IDEMPOTENCY_INDEX)
         self.stats = IngestStats()
         # tenant -> event ids (an ordered set) that may be stored: what final_docs looks up
         self.written: dict[str, dict[str, None]] = {}
@@ -228,6 +231,7 @@ class MongoIngestor:
             dup_index=IDEMPOTENCY_INDEX,
             dup_key=IDEMPOTENCY_KEY,
             acknowledged=acknowledged,
+            unnamed_duplicate=self._sole_unique,
         )
         for ev, (op, doc_op), res in zip(events, ops, results, strict=True):
             fields: dict[str, Any] = (

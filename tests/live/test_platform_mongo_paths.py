@@ -23,13 +23,13 @@ from harness.scenario.platform_run import build_platform, platform_final_reads, 
 from harness.scenario.spec import ScenarioSpec, VariantSpec, load_scenario
 from harness.topology.local import Deployment, deploy, run_id_now
 from harness.topology.spec import load_topology
-from tests.conftest import needs_mongod, needs_servers
+from tests.conftest import needs_ferretdb, needs_mongod, needs_servers
 
 pytestmark = [pytest.mark.live, needs_servers]
 SEED = 11
 
 
-def spec_with(variant: VariantSpec) -> ScenarioSpec:
+def spec_with(variant: VariantSpec, **workload: Any) -> ScenarioSpec:
     base = load_scenario("platform-steady")
     wl = base.workload.model_copy(
         update={
@@ -39,6 +39,7 @@ def spec_with(variant: VariantSpec) -> ScenarioSpec:
             "reads_per_s": 60,
             "sessions_per_s": 30,
             "sessions": 40,
+            **workload,
         }
     )
     return base.model_copy(update={"workload": wl, "variants": [variant]})
@@ -101,7 +102,7 @@ def test_without_mongodb_the_mongodb_paths_are_not_played_and_their_checkers_not
 
     assert unread == 0 and summary["errors"] == []
     assert summary["not_run"] == {
-        "profile_reads": "ryw_mode causal reads through MongoDB, which did not run",
+        "profile_reads": "ryw_mode causal reads through MongoDB: the MongoDB plane did not run",
         "sessions": "session_store fallback keeps a copy in MongoDB, which did not run",
     }
     assert "sessions" not in summary and "profiles" not in summary
@@ -137,5 +138,48 @@ def test_with_mongodb_profile_reads_and_sessions_run_through_it_and_check_valid(
         iter(ops),
     )
     assert {v.name: v.status for v in verdicts} == {v.name: "valid" for v in verdicts}, [
+        (v.name, v.summary) for v in verdicts
+    ]
+
+
+@needs_ferretdb
+@pytest.mark.parametrize("mode", ["primary", "causal"])
+def test_on_ferretdb_the_paths_it_can_serve_run_and_check_valid(mode: str, tmp_path: Path) -> None:
+    """FerretDB serves the session fallback and primary profile reads; a causal session would wait
+    for a cluster time FerretDB never gives, so that mode is not played and says why."""
+    base = load_topology("platform-standalone")
+    assert base.mongo is not None
+    topology = base.model_copy(update={"mongo": base.mongo.model_copy(update={"server": "ferretdb"})})
+    run_id = run_id_now("test-")
+    with deploy(topology, tmp_path / run_id, run_id) as dep:
+        master = dep.redis[0]
+        seeds = [(master.client_proxy.listen_host, master.client_proxy.listen_port)]
+        variant = VariantSpec(
+            name="v", description="d", ryw_mode=mode, session_store="fallback", cache="mutex"
+        )
+        # Profile-heavy, few users: each user's session reads its profile several times.
+        spec = spec_with(variant, read_mix={"profile": 3, "counters": 1}, users_per_tenant=2, tenants=5)
+        history = tmp_path / "history.jsonl"
+        summary, unread = play(dep, spec, history, seeds, cluster=False)
+        assert dep.mongo is not None and dep.mongo.features is not None
+        planes = {"redis": {"status": "ran"}, "mongodb": {"status": "ran", **dep.mongo.features.to_dict()}}
+        planes["mongodb"]["server"] = dep.mongo.features.name
+    assert unread == 0 and summary["errors"] == []
+    assert summary["sessions"]["store"] == "fallback"  # the fallback store runs on FerretDB
+    ops = list(stream_ops(history))
+    skip = plane_skips(spec.checkers, planes, variant_planes(variant))
+    if mode == "causal":
+        assert summary["not_run"]["profile_reads"].startswith(
+            "ryw_mode causal reads through MongoDB: ferretdb"
+        )
+        assert not any(op.process == "ryw" for op in ops)  # not played, and not on Redis either
+        assert set(skip) == {"read-your-writes", "monotonic-reads"}
+        assert "without replication" in skip["read-your-writes"]
+    else:
+        assert "profile_reads" not in summary.get("not_run", {}) and skip == {}
+        assert any(op.process == "ryw" and op.get("mode") == "primary" for op in ops)
+    judged = [c for c in ["read-your-writes", "monotonic-reads", "sessions"] if c not in skip]
+    verdicts = run_checkers(build_checkers(judged, {"sessions": {"ttl_ms": 60_000}}), iter(ops))
+    assert {v.name: v.status for v in verdicts} == dict.fromkeys(judged, "valid"), [
         (v.name, v.summary) for v in verdicts
     ]

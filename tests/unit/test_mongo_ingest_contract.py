@@ -645,3 +645,38 @@ def test_one_scan_answers_every_tenant_and_lookup_and_a_failed_scan_is_tried_aga
     assert lookup.completion is not None
     assert doc_key(lost.tenant, lost.event_id) not in lookup.completion["value"]
     assert len(lookup.completion["value"]) == len(written[lost.tenant]) - 1
+
+
+# FerretDB 1.x's duplicate: no keyPattern, no index name (seen live against FerretDB 1.24.2).
+UNNAMED_DUP = {"code": 11000, "errmsg": "E11000 duplicate key error collection: eventlog.events"}
+
+
+@pytest.mark.parametrize(
+    ("unique", "detail"),
+    [
+        (["idempotency"], "already-stored"),  # the only index it can be on: an earlier attempt stored it
+        (["idempotency", "some_other_unique"], "write-error"),  # it may be on the other: not attributed
+    ],
+)
+def test_a_duplicate_that_names_no_index_is_attributed_only_when_it_can_be(
+    server: MockupDB,
+    client: MongoClient[dict[str, Any]],
+    rec: HistoryRecorder,
+    unique: list[str],
+    detail: str,
+) -> None:
+    events = make_events(2)
+    ing = ingestor(client, rec, max_attempts=1)
+    future = go(ing.write, events)
+    receive_insert(server, events).ok(n=1, writeErrors=[{"index": 0, **UNNAMED_DUP}])
+    req = receive(server, "listIndexes")  # asked once, only because the duplicate named nothing
+    assert req.doc["listIndexes"] == "events"
+    indexes = [{"v": 2, "key": {"_id": 1}, "name": "_id_"}] + [
+        {"v": 2, "key": {"tenant_id": 1, "x": 1}, "name": n, "unique": True} for n in unique
+    ]
+    req.ok(cursor={"id": 0, "ns": "eventlog.events", "firstBatch": indexes})
+    assert [r.detail for r in future()] == [detail, "inserted"]
+    # Asked once per ingestor: the next unnamed duplicate is decided without asking again.
+    future = go(ing.write, events[1:])
+    receive_insert(server, events[1:]).ok(n=0, writeErrors=[{"index": 0, **UNNAMED_DUP}])
+    assert [r.detail for r in future()] == [detail]
