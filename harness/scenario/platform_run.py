@@ -24,6 +24,7 @@ from harness.ops import OpType
 from harness.scenario.parts import load_script, tenants_and_keys
 from harness.scenario.spec import MONGO_RYW_NEEDS, ScenarioSpec, VariantSpec
 from harness.topology import mongo as mongo_nodes
+from harness.topology import mongo_commands as cmds
 from harness.topology import redis as redis_nodes
 from harness.topology.local import Deployment
 from harness.topology.mongo_features import FEATURES
@@ -34,7 +35,7 @@ from harness.workload.driver import final_reads
 from harness.workload.final_reads_mongo import FinalReader
 from harness.workload.generator import EventGenerator, GeneratorConfig
 from harness.workload.mongo_ingest import IngestConfig as MongoIngestConfig
-from harness.workload.mongo_ingest import MongoIngestor, WriteConcernSpec
+from harness.workload.mongo_ingest import IDEMPOTENCY_INDEX, MongoIngestor, WriteConcernSpec
 from harness.workload.platform import PlatformConfig, PlatformDriver, redis_dashboard_loader
 from harness.workload.platform_mongo import (
     MongoEventWriter,
@@ -252,6 +253,9 @@ def _assemble(
         with mongo_nodes.ddl_client(dep.mongo, 30.0) as ddl:
             # Initial chunks for the tenants this scenario writes, before its first write.
             reset_collections(ddl, dep.mongo, tenants=wl.tenants)
+            if not variant.idempotency_index:  # the case study's mistake, on purpose
+                cmds.drop_index(ddl, colls.database, "events", IDEMPOTENCY_INDEX)
+                run.not_run["idempotency_index"] = "dropped by the variant: resends store second copies"
             if dep.mongo.sharded:
                 run.chunks = sharded_chunks(ddl, db.name)
         wc = variant.write_concern
@@ -261,7 +265,9 @@ def _assemble(
                 rec,
                 clock,
                 MongoIngestConfig(
-                    batch_size=wl.mongo_batch, wc=WriteConcernSpec(w=wc.w, j=wc.j, wtimeout_ms=wc.wtimeout_ms)
+                    batch_size=wl.mongo_batch,
+                    wc=WriteConcernSpec(w=wc.w, j=wc.j, wtimeout_ms=wc.wtimeout_ms),
+                    retry_backoff_s=wl.mongo_retry_backoff_ms / 1000,
                 ),
                 v,
             ),

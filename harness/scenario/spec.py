@@ -72,6 +72,12 @@ class WorkloadSpec(Strict):
         description="the offered rate over time instead of a constant one: {kind: constant|steps|ramp|spike}",
     )
     mongo_batch: int = Field(default=500, ge=1, le=100_000, description="platform: events per insert_many")
+    mongo_retry_backoff_ms: int = Field(
+        default=50,
+        ge=0,
+        le=60_000,
+        description="platform: pause before an insert of unknown outcome is sent again (3 attempts in all)",
+    )
     aggregate_every_s: float = Field(default=5, gt=0, le=3600, description="platform: rollup period")
 
     @model_validator(mode="after")
@@ -84,8 +90,8 @@ class WorkloadSpec(Strict):
         if self.kind != "platform":
             extras = [
                 f
-                for f in ("reads_per_s", "sessions_per_s", "read_mix")
-                if getattr(self, f) and f in self.model_fields_set
+                for f in ("reads_per_s", "sessions_per_s", "read_mix", "mongo_batch", "mongo_retry_backoff_ms")
+                if f in self.model_fields_set
             ]
             if extras:
                 raise ValueError(f"{', '.join(extras)} apply to platform workloads only")
@@ -166,6 +172,11 @@ class VariantSpec(Strict):
         default_factory=WriteConcernModel, description="platform: the events' insert_many write concern"
     )
     queue: QueueModel | None = Field(default=None, description="platform: a bounded ingest queue")
+    idempotency_index: bool = Field(
+        default=True,
+        description="platform: the events' unique idempotency index; false drops it (the "
+        "missing-idempotency-key mistake: a resend after an unknown outcome stores a second copy)",
+    )
     read_pref: str = Field(
         default="primary",
         pattern=r"^(primary|primaryPreferred|secondary|secondaryPreferred|nearest)$",
@@ -245,6 +256,8 @@ class ScenarioSpec(Strict):
                 )
             if v.session_store != "redis":
                 raise ValueError(f"variants.{i}.session_store: applies to platform workloads only")
+            if not v.idempotency_index:
+                raise ValueError(f"variants.{i}.idempotency_index: applies to platform workloads only")
         return variants
 
     @model_validator(mode="after")

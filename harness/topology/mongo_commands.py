@@ -280,6 +280,11 @@ def drop_collection(client: Client, database: str, name: str) -> None:
     run_ddl(client, database, SON([("drop", name), ("writeConcern", {"w": "majority"})]), ok_codes=(26,))
 
 
+def drop_index(client: Client, database: str, collection: str, index: str) -> None:
+    """``dropIndexes`` of one index by name; one already gone (IndexNotFound, 27) is fine."""
+    run_ddl(client, database, SON([("dropIndexes", collection), ("index", index)]), ok_codes=(27,))
+
+
 # -- primitives for faults (scheduling them is the nemesis's job) -----------------------------
 
 

@@ -114,3 +114,40 @@ def test_a_server_that_is_asked_for_by_name_must_be_there(
         pass
     assert "make setup" in str(err.value)
     assert not (tmp_path / "run").exists()  # refused before anything was created
+
+
+def test_mongo_link_faults_reproduces_duplicates_and_the_index_prevents_them(tmp_path: Path) -> None:
+    """mongo-link-faults at a small scale: a reply lost mid-insert, the resend a second later."""
+    from harness.scenario.runner import RunOptions, run_scenario
+    from harness.scenario.spec import load_scenario
+
+    spec = load_scenario("mongo-link-faults")
+    assert spec.schedule is not None
+    steps = [
+        {"at_s": 1.5, "duration_s": 0.5, "fault": "reset-peer", "target": "m1"},
+        {
+            "at_s": 4,
+            "duration_s": 1,
+            "fault": "blackhole",
+            "target": "m1",
+            "params": {"direction": "downstream"},
+        },
+    ]
+    schedule = spec.schedule.model_validate({"steps": steps, "heal_timeout_s": 20})
+    spec = spec.model_copy(update={"schedule": schedule})
+    run_dir, results = run_scenario(
+        spec, RunOptions(reports_dir=tmp_path, duration_s=7, rate=200, log=lambda _m: None)
+    )
+    assert results["error"] is None
+    assert results["planes"]["mongodb"]["status"] == "ran"
+    assert [f["status"] for f in results["faults"]] == ["healed"] * 4
+    by = {(i["variant"], i["name"]): i for i in results["invariants"]}
+    assert by[("before", "no-duplicates")]["status"] == "invalid"  # the case is reproduced
+    assert by[("before", "no-duplicates")]["details"]["duplicate_keys_retried"] >= 1  # by resends
+    assert by[("after", "no-duplicates")]["status"] == "valid"
+    assert by[("after", "no-duplicates")]["details"]["retried_keys"] >= 1  # the fix met the fault too
+    for v in ("before", "after"):
+        assert by[(v, "acknowledged-writes-survive")]["status"] == "valid"
+        assert by[(v, "audit-trail-integrity")]["status"] == "valid"
+    assert results["verdict"] == "pass", results["verdict_reason"]
+    assert "ferretdb" in (run_dir / "index.html").read_text() or "mongod" in results["substrate"]["mongodb"]
