@@ -14,8 +14,9 @@ Measured:
 - the full per-event ingest work (limiter, counter, HyperLogLog, timeline) into one standalone
   server, 1, 2 and 4 driver processes, direct and through Toxiproxy, against ``redis-cli --pipe``
   and with/without recording (:mod:`harness.bench_ingest`); MongoDB ingestion events/s with
-  ``w:1`` / ``w:majority`` and batches 1/100/1000 where mongod exists
-  (:mod:`harness.bench_mongo_ingest`; "not measured" otherwise).
+  ``w:1`` / ``w:majority`` and batches 1/100/1000 where mongod exists, and ``w:1`` on FerretDB
+  where ``make setup`` built it, labelled as such (:mod:`harness.bench_mongo_ingest`; a missing
+  server is "not measured").
 
 ``--only checkers`` runs just the checker benchmark, ``--only ingest`` just the ingest benchmark,
 ``--only servers`` the rest.
@@ -189,8 +190,13 @@ def main() -> int:
     return 0
 
 
-def _mongo_line(cells: dict[str, Any]) -> str:
-    return ", ".join(f"{k}: {v.get('events_per_s', v.get('reason'))}" for k, v in cells.items())
+def _mongo_line(servers: dict[str, Any]) -> str:
+    parts = []
+    for server, res in servers.items():
+        cells = res.get("cells") or {}
+        figures = ", ".join(f"{k} {v.get('events_per_s')}/s" for k, v in cells.items())
+        parts.append(f"{server}: {figures or res.get('reason')}")
+    return "; ".join(parts)
 
 
 def servers(args: argparse.Namespace, work: Path, result: dict[str, Any]) -> None:

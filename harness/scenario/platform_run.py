@@ -34,8 +34,8 @@ from harness.workload.cache import Cache, CacheConfig
 from harness.workload.driver import final_reads
 from harness.workload.final_reads_mongo import FinalReader
 from harness.workload.generator import EventGenerator, GeneratorConfig
-from harness.workload.mongo_ingest import IngestConfig as MongoIngestConfig
 from harness.workload.mongo_ingest import IDEMPOTENCY_INDEX, MongoIngestor, WriteConcernSpec
+from harness.workload.mongo_ingest import IngestConfig as MongoIngestConfig
 from harness.workload.platform import PlatformConfig, PlatformDriver, redis_dashboard_loader
 from harness.workload.platform_mongo import (
     MongoEventWriter,

@@ -90,7 +90,13 @@ class WorkloadSpec(Strict):
         if self.kind != "platform":
             extras = [
                 f
-                for f in ("reads_per_s", "sessions_per_s", "read_mix", "mongo_batch", "mongo_retry_backoff_ms")
+                for f in (
+                    "reads_per_s",
+                    "sessions_per_s",
+                    "read_mix",
+                    "mongo_batch",
+                    "mongo_retry_backoff_ms",
+                )
                 if f in self.model_fields_set
             ]
             if extras:
