@@ -232,11 +232,16 @@ def _print_endpoints(endpoints: dict[str, Any], health: dict[str, str] | None = 
         table.add_row(*row, *([health.get(n["name"], "?")] if health else []))
     mongo = endpoints.get("mongo")
     for n in _mongo_nodes(mongo):
-        row = [n["name"], _mongo_role(n), n["proxy"], n["address"], n["netns"] or "-"]
+        row = [n["name"], _mongo_role(n, mongo or {}), n["proxy"], n["address"], n["netns"] or "-"]
         table.add_row(*row, *([health.get(n["name"], "?")] if health else []))
     stdout.print(table)
     if mongo:
         stdout.print(f"MongoDB ({mongo['mode']}, database {mongo['database']}): {mongo['uri']}")
+        server = mongo.get("server") or {}
+        if server.get("description"):
+            stdout.print(f"  server: {server['description']}")
+        for item in mongo.get("left_out") or []:
+            stdout.print(f"  left out: {item}")
         for rs in mongo["replsets"] if mongo["mode"] == "sharded" else []:
             stdout.print(f"  {rs['kind']} {rs['name']}: {rs['uri']}")
     stdout.print(f"toxiproxy API: {endpoints['toxiproxy_api']}")
@@ -249,12 +254,16 @@ def _print_endpoints(endpoints: dict[str, Any], health: dict[str, str] | None = 
 def _mongo_nodes(mongo: dict[str, Any] | None) -> list[dict[str, Any]]:
     if not mongo:
         return []
-    return [m for rs in mongo["replsets"] for m in rs["members"]] + list(mongo["mongos"])
+    alone = [mongo["standalone"]] if mongo.get("standalone") else []
+    return [m for rs in mongo["replsets"] for m in rs["members"]] + list(mongo["mongos"]) + alone
 
 
-def _mongo_role(n: dict[str, Any]) -> str:
+def _mongo_role(n: dict[str, Any], mongo: dict[str, Any]) -> str:
     if n["kind"] == "mongos":
         return "mongos"
+    if n["kind"] == "standalone":  # the server it is: never FerretDB called mongod
+        server = mongo.get("server") or {}
+        return f"standalone ({server.get('server', '?')} {server.get('version', '')})".replace(" )", ")")
     extra = [f"priority {n['priority']:g}"]
     if n.get("arbiter"):
         extra = ["arbiter"]

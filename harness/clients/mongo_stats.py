@@ -193,11 +193,14 @@ def mongo_health(endpoints: Mapping[str, Any]) -> dict[str, str]:
             if f.lag_s is not None and f.state != "PRIMARY":
                 text += f", lag {f.lag_s:.1f}s"
             health[name] = text
-    for m in endpoints.get("mongos", []):
+    alone = endpoints.get("standalone")
+    for m, what in [(m, "mongos") for m in endpoints.get("mongos", [])] + (
+        [(alone, "standalone")] if alone else []
+    ):
         client = _direct(m["address"])
         try:
             client.admin.command("ping")
-            health[m["name"]] = "mongos, answering"
+            health[m["name"]] = f"{what}, answering"
         except PyMongoError as exc:
             health[m["name"]] = f"unreachable ({type(exc).__name__})"
         finally:

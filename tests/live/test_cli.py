@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.doctor import find_binary
 from harness.topology.lifecycle import RunResources, registered_runs
-from tests.conftest import needs_servers
+from tests.conftest import needs_ferretdb, needs_servers
 from tests.live.leftovers import assert_nothing_left
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,6 +51,31 @@ def test_up_status_down() -> None:
     assert down.returncode == 0 and "took down redis-replicated" in down.stderr
     assert_nothing_left(RunResources.load(Path(res.run_dir) / "resources.json"))
     assert "nothing is up" in harness("status").stderr
+
+
+@pytest.mark.live
+@needs_servers
+@needs_ferretdb
+def test_up_a_mongodb_plane_on_ferretdb_names_its_server() -> None:
+    if any(r.detached for r in registered_runs()):
+        pytest.skip("a topology is already up on this machine ('harness down' it to run this test)")
+    if find_binary("mongod") is not None:
+        pytest.skip("mongod is on this machine: mongo-standalone would run it, not FerretDB")
+    up = harness("up", "mongo-standalone")
+    assert up.returncode == 0, up.stderr
+    try:
+        assert "standalone (ferretdb " in up.stdout and "directConnection=true" in up.stdout
+        assert "server: ferretdb" in up.stdout and "left out: audit_logs: validator" in up.stdout
+        status = harness("status", "--json")
+        assert status.returncode == 0, status.stderr
+        info = json.loads(status.stdout)
+        assert info["mongo"]["server"]["server"] == "ferretdb"
+        assert info["health"]["m1"] == "standalone, answering"
+        res = next(r for r in registered_runs() if r.run_id == info["run_id"])
+    finally:
+        down = harness("down")
+    assert down.returncode == 0 and "took down mongo-standalone" in down.stderr
+    assert_nothing_left(RunResources.load(Path(res.run_dir) / "resources.json"))
 
 
 def test_unknown_scenario_is_one_clear_error() -> None:

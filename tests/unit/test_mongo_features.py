@@ -50,6 +50,11 @@ def test_ferretdb_is_named_and_all_it_refuses_or_ignores_listed(server: MockupDB
     assert set(f.lacks) == set(FEATURES)  # every probed feature: refused, or accepted and ignored
     assert f.lacks["ttl_index"].startswith('refused: Index option "expireAfterSeconds" is not implemented')
     assert f.lacks["replication"] == "refused: no such command: 'replSetGetStatus' (code 59)"
+    assert (
+        f.lacks["validator"]
+        == 'refused: create: support for field "validator" is not implemented yet (code 238)'
+    )
+    assert f.lacks["mongodb_server"].startswith("FerretDB 1.24.2 on SQLite stands in for MongoDB")
     assert f.lacks["write_concern"].startswith("ignored") and f.lacks["read_concern"].startswith("ignored")
     assert f.describe() == (
         "ferretdb 1.24.2 (sqlite): MongoDB wire protocol, standalone; no replication, "
