@@ -378,6 +378,7 @@ def platform_summary(pr: PlatformRun, start_s: float) -> dict[str, Any]:
             "by_kind": rs.by_kind,
             "not_ok": rs.not_ok,
             "max_lag_ms": rs.max_lag_s * 1000,
+            "mongo_dropped": rs.mongo_dropped,
         },
         "errors": d.errors,
     }

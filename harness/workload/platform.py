@@ -30,6 +30,7 @@ Every schedule is bounded by the run's duration plus a drain and stops by itself
 from __future__ import annotations
 
 import functools
+import queue
 import random
 import threading
 from collections.abc import Callable, Sequence
@@ -126,6 +127,7 @@ class ReadStats:
     by_kind: dict[str, int] = field(default_factory=dict)
     not_ok: int = 0  # reads that did not complete ok (recorded as such in the history)
     max_lag_s: float = 0.0
+    mongo_dropped: int = 0  # MongoDB queries drawn but still waiting for their thread at the deadline
 
 
 class PlatformDriver:
@@ -177,19 +179,13 @@ class PlatformDriver:
         if "profile" in kinds and profiles is None and cfg.ryw_mode in get_args(MongoRywMode):
             # Never played on Redis instead: the caller drops the kind and says why.
             raise ValueError(f"ryw_mode {cfg.ryw_mode} reads through MongoDB: profile reads need profiles")
-        # The MongoDB queries run on their own schedule at their share of the read rate: one that
-        # takes seconds (FerretDB scans whole collections) must not hold up the Redis reads.
-        weights = {k: cfg.read_mix[k] for k in kinds}
-        total = sum(weights.values())
-        mongo = weights.pop("mongo", 0.0)
-        self._mongo_rate = cfg.reads_per_s * mongo / total if total else 0.0
-        self._kinds = list(weights)
-        self._weights = list(weights.values())
-        self._read_lock = threading.Lock()  # read_stats is counted from both read schedules
-        # Its own streams, forked from the reads' seeded one: the same seed replays the same reads.
-        fork = random.Random(self.read_rng.getrandbits(64))
-        self._mongo_picker = read_picker.fork(random.Random(fork.getrandbits(64))) if read_picker else None
-        self._mongo_rng = fork
+        self._kinds = kinds
+        self._weights = [cfg.read_mix[k] for k in kinds]
+        # The MongoDB queries are drawn on the one read schedule but run on their own thread: one
+        # that takes seconds (FerretDB scans whole collections) must not hold up the Redis reads.
+        self._mongo_q: queue.SimpleQueue[tuple[str, str, int] | None] = queue.SimpleQueue()
+        self._mongo_rng = random.Random(self.read_rng.getrandbits(64))  # that thread's own stream
+        self._read_lock = threading.Lock()  # read_stats is counted from both threads
 
     # The hot-tenant fault's control surface (harness.faults.base.WorkloadControl).
     def surge(self, tenant: str, share: float) -> dict[str, float]:
@@ -204,13 +200,12 @@ class PlatformDriver:
 
     def run(self, on_progress: Progress | None = None) -> DriverStats:
         side: list[threading.Thread] = []
-        redis_rate = self.cfg.reads_per_s - self._mongo_rate
-        if redis_rate > 0 and self._kinds:
-            reads = functools.partial(self._run_reads, redis_rate, self._reads)
-            side.append(threading.Thread(target=self._guard(reads, "queries"), daemon=True))
-        if self._mongo_rate > 0:
-            reads = functools.partial(self._run_reads, self._mongo_rate, self._mongo_reads)
-            side.append(threading.Thread(target=self._guard(reads, "mongo-queries"), daemon=True))
+        if self.cfg.reads_per_s > 0 and self._kinds:
+            side.append(threading.Thread(target=self._guard(self._run_reads, "queries"), daemon=True))
+        if self.cfg.reads_per_s > 0 and "mongo" in self._kinds:
+            deadline = self.clock.now_ns() + int((self.cfg.duration_s + self.cfg.drain_s) * 1e9)
+            mongo = functools.partial(self._run_mongo_reads, deadline)
+            side.append(threading.Thread(target=self._guard(mongo, "mongo-queries"), daemon=True))
         if self.sessions is not None and self.cfg.sessions_per_s > 0:
             sessions = self.sessions
             side.append(threading.Thread(target=self._guard(lambda: sessions.run(), "sessions"), daemon=True))
@@ -327,21 +322,36 @@ class PlatformDriver:
 
     # -- queries ---------------------------------------------------------------------------------
 
-    def _run_reads(self, rate: float, reads: Callable[[list[int]], None]) -> None:
+    def _run_reads(self) -> None:
         cfg = self.cfg
         stats = DriverStats()
-        run_open_loop(
-            self.clock,
-            rate=rate,
-            duration_s=cfg.duration_s,
-            drain_s=cfg.drain_s,
-            max_batch=50,
-            stats=stats,
-            send=lambda _first, sched, _b: reads(sched),
-        )
-        with self._read_lock:
-            self.read_stats.offered += stats.offered
-            self.read_stats.max_lag_s = max(self.read_stats.max_lag_s, stats.max_lag_s)
+        try:
+            run_open_loop(
+                self.clock,
+                rate=cfg.reads_per_s,
+                duration_s=cfg.duration_s,
+                drain_s=cfg.drain_s,
+                max_batch=50,
+                stats=stats,
+                send=lambda _first, sched, _b: self._reads(sched),
+            )
+        finally:
+            self._mongo_q.put(None)  # no more MongoDB queries will come
+        self.read_stats.offered = stats.offered
+        self.read_stats.max_lag_s = stats.max_lag_s
+
+    def _run_mongo_reads(self, deadline_ns: int) -> None:
+        """The MongoDB queries handed over by the read schedule, in its order, until it ends; one
+        still waiting at the run's deadline is not run, and counted (``mongo_dropped``)."""
+        assert self.mongo_reader is not None
+        while (item := self._mongo_q.get()) is not None:
+            if self.clock.now_ns() > deadline_ns:
+                with self._read_lock:
+                    self.read_stats.mongo_dropped += 1
+                continue
+            tenant, user, s_ns = item
+            self.mongo_reader.query(tenant, user, self._mongo_rng, s_ns)
+            self._count("mongo", True)
 
     def _reads(self, sched: list[int]) -> None:
         assert self.queries is not None and self.read_picker is not None
@@ -350,15 +360,10 @@ class PlatformDriver:
         kinds = rng.choices(self._kinds, weights=self._weights, k=len(sched))
         for tenant, kind, s_ns in zip(tenants, kinds, sched, strict=True):
             user = f"user_{rng.randrange(self.cfg.users_per_tenant)}"
-            self._count(kind, self._read(kind, tenant, user, s_ns))
-
-    def _mongo_reads(self, sched: list[int]) -> None:
-        assert self.mongo_reader is not None and self._mongo_picker is not None
-        rng = self._mongo_rng
-        for tenant, s_ns in zip(self._mongo_picker.draw(len(sched)), sched, strict=True):
-            user = f"user_{rng.randrange(self.cfg.users_per_tenant)}"
-            self.mongo_reader.query(tenant, user, rng, s_ns)
-            self._count("mongo", True)
+            if kind == "mongo":
+                self._mongo_q.put((tenant, user, s_ns))  # counted when its thread runs it
+            else:
+                self._count(kind, self._read(kind, tenant, user, s_ns))
 
     def _count(self, kind: str, ok: bool) -> None:
         with self._read_lock:

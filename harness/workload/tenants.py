@@ -46,12 +46,6 @@ class TenantPicker:
         # tenant -> share of all events while its surge lasts (the hot-tenant fault)
         self.surges: dict[str, float] = {}
 
-    def fork(self, rng: random.Random) -> TenantPicker:
-        """The same mix drawn from another seeded stream (one stream per thread that draws)."""
-        other = TenantPicker.__new__(TenantPicker)
-        other.names, other.cum, other.rng, other.surges = self.names, self.cum, rng, {}
-        return other
-
     def draw(self, n: int) -> list[str]:
         base = self.rng.choices(self.names, cum_weights=self.cum, k=n)
         surges = list(self.surges.items())  # a copy: the nemesis thread may change them meanwhile

@@ -1,30 +1,20 @@
 """The MongoDB plane live on FerretDB (standalone, SQLite), where no mongod exists: bring-up
-behind its own proxy with its features probed, and the platform's MongoDB data paths judged by
-their checkers on live histories. FerretDB is asked for by name here (``server: ferretdb``), so
-these run the same on a machine that also has mongod."""
+behind its own proxy with its features probed, and the mongo-link-faults case end to end.
+FerretDB is asked for by name here (``server: ferretdb``), so these run the same on a machine
+that also has mongod. Ingestion, the audit chain and the final reads on FerretDB are in
+test_mongo_ingest.py, the platform's MongoDB paths in test_platform_mongo_paths.py."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from harness.checkers import build_checkers, run_checkers
-from harness.clock import RunClock, seeded_random
-from harness.history.loader import stream_ops
-from harness.history.recorder import HistoryRecorder
 from harness.topology.lifecycle import RunResources
 from harness.topology.local import Deployment, deploy, run_id_now
 from harness.topology.mongo_spec import MongoSpec
 from harness.topology.spec import TopologySpec, load_topology
-from harness.workload.audit_writer import AuditWriter
-from harness.workload.final_reads_mongo import FinalReader
-from harness.workload.generator import DAY_MS, EventGenerator
-from harness.workload.mongo_ingest import IngestConfig, MongoIngestor, WriteConcernSpec
-from harness.workload.tenants import TenantMix, TenantPicker
 from tests.conftest import needs_ferretdb, needs_servers
 from tests.live.leftovers import assert_nothing_left
 
@@ -66,40 +56,6 @@ def test_ferretdb_comes_up_behind_its_proxy_named_for_what_it_is(ferret: Deploym
         db["probe_through_proxy"].insert_one({"x": 1})
     # ... and the write is on the server, seen over the observer's direct path.
     assert node.admin()["eventlog"]["probe_through_proxy"].count_documents({}) == 1
-
-
-def test_ingest_audit_chain_and_final_reads_are_judged_valid(ferret: Deployment, tmp_path: Path) -> None:
-    clock = RunClock()
-    now = int(time.time() * 1000)
-    picker = TenantPicker(TenantMix(50, 1.0, None, 0.0), seeded_random(11, "tenants"))
-    events = EventGenerator(picker, seeded_random(11, "events")).batch(0, [now + i for i in range(3000)])
-    audit = [e for e in events if e.is_audit]
-    assert audit, "the mix has audit events"
-    with (
-        HistoryRecorder(tmp_path / "history.jsonl", clock) as rec,
-        ferret.mongo_client(serverSelectionTimeoutMS=10_000) as client,
-    ):
-        cfg = IngestConfig(batch_size=500, wc=WriteConcernSpec(w="majority", j=True, wtimeout_ms=10_000))
-        ing = MongoIngestor(client, rec, clock, cfg, "live")
-        assert {r.detail for r in ing.write(events)} == {"inserted"}
-        again = ing.write(events[:700])  # a client resending: the idempotency index absorbs it
-        assert {r.detail for r in again} == {"already-stored"}
-        writer = AuditWriter(client, rec, clock, "live", audit_ms=365 * DAY_MS)
-        assert {writer.append(e) for e in audit} == {"ok"}
-        final = FinalReader(client, rec, clock, "live")
-        written = {t: list(ids) for t, ids in ing.written.items()}
-        assert final.final_events_and_docs(ing.written, written) == ([], 0)
-        assert final.final_audit(writer.tenants) == []
-        rec.flush()
-        names = ["acknowledged-writes-survive", "no-duplicates", "audit-trail-integrity"]
-        verdicts: dict[str, Any] = {
-            v.name: v for v in run_checkers(build_checkers(names), stream_ops(rec.path))
-        }
-    for name in names:
-        assert verdicts[name].status == "valid", f"{name}: {verdicts[name].summary}"
-    assert verdicts["acknowledged-writes-survive"].details["acked"] == len(events)
-    assert verdicts["no-duplicates"].details["stored"] == len(events)
-    assert verdicts["audit-trail-integrity"].details["records_stored"] == len(audit)
 
 
 def test_a_server_that_is_asked_for_by_name_must_be_there(

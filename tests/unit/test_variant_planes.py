@@ -270,28 +270,45 @@ def test_a_target_measured_through_a_stand_in_is_shown_not_judged() -> None:
     assert overall_verdict({"invariants": valid, "targets": [mongod]})[0] == "fail"
 
 
-def test_mongodb_queries_run_on_their_own_schedule_at_their_share() -> None:
+def test_mongodb_queries_are_drawn_on_the_read_schedule_and_run_on_their_own_thread() -> None:
     picker = TenantPicker(TenantMix(5, 1.0, None, 0.0), seeded_random(1, "t"))
     asked: list[tuple[str, int]] = []
+    counted: list[str] = []
 
     class Reader:
         def query(self, tenant: str, user: str, rng: random.Random, sched_ns: int) -> None:
             asked.append((tenant, sched_ns))
 
+    class Queries:
+        sched_ns = None
+
+        def counters_last5(self, tenant: str, now_ms: int) -> int:
+            counted.append(tenant)
+            return 1
+
     ingestor: Any = SimpleNamespace(stats=DriverStats())
-    cfg = PlatformConfig(rate=1, duration_s=1, reads_per_s=30, read_mix={"counters": 2, "mongo": 1})
+    cfg = PlatformConfig(rate=1, duration_s=1, reads_per_s=30, read_mix={"counters": 1, "mongo": 1})
     d = PlatformDriver(
         clock=RunClock(),
         generator=EventGenerator(picker, seeded_random(1, "e")),
         ingestor=ingestor,
         cfg=cfg,
-        queries=SimpleNamespace(sched_ns=None),  # type: ignore[arg-type]
+        queries=Queries(),  # type: ignore[arg-type]
         read_picker=picker,
         read_rng=random.Random(1),
         mongo_reader=Reader(),
     )
-    assert d._mongo_rate == 10 and d._kinds == ["counters"]  # 1/3 of 30/s, off the Redis schedule
-    d._mongo_reads([1, 2, 3])
-    assert [s for _, s in asked] == [1, 2, 3] and d.read_stats.by_kind == {"mongo": 3}
+    d._reads(list(range(1, 41)))  # the one schedule draws both kinds; MongoDB ones are handed over
+    handed = 40 - len(counted)
+    assert 0 < handed < 40 and not asked and d.read_stats.by_kind == {"counters": len(counted)}
+    d._mongo_q.put(None)
+    d._run_mongo_reads(deadline_ns=d.clock.now_ns() + 10**12)
+    assert len(asked) == handed and [s for _, s in asked] == sorted(s for _, s in asked)  # in order
+    assert d.read_stats.by_kind["mongo"] == handed and d.read_stats.mongo_dropped == 0
+    # Past the run's deadline a query still waiting is not run, and counted.
+    d._mongo_q.put(("t1", "u", 99))
+    d._mongo_q.put(None)
+    d._run_mongo_reads(deadline_ns=d.clock.now_ns() - 1)
+    assert d.read_stats.mongo_dropped == 1 and len(asked) == handed
     with pytest.raises(AssertionError, match="not on this schedule"):
         d._read("mongo", "t1", "u", 0)
