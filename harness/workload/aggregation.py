@@ -21,7 +21,9 @@ Ops recorded (process ``aggregator``):
     buckets for a daily run). invoke: ``tenant``, ``bucket_type``, ``bucket_ms`` (epoch ms of the
     bucket start), ``now_ms``; completion ``ok``: ``value`` = number of groups (documents to
     upsert), recorded when the cursor is exhausted, before the upserts. A pipeline that did not
-    return is ``fail`` (a read has no side effect).
+    return is ``fail`` (a read has no side effect). On a server that refuses the pipelines'
+    accumulators (``portable``) the same documents are grouped here from one scan per bucket for
+    every tenant, and each tenant's op (invoke ``pipeline: portable``) spans that scan.
 ``aggregate_upsert`` — one ``updateOne(..., upsert: true)``. invoke: ``key`` (the bucket document's
     identity, ``event_aggregates/<tenant>/<bucket_type>/<bucket_ms>/<event_type>/<environment>``),
     ``tenant``, ``bucket_ms``, ``count`` (``metrics.count`` written), ``wc``; completion ``ok``:
@@ -51,6 +53,7 @@ from harness.clients.mongo_outcomes import describe, write_outcome
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
+from harness.workload import aggregation_portable as scanned
 
 PROCESS = "aggregator"
 HOUR_MS = 3_600_000
@@ -185,8 +188,12 @@ class AggregationWorker:
         *,
         wc: WriteConcern | None = None,
         now_ms: Callable[[], int] | None = None,
+        portable: bool = False,
     ) -> None:
         self.rec = recorder
+        # The server refuses the pipelines' accumulators (FerretDB): the same documents are computed
+        # from one scan per bucket for every tenant (:mod:`harness.workload.aggregation_portable`).
+        self.portable = portable
         self.clock = clock
         self.variant = variant
         self.wc = wc or WriteConcern(w="majority")
@@ -215,6 +222,9 @@ class AggregationWorker:
         previous one), then the current day from the hourly buckets."""
         now = self._now_ms() if now_ms is None else now_ms
         hour = now - now % HOUR_MS
+        if self.portable:
+            self.runs += 1
+            return self._run_portable(sorted(set(tenants)), hour, now)
         out: list[AggregateRun] = []
         for tenant in tenants:
             out.append(self.hourly(tenant, hour - HOUR_MS))
@@ -246,6 +256,72 @@ class AggregationWorker:
 
     # -- one run -------------------------------------------------------------------------------
 
+    def _run_portable(self, tenants: list[str], hour: int, now: int) -> list[AggregateRun]:
+        """:meth:`run_once` without server-side grouping: per bucket, one scan for all tenants."""
+        if not tenants:
+            return []
+        out: list[AggregateRun] = []
+        for bucket in (hour - HOUR_MS, hour):
+            scan = {
+                "tenant_id": {"$in": tenants},
+                "event_time": {"$gte": _dt(bucket), "$lt": _dt(bucket + HOUR_MS)},
+            }
+
+            def hourly(b: int = bucket, flt: dict[str, Any] = scan) -> dict[str, list[dict[str, Any]]]:
+                return scanned.hourly_docs(self.events.find(flt, scanned.EVENT_FIELDS), _dt(b), _dt(now))
+
+            out += self._run_scanned(tenants, "hourly", bucket, now, hourly)
+        day = now - now % DAY_MS
+        scan = {
+            "tenant_id": {"$in": tenants},
+            "bucket_type": "hourly",
+            "bucket_time": {"$gte": _dt(day), "$lt": _dt(day + DAY_MS)},
+        }
+
+        def daily() -> dict[str, list[dict[str, Any]]]:
+            return scanned.daily_docs(self.aggregates.find(scan, scanned.HOURLY_FIELDS), _dt(day), _dt(now))
+
+        return out + self._run_scanned(tenants, "daily", day, now, daily)
+
+    def _run_scanned(
+        self,
+        tenants: list[str],
+        bucket_type: str,
+        bucket_ms: int,
+        now_ms: int,
+        compute: Callable[[], dict[str, list[dict[str, Any]]]],
+    ) -> list[AggregateRun]:
+        """Each tenant's ``aggregate`` op invoked before the one scan that answers them all and
+        completed after it (``pipeline: portable``), then the tenant's upserts."""
+        fields = [
+            {"tenant": t, "bucket_type": bucket_type, "bucket_ms": bucket_ms, "now_ms": now_ms,
+             "variant": self.variant, "pipeline": "portable"}
+            for t in tenants
+        ]  # fmt: skip
+        ops = self.rec.invoke_batch(PROCESS, "aggregate", fields)
+        try:
+            docs = compute()  # the cursor is exhausted inside
+        except PyMongoError as exc:
+            self.rec.complete_batch(
+                ops, OpType.FAIL, PROCESS, "aggregate", [{"error": describe(exc)}] * len(ops)
+            )
+            return [AggregateRun(t, bucket_type, bucket_ms, OpType.FAIL) for t in tenants]
+        self.rec.complete_batch(
+            ops, OpType.OK, PROCESS, "aggregate", [{"value": len(docs.get(t, []))} for t in tenants]
+        )
+        return [self._upsert_all(docs.get(t, []), t, bucket_type, bucket_ms) for t in tenants]
+
+    def _upsert_all(
+        self, results: list[dict[str, Any]], tenant: str, bucket_type: str, bucket_ms: int
+    ) -> AggregateRun:
+        outcomes = {"ok": 0, "fail": 0, "info": 0}
+        upserted = 0
+        for doc in results:
+            outcome, inserted = self._upsert(doc, tenant, bucket_ms)
+            outcomes[outcome.value] += 1
+            upserted += inserted
+        return AggregateRun(tenant, bucket_type, bucket_ms, OpType.OK, len(results), upserted, outcomes)
+
     def _run(
         self,
         source: Collection[dict[str, Any]],
@@ -272,13 +348,7 @@ class AggregationWorker:
             return AggregateRun(tenant, bucket_type, bucket_ms, OpType.FAIL)
         # Completed before the upserts start, so the history stays in completion order.
         rec.complete(op, OpType.OK, PROCESS, "aggregate", value=len(results))
-        outcomes = {"ok": 0, "fail": 0, "info": 0}
-        upserted = 0
-        for doc in results:
-            outcome, inserted = self._upsert(doc, tenant, bucket_ms)
-            outcomes[outcome.value] += 1
-            upserted += inserted
-        return AggregateRun(tenant, bucket_type, bucket_ms, OpType.OK, len(results), upserted, outcomes)
+        return self._upsert_all(results, tenant, bucket_type, bucket_ms)
 
     def _upsert(self, doc: dict[str, Any], tenant: str, bucket_ms: int) -> tuple[OpType, int]:
         rec = self.rec

@@ -44,7 +44,7 @@ SERVERS = {
 
 
 @pytest.fixture(scope="module", params=sorted(SERVERS))
-def replset(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     topology, absent = SERVERS[request.param]
     if missing_servers() is not None:
         pytest.skip(missing_servers() or "")
@@ -59,7 +59,7 @@ def replset(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 @pytest.mark.live
 def test_events_and_audit_chain_survive_and_a_resend_stores_nothing_twice(
-    replset: Deployment, tmp_path: Path
+    server: Deployment, tmp_path: Path
 ) -> None:
     clock = RunClock()
     now = int(time.time() * 1000)
@@ -69,7 +69,7 @@ def test_events_and_audit_chain_survive_and_a_resend_stores_nothing_twice(
     assert audit, "the mix has audit events"
     with (
         HistoryRecorder(tmp_path / "history.jsonl", clock) as rec,
-        replset.mongo_client(serverSelectionTimeoutMS=10_000) as client,
+        server.mongo_client(serverSelectionTimeoutMS=10_000) as client,
     ):
         cfg = IngestConfig(batch_size=500, wc=WriteConcernSpec(w="majority", j=True, wtimeout_ms=10_000))
         ing = MongoIngestor(client, rec, clock, cfg, "live")
@@ -93,3 +93,68 @@ def test_events_and_audit_chain_survive_and_a_resend_stores_nothing_twice(
     assert verdicts["acknowledged-writes-survive"].details["acked"] == len(events)
     assert verdicts["no-duplicates"].details["stored"] == len(events)
     assert verdicts["audit-trail-integrity"].details["records_stored"] == len(audit)
+
+
+@pytest.mark.live
+def test_rollups_count_what_was_stored(server: Deployment, tmp_path: Path) -> None:
+    """The hourly and daily rollups against the stored events, counted independently here. On a
+    server that refuses the pipelines' accumulators (FerretDB) they are grouped from scans; where
+    both ways run (mongod) they must give the same documents."""
+    from collections import Counter, defaultdict
+
+    from harness.topology.mongo import ddl_client
+    from harness.workload.aggregation import HOUR_MS, AggregationWorker
+    from harness.workload.platform_mongo import reset_collections
+
+    assert server.mongo is not None and server.mongo.features is not None
+    with ddl_client(server.mongo, 30.0) as ddl:
+        reset_collections(ddl, server.mongo)
+    clock = RunClock()
+    now = int(time.time() * 1000)
+    hour = now - now % HOUR_MS
+    picker = TenantPicker(TenantMix(8, 1.0, None, 0.0), seeded_random(5, "tenants"))
+    events = EventGenerator(picker, seeded_random(5, "events")).batch(0, [hour + 3 * i for i in range(1500)])
+    counts: Counter[tuple[str, str, str]] = Counter()
+    users: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    sessions: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for e in events:
+        doc = e.document("ing", now)
+        key = (e.tenant, doc["event_type"], doc["context"]["environment"])
+        counts[key] += 1
+        users[key].add(doc["actor"]["user_id"])
+        sessions[key].add(doc["actor"]["session_id"])
+    portable_modes = [True] if not server.mongo.features.has("group_accumulators") else [False, True]
+    seen: dict[bool, list[dict[str, Any]]] = {}
+    with (
+        HistoryRecorder(tmp_path / "history.jsonl", clock) as rec,
+        server.mongo_client(serverSelectionTimeoutMS=10_000) as client,
+    ):
+        MongoIngestor(client, rec, clock, IngestConfig(batch_size=500), "live").write(events)
+        tenants = sorted({e.tenant for e in events})
+        for portable in portable_modes:
+            worker = AggregationWorker(
+                client["eventlog"], rec, clock, "live", now_ms=lambda: now, portable=portable
+            )
+            runs = worker.run_once(tenants)
+            assert {r.outcome.value for r in runs} == {"ok"}
+            docs = list(client["eventlog"]["event_aggregates"].find({}, {"_id": 0, "last_updated": 0}))
+            seen[portable] = sorted(docs, key=lambda d: repr(sorted(d.items())))
+            client["eventlog"]["event_aggregates"].delete_many({})
+        rec.flush()
+        ops = [op for op in stream_ops(rec.path) if op.f == "aggregate"]
+    hourly = [d for d in seen[True] if d["bucket_type"] == "hourly" and d["metrics"]["count"]]
+    got = {
+        (d["tenant_id"], d["dimensions"]["event_type"], d["dimensions"]["environment"]): (
+            d["metrics"]["count"],
+            d["metrics"]["unique_users"],
+            d["metrics"]["unique_sessions"],
+        )
+        for d in hourly
+    }
+    assert got == {k: (n, len(users[k]), len(sessions[k])) for k, n in counts.items()}
+    daily = [d for d in seen[True] if d["bucket_type"] == "daily"]
+    assert sum(d["metrics"]["count"] for d in daily) == len(events)
+    if len(seen) == 2:
+        assert seen[False] == seen[True]
+    portable_ops = [op for op in ops if op.get("pipeline") == "portable"]
+    assert len(portable_ops) == 3 * len(tenants) and all(op.outcome == "ok" for op in portable_ops)
