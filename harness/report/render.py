@@ -361,13 +361,15 @@ def _workload_section(names: list[str], mv: Json) -> list[Json]:
             continue
         facts: list[tuple[str, str]] = []
         reads = _d(wl.get("reads"))
+        dropped = reads.get("mongo_dropped")
         if reads:
             kinds = ", ".join(f"{k} {fmt_num(v)}" for k, v in sorted(_d(reads.get("by_kind")).items()))
             facts.append(
                 (
                     "reads",
                     f"{fmt_num(reads.get('offered'))} offered ({kinds}); "
-                    f"{fmt_num(reads.get('not_ok'))} not ok",
+                    f"{fmt_num(reads.get('not_ok'))} not ok"
+                    + (f"; {fmt_num(dropped)} MongoDB queries not run by the deadline" if dropped else ""),
                 )
             )
         cache = _d(wl.get("cache"))
@@ -406,6 +408,10 @@ def _workload_section(names: list[str], mv: Json) -> list[Json]:
                 facts.append((f"chunks of {text(ns)} at the start", shown or "none"))
         for err in _dl_str(wl.get("errors")):
             facts.append(("error", err))
+        for path, why in sorted(_d(wl.get("not_run")).items()):
+            facts.append((f"not run: {text(path)}", text(why)))
+        for path, note in sorted(_d(wl.get("notes")).items()):
+            facts.append((text(path), text(note)))
         queue = _d(wl.get("queue"))
         chart = None
         if queue:

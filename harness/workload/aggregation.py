@@ -217,20 +217,25 @@ class AggregationWorker:
         pipeline = daily_pipeline(tenant, _dt(day_ms), _dt(now))
         return self._run(self.aggregates, pipeline, tenant, "daily", day_ms, now)
 
-    def run_once(self, tenants: Iterable[str], now_ms: int | None = None) -> list[AggregateRun]:
+    def run_once(
+        self, tenants: Iterable[str], now_ms: int | None = None, stop: threading.Event | None = None
+    ) -> list[AggregateRun]:
         """One pass: per tenant, the previous and the current hour (late events land in the
-        previous one), then the current day from the hourly buckets."""
+        previous one), then the current day from the hourly buckets. A set ``stop`` ends the pass
+        at the next step (a pass over thousands of tenants must not outlive its workload)."""
+        stopped = stop.is_set if stop is not None else lambda: False
         now = self._now_ms() if now_ms is None else now_ms
         hour = now - now % HOUR_MS
+        self.runs += 1
         if self.portable:
-            self.runs += 1
-            return self._run_portable(sorted(set(tenants)), hour, now)
+            return self._run_portable(sorted(set(tenants)), hour, now, stopped)
         out: list[AggregateRun] = []
         for tenant in tenants:
+            if stopped():
+                break
             out.append(self.hourly(tenant, hour - HOUR_MS))
             out.append(self.hourly(tenant, hour))
             out.append(self.daily(tenant, now))
-        self.runs += 1
         return out
 
     def run_scheduled(
@@ -248,7 +253,7 @@ class AggregationWorker:
             raise ValueError("interval_s must be positive")
         done = 0
         while not stop.is_set() and (max_runs is None or done < max_runs):
-            self.run_once(list(tenants()))
+            self.run_once(list(tenants()), stop=stop)
             done += 1
             if stop.wait(interval_s):
                 break
@@ -256,12 +261,14 @@ class AggregationWorker:
 
     # -- one run -------------------------------------------------------------------------------
 
-    def _run_portable(self, tenants: list[str], hour: int, now: int) -> list[AggregateRun]:
+    def _run_portable(
+        self, tenants: list[str], hour: int, now: int, stopped: Callable[[], bool]
+    ) -> list[AggregateRun]:
         """:meth:`run_once` without server-side grouping: per bucket, one scan for all tenants."""
-        if not tenants:
-            return []
         out: list[AggregateRun] = []
         for bucket in (hour - HOUR_MS, hour):
+            if not tenants or stopped():
+                return out
             scan = {
                 "tenant_id": {"$in": tenants},
                 "event_time": {"$gte": _dt(bucket), "$lt": _dt(bucket + HOUR_MS)},
@@ -270,7 +277,9 @@ class AggregationWorker:
             def hourly(b: int = bucket, flt: dict[str, Any] = scan) -> dict[str, list[dict[str, Any]]]:
                 return scanned.hourly_docs(self.events.find(flt, scanned.EVENT_FIELDS), _dt(b), _dt(now))
 
-            out += self._run_scanned(tenants, "hourly", bucket, now, hourly)
+            out += self._run_scanned(tenants, "hourly", bucket, now, hourly, stopped)
+        if stopped():
+            return out
         day = now - now % DAY_MS
         scan = {
             "tenant_id": {"$in": tenants},
@@ -281,7 +290,7 @@ class AggregationWorker:
         def daily() -> dict[str, list[dict[str, Any]]]:
             return scanned.daily_docs(self.aggregates.find(scan, scanned.HOURLY_FIELDS), _dt(day), _dt(now))
 
-        return out + self._run_scanned(tenants, "daily", day, now, daily)
+        return out + self._run_scanned(tenants, "daily", day, now, daily, stopped)
 
     def _run_scanned(
         self,
@@ -290,6 +299,7 @@ class AggregationWorker:
         bucket_ms: int,
         now_ms: int,
         compute: Callable[[], dict[str, list[dict[str, Any]]]],
+        stopped: Callable[[], bool],
     ) -> list[AggregateRun]:
         """Each tenant's ``aggregate`` op invoked before the one scan that answers them all and
         completed after it (``pipeline: portable``), then the tenant's upserts."""
@@ -309,7 +319,12 @@ class AggregationWorker:
         self.rec.complete_batch(
             ops, OpType.OK, PROCESS, "aggregate", [{"value": len(docs.get(t, []))} for t in tenants]
         )
-        return [self._upsert_all(docs.get(t, []), t, bucket_type, bucket_ms) for t in tenants]
+        out: list[AggregateRun] = []
+        for t in tenants:
+            if stopped():  # the groups of the tenants not reached are not written this pass
+                break
+            out.append(self._upsert_all(docs.get(t, []), t, bucket_type, bucket_ms))
+        return out
 
     def _upsert_all(
         self, results: list[dict[str, Any]], tenant: str, bucket_type: str, bucket_ms: int

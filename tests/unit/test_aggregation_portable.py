@@ -3,8 +3,15 @@ the same documents the capstone's pipelines project, worked out by hand here."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
+from harness.clock import RunClock
+from harness.history.recorder import HistoryRecorder
+from harness.workload.aggregation import AggregationWorker
 from harness.workload.aggregation_portable import daily_docs, hourly_docs
 
 HOUR = datetime(2026, 12, 6, 10, tzinfo=UTC)
@@ -71,3 +78,37 @@ def test_daily_sums_counts_takes_the_largest_distinct_counts_and_counts_hours() 
         {"event_type": "click", "environment": "prod"},
     )
     assert daily_docs([], DAY, NOW) == {}
+
+
+def test_a_portable_pass_stops_at_the_next_step_once_told(tmp_path: Path) -> None:
+    """A pass over many tenants must not outlive its workload: once stop is set it upserts no
+    further tenant's groups and runs no further scan."""
+    stop = threading.Event()
+    scans: list[dict[str, Any]] = []
+    upserts: list[dict[str, Any]] = []
+    now_ms = int(NOW.timestamp() * 1000)
+
+    class Events:
+        def find(self, flt: dict[str, Any], projection: dict[str, Any]) -> list[dict[str, Any]]:
+            scans.append(flt)
+            return [ev(f"t{i}", i, "click", "prod", "u1") for i in range(5)]
+
+    class Aggregates:
+        def find(self, flt: dict[str, Any], projection: dict[str, Any]) -> list[dict[str, Any]]:
+            scans.append(flt)
+            return []
+
+        def update_one(self, flt: dict[str, Any], update: dict[str, Any], upsert: bool) -> Any:
+            upserts.append(flt)
+            if len(upserts) == 2:
+                stop.set()  # the workload ends while the pass is writing
+            return SimpleNamespace(acknowledged=True, upserted_id=1)
+
+    colls = {"events": Events(), "event_aggregates": Aggregates()}
+    db: Any = SimpleNamespace(get_collection=lambda name, **_: colls[name])
+    with HistoryRecorder(tmp_path / "h.jsonl", RunClock()) as rec:
+        worker = AggregationWorker(db, rec, rec.clock, "v", now_ms=lambda: now_ms, portable=True)
+        runs = worker.run_once([f"t{i}" for i in range(5)], stop=stop)
+    assert len(scans) == 1 and len(upserts) == 2  # the first bucket's first two tenants, then stop
+    assert [r.tenant for r in runs] == ["t0", "t1"]
+    assert scans[0]["tenant_id"] == {"$in": [f"t{i}" for i in range(5)]}
