@@ -20,8 +20,8 @@ import pytest
 from mockupdb import CODEC_OPTIONS, MockupDB, go
 from pymongo import MongoClient
 
+from harness.audit_chain import GENESIS
 from harness.checkers import Verdict, build_checkers, run_checkers
-from harness.checkers.audit_trail import GENESIS
 from harness.clock import RunClock, seeded_random
 from harness.history.loader import Op, load_history, stream_ops
 from harness.history.recorder import HistoryRecorder
