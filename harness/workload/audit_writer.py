@@ -47,6 +47,7 @@ from harness.clients.mongo_unique import SoleUniqueIndex
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
+from harness.topology.mongo_spec import DATABASE
 from harness.workload.generator import Event
 
 PROCESS = "audit"
@@ -119,7 +120,7 @@ class AuditWriter:
         variant: str,
         *,
         audit_ms: int,
-        database: str = "eventlog",
+        database: str = DATABASE,
         collection: str = "audit_logs",
         max_resolve: int = 3,
         retry_backoff_s: float = 0.05,

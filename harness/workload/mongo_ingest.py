@@ -44,11 +44,11 @@ from harness.clients.mongo_unique import SoleUniqueIndex
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
+from harness.topology.mongo_spec import DATABASE
 from harness.workload.generator import Event
 from harness.workload.keys import minute_bucket
 
 PROCESS = "ingest-mongo"
-DATABASE = "eventlog"
 IDEMPOTENCY_INDEX = "idempotency"
 IDEMPOTENCY_KEY = ("tenant_id", "event_time", "event_id")
 
