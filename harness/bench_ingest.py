@@ -47,8 +47,8 @@ from harness.workload.keys import KeyScheme
 from harness.workload.redis_ingest import (
     DEFAULT_DESIGN,
     Design,
-    IngestConfig,
     Recorder,
+    RedisIngestConfig,
     RedisIngestor,
     ingest_script,
 )
@@ -81,7 +81,7 @@ def _ingestor(
         rec,
         clock,
         KeyScheme({}),
-        IngestConfig(limit=10**9, window_ms=1000),
+        RedisIngestConfig(limit=10**9, window_ms=1000),
         "bench",
         sha,
         design=design,

@@ -84,7 +84,7 @@ class WriteConcernSpec:
 
 
 @dataclass(frozen=True)
-class IngestConfig:
+class MongoIngestConfig:
     batch_size: int = 500
     wc: WriteConcernSpec = field(default_factory=WriteConcernSpec)
     max_attempts: int = 3  # per event, the first send included
@@ -129,7 +129,7 @@ class MongoIngestor:
         client: MongoClient[dict[str, Any]],
         recorder: HistoryRecorder,
         clock: RunClock,
-        cfg: IngestConfig,
+        cfg: MongoIngestConfig,
         variant: str,
         *,
         wall_ms: Callable[[], int] | None = None,
