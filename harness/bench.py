@@ -29,16 +29,15 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from harness import bench_checkers, bench_ingest, bench_mongo, bench_mongo_ingest
 from harness.clients.redis_router import SlotRouter
 from harness.clock import RunClock, seeded_random
-from harness.doctor import find_binary
 from harness.history.recorder import HistoryRecorder
 from harness.topology.local import Deployment, deploy, run_id_now
 from harness.topology.spec import RedisNodeSpec, RedisSpec, TopologySpec, load_topology
@@ -109,41 +108,24 @@ def resp(*args: Any) -> bytes:
     return b"".join(parts)
 
 
-def redis_cli_pipe(dep: Deployment, events: int, work: Path) -> dict[str, Any]:
-    """Replays the driver's commands for ``events`` events with ``redis-cli --pipe``."""
-    cli = find_binary("redis-cli")
-    if cli is None:
-        return {"status": "not_run", "reason": "redis-cli not found (apt-get install redis-tools)"}
+def driver_stream(dep: Deployment, events: int) -> Callable[[BinaryIO], None]:
+    """Writes the driver's commands for ``events`` events (the limiter script, the counter's
+    ``INCR`` and ``EXPIRE``), for :func:`harness.bench_ingest.redis_cli_pipe`."""
     node = dep.redis[0]
-    sha = str(dep.client(node.name).script_load(limiter_script()))
-    keys = KeyScheme({})
-    tenants = TenantPicker(TenantMix(10_000, 0.8, "whale", 0.4), seeded_random(1, "bench")).draw(events)
-    now = int(time.time() * 1000)
-    path = work / "pipe.resp"
-    with open(path, "wb") as fh:
+
+    def write(fh: BinaryIO) -> None:
+        sha = str(dep.client(node.name).script_load(limiter_script()))
+        keys = KeyScheme({})
+        tenants = TenantPicker(TenantMix(10_000, 0.8, "whale", 0.4), seeded_random(1, "bench")).draw(events)
+        now = int(time.time() * 1000)
         for i, t in enumerate(tenants):
             ck = keys.counter_key(t, 0, now)
             fh.write(
                 resp("EVALSHA", sha, 1, keys.limiter_key(t, 0), 1_000_000, 1000, now + i // 15, f"p-{i}")
             )
             fh.write(resp("INCR", ck) + resp("EXPIRE", ck, 600))
-    dep.client(node.name).flushall()
-    t0 = time.monotonic()
-    with open(path, "rb") as stdin:
-        proc = subprocess.run(
-            [cli, "-h", node.client_proxy.listen_host, "-p", str(node.client_proxy.listen_port), "--pipe"],
-            stdin=stdin,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-    elapsed = time.monotonic() - t0
-    return {
-        "events": events,
-        "elapsed_s": round(elapsed, 2),
-        "events_per_s": round(events / elapsed, 1),
-        "output": proc.stdout.strip().splitlines()[-1:] if proc.stdout else proc.stderr.strip(),
-    }
+
+    return write
 
 
 def saturate(dep: Deployment, cluster: bool, work: Path, seconds: float) -> dict[str, Any]:
@@ -237,7 +219,12 @@ def servers(args: argparse.Namespace, work: Path, result: dict[str, Any]) -> Non
         print(f"standalone @ {TARGET_RATE}/s: {at}", flush=True)
         sat = saturate(dep, False, work, args.seconds)
         print(f"standalone saturation: {sat}", flush=True)
-        pipe = redis_cli_pipe(dep, max(50_000, int(sat["events"])), work)
+        node, events = dep.redis[0], max(50_000, int(sat["events"]))
+        proxy = (node.client_proxy.listen_host, node.client_proxy.listen_port)
+        stream = driver_stream(dep, events)
+        pipe = bench_ingest.redis_cli_pipe(
+            dep.client(node.name), proxy, events, stream, work / "pipe.resp", 600
+        )
         print(f"redis-cli --pipe: {pipe}", flush=True)
         ratio = sat["achieved_rate"] / pipe["events_per_s"] if "events_per_s" in pipe else None
         result["standalone"] = {

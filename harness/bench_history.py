@@ -44,7 +44,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from harness.checkers.audit_trail import GENESIS, audit_hash
+from harness.audit_chain import GENESIS, audit_hash
 from harness.checkers.unique_users import STANDARD_ERROR
 from harness.clock import seeded_random
 from harness.workload.tenants import TenantMix, TenantPicker

@@ -29,9 +29,9 @@ import multiprocessing as mp
 import subprocess
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import redis
 
@@ -47,8 +47,8 @@ from harness.workload.keys import KeyScheme
 from harness.workload.redis_ingest import (
     DEFAULT_DESIGN,
     Design,
-    IngestConfig,
     Recorder,
+    RedisIngestConfig,
     RedisIngestor,
     ingest_script,
 )
@@ -81,7 +81,7 @@ def _ingestor(
         rec,
         clock,
         KeyScheme({}),
-        IngestConfig(limit=10**9, window_ms=1000),
+        RedisIngestConfig(limit=10**9, window_ms=1000),
         "bench",
         sha,
         design=design,
@@ -231,27 +231,23 @@ def best_of(repeats: int, fn: Any) -> dict[str, Any]:
 
 
 def redis_cli_pipe(
-    admin: redis.Redis, addr: Address, procs: int, count: int, work: Path, design: Design = DEFAULT_DESIGN
+    admin: redis.Redis,
+    addr: Address,
+    events: int,
+    write: Callable[[BinaryIO], None],
+    path: Path,
+    timeout_s: float = 120.0,
 ) -> dict[str, Any]:
-    """The same commands (every worker's stream, concatenated; both rounds for the two-round
-    design, every event admitted) replayed by ``redis-cli --pipe``."""
+    """``redis-cli --pipe`` replaying, into the server at ``addr`` (``admin``: a client of it, which
+    flushes it first), the commands of ``events`` events that ``write`` puts in ``path``: events/s,
+    the server's CPU per event (``INFO cpu`` around the replay) and ``EVALSHA``'s ``usec_per_call``.
+    The harness's one replay; each benchmark brings its own command stream. ``path`` is removed."""
     cli = find_binary("redis-cli")
     if cli is None:
         return {"status": "not_run", "reason": "redis-cli not found (apt-get install redis-tools)"}
     admin.flushall()
-    sha = str(admin.script_load(ingest_script(design)))
-    clock = RunClock()
-    router = SlotRouter([addr], cluster=False, now_ns=clock.now_ns)
-    packer = _ingestor(router, None, clock, sha, design)  # packs the same commands the drivers send
-    path = work / "ingest-pipe.resp"
-    t0_ms = int(time.time() * 1000)
     with open(path, "wb") as fh:
-        for w in range(procs):
-            for batch in _events(1, w, count, t0_ms)[0]:
-                packed = packer.pack(batch)
-                fh.write(b"".join(packed.cmd))
-                fh.write(b"".join(packed.fx))  # empty in design script
-    router.close()
+        write(fh)
     admin.config_resetstat()
     cpu0 = _server_cpu_s(admin)
     t = time.perf_counter()
@@ -262,15 +258,14 @@ def redis_cli_pipe(
                 stdin=stdin,
                 capture_output=True,
                 text=True,
-                timeout=120,
+                timeout=timeout_s,
             )
     except subprocess.TimeoutExpired:
         path.unlink()
-        return {"status": "not_run", "reason": "redis-cli --pipe did not finish within 120 s"}
+        return {"status": "not_run", "reason": f"redis-cli --pipe did not finish within {timeout_s:g} s"}
     elapsed = time.perf_counter() - t
     server_cpu = _server_cpu_s(admin) - cpu0
     path.unlink()
-    events = procs * count
     last = proc.stdout.strip().splitlines()[-1:] if proc.stdout else [proc.stderr.strip()]
     return {
         "events": events,
@@ -281,6 +276,28 @@ def redis_cli_pipe(
         "server_cpu_us_per_event": round(server_cpu / events * 1e6, 2),
         "evalsha_usec_per_call": server_usec_per_call(admin),
     }
+
+
+def ingest_stream(
+    admin: redis.Redis, addr: Address, procs: int, count: int, design: Design = DEFAULT_DESIGN
+) -> Callable[[BinaryIO], None]:
+    """Writes the commands the drivers send (every worker's stream, concatenated; both rounds for
+    the two-round design, every event admitted), for :func:`redis_cli_pipe`."""
+
+    def write(fh: BinaryIO) -> None:
+        sha = str(admin.script_load(ingest_script(design)))
+        clock = RunClock()
+        router = SlotRouter([addr], cluster=False, now_ns=clock.now_ns)
+        packer = _ingestor(router, None, clock, sha, design)  # packs the same commands the drivers send
+        t0_ms = int(time.time() * 1000)
+        for w in range(procs):
+            for batch in _events(1, w, count, t0_ms)[0]:
+                packed = packer.pack(batch)
+                fh.write(b"".join(packed.cmd))
+                fh.write(b"".join(packed.fx))  # empty in design script
+        router.close()
+
+    return write
 
 
 def server_usec_per_call(admin: redis.Redis) -> float | None:
@@ -314,7 +331,12 @@ def _measure(
         print(f"ingest [{design}] {name}: {r['events_per_s']:,.0f} events/s ({r})", flush=True)
         return r
 
-    pipe = best_of(repeats, lambda: redis_cli_pipe(admin, direct, 2, n, work, design))
+    pipe = best_of(
+        repeats,
+        lambda: redis_cli_pipe(
+            admin, direct, 2 * n, ingest_stream(admin, direct, 2, n, design), work / "ingest-pipe.resp"
+        ),
+    )
     print(f"ingest [{design}] redis-cli --pipe: {pipe}", flush=True)
     rec = step("2 processes direct, recorded", direct, 2, "compact")
     unrec = step("2 processes direct, unrecorded", direct, 2, "none")

@@ -22,7 +22,7 @@ from harness.topology.mongo import ddl_client
 from harness.topology.mongo_spec import MongoSpec
 from harness.topology.spec import TopologySpec, load_topology
 from harness.workload.generator import Event, EventGenerator
-from harness.workload.mongo_ingest import IngestConfig, MongoIngestor, WriteConcernSpec
+from harness.workload.mongo_ingest import MongoIngestConfig, MongoIngestor, WriteConcernSpec
 from harness.workload.platform_mongo import reset_collections
 from harness.workload.tenants import TenantMix, TenantPicker
 
@@ -96,7 +96,7 @@ def _one(
     clock = RunClock()
     with HistoryRecorder(hist, clock) as rec:
         ing = MongoIngestor(
-            client, rec, clock, IngestConfig(batch_size=batch, wc=WRITE_CONCERNS[wc_name]), "b"
+            client, rec, clock, MongoIngestConfig(batch_size=batch, wc=WRITE_CONCERNS[wc_name]), "b"
         )
         t0, sent = time.monotonic(), 0
         while sent < len(pool) and time.monotonic() - t0 < seconds_cap:

@@ -1,4 +1,4 @@
-"""The ``harness`` command: scenario, check, up, status, down, clean, list, doctor."""
+"""The ``harness`` command: scenario, check, shrink, up, status, down, clean, list, doctor."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ HOSTS = click.Choice(["auto", "netns", "loopback"])
 def cli() -> None:
     """Chaos and benchmark harness for the multi-tenant event logging platform.
 
-    Brings up real Redis (and later MongoDB) topologies behind Toxiproxy, plays the platform's
+    Brings up real Redis and MongoDB topologies behind Toxiproxy, plays the platform's
     workload, injects faults, checks invariants and targets, and writes an HTML report per run
     under reports/<scenario>/<run-id>/.
     """

@@ -3,7 +3,8 @@
 The platform's ``audit_logs`` collection is append-only (no updates, no deletes before the 365-day
 retention), and each record carries ``hash``: SHA-256 over its canonical content and the previous
 record's hash, so the records of one tenant form a chain in which any edit, deletion or insertion
-shows. :func:`audit_hash` is the one definition the workload and this checker share.
+shows. :func:`harness.audit_chain.audit_hash` is the one definition the workload and this checker
+share.
 
 Record (flat, as stored without ``_id``; dates as wall-clock ms)::
 
@@ -14,7 +15,8 @@ Record (flat, as stored without ``_id``; dates as wall-clock ms)::
     hash = "sha256:" + hex(SHA-256(prev_hash UTF-8 + "\\n" + canonical(content)))
 
 where ``content`` is the record without ``hash`` and ``prev_hash``, and ``canonical`` is JSON with
-sorted keys, no whitespace, UTF-8. The first record of a tenant has ``prev_hash`` = :data:`GENESIS`.
+sorted keys, no whitespace, UTF-8 (:mod:`harness.audit_chain`). The first record of a tenant has
+``prev_hash`` = :data:`harness.audit_chain.GENESIS`.
 Expiry is ``expires_at_ms`` when present, else ``logged_at_ms`` + ``retention_ms``.
 
 Op vocabulary:
@@ -53,13 +55,12 @@ because inserts that never completed arrive last.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from harness.audit_chain import GENESIS, audit_hash
 from harness.checkers._common import Examples, as_num, wall_window
 from harness.checkers.compose import fold
 from harness.checkers.verdict import Status, Verdict, run_ms
@@ -68,23 +69,7 @@ from harness.ops import OpType
 
 NAME = "audit-trail-integrity"
 
-GENESIS = "sha256:" + "0" * 64
 DAY_MS = 86_400_000
-
-_NOT_CONTENT = frozenset({"hash", "prev_hash", "_id"})
-
-
-def canonical(content: Mapping[str, Any]) -> bytes:
-    return json.dumps(
-        content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
-
-
-def audit_hash(content: Mapping[str, Any], prev_hash: str) -> str:
-    """The hash a record must carry: over its content (``hash``/``prev_hash``/``_id`` left out)."""
-    body = {k: v for k, v in content.items() if k not in _NOT_CONTENT}
-    digest = hashlib.sha256(prev_hash.encode("utf-8") + b"\n" + canonical(body)).hexdigest()
-    return "sha256:" + digest
 
 
 @dataclass(slots=True)

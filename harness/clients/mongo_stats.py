@@ -5,14 +5,13 @@ parse of the reply (unit-tested on documents shaped like the manual's examples):
 
 - replica-set members: state, optime and lag behind the primary (``replSetGetStatus``);
 - operation counters of a shard's primary (``serverStatus.opcounters``);
-- chunks per shard of a sharded collection (``config.collections`` + ``config.chunks``);
-- collection sizes: average document size, index bytes per document, storage size (``$collStats``).
+- chunks per shard of a sharded collection (``config.collections`` + ``config.chunks``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -76,11 +75,6 @@ def _optime_seconds(member: Mapping[str, Any]) -> float | None:
     return None if ts is None else float(ts[0])
 
 
-def primary_of(facts: list[MemberFact]) -> str | None:
-    primaries = [f.name for f in facts if f.state == "PRIMARY"]
-    return primaries[0] if len(primaries) == 1 else None
-
-
 def members(client: Client) -> list[MemberFact]:
     return parse_members(client.admin.command("replSetGetStatus"))
 
@@ -125,41 +119,6 @@ def sharded_chunks(router: Client, database: str) -> dict[str, dict[str, int]]:
         for doc in router["config"]["collections"].find({"_id": {"$regex": f"^{re.escape(database)}\\."}})
     ]
     return {ns: chunk_distribution(router, ns) for ns in sorted(names)}
-
-
-@dataclass(frozen=True)
-class CollectionSize:
-    count: int
-    data_bytes: int
-    storage_bytes: int
-    index_bytes: int
-    shards: int
-
-    @property
-    def avg_doc_bytes(self) -> float | None:
-        return self.data_bytes / self.count if self.count else None
-
-    @property
-    def index_bytes_per_doc(self) -> float | None:
-        return self.index_bytes / self.count if self.count else None
-
-
-def collection_size(client: Client, database: str, collection: str) -> CollectionSize:
-    """Sizes summed over shards, from ``$collStats: {storageStats: {}}`` (one document per shard
-    through a mongos, one document on a replica set)."""
-    rows = list(client[database][collection].aggregate([{"$collStats": {"storageStats": {}}}]))
-    return parse_coll_stats(rows)
-
-
-def parse_coll_stats(rows: Sequence[Mapping[str, Any]]) -> CollectionSize:
-    count = data = storage = index = 0
-    for row in rows:
-        stats = row.get("storageStats") or {}
-        count += int(stats.get("count", 0))
-        data += int(stats.get("size", 0))
-        storage += int(stats.get("storageSize", 0))
-        index += int(stats.get("totalIndexSize", 0))
-    return CollectionSize(count, data, storage, index, len(rows))
 
 
 # -- what `harness status` shows, from the endpoints a run saved -----------------------------------

@@ -108,24 +108,3 @@ def missing_capabilities(fault: Fault, offered: Iterable[str]) -> list[str]:
     string values, as ``Deployment.capabilities()`` returns them)."""
     have = {str(c) for c in offered}
     return sorted(c.value for c in fault.needs if c.value not in have)
-
-
-#: Why a backend lacks a capability, in words a report can show.
-_LACKS = {
-    Capability.PARTITION: "partitions need per-node network namespaces (root on Linux); this run has none",
-    Capability.TOXICS: "this backend has no Toxiproxy in front of its nodes",
-    Capability.KILL: "this backend cannot kill and restart its servers",
-    Capability.PAUSE: "this backend cannot pause its servers",
-    Capability.RESTART: "this backend cannot restart its servers",
-    Capability.REDIS_ADMIN: "this topology has no Redis nodes to send admin commands to",
-    Capability.WORKLOAD: "no workload that can be steered is running",
-}
-
-
-def not_run_reason(fault: Fault, offered: Iterable[str]) -> str | None:
-    """None when the backend offers everything ``fault`` needs; else the reason it is not run."""
-    missing = missing_capabilities(fault, offered)
-    if not missing:
-        return None
-    why = "; ".join(_LACKS[Capability(m)] for m in missing)
-    return f"{fault.kind} needs {', '.join(missing)}: {why}"

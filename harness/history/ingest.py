@@ -3,7 +3,8 @@
 The ingestion workload (:mod:`harness.workload.redis_ingest`) runs one script per event that does
 the rate-limit check and, if admitted, the counter ``INCR``, the ``PFADD`` and the timeline write.
 Recording those as four ops per event costs more than the run may spend on recording, so it records
-one ``ingest`` op; :func:`expand_ingest` gives back exactly the ops the op-by-op recording writes:
+one ``ingest`` op (the compact form, its fields: :data:`harness.ops.INGEST`); :func:`expand_ingest`
+gives back exactly the ops the op-by-op recording writes:
 
 * ``rate_limit``: invoke ``key`` (limiter), ``tenant``, ``event_id`` (the link id), ``value`` =
   ``{now_ms, limit, window_ms, req, group, group_limit, shards}``; ok: ``{allowed, remaining}``;
@@ -33,14 +34,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from harness.history.loader import Op
+from harness.ops import INCR, INGEST, INGEST_FX, INGEST_RL, RATE_LIMIT, REJECTED, SIDE_EFFECTS, Op
 
-INGEST = "ingest"
-INGEST_RL = "ingest_rl"
-INGEST_FX = "ingest_fx"
 EXPANDED_BASE = 1 << 48
-_SIDE_EFFECTS = ("incr", "pfadd", "ttl_write")
-_REJECTED = "rejected by the rate limiter"
 
 
 def _pair(
@@ -110,7 +106,7 @@ def _rate_limit(op: Op) -> tuple[Op, bool]:
     rl = _pair(
         op,
         0,
-        "rate_limit",
+        RATE_LIMIT,
         {
             **_common(inv),
             "key": inv["keys"][0],
@@ -133,13 +129,13 @@ def expand_effects(rl: Op, fx: Op) -> Iterator[Op]:
     """The three side-effect ops of an admitted ``ingest_rl`` op, from its ``ingest_fx`` op."""
     comp = fx.completion
     sides = comp.get("side") if comp is not None else None
-    for k, (f, side) in enumerate(zip(_SIDE_EFFECTS, _side_invokes(rl.invoke), strict=True), 1):
+    for k, (f, side) in enumerate(zip(SIDE_EFFECTS, _side_invokes(rl.invoke), strict=True), 1):
         side_comp: dict[str, Any] | None = None
         outcome = fx.outcome if sides is None else sides[k - 1]
         if comp is not None:
             side_comp = {"type": outcome}
             if outcome == "ok":
-                if f == "incr":
+                if f == INCR:
                     side_comp["value"] = comp.get("value")
             else:
                 side_comp["error"] = comp.get("error")
@@ -158,15 +154,15 @@ def expand_ingest(op: Op) -> Iterator[Op]:
     yield rl
 
     side_invokes = _side_invokes(op.invoke)
-    for k, (f, side) in enumerate(zip(_SIDE_EFFECTS, side_invokes, strict=True), 1):
+    for k, (f, side) in enumerate(zip(SIDE_EFFECTS, side_invokes, strict=True), 1):
         side_comp: dict[str, Any] | None = None
         if comp is not None:
             if ok and admitted:
                 side_comp = {"type": "ok"}
-                if f == "incr" and result is not None:
+                if f == INCR and result is not None:
                     side_comp["value"] = result[2]
             elif ok:
-                side_comp = {"type": "fail", "error": _REJECTED}
+                side_comp = {"type": "fail", "error": REJECTED}
             else:
                 side_comp = {"type": outcome, "error": comp.get("error")}
         out = _pair(op, k, f, side, side_comp)

@@ -14,43 +14,18 @@ Two forms:
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from harness.errors import HistoryError
+from harness.history.ingest import expand_compact
+from harness.ops import Op as Op  # re-exported: the loader yields them, its users take Op from here
 
 #: Fields every record must have.
 _REQUIRED = ("id", "type", "process", "f", "time_ns")
 _REQUIRED_SET = frozenset(_REQUIRED)
-
-
-@dataclass(slots=True)
-class Op:
-    """An invoke paired with its completion (``outcome`` is None when the run ended first)."""
-
-    id: int
-    process: str
-    f: str
-    invoke_ns: int
-    outcome: str | None
-    complete_ns: int | None
-    invoke: dict[str, Any]
-    completion: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def value(self) -> Any:
-        """The completion's value when it has one, else the invoke's."""
-        if self.completion is not None and "value" in self.completion:
-            return self.completion["value"]
-        return self.invoke.get("value")
-
-    def get(self, name: str, default: Any = None) -> Any:
-        """A field from the invoke (where keys, tenants and variants live)."""
-        return self.invoke.get(name, default)
 
 
 def iter_records(path: Path) -> Iterator[dict[str, Any]]:
@@ -159,8 +134,6 @@ def stream_pairs(records: Iterable[dict[str, Any]], *, expand: bool = True) -> I
     stands for (:func:`harness.history.ingest.expand_ingest`), so checkers never see it."""
     if not expand:
         return _pairs(records)
-    from harness.history.ingest import expand_compact  # imports Op from here
-
     return expand_compact(_pairs(records))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -86,17 +85,3 @@ class Throughput:
             "offered_ops_per_s": self.offered,
             "achieved_ops_per_s": self.achieved,
         }
-
-
-def event_latencies(ops: Iterable[Op], group_of: dict[str, str]) -> dict[str, list[float]]:
-    acc = EventLatencies(group_of)
-    for op in ops:
-        acc.observe(op)
-    return acc.result()
-
-
-def throughput_series(ops: Iterable[Op], start_ns: int, seconds: int) -> dict[str, list[Any]]:
-    acc = Throughput(start_ns, seconds)
-    for op in ops:
-        acc.observe(op)
-    return acc.result()

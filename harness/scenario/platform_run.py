@@ -34,8 +34,12 @@ from harness.workload.cache import Cache, CacheConfig
 from harness.workload.driver import final_reads
 from harness.workload.final_reads_mongo import FinalReader
 from harness.workload.generator import EventGenerator, GeneratorConfig
-from harness.workload.mongo_ingest import IDEMPOTENCY_INDEX, MongoIngestor, WriteConcernSpec
-from harness.workload.mongo_ingest import IngestConfig as MongoIngestConfig
+from harness.workload.mongo_ingest import (
+    IDEMPOTENCY_INDEX,
+    MongoIngestConfig,
+    MongoIngestor,
+    WriteConcernSpec,
+)
 from harness.workload.platform import PlatformConfig, PlatformDriver, redis_dashboard_loader
 from harness.workload.platform_mongo import (
     MongoEventWriter,
@@ -46,7 +50,7 @@ from harness.workload.platform_mongo import (
 )
 from harness.workload.profile import RateProfile
 from harness.workload.queries import QueryService
-from harness.workload.redis_ingest import IngestConfig, RedisIngestor, ingest_script
+from harness.workload.redis_ingest import RedisIngestConfig, RedisIngestor, ingest_script
 from harness.workload.redis_reads import RedisQueries, ReplicaRouter
 from harness.workload.ryw import ProfileStore
 from harness.workload.session_fallback import FallbackSessionDriver, FallbackSessionStore
@@ -197,7 +201,7 @@ def _assemble(
         rec,
         clock,
         keys,
-        IngestConfig(
+        RedisIngestConfig(
             limit=wl.limit, window_ms=wl.window_ms, tenant_limits={whale.tenant: whale.limit} if whale else {}
         ),
         v,

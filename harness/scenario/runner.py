@@ -1,5 +1,13 @@
 """One run of one scenario: validate, bring the topology up, play each variant, tear down, then
-judge from the saved files only (checkers, metrics, targets) and render the report."""
+judge and render the report.
+
+Judging streams the saved ``history.jsonl`` through the checkers once per variant
+(:func:`harness.scenario.judge.check_variant`) and taps that same pass into the metric folds
+(event latency, throughput, recovery, per-op HdrHistograms); ``metrics.json`` also takes what the
+run kept in memory (the driver's figures, per-master load samples, the workload's own figures, the
+faults' records and whether the topology was healthy again), and the targets are judged over it.
+Only ``harness check`` (:func:`harness.scenario.judge.recheck`) judges from the saved files alone.
+The report is rendered from the saved files."""
 
 from __future__ import annotations
 

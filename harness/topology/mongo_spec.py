@@ -21,6 +21,9 @@ from harness.specload import load_yaml_model
 from harness.topology.mongo_schema import validator_problem
 
 COLLECTIONS_DIR = Path(__file__).resolve().parent.parent.parent / "topologies" / "collections"
+#: The platform's database: a collections file's default (``database``), and the default of the
+#: workload's writers and readers.
+DATABASE = "eventlog"
 
 IndexDirection = Literal[1, -1, "hashed", "text", "2dsphere"]
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,11}$"
@@ -238,7 +241,7 @@ class PresplitSpec(Strict):
 
 class CollectionsFile(Strict):
     description: str = ""
-    database: str = Field(default="eventlog", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
+    database: str = Field(default=DATABASE, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
     collections: list[CollectionSpec] = Field(min_length=1)
     presplit: PresplitSpec = Field(default_factory=PresplitSpec)
 

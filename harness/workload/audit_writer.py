@@ -3,7 +3,7 @@
 What it assumes: one writer per tenant (the chain head lives here); ``audit_logs`` has the
 platform's unique ``audit_id_unique`` index ``{tenant_id, logged_at, audit_id}`` and the
 ``$jsonSchema`` validator of ``topologies/collections/platform.yaml``. The hash is
-:func:`harness.checkers.audit_trail.audit_hash` over the flat record (dates as epoch ms); the stored
+:func:`harness.audit_chain.audit_hash` over the flat record (dates as epoch ms); the stored
 document carries the same content with ``logged_at``/``expires_at`` as BSON dates.
 :func:`stored_document` and :func:`record_of` are the one conversion between the two.
 
@@ -41,12 +41,13 @@ from pymongo.collection import Collection
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
-from harness.checkers.audit_trail import GENESIS, audit_hash
+from harness.audit_chain import GENESIS, audit_hash
 from harness.clients.mongo_outcomes import WriteOutcome, bulk_outcomes, exception_outcome
 from harness.clients.mongo_unique import SoleUniqueIndex
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
+from harness.topology.mongo_spec import DATABASE
 from harness.workload.generator import Event
 
 PROCESS = "audit"
@@ -119,7 +120,7 @@ class AuditWriter:
         variant: str,
         *,
         audit_ms: int,
-        database: str = "eventlog",
+        database: str = DATABASE,
         collection: str = "audit_logs",
         max_resolve: int = 3,
         retry_backoff_s: float = 0.05,

@@ -40,9 +40,10 @@ from harness.clients.mongo_outcomes import exception_outcome
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
+from harness.topology.mongo_spec import DATABASE
 from harness.workload.audit_writer import datetime_to_ms, record_of
 from harness.workload.keys import minute_bucket
-from harness.workload.mongo_ingest import DATABASE, doc_key
+from harness.workload.mongo_ingest import doc_key
 
 PROCESS = "final"
 #: Reads the stored documents of the given tenants, by tenant.

@@ -7,14 +7,7 @@ Three forms, one interface (:class:`BatchRecording`):
   side effects were sent, one of ``ingest_fx`` ops — each op's fields as columns
   (:meth:`harness.history.recorder.HistoryRecorder.invoke_columns`). The loader turns them back into
   per-op records and :func:`harness.history.ingest.expand_compact` into the checkers' vocabulary.
-  ``ingest``/``ingest_rl`` invoke: ``tenant``, ``event_id``, ``user``, ``sched_ns``, ``variant``,
-  ``window`` (the counter's minute bucket), ``keys`` = [limiter, counter, hll, timeline], ``value``
-  = ``{now_ms, limit, window_ms, group_limit, shards, ttl_ms}``; ok completion: ``value`` =
-  ``[allowed 0/1, remaining, counter]`` (``ingest``) or ``[allowed 0/1, remaining]``
-  (``ingest_rl``); fail/info: ``error``. ``ingest_fx`` invoke: ``rl`` (the ``ingest_rl`` op's id),
-  timed when round 2 is sent; completion ``value`` = the counter ``INCR`` returned (absent unless
-  ok) and, unless all of it was ok, ``side`` = the outcomes of [incr, pfadd, ttl_write] and
-  ``error``.
+  The ops' fields: :data:`harness.ops.INGEST`.
 * :class:`OpRecording`: the vocabulary op by op: ``rate_limit`` (link id ``event_id``), then
   ``incr`` (with ``window``), ``pfadd`` and the timeline's ``ttl_write`` — invoked with the script
   (design script) or when round 2 is sent (design pipeline, admitted events only). Costs several
@@ -28,11 +21,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
-from harness.ops import OpType
+from harness.ops import (
+    INCR,
+    INGEST,
+    INGEST_FX,
+    INGEST_RL,
+    PFADD,
+    RATE_LIMIT,
+    REJECTED,
+    SIDE_EFFECTS,
+    TTL_WRITE,
+    OpType,
+)
 from harness.workload.generator import Event
 
 PROCESS = "ingest"
-_REJECTED = {"error": "rejected by the rate limiter"}
+_REJECTED = {"error": REJECTED}
 
 
 class Recorder(Protocol):
@@ -191,13 +195,13 @@ class CompactRecording:
             "value.group_limit": p.group_limit,
             "value.shards": p.shards,
         }
-        f = "ingest" if script else "ingest_rl"
+        f = INGEST if script else INGEST_RL
         return self.rec.invoke_columns(
             PROCESS, f, len(p.events), columns, common=self.common, time_ns=send_ns
         )
 
     def limited(self, token: int, p: Packed, lim: Limited, script: bool) -> None:
-        f = "ingest" if script else "ingest_rl"
+        f = INGEST if script else INGEST_RL
         n = len(lim.outcomes)
         if lim.clean:
             self.rec.complete_columns(
@@ -216,13 +220,13 @@ class CompactRecording:
     ) -> int:
         n = len(p.events)
         rl = list(range(token, token + n)) if idx is None else [token + i for i in idx]
-        return self.rec.invoke_columns(PROCESS, "ingest_fx", len(rl), {"rl": rl}, time_ns=send_ns)
+        return self.rec.invoke_columns(PROCESS, INGEST_FX, len(rl), {"rl": rl}, time_ns=send_ns)
 
     def effects(self, token: int, p: Packed, eff: Effects) -> None:
         m = len(eff.outcomes)
         if eff.sides is None or eff.errors is None:
             self.rec.complete_columns(
-                token, m, OpType.OK, PROCESS, "ingest_fx", {"value": eff.counters}, time_ns=eff.done_ns
+                token, m, OpType.OK, PROCESS, INGEST_FX, {"value": eff.counters}, time_ns=eff.done_ns
             )
             return
         columns: dict[str, Sequence[Any]] = {
@@ -233,7 +237,7 @@ class CompactRecording:
             ],
             "error": eff.errors,
         }
-        self.rec.complete_columns(token, m, eff.outcomes, PROCESS, "ingest_fx", columns, time_ns=eff.done_ns)
+        self.rec.complete_columns(token, m, eff.outcomes, PROCESS, INGEST_FX, columns, time_ns=eff.done_ns)
 
 
 class OpRecording:
@@ -266,7 +270,7 @@ class OpRecording:
             }
             for i in range(len(p.events))
         ]
-        ids = self.rec.invoke_batch(PROCESS, "rate_limit", rl, time_ns=send_ns)
+        ids = self.rec.invoke_batch(PROCESS, RATE_LIMIT, rl, time_ns=send_ns)
         return ids, (self._invoke_effects(p, None, sched, send_ns) if script else None)
 
     def _invoke_effects(
@@ -282,9 +286,9 @@ class OpRecording:
             pf.append({"sched_ns": s, "key": p.k_hll[i], "value": [p.user[i]], **base})
             tw.append({"sched_ns": s, "key": p.k_tl[i], "ttl_ms": ctx.ttl_ms, "now_ms": p.now_ms[i], **base})
         return [
-            rec.invoke_batch(PROCESS, "incr", inc, time_ns=send_ns),
-            rec.invoke_batch(PROCESS, "pfadd", pf, time_ns=send_ns),
-            rec.invoke_batch(PROCESS, "ttl_write", tw, time_ns=send_ns),
+            rec.invoke_batch(PROCESS, INCR, inc, time_ns=send_ns),
+            rec.invoke_batch(PROCESS, PFADD, pf, time_ns=send_ns),
+            rec.invoke_batch(PROCESS, TTL_WRITE, tw, time_ns=send_ns),
         ]
 
     def limited(
@@ -298,7 +302,7 @@ class OpRecording:
             else:
                 fields.append({"value": {"allowed": a == 1, "remaining": int(v[1])}})
         rec, times = self.rec, lim.done_ns
-        rec.complete_batch(rl_ids, lim.outcomes, PROCESS, "rate_limit", fields, time_ns=times)
+        rec.complete_batch(rl_ids, lim.outcomes, PROCESS, RATE_LIMIT, fields, time_ns=times)
         if fx_ids is None:
             return
         # design script: the side effects happened with the script, exactly when it admitted
@@ -306,13 +310,13 @@ class OpRecording:
             o if a is None else OpType.OK if a == 1 else OpType.FAIL
             for o, a in zip(lim.outcomes, lim.allowed, strict=True)
         ]
-        for k, f in enumerate(("incr", "pfadd", "ttl_write")):
+        for k, f in enumerate(SIDE_EFFECTS):
             side: list[dict[str, Any]] = []
             for fl, v, a in zip(fields, lim.values, lim.allowed, strict=True):
                 if a is None:
                     side.append(fl)
                 elif a == 1:
-                    side.append({"value": int(v[2])} if f == "incr" else {})
+                    side.append({"value": int(v[2])} if f == INCR else {})
                 else:
                     side.append(_REJECTED)
             rec.complete_batch(fx_ids[k], outcomes, PROCESS, f, side, time_ns=times)
@@ -326,11 +330,11 @@ class OpRecording:
         m = len(eff.outcomes)
         sides = eff.sides or [(OpType.OK, OpType.OK, OpType.OK)] * m
         errors = eff.errors or [None] * m
-        for k, f in enumerate(("incr", "pfadd", "ttl_write")):
+        for k, f in enumerate(SIDE_EFFECTS):
             fields: list[dict[str, Any]] = []
             for counter, s, err in zip(eff.counters, sides, errors, strict=True):
                 if s[k] is OpType.OK:
-                    fields.append({"value": counter} if f == "incr" else {})
+                    fields.append({"value": counter} if f == INCR else {})
                 else:
                     fields.append({"error": err})
             self.rec.complete_batch(token[k], [s[k] for s in sides], PROCESS, f, fields, time_ns=eff.done_ns)

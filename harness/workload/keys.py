@@ -66,10 +66,6 @@ class KeyScheme:
             h = ((h ^ ch) * 16777619) & 0xFFFFFFFF
         return h % n
 
-    def counter_keys_for_read(self, tenant: str, epoch_ms: int) -> list[str]:
-        """Every key a reader must gather to count ``tenant``'s events in one minute."""
-        return [self.counter_key(tenant, s, epoch_ms) for s in range(self.shards(tenant))]
-
     def shard_limit(self, tenant: str, limit: int) -> int:
         """Each of N shards admits ceil(limit / N): the group can admit up to N × that per window
         (the documented cost of sharding a limiter without coordination)."""

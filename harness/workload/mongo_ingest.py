@@ -44,11 +44,11 @@ from harness.clients.mongo_unique import SoleUniqueIndex
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
+from harness.topology.mongo_spec import DATABASE
 from harness.workload.generator import Event
 from harness.workload.keys import minute_bucket
 
 PROCESS = "ingest-mongo"
-DATABASE = "eventlog"
 IDEMPOTENCY_INDEX = "idempotency"
 IDEMPOTENCY_KEY = ("tenant_id", "event_time", "event_id")
 
@@ -84,7 +84,7 @@ class WriteConcernSpec:
 
 
 @dataclass(frozen=True)
-class IngestConfig:
+class MongoIngestConfig:
     batch_size: int = 500
     wc: WriteConcernSpec = field(default_factory=WriteConcernSpec)
     max_attempts: int = 3  # per event, the first send included
@@ -129,7 +129,7 @@ class MongoIngestor:
         client: MongoClient[dict[str, Any]],
         recorder: HistoryRecorder,
         clock: RunClock,
-        cfg: IngestConfig,
+        cfg: MongoIngestConfig,
         variant: str,
         *,
         wall_ms: Callable[[], int] | None = None,

@@ -69,7 +69,7 @@ def ingest_script(design: Design = DEFAULT_DESIGN) -> str:
 
 
 @dataclass(frozen=True)
-class IngestConfig:
+class RedisIngestConfig:
     limit: int  # default per-tenant limit per window
     window_ms: int
     tenant_limits: dict[str, int] = field(default_factory=dict)
@@ -140,7 +140,7 @@ class RedisIngestor:
         recorder: Recorder | None,
         clock: RunClock,
         keys: KeyScheme,
-        cfg: IngestConfig,
+        cfg: RedisIngestConfig,
         variant: str,
         script_sha: str,
         recording: Recording = "compact",

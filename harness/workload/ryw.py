@@ -53,6 +53,7 @@ from harness.clients.mongo_outcomes import describe, read_preference, write_outc
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
+from harness.topology.mongo_spec import DATABASE
 
 PROCESS = "ryw"
 
@@ -90,7 +91,7 @@ class ProfileStore:
         variant: str,
         mode: str,
         *,
-        database: str = "eventlog",
+        database: str = DATABASE,
         cache: redis.Redis | None = None,
         cache_ttl_s: int = 3600,
         process: str = PROCESS,

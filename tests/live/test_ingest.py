@@ -21,7 +21,7 @@ from harness.topology.spec import load_topology
 from harness.workload.driver import final_reads
 from harness.workload.generator import Event, EventGenerator
 from harness.workload.keys import KeyScheme
-from harness.workload.redis_ingest import IngestConfig, RedisIngestor, ingest_script
+from harness.workload.redis_ingest import RedisIngestConfig, RedisIngestor, ingest_script
 from harness.workload.tenants import TenantMix, TenantPicker
 from tests.conftest import needs_servers
 
@@ -43,7 +43,7 @@ def event(seq: int, tenant: str, user: str, time_ms: int) -> Event:
 
 
 def setup(
-    dep: Deployment, tmp_path: Path, cfg: IngestConfig, keys: KeyScheme | None = None
+    dep: Deployment, tmp_path: Path, cfg: RedisIngestConfig, keys: KeyScheme | None = None
 ) -> tuple[RedisIngestor, HistoryRecorder, SlotRouter, redis.Redis]:
     node = dep.redis[0]
     admin = node.admin()
@@ -59,7 +59,7 @@ def setup(
 def test_limiter_admits_exactly_the_limit_and_only_admitted_events_leave_effects(
     standalone: Deployment, tmp_path: Path
 ) -> None:
-    ing, rec, router, admin = setup(standalone, tmp_path, IngestConfig(limit=5, window_ms=1000))
+    ing, rec, router, admin = setup(standalone, tmp_path, RedisIngestConfig(limit=5, window_ms=1000))
     events = [event(i, "acme", f"user_{i}", T0 + i) for i in range(12)]  # all in one window
     result = ing.ingest(events)
     later = ing.ingest([event(100, "acme", "user_100", T0 + 2000)])  # the next window admits again
@@ -80,7 +80,7 @@ def test_limiter_admits_exactly_the_limit_and_only_admitted_events_leave_effects
 
 
 def test_timeline_keeps_the_newest_100_for_a_day(standalone: Deployment, tmp_path: Path) -> None:
-    ing, rec, router, admin = setup(standalone, tmp_path, IngestConfig(limit=10_000, window_ms=1000))
+    ing, rec, router, admin = setup(standalone, tmp_path, RedisIngestConfig(limit=10_000, window_ms=1000))
     events = [event(i, "acme", "user_1", T0 + i) for i in range(150)]
     ing.ingest(events)
     rec.close()
@@ -95,7 +95,7 @@ def test_timeline_keeps_the_newest_100_for_a_day(standalone: Deployment, tmp_pat
 @pytest.mark.parametrize("stream", [False, True], ids=["batch-at-a-time", "pipelined-stream"])
 def test_generated_traffic_checks_valid(standalone: Deployment, tmp_path: Path, stream: bool) -> None:
     keys = KeyScheme({"whale": 2})
-    cfg = IngestConfig(limit=40, window_ms=1000, tenant_limits={"whale": 100})
+    cfg = RedisIngestConfig(limit=40, window_ms=1000, tenant_limits={"whale": 100})
     ing, rec, router, admin = setup(standalone, tmp_path, cfg, keys)
     gen = EventGenerator(
         TenantPicker(TenantMix(30, 0.8, "whale", 0.4), seeded_random(5, "t")), seeded_random(5, "e")
@@ -141,7 +141,9 @@ def test_cluster_every_event_touches_one_slot(tmp_path: Path) -> None:
         router = SlotRouter(seeds, cluster=True, now_ns=clock.now_ns)
         keys = KeyScheme({"whale": 3})
         with HistoryRecorder(tmp_path / "history.jsonl", clock) as rec:
-            ing = RedisIngestor(router, rec, clock, keys, IngestConfig(limit=1000, window_ms=1000), "v", sha)
+            ing = RedisIngestor(
+                router, rec, clock, keys, RedisIngestConfig(limit=1000, window_ms=1000), "v", sha
+            )
             gen = EventGenerator(
                 TenantPicker(TenantMix(50, 0.8, "whale", 0.3), seeded_random(2, "t")), seeded_random(2, "e")
             )
@@ -159,7 +161,7 @@ def test_cluster_every_event_touches_one_slot(tmp_path: Path) -> None:
 def test_a_stream_left_early_leaves_no_reply_for_the_next_caller(
     standalone: Deployment, tmp_path: Path
 ) -> None:
-    ing, rec, router, _admin = setup(standalone, tmp_path, IngestConfig(limit=10_000, window_ms=1000))
+    ing, rec, router, _admin = setup(standalone, tmp_path, RedisIngestConfig(limit=10_000, window_ms=1000))
     batches = [
         ([event(b * 10 + i, "acme", f"user_{i}", T0 + b * 10 + i) for i in range(10)], None) for b in range(3)
     ]

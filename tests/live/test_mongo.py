@@ -27,6 +27,12 @@ from tests.live.leftovers import assert_nothing_left
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _primary(facts: list[mongo_stats.MemberFact]) -> str | None:
+    """The one member the set reports PRIMARY (None when none, or more than one, does)."""
+    primaries = [f.name for f in facts if f.state == "PRIMARY"]
+    return primaries[0] if len(primaries) == 1 else None
+
+
 @pytest.fixture(scope="module")
 def replset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     run_id = run_id_now("test-")
@@ -48,7 +54,7 @@ def test_replica_set_is_reached_only_through_proxies(replset: Deployment) -> Non
         assert set(hello["hosts"]) <= proxies
         assert hello["primary"] in proxies
         facts = mongo_stats.members(client)
-    assert mongo_stats.primary_of(facts) == replset.mongo_node("m1").proxied  # priority 2 wins
+    assert _primary(facts) == replset.mongo_node("m1").proxied  # priority 2 wins
     assert all(f.lag_s is not None and f.lag_s < 5 for f in facts)
 
 
@@ -78,8 +84,7 @@ def test_platform_collections_enforce_idempotency_and_the_audit_schema(replset: 
                     "actor": {"user_id": "u1"},
                 }
             )
-        size = mongo_stats.collection_size(client, "eventlog", "events")
-        assert size.count == 1
+        assert db["events"].count_documents({}) == 1
 
 
 @pytest.mark.live
@@ -97,7 +102,7 @@ def test_isolated_primary_is_replaced(replset: Deployment) -> None:
         new_primary = None
         while time.monotonic() < deadline and new_primary in (None, old.proxied):
             facts = mongo_stats.members(replset.mongo_node("m2").admin())
-            new_primary = mongo_stats.primary_of(facts)
+            new_primary = _primary(facts)
             time.sleep(0.5)
         assert new_primary not in (None, old.proxied), "no new primary within 60 s of isolating m1"
     finally:

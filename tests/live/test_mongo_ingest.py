@@ -26,7 +26,7 @@ from harness.topology.spec import TopologySpec, load_topology
 from harness.workload.audit_writer import AuditWriter
 from harness.workload.final_reads_mongo import FinalReader
 from harness.workload.generator import DAY_MS, EventGenerator
-from harness.workload.mongo_ingest import IngestConfig, MongoIngestor, WriteConcernSpec
+from harness.workload.mongo_ingest import MongoIngestConfig, MongoIngestor, WriteConcernSpec
 from harness.workload.tenants import TenantMix, TenantPicker
 from tests.conftest import missing_servers
 from tests.live.leftovers import assert_nothing_left
@@ -71,7 +71,7 @@ def test_events_and_audit_chain_survive_and_a_resend_stores_nothing_twice(
         HistoryRecorder(tmp_path / "history.jsonl", clock) as rec,
         server.mongo_client(serverSelectionTimeoutMS=10_000) as client,
     ):
-        cfg = IngestConfig(batch_size=500, wc=WriteConcernSpec(w="majority", j=True, wtimeout_ms=10_000))
+        cfg = MongoIngestConfig(batch_size=500, wc=WriteConcernSpec(w="majority", j=True, wtimeout_ms=10_000))
         ing = MongoIngestor(client, rec, clock, cfg, "live")
         first = ing.write(events)
         assert {r.detail for r in first} == {"inserted"}
@@ -129,7 +129,7 @@ def test_rollups_count_what_was_stored(server: Deployment, tmp_path: Path) -> No
         HistoryRecorder(tmp_path / "history.jsonl", clock) as rec,
         server.mongo_client(serverSelectionTimeoutMS=10_000) as client,
     ):
-        MongoIngestor(client, rec, clock, IngestConfig(batch_size=500), "live").write(events)
+        MongoIngestor(client, rec, clock, MongoIngestConfig(batch_size=500), "live").write(events)
         tenants = sorted({e.tenant for e in events})
         for portable in portable_modes:
             worker = AggregationWorker(

@@ -24,7 +24,7 @@ from harness.workload.driver import final_reads
 from harness.workload.generator import Event, EventGenerator, GeneratorConfig
 from harness.workload.keys import KeyScheme
 from harness.workload.platform import PlatformConfig, PlatformDriver, redis_dashboard_loader
-from harness.workload.redis_ingest import IngestConfig, RedisIngestor, ingest_script
+from harness.workload.redis_ingest import RedisIngestConfig, RedisIngestor, ingest_script
 from harness.workload.redis_reads import RedisQueries
 from harness.workload.sessions import SessionConfig, SessionDriver, final_sessions
 from harness.workload.tenants import TenantMix, TenantPicker
@@ -76,7 +76,9 @@ def test_platform_driver_runs_every_schedule_and_its_history_checks_valid(
         seeded_random(3, "events"),
         GeneratorConfig(users_per_tenant=5),
     )
-    ingestor = RedisIngestor(routers[0], rec, clock, keys, IngestConfig(limit=20, window_ms=1000), "v", sha)
+    ingestor = RedisIngestor(
+        routers[0], rec, clock, keys, RedisIngestConfig(limit=20, window_ms=1000), "v", sha
+    )
     client = dep.client(master.name, socket_timeout=2, retry=redis_nodes.no_retry())
     cache = Cache(
         client,

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from bson.codec_options import CodecOptions, DatetimeConversion
 
-from harness.checkers.audit_trail import GENESIS, audit_hash
+from harness.audit_chain import GENESIS, audit_hash
 from harness.clock import seeded_random
 from harness.workload.audit_writer import (
     chain_record,

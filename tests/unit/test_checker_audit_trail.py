@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.checkers.audit_trail import GENESIS, NAME, audit_hash, canonical, check_audit_trail
+from harness.audit_chain import GENESIS, audit_hash, canonical
+from harness.checkers.audit_trail import NAME, check_audit_trail
 from tests.quality.cases import NotApplicable
 from tests.quality.cases._sim import MS, History, completion_order
 from tests.quality.cases._sim_audit import RETENTION_MS, simulate, steps_st

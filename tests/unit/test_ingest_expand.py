@@ -22,7 +22,7 @@ from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
 from harness.workload.generator import EventGenerator
 from harness.workload.keys import KeyScheme
-from harness.workload.redis_ingest import IngestConfig, Recording, RedisIngestor
+from harness.workload.redis_ingest import Recording, RedisIngestConfig, RedisIngestor
 from harness.workload.tenants import TenantMix, TenantPicker
 
 CHECKERS = [
@@ -96,7 +96,7 @@ def record(tmp_path: Path, recording: Recording, lose_one: bool) -> Path:
         TenantPicker(TenantMix(20, 0.8, "whale", 0.5), seeded_random(3, "t")), seeded_random(3, "e")
     )
     keys = KeyScheme({"whale": 2})
-    cfg = IngestConfig(limit=12, window_ms=1000, tenant_limits={"t1": 3})
+    cfg = RedisIngestConfig(limit=12, window_ms=1000, tenant_limits={"t1": 3})
     with HistoryRecorder(path, clock) as rec:
         ing = RedisIngestor(
             cast(SlotRouter, router), rec, clock, keys, cfg, "v", "0" * 40, recording, design="script"

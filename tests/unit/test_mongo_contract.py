@@ -585,7 +585,6 @@ def test_members_primary_optimes_and_lag(server: MockupDB, client: MongoClient[d
         status(("h:1", "PRIMARY", 1000), ("h:2", "SECONDARY", 997), ("h:3", "SECONDARY", 1000))
     )
     facts = future()
-    assert mongo_stats.primary_of(facts) == "h:1"
     assert [(f.name, f.state, f.optime, f.lag_s) for f in facts] == [
         ("h:1", "PRIMARY", (1000, 1), 0.0),
         ("h:2", "SECONDARY", (997, 1), 3.0),
@@ -634,48 +633,6 @@ def test_chunk_distribution_joins_collections_by_uuid(
         }
     )
     assert future() == {"shard1": 5, "shard2": 3}
-
-
-def test_collection_sizes_sum_over_shards(server: MockupDB, client: MongoClient[dict[str, Any]]) -> None:
-    future = go(mongo_stats.collection_size, client, "eventlog", "events")
-    req = receive(server, "aggregate", db="eventlog")
-    assert body(req)["pipeline"] == [{"$collStats": {"storageStats": {}}}]
-    req.ok(
-        cursor={
-            "id": 0,
-            "ns": "eventlog.events",
-            "firstBatch": [
-                {
-                    "shard": "shard1",
-                    "storageStats": {
-                        "count": 600,
-                        "size": 600_000,
-                        "storageSize": 200_000,
-                        "totalIndexSize": 90_000,
-                    },
-                },
-                {
-                    "shard": "shard2",
-                    "storageStats": {
-                        "count": 400,
-                        "size": 400_000,
-                        "storageSize": 150_000,
-                        "totalIndexSize": 60_000,
-                    },
-                },
-            ],
-        }
-    )
-    size = future()
-    assert (size.count, size.data_bytes, size.storage_bytes, size.index_bytes, size.shards) == (
-        1000,
-        1_000_000,
-        350_000,
-        150_000,
-        2,
-    )
-    assert size.avg_doc_bytes == 1000.0
-    assert size.index_bytes_per_doc == 150.0
 
 
 def test_status_health_names_states_and_lag(server: MockupDB) -> None:

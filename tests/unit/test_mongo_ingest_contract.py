@@ -20,8 +20,8 @@ import pytest
 from mockupdb import CODEC_OPTIONS, MockupDB, go
 from pymongo import MongoClient
 
+from harness.audit_chain import GENESIS
 from harness.checkers import Verdict, build_checkers, run_checkers
-from harness.checkers.audit_trail import GENESIS
 from harness.clock import RunClock, seeded_random
 from harness.history.loader import Op, load_history, stream_ops
 from harness.history.recorder import HistoryRecorder
@@ -30,7 +30,7 @@ from harness.workload.audit_writer import AuditWriter, chain_record, ms_to_datet
 from harness.workload.final_reads_mongo import FinalReader
 from harness.workload.generator import DAY_MS, Event, EventGenerator
 from harness.workload.keys import minute_bucket
-from harness.workload.mongo_ingest import IngestConfig, MongoIngestor, WriteConcernSpec, doc_key
+from harness.workload.mongo_ingest import MongoIngestConfig, MongoIngestor, WriteConcernSpec, doc_key
 from harness.workload.tenants import TenantMix, TenantPicker
 
 T0 = 1_700_000_000_000
@@ -52,7 +52,7 @@ def make_events(n: int, seed: int = 5) -> list[Event]:
 
 
 def ingestor(client: MongoClient[dict[str, Any]], rec: HistoryRecorder, **cfg: Any) -> MongoIngestor:
-    config = IngestConfig(wc=WC, retry_backoff_s=0.0, **cfg)
+    config = MongoIngestConfig(wc=WC, retry_backoff_s=0.0, **cfg)
     return MongoIngestor(client, rec, rec.clock, config, "v1", wall_ms=lambda: WALL)
 
 
@@ -329,7 +329,7 @@ def test_unacknowledged_insert_is_never_recorded_ok(
     """Defence in depth behind the scenario check: with ``w: 0`` the server sends no reply, so
     pymongo's result says ``acknowledged: False`` and nothing is known of the events."""
     events = make_events(2)
-    cfg = IngestConfig(wc=WriteConcernSpec(w=0), retry_backoff_s=0.0)
+    cfg = MongoIngestConfig(wc=WriteConcernSpec(w=0), retry_backoff_s=0.0)
     ing = MongoIngestor(client, rec, rec.clock, cfg, "v1", wall_ms=lambda: WALL)
     future = go(ing.write, events)
     req = receive(server, "insert")

@@ -8,7 +8,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from harness.checkers.audit_trail import GENESIS, audit_hash
+from harness.audit_chain import GENESIS, audit_hash
 from tests.quality.cases._sim import MS, History, wall_ms
 
 TENANTS = ["t0", "t1", "t2"]
