@@ -15,7 +15,6 @@ import contextlib
 import fcntl
 import json
 import os
-import signal
 import subprocess
 import tempfile
 import threading
@@ -26,6 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.topology.cgroups import our_groups, remove_group
+from harness.topology.pids import REAP_TIMEOUT_S, parent_of, terminate, wait_gone
+
+# Imported from here by the rest of the harness (they lived here before pids.py).
+from harness.topology.pids import is_stopped as is_stopped
+from harness.topology.pids import pid_alive as pid_alive
+from harness.topology.pids import proc_start_time as proc_start_time
+from harness.topology.pids import stop_process as stop_process
 
 RUN_ID_ENV = "HARNESS_RUN_ID"
 NETNS_PREFIX = "hx-"
@@ -39,24 +45,6 @@ def state_dir() -> Path:
     path = Path(base) if base else Path.home() / ".local" / "state" / "eventlog-harness"
     (path / "runs").mkdir(parents=True, exist_ok=True)
     return path
-
-
-def proc_start_time(pid: int) -> int | None:
-    """Kernel start time of a pid (clock ticks since boot), to tell a live process from a reused pid."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # Field 22; the command name (field 2) may contain spaces, so split after its closing paren.
-    return int(stat.rsplit(")", 1)[1].split()[19])
-
-
-def pid_alive(pid: int, start_time: int | None = None) -> bool:
-    """True for a running (not zombie) process that is the one recorded, not a reused pid."""
-    current = proc_start_time(pid)
-    if current is None or _is_zombie(pid):
-        return False
-    return start_time is None or current == start_time
 
 
 @dataclass
@@ -169,55 +157,6 @@ def new_resources(run_id: str, run_dir: Path, *, detached: bool, topology: str) 
 # -- teardown ----------------------------------------------------------------------------------
 
 
-def stop_process(pid: int, start_time: int | None, grace_s: float = 3.0) -> None:
-    """SIGTERM, then SIGKILL after ``grace_s``; waits until the pid is gone (reaping our children).
-
-    A server paused by a fault (SIGSTOP) would hold SIGTERM pending and never shut down cleanly,
-    and a stopped process must never outlive a run: so SIGCONT follows the SIGTERM (in that order,
-    so it wakes up to the pending SIGTERM rather than running on for a moment)."""
-    if not pid_alive(pid, start_time):
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-        os.kill(pid, signal.SIGCONT)
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        _reap(pid)
-        if not pid_alive(pid, start_time) or _is_zombie(pid):
-            _reap(pid)
-            return
-        time.sleep(0.02)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-        os.kill(pid, signal.SIGCONT)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and pid_alive(pid, start_time) and not _is_zombie(pid):
-        time.sleep(0.02)
-    _reap(pid)
-
-
-def _reap(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
-
-
-def is_stopped(pid: int) -> bool:
-    """True for a process in state T (stopped by a signal, e.g. a pause fault's SIGSTOP)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] in ("T", "t")
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
-
-
 def _run_quiet(cmd: list[str]) -> None:
     subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, timeout=15)
 
@@ -228,13 +167,16 @@ def teardown(res: RunResources) -> list[str]:
     with SPAWN_LOCK:
         res.closing = True  # no fault may start a server from now on (see ServerProcess)
     # Servers first: a namespace with live processes in it would outlive 'ip netns del'.
+    procs = [(p.pid, p.start_time) for p in reversed(res.processes)]
     for proc in reversed(res.processes):
         if pid_alive(proc.pid, proc.start_time):
-            stop_process(proc.pid, proc.start_time)
+            terminate(proc.pid, proc.start_time)
             removed.append(f"process {proc.name} (pid {proc.pid})")
     for pid in labelled_pids(res.run_id):
-        stop_process(pid, proc_start_time(pid))
+        procs.append((pid, proc_start_time(pid)))
+        terminate(*procs[-1])
         removed.append(f"process pid {pid} (labelled {res.run_id})")
+    removed += _wait_reaped(procs)
     for group in res.cgroups:  # empty once its processes are gone
         if remove_group(group):
             removed.append(f"cgroup {group}")
@@ -253,6 +195,17 @@ def teardown(res: RunResources) -> list[str]:
     with contextlib.suppress(FileNotFoundError):
         (state_dir() / "runs" / f"{res.run_id}.json").unlink()
     return removed
+
+
+def _wait_reaped(procs: list[tuple[int, int | None]]) -> list[str]:
+    """Waits until every pid is gone, not just signalled: an exited server keeps its pid until it is
+    reaped, and 'harness down && harness up' must start from a clean table. All at once, since a
+    detached run's servers are reaped by init in its own time (see pids.py). Reports what is left."""
+    return [
+        f"process pid {pid} exited but its parent (pid {parent_of(pid)}) did not reap it "
+        f"within {REAP_TIMEOUT_S:g}s"
+        for pid in wait_gone(procs, REAP_TIMEOUT_S)
+    ]
 
 
 def _wait_links_gone(links: set[str], timeout_s: float = 5.0) -> None:
@@ -337,6 +290,7 @@ def _reap_locked(include_detached: bool) -> list[str]:
             live_groups.update(res.cgroups)
             continue
         removed += teardown(res)
+    strays: list[tuple[int, int | None]] = []
     for pid in labelled_pids():
         try:
             env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
@@ -344,8 +298,10 @@ def _reap_locked(include_detached: bool) -> list[str]:
             continue
         label = next((v.split(b"=", 1)[1].decode() for v in env if v.startswith(RUN_ID_ENV.encode())), "")
         if label not in live_ids:
-            stop_process(pid, proc_start_time(pid))
+            strays.append((pid, proc_start_time(pid)))
+            terminate(*strays[-1])
             removed.append(f"process pid {pid} (labelled {label}, no live run)")
+    removed += _wait_reaped(strays)
     for ns in list_netns():
         if ns.startswith(NETNS_PREFIX) and ns not in live_netns:
             _run_quiet(["ip", "netns", "del", ns])

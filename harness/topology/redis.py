@@ -1,8 +1,8 @@
 """Redis nodes on the local backend: config, start, cluster formation, health.
 
 Nodes announce their proxy addresses (``cluster-announce-*`` for Cluster, ``replica-announce-*``
-for plain replication), so clients following MOVED/ASK and replicas syncing from a master all go
-through Toxiproxy. The harness's own admin traffic (formation, health, stats) uses the node's
+for how a master lists its replicas), so clients following MOVED/ASK and replicas syncing from a
+master all go through Toxiproxy. The harness's own admin traffic (formation, health, stats) uses the node's
 direct address so that toxics and partitions never blind the observer.
 """
 
@@ -121,13 +121,14 @@ def write_config(node: RedisNode, spec: RedisSpec, primary: RedisNode | None) ->
             f"cluster-announce-port {node.client_proxy.listen_port}",
             f"cluster-announce-bus-port {node.bus_proxy.listen_port}",
         ]
-    else:
-        lines += [
-            f"replica-announce-ip {node.client_proxy.listen_host}",
-            f"replica-announce-port {node.client_proxy.listen_port}",
-        ]
-        if primary is not None:
-            lines.append(f"replicaof {primary.client_proxy.listen_host} {primary.client_proxy.listen_port}")
+    # In a cluster too: a master lists its replicas (INFO, ROLE) where they say they listen, which
+    # without this is the replica's direct port (on the bridge address in netns mode: nowhere).
+    lines += [
+        f"replica-announce-ip {node.client_proxy.listen_host}",
+        f"replica-announce-port {node.client_proxy.listen_port}",
+    ]
+    if primary is not None:
+        lines.append(f"replicaof {primary.client_proxy.listen_host} {primary.client_proxy.listen_port}")
     lines += [f"{k} {_conf_value(v)}" for k, v in spec.settings.items()]
     node.data_dir.mkdir(parents=True, exist_ok=True)
     conf = node.data_dir / "redis.conf"

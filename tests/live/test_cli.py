@@ -12,6 +12,7 @@ import pytest
 
 from harness.doctor import find_binary
 from harness.topology.lifecycle import RunResources, registered_runs
+from harness.topology.pids import pid_exists
 from tests.conftest import needs_ferretdb, needs_servers
 from tests.live.leftovers import assert_nothing_left
 
@@ -51,6 +52,27 @@ def test_up_status_down() -> None:
     assert down.returncode == 0 and "took down redis-replicated" in down.stderr
     assert_nothing_left(RunResources.load(Path(res.run_dir) / "resources.json"))
     assert "nothing is up" in harness("status").stderr
+
+
+@pytest.mark.live
+@needs_servers
+def test_down_then_up_again_back_to_back() -> None:
+    """'harness down' returns only once every server is gone from the process table (reaped, not
+    just signalled): they are not its children, init reaps them in its own time. So an 'up' straight
+    after it never meets the last run's processes, ports, namespaces or names."""
+    if any(r.detached for r in registered_runs()):
+        pytest.skip("a topology is already up on this machine ('harness down' it to run this test)")
+    for attempt in range(2):
+        up = harness("up", "redis-replicated")
+        try:
+            assert up.returncode == 0, f"up #{attempt + 1}: {up.stderr}"
+            res = next(r for r in registered_runs() if r.detached)
+        finally:
+            down = harness("down")
+        assert down.returncode == 0 and "took down redis-replicated" in down.stderr, down.stderr
+        left = [f"{p.name} (pid {p.pid})" for p in res.processes if pid_exists(p.pid, p.start_time)]
+        assert not left, f"still in the process table after 'harness down' #{attempt + 1}: {left}"
+        assert_nothing_left(res)
 
 
 @pytest.mark.live
