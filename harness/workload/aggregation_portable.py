@@ -61,10 +61,12 @@ def hourly_docs(
         g = groups[(ev.get("tenant_id"), ev.get("event_type"), _get(ev, "context.environment"))]
         g.count += 1
         # $addToSet of a missing field adds nothing; a null value is a member like any other.
-        if _get(ev, "actor") is not None and "user_id" in ev["actor"]:
-            g.users.add(_hashable(ev["actor"]["user_id"]))
-        if _get(ev, "actor") is not None and "session_id" in ev["actor"]:
-            g.sessions.add(_hashable(ev["actor"]["session_id"]))
+        actor = ev.get("actor")
+        if isinstance(actor, Mapping):
+            if "user_id" in actor:
+                g.users.add(_hashable(actor["user_id"]))
+            if "session_id" in actor:
+                g.sessions.add(_hashable(actor["session_id"]))
         if len(g.sample) < 3 and "event_id" in ev:
             g.sample.append(ev["event_id"])
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
