@@ -1,5 +1,5 @@
 """The audit records' hash chain: the one definition the audit writer
-(:mod:`harness.workload.audit_writer`) and the audit-trail checker
+(:mod:`harness.workload.mongo_plane.audit_writer`) and the audit-trail checker
 (:mod:`harness.checkers.audit_trail`) share.
 
 Each record carries ``hash``: SHA-256 over its canonical content and the previous record's hash::

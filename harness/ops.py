@@ -5,7 +5,7 @@ timeout: it may or may not have taken effect). A timeout is never counted as suc
 
 Here too: :class:`Op` (an invoke paired with its completion, what the loader yields and the checkers
 read) and the op names of the ingestion path, with the compact form ingestion records them in, which
-its recorder (:mod:`harness.workload.ingest_record`) writes and the loader expands
+its recorder (:mod:`harness.workload.redis_plane.ingest_record`) writes and the loader expands
 (:mod:`harness.history.ingest`).
 """
 

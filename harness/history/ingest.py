@@ -1,6 +1,6 @@
 """Expands one compact ``ingest`` op into the checkers' vocabulary ops (pure, no I/O).
 
-The ingestion workload (:mod:`harness.workload.redis_ingest`) runs one script per event that does
+The ingestion workload (:mod:`harness.workload.redis_plane.ingest`) runs one script per event that does
 the rate-limit check and, if admitted, the counter ``INCR``, the ``PFADD`` and the timeline write.
 Recording those as four ops per event costs more than the run may spend on recording, so it records
 one ``ingest`` op (the compact form, its fields: :data:`harness.ops.INGEST`); :func:`expand_ingest`

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from harness.scenario.spec import ScenarioSpec, VariantSpec
 from harness.topology.local import Deployment
-from harness.workload.keys import KeyScheme
-from harness.workload.tenants import TenantMix
+from harness.workload.model.keys import KeyScheme
+from harness.workload.model.tenants import TenantMix
 
 
 def tenants_and_keys(spec: ScenarioSpec, variant: VariantSpec) -> tuple[TenantMix, KeyScheme]:

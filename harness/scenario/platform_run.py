@@ -28,34 +28,34 @@ from harness.topology import mongo_commands as cmds
 from harness.topology import redis as redis_nodes
 from harness.topology.local import Deployment
 from harness.topology.mongo_features import FEATURES
-from harness.workload.aggregation import AggregationWorker
-from harness.workload.audit_writer import AuditWriter
-from harness.workload.cache import Cache, CacheConfig
-from harness.workload.driver import final_reads
-from harness.workload.final_reads_mongo import FinalReader
-from harness.workload.generator import EventGenerator, GeneratorConfig
-from harness.workload.mongo_ingest import (
+from harness.workload.engine.profile import RateProfile
+from harness.workload.model.generator import EventGenerator, GeneratorConfig
+from harness.workload.model.tenants import TenantPicker
+from harness.workload.mongo_plane.aggregation import AggregationWorker
+from harness.workload.mongo_plane.audit_writer import AuditWriter
+from harness.workload.mongo_plane.final_reads import FinalReader
+from harness.workload.mongo_plane.ingest import (
     IDEMPOTENCY_INDEX,
     MongoIngestConfig,
     MongoIngestor,
     WriteConcernSpec,
 )
-from harness.workload.platform import PlatformConfig, PlatformDriver, redis_dashboard_loader
-from harness.workload.platform_mongo import (
+from harness.workload.mongo_plane.queries import QueryService
+from harness.workload.platform.driver import PlatformConfig, PlatformDriver, redis_dashboard_loader
+from harness.workload.platform.mongo_side import (
     MongoEventWriter,
     MongoProfiles,
     MongoQueryMix,
     aggregation_job,
     reset_collections,
 )
-from harness.workload.profile import RateProfile
-from harness.workload.queries import QueryService
-from harness.workload.redis_ingest import RedisIngestConfig, RedisIngestor, ingest_script
-from harness.workload.redis_reads import RedisQueries, ReplicaRouter
-from harness.workload.ryw import ProfileStore
-from harness.workload.session_fallback import FallbackSessionDriver, FallbackSessionStore
-from harness.workload.sessions import SessionConfig, SessionDriver, final_sessions
-from harness.workload.tenants import TenantPicker
+from harness.workload.platform.ryw import ProfileStore
+from harness.workload.platform.session_fallback import FallbackSessionDriver, FallbackSessionStore
+from harness.workload.redis_plane.cache import Cache, CacheConfig
+from harness.workload.redis_plane.events import final_reads
+from harness.workload.redis_plane.ingest import RedisIngestConfig, RedisIngestor, ingest_script
+from harness.workload.redis_plane.reads import RedisQueries, ReplicaRouter
+from harness.workload.redis_plane.sessions import SessionConfig, SessionDriver, final_sessions
 
 
 @dataclass

@@ -57,15 +57,15 @@ from harness.topology import redis as redis_nodes
 from harness.topology.local import Deployment, deploy, run_id_now
 from harness.topology.mongo_spec import MongoSpec
 from harness.topology.spec import TopologySpec, load_topology
-from harness.workload import progress as live
-from harness.workload.driver import DriverConfig, EventDriver, final_reads, limiter_script
-from harness.workload.increments import IncrementConfig, IncrementDriver
-from harness.workload.openloop import DriverStats
-from harness.workload.platform import PlatformDriver
-from harness.workload.profile import RateProfile
-from harness.workload.progress import Snapshot
-from harness.workload.sessions import SessionConfig, SessionDriver, final_sessions
-from harness.workload.tenants import TenantPicker
+from harness.workload.engine import progress as live
+from harness.workload.engine.openloop import DriverStats
+from harness.workload.engine.profile import RateProfile
+from harness.workload.engine.progress import Snapshot
+from harness.workload.model.tenants import TenantPicker
+from harness.workload.platform.driver import PlatformDriver
+from harness.workload.redis_plane.events import DriverConfig, EventDriver, final_reads, limiter_script
+from harness.workload.redis_plane.increments import IncrementConfig, IncrementDriver
+from harness.workload.redis_plane.sessions import SessionConfig, SessionDriver, final_sessions
 
 Progress = Callable[[str, float, str], None]
 

@@ -14,13 +14,13 @@ from harness.faults.nemesis import build_fault  # the package __init__ registers
 from harness.faults.schedule import ScheduleSpec
 from harness.specload import load_yaml_model, names_in, resolve_spec
 from harness.topology.spec import load_topology
-from harness.workload.profile import ProfileError, RateProfile, constant, parse_profile
+from harness.workload.engine.profile import ProfileError, RateProfile, constant, parse_profile
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent.parent / "scenarios"
 KNOWN_CHECKERS = tuple(sorted(CHECKERS))
 # A target's metric is a path into metrics.json's per-variant data: <variant>.<dotted path>.
 METRIC_PATH = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_]+)+$")
-#: Read-your-writes modes played on the MongoDB plane (harness.workload.ryw); the others on Redis.
+#: Read-your-writes modes played on the MongoDB plane (harness.workload.platform.ryw); the others on Redis.
 #: The MongoDB read-your-writes modes and the server features each needs to mean anything: reads
 #: from secondaries need replication; a causal session needs the cluster time it waits for.
 MONGO_RYW_NEEDS: dict[str, tuple[str, ...]] = {
@@ -46,7 +46,7 @@ class WorkloadSpec(Strict):
     """``events``: the ingestion path (limiter, then counter) over Zipf tenants, as hot-partition
     plays it. ``increments``: steady INCRs over ``keys`` counters, the failover scenarios' load.
     ``sessions``: the session store. ``platform``: the whole platform (ingestion's full per-event
-    work on both planes, the query mix with its cache, sessions; :mod:`harness.workload.platform`)."""
+    work on both planes, the query mix with its cache, sessions; :mod:`harness.workload.platform.driver`)."""
 
     kind: Literal["events", "increments", "sessions", "platform"] = "events"
     rate: float = Field(gt=0, le=200_000, description="offered events per second")

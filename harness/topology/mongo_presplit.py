@@ -36,7 +36,7 @@ from bson import SON
 from bson.max_key import MaxKey
 from bson.min_key import MinKey
 
-from harness.workload.tenants import tenant_name
+from harness.workload.model.tenants import tenant_name
 
 TENANT_FIELD = "tenant_id"
 

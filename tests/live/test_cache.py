@@ -22,7 +22,8 @@ from harness.history.recorder import HistoryRecorder
 from harness.topology.local import Deployment, deploy, run_id_now
 from harness.topology.redis import no_retry
 from harness.topology.spec import load_topology
-from harness.workload.cache import (
+from harness.workload.model.keys import KeyScheme
+from harness.workload.redis_plane.cache import (
     Cache,
     CacheConfig,
     CacheStats,
@@ -31,7 +32,6 @@ from harness.workload.cache import (
     cache_key,
     xfetch_recompute,
 )
-from harness.workload.keys import KeyScheme
 from tests.conftest import needs_servers
 
 pytestmark = [pytest.mark.live, needs_servers]

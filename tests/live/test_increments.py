@@ -16,8 +16,8 @@ from harness.history.loader import load_history, stream_ops
 from harness.history.recorder import HistoryRecorder
 from harness.topology.local import Deployment, deploy, run_id_now
 from harness.topology.spec import load_topology
-from harness.workload.driver import final_reads
-from harness.workload.increments import IncrementConfig, IncrementDriver
+from harness.workload.redis_plane.events import final_reads
+from harness.workload.redis_plane.increments import IncrementConfig, IncrementDriver
 from tests.conftest import needs_servers
 
 pytestmark = [pytest.mark.live, needs_servers]

@@ -9,7 +9,7 @@ import pytest
 import redis
 from redis.crc import key_slot
 
-from harness.bench import standalone_topology
+from harness.bench.suite import standalone_topology
 from harness.checkers import build_checkers, run_checkers
 from harness.clients.redis_router import SlotRouter
 from harness.clock import RunClock, seeded_random
@@ -18,11 +18,11 @@ from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
 from harness.topology.local import Deployment, deploy, run_id_now
 from harness.topology.spec import load_topology
-from harness.workload.driver import final_reads
-from harness.workload.generator import Event, EventGenerator
-from harness.workload.keys import KeyScheme
-from harness.workload.redis_ingest import RedisIngestConfig, RedisIngestor, ingest_script
-from harness.workload.tenants import TenantMix, TenantPicker
+from harness.workload.model.generator import Event, EventGenerator
+from harness.workload.model.keys import KeyScheme
+from harness.workload.model.tenants import TenantMix, TenantPicker
+from harness.workload.redis_plane.events import final_reads
+from harness.workload.redis_plane.ingest import RedisIngestConfig, RedisIngestor, ingest_script
 from tests.conftest import needs_servers
 
 pytestmark = [pytest.mark.live, needs_servers]

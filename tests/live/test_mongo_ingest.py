@@ -23,11 +23,11 @@ from harness.topology.lifecycle import RunResources
 from harness.topology.local import Deployment, deploy, run_id_now
 from harness.topology.mongo_spec import MongoSpec
 from harness.topology.spec import TopologySpec, load_topology
-from harness.workload.audit_writer import AuditWriter
-from harness.workload.final_reads_mongo import FinalReader
-from harness.workload.generator import DAY_MS, EventGenerator
-from harness.workload.mongo_ingest import MongoIngestConfig, MongoIngestor, WriteConcernSpec
-from harness.workload.tenants import TenantMix, TenantPicker
+from harness.workload.model.generator import DAY_MS, EventGenerator
+from harness.workload.model.tenants import TenantMix, TenantPicker
+from harness.workload.mongo_plane.audit_writer import AuditWriter
+from harness.workload.mongo_plane.final_reads import FinalReader
+from harness.workload.mongo_plane.ingest import MongoIngestConfig, MongoIngestor, WriteConcernSpec
 from tests.conftest import missing_servers
 from tests.live.leftovers import assert_nothing_left
 
@@ -103,8 +103,8 @@ def test_rollups_count_what_was_stored(server: Deployment, tmp_path: Path) -> No
     from collections import Counter, defaultdict
 
     from harness.topology.mongo import ddl_client
-    from harness.workload.aggregation import HOUR_MS, AggregationWorker
-    from harness.workload.platform_mongo import reset_collections
+    from harness.workload.mongo_plane.aggregation import HOUR_MS, AggregationWorker
+    from harness.workload.platform.mongo_side import reset_collections
 
     assert server.mongo is not None and server.mongo.features is not None
     with ddl_client(server.mongo, 30.0) as ddl:

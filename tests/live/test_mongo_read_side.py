@@ -25,11 +25,11 @@ from harness.topology import mongo_commands as cmds
 from harness.topology.local import Deployment, deploy, run_id_now
 from harness.topology.mongo import MongoNode
 from harness.topology.spec import load_topology
-from harness.workload.aggregation import AggregationWorker
-from harness.workload.generator import EventGenerator
-from harness.workload.queries import QueryService
-from harness.workload.ryw import ProfileStore
-from harness.workload.tenants import TenantMix, TenantPicker
+from harness.workload.model.generator import EventGenerator
+from harness.workload.model.tenants import TenantMix, TenantPicker
+from harness.workload.mongo_plane.aggregation import AggregationWorker
+from harness.workload.mongo_plane.queries import QueryService
+from harness.workload.platform.ryw import ProfileStore
 from tests.conftest import needs_mongod, needs_servers
 
 pytestmark = [pytest.mark.live, needs_servers, needs_mongod]

@@ -19,15 +19,15 @@ from harness.history.recorder import HistoryRecorder
 from harness.topology import redis as redis_nodes
 from harness.topology.local import Deployment, deploy, run_id_now
 from harness.topology.spec import load_topology
-from harness.workload.cache import Cache, CacheConfig
-from harness.workload.driver import final_reads
-from harness.workload.generator import Event, EventGenerator, GeneratorConfig
-from harness.workload.keys import KeyScheme
-from harness.workload.platform import PlatformConfig, PlatformDriver, redis_dashboard_loader
-from harness.workload.redis_ingest import RedisIngestConfig, RedisIngestor, ingest_script
-from harness.workload.redis_reads import RedisQueries
-from harness.workload.sessions import SessionConfig, SessionDriver, final_sessions
-from harness.workload.tenants import TenantMix, TenantPicker
+from harness.workload.model.generator import Event, EventGenerator, GeneratorConfig
+from harness.workload.model.keys import KeyScheme
+from harness.workload.model.tenants import TenantMix, TenantPicker
+from harness.workload.platform.driver import PlatformConfig, PlatformDriver, redis_dashboard_loader
+from harness.workload.redis_plane.cache import Cache, CacheConfig
+from harness.workload.redis_plane.events import final_reads
+from harness.workload.redis_plane.ingest import RedisIngestConfig, RedisIngestor, ingest_script
+from harness.workload.redis_plane.reads import RedisQueries
+from harness.workload.redis_plane.sessions import SessionConfig, SessionDriver, final_sessions
 from tests.conftest import needs_servers
 
 pytestmark = [pytest.mark.live, needs_servers]

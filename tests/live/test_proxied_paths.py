@@ -24,7 +24,7 @@ from harness.ops import OpType
 from harness.topology.local import Deployment, deploy, run_id_now
 from harness.topology.redis import no_retry
 from harness.topology.spec import load_topology
-from harness.workload.redis_reads import ReplicaRouter
+from harness.workload.redis_plane.reads import ReplicaRouter
 from tests.conftest import needs_netns, needs_servers
 from tests.live.leftovers import assert_nothing_left
 from tests.live.proxied import OBSERVER_NAME, Proxies, announced, confirmed, look, observer, off_proxy

@@ -23,8 +23,8 @@ from harness.doctor import find_binary
 from harness.history.loader import load_history, stream_ops
 from harness.history.recorder import HistoryRecorder
 from harness.topology.redis import no_retry
-from harness.workload.ryw import ProfileStore, cache_key
-from harness.workload.session_fallback import FallbackSessionStore, session_key
+from harness.workload.platform.ryw import ProfileStore, cache_key
+from harness.workload.platform.session_fallback import FallbackSessionStore, session_key
 from tests.mockrs import body, cursor, mock_replset, receive
 
 pytestmark = [

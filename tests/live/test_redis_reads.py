@@ -25,10 +25,10 @@ from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
 from harness.topology.local import Deployment, deploy, run_id_now
 from harness.topology.spec import load_topology
-from harness.workload.generator import EventGenerator
-from harness.workload.keys import KeyScheme
-from harness.workload.redis_reads import RedisQueries, ReplicaRouter
-from harness.workload.tenants import TenantMix, TenantPicker
+from harness.workload.model.generator import EventGenerator
+from harness.workload.model.keys import KeyScheme
+from harness.workload.model.tenants import TenantMix, TenantPicker
+from harness.workload.redis_plane.reads import RedisQueries, ReplicaRouter
 from tests.conftest import needs_servers
 
 pytestmark = [pytest.mark.live, needs_servers]

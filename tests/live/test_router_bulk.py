@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from harness.bench import standalone_topology
+from harness.bench.suite import standalone_topology
 from harness.clients.redis_router import SlotRouter
 from harness.clock import RunClock
 from harness.ops import OpType

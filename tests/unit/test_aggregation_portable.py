@@ -11,8 +11,8 @@ from typing import Any
 
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
-from harness.workload.aggregation import AggregationWorker
-from harness.workload.aggregation_portable import daily_docs, hourly_docs
+from harness.workload.mongo_plane.aggregation import AggregationWorker
+from harness.workload.mongo_plane.aggregation_portable import daily_docs, hourly_docs
 
 HOUR = datetime(2026, 12, 6, 10, tzinfo=UTC)
 DAY = datetime(2026, 12, 6, tzinfo=UTC)

@@ -14,15 +14,15 @@ from bson.codec_options import CodecOptions, DatetimeConversion
 
 from harness.audit_chain import GENESIS, audit_hash
 from harness.clock import seeded_random
-from harness.workload.audit_writer import (
+from harness.workload.model.generator import DAY_MS, Event, EventGenerator
+from harness.workload.model.tenants import TenantMix, TenantPicker
+from harness.workload.mongo_plane.audit_writer import (
     chain_record,
     datetime_to_ms,
     ms_to_datetime,
     record_of,
     stored_document,
 )
-from harness.workload.generator import DAY_MS, Event, EventGenerator
-from harness.workload.tenants import TenantMix, TenantPicker
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_700_000_000_123  # a millisecond part on purpose: float seconds would round it

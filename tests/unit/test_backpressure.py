@@ -15,14 +15,14 @@ from harness.clock import RunClock
 from harness.history.loader import stream_ops
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
-from harness.workload.backpressure import (
+from harness.workload.engine.backpressure import (
     EXPIRED,
     SHED,
     BoundedIngest,
     recording_reject,
     run_with_backpressure,
 )
-from harness.workload.profile import constant, spike
+from harness.workload.engine.profile import constant, spike
 
 
 def _work(

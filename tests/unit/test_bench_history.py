@@ -9,8 +9,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from harness.bench_checkers import not_valid, run_all
-from harness.bench_history import generate
+from harness.bench.checkers import not_valid, run_all
+from harness.bench.history import generate
 from harness.checkers import CHECKERS
 
 OPS = 40_000

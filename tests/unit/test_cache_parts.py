@@ -10,9 +10,9 @@ import pytest
 from redis.crc import key_slot
 
 from harness.clock import seeded_random
-from harness.workload.cache import CacheConfig, CacheStats, cache_key, lock_key, xfetch_recompute
-from harness.workload.keys import KeyScheme, hour_bucket
-from harness.workload.redis_reads import (
+from harness.workload.model.keys import KeyScheme, hour_bucket
+from harness.workload.redis_plane.cache import CacheConfig, CacheStats, cache_key, lock_key, xfetch_recompute
+from harness.workload.redis_plane.reads import (
     last5_keys,
     parse_timeline,
     profile_key,

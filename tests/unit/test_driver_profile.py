@@ -12,10 +12,10 @@ from harness.clock import RunClock, seeded_random
 from harness.history.loader import stream_ops
 from harness.history.recorder import HistoryRecorder
 from harness.metrics.hdr import LatencyHistograms
-from harness.workload.driver import DriverConfig, EventDriver, limiter_script
-from harness.workload.keys import KeyScheme
-from harness.workload.profile import steps
-from harness.workload.tenants import TenantMix, TenantPicker
+from harness.workload.engine.profile import steps
+from harness.workload.model.keys import KeyScheme
+from harness.workload.model.tenants import TenantMix, TenantPicker
+from harness.workload.redis_plane.events import DriverConfig, EventDriver, limiter_script
 
 
 def test_event_driver_follows_a_profile_and_fills_histograms(tmp_path: Path, redis_port: int) -> None:

@@ -8,7 +8,7 @@ import bson
 import pytest
 
 from harness.clock import seeded_random
-from harness.workload.generator import (
+from harness.workload.model.generator import (
     AUDIT_TYPES,
     DAY_MS,
     EventGenerator,
@@ -16,7 +16,7 @@ from harness.workload.generator import (
     RetentionPolicy,
     user_agent_of,
 )
-from harness.workload.tenants import TenantMix, TenantPicker
+from harness.workload.model.tenants import TenantMix, TenantPicker
 
 T0 = 1_700_000_000_000
 

@@ -20,10 +20,10 @@ from harness.history.ingest import EXPANDED_BASE
 from harness.history.loader import iter_records, stream_ops
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
-from harness.workload.generator import EventGenerator
-from harness.workload.keys import KeyScheme
-from harness.workload.redis_ingest import Recording, RedisIngestConfig, RedisIngestor
-from harness.workload.tenants import TenantMix, TenantPicker
+from harness.workload.model.generator import EventGenerator
+from harness.workload.model.keys import KeyScheme
+from harness.workload.model.tenants import TenantMix, TenantPicker
+from harness.workload.redis_plane.ingest import Recording, RedisIngestConfig, RedisIngestor
 
 CHECKERS = [
     "rate-limit-holds",

@@ -19,7 +19,7 @@ import redis
 from harness.metrics.hdr import LatencyHistograms
 
 ROOT = Path(__file__).resolve().parents[2]
-GLUE = str(ROOT / "harness" / "workload" / "locust_glue.py")
+GLUE = str(ROOT / "harness" / "workload" / "redis_plane" / "locust_glue.py")
 # locust_glue.INTERRUPTED; importing the module here would monkey-patch pytest's process.
 INTERRUPTED = "interrupted: the lane was stopped mid-op"
 

@@ -705,7 +705,7 @@ def test_reset_drops_and_recreates_instead_of_deleting(
     """deleteMany({}) with w: majority writes (and replicates) one delete per document, under a
     short socket timeout; dropping is one command per collection, and the collections, indexes
     and validators are then created again as at bring-up."""
-    from harness.workload.platform_mongo import VARIANT_COLLECTIONS, reset_collections
+    from harness.workload.platform.mongo_side import VARIANT_COLLECTIONS, reset_collections
 
     plane = MongoPlane(load_topology("mongo-rs").mongo)  # type: ignore[arg-type]
     future = go(reset_collections, client, plane)

@@ -26,12 +26,17 @@ from harness.clock import RunClock, seeded_random
 from harness.history.loader import Op, load_history, stream_ops
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
-from harness.workload.audit_writer import AuditWriter, chain_record, ms_to_datetime, stored_document
-from harness.workload.final_reads_mongo import FinalReader
-from harness.workload.generator import DAY_MS, Event, EventGenerator
-from harness.workload.keys import minute_bucket
-from harness.workload.mongo_ingest import MongoIngestConfig, MongoIngestor, WriteConcernSpec, doc_key
-from harness.workload.tenants import TenantMix, TenantPicker
+from harness.workload.model.generator import DAY_MS, Event, EventGenerator
+from harness.workload.model.keys import minute_bucket
+from harness.workload.model.tenants import TenantMix, TenantPicker
+from harness.workload.mongo_plane.audit_writer import (
+    AuditWriter,
+    chain_record,
+    ms_to_datetime,
+    stored_document,
+)
+from harness.workload.mongo_plane.final_reads import FinalReader
+from harness.workload.mongo_plane.ingest import MongoIngestConfig, MongoIngestor, WriteConcernSpec, doc_key
 
 T0 = 1_700_000_000_000
 WALL = T0 + 90_000  # the injected wall clock: the reads run shortly after the events

@@ -10,7 +10,7 @@ from bson.max_key import MaxKey
 from bson.min_key import MinKey
 
 from harness.topology.mongo_presplit import ZoneRange, tenant_starts, zone_ranges
-from harness.workload.tenants import TenantMix
+from harness.workload.model.tenants import TenantMix
 
 CAPSTONE = {"tenant_id": 1, "event_time": 1}
 

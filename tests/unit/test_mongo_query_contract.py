@@ -26,10 +26,10 @@ from harness.history.loader import load_history, stream_ops
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
 from harness.topology.mongo_spec import load_collections
-from harness.workload.aggregation import DAY_MS, HOUR_MS, AggregationWorker
-from harness.workload.queries import QueryService
-from harness.workload.ryw import ProfileStore
-from harness.workload.session_fallback import FallbackSessionStore
+from harness.workload.mongo_plane.aggregation import DAY_MS, HOUR_MS, AggregationWorker
+from harness.workload.mongo_plane.queries import QueryService
+from harness.workload.platform.ryw import ProfileStore
+from harness.workload.platform.session_fallback import FallbackSessionStore
 from tests.mockrs import body, cursor, history, receive
 
 Replset = tuple[MockupDB, MockupDB, MongoClient[dict[str, Any]]]

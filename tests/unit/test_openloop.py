@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.clock import RunClock
-from harness.workload.openloop import DriverStats, run_open_loop
+from harness.workload.engine.openloop import DriverStats, run_open_loop
 
 
 class _Backlog:

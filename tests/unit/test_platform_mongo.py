@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from harness.clock import RunClock, seeded_random
-from harness.workload.generator import Event, EventGenerator, tenant_net
-from harness.workload.platform_mongo import QUERIES, MongoEventWriter, MongoQueryMix
-from harness.workload.tenants import TenantMix, TenantPicker
+from harness.workload.model.generator import Event, EventGenerator, tenant_net
+from harness.workload.model.tenants import TenantMix, TenantPicker
+from harness.workload.platform.mongo_side import QUERIES, MongoEventWriter, MongoQueryMix
 
 
 def events(n: int) -> list[Event]:

@@ -21,10 +21,14 @@ from harness.checkers.read_your_writes import check_read_your_writes
 from harness.checkers.sessions import check_sessions
 from harness.history.loader import load_history, stream_ops
 from harness.history.recorder import HistoryRecorder
-from harness.workload.platform_mongo import MongoProfiles
-from harness.workload.ryw import ProfileStore
-from harness.workload.session_fallback import FallbackSessionDriver, FallbackSessionStore, session_key
-from harness.workload.sessions import SessionConfig
+from harness.workload.platform.mongo_side import MongoProfiles
+from harness.workload.platform.ryw import ProfileStore
+from harness.workload.platform.session_fallback import (
+    FallbackSessionDriver,
+    FallbackSessionStore,
+    session_key,
+)
+from harness.workload.redis_plane.sessions import SessionConfig
 from tests.mockrs import body, cursor, history, receive
 
 Replset = tuple[MockupDB, MockupDB, MongoClient[dict[str, Any]]]

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.clock import RunClock
-from harness.workload.openloop import DriverStats, run_open_loop
-from harness.workload.profile import (
+from harness.workload.engine.openloop import DriverStats, run_open_loop
+from harness.workload.engine.profile import (
     ProfileError,
     RateProfile,
     constant,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 
 from harness.metrics.hdr import LatencyHistograms
-from harness.workload.openloop import DriverStats
-from harness.workload.progress import ProgressLine, Snapshot, render, snapshot
+from harness.workload.engine.openloop import DriverStats
+from harness.workload.engine.progress import ProgressLine, Snapshot, render, snapshot
 
 
 def test_render_rates_are_from_the_last_two_snapshots() -> None:

@@ -16,11 +16,11 @@ from harness.clock import RunClock, seeded_random
 from harness.errors import SpecError
 from harness.scenario.judge import check_variant, checking_config, plane_skips, recheck, variant_planes
 from harness.scenario.spec import MONGO_RYW_MODES, VariantSpec, load_scenario
-from harness.workload import ryw
-from harness.workload.generator import EventGenerator
-from harness.workload.openloop import DriverStats
-from harness.workload.platform import MongoRywMode, PlatformConfig, PlatformDriver
-from harness.workload.tenants import TenantMix, TenantPicker
+from harness.workload.engine.openloop import DriverStats
+from harness.workload.model.generator import EventGenerator
+from harness.workload.model.tenants import TenantMix, TenantPicker
+from harness.workload.platform import ryw
+from harness.workload.platform.driver import MongoRywMode, PlatformConfig, PlatformDriver
 
 NO_MONGO = {"redis": {"status": "ran"}, "mongodb": {"status": "not_run", "reason": "no mongod (get it)"}}
 JUDGED = ["read-your-writes", "monotonic-reads", "sessions", "rate-limit-holds"]

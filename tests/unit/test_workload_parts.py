@@ -18,8 +18,8 @@ from harness.ops import OpType
 from harness.scenario.spec import TargetSpec
 from harness.scenario.targets import evaluate
 from harness.topology.redis import slot_ranges
-from harness.workload.keys import KeyScheme, minute_bucket
-from harness.workload.tenants import TenantMix, TenantPicker
+from harness.workload.model.keys import KeyScheme, minute_bucket
+from harness.workload.model.tenants import TenantMix, TenantPicker
 
 
 def test_whale_gets_its_share_and_zipf_ranks_hold() -> None:
@@ -137,7 +137,7 @@ def test_a_hot_tenant_surge_takes_its_share_and_ends() -> None:
     from collections import Counter
 
     from harness.clock import seeded_random
-    from harness.workload.tenants import TenantMix, TenantPicker
+    from harness.workload.model.tenants import TenantMix, TenantPicker
 
     picker = TenantPicker(TenantMix(1000, 0.8, None, 0.0), seeded_random(3, "tenants"))
     before = Counter(picker.draw(20_000))["t00700"] / 20_000

@@ -1,6 +1,6 @@
 """Checker benchmark: every registered checker, streaming, over a synthetic 1,000,000-op history.
 
-The history (:mod:`harness.bench_history`) is seeded and realistic for the platform: two thirds
+The history (:mod:`harness.bench.history`) is seeded and realistic for the platform: two thirds
 ingestion (rate limiter, idempotent inserts with retries, per-minute counters), the rest user-facing
 reads with versions per session, tenant-tagged queries, audit chains, retention classes and TTL
 keys, sliding-TTL sessions, HyperLogLog counts and small linearizable registers, then the runner's
@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.bench_history import CHECKER_PARAMS, generate
+from harness.bench.history import CHECKER_PARAMS, generate
 from harness.checkers import CHECKERS, Verdict, build_checkers, run_checkers
 from harness.checkers import linearizable as lin
 from harness.history.loader import stream_ops
@@ -92,7 +92,7 @@ def measure(path: Path, which: str) -> dict[str, Any]:
 
 def _child(path: Path, which: str) -> dict[str, Any]:
     proc = subprocess.run(
-        [sys.executable, "-m", "harness.bench_checkers", "--measure", str(path), "--which", which],
+        [sys.executable, "-m", "harness.bench.checkers", "--measure", str(path), "--which", which],
         capture_output=True,
         text=True,
         check=False,

@@ -1,4 +1,4 @@
-"""How the ingestion workload (:mod:`harness.workload.redis_ingest`) records its batches.
+"""How the ingestion workload (:mod:`harness.workload.redis_plane.ingest`) records its batches.
 
 Three forms, one interface (:class:`BatchRecording`):
 
@@ -33,7 +33,7 @@ from harness.ops import (
     TTL_WRITE,
     OpType,
 )
-from harness.workload.generator import Event
+from harness.workload.model.generator import Event
 
 PROCESS = "ingest"
 _REJECTED = {"error": REJECTED}

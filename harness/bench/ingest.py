@@ -1,4 +1,4 @@
-"""Benchmark of the Redis plane's full per-event work (:mod:`harness.workload.redis_ingest`).
+"""Benchmark of the Redis plane's full per-event work (:mod:`harness.workload.redis_plane.ingest`).
 
 Into one standalone ``redis-server`` the harness starts (:func:`harness.bench.standalone_topology`),
 for the default design (limiter script, then the side effects pipelined) and, for comparison, the
@@ -42,9 +42,10 @@ from harness.history.recorder import HistoryRecorder
 from harness.metrics.hdr import LatencyHistograms
 from harness.topology.local import Deployment, deploy, run_id_now
 from harness.topology.spec import TopologySpec
-from harness.workload.generator import Event, EventGenerator
-from harness.workload.keys import KeyScheme
-from harness.workload.redis_ingest import (
+from harness.workload.model.generator import Event, EventGenerator
+from harness.workload.model.keys import KeyScheme
+from harness.workload.model.tenants import TenantMix, TenantPicker
+from harness.workload.redis_plane.ingest import (
     DEFAULT_DESIGN,
     Design,
     Recorder,
@@ -52,7 +53,6 @@ from harness.workload.redis_ingest import (
     RedisIngestor,
     ingest_script,
 )
-from harness.workload.tenants import TenantMix, TenantPicker
 
 TARGET_EVENTS_S, TARGET_PIPE_RATIO, TARGET_OVERHEAD_PCT = 40_000, 0.5, 10.0
 BATCH = 1000

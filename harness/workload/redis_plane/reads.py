@@ -8,7 +8,7 @@ Reads (process ``query`` by default; ``read_pref`` = ``master`` or ``replica`` o
   Op ``counters_read``: invoke ``tenant``, ``keys``; ``ok`` ``value`` = the total,
   ``per_minute`` (newest first).
 * timeline — ``ZREVRANGE timeline:{t:<tenant>}:<user> 0 19 WITHSCORES``; members are the JSON
-  strings of :meth:`harness.workload.generator.Event.timeline_entry`. Op ``timeline_read``: invoke
+  strings of :meth:`harness.workload.model.generator.Event.timeline_entry`. Op ``timeline_read``: invoke
   ``tenant``, ``key``; ``ok`` ``tenants`` (the tenant stored in each entry, ``None`` for an entry
   that does not parse, which the tenant-isolation checker then counts as foreign), ``ids`` (event
   ids), ``value`` = the number of entries.
@@ -46,7 +46,7 @@ from redis.connection import Connection
 from harness.clients.redis_router import Address, Reply, SlotRouter
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
-from harness.workload.keys import KeyScheme
+from harness.workload.model.keys import KeyScheme
 
 ReadPref = Literal["master", "replica"]
 RywMode = Literal["master", "replica", "replica_after_wait"]

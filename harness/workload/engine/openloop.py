@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from harness.clock import RunClock
-from harness.workload.profile import Constant, RateProfile
+from harness.workload.engine.profile import Constant, RateProfile
 
 
 @dataclass

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from harness.workload.tenants import TenantPicker
+from harness.workload.model.tenants import TenantPicker
 
 DAY_MS = 86_400_000
 

@@ -23,8 +23,8 @@ from harness.clients.redis_router import Address, Reply, SlotRouter
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
-from harness.workload.openloop import DriverStats, Progress, run_schedule
-from harness.workload.profile import RateProfile
+from harness.workload.engine.openloop import DriverStats, Progress, run_schedule
+from harness.workload.engine.profile import RateProfile
 
 PROCESS = "counter"
 

@@ -14,7 +14,7 @@ Keys share one hash tag per event (:class:`KeyScheme`), so both designs are clus
 write-sharded tenant's shard is chosen by user (:meth:`KeyScheme.user_shard`).
 
 :class:`RedisIngestor` packs RESP itself, pipelines through :class:`SlotRouter` (no retries, replies
-read in bulk) and records through one of :mod:`harness.workload.ingest_record`'s forms: compact
+read in bulk) and records through one of :mod:`harness.workload.redis_plane.ingest_record`'s forms: compact
 batch records (the default) or op by op.
 
 A rejected event has no side-effect ops' effects (script: they are recorded ``fail``; pipeline: they
@@ -37,8 +37,9 @@ from harness.clients.outcomes import describe, outcome_of
 from harness.clients.redis_router import Replies, Sent, SlotRouter
 from harness.clock import RunClock
 from harness.ops import OpType
-from harness.workload.generator import Event
-from harness.workload.ingest_record import (
+from harness.workload.model.generator import Event
+from harness.workload.model.keys import KeyScheme, hour_bucket, minute_bucket
+from harness.workload.redis_plane.ingest_record import (
     PROCESS,
     BatchRecording,
     CompactRecording,
@@ -50,7 +51,6 @@ from harness.workload.ingest_record import (
     Packed,
     Recorder,
 )
-from harness.workload.keys import KeyScheme, hour_bucket, minute_bucket
 
 __all__ = ["PROCESS", "Recorder"]
 

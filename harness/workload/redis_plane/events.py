@@ -1,6 +1,6 @@
 """Open-loop driver for the Redis plane of ingestion: rate-limit check, then per-minute counter.
 
-Events are due on a fixed schedule at the offered rate (:mod:`harness.workload.openloop`); each
+Events are due on a fixed schedule at the offered rate (:mod:`harness.workload.engine.openloop`); each
 batch runs the limiter in one pipelined round, then admitted events get their counter ``INCR`` +
 ``EXPIRE`` in a second round.
 """
@@ -21,10 +21,10 @@ from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.metrics.hdr import LatencyHistograms
 from harness.ops import OpType
-from harness.workload.keys import KeyScheme
-from harness.workload.openloop import DriverStats, Progress, run_schedule
-from harness.workload.profile import RateProfile
-from harness.workload.tenants import TenantPicker
+from harness.workload.engine.openloop import DriverStats, Progress, run_schedule
+from harness.workload.engine.profile import RateProfile
+from harness.workload.model.keys import KeyScheme
+from harness.workload.model.tenants import TenantPicker
 
 PROCESS = "ingest"
 

@@ -47,7 +47,7 @@ import orjson
 from harness.audit_chain import GENESIS, audit_hash
 from harness.checkers.unique_users import STANDARD_ERROR
 from harness.clock import seeded_random
-from harness.workload.tenants import TenantMix, TenantPicker
+from harness.workload.model.tenants import TenantMix, TenantPicker
 
 MS = 1_000_000  # ns
 S = 1_000_000_000

@@ -26,8 +26,8 @@ from typing import Any, Literal
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
-from harness.workload.openloop import DriverStats, Progress, run_open_loop
-from harness.workload.profile import RateProfile
+from harness.workload.engine.openloop import DriverStats, Progress, run_open_loop
+from harness.workload.engine.profile import RateProfile
 
 SHED = "rejected: backpressure"
 EXPIRED = "rejected: drain deadline"

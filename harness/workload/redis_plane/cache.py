@@ -62,7 +62,7 @@ from harness.clients.outcomes import describe, outcome_of
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
-from harness.workload.keys import KeyScheme
+from harness.workload.model.keys import KeyScheme
 
 Variant = Literal["cache_aside", "mutex", "early_expiration", "background_refresh"]
 VARIANTS: tuple[Variant, ...] = ("cache_aside", "mutex", "early_expiration", "background_refresh")

@@ -21,10 +21,10 @@ from harness.topology.local import Deployment, deploy, run_id_now
 from harness.topology.mongo import ddl_client
 from harness.topology.mongo_spec import MongoSpec
 from harness.topology.spec import TopologySpec, load_topology
-from harness.workload.generator import Event, EventGenerator
-from harness.workload.mongo_ingest import MongoIngestConfig, MongoIngestor, WriteConcernSpec
-from harness.workload.platform_mongo import reset_collections
-from harness.workload.tenants import TenantMix, TenantPicker
+from harness.workload.model.generator import Event, EventGenerator
+from harness.workload.model.tenants import TenantMix, TenantPicker
+from harness.workload.mongo_plane.ingest import MongoIngestConfig, MongoIngestor, WriteConcernSpec
+from harness.workload.platform.mongo_side import reset_collections
 
 WRITE_CONCERNS: dict[str, WriteConcernSpec] = {
     "w:1": WriteConcernSpec(w=1),

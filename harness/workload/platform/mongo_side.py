@@ -1,4 +1,4 @@
-"""The platform's MongoDB side, as :class:`harness.workload.platform.PlatformDriver` uses it when
+"""The platform's MongoDB side, as :class:`harness.workload.platform.driver.PlatformDriver` uses it when
 that plane runs.
 
 * :class:`MongoEventWriter` — ingestion: each batch of admitted events goes to ``events`` through
@@ -11,7 +11,7 @@ that plane runs.
 * :class:`MongoQueryMix` — the query service's five MongoDB queries, one per call, chosen from a
   seeded stream with the capstone's parameters (last hour, last day, the tenant's IP range,
   aggregates of the last day, a category of audit records of the last year).
-* :class:`MongoProfiles` — the read-your-writes steps of the MongoDB modes (:mod:`harness.workload.ryw`):
+* :class:`MongoProfiles` — the read-your-writes steps of the MongoDB modes (:mod:`.ryw`):
   one :class:`ProfileSession` per simulated user, kept for the run (bounded), each step a profile
   write then a read of it by that user's session.
 * :func:`aggregation_job` — the rollup worker as a background job of the driver (bounded by its
@@ -32,12 +32,12 @@ from pymongo import MongoClient
 from harness.clock import RunClock
 from harness.topology import mongo_commands as cmds
 from harness.topology.mongo import MongoPlane, create_collections
-from harness.workload.aggregation import AggregationWorker
-from harness.workload.audit_writer import AuditWriter
-from harness.workload.generator import Event, tenant_net
-from harness.workload.mongo_ingest import MongoIngestor
-from harness.workload.queries import QueryService
-from harness.workload.ryw import ProfileSession, ProfileStore
+from harness.workload.model.generator import Event, tenant_net
+from harness.workload.mongo_plane.aggregation import AggregationWorker
+from harness.workload.mongo_plane.audit_writer import AuditWriter
+from harness.workload.mongo_plane.ingest import MongoIngestor
+from harness.workload.mongo_plane.queries import QueryService
+from harness.workload.platform.ryw import ProfileSession, ProfileStore
 
 QUERIES = ("dashboard", "user_timeline", "ip_investigation", "event_counts", "audit_retrieval")
 AUDIT_CATEGORIES = ("security", "access", "data_change", "admin")

@@ -9,13 +9,13 @@ Measured:
   driver/pipe ratio;
 - every registered checker, streaming over a synthetic 1,000,000-op history in every checker's
   vocabulary: each verdict (all must be valid), wall time and peak RSS against 30 s and 1 GiB, and
-  the linearizability checker's search bound apart (:mod:`harness.bench_checkers`; needs no server).
+  the linearizability checker's search bound apart (:mod:`harness.bench.checkers`; needs no server).
 
 - the full per-event ingest work (limiter, counter, HyperLogLog, timeline) into one standalone
   server, 1, 2 and 4 driver processes, direct and through Toxiproxy, against ``redis-cli --pipe``
-  and with/without recording (:mod:`harness.bench_ingest`); MongoDB ingestion events/s with
+  and with/without recording (:mod:`harness.bench.ingest`); MongoDB ingestion events/s with
   ``w:1`` / ``w:majority`` and batches 1/100/1000 where mongod exists, and ``w:1`` on FerretDB
-  where ``make setup`` built it, labelled as such (:mod:`harness.bench_mongo_ingest`; a missing
+  where ``make setup`` built it, labelled as such (:mod:`harness.bench.mongo_ingest`; a missing
   server is "not measured").
 
 ``--only checkers`` runs just the checker benchmark, ``--only ingest`` just the ingest benchmark,
@@ -35,15 +35,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from harness import bench_checkers, bench_ingest, bench_mongo, bench_mongo_ingest
+from harness.bench import checkers as bench_checkers
+from harness.bench import ingest as bench_ingest
+from harness.bench import mongo as bench_mongo
+from harness.bench import mongo_ingest as bench_mongo_ingest
 from harness.clients.redis_router import SlotRouter
 from harness.clock import RunClock, seeded_random
 from harness.history.recorder import HistoryRecorder
 from harness.topology.local import Deployment, deploy, run_id_now
 from harness.topology.spec import RedisNodeSpec, RedisSpec, TopologySpec, load_topology
-from harness.workload.driver import DriverConfig, EventDriver, limiter_script
-from harness.workload.keys import KeyScheme
-from harness.workload.tenants import TenantMix, TenantPicker
+from harness.workload.model.keys import KeyScheme
+from harness.workload.model.tenants import TenantMix, TenantPicker
+from harness.workload.redis_plane.events import DriverConfig, EventDriver, limiter_script
 
 TARGET_UP_S, TARGET_DOWN_S, TARGET_RATE = 10.0, 5.0, 15_000
 
@@ -110,7 +113,7 @@ def resp(*args: Any) -> bytes:
 
 def driver_stream(dep: Deployment, events: int) -> Callable[[BinaryIO], None]:
     """Writes the driver's commands for ``events`` events (the limiter script, the counter's
-    ``INCR`` and ``EXPIRE``), for :func:`harness.bench_ingest.redis_cli_pipe`."""
+    ``INCR`` and ``EXPIRE``), for :func:`harness.bench.ingest.redis_cli_pipe`."""
     node = dep.redis[0]
 
     def write(fh: BinaryIO) -> None:

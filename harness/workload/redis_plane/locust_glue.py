@@ -3,7 +3,7 @@
 Run as a locustfile, never import it from the harness (importing locust monkey-patches the
 process with gevent)::
 
-    locust -f harness/workload/locust_glue.py --headless --redis-seeds 127.0.0.1:6379 \\
+    locust -f harness/workload/redis_plane/locust_glue.py --headless --redis-seeds 127.0.0.1:6379 \\
         --rate-profile '{"kind": "spike", "base": 200, "peak": 2000, "at_s": 10, "for_s": 5}' \\
         --profile-duration-s 30 --lane-rate 50
 
@@ -45,7 +45,7 @@ from locust import LoadTestShape, User, constant, events, task
 from harness.clients.redis_router import SlotRouter
 from harness.metrics.hdr import LatencyHistograms
 from harness.ops import OpType
-from harness.workload.profile import RateProfile, parse_profile
+from harness.workload.engine.profile import RateProfile, parse_profile
 
 # Windows count from process start; per-type totals merge exactly across workers.
 HISTOGRAMS = LatencyHistograms(origin_ns=time.monotonic_ns())

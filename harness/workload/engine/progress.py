@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from harness.metrics.hdr import LatencyHistograms, summarize
-from harness.workload.openloop import DriverStats
+from harness.workload.engine.openloop import DriverStats
 
 
 @dataclass(frozen=True)

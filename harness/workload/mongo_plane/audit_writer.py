@@ -48,7 +48,7 @@ from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
 from harness.topology.mongo_spec import DATABASE
-from harness.workload.generator import Event
+from harness.workload.model.generator import Event
 
 PROCESS = "audit"
 AUDIT_INDEX = "audit_id_unique"

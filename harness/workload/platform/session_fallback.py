@@ -2,7 +2,7 @@
 sessions live in Redis hashes with a sliding TTL and are also written to MongoDB, so a session
 Redis lost (a restart without persistence) is reloaded from MongoDB and re-cached.
 
-Redis side as :mod:`harness.workload.sessions`: ``session:{tenant}:{id}`` hashes, ``HSET`` +
+Redis side as :mod:`harness.workload.redis_plane.sessions`: ``session:{tenant}:{id}`` hashes, ``HSET`` +
 ``EXPIRE`` on creation, ``HGETALL`` + ``EXPIRE`` on use, each pair in one ``MULTI``. MongoDB side:
 the ``sessions`` collection, ``{_id: <redis key>, tenant_id, data, expires_at}`` with a TTL index on
 ``expires_at`` (``expireAfterSeconds: 0``, :meth:`FallbackSessionStore.ensure_indexes`); every use
@@ -28,7 +28,7 @@ the Redis key, ``tenant``, ``now_ms``, ``ttl_ms``):
 
 Every op carries ``sched_ns`` when an open-loop caller set :attr:`FallbackSessionStore.sched_ns`.
 :class:`FallbackSessionDriver` plays the platform's session schedule through the store (the seeded
-choice of sessions and the semantics of :class:`harness.workload.sessions.SessionDriver`).
+choice of sessions and the semantics of :class:`harness.workload.redis_plane.sessions.SessionDriver`).
 
 MongoDB copies are not recorded as ``doc_insert`` (their TTL slides; the retention checker assumes
 a fixed expiry): the sessions checker judges them through the ops above.
@@ -54,8 +54,8 @@ from harness.clients.outcomes import outcome_of as redis_outcome
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
-from harness.workload.openloop import DriverStats, Progress, run_schedule
-from harness.workload.sessions import SessionConfig
+from harness.workload.engine.openloop import DriverStats, Progress, run_schedule
+from harness.workload.redis_plane.sessions import SessionConfig
 
 PROCESS = "sessions"
 
@@ -249,7 +249,7 @@ class FallbackSessionStore:
 class FallbackSessionDriver:
     """Open-loop user sessions through a :class:`FallbackSessionStore`, one op after another.
 
-    As :class:`harness.workload.sessions.SessionDriver`: each scheduled event picks a session
+    As :class:`harness.workload.redis_plane.sessions.SessionDriver`: each scheduled event picks a session
     (seeded, at most once per batch); a session not believed to exist is created, otherwise
     touched; a touch that finds it in neither store forgets it (the next use logs in again); a
     create of unknown outcome is kept (a touch will tell). Keys and tenants are the same

@@ -53,7 +53,7 @@ from harness.clients.mongo_outcomes import describe, write_outcome
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
-from harness.workload import aggregation_portable as scanned
+from harness.workload.mongo_plane import aggregation_portable as scanned
 
 PROCESS = "aggregator"
 HOUR_MS = 3_600_000
@@ -192,7 +192,7 @@ class AggregationWorker:
     ) -> None:
         self.rec = recorder
         # The server refuses the pipelines' accumulators (FerretDB): the same documents are computed
-        # from one scan per bucket for every tenant (:mod:`harness.workload.aggregation_portable`).
+        # from one scan per bucket for every tenant (:mod:`.aggregation_portable`).
         self.portable = portable
         self.clock = clock
         self.variant = variant

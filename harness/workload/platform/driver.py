@@ -17,10 +17,10 @@ its own seeded random stream, all recorded in one history:
   counters, a user's timeline, unique users, the tenant dashboard through the hot-read
   :class:`Cache` (the variant under test), and read-your-writes steps on a user profile
   (``ryw_mode``: master, replica, or replica after ``WAIT`` in Redis; with ``profiles`` one of the
-  MongoDB modes of :mod:`harness.workload.ryw`); plus ``mongo_reader`` (the five MongoDB queries)
+  MongoDB modes of :mod:`harness.workload.platform.ryw`); plus ``mongo_reader`` (the five MongoDB queries)
   when that plane runs;
 * **sessions** (``sessions_per_s``): the session store (:class:`SessionDriver`, or the MongoDB
-  fallback's :class:`harness.workload.session_fallback.FallbackSessionDriver`).
+  fallback's :class:`harness.workload.platform.session_fallback.FallbackSessionDriver`).
 
 A hot-tenant surge steers the ingestion tenants (the nemesis' workload capability); queries draw
 their tenants from their own picker with the same mix, so hot tenants are also read more.
@@ -41,17 +41,17 @@ from harness.clients.redis_router import SlotRouter
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
-from harness.workload.backpressure import BackpressureStats, BoundedIngest, Mode
-from harness.workload.cache import Cache, Loader, LoaderError
-from harness.workload.generator import Event, EventGenerator
-from harness.workload.keys import KeyScheme
-from harness.workload.openloop import DriverStats, Progress, run_open_loop, run_schedule
-from harness.workload.profile import RateProfile, constant
-from harness.workload.redis_ingest import PROCESS, RedisIngestor
-from harness.workload.redis_reads import RedisQueries, RywMode
-from harness.workload.tenants import TenantPicker
+from harness.workload.engine.backpressure import BackpressureStats, BoundedIngest, Mode
+from harness.workload.engine.openloop import DriverStats, Progress, run_open_loop, run_schedule
+from harness.workload.engine.profile import RateProfile, constant
+from harness.workload.model.generator import Event, EventGenerator
+from harness.workload.model.keys import KeyScheme
+from harness.workload.model.tenants import TenantPicker
+from harness.workload.redis_plane.cache import Cache, Loader, LoaderError
+from harness.workload.redis_plane.ingest import PROCESS, RedisIngestor
+from harness.workload.redis_plane.reads import RedisQueries, RywMode
 
-MongoRywMode = Literal["secondary", "primary", "causal", "write_through"]  # harness.workload.ryw.MODES
+MongoRywMode = Literal["secondary", "primary", "causal", "write_through"]  # ryw.MODES
 ReadKind = Literal["counters", "timeline", "unique_users", "dashboard", "profile", "mongo"]
 READ_KINDS: tuple[ReadKind, ...] = ("counters", "timeline", "unique_users", "dashboard", "profile", "mongo")
 

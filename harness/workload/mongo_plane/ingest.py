@@ -45,8 +45,8 @@ from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
 from harness.topology.mongo_spec import DATABASE
-from harness.workload.generator import Event
-from harness.workload.keys import minute_bucket
+from harness.workload.model.generator import Event
+from harness.workload.model.keys import minute_bucket
 
 PROCESS = "ingest-mongo"
 IDEMPOTENCY_INDEX = "idempotency"

@@ -18,7 +18,7 @@ Ops recorded (process ``final``):
   "windows": [...]}``, one entry per stored document in ``event_time`` order, ``windows`` the
   minute bucket of each document's ``event_time`` (:mod:`harness.checkers.final_events`).
 * ``final_audit`` — invoke ``tenant``, ``now_ms``; ok ``value`` = the tenant's records, flat
-  (:func:`harness.workload.audit_writer.record_of`), sorted by ``logged_at`` then ``_id``.
+  (:func:`harness.workload.mongo_plane.audit_writer.record_of`), sorted by ``logged_at`` then ``_id``.
 * ``final_docs`` — invoke ``tenant``, ``keys`` (``events/<tenant>/<event_id>``, at most ``chunk``
   per op), ``now_ms``, ``read_pref`` ``primary``; ok ``value`` = the keys found
   (:mod:`harness.checkers.retention`).
@@ -41,9 +41,9 @@ from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
 from harness.topology.mongo_spec import DATABASE
-from harness.workload.audit_writer import datetime_to_ms, record_of
-from harness.workload.keys import minute_bucket
-from harness.workload.mongo_ingest import doc_key
+from harness.workload.model.keys import minute_bucket
+from harness.workload.mongo_plane.audit_writer import datetime_to_ms, record_of
+from harness.workload.mongo_plane.ingest import doc_key
 
 PROCESS = "final"
 #: Reads the stored documents of the given tenants, by tenant.

@@ -1,0 +1,1 @@
+"""Benchmarks (`python -m harness.bench`): figures measured here and written to a file, never asserted."""

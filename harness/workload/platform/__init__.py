@@ -1,0 +1,1 @@
+"""The whole platform workload and the services that span both planes."""
