@@ -40,7 +40,8 @@ from harness.clock import RunClock, seeded_random
 from harness.doctor import find_binary
 from harness.history.recorder import HistoryRecorder
 from harness.metrics.hdr import LatencyHistograms
-from harness.topology.local import Deployment, deploy, run_id_now
+from harness.topology.deployment import Deployment
+from harness.topology.local import deploy, run_id_now
 from harness.topology.spec import TopologySpec
 from harness.workload.model.generator import Event, EventGenerator
 from harness.workload.model.keys import KeyScheme

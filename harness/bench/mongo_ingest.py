@@ -17,7 +17,8 @@ from typing import Any
 from harness.clock import RunClock, seeded_random
 from harness.doctor import find_binary
 from harness.history.recorder import HistoryRecorder
-from harness.topology.local import Deployment, deploy, run_id_now
+from harness.topology.deployment import Deployment
+from harness.topology.local import deploy, run_id_now
 from harness.topology.mongo import ddl_client
 from harness.topology.mongo_spec import MongoSpec
 from harness.topology.spec import TopologySpec, load_topology

@@ -42,7 +42,8 @@ from harness.bench import mongo_ingest as bench_mongo_ingest
 from harness.clients.redis_router import SlotRouter
 from harness.clock import RunClock, seeded_random
 from harness.history.recorder import HistoryRecorder
-from harness.topology.local import Deployment, deploy, run_id_now
+from harness.topology.deployment import Deployment
+from harness.topology.local import deploy, run_id_now
 from harness.topology.spec import RedisNodeSpec, RedisSpec, TopologySpec, load_topology
 from harness.workload.model.keys import KeyScheme
 from harness.workload.model.tenants import TenantMix, TenantPicker

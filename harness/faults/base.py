@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:
-    from harness.topology.local import Deployment
+    from harness.topology.deployment import Deployment
 
 
 class Capability(StrEnum):

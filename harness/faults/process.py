@@ -29,10 +29,10 @@ from harness.topology import redis as redis_nodes
 from harness.topology.lifecycle import is_stopped, pid_alive, proc_start_time
 from harness.topology.mongo import MongoNode
 from harness.topology.redis import RedisNode
-from harness.topology.restart import kill_node, signal_node, start_again, stop_node
+from harness.topology.restart import kill_node, signal_node, stop_node
 
 if TYPE_CHECKING:
-    from harness.topology.local import Deployment
+    from harness.topology.deployment import Deployment
 
 
 def node_of(dep: Deployment, name: str) -> RedisNode | MongoNode:
@@ -114,7 +114,7 @@ class _StopStart(Fault):
                 name = st["pending"][0]
                 node = node_of(ctx.dep, name)
                 old = node.process.pid if node.process else None
-                new = start_again(node, ctx.dep.res)  # refuses once teardown has begun
+                new = ctx.dep.start_again(node)  # refuses once teardown has begun
                 st["pending"].pop(0)
                 st["restarted"].append({"node": name, "old_pid": old, "new_pid": new.pid, "at": time.time()})
 

@@ -33,7 +33,7 @@ from harness.faults.base import FaultContext, FaultParamError, SelectorError
 from harness.topology.lifecycle import is_stopped
 
 if TYPE_CHECKING:
-    from harness.topology.local import Deployment
+    from harness.topology.deployment import Deployment
     from harness.topology.mongo import MongoNode
     from harness.topology.redis import RedisNode
 

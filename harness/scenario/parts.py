@@ -1,10 +1,9 @@
-"""Pieces every Redis-plane workload of a scenario variant is built from: its tenant mix, its key
-scheme (the whale write-sharded per the variant) and a script loaded on the current masters."""
+"""Pieces every Redis-plane workload of a scenario variant is built from: its tenant mix and its key
+scheme (the whale write-sharded per the variant)."""
 
 from __future__ import annotations
 
 from harness.scenario.spec import ScenarioSpec, VariantSpec
-from harness.topology.local import Deployment
 from harness.workload.model.keys import KeyScheme
 from harness.workload.model.tenants import TenantMix
 
@@ -13,12 +12,3 @@ def tenants_and_keys(spec: ScenarioSpec, variant: VariantSpec) -> tuple[TenantMi
     wl, whale = spec.workload, spec.workload.whale
     mix = TenantMix(wl.tenants, wl.zipf_s, whale.tenant if whale else None, whale.share if whale else 0.0)
     return mix, KeyScheme({whale.tenant: variant.whale_shards} if whale else {})
-
-
-def load_script(dep: Deployment, script: str) -> str:
-    """``SCRIPT LOAD`` on every node that is a master now; returns the script's SHA."""
-    sha = ""
-    for n in dep.current_masters():
-        with dep.client(n.name) as c:
-            sha = str(c.script_load(script))
-    return sha

@@ -22,23 +22,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import redis
-
 import harness
-from harness.clients.redis_router import SlotRouter
 from harness.clients.redis_stats import StatsSampler, snapshot, wait_idle
-from harness.clock import RunClock, seeded_random
+from harness.clock import RunClock
 from harness.doctor import find_binary
 from harness.errors import HarnessError
-from harness.faults.base import Capability, FaultContext
+from harness.faults.base import Capability, FaultContext, WorkloadControl
 from harness.faults.nemesis import Nemesis, wait_for
 from harness.faults.schedule import plan
 from harness.history.recorder import HistoryRecorder
-from harness.metrics.hdr import LatencyHistograms, OpLatencyFold
+from harness.metrics.hdr import OpLatencyFold
 from harness.metrics.latency import EventLatencies, Throughput, percentiles
 from harness.metrics.load import imbalance_ratio, per_master_load
 from harness.metrics.recovery import RecoveryFold
 from harness.report.render import render_index, render_run
+from harness.scenario.context import VariantContext
 from harness.scenario.judge import (
     HISTORY,
     check_variant,
@@ -47,25 +45,18 @@ from harness.scenario.judge import (
     mark_expected,
     overall_verdict,
     plane_skips,
-    variant_planes,
 )
-from harness.scenario.parts import load_script, tenants_and_keys
-from harness.scenario.platform_run import PlatformRun, build_platform, platform_final_reads, platform_summary
+from harness.scenario.kinds import Workload, kind_of
 from harness.scenario.spec import ScenarioSpec, VariantSpec
 from harness.topology import mongo as mongo_nodes
 from harness.topology import redis as redis_nodes
-from harness.topology.local import Deployment, deploy, run_id_now
+from harness.topology.deployment import Deployment, Setting
+from harness.topology.local import deploy, run_id_now
 from harness.topology.mongo_spec import MongoSpec
 from harness.topology.spec import TopologySpec, load_topology
 from harness.workload.engine import progress as live
 from harness.workload.engine.openloop import DriverStats
-from harness.workload.engine.profile import RateProfile
 from harness.workload.engine.progress import Snapshot
-from harness.workload.model.tenants import TenantPicker
-from harness.workload.platform.driver import PlatformDriver
-from harness.workload.redis_plane.events import DriverConfig, EventDriver, final_reads, limiter_script
-from harness.workload.redis_plane.increments import IncrementConfig, IncrementDriver
-from harness.workload.redis_plane.sessions import SessionConfig, SessionDriver, final_sessions
 
 Progress = Callable[[str, float, str], None]
 
@@ -173,114 +164,75 @@ def _now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _apply_settings(
-    dep: Deployment, settings: dict[str, str | int | bool], opts: RunOptions
-) -> dict[str, str | int | bool]:
-    """``CONFIG SET`` on every Redis node (a variant's server settings, e.g. min-replicas-to-write);
-    returns the values they replace, read with ``CONFIG GET``, so they can be put back."""
-    previous: dict[str, str | int | bool] = {}
-    for name, value in settings.items():
-        text = ("yes" if value else "no") if isinstance(value, bool) else str(value)
-        for node in dep.redis:
-            try:
-                old = node.admin().config_get(name).get(name)
-                if old is not None:
-                    previous.setdefault(name, str(old))
-                node.admin().config_set(name, text)
-            except redis.RedisError as exc:
-                raise HarnessError(f"variant setting {name}={text} refused by {node.name}: {exc}") from exc
-    for node in dep.redis if settings else []:
-        # CONFIG REWRITE, as the persistence case's fix does: a node restarted by a fault must come
-        # back with this variant's settings (appendonly yes is what makes it load its AOF).
-        try:
-            node.admin().execute_command("CONFIG", "REWRITE")
-        except redis.RedisError as exc:
-            raise HarnessError(f"CONFIG REWRITE refused by {node.name}: {exc}") from exc
+def _apply_settings(dep: Deployment, settings: dict[str, Setting], opts: RunOptions) -> dict[str, Setting]:
+    """A variant's Redis server settings (e.g. min-replicas-to-write) on every node; returns the
+    values they replace, so they can be put back."""
+    try:
+        previous = dep.apply_redis_settings(settings)
+    except HarnessError as exc:
+        raise HarnessError(f"variant {exc}") from exc
     if settings:
         opts.log("redis settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
     return previous
 
 
 def _prepare(dep: Deployment) -> float:
-    """Each variant starts from empty data, zeroed server statistics and idle nodes.
-
-    Freeing the previous variant's keys costs CPU after FLUSHALL returns (the allocator purges in
-    the background); under a CPU cap that work would land in the next variant's first seconds.
-    MEMORY PURGE does it now, then we wait for steady state. Returns the seconds waited."""
-    for node in dep.current_masters():
-        node.admin().flushall()
-    for node in dep.redis:
-        node.admin().execute_command("MEMORY", "PURGE")
-        node.admin().config_resetstat()
+    """Each variant starts from empty data, zeroed server statistics and idle nodes (the freeing
+    of the previous variant's keys done, not landing in this one's first seconds). Returns the
+    seconds waited."""
+    dep.reset_data()
     return wait_idle({n.name: n.admin() for n in dep.redis})
 
 
-def _play_variant(
-    dep: Deployment,
-    spec: ScenarioSpec,
-    variant: VariantSpec,
-    rec: HistoryRecorder,
-    clock: RunClock,
-    seed: int,
-    opts: RunOptions,
-    duration: float,
-    profile: RateProfile,
-) -> VariantRun:
-    settle_s = _prepare(dep)
-    run = VariantRun(variant, settle_s=settle_s)
-    seeds = [(n.client_proxy.listen_host, n.client_proxy.listen_port) for n in dep.redis]
-    cluster = dep.topology.redis is not None and dep.topology.redis.mode == "cluster"
-    if not cluster:  # one primary serves every key: route to the node that is master now
-        seeds = [
-            (n.client_proxy.listen_host, n.client_proxy.listen_port) for n in dep.current_masters()
-        ] or seeds
-    router = SlotRouter(seeds, cluster=cluster, now_ns=clock.now_ns)
-    platform_run: PlatformRun | None = None
-    driver: EventDriver | IncrementDriver | SessionDriver | PlatformDriver
-    if spec.workload.kind == "platform":
-        platform_run = build_platform(dep, spec, variant, seeds, cluster, rec, clock, seed, duration, profile)
-        assert platform_run.driver is not None
-        driver = platform_run.driver
-    else:
-        driver = _make_driver(dep, spec, variant, router, rec, clock, seed, duration, profile)
+def _play_variant(ctx: VariantContext, settle_s: float, opts: RunOptions) -> VariantRun:
+    run = VariantRun(ctx.variant, settle_s=settle_s)
+    kind = kind_of(ctx.spec.workload.kind)
+    workload = kind.build(ctx)
+    try:
+        _run_workload(ctx, workload, run, opts)
+        try:
+            run.final_read_failures = workload.final_reads()
+            run.workload = workload.summary(run.start_ns / 1e9)
+        finally:
+            workload.close()
+    except BaseException:
+        workload.close()  # closing twice is harmless; leaving sockets open is not
+        raise
+    return run
+
+
+def _run_workload(ctx: VariantContext, workload: Workload, run: VariantRun, opts: RunOptions) -> None:
+    """Runs the load with the fault schedule beside it and the per-node load sampled; heals, waits
+    for the topology to be healthy again, and records what the masters did."""
+    dep, variant, clock = ctx.dep, ctx.variant, ctx.clock
     admin = {n.name: n.admin() for n in dep.redis}
     masters = [n.name for n in dep.current_masters()]
-    sampler = StatsSampler(
-        {
-            n.name: redis.Redis(
-                host=n.host.address, port=n.port, socket_timeout=2, retry=redis_nodes.no_retry()
-            )
-            for n in dep.redis
-        }
-    )
+    sampler = StatsSampler(dep.observers())
     before = snapshot(admin)
     sampler.start()
     run.start_ns = clock.now_ns()
     t0 = time.monotonic()
-    nemesis = _nemesis(dep, spec, variant, rec, clock, seed, opts, duration, run.start_ns, driver)
-
-    if isinstance(driver, EventDriver):  # live p99 for the progress line (cheap: a deque append)
-        driver.latency = LatencyHistograms(origin_ns=run.start_ns)
+    nemesis = _nemesis(ctx, opts, run.start_ns, workload.control())
+    latency = workload.live_latency(run.start_ns)
     shown: list[Snapshot] = []
 
     def progress(stats: DriverStats, frac: float) -> None:
         if opts.progress is None:
             return
-        snap = live.snapshot(stats, getattr(driver, "latency", None), (clock.now_ns() - run.start_ns) / 1e9)
-        opts.progress(variant.name, frac, live.render(shown[-1] if shown else None, snap, duration))
+        snap = live.snapshot(stats, latency, (clock.now_ns() - run.start_ns) / 1e9)
+        opts.progress(variant.name, frac, live.render(shown[-1] if shown else None, snap, ctx.duration_s))
         shown[:] = [snap]
 
     try:
-        run.stats = driver.run(progress)
+        run.stats = workload.run(progress)
     finally:
         sampler.stop()
         if nemesis is not None:  # heal everything, always: a rollback that always runs
             run.faults = [{"variant": variant.name, **r.to_dict()} for r in nemesis.stop()]
-        if platform_run is not None and platform_run.cache is not None:
-            platform_run.cache.close()  # its refresher stops with the workload
+        workload.stop_background()
     seconds = time.monotonic() - t0
-    if nemesis is not None and spec.schedule is not None:
-        run.healthy_again = _wait_healthy_again(dep, spec.schedule.heal_timeout_s, opts)
+    if nemesis is not None and ctx.spec.schedule is not None:
+        run.healthy_again = _wait_healthy_again(dep, ctx.spec.schedule.heal_timeout_s, opts)
     after = snapshot(admin)
     run.per_master = per_master_load(
         {k: v.data_calls for k, v in before.items()},
@@ -291,114 +243,25 @@ def _play_variant(
         cpu_end={k: v.cpu_s for k, v in after.items()},
     )
     run.per_master_series = sampler.per_second(masters)
-    try:
-        if platform_run is not None:
-            run.final_read_failures = platform_final_reads(platform_run, router, rec, clock, variant.name)
-            run.workload = platform_summary(platform_run, run.start_ns / 1e9)
-        elif isinstance(driver, SessionDriver):
-            run.final_read_failures = final_sessions(
-                router, rec, clock, sorted(driver.counter_keys), variant.name
-            )
-        else:
-            run.final_read_failures = final_reads(router, rec, sorted(driver.counter_keys), variant.name)
-    finally:
-        router.close()
-        if platform_run is not None:
-            platform_run.close()
-    return run
-
-
-def _make_driver(
-    dep: Deployment,
-    spec: ScenarioSpec,
-    variant: VariantSpec,
-    router: SlotRouter,
-    rec: HistoryRecorder,
-    clock: RunClock,
-    seed: int,
-    duration: float,
-    profile: RateProfile,
-) -> EventDriver | IncrementDriver | SessionDriver:
-    wl = spec.workload
-    rate = profile.peak()  # unused by the drivers when a profile is given
-    if wl.kind == "sessions":
-        scfg = SessionConfig(
-            profile=profile,
-            rate=rate,
-            duration_s=duration,
-            sessions=wl.sessions,
-            ttl_s=wl.session_ttl_s,
-            max_batch=wl.max_batch,
-        )
-        return SessionDriver(
-            router, rec, clock, scfg, variant.name, seeded_random(seed, f"sessions:{variant.name}")
-        )
-    if wl.kind == "increments":
-        icfg = IncrementConfig(
-            profile=profile,
-            rate=rate,
-            duration_s=duration,
-            keys=wl.keys,
-            max_batch=wl.max_batch,
-            wait_replicas=variant.wait_replicas,
-            wait_timeout_ms=variant.wait_timeout_ms,
-            retries=variant.retries,
-            retry_backoff_ms=variant.retry_backoff_ms,
-        )
-        return IncrementDriver(
-            router, rec, clock, icfg, variant.name, seeded_random(seed, f"keys:{variant.name}")
-        )
-    assert wl.limit is not None and wl.window_ms is not None  # validated with the scenario
-    whale = wl.whale
-    mix, keys = tenants_and_keys(spec, variant)
-    sha = load_script(dep, limiter_script())
-    cfg = DriverConfig(
-        profile=profile,
-        rate=rate,
-        duration_s=duration,
-        limit=wl.limit,
-        window_ms=wl.window_ms,
-        tenant_limits={whale.tenant: whale.limit} if whale else {},
-        max_batch=wl.max_batch,
-    )
-    return EventDriver(
-        router,
-        rec,
-        clock,
-        keys,
-        TenantPicker(mix, seeded_random(seed, f"tenants:{variant.name}")),
-        cfg,
-        variant.name,
-        seeded_random(seed, f"shards:{variant.name}"),
-        sha,
-    )
 
 
 def _nemesis(
-    dep: Deployment,
-    spec: ScenarioSpec,
-    variant: VariantSpec,
-    rec: HistoryRecorder,
-    clock: RunClock,
-    seed: int,
-    opts: RunOptions,
-    duration: float,
-    origin_ns: int,
-    driver: object = None,
+    ctx: VariantContext, opts: RunOptions, origin_ns: int, control: WorkloadControl | None
 ) -> Nemesis | None:
     """The variant's fault schedule, planned from the seed and started on the workload's clock."""
-    if spec.schedule is None:
+    schedule = ctx.spec.schedule
+    if schedule is None:
         return None
-    planned = plan(spec.schedule, seeded_random(seed, f"schedule:{variant.name}"), duration)
-    rng = seeded_random(seed, f"faults:{variant.name}")
+    planned = plan(schedule, ctx.random("schedule"), ctx.duration_s)
+    rng = ctx.random("faults")
     nemesis = Nemesis(
         planned,
-        rec,
-        clock,
-        make_ctx=lambda: FaultContext(dep=dep, rng=rng, workload=driver),
-        capabilities=frozenset(Capability(c) for c in dep.capabilities())
-        | ({Capability.WORKLOAD} if hasattr(driver, "surge") else set()),
-        variant=variant.name,
+        ctx.recorder,
+        ctx.clock,
+        make_ctx=lambda: FaultContext(dep=ctx.dep, rng=rng, workload=control),
+        capabilities=frozenset(Capability(c) for c in ctx.dep.capabilities())
+        | ({Capability.WORKLOAD} if control is not None else set()),
+        variant=ctx.name,
         log=opts.log,
     )
     nemesis.start(origin_ns)
@@ -530,9 +393,19 @@ def run_scenario(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, dict[str, 
                 for variant in spec.variants:
                     previous = _apply_settings(dep, variant.redis_settings, opts)
                     try:
-                        runs.append(
-                            _play_variant(dep, spec, variant, rec, clock, seed, opts, duration, profile)
+                        settle_s = _prepare(dep)
+                        ctx = VariantContext.start(
+                            dep,
+                            spec,
+                            variant,
+                            rec,
+                            clock,
+                            seed=seed,
+                            duration_s=duration,
+                            profile=profile,
+                            log=opts.log,
                         )
+                        runs.append(_play_variant(ctx, settle_s, opts))
                     finally:
                         _apply_settings(dep, previous, opts)  # the next variant starts from the file's
                 results["planes"]["redis"] = {"status": "ran", "reason": None}
@@ -604,18 +477,9 @@ def _judge(
     metrics: dict[str, Any] = {"variants": {}}
     for vr in runs:
         name = vr.spec.name
-        kind = spec.workload.kind
-        session_fs = frozenset({"session_create", "session_touch"})
-        latencies = EventLatencies(
-            {whale: "whale"} if whale else {},
-            session_fs if kind == "sessions" else frozenset({"rate_limit", "incr"}),
-        )
-        counted: str | frozenset[str] = (
-            session_fs if kind == "sessions" else "incr" if kind == "increments" else "rate_limit"
-        )
-        if kind == "platform":
-            counted = frozenset({"rate_limit", "shed"})  # a shed event was offered, never achieved
-        throughput = Throughput(vr.start_ns, max(1, round(vr.stats.elapsed_s)), f=counted)
+        kind = kind_of(spec.workload.kind)
+        latencies = EventLatencies({whale: "whale"} if whale else {}, kind.latency_ops)
+        throughput = Throughput(vr.start_ns, max(1, round(vr.stats.elapsed_s)), f=kind.counted_ops)
         recovery = RecoveryFold()
         by_op = OpLatencyFold(vr.start_ns)
         verdicts = check_variant(
@@ -625,7 +489,7 @@ def _judge(
             spec.checker_params,
             source=f"scenario {spec.name}",
             sinks=[latencies.observe, throughput.observe, recovery.observe, by_op.observe],
-            skip=plane_skips(spec.checkers, results["planes"], variant_planes(vr.spec)),
+            skip=plane_skips(spec.checkers, results["planes"], kind.checker_planes(vr.spec)),
         )
         mark_expected(verdicts, {name: vr.spec.expect_invalid})
         results["invariants"] += verdicts

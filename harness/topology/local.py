@@ -12,7 +12,7 @@ import hashlib
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,16 +27,21 @@ from harness.errors import HarnessError
 from harness.topology import mongo as mongo_nodes
 from harness.topology import redis as redis_nodes
 from harness.topology.cgroups import cpu_limits_supported, group_path, limit_cpu
+from harness.topology.deployment import Address, Setting
 from harness.topology.lifecycle import RunResources, creating, new_resources, reap, teardown
 from harness.topology.mongo import MongoNode, MongoPlane
 from harness.topology.network import Host, Network, make_network
+from harness.topology.processes import ServerProcess
 from harness.topology.redis import RedisNode
+from harness.topology.restart import start_again
 from harness.topology.spec import RedisSpec, TopologySpec
 from harness.topology.toxiproxy import ToxiproxyServer, find_toxiproxy
 
 
 @dataclass
-class Deployment:
+class LocalDeployment:
+    """The local backend's :class:`harness.topology.deployment.Deployment`."""
+
     topology: TopologySpec
     run_id: str
     run_dir: Path
@@ -131,13 +136,13 @@ class Deployment:
 
     def cluster_client(self, **kwargs: Any) -> RedisCluster:
         """A RedisCluster client that starts from, and is redirected only to, proxy addresses."""
-        startup = [ClusterNode(n.client_proxy.listen_host, n.client_proxy.listen_port) for n in self.redis]
+        startup = [ClusterNode(*n.client_address) for n in self.redis]
         return RedisCluster(startup_nodes=startup, **kwargs)
 
     def client(self, name: str, **kwargs: Any) -> Redis:
         """A client to one node through its proxy."""
-        p = self.node(name).client_proxy
-        return Redis(host=p.listen_host, port=p.listen_port, **kwargs)
+        host, port = self.node(name).client_address
+        return Redis(host=host, port=port, **kwargs)
 
     def current_masters(self) -> list[RedisNode]:
         """Nodes that are masters now (roles change in failovers), asked over the observer path."""
@@ -147,6 +152,62 @@ class Deployment:
                 if n.running() and n.admin().info("replication").get("role") == "master":
                     masters.append(n)
         return masters
+
+    def redis_cluster(self) -> bool:
+        return self.topology.redis is not None and self.topology.redis.mode == "cluster"
+
+    def router_seeds(self) -> list[Address]:
+        every = [n.client_address for n in self.redis]
+        if self.redis_cluster():
+            return every
+        return [n.client_address for n in self.current_masters()] or every
+
+    def observers(self) -> dict[str, Redis]:
+        return {
+            n.name: Redis(host=n.host.address, port=n.port, socket_timeout=2, retry=redis_nodes.no_retry())
+            for n in self.redis
+        }
+
+    def reset_data(self) -> None:
+        """FLUSHALL on the masters, then MEMORY PURGE and CONFIG RESETSTAT everywhere: freeing the
+        previous keys costs CPU after FLUSHALL returns (the allocator purges in the background), and
+        that work must not land in the next variant's first seconds."""
+        for node in self.current_masters():
+            node.admin().flushall()
+        for node in self.redis:
+            node.admin().execute_command("MEMORY", "PURGE")
+            node.admin().config_resetstat()
+
+    def apply_redis_settings(self, settings: Mapping[str, Setting]) -> dict[str, Setting]:
+        previous: dict[str, Setting] = {}
+        for name, value in settings.items():
+            text = ("yes" if value else "no") if isinstance(value, bool) else str(value)
+            for node in self.redis:
+                try:
+                    old = node.admin().config_get(name).get(name)
+                    if old is not None:
+                        previous.setdefault(name, str(old))
+                    node.admin().config_set(name, text)
+                except redis.RedisError as exc:
+                    raise HarnessError(f"setting {name}={text} refused by {node.name}: {exc}") from exc
+        for node in self.redis if settings else []:
+            # CONFIG REWRITE, as the persistence case's fix does: a node restarted by a fault must
+            # come back with these settings (appendonly yes is what makes it load its AOF).
+            try:
+                node.admin().execute_command("CONFIG", "REWRITE")
+            except redis.RedisError as exc:
+                raise HarnessError(f"CONFIG REWRITE refused by {node.name}: {exc}") from exc
+        return previous
+
+    def load_script(self, script: str) -> str:
+        sha = ""
+        for n in self.current_masters():
+            with self.client(n.name) as c:
+                sha = str(c.script_load(script))
+        return sha
+
+    def start_again(self, node: RedisNode | MongoNode) -> ServerProcess:
+        return start_again(node, self.res)
 
     def capabilities(self) -> frozenset[str]:
         """What this backend can do to its nodes (values of ``harness.faults.base.Capability``):
@@ -221,7 +282,7 @@ def run_tag(run_id: str) -> str:
     return hashlib.sha1(run_id.encode()).hexdigest()[:6]
 
 
-def _limit_cpu(dep: Deployment, cores: float | None) -> None:
+def _limit_cpu(dep: LocalDeployment, cores: float | None) -> None:
     """Caps every server process started so far (Redis nodes, mongod and mongos) at ``cores``."""
     if cores is None:
         dep.capacity = {"cpu_limit": None, "applied": False, "reason": "no limit requested"}
@@ -242,7 +303,7 @@ def _limit_cpu(dep: Deployment, cores: float | None) -> None:
         dep._capped.add(name)
 
 
-def _plan_redis(dep: Deployment, spec: RedisSpec) -> None:
+def _plan_redis(dep: LocalDeployment, spec: RedisSpec) -> None:
     for node_spec in spec.nodes:
         host = dep.network.add_host(node_spec.name)
         port, bus = dep.network.node_ports()
@@ -263,7 +324,7 @@ def _plan_redis(dep: Deployment, spec: RedisSpec) -> None:
         )
 
 
-def _start_redis(dep: Deployment, spec: RedisSpec) -> None:
+def _start_redis(dep: LocalDeployment, spec: RedisSpec) -> None:
     by_name = {n.name: n for n in dep.redis}
     for node in dep.redis:
         primary = by_name[node.spec.replica_of] if node.spec.replica_of and spec.mode != "cluster" else None
@@ -271,7 +332,7 @@ def _start_redis(dep: Deployment, spec: RedisSpec) -> None:
         redis_nodes.start_node(node, conf, dep.res)
 
 
-def _ready_redis(dep: Deployment, spec: RedisSpec, timeout_s: float) -> None:
+def _ready_redis(dep: LocalDeployment, spec: RedisSpec, timeout_s: float) -> None:
     redis_nodes.wait_ping(dep.redis, timeout_s)
     if spec.mode == "cluster":
         redis_nodes.form_cluster(dep.redis, timeout_s)
@@ -304,7 +365,7 @@ def _build(
     hosts: str,
     timeout_s: float,
     cpu_limit: float | None,
-) -> Deployment:
+) -> LocalDeployment:
     started = time.monotonic()
     # Every binary is looked up before anything is created, so a missing one leaves nothing behind.
     redis_binary = redis_nodes.redis_binary() if topology.redis is not None else None
@@ -312,7 +373,7 @@ def _build(
     network = make_network(res, run_tag(res.run_id), hosts)
     res.info["hosts"] = network.kind
     toxi = ToxiproxyServer(res, run_dir / "logs")
-    dep = Deployment(topology, res.run_id, run_dir, res, network, toxi)
+    dep = LocalDeployment(topology, res.run_id, run_dir, res, network, toxi)
     dep.versions = {"toxiproxy-server": toxi.version}
     if redis_binary is not None:
         dep.versions["redis-server"] = redis_nodes.redis_version(redis_binary)
@@ -367,7 +428,7 @@ def deploy(
     detached: bool = False,
     timeout_s: float | None = None,
     cpu_limit: float | None = None,
-) -> Iterator[Deployment]:
+) -> Iterator[LocalDeployment]:
     """Brings ``topology`` up healthy, yields it, and tears it down afterwards (unless detached).
 
     ``cpu_limit`` (cores per node) overrides the topology's own ``cpu_limit``; ``timeout_s`` defaults

@@ -53,6 +53,11 @@ class RedisNode:
     def direct(self) -> str:
         return f"{self.host.address}:{self.port}"
 
+    @property
+    def client_address(self) -> tuple[str, int]:
+        """Where clients reach this node: its Toxiproxy proxy, never the server itself."""
+        return (self.client_proxy.listen_host, self.client_proxy.listen_port)
+
     def admin(self) -> redis.Redis:
         """A connection that bypasses the proxy (observer path), with short timeouts and no retries."""
         if self._admin is None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import redis
 
-from harness.topology.local import Deployment
+from harness.topology.deployment import Deployment
 from harness.topology.redis import RedisNode
 from tests.live.sockets import ESTABLISHED, Endpoint, TcpSocket, held_sockets, local_ends, parse_endpoint
 

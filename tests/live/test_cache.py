@@ -19,7 +19,8 @@ from harness.checkers.tenant_isolation import check_tenant_isolation
 from harness.clock import RunClock, seeded_random
 from harness.history.loader import load_history, stream_ops
 from harness.history.recorder import HistoryRecorder
-from harness.topology.local import Deployment, deploy, run_id_now
+from harness.topology.deployment import Deployment
+from harness.topology.local import deploy, run_id_now
 from harness.topology.redis import no_retry
 from harness.topology.spec import load_topology
 from harness.workload.model.keys import KeyScheme

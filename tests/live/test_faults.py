@@ -27,8 +27,9 @@ from redis.crc import key_slot
 from harness.faults import make_fault
 from harness.faults.base import FaultContext
 from harness.faults.selectors import cluster_nodes, master_of_slot, redis_roles
+from harness.topology.deployment import Deployment
 from harness.topology.lifecycle import RunResources, is_stopped, labelled_pids, pid_alive
-from harness.topology.local import Deployment, deploy, run_id_now
+from harness.topology.local import deploy, run_id_now
 from harness.topology.spec import TopologySpec, load_topology
 from tests.conftest import needs_netns, needs_servers
 from tests.live.leftovers import assert_nothing_left_after_faults

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.topology.deployment import Deployment
 from harness.topology.lifecycle import RunResources
-from harness.topology.local import Deployment, deploy, run_id_now
+from harness.topology.local import deploy, run_id_now
 from harness.topology.mongo_spec import MongoSpec
 from harness.topology.spec import TopologySpec, load_topology
 from tests.conftest import needs_ferretdb, needs_servers

@@ -14,7 +14,8 @@ from harness.clients.redis_router import SlotRouter
 from harness.clock import RunClock, seeded_random
 from harness.history.loader import load_history, stream_ops
 from harness.history.recorder import HistoryRecorder
-from harness.topology.local import Deployment, deploy, run_id_now
+from harness.topology.deployment import Deployment
+from harness.topology.local import deploy, run_id_now
 from harness.topology.spec import load_topology
 from harness.workload.redis_plane.events import final_reads
 from harness.workload.redis_plane.increments import IncrementConfig, IncrementDriver

@@ -16,7 +16,8 @@ from harness.clock import RunClock, seeded_random
 from harness.history.loader import stream_ops
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
-from harness.topology.local import Deployment, deploy, run_id_now
+from harness.topology.deployment import Deployment
+from harness.topology.local import deploy, run_id_now
 from harness.topology.spec import load_topology
 from harness.workload.model.generator import Event, EventGenerator
 from harness.workload.model.keys import KeyScheme

@@ -19,8 +19,9 @@ from harness.clock import RunClock, seeded_random
 from harness.doctor import find_binary
 from harness.history.loader import stream_ops
 from harness.history.recorder import HistoryRecorder
+from harness.topology.deployment import Deployment
 from harness.topology.lifecycle import RunResources
-from harness.topology.local import Deployment, deploy, run_id_now
+from harness.topology.local import deploy, run_id_now
 from harness.topology.mongo_spec import MongoSpec
 from harness.topology.spec import TopologySpec, load_topology
 from harness.workload.model.generator import DAY_MS, EventGenerator

@@ -22,7 +22,8 @@ from harness.clock import RunClock, seeded_random
 from harness.history.loader import stream_ops
 from harness.history.recorder import HistoryRecorder
 from harness.topology import mongo_commands as cmds
-from harness.topology.local import Deployment, deploy, run_id_now
+from harness.topology.deployment import Deployment
+from harness.topology.local import deploy, run_id_now
 from harness.topology.mongo import MongoNode
 from harness.topology.spec import load_topology
 from harness.workload.model.generator import EventGenerator

@@ -17,7 +17,8 @@ from harness.clock import RunClock, seeded_random
 from harness.history.loader import stream_ops
 from harness.history.recorder import HistoryRecorder
 from harness.topology import redis as redis_nodes
-from harness.topology.local import Deployment, deploy, run_id_now
+from harness.topology.deployment import Deployment
+from harness.topology.local import deploy, run_id_now
 from harness.topology.spec import load_topology
 from harness.workload.model.generator import Event, EventGenerator, GeneratorConfig
 from harness.workload.model.keys import KeyScheme

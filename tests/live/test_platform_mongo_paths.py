@@ -1,5 +1,5 @@
 """A platform variant that chose a MongoDB data path (a MongoDB read-your-writes mode, the session
-fallback), assembled by the scenario's own code (``build_platform``) against real servers.
+fallback), assembled by the scenario's own code (``PlatformWorkload``) against real servers.
 
 Without mongod (this machine) the variant's profile reads and sessions are not played at all (never
 on Redis instead), the run says why, and the checkers that would judge them are reported not_run.
@@ -14,14 +14,16 @@ from typing import Any
 import pytest
 
 from harness.checkers import build_checkers, run_checkers
-from harness.clients.redis_router import Address, SlotRouter
+from harness.clients.redis_router import Address
 from harness.clock import RunClock
 from harness.history.loader import stream_ops
 from harness.history.recorder import HistoryRecorder
+from harness.scenario.context import VariantContext
 from harness.scenario.judge import plane_skips, variant_planes
-from harness.scenario.platform_run import build_platform, platform_final_reads, platform_summary
+from harness.scenario.kinds.platform import PlatformWorkload
 from harness.scenario.spec import ScenarioSpec, VariantSpec, load_scenario
-from harness.topology.local import Deployment, deploy, run_id_now
+from harness.topology.deployment import Deployment
+from harness.topology.local import deploy, run_id_now
 from harness.topology.spec import load_topology
 from tests.conftest import needs_ferretdb, needs_mongod, needs_servers
 
@@ -56,27 +58,25 @@ def play(
 ) -> tuple[dict[str, Any], int]:
     clock = RunClock()
     variant = spec.variants[0]
+    assert dep.redis_cluster() == cluster
     with HistoryRecorder(history, clock) as rec:
-        run = build_platform(
+        ctx = VariantContext(
             dep,
             spec,
             variant,
-            seeds,
-            cluster,
             rec,
             clock,
             SEED,
             spec.workload.duration_s,
             spec.workload.rate_profile(),
+            seeds=seeds,
         )
-        router = SlotRouter(seeds, cluster=cluster, now_ns=clock.now_ns)
+        run = PlatformWorkload(ctx)
         try:
-            assert run.driver is not None
             run.driver.run()
-            unread = platform_final_reads(run, router, rec, clock, variant.name)
-            summary = platform_summary(run, 0)
+            unread = run.final_reads()
+            summary = run.summary(0)
         finally:
-            router.close()
             run.close()
     return summary, unread
 

@@ -21,7 +21,8 @@ import redis
 from harness.clients.redis_router import SlotRouter
 from harness.doctor import find_binary
 from harness.ops import OpType
-from harness.topology.local import Deployment, deploy, run_id_now
+from harness.topology.deployment import Deployment
+from harness.topology.local import deploy, run_id_now
 from harness.topology.redis import no_retry
 from harness.topology.spec import load_topology
 from harness.workload.redis_plane.reads import ReplicaRouter

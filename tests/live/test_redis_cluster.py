@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from harness.clients.redis_router import SlotRouter
-from harness.topology.local import Deployment, deploy, run_id_now
+from harness.topology.deployment import Deployment
+from harness.topology.local import deploy, run_id_now
 from harness.topology.spec import load_topology
 from tests.conftest import needs_servers
 from tests.live.leftovers import assert_nothing_left

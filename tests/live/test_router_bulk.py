@@ -19,7 +19,8 @@ from harness.clients.redis_router import SlotRouter
 from harness.clock import RunClock
 from harness.ops import OpType
 from harness.topology.cgroups import cpu_limits_supported
-from harness.topology.local import Deployment, deploy, run_id_now
+from harness.topology.deployment import Deployment
+from harness.topology.local import deploy, run_id_now
 from tests.conftest import needs_servers
 from tests.live.busy import busy_command, wait_until_answering
 

@@ -1,0 +1,35 @@
+"""The workload kinds a scenario can name (``workload.kind``), by name.
+
+A new kind is a :class:`~harness.scenario.kinds.base.WorkloadKind` registered here: how it is built
+from a :class:`~harness.scenario.context.VariantContext`, the ops that stand for its events, and the
+planes its checkers need. The runner branches on none of them."""
+
+from __future__ import annotations
+
+from harness.errors import HarnessError
+from harness.scenario.kinds.base import Workload, WorkloadKind
+from harness.scenario.kinds.platform import PLATFORM
+from harness.scenario.kinds.redis_drivers import EVENTS, INCREMENTS, SESSIONS
+
+KINDS: dict[str, WorkloadKind] = {}
+
+
+def register(kind: WorkloadKind) -> WorkloadKind:
+    if kind.name in KINDS:
+        raise ValueError(f"workload kind '{kind.name}' registered twice")
+    KINDS[kind.name] = kind
+    return kind
+
+
+for _kind in (EVENTS, INCREMENTS, SESSIONS, PLATFORM):
+    register(_kind)
+
+
+def kind_of(name: str) -> WorkloadKind:
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise HarnessError(f"no workload kind '{name}' (known: {', '.join(sorted(KINDS))})") from None
+
+
+__all__ = ["KINDS", "Workload", "WorkloadKind", "kind_of", "register"]
