@@ -21,7 +21,8 @@ from pydantic import ValidationError
 from harness.checkers import NEEDS_PLANE, build_checkers, needed_planes, run_checkers
 from harness.errors import HarnessError
 from harness.history.loader import Op, stream_ops
-from harness.scenario.spec import MONGO_RYW_NEEDS, ScenarioSpec, TargetSpec, VariantSpec, load_scenario
+from harness.scenario.planes import MONGO_RYW_NEEDS
+from harness.scenario.spec import ScenarioSpec, TargetSpec, VariantSpec, load_scenario
 from harness.scenario.targets import evaluate
 from harness.topology.mongo_features import FEATURES
 

@@ -25,7 +25,6 @@ from typing import Any
 import harness
 from harness.clients.redis_stats import StatsSampler, snapshot, wait_idle
 from harness.clock import RunClock
-from harness.doctor import find_binary
 from harness.errors import HarnessError
 from harness.faults.base import Capability, FaultContext, WorkloadControl
 from harness.faults.nemesis import Nemesis, wait_for
@@ -47,13 +46,12 @@ from harness.scenario.judge import (
     plane_skips,
 )
 from harness.scenario.kinds import Workload, kind_of
+from harness.scenario.planes import mongo_plane_facts, plane_reason, runnable_topology
 from harness.scenario.spec import ScenarioSpec, VariantSpec
-from harness.topology import mongo as mongo_nodes
 from harness.topology import redis as redis_nodes
 from harness.topology.deployment import Deployment, Setting
 from harness.topology.local import deploy, run_id_now
-from harness.topology.mongo_spec import MongoSpec
-from harness.topology.spec import TopologySpec, load_topology
+from harness.topology.spec import load_topology
 from harness.workload.engine import progress as live
 from harness.workload.engine.openloop import DriverStats
 from harness.workload.engine.progress import Snapshot
@@ -86,67 +84,6 @@ class VariantRun:
     faults: list[dict[str, Any]] = field(default_factory=list)
     healthy_again: dict[str, Any] | None = None  # after the schedule: healthy in time, or what was not
     workload: dict[str, Any] = field(default_factory=dict)  # the workload's own figures (platform)
-
-
-@dataclass(frozen=True)
-class Runnable:
-    """What of a topology this machine can bring up."""
-
-    topology: TopologySpec
-    mongo_not_run: str | None = None  # why the MongoDB plane is left out
-    mongo_note: str | None = None  # what stands in for the topology's MongoDB servers, and what that means
-
-
-def runnable_topology(topology: TopologySpec) -> Runnable:
-    """The part of ``topology`` this machine can bring up. Without the mongod (and mongos) it asks
-    for, the MongoDB plane runs on one FerretDB server where ``make setup`` built it (and says so:
-    what needs replication or sharding is then not_run), else it is left out with the reason, and
-    a scenario on ``platform`` still runs its Redis plane."""
-    if topology.mongo is None:
-        return Runnable(topology)
-    missing = mongo_nodes.missing_mongo_binaries(topology.mongo)
-    if not missing:
-        return Runnable(topology)
-    if missing != ["ferretdb"] and mongo_nodes.ferretdb_available():
-        mongo = topology.mongo
-        ferret = MongoSpec(
-            mode="standalone", server="ferretdb", collections=mongo.collections, cpu_limit=mongo.cpu_limit
-        )
-        note = (
-            f"no {missing[0]}: the topology's {mongo.mode} MongoDB runs as one FerretDB server; "
-            "checks that need replication, sharding or the TTL monitor are not_run"
-        )
-        return Runnable(topology.model_copy(update={"mongo": ferret}), mongo_note=note)
-    reason = (
-        f"no {missing[0]} (put mongod/mongos 7.0+ on PATH or set MONGODB_BIN_DIR, or run 'make setup' to "
-        "build FerretDB; see 'harness doctor')"
-    )
-    if topology.redis is None:
-        raise HarnessError(f"topology '{topology.name}' has only a MongoDB plane and {reason}")
-    return Runnable(topology.model_copy(update={"mongo": None}), mongo_not_run=reason)
-
-
-def mongo_plane_facts(dep: Deployment, note: str | None) -> dict[str, Any]:
-    """The MongoDB plane as results.json reports it once it ran: the server (never FerretDB called
-    MongoDB), what it lacks and what of the collections it refused, in the server's words."""
-    assert dep.mongo is not None
-    features = dep.mongo.features
-    facts: dict[str, Any] = {"status": "ran", "reason": None}
-    if features is not None:
-        facts |= {"server": features.name, "substrate": features.describe(), "lacks": dict(features.lacks)}
-    if dep.mongo.left_out:
-        facts["left_out"] = list(dep.mongo.left_out)
-    if note:
-        facts["note"] = note
-    return facts
-
-
-def _plane_reason(plane: str, declared: str) -> str:
-    """Why a plane does not run: a missing server binary first (what a user can fix), then the
-    scenario's own reason."""
-    if plane == "mongodb" and find_binary("mongod") is None:
-        return f"no mongod; {declared}"
-    return declared
 
 
 def _reproduce_command(name: str, seed: int, opts: RunOptions) -> str:
@@ -350,7 +287,7 @@ def run_scenario(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, dict[str, 
         },
         "planes": {
             "redis": {"status": "not_run", "reason": "the run did not get that far"},
-            **{p: {"status": "not_run", "reason": _plane_reason(p, r)} for p, r in spec.planes.items()},
+            **{p: {"status": "not_run", "reason": plane_reason(p, r)} for p, r in spec.planes.items()},
             **({"mongodb": {"status": "not_run", "reason": mongo_skipped}} if mongo_skipped else {}),
         },
         "variants": [],

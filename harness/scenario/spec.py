@@ -12,6 +12,7 @@ from harness.checkers import CHECKERS, build_checkers
 from harness.errors import HarnessError, SpecError
 from harness.faults.nemesis import build_fault  # the package __init__ registers every fault kind
 from harness.faults.schedule import ScheduleSpec
+from harness.scenario.planes import MONGO_RYW_MODES
 from harness.specload import load_yaml_model, names_in, resolve_spec
 from harness.topology.spec import load_topology
 from harness.workload.engine.profile import ProfileError, RateProfile, constant, parse_profile
@@ -20,16 +21,6 @@ SCENARIO_DIR = Path(__file__).resolve().parent.parent.parent / "scenarios"
 KNOWN_CHECKERS = tuple(sorted(CHECKERS))
 # A target's metric is a path into metrics.json's per-variant data: <variant>.<dotted path>.
 METRIC_PATH = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_]+)+$")
-#: Read-your-writes modes played on the MongoDB plane (harness.workload.platform.ryw); the others on Redis.
-#: The MongoDB read-your-writes modes and the server features each needs to mean anything: reads
-#: from secondaries need replication; a causal session needs the cluster time it waits for.
-MONGO_RYW_NEEDS: dict[str, tuple[str, ...]] = {
-    "secondary": ("replication",),
-    "primary": (),
-    "causal": ("replication", "causal_consistency"),
-    "write_through": (),
-}
-MONGO_RYW_MODES = tuple(MONGO_RYW_NEEDS)
 
 
 class Strict(BaseModel):

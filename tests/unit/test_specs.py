@@ -118,28 +118,28 @@ def test_scenario_checkers_are_validated_before_anything_starts(
 
 
 def test_platform_topology_runs_its_redis_plane_without_mongod(monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.scenario import runner
+    from harness.scenario import planes
     from harness.topology import mongo as mongo_nodes
 
     platform = load_topology("platform")
     monkeypatch.setattr(mongo_nodes, "find_binary", lambda name: None)
-    run = runner.runnable_topology(platform)
+    run = planes.runnable_topology(platform)
     assert run.topology.mongo is None and run.topology.redis == platform.redis and run.mongo_note is None
     reason = run.mongo_not_run
     assert reason is not None and reason.startswith("no mongod (") and "MONGODB_BIN_DIR" in reason
     assert "make setup" in reason  # how to get FerretDB, the plane's server where mongod is missing
     with pytest.raises(HarnessError, match="only a MongoDB plane and no mongod"):
-        runner.runnable_topology(load_topology("mongo-rs"))
+        planes.runnable_topology(load_topology("mongo-rs"))
     monkeypatch.setattr(mongo_nodes, "find_binary", lambda name: f"/opt/mongo/bin/{name}")
-    assert runner.runnable_topology(platform) == runner.Runnable(platform)
+    assert planes.runnable_topology(platform) == planes.Runnable(platform)
     monkeypatch.setattr(
         mongo_nodes, "find_binary", lambda name: None if name in ("mongos", "ferretdb") else "/x/mongod"
     )
-    assert (runner.runnable_topology(platform).mongo_not_run or "").startswith("no mongos (")
+    assert (planes.runnable_topology(platform).mongo_not_run or "").startswith("no mongos (")
 
 
 def test_without_mongod_the_mongo_plane_runs_on_ferretdb_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.scenario import runner
+    from harness.scenario import planes
     from harness.topology import mongo as mongo_nodes
 
     only_ferretdb = {"ferretdb": "/x/ferretdb"}
@@ -147,7 +147,7 @@ def test_without_mongod_the_mongo_plane_runs_on_ferretdb_and_says_so(monkeypatch
     for name in ("platform", "mongo-rs"):
         topology = load_topology(name)
         assert topology.mongo is not None
-        run = runner.runnable_topology(topology)
+        run = planes.runnable_topology(topology)
         mongo = run.topology.mongo
         assert mongo is not None and (mongo.mode, mongo.server) == ("standalone", "ferretdb")
         assert mongo.collections == topology.mongo.collections and run.topology.redis == topology.redis
@@ -155,7 +155,7 @@ def test_without_mongod_the_mongo_plane_runs_on_ferretdb_and_says_so(monkeypatch
         note = run.mongo_note or ""
         assert "FerretDB" in note and topology.mongo.mode in note
     standalone = load_topology("mongo-standalone")
-    assert runner.runnable_topology(standalone) == runner.Runnable(standalone)  # auto: ferretdb, as asked
+    assert planes.runnable_topology(standalone) == planes.Runnable(standalone)  # auto: ferretdb, as asked
     assert mongo_nodes.plane_binaries(standalone.mongo) == {"ferretdb": "/x/ferretdb"}  # type: ignore[arg-type]
 
 

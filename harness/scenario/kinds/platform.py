@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -28,12 +28,11 @@ from harness.scenario.context import VariantContext
 from harness.scenario.judge import variant_planes
 from harness.scenario.kinds.base import WorkloadKind
 from harness.scenario.parts import tenants_and_keys
-from harness.scenario.spec import MONGO_RYW_NEEDS
+from harness.scenario.planes import MONGO_RYW_NEEDS, mongo_path_blocked
 from harness.topology import mongo as mongo_nodes
 from harness.topology import mongo_commands as cmds
 from harness.topology import redis as redis_nodes
-from harness.topology.deployment import Deployment, replica_seeds
-from harness.topology.mongo_features import FEATURES
+from harness.topology.deployment import replica_seeds
 from harness.workload.engine.openloop import DriverStats, Progress
 from harness.workload.model.generator import EventGenerator, GeneratorConfig
 from harness.workload.model.keys import KeyScheme
@@ -65,18 +64,6 @@ from harness.workload.redis_plane.reads import RedisQueries, ReplicaRouter
 from harness.workload.redis_plane.sessions import SessionConfig, SessionDriver, final_sessions
 
 Background = list[tuple[str, Callable[[threading.Event], None]]]
-
-
-def mongo_path_blocked(dep: Deployment, needs: Sequence[str] = ()) -> str | None:
-    """Why a MongoDB data path cannot be played here (no plane, or a server without a feature it
-    needs, in the server's words), or None."""
-    if dep.mongo is None:
-        return "the MongoDB plane did not run"
-    features = dep.mongo.features
-    missing = [n for n in needs if features is not None and not features.has(n)]
-    if features is None or not missing:
-        return None
-    return f"{features.name} lacks {FEATURES[missing[0]]} ({features.lacks[missing[0]]})"
 
 
 class PlatformWorkload:
