@@ -26,8 +26,10 @@ from redis.cluster import ClusterNode, RedisCluster
 from harness.errors import HarnessError
 from harness.topology import mongo as mongo_nodes
 from harness.topology import redis as redis_nodes
+from harness.topology import redis_admin
 from harness.topology.cgroups import cpu_limits_supported, group_path, limit_cpu
 from harness.topology.deployment import Address, Setting
+from harness.topology.endpoints import mongo_endpoints
 from harness.topology.lifecycle import RunResources, creating, new_resources, reap, teardown
 from harness.topology.mongo import MongoNode, MongoPlane
 from harness.topology.network import Host, Network, make_network
@@ -83,43 +85,7 @@ class LocalDeployment:
                 }
                 for n in self.redis
             ],
-            "mongo": self._mongo_endpoints(),
-        }
-
-    def _mongo_endpoints(self) -> dict[str, Any] | None:
-        if self.mongo is None:
-            return None
-
-        def node(n: MongoNode) -> dict[str, Any]:
-            m = n.member
-            return {
-                "name": n.name,
-                "kind": n.kind,
-                "replset": n.replset,
-                "address": n.direct,
-                "proxy": n.proxied,
-                "netns": n.host.netns,
-                "pid": n.process.pid if n.process else None,
-                "priority": m.priority if m else None,
-                "hidden": m.hidden if m else None,
-                "secondary_delay_secs": m.secondary_delay_secs if m else None,
-                "arbiter": m.arbiter if m else None,
-            }
-
-        features = self.mongo.features
-        return {
-            "mode": self.mongo.spec.mode,
-            "uri": self.mongo.uri(),
-            "database": self.mongo.spec.load_collections().database,
-            "replsets": [
-                {"name": rs.name, "kind": rs.kind, "uri": rs.uri(), "members": [node(n) for n in rs.nodes]}
-                for rs in self.mongo.replsets
-            ],
-            "mongos": [node(n) for n in self.mongo.mongos],
-            "standalone": node(self.mongo.standalone) if self.mongo.standalone is not None else None,
-            "server": features.to_dict() if features is not None else None,
-            "left_out": list(self.mongo.left_out),
-            "chunks": self.mongo.chunks,  # per sharded collection and shard, after bring-up
+            "mongo": mongo_endpoints(self.mongo) if self.mongo is not None else None,
         }
 
     def mongo_node(self, name: str) -> MongoNode:
@@ -163,48 +129,16 @@ class LocalDeployment:
         return [n.client_address for n in self.current_masters()] or every
 
     def observers(self) -> dict[str, Redis]:
-        return {
-            n.name: Redis(host=n.host.address, port=n.port, socket_timeout=2, retry=redis_nodes.no_retry())
-            for n in self.redis
-        }
+        return redis_admin.observers(self.redis)
 
     def reset_data(self) -> None:
-        """FLUSHALL on the masters, then MEMORY PURGE and CONFIG RESETSTAT everywhere: freeing the
-        previous keys costs CPU after FLUSHALL returns (the allocator purges in the background), and
-        that work must not land in the next variant's first seconds."""
-        for node in self.current_masters():
-            node.admin().flushall()
-        for node in self.redis:
-            node.admin().execute_command("MEMORY", "PURGE")
-            node.admin().config_resetstat()
+        redis_admin.reset_data(self.current_masters(), self.redis)
 
     def apply_redis_settings(self, settings: Mapping[str, Setting]) -> dict[str, Setting]:
-        previous: dict[str, Setting] = {}
-        for name, value in settings.items():
-            text = ("yes" if value else "no") if isinstance(value, bool) else str(value)
-            for node in self.redis:
-                try:
-                    old = node.admin().config_get(name).get(name)
-                    if old is not None:
-                        previous.setdefault(name, str(old))
-                    node.admin().config_set(name, text)
-                except redis.RedisError as exc:
-                    raise HarnessError(f"setting {name}={text} refused by {node.name}: {exc}") from exc
-        for node in self.redis if settings else []:
-            # CONFIG REWRITE, as the persistence case's fix does: a node restarted by a fault must
-            # come back with these settings (appendonly yes is what makes it load its AOF).
-            try:
-                node.admin().execute_command("CONFIG", "REWRITE")
-            except redis.RedisError as exc:
-                raise HarnessError(f"CONFIG REWRITE refused by {node.name}: {exc}") from exc
-        return previous
+        return redis_admin.apply_settings(self.redis, settings)
 
     def load_script(self, script: str) -> str:
-        sha = ""
-        for n in self.current_masters():
-            with self.client(n.name) as c:
-                sha = str(c.script_load(script))
-        return sha
+        return redis_admin.load_script([n.client_address for n in self.current_masters()], script)
 
     def start_again(self, node: RedisNode | MongoNode) -> ServerProcess:
         return start_again(node, self.res)
