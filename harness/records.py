@@ -11,7 +11,7 @@ target's ``reason``) stays out. Numbers that may be ints on disk are typed ``int
 fit the model is dropped (and named) instead of failing the whole file.
 :func:`metric_path_problem` checks a target's metric path against :class:`VariantMetrics`.
 
-A leaf of the harness: it imports nothing of it.
+A leaf of the harness: of it, it imports only :mod:`harness.errors`.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness.errors import HarnessError
 
 Number = int | float
 R = TypeVar("R", bound="Record")
@@ -499,23 +501,23 @@ def _purge(node: Any) -> Any:
     return node
 
 
-def read_record(path: Path, model: type[R]) -> tuple[R | None, str | None]:
-    """(the file as ``model``, None), or (None, why it could not be read). Strict: a file that does
-    not fit the model is an error here (see :func:`salvage` for the lenient reading)."""
+def load_record(path: Path, model: type[R], what: str) -> R:
+    """``path`` as ``model``, strictly: a missing, unreadable or ill-fitting file raises a
+    :class:`HarnessError` naming the file (and the field), then ``what`` to do about it."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None, f"{path.name} not found"
+    except FileNotFoundError as exc:
+        raise HarnessError(f"{path}: not found; {what}") from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return None, f"{path.name} unreadable: {exc}"
+        raise HarnessError(f"{path}: unreadable ({exc}); {what}") from exc
     if not isinstance(data, dict):
-        return None, f"{path.name} is not a JSON object"
+        raise HarnessError(f"{path}: not a JSON object; {what}")
     try:
-        return model.model_validate(data), None
+        return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in _mark_point(data, first["loc"])) or "-"  # no union member names
-        return None, f"{path.name}: field '{where}': {first['msg']}"
+        raise HarnessError(f"{path}: field '{where}': {first['msg']}; {what}") from exc
 
 
 def write_record(path: Path, record: Record) -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.records import RunMetrics, RunResults, read_record, salvage, write_record
+from harness.errors import HarnessError
+from harness.records import RunMetrics, RunResults, load_record, salvage, write_record
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "records"
 RUNS = sorted(p.name for p in FIXTURES.iterdir())  # hot-partition, platform-steady, redis-failover
@@ -18,16 +19,14 @@ RUNS = sorted(p.name for p in FIXTURES.iterdir())  # hot-partition, platform-ste
 def test_a_file_written_before_the_models_loads_and_is_written_back_byte_for_byte(
     tmp_path: Path, run: str, name: str, model: type[RunResults] | type[RunMetrics]
 ) -> None:
-    record, why = read_record(FIXTURES / run / name, model)
-    assert why is None and record is not None
+    record = load_record(FIXTURES / run / name, model, "")
     write_record(tmp_path / name, record)
     assert (tmp_path / name).read_text() == (FIXTURES / run / name).read_text()
 
 
 def test_typed_fields_read_what_the_runner_wrote() -> None:
-    results, _ = read_record(FIXTURES / "redis-failover" / "results.json", RunResults)
-    metrics, _ = read_record(FIXTURES / "redis-failover" / "metrics.json", RunMetrics)
-    assert results is not None and metrics is not None
+    results = load_record(FIXTURES / "redis-failover" / "results.json", RunResults, "")
+    metrics = load_record(FIXTURES / "redis-failover" / "metrics.json", RunMetrics, "")
     assert results.planes["redis"].status == "ran"
     assert [(f.variant, f.fault, f.status) for f in results.faults][:1] == [("before", "bandwidth", "healed")]
     before = metrics.variants["before"]
@@ -39,8 +38,7 @@ def test_typed_fields_read_what_the_runner_wrote() -> None:
 
 
 def test_lookup_reaches_typed_fields_kept_keys_and_open_maps() -> None:
-    metrics, _ = read_record(FIXTURES / "platform-steady" / "metrics.json", RunMetrics)
-    assert metrics is not None
+    metrics = load_record(FIXTURES / "platform-steady" / "metrics.json", RunMetrics, "")
     assert metrics.lookup("steady.workload.reads.by_kind.mongo") == 20.0
     assert metrics.lookup("steady.workload.mongo.audit.outcomes.ok") == 283.0  # kept as written
     assert metrics.lookup("steady.invariants.sessions.violations") == 0.0
@@ -60,10 +58,10 @@ def test_salvage_drops_what_does_not_fit_and_names_it() -> None:
     assert salvage(RunMetrics, [1, 2]) == (RunMetrics(), ["(the whole file: not a JSON object)"])
 
 
-def test_read_record_names_the_file_and_field_that_does_not_fit(tmp_path: Path) -> None:
+def test_load_record_names_the_file_and_field_that_does_not_fit(tmp_path: Path) -> None:
     path = tmp_path / "results.json"
     path.write_text(json.dumps({"targets": [{"value": "high"}]}))
-    record, why = read_record(path, RunResults)
-    assert record is None and why is not None
-    assert why.startswith("results.json: field 'targets.0.value'")
-    assert read_record(tmp_path / "metrics.json", RunMetrics) == (None, "metrics.json not found")
+    with pytest.raises(HarnessError, match=r"results.json: field 'targets.0.value': .*; re-run it"):
+        load_record(path, RunResults, "re-run it")
+    with pytest.raises(HarnessError, match=r"metrics.json: not found; re-run it"):
+        load_record(tmp_path / "metrics.json", RunMetrics, "re-run it")
