@@ -26,7 +26,7 @@ from harness.workload.platform.driver import MongoRywMode, PlatformConfig, Platf
 NO_MONGO = {"redis": {"status": "ran"}, "mongodb": {"status": "not_run", "reason": "no mongod (get it)"}}
 
 
-def planes(raw: dict[str, dict[str, Any]]) -> dict[str, Plane]:
+def planes(raw: dict[str, Any]) -> dict[str, Plane]:
     """``results.json``'s planes, as the judge reads them."""
     return {name: Plane.model_validate(p) for name, p in raw.items()}
 
