@@ -18,9 +18,10 @@ from rich.table import Table
 from harness import doctor
 from harness.clients.mongo_stats import mongo_chunks, mongo_health
 from harness.errors import HarnessError
+from harness.records import RunResults
 from harness.report.render import render_index, render_run
-from harness.scenario.judge import recheck
-from harness.scenario.runner import RunOptions, run_scenario
+from harness.scenario.judge import recheck_record
+from harness.scenario.runner import RunOptions, run_scenario_record
 from harness.scenario.shrink import shrink as shrink_run
 from harness.scenario.spec import available_scenarios, load_scenario
 from harness.topology.lifecycle import reap, registered_runs, state_dir, teardown
@@ -111,12 +112,12 @@ def scenario(
             scenario_file=name,
         )
         try:
-            run_dir, results = run_scenario(spec, opts)
+            run_dir, results = run_scenario_record(spec, opts)
         except KeyboardInterrupt:
             console.print("[red]interrupted[/red]: torn down; partial report written")
             sys.exit(130)
     _summary(run_dir, results)
-    sys.exit({"pass": 0, "fail": 1}.get(results["verdict"], 2))
+    sys.exit({"pass": 0, "fail": 1}.get(str(results.verdict), 2))
 
 
 @cli.command()
@@ -129,15 +130,15 @@ def check(run_dir: Path) -> None:
     Exits 0 when the verdict is pass, 1 when fail, 2 on an error (a missing or bad file is named).
     """
     with console.status(f"checking {run_dir}"):
-        results = recheck(run_dir)
+        results = recheck_record(run_dir)
         render_run(run_dir)
     root = run_dir.parent.parent
     if (root / "index.html").is_file():
         render_index(root)
-    for note in results.get("check_notes", []):
+    for note in results.check_notes:
         console.print(f"note: {note}")
     _summary(run_dir, results)
-    sys.exit({"pass": 0, "fail": 1}.get(results["verdict"], 2))
+    sys.exit({"pass": 0, "fail": 1}.get(str(results.verdict), 2))
 
 
 @cli.command()
@@ -160,24 +161,24 @@ def _fmt(v: Any) -> str:
     return "—" if v is None else str(v)
 
 
-def _summary(run_dir: Path, results: dict[str, Any]) -> None:
-    colour = {"pass": "green", "fail": "red"}.get(results["verdict"], "bold red")
+def _summary(run_dir: Path, results: RunResults) -> None:
+    colour = {"pass": "green", "fail": "red"}.get(str(results.verdict), "bold red")
     table = Table(title="targets", show_lines=False)
     for col in ("target", "value", "needs", "status"):
         table.add_column(col)
-    for t in results["targets"]:
-        status = t["status"] + (" (measured through a stand-in)" if t["status"] == "not_run" else "")
-        table.add_row(t["name"], _fmt(t["value"]), f"{t['op']} {_fmt(t['threshold'])}", status)
+    for t in results.targets:
+        status = f"{t.status}" + (" (measured through a stand-in)" if t.status == "not_run" else "")
+        table.add_row(t.name, _fmt(t.value), f"{t.op} {_fmt(t.threshold)}", status)
     console.print(table)
-    for inv in results["invariants"]:
-        console.print(f"  {inv['variant']:<8} {inv['name']:<34} {inv['status']:<8} {inv['summary']}")
-    for plane, info in results["planes"].items():
+    for inv in results.invariants:
+        console.print(f"  {inv.variant:<8} {inv.name:<34} {inv.status:<8} {inv.summary}")
+    for plane, info in results.planes.items():
         console.print(
-            f"  plane {plane}: {info['status']}"
-            + (f" on {info['substrate']}" if info.get("substrate") else "")
-            + (f" ({info['reason']})" if info.get("reason") else "")
+            f"  plane {plane}: {info.status}"
+            + (f" on {info.substrate}" if info.substrate else "")
+            + (f" ({info.reason})" if info.reason else "")
         )
-    console.print(f"[{colour}]verdict: {results['verdict']}[/{colour}] — {results['verdict_reason']}")
+    console.print(f"[{colour}]verdict: {results.verdict}[/{colour}] — {results.verdict_reason}")
     console.print(f"report: {run_dir / 'index.html'}")
 
 

@@ -10,7 +10,6 @@ scenario file changed.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +20,16 @@ from pydantic import ValidationError
 from harness.checkers import NEEDS_PLANE, build_checkers, needed_planes, run_checkers
 from harness.errors import HarnessError
 from harness.history.loader import Op, stream_ops
+from harness.records import (
+    Checking,
+    Invariant,
+    Plane,
+    RunMetrics,
+    RunResults,
+    TargetResult,
+    load_record,
+    write_record,
+)
 from harness.scenario.planes import MONGO_RYW_NEEDS
 from harness.scenario.spec import ScenarioSpec, TargetSpec, VariantSpec, load_scenario
 from harness.scenario.targets import evaluate
@@ -31,23 +40,23 @@ RESULTS = "results.json"
 METRICS = "metrics.json"
 
 
-def checking_config(spec: ScenarioSpec) -> dict[str, Any]:
+def checking_config(spec: ScenarioSpec) -> Checking:
     """What ``results.json`` keeps so that the run can be re-judged from its files alone."""
-    return {
-        "checkers": list(spec.checkers),
-        "checker_params": {k: dict(v) for k, v in spec.checker_params.items()},
-        "targets": [t.model_dump() for t in spec.targets],
-        "expect_invalid": {v.name: list(v.expect_invalid) for v in spec.variants if v.expect_invalid},
-        "needs_plane": {v.name: variant_planes(v) for v in spec.variants if variant_planes(v) != NEEDS_PLANE},
-    }
+    return Checking(
+        checkers=list(spec.checkers),
+        checker_params={k: dict(v) for k, v in spec.checker_params.items()},
+        targets=[t.model_dump() for t in spec.targets],
+        expect_invalid={v.name: list(v.expect_invalid) for v in spec.variants if v.expect_invalid},
+        needs_plane={v.name: variant_planes(v) for v in spec.variants if variant_planes(v) != NEEDS_PLANE},
+    )
 
 
-def mark_expected(invariants: list[dict[str, Any]], expect_invalid: Mapping[str, Sequence[str]]) -> None:
+def mark_expected(invariants: Sequence[Invariant], expect_invalid: Mapping[str, Sequence[str]]) -> None:
     """Tags the invariants a variant is meant to violate (the case study's failure, shown by the
     ``before`` variant), so the verdict can tell a reproduced anomaly from an unexpected one."""
     for inv in invariants:
-        if inv.get("name") in expect_invalid.get(str(inv.get("variant")), ()):
-            inv["expected"] = "invalid"
+        if inv.name in expect_invalid.get(str(inv.variant), ()):
+            inv.expected = "invalid"
 
 
 def _tap(ops: Iterable[Op], sinks: Sequence[Callable[[Op], None]]) -> Iterator[Op]:
@@ -75,7 +84,7 @@ def requirement(plane: str, features: Sequence[str] = ()) -> str:
 
 
 def plane_skips(
-    checkers: Sequence[str], planes: Mapping[str, Any], needs: Mapping[str, str] = NEEDS_PLANE
+    checkers: Sequence[str], planes: Mapping[str, Plane], needs: Mapping[str, str] = NEEDS_PLANE
 ) -> dict[str, str]:
     """Checkers whose plane (``needs``, by default :data:`NEEDS_PLANE`) did not run (``results.json``
     ``planes``), or ran on a server that lacks a feature the requirement names
@@ -86,17 +95,15 @@ def plane_skips(
             continue
         plane_name, _, features = needs[name].partition(":")
         plane = planes.get(plane_name)
-        if not isinstance(plane, dict):
+        if plane is None:
             continue
-        if plane.get("status") != "ran":
-            skipped[name] = f"{plane_name} plane not run: {plane.get('reason') or 'unknown reason'}"
+        if plane.status != "ran":
+            skipped[name] = f"{plane_name} plane not run: {plane.reason or 'unknown reason'}"
             continue
-        lacks = plane.get("lacks")
-        lacks = lacks if isinstance(lacks, dict) else {}
-        missing = [f for f in features.split(",") if f and f in lacks]
+        missing = [f for f in features.split(",") if f and f in plane.lacks]
         if missing:
-            why = "; ".join(f"{FEATURES.get(f, f)}: {lacks[f]}" for f in missing)
-            skipped[name] = f"{plane_name} plane ran on {plane.get('server') or 'a server'} without {why}"
+            why = "; ".join(f"{FEATURES.get(f, f)}: {plane.lacks[f]}" for f in missing)
+            skipped[name] = f"{plane_name} plane ran on {plane.server or 'a server'} without {why}"
     return skipped
 
 
@@ -108,7 +115,7 @@ def check_variant(
     source: str = "checkers",
     sinks: Sequence[Callable[[Op], None]] = (),
     skip: Mapping[str, str] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Invariant]:
     """One variant's ops (by their ``variant`` field), streamed from disk through fresh checkers in
     one pass. ``sinks`` see every op of that pass too (the runner's metrics), so the history is read
     once per variant; run_checkers reads to the end even when every checker has crashed. Checkers
@@ -119,48 +126,41 @@ def check_variant(
     verdicts = run_checkers(
         build_checkers(run, {k: v for k, v in params.items() if k in run}, source=source), _tap(ops, sinks)
     )
-    done = {v.name: {"variant": variant, **v.to_dict()} for v in verdicts}
+    done = {v.name: Invariant(variant=variant, **v.to_dict()) for v in verdicts}
     return [
         done[c]
         if c in done
-        else {
-            "variant": variant,
-            "name": c,
-            "status": "not_run",
-            "summary": skip[c],
-            "violations": 0,
-            "examples": [],
-        }
+        else Invariant(variant=variant, name=c, status="not_run", summary=skip[c], violations=0, examples=[])
         for c in checkers
     ]
 
 
 def evaluate_targets(
-    specs: Sequence[TargetSpec], metrics: dict[str, Any], planes: Mapping[str, Any] | None = None
-) -> list[dict[str, Any]]:
+    specs: Sequence[TargetSpec], metrics: RunMetrics, planes: Mapping[str, Plane] | None = None
+) -> list[TargetResult]:
     return [evaluate(t, metrics, planes) for t in specs]
 
 
-def overall_verdict(results: dict[str, Any]) -> tuple[str, str]:
-    if results.get("error"):
-        return "error", str(results["error"])
+def overall_verdict(results: RunResults) -> tuple[str, str]:
+    if results.error:
+        return "error", results.error
 
     # An invariant a variant is meant to violate passes when it is invalid (the anomaly was
     # reproduced) and fails otherwise (valid: the case was not reproduced; unknown: cannot tell).
-    def good(i: dict[str, Any]) -> bool:
-        return bool(i["status"] == ("invalid" if i.get("expected") == "invalid" else "valid"))
+    def good(i: Invariant) -> bool:
+        return i.status == ("invalid" if i.expected == "invalid" else "valid")
 
     # A check whose plane did not run is neither good nor bad: it is reported, never counted as valid.
-    judged = [i for i in results["invariants"] if i["status"] != "not_run"]
-    not_run = len(results["invariants"]) - len(judged)
+    judged = [i for i in results.invariants if i.status != "not_run"]
+    not_run = len(results.invariants) - len(judged)
     bad_inv = [i for i in judged if not good(i)]
     # A target measured through a stand-in server is shown, never counted either way.
-    targets = [t for t in results["targets"] if t["status"] != "not_run"]
-    bad_tgt = [t for t in targets if t["status"] != "pass"]
-    reproduced = sum(1 for i in judged if i.get("expected") == "invalid" and good(i))
+    targets = [t for t in results.targets if t.status != "not_run"]
+    bad_tgt = [t for t in targets if t.status != "pass"]
+    reproduced = sum(1 for i in judged if i.expected == "invalid" and good(i))
     if not bad_inv and not bad_tgt:
         n_valid = len(judged) - reproduced
-        parts = [f"all {len(targets)} targets met"] if targets or not results["targets"] else []
+        parts = [f"all {len(targets)} targets met"] if targets or not results.targets else []
         if n_valid:
             parts.append(f"all {n_valid} invariant checks valid")
         if reproduced:
@@ -169,94 +169,82 @@ def overall_verdict(results: dict[str, Any]) -> tuple[str, str]:
         reason = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
         if not_run:
             reason += f"; {not_run} check{'s' if not_run > 1 else ''} not run (see why)"
-        unjudged = len(results["targets"]) - len(targets)
+        unjudged = len(results.targets) - len(targets)
         if unjudged:
             reason += (
                 f"; {unjudged} target{'s' if unjudged > 1 else ''} not judged (measured through a stand-in)"
             )
         return "pass", reason
-    parts = [f"{t['name']}: {t['status']}" for t in bad_tgt] + [
-        f"{i['variant']}/{i['name']}: {i['status']}"
-        + (" (the anomaly this variant should show did not appear)" if i.get("expected") == "invalid" else "")
+    parts = [f"{t.name}: {t.status}" for t in bad_tgt] + [
+        f"{i.variant}/{i.name}: {i.status}"
+        + (" (the anomaly this variant should show did not appear)" if i.expected == "invalid" else "")
         for i in bad_inv
     ]
     return "fail", "; ".join(parts)
 
 
-def _read_json(path: Path, what: str) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise HarnessError(f"{path}: not found; {what}") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HarnessError(f"{path}: unreadable ({exc}); {what}") from exc
-    if not isinstance(data, dict):
-        raise HarnessError(f"{path}: not a JSON object; {what}")
-    return data
-
-
-def _config(results: dict[str, Any], path: Path) -> tuple[dict[str, Any], str | None]:
+def _config(results: RunResults, path: Path) -> tuple[Checking, str | None]:
     """The saved checking config, or (for runs saved before it existed) the scenario file's."""
-    saved = results.get("checking")
-    if isinstance(saved, dict):
-        return saved, None
-    name = results.get("scenario")
-    if not isinstance(name, str):
+    if results.checking is not None:
+        return results.checking, None
+    if results.scenario is None:
         raise HarnessError(f"{path}: has neither 'checking' nor 'scenario': which checkers to run?")
-    spec = load_scenario(name)
-    return checking_config(spec), f"checker config taken from the current scenario file '{name}'"
+    spec = load_scenario(results.scenario)
+    return checking_config(spec), f"checker config taken from the current scenario file '{results.scenario}'"
 
 
-def recheck(run_dir: Path) -> dict[str, Any]:
+def recheck_record(run_dir: Path) -> RunResults:
     """Re-judges a saved run directory in place: rewrites ``results.json`` (invariants, targets,
     verdict); the caller re-renders. Raises :class:`HarnessError` naming a missing or bad file."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise HarnessError(f"{run_dir}: no such run directory (expected reports/<scenario>/<run-id>/)")
     res_path = run_dir / RESULTS
-    results = _read_json(res_path, "is this a run directory (reports/<scenario>/<run-id>/)?")
+    results = load_record(res_path, RunResults, "is this a run directory (reports/<scenario>/<run-id>/)?")
     history = run_dir / HISTORY
     if not history.is_file():
         raise HarnessError(f"{history}: not found; a run directory needs its history to be re-checked")
     config, note = _config(results, res_path)
     try:
-        targets = [TargetSpec.model_validate(t) for t in config.get("targets", [])]
+        targets = [TargetSpec.model_validate(t) for t in config.targets]
     except ValidationError as exc:
         raise HarnessError(f"{res_path}: field 'checking.targets': {exc.errors()[0]['msg']}") from exc
-    checkers = config.get("checkers", [])
-    params = config.get("checker_params", {})
-    if not isinstance(checkers, list) or not isinstance(params, dict):
-        raise HarnessError(f"{res_path}: field 'checking': expected a checkers list and a params mapping")
-    variants = [str(v["name"]) for v in results.get("variants", []) if isinstance(v, dict) and "name" in v]
-    planes = results.get("planes")
-    planes = planes if isinstance(planes, dict) else {}
-    needs = config.get("needs_plane", {})
-    needs = needs if isinstance(needs, dict) else {}
-    results["invariants"] = [
+    checkers, params = config.checkers, config.checker_params
+    results.invariants = [
         inv
-        for v in variants
+        for v in [v.name for v in results.variants if v.name is not None]
         for inv in check_variant(
             history,
             v,
             checkers,
             params,
             f"{res_path}",
-            skip=plane_skips(checkers, planes, needs.get(v) or NEEDS_PLANE),
+            skip=plane_skips(checkers, results.planes, config.needs_plane.get(v) or NEEDS_PLANE),
         )
     ]
-    expected = config.get("expect_invalid", {})
-    mark_expected(results["invariants"], expected if isinstance(expected, dict) else {})
+    mark_expected(results.invariants, config.expect_invalid)
     metrics_path = run_dir / METRICS
-    metrics = _read_json(metrics_path, "targets need the run's metrics") if metrics_path.exists() else {}
-    results["targets"] = evaluate_targets(targets, metrics, planes)
+    metrics = (
+        load_record(metrics_path, RunMetrics, "targets need the run's metrics")
+        if metrics_path.exists()
+        else RunMetrics()
+    )
+    results.targets = evaluate_targets(targets, metrics, results.planes)
     if not metrics_path.exists() and targets:
         note = "; ".join(filter(None, [note, f"{METRICS} missing: targets unknown"]))
     if note:
-        results["check_notes"] = [note]
-    else:
-        results.pop("check_notes", None)
-    results["checking"] = config
-    results["rechecked_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    results["verdict"], results["verdict_reason"] = overall_verdict(results)
-    res_path.write_text(json.dumps(results, indent=1, default=str))
+        results.check_notes = [note]
+    else:  # no notes: the key is not written at all
+        results.check_notes = []
+        results.model_fields_set.discard("check_notes")
+    results.checking = config
+    results.rechecked_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    results.verdict, results.verdict_reason = overall_verdict(results)
+    write_record(res_path, results)
     return results
+
+
+def recheck(run_dir: Path) -> dict[str, Any]:
+    """:func:`recheck_record` as the plain mapping written to ``results.json``, for callers that
+    still index it by key (the live tests)."""
+    return recheck_record(run_dir).dump()

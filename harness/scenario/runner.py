@@ -12,7 +12,6 @@ The report is rendered from the saved files."""
 from __future__ import annotations
 
 import contextlib
-import json
 import platform
 import shutil
 import time
@@ -34,6 +33,33 @@ from harness.metrics.hdr import OpLatencyFold
 from harness.metrics.latency import EventLatencies, Throughput, percentiles
 from harness.metrics.load import imbalance_ratio, per_master_load
 from harness.metrics.recovery import RecoveryFold
+from harness.records import (
+    FAULT_FIGURES,
+    Capacity,
+    DriverFigures,
+    FaultRecord,
+    FaultsSummary,
+    HdrRecord,
+    HealthyAgain,
+    Invariant,
+    MasterLoad,
+    NodeInfo,
+    OpPercentiles,
+    Outcomes,
+    Percentiles,
+    Plane,
+    RecoveryFigures,
+    RunMetrics,
+    RunOptionsRecord,
+    RunResults,
+    Substrate,
+    TargetResult,
+    Timeseries,
+    VariantMetrics,
+    VariantResult,
+    WorkloadFigures,
+    write_record,
+)
 from harness.report.render import render_index, render_run
 from harness.scenario.context import VariantContext
 from harness.scenario.judge import (
@@ -224,41 +250,46 @@ def _wait_healthy_again(dep: Deployment, timeout_s: float, opts: RunOptions) -> 
 
 def _variant_metrics(
     vr: VariantRun, groups: dict[str, list[float]], series: dict[str, Any], rate: float
-) -> dict[str, Any]:
+) -> VariantMetrics:
     st = vr.stats
     completed = st.admitted + st.rate_limited
     achieved = completed / st.elapsed_s if st.elapsed_s > 0 else 0.0
     series["per_master_ops_per_s"] = vr.per_master_series
-    return {
-        "per_master": vr.per_master,
-        "imbalance_ratio": imbalance_ratio([m["share"] for m in vr.per_master]),
-        "offered_rate": rate,
-        "achieved_rate": achieved,
-        "throughput_ratio": achieved / rate if rate else None,
-        "latency_ms": {g: percentiles(v) for g, v in sorted(groups.items())},
-        "outcomes": {
-            **st.outcomes,
-            "rate_limited": st.rate_limited,
-            "unsent": st.unsent,
-            "expire_errors": st.expire_errors,
-            "final_read_failures": vr.final_read_failures,
-        },
-        "driver": {
-            "max_lag_ms": st.max_lag_s * 1000,
-            "batches": st.batches,
-            "elapsed_s": st.elapsed_s,
-            "settle_s": vr.settle_s,
-        },
-        "timeseries": series,
-        **({"workload": vr.workload} if vr.workload else {}),
-    }
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=1, default=str))
+    per_master = [MasterLoad.model_validate(m) for m in vr.per_master]
+    vm = VariantMetrics(
+        per_master=per_master,
+        imbalance_ratio=imbalance_ratio([m.share or 0.0 for m in per_master]),
+        offered_rate=rate,
+        achieved_rate=achieved,
+        throughput_ratio=achieved / rate if rate else None,
+        latency_ms={g: Percentiles.model_validate(percentiles(v)) for g, v in sorted(groups.items())},
+        outcomes=Outcomes.model_validate(
+            {
+                **st.outcomes,
+                "rate_limited": st.rate_limited,
+                "unsent": st.unsent,
+                "expire_errors": st.expire_errors,
+                "final_read_failures": vr.final_read_failures,
+            }
+        ),
+        driver=DriverFigures(
+            max_lag_ms=st.max_lag_s * 1000, batches=st.batches, elapsed_s=st.elapsed_s, settle_s=vr.settle_s
+        ),
+        timeseries=Timeseries.model_validate(series),
+    )
+    if vr.workload:  # the platform's own figures; other workloads write none
+        vm.workload = WorkloadFigures.model_validate(vr.workload)
+    return vm
 
 
 def run_scenario(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, dict[str, Any]]:
+    """:func:`run_scenario_record`, its results as the plain mapping written to ``results.json``
+    (for callers that still index it by key: the live tests)."""
+    run_dir, results = run_scenario_record(spec, opts)
+    return run_dir, results.dump()
+
+
+def run_scenario_record(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, RunResults]:
     seed = spec.seed if opts.seed is None else opts.seed
     duration = opts.duration_s or spec.workload.duration_s
     profile = spec.workload.rate_profile(opts.rate)
@@ -268,37 +299,40 @@ def run_scenario(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, dict[str, 
     run_id = run_id_now()
     run_dir = opts.reports_dir / spec.name / run_id
     (run_dir / "logs").mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {
-        "scenario": spec.name,
-        "scenario_file": opts.scenario_file or spec.name,
-        "title": spec.title,
-        "description": spec.description,
-        "case_study": spec.case_study,
-        "run_id": run_id,
-        "seed": seed,
-        "started_at": _now_iso(),
-        "verdict": "error",
-        "verdict_reason": "",
-        "error": None,
-        "substrate": {
-            "backend": "local",
-            "topology": topology.name,
-            "versions": {"python": platform.python_version(), "harness": harness.__version__},
-        },
-        "planes": {
-            "redis": {"status": "not_run", "reason": "the run did not get that far"},
-            **{p: {"status": "not_run", "reason": plane_reason(p, r)} for p, r in spec.planes.items()},
-            **({"mongodb": {"status": "not_run", "reason": mongo_skipped}} if mongo_skipped else {}),
-        },
-        "variants": [],
-        "invariants": [],
-        "targets": [],
-        "faults": [],
-        "options": {"duration_s": duration, "rate": rate, "profile": profile.to_dict(), "hosts": opts.hosts},
-        "reproduce": _reproduce_command(spec.name, seed, opts),
-        "checking": checking_config(spec),  # so 'harness check' can re-judge this run from its files
+    not_run: dict[str, Plane] = {
+        p: Plane(status="not_run", reason=plane_reason(p, r)) for p, r in spec.planes.items()
     }
-    _write_json(run_dir / "results.json", results)
+    results = RunResults(
+        scenario=spec.name,
+        scenario_file=opts.scenario_file or spec.name,
+        title=spec.title,
+        description=spec.description,
+        case_study=spec.case_study,
+        run_id=run_id,
+        seed=seed,
+        started_at=_now_iso(),
+        verdict="error",
+        verdict_reason="",
+        error=None,
+        substrate=Substrate(
+            backend="local",
+            topology=topology.name,
+            versions={"python": platform.python_version(), "harness": harness.__version__},
+        ),
+        planes={
+            "redis": Plane(status="not_run", reason="the run did not get that far"),
+            **not_run,
+            **({"mongodb": Plane(status="not_run", reason=mongo_skipped)} if mongo_skipped else {}),
+        },
+        variants=[],
+        invariants=[],
+        targets=[],
+        faults=[],
+        options=RunOptionsRecord(duration_s=duration, rate=rate, profile=profile.to_dict(), hosts=opts.hosts),
+        reproduce=_reproduce_command(spec.name, seed, opts),
+        checking=checking_config(spec),  # so 'harness check' can re-judge this run from its files
+    )
+    write_record(run_dir / "results.json", results)
     clock = RunClock()
     runs: list[VariantRun] = []
     started = time.monotonic()
@@ -315,18 +349,15 @@ def run_scenario(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, dict[str, 
                         if cap["applied"]
                         else f"node capacity NOT limited ({cap['reason']}): saturation targets may not hold"
                     )
-                results["substrate"].update(
-                    {
-                        "hosts": dep.network.kind,
-                        "partitions_supported": dep.network.partitions_supported,
-                        "nodes": dep.endpoints()["nodes"],
-                        "up_seconds": dep.up_seconds,
-                        "capacity": dep.capacity,
-                    }
-                )
-                results["substrate"]["versions"].update(dep.versions)
+                sub = results.substrate
+                sub.hosts = dep.network.kind
+                sub.partitions_supported = dep.network.partitions_supported
+                sub.nodes = [NodeInfo.model_validate(n) for n in dep.endpoints()["nodes"]]
+                sub.up_seconds = dep.up_seconds
+                sub.capacity = Capacity.model_validate(dep.capacity)
+                sub.versions.update(dep.versions)
                 if dep.mongo is not None and dep.mongo.features is not None:
-                    results["substrate"]["mongodb"] = dep.mongo.features.describe()
+                    sub.mongodb = dep.mongo.features.describe()
                 for variant in spec.variants:
                     previous = _apply_settings(dep, variant.redis_settings, opts)
                     try:
@@ -345,16 +376,18 @@ def run_scenario(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, dict[str, 
                         runs.append(_play_variant(ctx, settle_s, opts))
                     finally:
                         _apply_settings(dep, previous, opts)  # the next variant starts from the file's
-                results["planes"]["redis"] = {"status": "ran", "reason": None}
+                results.planes["redis"] = Plane(status="ran", reason=None)
                 if dep.mongo is not None:
-                    results["planes"]["mongodb"] = mongo_plane_facts(dep, runnable.mongo_note)
+                    results.planes["mongodb"] = Plane.model_validate(
+                        mongo_plane_facts(dep, runnable.mongo_note)
+                    )
         except HarnessError as exc:
-            results["error"] = str(exc)
+            results.error = str(exc)
         except KeyboardInterrupt as exc:
-            results["error"] = "interrupted (Ctrl-C); everything the run started was torn down"
+            results.error = "interrupted (Ctrl-C); everything the run started was torn down"
             interrupted = exc
         except Exception as exc:  # a report with the error beats a traceback alone
-            results["error"] = f"{type(exc).__name__}: {exc}"
+            results.error = f"{type(exc).__name__}: {exc}"
             (run_dir / "logs" / "error.txt").write_text(repr(exc))
     if not opts.keep_data:
         shutil.rmtree(run_dir / "data", ignore_errors=True)
@@ -362,11 +395,11 @@ def run_scenario(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, dict[str, 
     try:
         _judge(spec, results, runs, run_dir, rate)
     except HarnessError as exc:  # e.g. a damaged history: the report says so
-        results["error"] = results["error"] or str(exc)
-    results["finished_at"] = _now_iso()
-    results["duration_s"] = time.monotonic() - started
-    results["verdict"], results["verdict_reason"] = overall_verdict(results)
-    _write_json(run_dir / "results.json", results)
+        results.error = results.error or str(exc)
+    results.finished_at = _now_iso()
+    results.duration_s = time.monotonic() - started
+    results.verdict, results.verdict_reason = overall_verdict(results)
+    write_record(run_dir / "results.json", results)
     render_run(run_dir)
     _link_latest(run_dir)
     render_index(opts.reports_dir)
@@ -375,43 +408,43 @@ def run_scenario(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, dict[str, 
     return run_dir, results
 
 
-def invariant_numbers(verdicts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def invariant_numbers(verdicts: list[Invariant]) -> dict[str, dict[str, int | float | None]]:
     """Each verdict's violation count and numeric totals, under a name targets can address
     (``<variant>.invariants.acknowledged_increments_survive.lost``)."""
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, dict[str, int | float | None]] = {}
     for v in verdicts:
         numbers = {
             k: val
-            for k, val in (v.get("details") or {}).items()
+            for k, val in v.details.items()
             if isinstance(val, int | float) and not isinstance(val, bool)
         }
-        out[str(v["name"]).replace("-", "_")] = {"violations": v.get("violations"), **numbers}
+        out[str(v.name).replace("-", "_")] = {"violations": v.violations, **numbers}
     return out
 
 
-def faults_summary(figures: list[dict[str, Any]]) -> dict[str, Any]:
+def faults_summary(figures: list[RecoveryFigures]) -> FaultsSummary:
     """The worst of each per-fault figure, over all faults and per fault kind, for targets
     (``after.faults_summary.errors_until_ms``, ``before.faults_summary.kill.errors_until_ms``)."""
-    keys = ("errors_until_ms", "first_ok_after_heal_ms", "apply_delay_ms", "heal_delay_ms")
 
-    def worst(figs: list[dict[str, Any]]) -> dict[str, float | None]:
+    def worst(figs: list[RecoveryFigures]) -> dict[str, float | None]:
         out: dict[str, float | None] = {}
-        for key in keys:
-            vals = [f[key] for f in figs if isinstance(f.get(key), int | float)]
+        for key in FAULT_FIGURES:
+            vals = [v for f in figs if isinstance(v := getattr(f, key), int | float)]
             out[key] = max(vals) if vals else None
         return out
 
-    summary: dict[str, Any] = worst(figures)
-    for kind in sorted({str(f.get("fault")) for f in figures}):
-        summary[kind.replace("-", "_")] = worst([f for f in figures if f.get("fault") == kind])
-    return summary
+    per_kind = {
+        kind.replace("-", "_"): worst([f for f in figures if str(f.fault) == kind])
+        for kind in sorted({str(f.fault) for f in figures})
+    }
+    return FaultsSummary.model_validate(worst(figures) | per_kind)
 
 
 def _judge(
-    spec: ScenarioSpec, results: dict[str, Any], runs: list[VariantRun], run_dir: Path, rate: float
+    spec: ScenarioSpec, results: RunResults, runs: list[VariantRun], run_dir: Path, rate: float
 ) -> None:
     whale = spec.workload.whale.tenant if spec.workload.whale else None
-    metrics: dict[str, Any] = {"variants": {}}
+    metrics = RunMetrics(variants={})  # set, so written even when no variant ran (as before)
     for vr in runs:
         name = vr.spec.name
         kind = kind_of(spec.workload.kind)
@@ -426,48 +459,50 @@ def _judge(
             spec.checker_params,
             source=f"scenario {spec.name}",
             sinks=[latencies.observe, throughput.observe, recovery.observe, by_op.observe],
-            skip=plane_skips(spec.checkers, results["planes"], kind.checker_planes(vr.spec)),
+            skip=plane_skips(spec.checkers, results.planes, kind.checker_planes(vr.spec)),
         )
         mark_expected(verdicts, {name: vr.spec.expect_invalid})
-        results["invariants"] += verdicts
-        vm = metrics["variants"][name] = _variant_metrics(vr, latencies.result(), throughput.result(), rate)
-        vm["invariants"] = invariant_numbers(verdicts)
-        vm["latency_by_op"] = by_op.hist.summary()  # HdrHistogram per op type, ms
-        vm["hdr"] = by_op.hist.to_dict()  # and per 1 s window, base64, mergeable
+        results.invariants += verdicts
+        vm = metrics.variants[name] = _variant_metrics(vr, latencies.result(), throughput.result(), rate)
+        vm.invariants = invariant_numbers(verdicts)
+        vm.latency_by_op = {f: OpPercentiles.model_validate(q) for f, q in by_op.hist.summary().items()}
+        vm.hdr = HdrRecord.model_validate(by_op.hist.to_dict())  # per 1 s window too, base64, mergeable
         if spec.schedule is not None:
-            figures = recovery.finish()
-            vm["start_ms"] = round(vr.start_ns / 1e6, 3)
-            vm["recovery"] = figures
-            vm["faults_summary"] = faults_summary(figures)
-            vm["healthy_again"] = vr.healthy_again
-            results["faults"] += vr.faults
+            figures = [RecoveryFigures.model_validate(f) for f in recovery.finish()]
+            vm.start_ms = round(vr.start_ns / 1e6, 3)
+            vm.recovery = figures
+            vm.faults_summary = faults_summary(figures)
+            vm.healthy_again = (
+                None if vr.healthy_again is None else HealthyAgain.model_validate(vr.healthy_again)
+            )
+            results.faults += [FaultRecord.model_validate(f) for f in vr.faults]
         st = vr.stats
-        results["variants"].append(
-            {
-                "name": vr.spec.name,
-                "description": vr.spec.description,
-                "offered_rate": rate,
-                "duration_s": st.elapsed_s,
-                "events_offered": st.offered,
-                "events_sent": st.sent,
-                "achieved_rate": metrics["variants"][vr.spec.name]["achieved_rate"],
-                "whale_shards": vr.spec.whale_shards,
-            }
+        results.variants.append(
+            VariantResult(
+                name=vr.spec.name,
+                description=vr.spec.description,
+                offered_rate=rate,
+                duration_s=st.elapsed_s,
+                events_offered=st.offered,
+                events_sent=st.sent,
+                achieved_rate=vm.achieved_rate,
+                whale_shards=vr.spec.whale_shards,
+            )
         )
-    _write_json(run_dir / "metrics.json", metrics)
+    write_record(run_dir / "metrics.json", metrics)
     if runs and len(runs) == len(spec.variants):
-        results["targets"] = evaluate_targets(spec.targets, metrics, results["planes"])
+        results.targets = evaluate_targets(spec.targets, metrics, results.planes)
     else:
-        results["targets"] = [
-            {
-                "name": t.name,
-                "description": t.description,
-                "metric": t.metric,
-                "value": None,
-                "op": t.op,
-                "threshold": t.threshold,
-                "status": "unknown",
-            }
+        results.targets = [
+            TargetResult(
+                name=t.name,
+                description=t.description,
+                metric=t.metric,
+                value=None,
+                op=t.op,
+                threshold=t.threshold,
+                status="unknown",
+            )
             for t in spec.targets
         ]
 

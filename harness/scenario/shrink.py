@@ -11,17 +11,17 @@ servers varies, so a shrunk schedule is evidence, not proof: the file says how m
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import yaml
 
 from harness.errors import HarnessError
 from harness.faults.schedule import PlannedFault, ScheduleSpec, replay_spec
-from harness.scenario.runner import RunOptions, run_scenario
+from harness.records import RunOptionsRecord, RunResults, load_record
+from harness.scenario.runner import RunOptions, run_scenario_record
 from harness.scenario.spec import ScenarioSpec, load_scenario
 
 T = TypeVar("T")
@@ -74,29 +74,30 @@ class Failure:
     checker: str
 
 
-def _failure(results: dict[str, Any]) -> Failure | None:
+def _failure(results: RunResults) -> Failure | None:
     """The first invariant judged against expectation (invalid where valid was expected)."""
-    for inv in results.get("invariants", []):
-        expected = inv.get("expected", "valid")
-        if inv.get("status") == "invalid" and expected != "invalid":
-            return Failure(str(inv["variant"]), str(inv["name"]))
+    for inv in results.invariants:
+        if inv.status == "invalid" and inv.expected != "invalid":
+            return Failure(str(inv.variant), str(inv.name))
     return None
 
 
-def _planned(results: dict[str, Any], variant: str) -> list[PlannedFault]:
+def _planned(results: RunResults, variant: str) -> list[PlannedFault]:
     out = []
-    for f in results.get("faults", []):
-        if f.get("variant") != variant or f.get("status") == "not_run":
+    for f in results.faults:
+        if f.variant != variant or f.status == "not_run":
             continue
+        if f.index is None or f.at_s is None or f.fault is None:
+            raise HarnessError(f"results.json: fault {f.dump()} lacks its index, at_s or fault")
         out.append(
             PlannedFault(
-                index=int(f["index"]),
-                at_s=float(f["at_s"]),
-                duration_s=None if f.get("duration_s") is None else float(f["duration_s"]),
-                fault=str(f["fault"]),
-                target=f.get("target"),
-                params=dict(f.get("params") or {}),
-                origin=str(f.get("origin", "step")),
+                index=f.index,
+                at_s=float(f.at_s),
+                duration_s=None if f.duration_s is None else float(f.duration_s),
+                fault=f.fault,
+                target=f.target,
+                params=dict(f.params),
+                origin=f.origin or "step",
             )
         )
     return out
@@ -107,11 +108,9 @@ def shrink(run_dir: Path, *, max_runs: int = 8, log: Callable[[str], None] = pri
     run_dir = Path(run_dir)
     path = run_dir / "results.json"
     try:
-        results = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise HarnessError(
-            f"{path}: cannot read it ({exc}); give a run directory (reports/<scenario>/<run-id>/)"
-        ) from exc
+        results = load_record(path, RunResults, "give a run directory (reports/<scenario>/<run-id>/)")
+    except HarnessError as exc:
+        raise HarnessError(f"{path}: cannot read it ({exc})") from exc
     failure = _failure(results)
     if failure is None:
         raise HarnessError(f"{run_dir}: no invariant failed against expectation; nothing to shrink")
@@ -121,26 +120,30 @@ def shrink(run_dir: Path, *, max_runs: int = 8, log: Callable[[str], None] = pri
             f"{run_dir}: {failure.variant}/{failure.checker} failed, but that variant applied no "
             "faults; nothing to shrink"
         )
-    spec = load_scenario(str(results.get("scenario_file") or results["scenario"]))
+    name = results.scenario_file or results.scenario
+    if name is None:
+        raise HarnessError(f"{path}: names no scenario to re-run")
+    spec = load_scenario(name)
     variant = next((v for v in spec.variants if v.name == failure.variant), None)
     if variant is None:
         raise HarnessError(f"scenario {spec.name} has no variant '{failure.variant}' any more")
-    options = results.get("options") or {}
-    base = spec.model_copy(update={"variants": [variant], "targets": [], "seed": int(results["seed"])})
+    options = results.options or RunOptionsRecord()
+    seed = spec.seed if results.seed is None else results.seed
+    base = spec.model_copy(update={"variants": [variant], "targets": [], "seed": seed})
     work = run_dir / "shrink"
 
     def fails(subset: list[PlannedFault]) -> bool:
         schedule = ScheduleSpec.model_validate(replay_spec(subset))
         candidate = base.model_copy(update={"schedule": schedule})
         log(f"re-run with {len(subset)} of {len(planned)} faults: {[p.fault for p in subset]}")
-        _, res = run_scenario(
+        _, res = run_scenario_record(
             candidate,
             RunOptions(
                 reports_dir=work,
-                seed=int(results["seed"]),
-                duration_s=options.get("duration_s"),
-                rate=options.get("rate"),
-                hosts=str(options.get("hosts", "auto")),
+                seed=seed,
+                duration_s=options.duration_s,
+                rate=options.rate,
+                hosts=options.hosts or "auto",
                 log=lambda _m: None,
             ),
         )

@@ -6,12 +6,22 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from harness.checkers import CHECKERS, build_checkers
 from harness.errors import HarnessError, SpecError
 from harness.faults.nemesis import build_fault  # the package __init__ registers every fault kind
 from harness.faults.schedule import ScheduleSpec
+from harness.records import KeyRule, MetricKeys, metric_path_problem
 from harness.scenario.planes import MONGO_RYW_MODES
 from harness.specload import load_yaml_model, names_in, resolve_spec
 from harness.topology.spec import load_topology
@@ -274,11 +284,54 @@ class ScenarioSpec(Strict):
             raise ValueError(f"variant names must be unique: {names}")
         if self.schedule is not None:
             _check_faults(self.schedule)
-        for t in self.targets:
-            for path in (t.metric, t.ref):
-                if path is not None and path.split(".")[0] not in names:
-                    raise ValueError(f"target '{t.name}': '{path}' names no variant of {names}")
+        self._check_target_paths()
         return self
+
+    def metric_keys(self) -> MetricKeys:
+        """What this scenario's metrics.json holds under its maps, for checking target paths."""
+        wl = self.workload
+        kinds: set[str] = set()
+        if self.schedule is not None:
+            kinds = {s.fault for s in self.schedule.steps}
+            kinds |= {e.fault for e in self.schedule.random.faults} if self.schedule.random else set()
+        rules = {
+            # EventLatencies: the whale's events, and everyone else's as "others".
+            "latency_ms": KeyRule(
+                frozenset({"others", *(["whale"] if wl.whale else [])}),
+                "latency groups: others, and whale when the workload has one",
+            ),
+            "invariants": KeyRule(
+                frozenset(c.replace("-", "_") for c in self.checkers), "its checkers, - as _"
+            ),
+            "faults_summary": KeyRule(
+                frozenset(k.replace("-", "_") for k in kinds), "its fault kinds, - as _"
+            ),
+        }
+        absent = (
+            {"workload": "only a platform workload writes its own figures"} if wl.kind != "platform" else {}
+        )
+        if self.schedule is None:
+            why = "written only for a scenario with a fault schedule"
+            absent |= dict.fromkeys(("start_ms", "recovery", "faults_summary", "healthy_again"), why)
+        return MetricKeys(rules, free=("workload",) if wl.kind == "platform" else (), absent=absent)
+
+    def _check_target_paths(self) -> None:
+        """Each target's metric (and ref) must lead to a figure metrics.json will hold, so a typo is
+        refused now rather than judged unknown after a whole run. Raised with the target's field as
+        its place, so the spec error names it."""
+        known, names = self.metric_keys(), [v.name for v in self.variants]
+        problems = [
+            InitErrorDetails(
+                type=PydanticCustomError("metric_path", "{problem}", {"problem": problem}),
+                loc=("targets", i, key),
+                input=path,
+            )
+            for i, t in enumerate(self.targets)
+            for key, path in (("metric", t.metric), ("ref", t.ref))
+            if path is not None and (problem := metric_path_problem(path, names, known)) is not None
+        ]
+        if problems:
+            raise ValidationError.from_exception_data(type(self).__name__, problems)
 
 
 def _check_faults(schedule: ScheduleSpec) -> None:

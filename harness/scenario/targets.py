@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
 import operator
 from collections.abc import Callable, Mapping
-from typing import Any
 
+from harness.records import Plane, RunMetrics, TargetResult
 from harness.scenario.spec import TargetSpec
 
 OPS: dict[str, Callable[[float, float], bool]] = {
@@ -18,35 +17,27 @@ OPS: dict[str, Callable[[float, float], bool]] = {
 }
 
 
-def lookup(metrics: dict[str, Any], path: str) -> float | None:
-    """``before.latency_ms.whale.p99`` → metrics['variants']['before']['latency_ms']['whale']['p99']."""
-    node: Any = metrics.get("variants", {})
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    if isinstance(node, bool) or not isinstance(node, int | float) or math.isnan(node):
-        return None
-    return float(node)
+def lookup(metrics: RunMetrics, path: str) -> float | None:
+    """``before.latency_ms.whale.p99`` → that variant's ``latency_ms["whale"].p99``, or None."""
+    return metrics.lookup(path)
 
 
-def stand_in(target: TargetSpec, planes: Mapping[str, Any]) -> str | None:
+def stand_in(target: TargetSpec, planes: Mapping[str, Plane]) -> str | None:
     """Why ``target`` is not judged: its measurement passes through a plane that ran on a server
     lacking the feature it names (``results.json`` ``planes``), or None."""
     if target.measured_through is None:
         return None
     plane_name, _, feature = target.measured_through.partition(":")
     plane = planes.get(plane_name)
-    if not isinstance(plane, dict) or plane.get("status") != "ran":
+    if plane is None or plane.status != "ran":
         return None  # the plane is not in the measurement at all
-    lacks = plane.get("lacks")
-    why = lacks.get(feature) if isinstance(lacks, dict) else None
-    return None if why is None else f"measured through the {plane_name} plane on {plane.get('server')}: {why}"
+    why = plane.lacks.get(feature)
+    return None if why is None else f"measured through the {plane_name} plane on {plane.server}: {why}"
 
 
 def evaluate(
-    target: TargetSpec, metrics: dict[str, Any], planes: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
+    target: TargetSpec, metrics: RunMetrics, planes: Mapping[str, Plane] | None = None
+) -> TargetResult:
     value = lookup(metrics, target.metric)
     if target.ref is not None:
         ref = lookup(metrics, target.ref)
@@ -61,14 +52,16 @@ def evaluate(
         status = "unknown"
     else:
         status = "pass" if OPS[target.op](value, threshold) else "fail"
-    return {
-        "name": target.name,
-        "description": target.description,
-        "metric": target.metric,
-        "value": value,
-        "op": target.op,
-        "threshold": threshold,
-        "threshold_from": shown,
-        "status": status,
-        **({"reason": not_judged} if not_judged else {}),
-    }
+    result = TargetResult(
+        name=target.name,
+        description=target.description,
+        metric=target.metric,
+        value=value,
+        op=target.op,
+        threshold=threshold,
+        threshold_from=shown,
+        status=status,
+    )
+    if not_judged:  # written only when there is one
+        result.reason = not_judged
+    return result

@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("topology",),
     ("checkers", "metrics"),
     ("history",),
-    ("doctor", "specload"),  # binaries and their versions; loading the YAML spec files
+    ("doctor", "specload", "records"),  # binaries and versions; loading the YAML specs; run records
     ("ops", "clock", "errors", "audit_chain", "harness"),  # leaves ("harness": the package's __init__)
 ]
 

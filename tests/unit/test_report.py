@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from harness.records import RunResults
 from harness.report import render_index, render_run, svg, write_junit
 from harness.report.render import fmt_duration, fmt_num
 
@@ -257,7 +258,7 @@ def test_junit_counts_for_failing_run(tmp_path: Path) -> None:
 
 def test_junit_for_passing_run_has_no_failures(tmp_path: Path) -> None:
     path = tmp_path / "junit.xml"
-    write_junit(sample_results(), path)
+    write_junit(RunResults.model_validate(sample_results()), path)
     root = ET.parse(path).getroot()
     assert len(_cases(root)) == 8
     assert not list(root.iter("failure")) and not list(root.iter("error"))
@@ -449,7 +450,7 @@ def test_nice_ticks() -> None:
 
 
 def test_results_are_not_mutated(tmp_path: Path) -> None:
-    results = sample_results(failing=True)
+    results = RunResults.model_validate(sample_results(failing=True))
     before = copy.deepcopy(results)
     write_junit(results, tmp_path / "junit.xml")
     assert results == before
@@ -481,3 +482,32 @@ def test_chunks_per_shard_of_each_sharded_collection_are_shown(tmp_path: Path) -
     html = render_run(make_run(tmp_path, metrics=metrics)).read_text()
     assert "chunks of eventlog.events at the start" in html
     assert "shard1 4, shard2 4" in html
+
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "records"
+
+
+@pytest.mark.parametrize("run", ["hot-partition", "platform-steady", "redis-failover"])
+def test_a_run_saved_by_the_runner_renders_whole(tmp_path: Path, run: str) -> None:
+    run_dir = tmp_path / run / "saved"
+    run_dir.mkdir(parents=True)
+    for name in ("results.json", "metrics.json"):
+        (run_dir / name).write_bytes((FIXTURES / run / name).read_bytes())
+    html = render_run(run_dir).read_text(encoding="utf-8")
+    saved = json.loads((FIXTURES / run / "results.json").read_text())
+    assert "left out as malformed" not in html and "not found" not in html
+    assert saved["title"] in html and saved["verdict_reason"] in html
+    for t in saved["targets"]:
+        assert t["name"] in html
+    cases = _cases(_junit(run_dir))
+    assert len(cases) == len(saved["invariants"]) + len(saved["targets"]) + len(saved["planes"])
+
+
+def test_parts_that_do_not_fit_the_records_are_named_in_a_note(tmp_path: Path) -> None:
+    metrics = sample_metrics()
+    metrics["variants"]["before"]["imbalance_ratio"] = "high"
+    run_dir = make_run(tmp_path, results=sample_results(seed="forty-two"), metrics=metrics)
+    html = render_run(run_dir).read_text(encoding="utf-8")
+    assert "results.json: left out as malformed: seed." in html
+    assert "metrics.json: left out as malformed: variants.before.imbalance_ratio." in html
+    assert "120,000" in html  # the rest is shown as usual

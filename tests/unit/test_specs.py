@@ -82,6 +82,65 @@ def test_scenario_target_must_name_a_variant(tmp_path: Path) -> None:
         load_scenario(write(tmp_path, bad))
 
 
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+@pytest.mark.parametrize(
+    ("scenario", "old", "new", "field", "problem"),
+    [
+        # a variant the scenario does not have, in metric and in ref
+        ("hot-partition", "metric: after.imbalance_ratio", "metric: later.imbalance_ratio",
+         "targets.1.metric", "'later' names no variant; use one of before, after"),
+        ("hot-partition", "ref: before.latency_ms.whale.p99", "ref: befor.latency_ms.whale.p99",
+         "targets.2.ref", "'befor' names no variant"),
+        # a field metrics.json does not have
+        ("hot-partition", "metric: before.imbalance_ratio", "metric: before.imbalance",
+         "targets.0.metric", "'before' has no 'imbalance'; use one of per_master, imbalance_ratio"),
+        # a percentile the latency groups do not have
+        ("hot-partition", "metric: after.latency_ms.whale.p99", "metric: after.latency_ms.whale.p95",
+         "targets.2.metric", "'after.latency_ms.whale' has no 'p95'; use one of count, p50, p99"),
+        # the whale group without a whale in the workload
+        ("platform-steady", "metric: steady.latency_ms.others.p99", "metric: steady.latency_ms.whale.p99",
+         "targets.1.metric", "has no 'whale' in this scenario (latency groups: others, and whale when"),
+        # a checker the scenario does not run, a fault kind its schedule does not have
+        ("redis-failover", "metric: before.invariants.acknowledged_increments_survive.lost",
+         "metric: before.invariants.sessions.lost", "targets.0.metric", "has no 'sessions' in this scenario"),
+        ("redis-failover", "metric: before.faults_summary.kill.errors_until_ms",
+         "metric: before.faults_summary.isolate.errors_until_ms", "targets.2.metric", "has no 'isolate'"),
+        # the workload's own figures outside the platform, fault figures without a schedule
+        ("hot-partition", "metric: before.imbalance_ratio", "metric: before.workload.queue.shed",
+         "targets.0.metric", "only a platform workload writes its own figures"),
+        ("hot-partition", "metric: before.imbalance_ratio", "metric: before.faults_summary.apply_delay_ms",
+         "targets.0.metric", "written only for a scenario with a fault schedule"),
+        # not a single number
+        ("hot-partition", "metric: before.imbalance_ratio", "metric: before.latency_ms.whale",
+         "targets.0.metric", "is a group of figures, not one"),
+        ("hot-partition", "metric: before.imbalance_ratio", "metric: before.per_master.r1",
+         "targets.0.metric", "is a list"),
+    ],
+)  # fmt: skip
+def test_a_target_metric_path_is_checked_against_the_metrics_model(
+    tmp_path: Path, scenario: str, old: str, new: str, field: str, problem: str
+) -> None:
+    text = (SCENARIOS / f"{scenario}.yaml").read_text()
+    assert old in text
+    path = write(tmp_path, text.replace(old, new, 1))
+    with pytest.raises(SpecError) as err:
+        load_scenario(path)
+    assert err.value.path == str(path) and err.value.field == field
+    assert problem in err.value.problem
+    assert str(err.value).startswith(f"{path}: field '{field}': ")
+
+
+def test_open_target_paths_are_accepted_where_the_data_is_open() -> None:
+    """The platform's workload figures, a checker's own totals and op types are not in the model."""
+    spike = load_scenario("platform-spike")
+    assert any(t.metric.startswith("before.workload.queue.") for t in spike.targets)
+    links = load_scenario("mongo-link-faults")
+    assert any(".invariants.no_duplicates.retried_keys" in t.metric for t in links.targets)
+    assert any(".workload.mongo.audit.outcomes.info" in t.metric for t in links.targets)
+
+
 def test_scenario_naming_unknown_topology_fails_on_that_field(tmp_path: Path) -> None:
     good = Path(__file__).resolve().parents[2] / "scenarios" / "hot-partition.yaml"
     bad = good.read_text().replace("topology: redis-cluster", "topology: redis-galaxy")

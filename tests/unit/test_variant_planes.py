@@ -14,6 +14,7 @@ import pytest
 
 from harness.clock import RunClock, seeded_random
 from harness.errors import SpecError
+from harness.records import Plane, RunMetrics, RunResults
 from harness.scenario.judge import check_variant, checking_config, plane_skips, recheck, variant_planes
 from harness.scenario.spec import MONGO_RYW_MODES, VariantSpec, load_scenario
 from harness.workload.engine.openloop import DriverStats
@@ -23,6 +24,13 @@ from harness.workload.platform import ryw
 from harness.workload.platform.driver import MongoRywMode, PlatformConfig, PlatformDriver
 
 NO_MONGO = {"redis": {"status": "ran"}, "mongodb": {"status": "not_run", "reason": "no mongod (get it)"}}
+
+
+def planes(raw: dict[str, Any]) -> dict[str, Plane]:
+    """``results.json``'s planes, as the judge reads them."""
+    return {name: Plane.model_validate(p) for name, p in raw.items()}
+
+
 JUDGED = ["read-your-writes", "monotonic-reads", "sessions", "rate-limit-holds"]
 
 
@@ -50,19 +58,21 @@ def test_mongodb_modes_are_one_list_everywhere() -> None:
 )
 def test_checkers_of_a_mongodb_data_path_need_that_plane(fields: dict[str, Any], skipped: set[str]) -> None:
     needs = variant_planes(variant(**fields))
-    skip = plane_skips(JUDGED, NO_MONGO, needs)
+    skip = plane_skips(JUDGED, planes(NO_MONGO), needs)
     assert set(skip) == skipped
     assert all(reason == "mongodb plane not run: no mongod (get it)" for reason in skip.values())
     # The plane ran: nothing is skipped, whatever the variant chose.
-    assert plane_skips(JUDGED, {"mongodb": {"status": "ran"}}, needs) == {}
+    assert plane_skips(JUDGED, planes({"mongodb": {"status": "ran"}}), needs) == {}
 
 
 def test_a_mongodb_mode_variant_without_the_plane_reports_its_checkers_not_run(tmp_path: Path) -> None:
     history = tmp_path / "history.jsonl"
     history.write_text("")  # nothing was played: judging it would be a pass that proves nothing
     v = variant(ryw_mode="causal", session_store="fallback")
-    verdicts = check_variant(history, "v", JUDGED, {}, skip=plane_skips(JUDGED, NO_MONGO, variant_planes(v)))
-    status = {x["name"]: (x["status"], x["summary"]) for x in verdicts}
+    verdicts = check_variant(
+        history, "v", JUDGED, {}, skip=plane_skips(JUDGED, planes(NO_MONGO), variant_planes(v))
+    )
+    status = {x.name: (x.status, x.summary) for x in verdicts}
     for name in ("read-your-writes", "monotonic-reads", "sessions"):
         assert status[name] == ("not_run", "mongodb plane not run: no mongod (get it)")
     assert status["rate-limit-holds"][0] != "not_run"  # judged (here: no evidence, so unknown)
@@ -82,7 +92,7 @@ def test_a_saved_run_is_rejudged_with_each_variants_planes(tmp_path: Path) -> No
         }
     )
     config = checking_config(spec)
-    assert list(config["needs_plane"]) == ["before"]  # only where the variant's choice matters
+    assert list(config.needs_plane) == ["before"]  # only where the variant's choice matters
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     # "after" played its Redis read-your-writes step; "before" (a MongoDB mode) could not.
@@ -114,7 +124,7 @@ def test_a_saved_run_is_rejudged_with_each_variants_planes(tmp_path: Path) -> No
         "scenario": "x",
         "planes": NO_MONGO,
         "variants": [{"name": "before"}, {"name": "after"}],
-        "checking": config,
+        "checking": config.dump(),
     }
     (run_dir / "results.json").write_text(json.dumps(results))
     out = recheck(run_dir)
@@ -234,13 +244,13 @@ FERRET = {
 )
 def test_a_mode_that_needs_replication_is_not_run_on_a_server_without_it(mode: str, skipped: bool) -> None:
     needs = variant_planes(variant(ryw_mode=mode))
-    skip = plane_skips(JUDGED, FERRET, needs)
+    skip = plane_skips(JUDGED, planes(FERRET), needs)
     assert (set(skip) == {"read-your-writes", "monotonic-reads"}) is skipped
     for reason in skip.values():
         assert reason.startswith("mongodb plane ran on ferretdb 1.24.2 without replication")
         assert "replSetGetStatus" in reason  # the server's own words
     # The same variant on a server that has the feature is judged.
-    assert plane_skips(JUDGED, {"mongodb": {"status": "ran", "lacks": {}}}, needs) == {}
+    assert plane_skips(JUDGED, planes({"mongodb": {"status": "ran", "lacks": {}}}), needs) == {}
 
 
 def test_a_target_measured_through_a_stand_in_is_shown_not_judged() -> None:
@@ -254,20 +264,23 @@ def test_a_target_measured_through_a_stand_in_is_shown_not_judged() -> None:
         threshold=0.95,
         measured_through="mongodb:mongodb_server",
     )
-    metrics = {"variants": {"v": {"throughput_ratio": 0.5}}}
-    (ferret,) = evaluate_targets([t], metrics, FERRET)
-    assert ferret["status"] == "not_run" and ferret["value"] == 0.5  # the figure is still shown
-    assert ferret["reason"].startswith("measured through the mongodb plane on ferretdb 1.24.2")
+    metrics = RunMetrics.model_validate({"variants": {"v": {"throughput_ratio": 0.5}}})
+    (ferret,) = evaluate_targets([t], metrics, planes(FERRET))
+    assert ferret.status == "not_run" and ferret.value == 0.5  # the figure is still shown
+    assert str(ferret.reason).startswith("measured through the mongodb plane on ferretdb 1.24.2")
     # On mongod, and where the MongoDB plane did not run at all, the same target is judged.
     (mongod,) = evaluate_targets(
-        [t], metrics, {"mongodb": {"status": "ran", "server": "mongod 7.0", "lacks": {}}}
+        [t], metrics, planes({"mongodb": {"status": "ran", "server": "mongod 7.0", "lacks": {}}})
     )
-    (alone,) = evaluate_targets([t], metrics, NO_MONGO)
-    assert mongod["status"] == alone["status"] == "fail"
+    (alone,) = evaluate_targets([t], metrics, planes(NO_MONGO))
+    assert mongod.status == alone.status == "fail"
     valid = [{"variant": "v", "name": "x", "status": "valid"}]
-    verdict, reason = overall_verdict({"invariants": valid, "targets": [ferret]})
+    verdict, reason = overall_verdict(
+        RunResults.model_validate({"invariants": valid, "targets": [ferret.dump()]})
+    )
     assert verdict == "pass" and "1 target not judged (measured through a stand-in)" in reason
-    assert overall_verdict({"invariants": valid, "targets": [mongod]})[0] == "fail"
+    mongod_run = RunResults.model_validate({"invariants": valid, "targets": [mongod.dump()]})
+    assert overall_verdict(mongod_run)[0] == "fail"
 
 
 def test_mongodb_queries_are_drawn_on_the_read_schedule_and_run_on_their_own_thread() -> None:

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from harness.records import Invariant, Plane, RunResults
 from harness.scenario.judge import mark_expected, overall_verdict
 
 
-def results(before: str, after: str) -> dict[str, Any]:
+def results(before: str, after: str) -> RunResults:
     invs = [
-        {"variant": "before", "name": "acknowledged-increments-survive", "status": before},
-        {"variant": "after", "name": "acknowledged-increments-survive", "status": after},
+        Invariant(variant="before", name="acknowledged-increments-survive", status=before),
+        Invariant(variant="after", name="acknowledged-increments-survive", status=after),
     ]
     mark_expected(invs, {"before": ["acknowledged-increments-survive"]})
-    return {"error": None, "invariants": invs, "targets": [{"name": "t", "status": "pass"}]}
+    return RunResults.model_validate(
+        {"error": None, "targets": [{"name": "t", "status": "pass"}]}
+    ).model_copy(update={"invariants": invs})
 
 
 def test_reproduced_anomaly_in_before_and_none_after_is_a_pass() -> None:
@@ -41,34 +43,34 @@ def test_anything_else_fails(before: str, after: str, why: str) -> None:
 
 def test_only_the_named_variant_and_checker_are_marked() -> None:
     invs = [
-        {"variant": "before", "name": "rate-limit-holds", "status": "invalid"},
-        {"variant": "after", "name": "acknowledged-increments-survive", "status": "invalid"},
+        Invariant(variant="before", name="rate-limit-holds", status="invalid"),
+        Invariant(variant="after", name="acknowledged-increments-survive", status="invalid"),
     ]
     mark_expected(invs, {"before": ["acknowledged-increments-survive"]})
-    assert all("expected" not in i for i in invs)
+    assert all(i.expected is None and "expected" not in i.dump() for i in invs)
 
 
 def test_checks_of_a_plane_that_did_not_run_are_reported_not_run(tmp_path: Path) -> None:
     from harness.scenario.judge import check_variant, plane_skips
 
-    planes = {"redis": {"status": "ran"}, "mongodb": {"status": "not_run", "reason": "no mongod: get it"}}
+    planes = {"redis": Plane(status="ran"), "mongodb": Plane(status="not_run", reason="no mongod: get it")}
     skip = plane_skips(["acknowledged-writes-survive", "counters-reconcile", "no-duplicates"], planes)
     assert skip == {
         "acknowledged-writes-survive": "mongodb plane not run: no mongod: get it",
         "no-duplicates": "mongodb plane not run: no mongod: get it",
     }
-    assert plane_skips(["no-duplicates"], {"mongodb": {"status": "ran"}}) == {}
+    assert plane_skips(["no-duplicates"], {"mongodb": Plane(status="ran")}) == {}
     history = tmp_path / "history.jsonl"
     history.write_text("")
     verdicts = check_variant(
         history, "v", ["acknowledged-writes-survive", "counters-reconcile"], {}, skip=skip
     )
-    assert (verdicts[0]["name"], verdicts[0]["status"]) == ("acknowledged-writes-survive", "not_run")
-    assert verdicts[0]["summary"].startswith("mongodb plane not run")
-    assert verdicts[1]["name"] == "counters-reconcile" and verdicts[1]["status"] != "not_run"
+    assert (verdicts[0].name, verdicts[0].status) == ("acknowledged-writes-survive", "not_run")
+    assert str(verdicts[0].summary).startswith("mongodb plane not run")
+    assert verdicts[1].name == "counters-reconcile" and verdicts[1].status != "not_run"
     # not_run is neither a pass nor a failure of the invariant, and the reason says it was not run
-    results: dict[str, Any] = {"invariants": [{**verdicts[0]}], "targets": []}
+    results = RunResults(invariants=[verdicts[0]], targets=[])
     verdict, reason = overall_verdict(results)
     assert verdict == "pass" and "1 check not run" in reason
-    results["invariants"].append({"variant": "v", "name": "x", "status": "invalid"})
+    results.invariants.append(Invariant(variant="v", name="x", status="invalid"))
     assert overall_verdict(results)[0] == "fail"

@@ -15,6 +15,7 @@ from harness.history.loader import load_history
 from harness.history.recorder import HistoryRecorder
 from harness.metrics.load import data_calls, imbalance_ratio, per_master_load
 from harness.ops import OpType
+from harness.records import RunMetrics
 from harness.scenario.spec import TargetSpec
 from harness.scenario.targets import evaluate
 from harness.topology.redis import slot_ranges
@@ -93,20 +94,26 @@ def test_per_master_load_uses_deltas_and_ignores_admin_commands() -> None:
 
 
 def test_targets_against_threshold_and_reference() -> None:
-    metrics = {
-        "variants": {"before": {"x": 2.0, "lat": {"p99": 10.0}}, "after": {"x": 1.1, "lat": {"p99": 4.0}}}
-    }
-    ok = evaluate(TargetSpec(name="a", metric="after.x", op="<=", threshold=1.2), metrics)
-    bad = evaluate(TargetSpec(name="b", metric="before.x", op="<", threshold=1.2), metrics)
-    ref = evaluate(TargetSpec(name="c", metric="after.lat.p99", op="<", ref="before.lat.p99"), metrics)
-    missing = evaluate(TargetSpec(name="d", metric="after.nope", op="<", threshold=1), metrics)
-    assert (ok["status"], bad["status"], ref["status"], missing["status"]) == (
-        "pass",
-        "fail",
-        "pass",
-        "unknown",
+    metrics = RunMetrics.model_validate(
+        {
+            "variants": {
+                "before": {"imbalance_ratio": 2.0, "latency_ms": {"whale": {"p99": 10.0}}},
+                "after": {"imbalance_ratio": 1.1, "latency_ms": {"whale": {"p99": 4.0}}},
+            }
+        }
     )
-    assert ref["threshold"] == 10.0
+    ok = evaluate(TargetSpec(name="a", metric="after.imbalance_ratio", op="<=", threshold=1.2), metrics)
+    bad = evaluate(TargetSpec(name="b", metric="before.imbalance_ratio", op="<", threshold=1.2), metrics)
+    ref = evaluate(
+        TargetSpec(name="c", metric="after.latency_ms.whale.p99", op="<", ref="before.latency_ms.whale.p99"),
+        metrics,
+    )
+    missing = evaluate(
+        TargetSpec(name="d", metric="after.latency_ms.others.p99", op="<", threshold=1), metrics
+    )
+    assert (ok.status, bad.status, ref.status, missing.status) == ("pass", "fail", "pass", "unknown")
+    assert ref.threshold == 10.0 and ref.threshold_from == "before.latency_ms.whale.p99"
+    assert "reason" not in ok.dump()  # written only for a target that is not judged
 
 
 def test_recorder_and_loader_pair_ops_and_survive_a_torn_line(tmp_path: Path) -> None:
