@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Any
 
 from harness.bench.sim.core import MS, Sink, draw_outcome, takes_effect, ttl_removed_at, wall
 from harness.bench.sim.platform import (
@@ -67,11 +66,14 @@ class Retention:
         keys: list[str],
         seen_at: float,
         outcome: str,
-        extra: dict[str, Any],
+        asker: tuple[str | None, str | None] = (None, None),
     ) -> None:
         """Reads documents ``keys`` as they were at ``seen_at`` (a secondary is behind by its lag);
-        ``extra`` (``tenant`` first, when given) is recorded too."""
-        fields = {"keys": keys, **_tagged(extra.pop("tenant", None)), "now_ms": wall(t), **extra}
+        ``asker = (tenant, read preference)`` is recorded where given."""
+        tenant, read_pref = asker
+        fields = {"keys": keys, **_tagged(tenant), "now_ms": wall(t)}
+        if read_pref is not None:
+            fields["read_pref"] = read_pref
         result = {"value": [k for k in keys if self.present(k, seen_at)]}
         self.sink.call(process, "doc_read", t, outcome, done, fields, result)
 
@@ -162,9 +164,9 @@ class RetentionTraffic:
         primary = rng.random() < 0.8
         seen_at = wall(t) if primary else wall(t) - rng.uniform(0, 500)  # a secondary lags
         out = draw_outcome(rng, 0.995, 0.003)
-        extra = {"tenant": tenant, "read_pref": "primary" if primary else "secondaryPreferred"}
+        asker = (tenant, "primary" if primary else "secondaryPreferred")
         lat = rng.randrange(MS, 8 * MS)
-        self.model.read_docs(f"api-{rng.randrange(8)}", t, t + lat, keys, seen_at, out, extra)
+        self.model.read_docs(f"api-{rng.randrange(8)}", t, t + lat, keys, seen_at, out, asker)
 
     def ttl_write(self, t: int) -> None:
         rng = self.rng

@@ -64,7 +64,7 @@ def simulate(steps: list[Step]) -> list[dict[str, Any]]:
                 f"w{n % 2}", t, done, (f"events/t{n % 2}/e{n}", f"t{n % 2}", cls), outcome, removed_at
             )
         elif action == 1:
-            store.read_docs(f"r{n % 2}", t, done, store.all_docs[-asked:], now, outcome, {})
+            store.read_docs(f"r{n % 2}", t, done, store.all_docs[-asked:], now, outcome)
         elif action == 2:
             store.ttl_write(f"w{n % 2}", t, done, REDIS_KEYS[idx], None, KEY_TTL_MS, outcome, applied)
         else:
