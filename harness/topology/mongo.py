@@ -14,6 +14,10 @@ A ``standalone`` plane is one server: mongod without ``--replSet`` where mongod 
 (``tools/bin/ferretdb``, built by ``make setup``). Its features are probed at bring-up
 (:mod:`harness.topology.mongo_features`) and what it refuses is left out of the collections and
 listed, so the report says exactly what ran.
+
+The plane's nodes and their command lines are in :mod:`harness.topology.mongo_plane`, the waits for
+health in :mod:`harness.topology.mongo_health`; callers across the harness know the nodes, the plane
+and the waits they use by this module (re-exported here).
 """
 
 from __future__ import annotations
@@ -21,26 +25,30 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pymongo import MongoClient
-from pymongo.errors import PyMongoError
 
 from harness.clients import mongo_stats
 from harness.doctor import MONGODB_BIN_DIR_ENV, find_binary, parse_ferretdb_version, parse_mongod_version
-from harness.errors import HarnessError, MissingBinaryError, NotHealthyError
+from harness.errors import HarnessError, MissingBinaryError
 from harness.topology import mongo_commands as cmds
 from harness.topology.lifecycle import RunResources
-from harness.topology.mongo_features import ServerFeatures, probe
+from harness.topology.mongo_features import probe
+from harness.topology.mongo_health import bring_up_replset, poll_until
+from harness.topology.mongo_health import ddl_client as ddl_client
+from harness.topology.mongo_health import wait_answering as wait_answering
+from harness.topology.mongo_health import wait_replset_ready as wait_replset_ready
+from harness.topology.mongo_plane import Kind, _ferretdb_argv, _mongod_argv, _mongos_argv
+from harness.topology.mongo_plane import MongoNode as MongoNode
+from harness.topology.mongo_plane import MongoPlane as MongoPlane
+from harness.topology.mongo_plane import ReplSet as ReplSet
 from harness.topology.mongo_presplit import ZoneRange, zone_ranges
 from harness.topology.mongo_spec import CollectionSpec, IndexSpec, MemberSpec, MongoSpec, default_index_name
-from harness.topology.network import Host, Network
-from harness.topology.processes import ServerProcess, log_tail
-from harness.topology.toxiproxy import ProxyInfo, ToxiproxyServer
+from harness.topology.network import Network
+from harness.topology.processes import ServerProcess
+from harness.topology.toxiproxy import ToxiproxyServer
 
 MONGO_HINT = (
     "MongoDB is not installed here. Get it one of three ways: put mongod and mongos (7.0 or 8.0) on "
@@ -54,14 +62,6 @@ FERRETDB_HINT = (
 )
 MONGO_PORT = 27017
 MIN_VERSION = (6, 0)
-# The SIGTERM quiesce: 1 s, not 15, or a restart fault becomes a 15 s outage.
-QUIESCE_MS = 1000
-QUIESCE_PARAMETER = {
-    "mongod": "shutdownTimeoutMillisForSignaledShutdown",
-    "mongos": "mongosShutdownTimeoutMillisForSignaledShutdown",
-}
-Kind = Literal["replset", "configsvr", "shardsvr", "mongos", "standalone"]
-Poll = Callable[[], tuple[str, "MongoNode | None"] | None]
 
 
 def mongo_binaries(need_mongos: bool) -> dict[str, str]:
@@ -143,123 +143,6 @@ def mongo_version(binary: str) -> str:
     return out.strip().splitlines()[0] if out.strip() else "unknown"
 
 
-@dataclass
-class MongoNode:
-    """One mongod (a replica-set member) or mongos, with its proxy and its direct admin path."""
-
-    name: str
-    kind: Kind
-    host: Host
-    port: int
-    proxy: ProxyInfo
-    data_dir: Path
-    log: Path
-    replset: str | None = None
-    member: MemberSpec | None = None
-    process: ServerProcess | None = None
-    _admin: MongoClient[dict[str, Any]] | None = field(default=None, repr=False)
-
-    @property
-    def direct(self) -> str:
-        return f"{self.host.address}:{self.port}"
-
-    @property
-    def proxied(self) -> str:
-        """The address the cluster (and clients) know this node by."""
-        return self.proxy.address
-
-    def admin(self) -> MongoClient[dict[str, Any]]:
-        """A direct connection that bypasses the proxy (observer path), with short timeouts: for
-        quick commands only, DDL goes through :func:`ddl_client`."""
-        if self._admin is None:
-            self._admin = MongoClient(
-                self.direct,
-                directConnection=True,
-                serverSelectionTimeoutMS=2000,
-                connectTimeoutMS=2000,
-                socketTimeoutMS=10_000,
-                appname="harness-admin",
-            )
-        return self._admin
-
-    def running(self) -> bool:
-        return self.process is not None and self.process.running()
-
-    def close(self) -> None:
-        if self._admin is not None:
-            self._admin.close()
-            self._admin = None
-
-
-@dataclass
-class ReplSet:
-    name: str
-    kind: Kind
-    nodes: list[MongoNode]
-    settings: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def seed_list(self) -> list[str]:
-        return [n.proxied for n in self.nodes if n.member is not None and not n.member.arbiter]
-
-    def uri(self) -> str:
-        hosts = ",".join(n.proxied for n in self.nodes)
-        return f"mongodb://{hosts}/?replicaSet={self.name}"
-
-
-@dataclass
-class MongoPlane:
-    spec: MongoSpec
-    replsets: list[ReplSet] = field(default_factory=list)
-    mongos: list[MongoNode] = field(default_factory=list)
-    standalone: MongoNode | None = None
-    versions: dict[str, str] = field(default_factory=dict)
-    # Found out at bring-up: the server and what it lacks, and the collection options (validators,
-    # indexes) it refused, each with the server's message.
-    features: ServerFeatures | None = None
-    left_out: list[str] = field(default_factory=list)
-    # Chunks per shard of each sharded collection ("db.coll" -> shard -> chunks) after bring-up.
-    chunks: dict[str, dict[str, int]] = field(default_factory=dict)
-
-    def leave_out(self, entry: str) -> None:
-        """Notes a collection option the server refused (once: the reset between variants builds
-        the collections again)."""
-        if entry not in self.left_out:
-            self.left_out.append(entry)
-
-    @property
-    def nodes(self) -> list[MongoNode]:
-        alone = [self.standalone] if self.standalone is not None else []
-        return [n for rs in self.replsets for n in rs.nodes] + self.mongos + alone
-
-    @property
-    def sharded(self) -> bool:
-        return self.spec.mode == "sharded"
-
-    def uri(self) -> str:
-        """The connection string clients use: mongos proxies, the replica set's proxies, or the one
-        server's proxy."""
-        if self.standalone is not None:
-            return f"mongodb://{self.standalone.proxied}/?directConnection=true"
-        if self.sharded:
-            return "mongodb://" + ",".join(m.proxied for m in self.mongos) + "/"
-        return self.replsets[0].uri()
-
-    def primary(self, replset: str) -> MongoNode | None:
-        """The member of ``replset`` that is primary now (asked over each member's direct path)."""
-        for rs in self.replsets:
-            if rs.name == replset:
-                return next((n for n in rs.nodes if n.member is not None and _is_primary(n)), None)
-        raise KeyError(replset)
-
-    def shards(self) -> list[ReplSet]:
-        return [rs for rs in self.replsets if rs.kind == "shardsvr"]
-
-    def close(self) -> None:
-        for n in self.nodes:
-            n.close()
-
-
 # -- layout -----------------------------------------------------------------------------------
 
 
@@ -281,64 +164,6 @@ def _layout(spec: MongoSpec) -> list[tuple[str, Kind, list[MemberSpec]]]:
         ]
         sets.append((f"shard{s + 1}", "shardsvr", members))
     return sets
-
-
-def _ferretdb_argv(binary: str, node: MongoNode) -> list[str]:
-    return [
-        binary,
-        "--listen-addr", f"{node.host.address}:{node.port}",
-        "--data-dir", str(node.data_dir),
-        "--log-level", "warn",
-    ]  # fmt: skip
-
-
-def _mongod_argv(binary: str, node: MongoNode, spec: MongoSpec) -> list[str]:
-    s = spec.settings
-    argv = [
-        binary,
-        *(["--replSet", node.replset] if node.replset else []),
-        "--port", str(node.port),
-        "--bind_ip", node.host.address,
-        "--dbpath", str(node.data_dir),
-        "--nounixsocket",  # no socket files in /tmp: everything of a run stays in its run dir
-        "--wiredTigerCacheSizeGB", f"{s.wiredtiger_cache_gb:g}",
-        "--oplogSize", str(s.oplog_size_mb),
-        "--setParameter", f"ttlMonitorSleepSecs={s.ttl_monitor_sleep_secs}",
-        "--setParameter", "diagnosticDataCollectionEnabled=false",  # FTDC costs CPU we do not have
-    ]  # fmt: skip
-    if node.kind == "configsvr":
-        argv.append("--configsvr")
-    elif node.kind == "shardsvr":
-        argv.append("--shardsvr")
-    return argv + _set_parameters(spec, "mongod")
-
-
-def _mongos_argv(binary: str, node: MongoNode, config: ReplSet, spec: MongoSpec) -> list[str]:
-    return [
-        binary,
-        "--configdb", f"{config.name}/{','.join(config.seed_list)}",
-        "--port", str(node.port),
-        "--bind_ip", node.host.address,
-        "--nounixsocket",
-        *_set_parameters(spec, "mongos"),
-    ]  # fmt: skip
-
-
-def _set_parameters(spec: MongoSpec, binary: Literal["mongod", "mongos"]) -> list[str]:
-    """``--setParameter`` options for one binary: only its own map (see MongoSettings), after a
-    short SIGTERM quiesce (a topology's own map may replace it)."""
-    s = spec.settings
-    out: list[str] = []
-    if s.enable_test_commands:
-        out += ["--setParameter", "enableTestCommands=1"]
-    # Since 5.0 a SIGTERMed secondary (or a primary after its step-down attempt) and a mongos stay
-    # in a quiesce period of 15 s before exiting; each binary has its own parameter for it.
-    params: dict[str, str | int | bool] = {QUIESCE_PARAMETER[binary]: QUIESCE_MS}
-    params.update(s.mongod_parameters if binary == "mongod" else s.mongos_parameters)
-    for key, value in params.items():
-        text = str(value).lower() if isinstance(value, bool) else str(value)
-        out += ["--setParameter", f"{key}={text}"]
-    return out
 
 
 def _port(network: Network) -> int:
@@ -389,121 +214,6 @@ def start_mongos(plane: MongoPlane, binaries: dict[str, str], res: RunResources)
     for node in plane.mongos:
         argv = _mongos_argv(binaries["mongos"], node, config, plane.spec)
         node.process = ServerProcess(node.name, node.host.wrap(argv), node.log, res)
-
-
-def exited_error(node: MongoNode) -> NotHealthyError:
-    return NotHealthyError(f"{node.name} exited\n--- last lines of {node.log} ---\n{log_tail(node.log)}")
-
-
-def poll_until(what: str, check: Poll, timeout_s: float, interval_s: float = 0.1) -> None:
-    """Polls ``check`` (None when satisfied, else (problem, node to blame)) until the deadline; the
-    timeout error names the problem and carries the blamed node's log tail."""
-    deadline = time.monotonic() + timeout_s
-    problem: tuple[str, MongoNode | None] = ("not checked yet", None)
-    while True:
-        try:
-            result = check()
-        except PyMongoError as exc:
-            result = (f"{type(exc).__name__}: {exc}", None)
-        if result is None:
-            return
-        problem = result
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(interval_s)
-    text, node = problem
-    tail = f"\n--- last lines of {node.log} ---\n{log_tail(node.log)}" if node is not None else ""
-    raise NotHealthyError(f"{what} not reached within {timeout_s:g}s: {text}{tail}")
-
-
-def wait_answering(nodes: list[MongoNode], timeout_s: float) -> None:
-    for node in nodes:
-
-        def check(n: MongoNode = node) -> tuple[str, MongoNode | None] | None:
-            if n.process is not None and not n.running():
-                raise exited_error(n)
-            try:
-                n.admin().admin.command("hello")
-            except PyMongoError as exc:
-                return (f"{n.name} not answering hello ({type(exc).__name__})", n)
-            return None
-
-        poll_until(f"{node.name} answering", check, timeout_s)
-
-
-def bring_up_replset(rs: ReplSet, timeout_s: float) -> None:
-    """Initiates the set with its proxy addresses and waits for it to be ready (see
-    :func:`wait_replset_ready`)."""
-    first = max(rs.nodes, key=lambda n: n.member.priority if n.member else 0)
-    members = [cmds.Member(n.member, n.proxied) for n in rs.nodes if n.member is not None]
-    config = cmds.replset_config(rs.name, members, configsvr=rs.kind == "configsvr", settings=rs.settings)
-    cmds.initiate(first.admin(), config)
-    wait_replset_ready(rs, timeout_s)
-    if rs.kind == "replset":
-        discovery_probe(rs, timeout_s)
-
-
-def wait_replset_ready(rs: ReplSet, timeout_s: float) -> None:
-    """One PRIMARY, every data member SECONDARY with the primary's optime (delayed members only
-    SECONDARY), then a ``w: "majority"`` write acknowledged through the proxies."""
-    by_name = {n.proxied: n for n in rs.nodes}
-    expected = max(rs.nodes, key=lambda n: n.member.priority if n.member else 0)
-    priorities = sorted((n.member.priority for n in rs.nodes if n.member is not None), reverse=True)
-    # A single highest-priority member takes over soon after any other wins the first election.
-    preferred = expected.proxied if len(priorities) == 1 or priorities[0] > priorities[1] else None
-    delayed = [n.proxied for n in rs.nodes if n.member is not None and n.member.secondary_delay_secs]
-
-    def check() -> tuple[str, MongoNode | None] | None:
-        for n in rs.nodes:
-            if n.process is not None and not n.running():
-                raise exited_error(n)
-        status = cmds.replset_status(expected.admin())
-        problem = cmds.readiness_problem(status, delayed, preferred)
-        if problem is None:
-            return None
-        text, blamed = problem
-        # No primary: the member that should have won the election is the one to look at.
-        node = by_name.get(blamed) if blamed else expected
-        return (f"replica set {rs.name}: {text}", node)
-
-    poll_until(f"replica set {rs.name} ready", check, timeout_s)
-    primary = next(n for n in rs.nodes if n.member is not None and _is_primary(n))
-    cmds.majority_probe(primary.admin())
-
-
-def discovery_probe(rs: ReplSet, timeout_s: float) -> None:
-    """Clients discover the set through the proxies only: prove that path finds the primary."""
-    client: MongoClient[dict[str, Any]] = MongoClient(
-        rs.uri(), serverSelectionTimeoutMS=int(timeout_s * 1000)
-    )
-    try:
-        client.admin.command("ping")
-    finally:
-        client.close()
-
-
-def _is_primary(node: MongoNode) -> bool:
-    try:
-        return bool(node.admin().admin.command("hello").get("isWritablePrimary"))
-    except PyMongoError:
-        return False
-
-
-def ddl_client(plane: MongoPlane, timeout_s: float) -> MongoClient[dict[str, Any]]:
-    """A client for DDL on the whole deployment (the caller closes it): the first mongos over its
-    direct path, or the replica set by discovery through its proxies (it follows the primary).
-    Its socket timeout only guards against a server that never answers: it is longer than any
-    DDL command may run (``maxTimeMS``, :data:`cmds.DDL_MAX_TIME_MS`), so the server's own limit
-    always answers first."""
-    options: dict[str, Any] = {
-        "serverSelectionTimeoutMS": int(timeout_s * 1000),
-        "connectTimeoutMS": min(int(timeout_s * 1000), 5000),
-        "socketTimeoutMS": cmds.DDL_MAX_TIME_MS + 30_000,
-        "appname": "harness-ddl",
-    }
-    if plane.sharded:
-        return MongoClient(plane.mongos[0].direct, directConnection=True, **options)
-    return MongoClient(plane.uri(), **options)
 
 
 def bring_up_sharding(plane: MongoPlane, timeout_s: float) -> None:

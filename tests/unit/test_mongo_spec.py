@@ -64,7 +64,7 @@ def test_sharded_layout_and_command_lines(tmp_path: Path) -> None:
 
 
 def test_mongod_command_line() -> None:
-    from harness.topology.mongo import MongoNode, _mongod_argv
+    from harness.topology.mongo_plane import MongoNode, _mongod_argv
     from harness.topology.network import Host
     from harness.topology.toxiproxy import ProxyInfo
 
@@ -96,7 +96,7 @@ def test_mongod_command_line() -> None:
 
 def set_parameters(tmp_path: Path, settings: str = "{}") -> tuple[list[str], list[str]]:
     """The ``--setParameter`` values of a shard member's and a mongos's command lines."""
-    from harness.topology.mongo import MongoNode, ReplSet, _mongod_argv, _mongos_argv
+    from harness.topology.mongo_plane import MongoNode, ReplSet, _mongod_argv, _mongos_argv
     from harness.topology.network import Host
     from harness.topology.toxiproxy import ProxyInfo
 

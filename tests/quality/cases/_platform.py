@@ -1,4 +1,5 @@
-"""A seeded model of the platform behaving correctly, and the history a workload records against it.
+"""The simulated platform's ingestion path (:mod:`harness.bench.sim.ingestion`) driven by hypothesis
+steps, and helpers for the mutations of the cases that judge it.
 
 Each event of a tenant runs the ingestion path: the sliding-window rate limiter (one key per tenant,
 or write-sharded over ``SHARDS`` keys for the whale), then, when admitted, the MongoDB insert under
@@ -13,14 +14,15 @@ invokes, so the streaming loader yields them out of invoke order.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import strategies as st
 
-MS = 1_000_000
+from harness.bench.sim.core import MS, History
+from harness.bench.sim.ingestion import Ingestion, Layout
+
 TENANTS = ["t0", "t1", "whale"]
 SHARDS = 2  # the whale's limiter and counter shards
 WINDOW_MS = 50  # limiter window
@@ -47,159 +49,51 @@ step_st = st.tuples(
 config_st = st.tuples(st.integers(1, 4), st.booleans())  # (per-tenant limit, record windows?)
 
 
-@dataclass
-class Platform:
-    limit: int = 2
-    with_windows: bool = True
-    records: list[dict[str, Any]] = field(default_factory=list)
-    zsets: dict[str, list[int]] = field(default_factory=dict)  # limiter key -> admitted now_ms
-    counters: dict[str, int] = field(default_factory=dict)
-    stored: dict[str, list[tuple[str, int]]] = field(default_factory=dict)  # tenant -> (event_id, window)
-    written_tenants: set[str] = field(default_factory=set)
-    next_id: int = 1
-    now_ms: int = 0
-    events: int = 0
+LAYOUT = Layout(window_ms=WINDOW_MS, counter_window_ms=COUNTER_WINDOW_MS, shards=SHARDS)
 
-    # --- plumbing ---------------------------------------------------------------------------------
-    def _op(
-        self, f: str, t_ms: int, latency: int, outcome: Any, result: dict[str, Any], **fields: Any
+
+class _Records(History):
+    """The matrix's recorder: three workers by op id, distinct times (op id ns later)."""
+
+    def op(
+        self,
+        process: str,
+        f: str,
+        invoke_ns: int,
+        outcome: str | None,
+        complete_ns: int,
+        fields: dict[str, Any] | None = None,
+        result: dict[str, Any] | None = None,
     ) -> int:
-        op_id, self.next_id = self.next_id, self.next_id + 1
+        op_id = self.next_id
         process = "final" if f.startswith("final") else f"w{op_id % 3}"
-        t_ns = t_ms * MS + op_id  # distinct times; op ids break nothing
-        self.records.append(
-            {
-                "id": op_id,
-                "type": "invoke",
-                "process": process,
-                "f": f,
-                "time_ns": t_ns,
-                "variant": "v",
-                **fields,
-            }
-        )
-        if outcome is not None:
-            done = {
-                "id": op_id,
-                "type": outcome,
-                "process": process,
-                "f": f,
-                "time_ns": t_ns + latency * MS + 1,
-            }
-            if outcome == "ok":
-                done.update(result)
-            else:
-                done["error"] = "TimeoutError" if outcome == "info" else "ConnectionError"
-            self.records.append(done)
-        return op_id
+        return super().op(process, f, invoke_ns + op_id, outcome, complete_ns + op_id, fields, result)
 
-    def _shard(self, tenant: str) -> int:
-        return self.events % SHARDS if tenant == "whale" else 0
 
-    # --- one event --------------------------------------------------------------------------------
-    def event(self, step: Step) -> None:
-        tenant_i, dt, rl_out, rl_applied, attempts, incr_out, incr_applied, wc_i, wait, latency = step
-        tenant = TENANTS[tenant_i]
-        self.events += 1
-        self.now_ms += dt
-        now, t = self.now_ms, self.now_ms
-        event_id = f"e{self.events}"
-        shard = self._shard(tenant)
-        sharded = tenant == "whale"
-        group_limit = self.limit * SHARDS if sharded else self.limit
-        key_limit = math.ceil(group_limit / SHARDS) if sharded else self.limit
-        rl_key = f"ratelimit:{{t:{tenant}#{shard}}}" if sharded else f"ratelimit:{{t:{tenant}}}"
-        allowed: bool | None = None
-        if rl_out == "ok" or (rl_out == "info" and rl_applied):
-            zset = [s for s in self.zsets.get(rl_key, []) if s > now - WINDOW_MS]
-            allowed = len(zset) < key_limit
-            if allowed:
-                zset.append(now)
-            self.zsets[rl_key] = zset
-        value = {
-            "now_ms": now,
-            "limit": key_limit,
-            "window_ms": WINDOW_MS,
-            "req": event_id,
-            "group": tenant,
-            "group_limit": group_limit,
-            "shards": SHARDS if sharded else 1,
-        }
-        self._op(
-            "rate_limit",
-            t,
-            latency,
-            rl_out,
-            {"value": {"allowed": allowed, "remaining": 0}},
-            key=rl_key,
-            tenant=tenant,
-            event_id=event_id,
-            value=value,
-        )
-        if rl_out != "ok" or not allowed:
-            return
-        window = now // COUNTER_WINDOW_MS
-        t += latency + 1
-        # MongoDB: idempotent insert, retried until ok or out of attempts
-        self.written_tenants.add(tenant)
-        for outcome, applied in attempts:
-            if outcome == "ok" or (outcome in ("info", None) and applied):
-                docs = self.stored.setdefault(tenant, [])
-                if all(e != event_id for e, _ in docs):
-                    docs.append((event_id, window))
-            extra = {"window": window} if self.with_windows else {}
-            self._op(
-                "insert", t, latency, outcome, {}, tenant=tenant, event_id=event_id, wc=WCS[wc_i], **extra
-            )
-            t += latency + 1
-            if outcome == "ok" or outcome is None:
-                break
-        # Redis: the per-window counter
-        ckey = f"counter:{{t:{tenant}#{shard}}}:{window}" if sharded else f"counter:{{t:{tenant}}}:{window}"
-        if incr_out == "ok" or (incr_out in ("info", None) and incr_applied):
-            self.counters[ckey] = self.counters.get(ckey, 0) + 1
-        elif incr_out == "fail":
-            self.counters.setdefault(ckey, 0)
-        else:
-            self.counters.setdefault(ckey, 0)
-        extra = {"window": window} if self.with_windows else {}
-        if wait:
-            extra["wait"] = wait
-        self._op(
-            "incr",
-            t,
-            latency,
-            incr_out,
-            {"value": self.counters[ckey]},
-            key=ckey,
-            tenant=tenant,
-            event_id=event_id,
-            **extra,
-        )
-
-    def final_reads(self) -> None:
-        t = self.now_ms + 1000
-        for ckey in sorted(self.counters):
-            self._op("final_read", t, 1, "ok", {"value": self.counters[ckey] or None, "key": ckey}, key=ckey)
-            t += 2
-        for tenant in sorted(self.written_tenants):
-            docs = self.stored.get(tenant, [])
-            value: dict[str, Any] = {"event_ids": [e for e, _ in docs]}
-            if self.with_windows:
-                value["windows"] = [w for _, w in docs]
-            self._op("final_events", t, 1, "ok", {"value": value}, tenant=tenant)
-            t += 2
-
-    def history(self) -> list[dict[str, Any]]:
-        return sorted(self.records, key=lambda r: r["time_ns"])
+def _event(m: Ingestion, limit: int, now: int, step: Step) -> None:
+    tenant_i, _, rl_out, rl_applied, attempts, incr_out, incr_applied, wc_i, wait, latency = step
+    ev = m.begin(TENANTS[tenant_i], now)
+    t, took = now * MS, latency * MS + 1
+    if not m.rate_limit("", t, t + took, ev, limit, rl_out, rl_applied):
+        return
+    t += (latency + 1) * MS
+    for outcome, applied in attempts:  # the idempotent insert, retried until ok or out of attempts
+        m.insert("", t, t + took, ev, WCS[wc_i], outcome, applied)
+        t += (latency + 1) * MS
+        if outcome == "ok" or outcome is None:
+            break
+    m.incr("", t, t + took, ev, wait, incr_out, incr_applied)
 
 
 def simulate(steps: list[Step], config: tuple[int, bool]) -> list[dict[str, Any]]:
-    sim = Platform(limit=config[0], with_windows=config[1])
+    h = _Records(variant="v")
+    m = Ingestion(h, replace(LAYOUT, windows=config[1]))
+    now = 0
     for step in steps:
-        sim.event(step)
-    sim.final_reads()
-    return sim.history()
+        now += step[1]
+        _event(m, config[0], now, step)
+    m.final((now + 1000) * MS, MS + 1, 2 * MS)
+    return h.file_order()
 
 
 @st.composite

@@ -1,52 +1,18 @@
-"""Building blocks for simulated histories: records exactly as ``HistoryRecorder`` writes them."""
+"""Building blocks for the matrix's simulated histories: the records of the one simulated platform
+(:mod:`harness.bench.sim`), exactly as ``HistoryRecorder`` writes them, and helpers to find ops in
+them. Each ``_sim_*.py`` module drives one part of the platform with hypothesis steps."""
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
+from harness.bench.sim.core import MS, WALL0_MS, History, takes_effect
+from harness.bench.sim.core import wall as wall_ms
 from harness.history.loader import Op, pair_ops
 
-MS = 1_000_000
-#: Wall-clock ms at run start (server time = run time + this, one machine, no skew).
-WALL0_MS = 1_700_000_000_000
-
-
-def wall_ms(t_ns: int) -> float:
-    return WALL0_MS + t_ns / MS
-
-
-@dataclass
-class History:
-    """Appends invoke/completion record pairs; ``outcome=None`` leaves the op without a completion."""
-
-    records: list[dict[str, Any]] = field(default_factory=list)
-    next_id: int = 1
-
-    def op(
-        self,
-        process: str,
-        f: str,
-        invoke_ns: int,
-        outcome: str | None,
-        complete_ns: int,
-        fields: dict[str, Any] | None = None,
-        result: dict[str, Any] | None = None,
-    ) -> int:
-        op_id, self.next_id = self.next_id, self.next_id + 1
-        base = {"id": op_id, "process": process, "f": f}
-        self.records.append({**base, "type": "invoke", "time_ns": invoke_ns, **(fields or {})})
-        if outcome is not None:
-            done = {**base, "type": outcome, "time_ns": complete_ns, **(result or {})}
-            if outcome != "ok":
-                done.setdefault("error", "TimeoutError" if outcome == "info" else "ConnectionError")
-            self.records.append(done)
-        return op_id
-
-    def file_order(self) -> list[dict[str, Any]]:
-        return sorted(self.records, key=lambda r: r["time_ns"])
+__all__ = ["MS", "WALL0_MS", "History", "takes_effect", "wall_ms"]
 
 
 def completion_order(records: Iterable[dict[str, Any]]) -> list[Op]:

@@ -1,5 +1,6 @@
-"""A correct append-only audit log: per-tenant hash chains, a TTL monitor that removes expired records
-within its lag, and one final read per tenant after the run."""
+"""The simulated platform's audit logs (:mod:`harness.bench.sim.audit`) driven by hypothesis steps:
+per-tenant hash chains, a TTL monitor that removes expired records within its lag, and one final
+read per tenant after the run."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from harness.audit_chain import GENESIS, audit_hash
-from tests.quality.cases._sim import MS, History, wall_ms
+from harness.audit_chain import audit_hash
+from harness.bench.sim.audit import AuditLog
+from tests.quality.cases._sim import MS, History, takes_effect, wall_ms
 
 TENANTS = ["t0", "t1", "t2"]
 OUTCOMES = ["ok", "ok", "ok", "ok", "fail", "info", None]
@@ -33,17 +35,17 @@ steps_st = st.lists(
 #: Every history has one acknowledged record young enough to be present at the final read.
 PRELUDE: list[Step] = [(0, "ok", False, 1, 0, 0)]
 FINAL_AFTER_MS = 60
+ONE_PAGE = 1 << 30  # each tenant's final read returns all its records at once
 
 
 def simulate(steps: list[Step]) -> list[dict[str, Any]]:
     h = History()
-    head = dict.fromkeys(TENANTS, GENESIS)
-    stored: dict[str, list[tuple[dict[str, Any], float]]] = {t: [] for t in TENANTS}  # record, removed at
+    log = AuditLog(h)
     t = 0
     for n, (ti, outcome, applied, latency, gap, delay) in enumerate(steps + PRELUDE):
         tenant = TENANTS[ti]
         t += MS
-        rec: dict[str, Any] = {
+        body = {
             "audit_id": f"aud-{tenant}-{n}",
             "tenant_id": tenant,
             "logged_at_ms": wall_ms(t),
@@ -51,20 +53,12 @@ def simulate(steps: list[Step]) -> list[dict[str, Any]]:
             "action": ACTIONS[n % len(ACTIONS)],
             "actor": {"user_id": f"admin-{n % 3}", "ip_address": "203.0.113.50"},
             "severity": "high",
-            "prev_hash": head[tenant],
         }
-        rec["hash"] = audit_hash(rec, rec["prev_hash"])
-        if outcome == "ok" or (outcome in ("info", None) and applied):
-            stored[tenant].append((rec, rec["logged_at_ms"] + RETENTION_MS + delay))
-            head[tenant] = rec["hash"]  # after an unknown outcome the writer reads the head back
-        h.op(f"w{ti}", "audit_insert", t, outcome, t + latency * MS, {"tenant": tenant, "value": dict(rec)})
+        removed_at = body["logged_at_ms"] + RETENTION_MS + delay if takes_effect(outcome, applied) else None
+        log.append(f"w{ti}", t, t + latency * MS, log.chain(body), outcome, removed_at)
         t += gap * MS
     t += FINAL_AFTER_MS * MS
-    for tenant in TENANTS:
-        t += MS
-        now = wall_ms(t)
-        present = [dict(rec) for rec, removed_at in stored[tenant] if now < removed_at]
-        h.op("final", "final_audit", t, "ok", t + MS, {"tenant": tenant, "now_ms": now}, {"value": present})
+    log.final(t + MS, MS, MS, TENANTS, ONE_PAGE, {})
     return h.file_order()
 
 

@@ -1,4 +1,6 @@
-"""A HyperLogLog whose estimates err by at most two standard errors (a correct one, most of the time)."""
+"""The simulated platform's unique-user counts (:mod:`harness.bench.sim.hll`) driven by hypothesis
+steps: a HyperLogLog whose estimates err by at most two standard errors (a correct one, most of the
+time)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from harness.bench.sim.hll import UniqueUsers
 from harness.checkers.unique_users import STANDARD_ERROR
 from harness.history.loader import Op
 from tests.quality.cases._sim import MS, History, ops_by_id
@@ -34,30 +37,18 @@ PRELUDE: list[Step] = [(0, False, "ok", False, 0, 50, 0.0, 1), (0, True, "ok", F
 
 def simulate(steps: list[Step]) -> list[dict[str, Any]]:
     h = History()
-    sets: dict[str, set[str]] = {k: set() for k in KEYS}
+    hll = UniqueUsers(h)
     t = 0
     for n, (k, is_count, outcome, applied, first, users, noise, latency) in enumerate(PRELUDE + steps):
         key = KEYS[k]
         t += MS
-        fields: dict[str, Any] = {"key": key, "tenant": key.split(":")[1]}
         if is_count:
-            exact = len(sets[key])
+            exact = hll.exact(key)
             estimate = max(0, round(exact + noise * STANDARD_ERROR * exact))
-            result = {"value": estimate} if outcome == "ok" else None
-            h.op(f"r{n % 2}", "pfcount", t, outcome, t + latency * MS, fields, result)
-            continue
-        elements = [f"user_{i}" for i in range(first, first + users)]
-        if outcome == "ok" or (outcome in ("info", None) and applied):
-            sets[key].update(elements)
-        h.op(
-            f"w{n % 3}",
-            "pfadd",
-            t,
-            outcome,
-            t + latency * MS,
-            {**fields, "value": elements},
-            {"value": 1} if outcome == "ok" else None,
-        )
+            hll.pfcount(f"r{n % 2}", t, t + latency * MS, key, estimate, outcome)
+        else:
+            elements = [f"user_{i}" for i in range(first, first + users)]
+            hll.pfadd(f"w{n % 3}", t, t + latency * MS, key, elements, outcome, applied)
     return h.file_order()
 
 

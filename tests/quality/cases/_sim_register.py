@@ -1,4 +1,5 @@
-"""A linearizable register: every op takes effect at one instant inside its interval."""
+"""The simulated platform's registers (:mod:`harness.bench.sim.registers`) driven by hypothesis steps:
+linearizable, every op taking effect at one instant inside its interval."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from harness.bench.sim.registers import Register
 from tests.quality.cases._sim import History, ops_by_id
 
 PROCESSES = 4
 KEYS = ["leader:t0", "leader:t1"]
 OUTCOMES = ["ok", "ok", "ok", "ok", "info", None]
+KINDS = ["read", "write", "cas"]
 
 # process, key, kind (0 read, 1 write, 2 cas), outcome, applied (unknown outcomes), think time,
 # duration, effect point in [0, 100] % of the interval
@@ -44,32 +47,17 @@ def simulate(steps: list[Step]) -> list[dict[str, Any]]:
         dead[p] = outcome is None
         effect = call + (ret - call) * point // 100
         planned.append((effect, n, p, KEYS[k], kind, outcome, applied, call, ret))
-    state: dict[str, Any] = dict.fromkeys(KEYS)
-    last_written: dict[str, Any] = dict.fromkeys(KEYS)
+    registers = {key: Register(key) for key in KEYS}
+    last_written: dict[str, Any] = dict.fromkeys(KEYS)  # what a CAS expects: the last value written
     h = History()
     rows = []
     for _effect, n, p, key, kind, outcome, applied, call, ret in sorted(planned):
-        takes_effect = outcome == "ok" or (outcome in ("info", None) and applied)
-        fields: dict[str, Any] = {"key": key}
-        result: dict[str, Any] | None = None
-        if kind == 0:
-            f = "reg_read"
-            result = {"value": state[key]}
-        elif kind == 1:
-            f, fields["value"] = "reg_write", n
-            if takes_effect:
-                state[key] = n
+        f, outcome, fields, result = registers[key].apply(KINDS[kind], outcome, applied, n, last_written[key])
+        if kind == 1:
             last_written[key] = n
-        else:
-            f, fields["value"] = "reg_cas", [last_written[key], n]
-            swapped = state[key] == last_written[key]
-            if outcome == "ok" and not swapped:
-                outcome = "fail"  # not swapped: certainly no effect
-            elif takes_effect and swapped:
-                state[key] = n
-        rows.append((call, ret, p, f, outcome, fields, result if outcome == "ok" else None))
+        rows.append((call, ret, p, f, outcome, fields, result))
     for call, ret, p, f, outcome, fields, result in sorted(rows, key=lambda r: r[0]):
-        h.op(f"p{p}", f, call * 1000, outcome, ret * 1000, fields, result)
+        h.call(f"p{p}", f, call * 1000, outcome, ret * 1000, fields, result)
     return h.file_order()
 
 

@@ -1,14 +1,16 @@
-"""A correct MongoDB TTL monitor (passes every MONITOR_MS, a little late under load) and Redis TTLs."""
+"""The simulated platform's retention (:mod:`harness.bench.sim.retention`) driven by hypothesis steps:
+a correct MongoDB TTL monitor (passes every MONITOR_MS, a little late under load) and Redis TTLs."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from hypothesis import strategies as st
 
+from harness.bench.sim.core import ttl_removed_at
+from harness.bench.sim.retention import Retention
 from harness.history.loader import Op
-from tests.quality.cases._sim import MS, History, ops_by_id, wall_ms
+from tests.quality.cases._sim import MS, History, ops_by_id, takes_effect, wall_ms
 
 RETENTION_MS = {"standard": 40.0, "audit": 120.0, "aggregates": 80.0}
 CLASSES = list(RETENTION_MS)
@@ -42,71 +44,35 @@ PRELUDE: list[Step] = [
     (2, 0, "ok", False, 1, 1, 0, 0),
 ]
 FINAL_AFTER_MS = 200
+ONE_PAGE = 1 << 30  # each final read checks every document (or key) at once
 
 
 def simulate(steps: list[Step]) -> list[dict[str, Any]]:
     h = History()
-    removed_at: dict[str, float] = {}  # document -> when the TTL monitor deletes it (wall ms)
-    inserted_at: dict[str, float] = {}
-    key_deadline: dict[str, float] = {}
-    docs: list[str] = []
+    store = Retention(h)
     t = 0
-
-    def doc_present(key: str, now: float) -> bool:
-        return key in inserted_at and inserted_at[key] <= now < removed_at[key]
-
     for n, (action, idx, outcome, applied, asked, latency, gap, delay) in enumerate(PRELUDE + steps):
         t += MS
         now = wall_ms(t)
-        effect = outcome == "ok" or (outcome in ("info", None) and applied)
         done = t + latency * MS
         if action == 0:
-            key, cls = f"events/t{n % 2}/e{n}", CLASSES[idx]
-            expires = now + RETENTION_MS[cls]
-            if effect:
-                inserted_at[key] = now
-                first_pass = math.ceil(expires / MONITOR_MS) * MONITOR_MS
-                removed_at[key] = max(expires, first_pass + delay)  # a pass under load runs late
-            docs.append(key)
-            fields = {"key": key, "tenant": f"t{n % 2}", "retention_class": cls, "created_ms": now}
-            h.op(f"w{n % 2}", "doc_insert", t, outcome, done, fields)
+            cls = CLASSES[idx]
+            removed_at = None
+            if takes_effect(outcome, applied):  # a pass under load runs late
+                removed_at = ttl_removed_at(now + RETENTION_MS[cls], MONITOR_MS, delay)
+            store.insert(
+                f"w{n % 2}", t, done, (f"events/t{n % 2}/e{n}", f"t{n % 2}", cls), outcome, removed_at
+            )
         elif action == 1:
-            keys = docs[-asked:]
-            result = {"value": [k for k in keys if doc_present(k, now)]} if outcome == "ok" else None
-            h.op(f"r{n % 2}", "doc_read", t, outcome, done, {"keys": keys, "now_ms": now}, result)
+            store.read_docs(f"r{n % 2}", t, done, store.all_docs[-asked:], now, outcome)
         elif action == 2:
-            key = REDIS_KEYS[idx]
-            if effect:
-                key_deadline[key] = now + KEY_TTL_MS
-            fields = {"key": key, "ttl_ms": KEY_TTL_MS, "now_ms": now}
-            h.op(f"w{n % 2}", "ttl_write", t, outcome, done, fields)
+            store.ttl_write(f"w{n % 2}", t, done, REDIS_KEYS[idx], None, KEY_TTL_MS, outcome, applied)
         else:
-            alive = [k for k in REDIS_KEYS if now < key_deadline.get(k, -1)]
-            result = {"value": alive} if outcome == "ok" else None
-            h.op(f"r{n % 2}", "key_read", t, outcome, done, {"keys": REDIS_KEYS, "now_ms": now}, result)
+            store.read_keys(f"r{n % 2}", t, done, REDIS_KEYS, outcome)
         t += gap * MS
     t += FINAL_AFTER_MS * MS
-    now = wall_ms(t)
-    h.op(
-        "final",
-        "final_docs",
-        t,
-        "ok",
-        t + MS,
-        {"keys": docs, "now_ms": now},
-        {"value": [k for k in docs if doc_present(k, now)]},
-    )
-    t += 2 * MS
-    now = wall_ms(t)
-    h.op(
-        "final",
-        "final_keys",
-        t,
-        "ok",
-        t + MS,
-        {"keys": REDIS_KEYS, "now_ms": now},
-        {"value": [k for k in REDIS_KEYS if now < key_deadline.get(k, -1)]},
-    )
+    t = store.final_docs(t, MS, 2 * MS, ONE_PAGE)
+    store.final_keys(t, REDIS_KEYS, MS, 2 * MS, ONE_PAGE)
     return h.file_order()
 
 

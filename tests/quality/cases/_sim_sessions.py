@@ -1,4 +1,5 @@
-"""A correct Redis session store with a sliding TTL (``HSET``+``EXPIRE``, ``HGETALL``+``EXPIRE``)."""
+"""The simulated platform's sessions (:mod:`harness.bench.sim.sessions`) driven by hypothesis steps: a
+correct Redis session store with a sliding TTL (``HSET``+``EXPIRE``, ``HGETALL``+``EXPIRE``)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from harness.bench.sim.sessions import Sessions
 from harness.history.loader import Op
-from tests.quality.cases._sim import MS, History, ops_by_id, wall_ms
+from tests.quality.cases._sim import MS, History, ops_by_id
 
 TTL_MS = 50
 SKEW_MS = 1
@@ -35,40 +37,26 @@ FINAL_AFTER_MS = 3 * TTL_MS
 
 def simulate(steps: list[Step]) -> list[dict[str, Any]]:
     h = History()
-    deadline: dict[str, float] = {}  # server-side: key -> expiry (wall ms); absent = no key
+    store = Sessions(h, TTL_MS)
     t = 0
-
-    def present(key: str, now: float) -> bool:
-        return key in deadline and now < deadline[key]
-
     plan = [(PRELUDE_KEY, 0, "ok", False, 1, 1), (PRELUDE_KEY, 3, "ok", False, 1, 1)]
     plan += [(KEYS[k], a, o, ap, lat, gap) for k, a, o, ap, lat, gap in steps]
     for n, (key, action, outcome, applied, latency, gap) in enumerate(plan):
-        f = ACTIONS[action]
-        t += MS
-        now = wall_ms(t)  # the op takes effect when it is sent
-        effect = outcome == "ok" or (outcome in ("info", None) and applied)
-        fields = {"key": key, "tenant": key.split(":")[1], "now_ms": now}
-        result: dict[str, Any] | None = None
-        if f == "session_create":
-            if effect:
-                deadline[key] = now + TTL_MS
-        elif f == "session_destroy":
-            if effect:
-                deadline.pop(key, None)
-        else:
-            found = present(key, now)
-            if outcome == "ok":
-                result = {"value": {"user_id": f"u{n}", "role": "admin"} if found else None}
-            if f == "session_touch" and found and effect:
-                deadline[key] = now + TTL_MS
-        h.op(f"c{n % 3}", f, t, outcome, t + latency * MS, fields, result)
+        t += MS  # the op takes effect when it is sent
+        value = {"user_id": f"u{n}", "role": "admin"}
+        store.op(
+            f"c{n % 3}",
+            ACTIONS[action],
+            t,
+            t + latency * MS,
+            (key, key.split(":")[1]),
+            outcome,
+            applied,
+            value,
+        )
         t += gap * MS
     t += FINAL_AFTER_MS * MS
-    now = wall_ms(t)
-    keys = [PRELUDE_KEY, *KEYS]
-    found_keys = [k for k in keys if present(k, now)]
-    h.op("final", "final_sessions", t, "ok", t + MS, {"keys": keys, "now_ms": now}, {"value": found_keys})
+    store.final(t, [PRELUDE_KEY, *KEYS], MS, MS, len(KEYS) + 1)
     return h.file_order()
 
 

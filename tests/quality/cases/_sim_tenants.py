@@ -1,4 +1,5 @@
-"""A correct multi-tenant store: every read returns only its own tenant's items."""
+"""The simulated platform's tenant-tagged reads (:mod:`harness.bench.sim.tenants`) driven by hypothesis
+steps: a correct multi-tenant store, every read returning only its own tenant's items."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from harness.bench.sim.tenants import TenantReads
 from tests.quality.cases._sim import MS, History
 
 TENANTS = ["t0", "t1", "t2", "t3"]
@@ -31,19 +33,13 @@ PRELUDE: list[Step] = [(0, True, "ok", 0, 0, 1), (0, False, "ok", 0, 3, 1)]
 
 def simulate(steps: list[Step]) -> list[dict[str, Any]]:
     h = History()
-    stored: dict[str, list[str]] = {t: [] for t in TENANTS}
+    store = TenantReads(h)
     t = 0
     for n, (ti, is_write, outcome, path, asked, latency) in enumerate(PRELUDE + steps):
         tenant = TENANTS[ti]
         t += MS
         if is_write:
-            event_id = f"{tenant}:e{n}"
-            if outcome in ("ok", "info", None):  # unknown writes may have landed: store them
-                stored[tenant].append(event_id)
-            fields = {"tenant": tenant, "event_id": event_id}
-            h.op(f"w{n % 3}", "ingest", t, outcome, t + latency * MS, fields)
-            continue
-        items = stored[tenant][-asked:] if asked else []
-        result = {"tenants": [tenant] * len(items), "ids": items} if outcome == "ok" else None
-        h.op(f"r{n % 3}", READS[path], t, outcome, t + latency * MS, {"tenant": tenant}, result)
+            store.ingest(f"w{n % 3}", t, t + latency * MS, tenant, f"{tenant}:e{n}", outcome)
+        else:
+            store.read(f"r{n % 3}", READS[path], t, t + latency * MS, tenant, asked, outcome)
     return h.file_order()

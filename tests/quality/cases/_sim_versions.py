@@ -1,5 +1,6 @@
-"""A correct replicated versioned record store seen through client sessions (read-your-writes and
-monotonic reads hold; reads of *other* sessions' writes may be stale, as on a lagging secondary)."""
+"""The simulated platform's versioned records (:mod:`harness.bench.sim.versions`) driven by hypothesis
+steps: a correct replicated store seen through client sessions (read-your-writes and monotonic reads
+hold; reads of *other* sessions' writes may be stale, as on a lagging secondary)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from harness.bench.sim.versions import Versions
 from tests.quality.cases._sim import MS, History, ops_by_id
 
 SESSIONS = 4
@@ -36,8 +38,7 @@ PRELUDE: list[Step] = [(0, 0, True, "ok", False, 1, 0, 0), (0, 0, False, "ok", F
 def simulate(steps: list[Step]) -> list[dict[str, Any]]:
     steps = PRELUDE + steps
     h = History()
-    current = dict.fromkeys(KEYS, 0)
-    floor: dict[tuple[int, str], int] = {}  # what the session is guaranteed to see
+    store = Versions(h)
     ready = [0] * SESSIONS
     dead = [False] * SESSIONS
     t = 0
@@ -49,23 +50,13 @@ def simulate(steps: list[Step]) -> list[dict[str, Any]]:
         invoke, done = t, t + latency * MS + 1
         ready[s] = done + 1
         dead[s] = outcome is None
-        fields = {"key": key, "session": f"s{s}", "tenant": key.split(":")[1]}
+        at = (f"s{s}", key, key.split(":")[1])
         if is_write:
-            takes_effect = outcome == "ok" or (outcome in ("info", None) and applied)
-            if takes_effect:
-                current[key] += 1
-            result = {"value": current[key]} if outcome == "ok" else None
-            h.op(f"p{s}", "write", invoke, outcome, done, fields, result)
-            if outcome == "ok":
-                floor[(s, key)] = current[key]
+            store.write(f"p{s}", invoke, done, at, outcome, applied, {})
         else:
-            low = floor.get((s, key), 0)
-            version = low + (current[key] - low) * pick // 1000
-            pref = PREFS[pick % len(PREFS)]
-            result = {"value": version or None} if outcome == "ok" else None
-            h.op(f"p{s}", "read", invoke, outcome, done, {**fields, "read_pref": pref}, result)
-            if outcome == "ok":
-                floor[(s, key)] = max(low, version)
+            low = store.floor(at[0], key)
+            version = low + (store.latest(key) - low) * pick // 1000
+            store.read(f"p{s}", invoke, done, at, version, outcome, {"read_pref": PREFS[pick % len(PREFS)]})
         t += gap * MS
     return h.file_order()
 
