@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from harness.clients.redis_router import Address, SlotRouter
 from harness.clock import RunClock, seeded_random
@@ -12,6 +13,21 @@ from harness.history.recorder import HistoryRecorder
 from harness.scenario.spec import ScenarioSpec, VariantSpec
 from harness.topology.deployment import Deployment
 from harness.workload.engine.profile import RateProfile
+
+Progress = Callable[[str, float, str], None]
+
+
+@dataclass
+class RunOptions:
+    reports_dir: Path = Path("reports")
+    seed: int | None = None
+    hosts: str = "auto"
+    duration_s: float | None = None
+    rate: float | None = None
+    keep_data: bool = False
+    progress: Progress | None = None
+    log: Callable[[str], None] = print
+    scenario_file: str | None = None  # the name or path it was loaded from (for replays)
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,7 @@ MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
 REASON = re.compile(r"^\s*Long because: \S", re.MULTILINE)
 
-# Branches as named by `git worktree list` when this list was made; the scenario and bench-ingest
-# splits had no branch here yet.
-_SCENARIO = "being split on another engineer's branch (scenario/, not yet in this repository)"
+# Branches as named by `git worktree list` when this list was made.
 _REPORT = "being split on branch i12-records"
 _WORKLOAD = "being split on branch i12-ingest"
 _CHECKERS = "being split on branch i12-checkers13"
@@ -44,18 +42,8 @@ ALLOWED: dict[str, str] = {
     "checkers/rate_limit.py": _CHECKERS,
     "checkers/rate_limit.py::RateLimitHolds.finish": _CHECKERS,
     "checkers/read_your_writes.py::ReadYourWrites.observe": _CHECKERS,
-    "report/render.py": _REPORT,
-    "report/render.py::_workload_section": _REPORT,
-    "report/render.py::build_context": _REPORT,
     "report/svg.py::bar_chart": _REPORT,
     "report/svg.py::line_chart": _REPORT,
-    "scenario/platform_run.py": _SCENARIO,
-    "scenario/platform_run.py::_assemble": _SCENARIO,
-    "scenario/runner.py": _SCENARIO,
-    "scenario/runner.py::_judge": _SCENARIO,
-    "scenario/runner.py::_make_driver": _SCENARIO,
-    "scenario/runner.py::_play_variant": _SCENARIO,
-    "scenario/runner.py::run_scenario": _SCENARIO,
     "workload/mongo_plane/aggregation.py": _WORKLOAD,
     "workload/mongo_plane/ingest.py::MongoIngestor._attempt": _WORKLOAD,
     "workload/platform/driver.py": _WORKLOAD,

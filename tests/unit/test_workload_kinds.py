@@ -21,7 +21,7 @@ from harness.scenario.judge import variant_planes
 from harness.scenario.kinds import KINDS, WorkloadKind, kind_of, register
 from harness.scenario.spec import VariantSpec, WorkloadSpec, load_scenario
 
-RUNNER = Path(harness.__file__).parent / "scenario" / "runner.py"
+RUN_LAYER = [Path(harness.__file__).parent / "scenario" / f"{m}.py" for m in ("runner", "play", "measure")]
 
 
 def test_every_kind_a_scenario_may_name_is_registered_and_no_other() -> None:
@@ -98,8 +98,7 @@ def _calls(tree: ast.AST) -> list[str]:
 
 
 def test_the_runner_branches_on_no_kind_and_probes_no_driver() -> None:
-    tree = ast.parse(RUNNER.read_text())
-    found = _calls(tree)
+    found = [c for path in RUN_LAYER for c in _calls(ast.parse(path.read_text()))]
     assert not [c for c in found if "kind ==" in c or "kind !=" in c], "a kind branch in the runner"
     assert not [c for c in found if c.startswith(("hasattr(", "isinstance(driver", "getattr(driver"))]
 
@@ -107,7 +106,7 @@ def test_the_runner_branches_on_no_kind_and_probes_no_driver() -> None:
 def test_the_workload_capability_follows_the_control(monkeypatch: pytest.MonkeyPatch) -> None:
     """The nemesis gets ``workload`` exactly when the workload hands it a control."""
     from harness.faults.base import Capability
-    from harness.scenario import runner
+    from harness.scenario import play
 
     seen: dict[str, Any] = {}
 
@@ -118,13 +117,13 @@ def test_the_workload_capability_follows_the_control(monkeypatch: pytest.MonkeyP
         def start(self, origin_ns: int) -> None:
             pass
 
-    monkeypatch.setattr(runner, "Nemesis", FakeNemesis)
+    monkeypatch.setattr(play, "Nemesis", FakeNemesis)
     spec = load_scenario("redis-failover")
     dep = _Dep(True)
     dep.capabilities = lambda: frozenset({"kill"})  # type: ignore[attr-defined]
     ctx = VariantContext(dep, spec, spec.variants[0], None, RunClock(), 1, 5.0, spec.workload.rate_profile())  # type: ignore[arg-type]
-    opts = runner.RunOptions(log=lambda _m: None)
-    runner._nemesis(ctx, opts, 0, None)
+    opts = play.RunOptions(log=lambda _m: None)
+    play._nemesis(ctx, opts, 0, None)
     assert seen["capabilities"] == {Capability.KILL}
-    runner._nemesis(ctx, opts, 0, object())  # type: ignore[arg-type]
+    play._nemesis(ctx, opts, 0, object())  # type: ignore[arg-type]
     assert seen["capabilities"] == {Capability.KILL, Capability.WORKLOAD}
