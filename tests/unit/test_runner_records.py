@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.records import Invariant, RecoveryFigures, RunMetrics, VariantMetrics
-from harness.scenario.runner import faults_summary, invariant_numbers
+from harness.scenario.measure import faults_summary, invariant_numbers
 
 
 def test_faults_summary_is_the_worst_figure_overall_and_per_fault_kind() -> None:
