@@ -1,4 +1,4 @@
-"""The recorded histories of every Redis ingest path, pinned: small seeded runs against a real
+"""The recorded histories of every Redis ingest path, and the commands they send, pinned: small seeded runs against a real
 redis-server, normalised (times, and what depends on them, dropped) and compared with digests
 captured before the ingest paths were merged into one.
 Checkers and saved runs read these op names, fields and values, so they must never drift.
@@ -11,14 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
-from harness.clients.redis_router import SlotRouter
+from harness.clients.redis_router import Sent, SlotRouter
 from harness.clock import RunClock, seeded_random
 from harness.history.loader import iter_records, stream_ops
 from harness.history.recorder import HistoryRecorder
@@ -44,6 +44,10 @@ GOLDEN = {
     "ingest-script-ops": "2279352e29051fae07a4e1b77b025ec3bec79e15361f6b0a7aebfe26ad07982b",
     "platform-inline": "572c32bf41a6a7a639e1122c693c5cb30cf994c1176d0d8874f70800a1badaab",
     "platform-queued-block": "572c32bf41a6a7a639e1122c693c5cb30cf994c1176d0d8874f70800a1badaab",
+    "events-sent": "f20244ed5dba7299ea99eece962add01ab4e43c5b6976c023d0a014c063f379f",
+    "ingest-pipeline-sent": "cb4ff3a925f03b7ff1b9a9092b56f1de1187be82f40ceefdb4802cd13b873816",
+    "ingest-script-sent": "8d40eb0af4baac441e87eb8dd4a4c0b9cb1ea7ded1b1c07adc512d08349e92bf",
+    "platform-sent": "b4c39ae983eecfd45ee31fb8b07283d63274f3f0bc09fe8bb01cbdb34c5c36f0",
     "platform-queued-shed-shape": "ec6f20ce1cf5130e24ec37d4c54e799e11b99959cd164ed6912b8792353116dd",
 }
 
@@ -76,7 +80,7 @@ def _check(name: str, lines: list[str], tmp_path: Path) -> None:
     digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
     if digest != GOLDEN[name]:
         (tmp_path / f"{name}.json").write_text("\n".join(lines) + "\n")
-    assert digest == GOLDEN[name], f"{name}: history changed (normalised copy in {tmp_path})"
+    assert digest == GOLDEN[name], f"{name} changed (normalised copy in {tmp_path})"
 
 
 @pytest.fixture
@@ -86,8 +90,36 @@ def client(redis_port: int) -> Iterator[redis.Redis]:
     c.close()
 
 
-def _router(redis_port: int, clock: RunClock) -> SlotRouter:
-    return SlotRouter([("127.0.0.1", redis_port)], cluster=False, now_ns=clock.now_ns)
+class _Tap(SlotRouter):
+    """A router that keeps every command it sends, as its arguments."""
+
+    commands: list[list[str]]
+
+    def send_packed(self, packed: Sequence[bytes], keys: Sequence[bytes | str], per: int = 1) -> Sent:
+        lines = b"".join(packed).split(b"\r\n")
+        i = 0
+        while i < len(lines) and lines[i]:
+            n = int(lines[i][1:])
+            self.commands.append([a.decode() for a in lines[i + 2 : i + 2 + 2 * n : 2]])
+            i += 1 + 2 * n
+        return super().send_packed(packed, keys, per)
+
+
+def _router(redis_port: int, clock: RunClock) -> _Tap:
+    tap = _Tap([("127.0.0.1", redis_port)], cluster=False, now_ns=clock.now_ns)
+    tap.commands = []
+    return tap
+
+
+def _sent(router: _Tap, mode: str = "exact") -> list[str]:
+    """The commands sent. ``timed``: the open loop chose the limiter's ``now_ms`` and the batches,
+    so that argument is masked and the commands sorted; ``keys``: event times are in several
+    arguments too, so only each command's name and key are kept (sorted)."""
+    if mode == "exact":
+        return [json.dumps(c) for c in router.commands]
+    if mode == "keys":
+        return sorted(json.dumps(c[:2] if c[0] != "EVALSHA" else c[:4]) for c in router.commands)
+    return sorted(json.dumps([*c[:6], "*", *c[7:]] if c[0] == "EVALSHA" else c) for c in router.commands)
 
 
 def _generator(users: int = 4) -> EventGenerator:
@@ -121,6 +153,7 @@ def test_events_kind_history(tmp_path: Path, client: redis.Redis, redis_port: in
     router.close()
     assert stats.sent == 80 and 0 < stats.admitted < 80
     _check("events", _ops(path), tmp_path)
+    _check("events-sent", _sent(router, "timed"), tmp_path)
 
 
 @pytest.mark.parametrize("design", ["pipeline", "script"])
@@ -153,6 +186,7 @@ def test_platform_ingestor_history(
     router.close()
     assert 0 < ing.stats.admitted < 90
     _check(f"ingest-{design}-{recording}", _records(path), tmp_path)
+    _check(f"ingest-{design}-sent", _sent(router), tmp_path)  # the same whatever the recording
 
 
 class _Writer:
@@ -171,7 +205,7 @@ class _Writer:
 
 def _platform(
     tmp_path: Path, client: redis.Redis, redis_port: int, cfg: PlatformConfig, writer: _Writer
-) -> tuple[Path, PlatformDriver]:
+) -> tuple[Path, PlatformDriver, _Tap]:
     clock = RunClock(start_wall=START_WALL)
     sha = str(client.script_load(ingest_script()))
     router = _router(redis_port, clock)
@@ -198,23 +232,24 @@ def _platform(
         driver.run(opened)
         final_reads(router, rec, sorted(driver.counter_keys), "v")
     router.close()
-    return path, driver
+    return path, driver, router
 
 
 @pytest.mark.parametrize("queued", [False, True])
 def test_platform_driver_history(tmp_path: Path, client: redis.Redis, redis_port: int, queued: bool) -> None:
     cfg = PlatformConfig(rate=300, duration_s=0.2, queue_capacity=1000 if queued else 0, queue_mode="block")
     writer = _Writer()
-    path, driver = _platform(tmp_path, client, redis_port, cfg, writer)
+    path, driver, router = _platform(tmp_path, client, redis_port, cfg, writer)
     assert driver.stats.sent == 60 and writer.seqs == sorted(writer.seqs)
     _check("platform-queued-block" if queued else "platform-inline", _ops(path), tmp_path)
+    _check("platform-sent", _sent(router, "keys"), tmp_path)  # the same with or without the queue
 
 
 def test_platform_shed_ops_shape(tmp_path: Path, client: redis.Redis, redis_port: int) -> None:
     """Which events are shed depends on timing; what a shed op records does not."""
     writer = _Writer(threading.Event())
     cfg = PlatformConfig(rate=400, duration_s=0.2, queue_capacity=5, queue_mode="shed")
-    path, driver = _platform(tmp_path, client, redis_port, cfg, writer)
+    path, driver, _router = _platform(tmp_path, client, redis_port, cfg, writer)
     qs = driver.queue_stats
     assert qs is not None and qs.shed > 0 and qs.accounted() == qs.offered == 80
     shapes = set()
