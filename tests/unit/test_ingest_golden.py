@@ -1,6 +1,6 @@
-"""The recorded histories of every Redis ingest path, and the commands they send, pinned: small seeded runs against a real
-redis-server, normalised (times, and what depends on them, dropped) and compared with digests
-captured before the ingest paths were merged into one.
+"""The recorded histories of every Redis ingest path, and the commands they send, pinned: small
+seeded runs against a real redis-server, normalised (times, and what depends on them, dropped) and
+compared with digests captured before the ingest paths were merged into one.
 Checkers and saved runs read these op names, fields and values, so they must never drift.
 
 On a mismatch the normalised history is written to the test's tmp dir (``<run>.json``) to diff
