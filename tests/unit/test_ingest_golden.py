@@ -237,7 +237,10 @@ def _platform(
 
 @pytest.mark.parametrize("queued", [False, True])
 def test_platform_driver_history(tmp_path: Path, client: redis.Redis, redis_port: int, queued: bool) -> None:
-    cfg = PlatformConfig(rate=300, duration_s=0.2, queue_capacity=1000 if queued else 0, queue_mode="block")
+    # One event per batch: the generator's random stream depends on how events are batched.
+    cfg = PlatformConfig(
+        rate=300, duration_s=0.2, max_batch=1, queue_capacity=1000 if queued else 0, queue_mode="block"
+    )
     writer = _Writer()
     path, driver, router = _platform(tmp_path, client, redis_port, cfg, writer)
     assert driver.stats.sent == 60 and writer.seqs == sorted(writer.seqs)
