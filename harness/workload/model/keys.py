@@ -31,6 +31,7 @@ def minute_bucket(epoch_ms: int) -> str:
 @dataclass(frozen=True)
 class KeyScheme:
     sharded: dict[str, int]  # tenant -> number of write shards (absent = 1)
+    prefix: str = ""  # before every key: a namespace per run where others share the servers (Locust)
 
     def shards(self, tenant: str) -> int:
         return self.sharded.get(tenant, 1)
@@ -39,18 +40,18 @@ class KeyScheme:
         return f"{{t:{tenant}}}" if self.shards(tenant) == 1 else f"{{t:{tenant}#{shard}}}"
 
     def limiter_key(self, tenant: str, shard: int) -> str:
-        return f"ratelimit:{self.tag(tenant, shard)}:events"
+        return f"{self.prefix}ratelimit:{self.tag(tenant, shard)}:events"
 
     def counter_key(self, tenant: str, shard: int, epoch_ms: int) -> str:
-        return f"counter:{self.tag(tenant, shard)}:events:{minute_bucket(epoch_ms)}"
+        return f"{self.prefix}counter:{self.tag(tenant, shard)}:events:{minute_bucket(epoch_ms)}"
 
     def hll_key(self, tenant: str, shard: int, epoch_ms: int) -> str:
         """``unique:{t:<tenant>}:users:<YYYYMMDDHH>``, the hourly active-users HyperLogLog."""
-        return f"unique:{self.tag(tenant, shard)}:users:{hour_bucket(epoch_ms)}"
+        return f"{self.prefix}unique:{self.tag(tenant, shard)}:users:{hour_bucket(epoch_ms)}"
 
     def timeline_key(self, tenant: str, shard: int, user: str) -> str:
         """``timeline:{t:<tenant>}:<user>``, the user's recent events (sorted set by event time)."""
-        return f"timeline:{self.tag(tenant, shard)}:{user}"
+        return f"{self.prefix}timeline:{self.tag(tenant, shard)}:{user}"
 
     def user_timeline_key(self, tenant: str, user: str) -> str:
         """The timeline ``user``'s events go to (on the user's shard for a write-sharded tenant)."""

@@ -1,0 +1,456 @@
+"""The one Redis ingest path: for a batch of events, the tenant's sliding-window limiter, then, for
+the events it admitted, their per-minute counter — with one key design (:class:`KeyScheme`: all of
+an event's keys under one hash tag, so one slot).
+
+Round 1 runs ``ratelimit.lua`` per event; round 2 is sent for the admitted events only, as
+``effects`` says:
+
+* ``"counter"``: ``INCR`` + ``EXPIRE`` of the counter, each its own command with its own reply
+  and outcome (the ``events`` kind's :class:`EventDriver` and Locust's lanes);
+* ``"full"``: the platform's whole per-event work, six commands per event sent as one group:
+  counter ``INCR`` + ``EXPIRE``, ``PFADD`` hourly users, ``ZADD`` timeline +
+  ``ZREMRANGEBYRANK`` to the newest ``timeline_keep`` + ``EXPIRE`` (:class:`RedisIngestor`).
+
+Design ``"script"`` (``full`` only) does it all in one ``EVALSHA`` of ``ingest.lua`` per event: no
+round 2.
+
+What differs between the users on purpose stays with them: the shard of a write-sharded tenant
+(drawn at random per event by the ``events`` kind; by user on the platform, so a user's timeline
+is one key), how a batch is recorded (the ``events`` kind's ``rate_limit``/``incr`` ops, the
+platform's compact or op-by-op records, Locust's request events: a :class:`BatchRecording` each)
+and which keys a caller reads back. Locust calls the limiter by ``EVAL`` of its body (``verb``):
+on an external topology nobody loads the script, and a failover would lose a loaded one.
+
+Commands are packed as RESP here (bytes %-templates, one format per event) and pipelined through
+:class:`SlotRouter` with no retries, replies read in bulk. A batch's rounds are recorded through
+the caller's :class:`BatchRecording`, in the order they happen; :meth:`IngestPath.ingest_stream`
+overlaps one batch's round 1 with the previous batch's round 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Literal
+
+from harness.clients.outcomes import describe, outcome_of
+from harness.clients.redis_router import Replies, Sent, SlotRouter
+from harness.clock import RunClock
+from harness.ops import OpType
+from harness.workload.model.generator import Event
+from harness.workload.model.keys import KeyScheme, hour_bucket, minute_bucket
+from harness.workload.redis_plane.ingest_record import BatchRecording, Effects, Limited, Packed
+
+Design = Literal["pipeline", "script"]
+EffectsKind = Literal["full", "counter"]
+DEFAULT_DESIGN: Design = "pipeline"
+#: commands per admitted event in round 2 (effects full, design pipeline)
+EFFECTS = 6
+_ALL_OK = (OpType.OK, OpType.OK, OpType.OK)
+_ARG = b"$%d\r\n%b\r\n"
+
+
+def ingest_script(design: Design = DEFAULT_DESIGN) -> str:
+    """The script ``design`` runs per event: the limiter alone (pipeline) or the whole work."""
+    name = "ratelimit.lua" if design == "pipeline" else "ingest.lua"
+    return resources.files("harness.workload").joinpath(name).read_text()
+
+
+def limiter_script() -> str:
+    return ingest_script("pipeline")
+
+
+@dataclass(frozen=True)
+class RedisIngestConfig:
+    limit: int  # default per-tenant limit per window
+    window_ms: int
+    tenant_limits: dict[str, int] = field(default_factory=dict)
+    counter_ttl_s: int = 600
+    timeline_keep: int = 100
+    timeline_ttl_s: int = 86_400
+
+
+@dataclass
+class IngestStats:
+    events: int = 0
+    admitted: int = 0
+    rejected: int = 0
+    #: outcomes of the per-event script (the limiter's, in design pipeline)
+    outcomes: dict[str, int] = field(default_factory=lambda: {"ok": 0, "fail": 0, "info": 0})
+    #: round 2's outcomes per admitted event (effects full: all six commands ok = ok)
+    effects: dict[str, int] = field(default_factory=lambda: {"ok": 0, "fail": 0, "info": 0})
+
+
+@dataclass(slots=True)
+class Ingested:
+    """One batch's result per event: the limiter's (design script: the script's) outcome,
+    ``allowed`` 1/0 (None unless that was ok), the counter round 2's ``INCR`` (or the script)
+    returned (0 when rejected or not known) and when the event's last round answered."""
+
+    outcomes: list[OpType]
+    allowed: list[int | None]
+    counters: list[int]
+    done_ns: list[int]
+
+    def admitted(self) -> list[int]:
+        """The indices of the events the limiter certainly admitted."""
+        return [i for i, a in enumerate(self.allowed) if a == 1]
+
+
+@dataclass(slots=True)
+class _Flight:
+    """A batch between its rounds: what was sent and is still to be read, and the record tokens."""
+
+    p: Packed
+    sched: list[int]
+    token: Any
+    sent: Sent | None  # the round whose replies are to be read next (None: none)
+    lim: Limited | None = None
+    idx: list[int] | None = None
+    fx_token: Any = None
+
+
+def _lit(v: object) -> bytes:
+    """A constant argument as RESP, its % escaped for a template."""
+    b = str(v).encode()
+    return (b"$%d\r\n%b\r\n" % (len(b), b)).replace(b"%", b"%%")
+
+
+def _effect_outcomes(values: list[Any]) -> tuple[OpType, OpType, OpType]:
+    """incr, pfadd and ttl_write outcomes from round 2's six replies (see RedisIngestor's doc)."""
+    o = [outcome_of(v) if isinstance(v, BaseException) else OpType.OK for v in values]
+    tl = o[3:6]
+    # partly applied (e.g. ZADD refused but EXPIRE done) is unknown as a whole
+    ttl = tl[0] if tl[0] is tl[1] is tl[2] else OpType.INFO
+    return o[0], o[2], ttl
+
+
+class IngestPath:
+    """Limiter, then counter(s), for batches of events (see the module doc)."""
+
+    def __init__(
+        self,
+        router: SlotRouter,
+        clock: RunClock,
+        keys: KeyScheme,
+        cfg: RedisIngestConfig,
+        script: str,
+        record: BatchRecording,
+        *,
+        design: Design = DEFAULT_DESIGN,
+        effects: EffectsKind = "full",
+        verb: Literal["EVALSHA", "EVAL"] = "EVALSHA",
+    ) -> None:
+        """``script`` is the loaded :func:`ingest_script` of ``design``'s sha (``verb`` EVAL: its
+        body); ``record`` records each round as it happens."""
+        if effects == "counter" and design != "pipeline":
+            raise ValueError("effects counter runs the limiter script, then the counter: design pipeline")
+        self.router = router
+        self.clock = clock
+        self.keys = keys
+        self.cfg = cfg
+        self.record = record
+        self.design = design
+        self.effects_kind = effects
+        self._script = design == "script"
+        self.stats = IngestStats()
+        self._tmpl, self._fx = self._templates(verb, script)
+        ttl = _lit(cfg.counter_ttl_s)
+        self._incr, self._expire = b"*2\r\n$4\r\nINCR\r\n" + _ARG, b"*3\r\n$6\r\nEXPIRE\r\n" + _ARG + ttl
+        self._buckets: dict[int, tuple[str, str]] = {}  # epoch minute -> (minute, hour bucket)
+        self._tenants: dict[str, tuple[int, int, int, bytes]] = {}  # shards, group, limit, limit bytes
+
+    def _templates(self, verb: str, script: str) -> tuple[bytes, bytes]:
+        """Round 1's (or the script's) command and round 2's six (effects full) as bytes
+        %-templates, so packing an event is one format each."""
+        cfg, arg = self.cfg, _ARG
+        call = b"$%d\r\n%b\r\n" % (len(verb), verb.encode()) + _lit(script)
+        win = _lit(cfg.window_ms)
+        if self._script:
+            tail = _lit(cfg.counter_ttl_s) + _lit(cfg.timeline_keep) + _lit(cfg.timeline_ttl_s)
+            return b"*16\r\n" + call + b"$1\r\n4\r\n" + arg * 5 + win + arg * 4 + tail, b""
+        limiter = b"*8\r\n" + call + b"$1\r\n1\r\n" + arg * 2 + win + arg * 2
+        effects = (
+            (b"*2\r\n$4\r\nINCR\r\n" + arg)
+            + (b"*3\r\n$6\r\nEXPIRE\r\n" + arg + _lit(cfg.counter_ttl_s))
+            + (b"*3\r\n$5\r\nPFADD\r\n" + arg * 2)
+            + (b"*4\r\n$4\r\nZADD\r\n" + arg * 3)
+            + (b"*4\r\n$15\r\nZREMRANGEBYRANK\r\n" + arg + b"$1\r\n0\r\n" + _lit(-(cfg.timeline_keep + 1)))
+            + (b"*3\r\n$6\r\nEXPIRE\r\n" + arg + _lit(cfg.timeline_ttl_s))
+        )
+        return limiter, effects
+
+    def _bucket(self, time_ms: int) -> tuple[str, str]:
+        minute = time_ms // 60_000
+        b = self._buckets.get(minute)
+        if b is None:
+            if len(self._buckets) > 1024:
+                self._buckets.clear()
+            b = self._buckets[minute] = (minute_bucket(time_ms), hour_bucket(time_ms))
+        return b
+
+    def _tenant(self, tenant: str) -> tuple[int, int, int, bytes]:
+        """The tenant's shards, group limit and per-shard limit (:meth:`KeyScheme.shard_limit`)."""
+        t = self._tenants.get(tenant)
+        if t is None:
+            shards = self.keys.shards(tenant)
+            group_limit = self.cfg.tenant_limits.get(tenant, self.cfg.limit)
+            limit = self.keys.shard_limit(tenant, group_limit)
+            if len(self._tenants) > 100_000:
+                self._tenants.clear()
+            t = self._tenants[tenant] = (shards, group_limit, limit, str(limit).encode())
+        return t
+
+    def pack(self, events: Sequence[Event]) -> Packed:
+        """The platform's batch (effects full) as columns with each event's commands as RESP bytes
+        (round 2's too, in design pipeline: packed with round 1 while the strings are at hand, sent
+        for the admitted). A write-sharded tenant's shard is the user's."""
+        keys, tenant_info, bucket, prefix = self.keys, self._tenant, self._bucket, self.keys.prefix
+        tmpl, fx, script = self._tmpl, self._fx, self._script
+        rows = []
+        for ev in events:
+            tenant, user, t_ms = ev.tenant, ev.user_id, ev.time_ms
+            shards, group_limit, limit, limit_b = tenant_info(tenant)
+            tag = keys.tag(tenant, keys.user_shard(tenant, user) if shards > 1 else 0)
+            minute, hour = bucket(t_ms)
+            k_lim = f"{prefix}ratelimit:{tag}:events"
+            k_cnt = f"{prefix}counter:{tag}:events:{minute}"
+            k_hll = f"{prefix}unique:{tag}:users:{hour}"
+            k_tl = f"{prefix}timeline:{tag}:{user}"
+            b_lim, b_cnt, b_hll, b_tl, b_user = (
+                k_lim.encode(), k_cnt.encode(), k_hll.encode(), k_tl.encode(), user.encode()
+            )  # fmt: skip
+            now_b = b"%d" % t_ms
+            id_b = ev.event_id.encode()
+            entry = ev.timeline_entry().encode()
+            lc, lt = len(b_cnt), len(b_tl)
+            if script:
+                cmd = tmpl % (
+                    len(b_lim), b_lim, lc, b_cnt, len(b_hll), b_hll, lt, b_tl,
+                    len(limit_b), limit_b, len(now_b), now_b, len(id_b), id_b,
+                    len(b_user), b_user, len(entry), entry,
+                )  # fmt: skip
+                side = b""
+            else:
+                cmd = tmpl % (len(b_lim), b_lim, len(limit_b), limit_b, len(now_b), now_b, len(id_b), id_b)
+                side = fx % (
+                    lc, b_cnt, lc, b_cnt, len(b_hll), b_hll, len(b_user), b_user, lt, b_tl,
+                    len(now_b), now_b, len(entry), entry, lt, b_tl, lt, b_tl,
+                )  # fmt: skip
+            rows.append(
+                (ev.seq, tenant, ev.event_id, user, minute, t_ms, limit, group_limit, shards,
+                 k_lim, k_cnt, k_hll, k_tl, cmd, side)
+            )  # fmt: skip
+        if not rows:
+            return Packed(*([] for _ in Packed._fields))
+        return Packed(*map(list, zip(*rows, strict=True)))
+
+    def pack_counts(
+        self, first_seq: int, tenants: Sequence[str], shards: Sequence[int], now_ms: Sequence[int], req: str
+    ) -> Packed:
+        """A batch for effects counter: event ``first_seq + i`` of ``tenants[i]`` on write shard
+        ``shards[i]`` at ``now_ms[i]``, its limiter request id ``f"{req}{seq}"``."""
+        keys, tenant_info, tmpl = self.keys, self._tenant, self._tmpl
+        cols: tuple[list[Any], ...] = tuple([] for _ in Packed._fields)
+        for i, (tenant, shard, t_ms) in enumerate(zip(tenants, shards, now_ms, strict=True)):
+            n_shards, group_limit, limit, limit_b = tenant_info(tenant)
+            k_lim, k_cnt = keys.limiter_key(tenant, shard), keys.counter_key(tenant, shard, t_ms)
+            b_lim, now_b, id_b = k_lim.encode(), b"%d" % t_ms, f"{req}{first_seq + i}".encode()
+            cmd = tmpl % (len(b_lim), b_lim, len(limit_b), limit_b, len(now_b), now_b, len(id_b), id_b)
+            row = (first_seq + i, tenant, id_b.decode(), "", "", t_ms, limit, group_limit, n_shards,
+                   k_lim, k_cnt, "", "", cmd, b"")  # fmt: skip
+            for col, v in zip(cols, row, strict=True):
+                col.append(v)
+        return Packed(*cols)
+
+    def counter_commands(self, k_cnt: Sequence[str]) -> list[bytes]:
+        """Effects counter's round 2 for counter keys ``k_cnt``: ``INCR`` and ``EXPIRE`` of each,
+        each its own command."""
+        out = []
+        for k in k_cnt:
+            b = k.encode()
+            out += [self._incr % (len(b), b), self._expire % (len(b), b)]
+        return out
+
+    def ingest(self, p: Packed, sched_ns: Sequence[int] | None = None) -> Ingested:
+        """Runs both rounds for the packed batch (design script: one round) and records them.
+        ``sched_ns[i]`` is when event ``i`` was due (open loop); absent, the send time is used."""
+        try:
+            return self._finish(self._second(self._first(p, sched_ns)))
+        except BaseException:
+            self.router.abandon_in_flight()
+            raise
+
+    def ingest_stream(self, batches: Iterable[tuple[Packed, Sequence[int] | None]]) -> Iterator[Ingested]:
+        """:meth:`ingest` for each ``(packed, sched_ns)`` in turn, keeping the server busy: batch
+        ``k + 1``'s first round is sent before batch ``k``'s last replies are read, so the server
+        works on it while this process reads, records and packs (a closed loop of one batch at a
+        time leaves the server idle meanwhile). Results come in order. The rounds of one batch run
+        in order as in :meth:`ingest`; batches overlap only across rounds, which touch different
+        keys (limiter vs side effects), and a batch's events are admitted in batch order."""
+        ahead: _Flight | None = None
+        try:
+            for p, sched_ns in batches:
+                flight = self._first(p, sched_ns)
+                if ahead is not None:
+                    yield self._finish(ahead)
+                ahead = self._second(flight)
+            if ahead is not None:
+                yield self._finish(ahead)
+        except BaseException:  # includes the consumer closing the stream early (GeneratorExit)
+            self.router.abandon_in_flight()
+            raise
+
+    def _first(self, p: Packed, sched_ns: Sequence[int] | None) -> _Flight:
+        """Sends round 1 (design script: the whole work) and records its invokes while the server
+        works on it."""
+        n = len(p.cmd)
+        send_ns = self.clock.now_ns()
+        sched = [send_ns] * n if sched_ns is None else list(sched_ns)
+        sent = self.router.send_packed(p.cmd, p.k_lim)
+        # serialising overlaps the server's work; records are only buffered either way (a crash
+        # loses the unflushed buffer, not more)
+        token = self.record.invoke(p, sched, send_ns, self._script)
+        return _Flight(p, sched, token, sent)
+
+    def _second(self, f: _Flight) -> _Flight:
+        """Reads round 1; design pipeline: sends round 2 for the admitted events, recording round
+        1's completions and round 2's invokes while the server works on it."""
+        assert f.sent is not None
+        p, record = f.p, self.record
+        lim = f.lim = self._limited(self.router.receive(f.sent))
+        f.sent = None
+        if self._script:
+            record.limited(f.token, p, lim, True)
+            return f
+        n = len(p.cmd)
+        f.idx = None  # the admitted events (None: all of them, the common case)
+        if not (lim.clean and lim.admitted == n):
+            f.idx = [i for i, a in enumerate(lim.allowed) if a == 1]
+        if f.idx is not None and not f.idx:
+            record.limited(f.token, p, lim, False)
+            return f
+        recorded: list[bool] = []
+
+        def record_limiter() -> None:
+            if not recorded:
+                recorded.append(True)
+                record.limited(f.token, p, lim, False)
+
+        try:
+            f.sent, f.fx_token = self._effects(p, f.idx, f.sched, f.token, record_limiter)
+        finally:
+            # round 2 failed before it was sent: the admissions are still history (and, with no
+            # side-effect ops after them, the rate_limit checker reports them lost)
+            record_limiter()
+        return f
+
+    def _finish(self, f: _Flight) -> Ingested:
+        """Reads round 2 (design pipeline) and records it; the batch's result per event."""
+        p, lim = f.p, f.lim
+        assert lim is not None
+        counters = [0] * len(p.cmd)
+        if self._script:
+            for i, (a, v) in enumerate(zip(lim.allowed, lim.values, strict=True)):
+                if a == 1:
+                    counters[i] = int(v[2])
+            return Ingested(lim.outcomes, lim.allowed, counters, lim.done_ns)
+        if f.sent is None:  # nobody admitted: no round 2
+            return Ingested(lim.outcomes, lim.allowed, counters, lim.done_ns)
+        eff = self._effect_results(self.router.receive(f.sent), f.idx)
+        tally = self.stats.effects
+        for o in eff.outcomes:
+            tally[o.value] += 1
+        self.record.effects(f.fx_token, p, eff)
+        done = lim.done_ns
+        if f.idx is None:
+            counters = [c if type(c) is int else 0 for c in eff.counters]
+            done = eff.done_ns
+        else:
+            done = list(done)
+            for i, c, t in zip(f.idx, eff.counters, eff.done_ns, strict=True):
+                counters[i] = c if type(c) is int else 0
+                done[i] = t
+        return Ingested(lim.outcomes, lim.allowed, counters, done)
+
+    def _limited(self, r: Replies) -> Limited:
+        """Round 1's replies per event, tallied in the stats."""
+        st = self.stats
+        n = len(r.outcomes)
+        st.events += n
+        if r.clean:
+            allowed: list[int | None] = [v[0] for v in r.values]
+            st.outcomes["ok"] += n
+        else:
+            allowed = [v[0] if o is OpType.OK else None for o, v in zip(r.outcomes, r.values, strict=True)]
+            for o in r.outcomes:
+                st.outcomes[o.value] += 1
+        adm = allowed.count(1)
+        st.admitted += adm
+        st.rejected += allowed.count(0)
+        return Limited(r.outcomes, r.values, r.done_ns, allowed, r.clean, adm)
+
+    def _effects(
+        self,
+        p: Packed,
+        idx: list[int] | None,
+        sched: list[int],
+        token: Any,
+        before: Callable[[], None],
+    ) -> tuple[Sent, Any]:
+        """Sends round 2: the admitted events' side effects ``idx`` (None: all), invoked when
+        sent; their records, after ``before``'s, are serialised while the server works. Returns
+        the sent batch and the records' token."""
+        send_ns = self.clock.now_ns()
+        if self.effects_kind == "counter":
+            k_cnt = p.k_cnt if idx is None else [p.k_cnt[i] for i in idx]
+            sent = self.router.send_packed(self.counter_commands(k_cnt), [k for k in k_cnt for _ in (0, 1)])
+        else:
+            packed = p.fx if idx is None else [p.fx[i] for i in idx]
+            route = p.k_lim if idx is None else [p.k_lim[i] for i in idx]
+            sent = self.router.send_packed(packed, route, EFFECTS)
+        before()
+        return sent, self.record.invoke_effects(token, p, idx, sched, send_ns)
+
+    def _effect_results(self, r: Replies, idx: list[int] | None) -> Effects:
+        if self.effects_kind == "counter":
+            return _counter_results(r, idx)
+        if r.clean:
+            return Effects(idx, r.outcomes, [v[0] for v in r.values], r.done_ns)
+        counters: list[int | None] = []
+        outcomes: list[OpType] = []
+        sides: list[tuple[OpType, OpType, OpType]] = []
+        errors: list[str | None] = []
+        for o, vals in zip(r.outcomes, r.values, strict=True):
+            if o is not OpType.OK:
+                sides.append((o, o, o))
+                errors.append(str(vals))
+                outcomes.append(o)
+                counters.append(None)
+                continue
+            s = _effect_outcomes(vals)
+            sides.append(s)
+            counters.append(vals[0] if s[0] is OpType.OK else None)
+            if s == _ALL_OK:
+                errors.append(None)
+                outcomes.append(OpType.OK)
+            else:
+                errors.append("; ".join(describe(v) for v in vals if isinstance(v, BaseException)))
+                outcomes.append(OpType.INFO if OpType.INFO in s else OpType.FAIL)
+        return Effects(idx, outcomes, counters, r.done_ns, sides, errors)
+
+
+def _counter_results(r: Replies, idx: list[int] | None) -> Effects:
+    """Effects counter: each ``INCR``'s own outcome, value (None unless ok), error and time;
+    each ``EXPIRE``'s outcome apart."""
+    outcomes, values, done = r.outcomes[0::2], r.values[0::2], r.done_ns[0::2]
+    ok = [o is OpType.OK for o in outcomes]
+    return Effects(
+        idx,
+        outcomes,
+        [v if k else None for v, k in zip(values, ok, strict=True)],
+        done,
+        errors=[None if k else str(v) for v, k in zip(values, ok, strict=True)],
+        expire=r.outcomes[1::2],
+    )
