@@ -104,7 +104,7 @@ class EventDriver:
             n = shards_of(tenant)
             shards.append(rng.randrange(n) if n > 1 else 0)
         now_ms = [self.clock.wall_ms_at(s) for s in sched]
-        p = self.path.pack_counts(first_seq, tenants, shards, now_ms, f"{self.variant}-")
+        p = self.path.packer.pack_counts(first_seq, tenants, shards, now_ms, f"{self.variant}-")
         self.path.ingest(p, sched)
 
 

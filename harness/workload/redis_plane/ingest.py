@@ -154,20 +154,20 @@ class RedisIngestor:
 
     def pack(self, events: Sequence[Event]) -> Packed:
         """The batch as columns with each event's commands as RESP bytes (:meth:`IngestPath.pack`)."""
-        return self.path.pack(events)
+        return self.path.packer.pack(events)
 
     def ingest(self, events: Sequence[Event], sched_ns: Sequence[int] | None = None) -> Ingested:
         """Runs the per-event work (design script: one round; pipeline: limiter round, then the
         admitted events' side effects) and records it. ``sched_ns[i]`` is when event ``i`` was due
         (open loop); absent, the send time is used."""
-        return self.path.ingest(self.path.pack(events), sched_ns)
+        return self.path.ingest(self.path.packer.pack(events), sched_ns)
 
     def ingest_stream(
         self, batches: Iterable[tuple[Sequence[Event], Sequence[int] | None]]
     ) -> Iterator[Ingested]:
         """:meth:`ingest` for each ``(events, sched_ns)`` in turn, one batch ahead
         (:meth:`IngestPath.ingest_stream`): each batch is packed just before it is sent."""
-        pack = self.path.pack
+        pack = self.path.packer.pack
         return self.path.ingest_stream((pack(events), sched) for events, sched in batches)
 
     def _touched(self, p: Packed, i: int) -> None:
