@@ -93,8 +93,14 @@ def test_distributed_headless_run_lands_in_redis(tmp_path: Path, redis_port: int
     assert total["incr"] == ok["rate_limit"], (total, ok, failures)
 
     r = redis.Redis(port=redis_port, decode_responses=True)
-    counters = sum(int(r.get(k) or 0) for k in r.scan_iter("lc:ctr:*"))
-    limiter = sum(int(r.zcard(k)) for k in r.scan_iter("lc:rl:*"))
+    # The harness's key design, under the key prefix (the one ingest path's).
+    counters = sum(int(r.get(k) or 0) for k in r.scan_iter("lc:counter:{t:t*}:events:*"))
+    limiter = sum(int(r.zcard(k)) for k in r.scan_iter("lc:ratelimit:{t:t*}:events"))
+    assert set(r.scan_iter("lc:*")) == {
+        *r.scan_iter("lc:counter:*"),
+        *r.scan_iter("lc:ratelimit:*"),
+        "lc:lanes",
+    }  # nothing else written
     # Every op that reached Redis was reported: ok ones exactly, unknown ones may or may not
     # have been applied. An applied op nobody reported would push Redis above the total.
     assert ok["rate_limit"] <= limiter <= total["rate_limit"], (limiter, total, ok)

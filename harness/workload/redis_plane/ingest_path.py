@@ -21,10 +21,10 @@ platform's compact or op-by-op records, Locust's request events: a :class:`Batch
 and which keys a caller reads back. Locust calls the limiter by ``EVAL`` of its body (``verb``):
 on an external topology nobody loads the script, and a failover would lose a loaded one.
 
-Commands are packed as RESP (:class:`Packer`: bytes %-templates, one format per event) and pipelined through
-:class:`SlotRouter` with no retries, replies read in bulk. A batch's rounds are recorded through
-the caller's :class:`BatchRecording`, in the order they happen; :meth:`IngestPath.ingest_stream`
-overlaps one batch's round 1 with the previous batch's round 2.
+Commands are packed as RESP (:class:`Packer`: bytes %-templates, one format per event) and
+pipelined through :class:`SlotRouter` with no retries, replies read in bulk. A batch's rounds are
+recorded through the caller's :class:`BatchRecording`, in the order they happen;
+:meth:`IngestPath.ingest_stream` overlaps one batch's round 1 with the previous batch's round 2.
 """
 
 from __future__ import annotations
@@ -146,6 +146,10 @@ class IngestPath:
         self._script = design == "script"
         self.stats = IngestStats()
         self.packer = Packer(keys, cfg, script, design, verb)
+        # Effects counter records (Locust: reports) each op before its command can be sent, so
+        # a lane killed mid-send reports it unknown rather than dropping it; effects full
+        # serialises its records while the server works instead (its throughput is the benchmark).
+        self._record_first = effects == "counter"
 
     def ingest(self, p: Packed, sched_ns: Sequence[int] | None = None) -> Ingested:
         """Runs both rounds for the packed batch (design script: one round) and records them.
@@ -182,6 +186,9 @@ class IngestPath:
         n = len(p.cmd)
         send_ns = self.clock.now_ns()
         sched = [send_ns] * n if sched_ns is None else list(sched_ns)
+        if self._record_first:
+            token = self.record.invoke(p, sched, send_ns, self._script)
+            return _Flight(p, sched, token, self.router.send_packed(p.cmd, p.k_lim))
         sent = self.router.send_packed(p.cmd, p.k_lim)
         # serialising overlaps the server's work; records are only buffered either way (a crash
         # loses the unflushed buffer, not more)
@@ -274,18 +281,18 @@ class IngestPath:
         before: Callable[[], None],
     ) -> tuple[Sent, Any]:
         """Sends round 2: the admitted events' side effects ``idx`` (None: all), invoked when
-        sent; their records, after ``before``'s, are serialised while the server works. Returns
-        the sent batch and the records' token."""
+        sent; their records, after ``before``'s, are serialised while the server works (effects
+        counter: before it is sent). Returns the sent batch and the records' token."""
         send_ns = self.clock.now_ns()
-        if self.effects_kind == "counter":
+        if self._record_first:
+            before()
+            fx_token = self.record.invoke_effects(token, p, idx, sched, send_ns)
             k_cnt = p.k_cnt if idx is None else [p.k_cnt[i] for i in idx]
-            sent = self.router.send_packed(
-                self.packer.counter_commands(k_cnt), [k for k in k_cnt for _ in (0, 1)]
-            )
-        else:
-            packed = p.fx if idx is None else [p.fx[i] for i in idx]
-            route = p.k_lim if idx is None else [p.k_lim[i] for i in idx]
-            sent = self.router.send_packed(packed, route, EFFECTS)
+            route = [k for k in k_cnt for _ in (0, 1)]  # INCR and EXPIRE, each its own command
+            return self.router.send_packed(self.packer.counter_commands(k_cnt), route), fx_token
+        packed = p.fx if idx is None else [p.fx[i] for i in idx]
+        route = p.k_lim if idx is None else [p.k_lim[i] for i in idx]
+        sent = self.router.send_packed(packed, route, EFFECTS)
         before()
         return sent, self.record.invoke_effects(token, p, idx, sched, send_ns)
 
