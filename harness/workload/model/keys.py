@@ -10,6 +10,9 @@ counter keys, so the whole per-event script touches one slot. For a write-sharde
 is chosen by user (:meth:`KeyScheme.user_shard`): a user's timeline then lives in one key (a read is
 one ``ZREVRANGE``) and the N hourly HyperLogLogs hold disjoint sets of users, so the tenant's active
 users are the *sum* of the N ``PFCOUNT`` s (no cross-slot ``PFMERGE`` needed).
+
+An optional ``prefix`` goes before every key (Locust's ``--key-prefix``: a namespace per run on
+servers others share); it holds no braces, so the hash tag stays the tenant's.
 """
 
 from __future__ import annotations
