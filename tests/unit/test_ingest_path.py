@@ -96,3 +96,11 @@ def test_counter_effects_need_the_limiter_design() -> None:
             design="script",
             effects="counter",
         )
+
+
+def test_a_key_prefix_cannot_move_the_hash_tag() -> None:
+    assert KeyScheme({"w": 2}, prefix="lc:run1:").counter_key("w", 1, T0_MS) == (
+        "lc:run1:counter:{t:w#1}:events:2023111422:14"
+    )
+    with pytest.raises(ValueError, match="hash tag"):
+        KeyScheme({}, prefix="lc:{run1}:")

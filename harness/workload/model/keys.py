@@ -36,6 +36,10 @@ class KeyScheme:
     sharded: dict[str, int]  # tenant -> number of write shards (absent = 1)
     prefix: str = ""  # before every key: a namespace per run where others share the servers (Locust)
 
+    def __post_init__(self) -> None:
+        if "{" in self.prefix or "}" in self.prefix:
+            raise ValueError(f"key prefix {self.prefix!r}: braces would change every key's hash tag")
+
     def shards(self, tenant: str) -> int:
         return self.sharded.get(tenant, 1)
 
