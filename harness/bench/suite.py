@@ -48,6 +48,7 @@ from harness.topology.spec import RedisNodeSpec, RedisSpec, TopologySpec, load_t
 from harness.workload.model.keys import KeyScheme
 from harness.workload.model.tenants import TenantMix, TenantPicker
 from harness.workload.redis_plane.events import DriverConfig, EventDriver, limiter_script
+from harness.workload.redis_plane.ingest_pack import Packer, RedisIngestConfig
 
 TARGET_UP_S, TARGET_DOWN_S, TARGET_RATE = 10.0, 5.0, 15_000
 
@@ -104,30 +105,21 @@ def drive(dep: Deployment, cluster: bool, rate: float, seconds: float, work: Pat
     }
 
 
-def resp(*args: Any) -> bytes:
-    parts = [f"*{len(args)}\r\n".encode()]
-    for a in args:
-        b = str(a).encode()
-        parts.append(b"$%d\r\n%s\r\n" % (len(b), b))
-    return b"".join(parts)
-
-
 def driver_stream(dep: Deployment, events: int) -> Callable[[BinaryIO], None]:
     """Writes the driver's commands for ``events`` events (the limiter script, the counter's
-    ``INCR`` and ``EXPIRE``), for :func:`harness.bench.ingest.redis_cli_pipe`."""
+    ``INCR`` and ``EXPIRE``, packed by the one ingest path's :class:`Packer`), for
+    :func:`harness.bench.ingest.redis_cli_pipe`."""
     node = dep.redis[0]
 
     def write(fh: BinaryIO) -> None:
         sha = str(dep.client(node.name).script_load(limiter_script()))
-        keys = KeyScheme({})
+        packer = Packer(KeyScheme({}), RedisIngestConfig(limit=1_000_000, window_ms=1000), sha)
         tenants = TenantPicker(TenantMix(10_000, 0.8, "whale", 0.4), seeded_random(1, "bench")).draw(events)
         now = int(time.time() * 1000)
-        for i, t in enumerate(tenants):
-            ck = keys.counter_key(t, 0, now)
-            fh.write(
-                resp("EVALSHA", sha, 1, keys.limiter_key(t, 0), 1_000_000, 1000, now + i // 15, f"p-{i}")
-            )
-            fh.write(resp("INCR", ck) + resp("EXPIRE", ck, 600))
+        p = packer.pack_counts(0, tenants, [0] * events, [now + i // 15 for i in range(events)], "p-")
+        fx = packer.counter_commands(p.k_cnt)  # INCR, EXPIRE per event
+        for i, cmd in enumerate(p.cmd):
+            fh.write(cmd + fx[2 * i] + fx[2 * i + 1])
 
     return write
 

@@ -22,6 +22,7 @@ from harness.workload.engine.backpressure import (
     recording_reject,
     run_with_backpressure,
 )
+from harness.workload.engine.openloop import DriverStats
 from harness.workload.engine.profile import constant, spike
 
 
@@ -189,3 +190,40 @@ def test_batch_consumer_takes_queued_events_together_in_order(tmp_path: Path) ->
     assert stats.completed == 50 and stats.accounted() == stats.offered == 50
     with pytest.raises(ValueError, match="exactly one of work and work_batch"):
         BoundedIngest(clock, capacity=1, workers=1, mode="shed", reject=lambda s, t, r: None)
+
+
+def test_batch_consumer_with_prepare_and_caller_stats(tmp_path: Path) -> None:
+    """The loop the platform runs: ``prepare`` sees each batch before it is offered, one consumer
+    takes queued events in batches, and the caller's stats object is the one filled."""
+    clock = RunClock()
+    prepared: dict[int, int] = {}
+    taken: list[list[int]] = []
+    mine = DriverStats()
+
+    def prepare(first_seq: int, sched: list[int]) -> None:
+        for k, s_ns in enumerate(sched):
+            prepared[first_seq + k] = s_ns
+
+    def work_batch(items: list[tuple[int, int]]) -> None:
+        assert all(prepared[seq] == s_ns for seq, s_ns in items)  # prepared before offered
+        taken.append([seq for seq, _ in items])
+
+    with HistoryRecorder(tmp_path / "history.jsonl", clock) as rec:
+        dstats, stats = run_with_backpressure(
+            clock,
+            profile=constant(2000),
+            duration_s=0.1,
+            drain_s=30,
+            capacity=1000,
+            workers=1,
+            mode="block",
+            reject=recording_reject(rec, "ingest", "insert"),
+            work_batch=work_batch,
+            max_batch=16,
+            stats=mine,
+            prepare=prepare,
+        )
+    assert dstats is mine and mine.offered == mine.sent == 200
+    assert [s for b in taken for s in b] == list(range(200))  # FIFO, each once
+    assert max(len(b) for b in taken) <= 16
+    assert stats.completed == stats.offered == 200 and stats.accounted() == 200

@@ -137,7 +137,7 @@ def record(tmp_path: Path, recording: Recording, die_in: int | None = None, stre
         ing = RedisIngestor(
             cast(SlotRouter, router), rec, clock, keys, cfg, "v", "0" * 40, recording, design="pipeline"
         )
-        effects = ing._effects
+        effects = ing.path._effects
         t0 = 1_700_000_000_000
         if stream:  # the pipelined form: batch b+1's limiter round goes out before b's effects are read
             batches = [
@@ -153,11 +153,11 @@ def record(tmp_path: Path, recording: Recording, die_in: int | None = None, stre
                 def died(*args: Any, **kw: Any) -> None:
                     raise Died
 
-                ing._effects = died  # type: ignore[method-assign]
+                ing.path._effects = died  # type: ignore[method-assign]
             sched = [(b * 100 + i) * 3_000_000 for i in range(100)]
             with contextlib.suppress(Died):
                 ing.ingest(gen.batch(b * 100, [t0 + b * 300 + i * 3 for i in range(100)]), sched)
-            ing._effects = effects  # type: ignore[method-assign]
+            ing.path._effects = effects  # type: ignore[method-assign]
         for k in sorted(ing.counter_keys):
             op = rec.invoke("final", "final_read", variant="v", key=k)
             rec.complete(op, OpType.OK, "final", "final_read", value=router.counters.get(k), key=k)

@@ -37,8 +37,21 @@ def _locust() -> str:
     return exe
 
 
-def test_distributed_headless_run_lands_in_redis(tmp_path: Path, redis_port: int) -> None:
-    exe = _locust()
+def _in_redis(port: int) -> tuple[int, int, int]:
+    """The run's counter total, limiter entries and registered lanes. Keys follow the harness's
+    key design (the one ingest path's) under the key prefix, and nothing else is written."""
+    r = redis.Redis(port=port, decode_responses=True)
+    counters = sum(int(r.get(k) or 0) for k in r.scan_iter("lc:counter:{t:t*}:events:*"))
+    limiter = sum(int(r.zcard(k)) for k in r.scan_iter("lc:ratelimit:{t:t*}:events"))
+    others = set(r.scan_iter("lc:*")) - set(r.scan_iter("lc:counter:*")) - set(r.scan_iter("lc:ratelimit:*"))
+    lanes = int(r.scard("lc:lanes"))
+    r.close()
+    assert others == {"lc:lanes"}
+    return counters, limiter, lanes
+
+
+def _run(exe: str, tmp_path: Path, redis_port: int) -> tuple[subprocess.Popen[str], str, list[str]]:
+    """A master and two workers on this machine, to the end: the master, its output, the workers'."""
     master_port = free_port()
     common = [
         "-f", GLUE, "--loglevel", "WARNING",
@@ -74,6 +87,11 @@ def test_distributed_headless_run_lands_in_redis(tmp_path: Path, redis_port: int
                 p.kill()
                 p.communicate()
     assert all(w.returncode == 0 for w in workers), worker_out
+    return master, out, worker_out
+
+
+def test_distributed_headless_run_lands_in_redis(tmp_path: Path, redis_port: int) -> None:
+    master, out, worker_out = _run(_locust(), tmp_path, redis_port)
     with open(tmp_path / "run_stats.csv") as fh:
         rows = {r["Name"]: r for r in csv.DictReader(fh)}
     with open(tmp_path / "run_failures.csv") as fh:
@@ -92,9 +110,7 @@ def test_distributed_headless_run_lands_in_redis(tmp_path: Path, redis_port: int
     # mid-op, seen in a loaded full-suite run) unknown; none was dropped.
     assert total["incr"] == ok["rate_limit"], (total, ok, failures)
 
-    r = redis.Redis(port=redis_port, decode_responses=True)
-    counters = sum(int(r.get(k) or 0) for k in r.scan_iter("lc:ctr:*"))
-    limiter = sum(int(r.zcard(k)) for k in r.scan_iter("lc:rl:*"))
+    counters, limiter, lanes = _in_redis(redis_port)
     # Every op that reached Redis was reported: ok ones exactly, unknown ones may or may not
     # have been applied. An applied op nobody reported would push Redis above the total.
     assert ok["rate_limit"] <= limiter <= total["rate_limit"], (limiter, total, ok)
@@ -104,8 +120,7 @@ def test_distributed_headless_run_lands_in_redis(tmp_path: Path, redis_port: int
     # the machine is starved, so: at least the first step's lanes ran, never more than asked.
     asked = [int(n) for n in re.findall(r"Shape test updating to (\d+) users", out)]
     assert asked[0] == 2 and set(asked) <= {2, 6}
-    assert 2 <= r.scard("lc:lanes") <= max(asked)
-    r.close()
+    assert 2 <= lanes <= max(asked)
 
     # Each worker wrote its histograms (ok ops); merged, they count exactly what Locust counted.
     files = sorted((tmp_path / "hdr").glob("hdr-*.json"))

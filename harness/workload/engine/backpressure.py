@@ -13,6 +13,9 @@ Assumes ``work(seq, sched_ns)`` records its own op (invoke and completion) and d
 them over together, so a pipelining client keeps its batches);
 ``reject(seq, sched_ns, reason)`` records an invoke and a ``fail`` completion for an event never
 sent (:func:`recording_reject` does that with a :class:`HistoryRecorder`).
+
+:func:`run_with_backpressure` is the one queued loop: the platform's ingest queue
+(:class:`harness.workload.platform.driver.PlatformDriver`) runs it too.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ Mode = Literal["shed", "block"]
 Work = Callable[[int, int], None]
 WorkBatch = Callable[[list[tuple[int, int]]], None]
 Reject = Callable[[int, int, str], None]
+Prepare = Callable[[int, list[int]], None]
 
 
 @dataclass
@@ -224,17 +228,39 @@ def run_with_backpressure(
     capacity: int,
     workers: int,
     mode: Mode,
-    work: Work,
     reject: Reject,
+    work: Work | None = None,
+    work_batch: WorkBatch | None = None,
     max_batch: int = 400,
     on_progress: Progress | None = None,
+    stats: DriverStats | None = None,
+    prepare: Prepare | None = None,
 ) -> tuple[DriverStats, BackpressureStats]:
     """The open loop offers ``profile`` into a :class:`BoundedIngest`; afterwards every event
-    the loop never reached is recorded expired, so ``offered == completed + shed + expired``."""
-    ingest = BoundedIngest(clock, capacity=capacity, workers=workers, mode=mode, work=work, reject=reject)
+    the loop never reached is recorded expired, so ``offered == completed + shed + expired``.
+
+    ``max_batch`` bounds the loop's batches and, with ``work_batch``, what a consumer takes at
+    once. ``prepare(first_seq, sched)`` runs before each batch is offered (e.g. to generate the
+    events, so a shed one is recorded with its content); ``stats``: the loop's, filled in place."""
+    ingest = BoundedIngest(
+        clock,
+        capacity=capacity,
+        workers=workers,
+        mode=mode,
+        work=work,
+        work_batch=work_batch,
+        max_batch=max_batch if work_batch is not None else 1,
+        reject=reject,
+    )
     start_ns = clock.now_ns()
     ingest.set_deadline(start_ns + int((duration_s + drain_s) * 1e9))
     ingest.start()
+
+    def offer(first_seq: int, sched: list[int], _extra: list[Any]) -> None:
+        if prepare is not None:
+            prepare(first_seq, sched)
+        ingest.offer(first_seq, sched)
+
     try:
         dstats = run_open_loop(
             clock,
@@ -242,18 +268,18 @@ def run_with_backpressure(
             duration_s=duration_s,
             drain_s=drain_s,
             max_batch=max_batch,
-            stats=DriverStats(),
-            send=lambda first, sched, _extra: ingest.offer(first, sched),
+            stats=stats if stats is not None else DriverStats(),
+            send=offer,
             on_progress=on_progress,
         )
     finally:
         remaining = max(0.0, (start_ns + (duration_s + drain_s) * 1e9 - clock.now_ns()) / 1e9)
         bstats = ingest.finish(remaining)
-    loop_start = start_ns  # run_open_loop's own start is a few µs later; the schedule is relative
+    # run_open_loop's own start is a few µs later; the schedule is relative
     for seq, s_ns in zip(
         range(dstats.sent, dstats.offered),
-        profile.schedule_ns(dstats.sent, dstats.offered, loop_start),
+        profile.schedule_ns(dstats.sent, dstats.offered, start_ns),
         strict=True,
     ):
-        ingest.expire(seq, s_ns)
+        ingest.expire(seq, s_ns)  # never reached by the loop: never sent
     return dstats, bstats

@@ -10,6 +10,9 @@ counter keys, so the whole per-event script touches one slot. For a write-sharde
 is chosen by user (:meth:`KeyScheme.user_shard`): a user's timeline then lives in one key (a read is
 one ``ZREVRANGE``) and the N hourly HyperLogLogs hold disjoint sets of users, so the tenant's active
 users are the *sum* of the N ``PFCOUNT`` s (no cross-slot ``PFMERGE`` needed).
+
+An optional ``prefix`` goes before every key (Locust's ``--key-prefix``: a namespace per run on
+servers others share); it holds no braces, so the hash tag stays the tenant's.
 """
 
 from __future__ import annotations
@@ -31,6 +34,11 @@ def minute_bucket(epoch_ms: int) -> str:
 @dataclass(frozen=True)
 class KeyScheme:
     sharded: dict[str, int]  # tenant -> number of write shards (absent = 1)
+    prefix: str = ""  # before every key: a namespace per run where others share the servers (Locust)
+
+    def __post_init__(self) -> None:
+        if "{" in self.prefix or "}" in self.prefix:
+            raise ValueError(f"key prefix {self.prefix!r}: braces would change every key's hash tag")
 
     def shards(self, tenant: str) -> int:
         return self.sharded.get(tenant, 1)
@@ -39,18 +47,18 @@ class KeyScheme:
         return f"{{t:{tenant}}}" if self.shards(tenant) == 1 else f"{{t:{tenant}#{shard}}}"
 
     def limiter_key(self, tenant: str, shard: int) -> str:
-        return f"ratelimit:{self.tag(tenant, shard)}:events"
+        return f"{self.prefix}ratelimit:{self.tag(tenant, shard)}:events"
 
     def counter_key(self, tenant: str, shard: int, epoch_ms: int) -> str:
-        return f"counter:{self.tag(tenant, shard)}:events:{minute_bucket(epoch_ms)}"
+        return f"{self.prefix}counter:{self.tag(tenant, shard)}:events:{minute_bucket(epoch_ms)}"
 
     def hll_key(self, tenant: str, shard: int, epoch_ms: int) -> str:
         """``unique:{t:<tenant>}:users:<YYYYMMDDHH>``, the hourly active-users HyperLogLog."""
-        return f"unique:{self.tag(tenant, shard)}:users:{hour_bucket(epoch_ms)}"
+        return f"{self.prefix}unique:{self.tag(tenant, shard)}:users:{hour_bucket(epoch_ms)}"
 
     def timeline_key(self, tenant: str, shard: int, user: str) -> str:
         """``timeline:{t:<tenant>}:<user>``, the user's recent events (sorted set by event time)."""
-        return f"timeline:{self.tag(tenant, shard)}:{user}"
+        return f"{self.prefix}timeline:{self.tag(tenant, shard)}:{user}"
 
     def user_timeline_key(self, tenant: str, user: str) -> str:
         """The timeline ``user``'s events go to (on the user's shard for a write-sharded tenant)."""

@@ -41,7 +41,7 @@ from harness.clients.redis_router import SlotRouter
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
-from harness.workload.engine.backpressure import BackpressureStats, BoundedIngest, Mode
+from harness.workload.engine.backpressure import BackpressureStats, Mode, run_with_backpressure
 from harness.workload.engine.openloop import DriverStats, Progress, run_open_loop, run_schedule
 from harness.workload.engine.profile import RateProfile, constant
 from harness.workload.model.generator import Event, EventGenerator
@@ -199,6 +199,7 @@ class PlatformDriver:
         return self.ingestor.counter_keys
 
     def run(self, on_progress: Progress | None = None) -> DriverStats:
+        cfg = self.cfg
         side: list[threading.Thread] = []
         if self.cfg.reads_per_s > 0 and self._kinds:
             side.append(threading.Thread(target=self._guard(self._run_reads, "queries"), daemon=True))
@@ -217,8 +218,22 @@ class PlatformDriver:
         for t in side + jobs:
             t.start()
         try:
-            if self.cfg.queue_capacity:
-                self._run_queued(on_progress)
+            if cfg.queue_capacity:
+                _, self.queue_stats = run_with_backpressure(
+                    self.clock,
+                    profile=cfg.ingest_profile(),
+                    duration_s=cfg.duration_s,
+                    drain_s=cfg.drain_s,
+                    capacity=cfg.queue_capacity,
+                    workers=1,  # one consumer: the ingestor's connections are not shared between threads
+                    mode=cfg.queue_mode,
+                    reject=self._reject,
+                    work_batch=self._consume,
+                    max_batch=cfg.max_batch,
+                    on_progress=on_progress,
+                    stats=self.stats,
+                    prepare=self._generate,
+                )
             else:
                 run_schedule(
                     self.clock,
@@ -254,47 +269,12 @@ class PlatformDriver:
         wall = self.clock.wall_ms_at
         self._process(self.gen.batch(first_seq, [wall(s) for s in sched]), sched)
 
-    def _run_queued(self, on_progress: Progress | None) -> None:
-        cfg, clock = self.cfg, self.clock
-        profile = cfg.ingest_profile()
-        ingest = BoundedIngest(
-            clock,
-            capacity=cfg.queue_capacity,
-            workers=1,  # one consumer: the ingestor's connections are not shared between threads
-            mode=cfg.queue_mode,
-            work_batch=self._consume,
-            max_batch=cfg.max_batch,
-            reject=self._reject,
-        )
-        start_ns = clock.now_ns()
-        ingest.set_deadline(start_ns + int((cfg.duration_s + cfg.drain_s) * 1e9))
-        ingest.start()
-
-        def offer(first_seq: int, sched: list[int]) -> None:
-            wall = clock.wall_ms_at
-            for ev in self.gen.batch(first_seq, [wall(s) for s in sched]):
-                self._pending[ev.seq] = ev
-            ingest.offer(first_seq, sched)
-
-        try:
-            run_open_loop(
-                clock,
-                profile=profile,
-                duration_s=cfg.duration_s,
-                drain_s=cfg.drain_s,
-                max_batch=cfg.max_batch,
-                stats=self.stats,
-                send=lambda first, sched, _b: offer(first, sched),
-                on_progress=on_progress,
-            )
-        finally:
-            remaining = max(0.0, (start_ns + (cfg.duration_s + cfg.drain_s) * 1e9 - clock.now_ns()) / 1e9)
-            self.queue_stats = ingest.finish(remaining)
-        st = self.stats  # events the loop never reached are recorded too (never sent)
-        for seq, s_ns in zip(
-            range(st.sent, st.offered), profile.schedule_ns(st.sent, st.offered, start_ns), strict=True
-        ):
-            ingest.expire(seq, s_ns)
+    def _generate(self, first_seq: int, sched: list[int]) -> None:
+        """The queue's producer side: events are generated in schedule order before they are
+        offered, so a shed one is recorded with its tenant and id."""
+        wall = self.clock.wall_ms_at
+        for ev in self.gen.batch(first_seq, [wall(s) for s in sched]):
+            self._pending[ev.seq] = ev
 
     def _consume(self, items: list[tuple[int, int]]) -> None:
         events = [self._pending.pop(seq) for seq, _ in items]

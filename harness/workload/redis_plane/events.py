@@ -1,8 +1,11 @@
 """Open-loop driver for the Redis plane of ingestion: rate-limit check, then per-minute counter.
 
-Events are due on a fixed schedule at the offered rate (:mod:`harness.workload.engine.openloop`); each
-batch runs the limiter in one pipelined round, then admitted events get their counter ``INCR`` +
-``EXPIRE`` in a second round.
+Events are due on a fixed schedule at the offered rate (:mod:`harness.workload.engine.openloop`);
+each batch goes down the one ingest path (:class:`IngestPath`, effects ``counter``): the limiter in
+one pipelined round, then admitted events get their counter ``INCR`` + ``EXPIRE`` in a second.
+What is this kind's own: a write-sharded tenant's shard is drawn at random per event (there are no
+users), and each event is recorded op by op as ``rate_limit`` and ``incr`` (fields the
+``rate-limit-holds`` and ``acknowledged-increments-survive`` checkers read).
 """
 
 from __future__ import annotations
@@ -10,8 +13,8 @@ from __future__ import annotations
 import contextlib
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 import redis
@@ -25,12 +28,12 @@ from harness.workload.engine.openloop import DriverStats, Progress, run_schedule
 from harness.workload.engine.profile import RateProfile
 from harness.workload.model.keys import KeyScheme
 from harness.workload.model.tenants import TenantPicker
+from harness.workload.redis_plane.ingest_path import IngestPath, RedisIngestConfig, limiter_script
+from harness.workload.redis_plane.ingest_record import Effects, Limited, Packed
+
+__all__ = ["PROCESS", "DriverConfig", "EventDriver", "final_reads", "limiter_script"]
 
 PROCESS = "ingest"
-
-
-def limiter_script() -> str:
-    return resources.files("harness.workload").joinpath("ratelimit.lua").read_text()
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,10 @@ class EventDriver:
         self.stats = DriverStats()
         # Optional HdrHistograms (per op type, from the scheduled time), for live p99 and metrics.
         self.latency: LatencyHistograms | None = None
+        path_cfg = RedisIngestConfig(cfg.limit, cfg.window_ms, cfg.tenant_limits, cfg.counter_ttl_s)
+        self.path = IngestPath(
+            router, clock, keys, path_cfg, script_sha, _EventRecording(self), effects="counter"
+        )
 
     # The hot-tenant fault's control surface (harness.faults.base.WorkloadControl).
     def surge(self, tenant: str, share: float) -> dict[str, float]:
@@ -79,9 +86,6 @@ class EventDriver:
 
     def end_surge(self, tenant: str) -> dict[str, float]:
         return self.picker.end_surge(tenant)
-
-    def _limit(self, tenant: str) -> int:
-        return self.cfg.tenant_limits.get(tenant, self.cfg.limit)
 
     def run(self, on_progress: Progress | None = None) -> DriverStats:
         return run_schedule(
@@ -94,104 +98,120 @@ class EventDriver:
 
     def _batch(self, first_seq: int, sched: list[int]) -> None:
         tenants = self.picker.draw(len(sched))
-        rec, keys, variant, cfg = self.rec, self.keys, self.variant, self.cfg
-        commands: list[tuple[Any, ...]] = []
-        route: list[str] = []
-        meta: list[tuple[int, str, int, int, str, int, int]] = []
-        send_ns = self.clock.now_ns()
-        for offset, (tenant, s_ns) in enumerate(zip(tenants, sched, strict=True)):
-            event = first_seq + offset
-            shards = keys.shards(tenant)
-            shard = self.rng.randrange(shards) if shards > 1 else 0
-            group_limit = self._limit(tenant)
-            limit = keys.shard_limit(tenant, group_limit)
-            key = keys.limiter_key(tenant, shard)
-            now_ms = self.clock.wall_ms_at(s_ns)
-            req = f"{variant}-{event}"
-            op = rec.invoke(
+        rng, shards_of = self.rng, self.keys.shards
+        shards = []
+        for tenant in tenants:
+            n = shards_of(tenant)
+            shards.append(rng.randrange(n) if n > 1 else 0)
+        now_ms = [self.clock.wall_ms_at(s) for s in sched]
+        p = self.path.packer.pack_counts(first_seq, tenants, shards, now_ms, f"{self.variant}-")
+        self.path.ingest(p, sched)
+
+
+class _EventRecording:
+    """The ``events`` kind's records of the path's rounds: ``rate_limit`` and ``incr`` op by op,
+    with the driver's stats, counter keys and latency histograms. A token is the ops' ids with
+    their events' scheduled times."""
+
+    def __init__(self, driver: EventDriver) -> None:
+        self.d = driver
+
+    def invoke(
+        self, p: Packed, sched: Sequence[int], send_ns: int, script: bool
+    ) -> tuple[list[int], Sequence[int]]:
+        d = self.d
+        invoke, variant, window_ms = d.rec.invoke, d.variant, d.cfg.window_ms
+        ids = [
+            invoke(
                 PROCESS,
                 "rate_limit",
                 time_ns=send_ns,
-                sched_ns=s_ns,
+                sched_ns=sched[i],
                 variant=variant,
-                key=key,
-                tenant=tenant,
-                event=event,
+                key=p.k_lim[i],
+                tenant=p.tenant[i],
+                event=p.seq[i],
                 value={
-                    "now_ms": now_ms,
-                    "limit": limit,
-                    "window_ms": cfg.window_ms,
-                    "req": req,
-                    "group": tenant,
-                    "group_limit": group_limit,
-                    "shards": shards,
+                    "now_ms": p.now_ms[i],
+                    "limit": p.limit[i],
+                    "window_ms": window_ms,
+                    "req": p.event_id[i],
+                    "group": p.tenant[i],
+                    "group_limit": p.group_limit[i],
+                    "shards": p.shards[i],
                 },
             )
-            commands.append(("EVALSHA", self.sha, 1, key, limit, cfg.window_ms, now_ms, req))
-            route.append(key)
-            meta.append((op, tenant, s_ns, event, key, shard, now_ms))
-        replies = self.router.execute(commands, route)
-        incr_cmds: list[tuple[Any, ...]] = []
-        incr_route: list[str] = []
-        incr_meta: list[tuple[int, str, int, int, str]] = []
-        for (op, tenant, s_ns, event, _key, shard, now_ms), reply in zip(meta, replies, strict=True):
-            if reply.outcome is OpType.OK:
-                allowed = int(reply.value[0]) == 1
-                rec.complete(
-                    op,
-                    OpType.OK,
-                    PROCESS,
-                    "rate_limit",
-                    time_ns=reply.done_ns,
-                    value={"allowed": allowed, "remaining": int(reply.value[1])},
-                )
-                if self.latency is not None:
-                    self.latency.record("rate_limit", s_ns, reply.done_ns)
-                self.stats.outcomes["ok"] += 1
-                if not allowed:
-                    self.stats.rate_limited += 1
-                    continue
-                self.stats.admitted += 1
-                ckey = keys.counter_key(tenant, shard, now_ms)
-                self.counter_keys.add(ckey)
-                incr_cmds += [("INCR", ckey), ("EXPIRE", ckey, cfg.counter_ttl_s)]
-                incr_route += [ckey, ckey]
-                incr_meta.append((0, tenant, s_ns, event, ckey))
+            for i in range(len(p.seq))
+        ]
+        return ids, sched
+
+    def limited(self, token: tuple[list[int], Sequence[int]], p: Packed, lim: Limited, script: bool) -> None:
+        d = self.d
+        rec, stats, latency = d.rec, d.stats, d.latency
+        ids, sched = token
+        for i, op in enumerate(ids):
+            outcome, value, done = lim.outcomes[i], lim.values[i], lim.done_ns[i]
+            if outcome is not OpType.OK:
+                rec.complete(op, outcome, PROCESS, "rate_limit", time_ns=done, error=str(value))
+                stats.outcomes[outcome.value] += 1
+                continue
+            allowed = int(value[0]) == 1
+            remaining = int(value[1])
+            rec.complete(
+                op,
+                OpType.OK,
+                PROCESS,
+                "rate_limit",
+                time_ns=done,
+                value={"allowed": allowed, "remaining": remaining},
+            )
+            if latency is not None:
+                latency.record("rate_limit", sched[i], done)
+            stats.outcomes["ok"] += 1
+            if allowed:
+                stats.admitted += 1
+                d.counter_keys.add(p.k_cnt[i])
             else:
-                rec.complete(
-                    op, reply.outcome, PROCESS, "rate_limit", time_ns=reply.done_ns, error=str(reply.value)
-                )
-                self.stats.outcomes[reply.outcome.value] += 1
-        if not incr_cmds:
-            return
-        send_ns = self.clock.now_ns()
-        ops = [
-            rec.invoke(
+                stats.rate_limited += 1
+
+    def invoke_effects(
+        self, token: Any, p: Packed, idx: list[int] | None, sched: Sequence[int], send_ns: int
+    ) -> tuple[list[int], list[int]]:
+        d = self.d
+        invoke, variant = d.rec.invoke, d.variant
+        events = range(len(p.seq)) if idx is None else idx
+        ids = [
+            invoke(
                 PROCESS,
                 "incr",
                 time_ns=send_ns,
-                sched_ns=s_ns,
+                sched_ns=sched[i],
                 variant=variant,
-                key=ckey,
-                tenant=tenant,
-                event=event,
+                key=p.k_cnt[i],
+                tenant=p.tenant[i],
+                event=p.seq[i],
             )
-            for (_, tenant, s_ns, event, ckey) in incr_meta
+            for i in events
         ]
-        replies = self.router.execute(incr_cmds, incr_route)
-        for i, op in enumerate(ops):
-            reply, expire = replies[2 * i], replies[2 * i + 1]
-            if reply.outcome is OpType.OK:
-                rec.complete(op, OpType.OK, PROCESS, "incr", time_ns=reply.done_ns, value=int(reply.value))
-                if self.latency is not None:
-                    self.latency.record("incr", incr_meta[i][2], reply.done_ns)
+        return ids, [sched[i] for i in events]
+
+    def effects(self, token: tuple[list[int], list[int]], p: Packed, eff: Effects) -> None:
+        d = self.d
+        rec, stats, latency = d.rec, d.stats, d.latency
+        assert eff.errors is not None and eff.expire is not None  # effects counter: each INCR apart
+        for op, s_ns, outcome, value, error, done, expire in zip(
+            *token, eff.outcomes, eff.counters, eff.errors, eff.done_ns, eff.expire, strict=True
+        ):
+            if outcome is OpType.OK:
+                assert value is not None  # an ok INCR's reply
+                rec.complete(op, OpType.OK, PROCESS, "incr", time_ns=done, value=int(value))
+                if latency is not None:
+                    latency.record("incr", s_ns, done)
             else:
-                rec.complete(
-                    op, reply.outcome, PROCESS, "incr", time_ns=reply.done_ns, error=str(reply.value)
-                )
-            self.stats.outcomes[reply.outcome.value] += 1
-            if expire.outcome is not OpType.OK:
-                self.stats.expire_errors += 1
+                rec.complete(op, outcome, PROCESS, "incr", time_ns=done, error=error)
+            stats.outcomes[outcome.value] += 1
+            if expire is not OpType.OK:
+                stats.expire_errors += 1
 
 
 def final_reads(

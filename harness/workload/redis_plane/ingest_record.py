@@ -33,7 +33,6 @@ from harness.ops import (
     TTL_WRITE,
     OpType,
 )
-from harness.workload.model.generator import Event
 
 PROCESS = "ingest"
 _REJECTED = {"error": REJECTED}
@@ -87,9 +86,10 @@ class Recorder(Protocol):
 
 
 class Packed(NamedTuple):
-    """One batch of events as columns, with each event's packed commands."""
+    """One batch of events as columns, with each event's packed commands (the columns of the
+    platform's HyperLogLog and timeline are empty strings in a counter-only batch)."""
 
-    events: list[Event]
+    seq: list[int]  # the event's number in its run's schedule
     tenant: list[str]
     event_id: list[str]
     user: list[str]
@@ -103,7 +103,7 @@ class Packed(NamedTuple):
     k_hll: list[str]
     k_tl: list[str]
     cmd: list[bytes]  # round 1 (design pipeline: the limiter) or the whole script (design script)
-    fx: list[bytes]  # round 2's six commands (design pipeline; empty in design script)
+    fx: list[bytes]  # round 2's six commands (effects full, design pipeline; else empty)
 
 
 @dataclass(slots=True)
@@ -134,6 +134,8 @@ class Effects:
     done_ns: list[int]
     sides: list[tuple[OpType, OpType, OpType]] | None = None
     errors: list[str | None] | None = None
+    #: effects counter: each counter ``EXPIRE``'s outcome (sent apart from its ``INCR``)
+    expire: list[OpType] | None = None
 
 
 @dataclass(frozen=True)
@@ -196,9 +198,7 @@ class CompactRecording:
             "value.shards": p.shards,
         }
         f = INGEST if script else INGEST_RL
-        return self.rec.invoke_columns(
-            PROCESS, f, len(p.events), columns, common=self.common, time_ns=send_ns
-        )
+        return self.rec.invoke_columns(PROCESS, f, len(p.seq), columns, common=self.common, time_ns=send_ns)
 
     def limited(self, token: int, p: Packed, lim: Limited, script: bool) -> None:
         f = INGEST if script else INGEST_RL
@@ -218,7 +218,7 @@ class CompactRecording:
     def invoke_effects(
         self, token: int, p: Packed, idx: list[int] | None, sched: Sequence[int], send_ns: int
     ) -> int:
-        n = len(p.events)
+        n = len(p.seq)
         rl = list(range(token, token + n)) if idx is None else [token + i for i in idx]
         return self.rec.invoke_columns(PROCESS, INGEST_FX, len(rl), {"rl": rl}, time_ns=send_ns)
 
@@ -268,7 +268,7 @@ class OpRecording:
                 "tenant": p.tenant[i],
                 "event_id": p.event_id[i],
             }
-            for i in range(len(p.events))
+            for i in range(len(p.seq))
         ]
         ids = self.rec.invoke_batch(PROCESS, RATE_LIMIT, rl, time_ns=send_ns)
         return ids, (self._invoke_effects(p, None, sched, send_ns) if script else None)
@@ -279,7 +279,7 @@ class OpRecording:
         """``incr``, ``pfadd``, ``ttl_write`` for the events ``idx``; their ids per kind."""
         ctx, rec = self.ctx, self.rec
         inc, pf, tw = [], [], []
-        for i in range(len(p.events)) if idx is None else idx:
+        for i in range(len(p.seq)) if idx is None else idx:
             base = {"variant": ctx.variant, "tenant": p.tenant[i], "event_id": p.event_id[i]}
             s = sched[i]
             inc.append({"sched_ns": s, "key": p.k_cnt[i], "window": p.window[i], **base})

@@ -13,9 +13,13 @@ The ops run in-process under gevent: ``tests/unit/test_gevent_drivers.py`` shows
 Each Locust user is one *lane* that offers ``--lane-rate`` events/s on its own open-loop schedule
 (due times fixed in advance; a late lane fires back to back and the lateness counts as latency).
 :class:`ProfileShape` runs ``ceil(rate(t) / lane_rate)`` lanes, so the offered rate follows the
-profile in steps of ``lane_rate``. Per event, as the EventDriver does (kept simple): a sliding
-window rate-limit check (``ratelimit.lua``), then, if admitted, ``INCR`` + ``EXPIRE`` of the
-tenant's per-minute counter. Reported to Locust as requests ``rate_limit`` and ``incr`` (type
+profile in steps of ``lane_rate``. Per event, the harness's one ingest path
+(:class:`IngestPath`, effects ``counter``, as the EventDriver): a sliding window rate-limit check
+(``ratelimit.lua``, sent as ``EVAL`` of its body: nobody loads scripts on an external topology),
+then, if admitted, ``INCR`` + ``EXPIRE`` of the tenant's per-minute counter, with the harness's key
+design under ``--key-prefix`` (``<prefix>ratelimit:{t:<tenant>}:events``,
+``<prefix>counter:{t:<tenant>}:events:<YYYYMMDDHH:MM>``). Reported to Locust as requests
+``rate_limit`` and ``incr`` (type
 ``redis``) whose response time is measured from the event's scheduled time (coordinated omission
 corrected). A failed or unknown reply is a Locust failure; a lane killed while waiting for a
 reply reports that op as unknown (``info: interrupted ...``), never drops it. Stopping is graceful (a
@@ -34,7 +38,7 @@ import os
 import random
 import socket
 import time
-from importlib import resources
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +47,13 @@ from gevent import GreenletExit
 from locust import LoadTestShape, User, constant, events, task
 
 from harness.clients.redis_router import SlotRouter
+from harness.clock import RunClock
 from harness.metrics.hdr import LatencyHistograms
 from harness.ops import OpType
 from harness.workload.engine.profile import RateProfile, parse_profile
+from harness.workload.model.keys import KeyScheme
+from harness.workload.redis_plane.ingest_path import IngestPath, RedisIngestConfig, limiter_script
+from harness.workload.redis_plane.ingest_record import Effects, Limited, Packed
 
 # Windows count from process start; per-type totals merge exactly across workers.
 HISTOGRAMS = LatencyHistograms(origin_ns=time.monotonic_ns())
@@ -144,7 +152,17 @@ class PlatformUser(User):
         self.router = SlotRouter(
             parse_seeds(opts.redis_seeds), cluster=opts.redis_cluster, now_ns=time.monotonic_ns
         )
-        self.script = resources.files("harness.workload").joinpath("ratelimit.lua").read_text()
+        cfg = RedisIngestConfig(limit=opts.tenant_limit, window_ms=opts.window_ms, counter_ttl_s=600)
+        self.path = IngestPath(
+            self.router,
+            RunClock(start_ns=0),  # run time is monotonic time, as the schedule's
+            KeyScheme({}, prefix=opts.key_prefix),
+            cfg,
+            limiter_script(),
+            _LaneRecording(self),
+            effects="counter",
+            verb="EVAL",
+        )
         self.interval_ns = int(1e9 / opts.lane_rate)
         self.next_ns = time.monotonic_ns() + self.rng.randrange(self.interval_ns)  # spread lanes
         self.seq = 0
@@ -195,24 +213,37 @@ class PlatformUser(User):
             raise
 
     def _event(self, sched_ns: int) -> None:
-        opts, prefix = self.opts, self.opts.key_prefix
-        tenant = f"t{self.rng.randrange(opts.tenants)}"
+        tenant = f"t{self.rng.randrange(self.opts.tenants)}"
         now_ms = int(time.time() * 1000)
-        rl_key = f"{prefix}rl:{{{tenant}}}"
-        request_id = f"{self.lane_id}-{self.seq}"
-        limit, window = opts.tenant_limit, opts.window_ms
-        (reply,) = self.router.execute(
-            [("EVAL", self.script, 1, rl_key, limit, window, now_ms, request_id)], [rl_key]
-        )
-        self.in_flight = ""
-        self._report("rate_limit", sched_ns, reply.done_ns, reply.outcome, reply.value)
-        if reply.outcome is not OpType.OK or int(reply.value[0]) != 1:
-            return
-        ctr = f"{prefix}ctr:{{{tenant}}}:{now_ms // 60_000}"
-        self.in_flight = "incr"
-        incr, _expire = self.router.execute([("INCR", ctr), ("EXPIRE", ctr, 600)], [ctr, ctr])
-        self.in_flight = ""
-        self._report("incr", sched_ns, incr.done_ns, incr.outcome, incr.value)
+        p = self.path.packer.pack_counts(self.seq, [tenant], [0], [now_ms], f"{self.lane_id}-")
+        self.path.ingest(p, [sched_ns])
+
+
+class _LaneRecording:
+    """The path's rounds reported to Locust as they complete; ``in_flight`` names the op whose
+    reply the lane is waiting for, so a lane killed meanwhile reports it unknown."""
+
+    def __init__(self, lane: PlatformUser) -> None:
+        self.lane = lane
+
+    def invoke(self, p: Packed, sched: Sequence[int], send_ns: int, script: bool) -> Sequence[int]:
+        return sched
+
+    def limited(self, token: Sequence[int], p: Packed, lim: Limited, script: bool) -> None:
+        self.lane.in_flight = ""
+        self.lane._report("rate_limit", token[0], lim.done_ns[0], lim.outcomes[0], lim.values[0])
+
+    def invoke_effects(
+        self, token: Sequence[int], p: Packed, idx: list[int] | None, sched: Sequence[int], send_ns: int
+    ) -> Sequence[int]:
+        self.lane.in_flight = "incr"
+        return sched
+
+    def effects(self, token: Sequence[int], p: Packed, eff: Effects) -> None:
+        self.lane.in_flight = ""
+        assert eff.errors is not None
+        value = eff.counters[0] if eff.outcomes[0] is OpType.OK else eff.errors[0]
+        self.lane._report("incr", token[0], eff.done_ns[0], eff.outcomes[0], value)
 
 
 def _flush_worker_stats(environment: Any) -> bool:
