@@ -46,10 +46,7 @@ ALLOWED: dict[str, str] = {
     "report/svg.py::line_chart": _REPORT,
     "workload/mongo_plane/aggregation.py": _WORKLOAD,
     "workload/mongo_plane/ingest.py::MongoIngestor._attempt": _WORKLOAD,
-    "workload/platform/driver.py": _WORKLOAD,
     "workload/redis_plane/cache.py": _WORKLOAD,
-    "workload/redis_plane/events.py::EventDriver._batch": _WORKLOAD,
-    "workload/redis_plane/ingest.py": _WORKLOAD,
     "workload/redis_plane/sessions.py::SessionDriver._batch": _WORKLOAD,
 }
 

@@ -275,11 +275,18 @@ def run_with_backpressure(
     finally:
         remaining = max(0.0, (start_ns + (duration_s + drain_s) * 1e9 - clock.now_ns()) / 1e9)
         bstats = ingest.finish(remaining)
-    # run_open_loop's own start is a few µs later; the schedule is relative
+    _expire_unreached(ingest, profile, dstats, start_ns)
+    return dstats, bstats
+
+
+def _expire_unreached(
+    ingest: BoundedIngest, profile: RateProfile, dstats: DriverStats, start_ns: int
+) -> None:
+    """Every event the loop never reached is recorded expired (never sent). run_open_loop's own
+    start is a few µs later; the schedule is relative."""
     for seq, s_ns in zip(
         range(dstats.sent, dstats.offered),
         profile.schedule_ns(dstats.sent, dstats.offered, start_ns),
         strict=True,
     ):
-        ingest.expire(seq, s_ns)  # never reached by the loop: never sent
-    return dstats, bstats
+        ingest.expire(seq, s_ns)
