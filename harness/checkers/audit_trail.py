@@ -361,7 +361,7 @@ class AuditTrail:
             "tenants_unjudged_sample": unjudged[:20],
             "by_kind": self._examples.by_kind,
             "tamper_attempts_refused": self._tampers_refused,
-            "malformed": self._malformed,
+            "malformed_ops": self._malformed,
         }
         if n == 0 and (judged == 0 or unjudged):
             why = (

@@ -134,7 +134,8 @@ class AcknowledgedIncrements:
     def finish(self) -> Verdict:
         keys = self.keys
         if self.incr_ops == 0:
-            return Verdict(NAME, "unknown", 0, "no incr ops in history", details={"keys": len(keys)})
+            details0 = {"keys": len(keys), "malformed_ops": self.malformed}
+            return Verdict(NAME, "unknown", 0, "no incr ops in history", details=details0)
 
         totals = {"acked": 0, "unknown": 0, "failed": 0, "lost": 0, "phantom": 0}
         by_level: dict[str, dict[str, int]] = {}

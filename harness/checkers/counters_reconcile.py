@@ -172,7 +172,8 @@ class CountersReconcile:
 
     def finish(self) -> Verdict:
         if self.incr_ops == 0:
-            return Verdict(NAME, "unknown", 0, "no incr ops in history")
+            details0 = {"malformed_ops": self.malformed + self.final.malformed}
+            return Verdict(NAME, "unknown", 0, "no incr ops in history", details=details0)
         mongo_ran = self.insert_ops > 0 or self.final.ops > 0
         reads = self.final.reads
         findings: list[dict[str, Any]] = []

@@ -39,6 +39,7 @@ class NoDuplicates:
         # key -> [attempt count, (invoke_ns, op id, outcome) of the first few attempts]
         self.attempts: dict[tuple[str, str], list[Any]] = {}
         self.inserts = 0
+        self.malformed = 0
 
     def observe(self, op: Op) -> None:
         if op.f == FINAL_EVENTS:
@@ -47,6 +48,7 @@ class NoDuplicates:
         self.inserts += 1
         key = event_key(op)
         if key is None:
+            self.malformed += 1
             return
         entry = self.attempts.get(key)
         if entry is None:
@@ -59,7 +61,8 @@ class NoDuplicates:
         reads = self.final.reads
         if not reads:
             why = "no usable final_events read" if self.final.ops else "no final_events read in history"
-            return Verdict(NAME, "unknown", 0, why, details={"final_reads": self.final.ops})
+            details0 = {"final_reads": self.final.ops, "malformed_ops": self.malformed + self.final.malformed}
+            return Verdict(NAME, "unknown", 0, why, details=details0)
         findings: list[tuple[int, int, dict[str, Any]]] = []
         stored = extra = dup_keys = 0
         for tenant, read in reads.items():
@@ -113,7 +116,7 @@ class NoDuplicates:
             "insert_ops": self.inserts,
             "tenants_unread": len(unread),
             "tenants_unread_sample": unread[:MAX_EXAMPLES],
-            "malformed_ops": self.final.malformed,
+            "malformed_ops": self.malformed + self.final.malformed,
         }
         return Verdict(NAME, status, extra, summary, [f[2] for f in findings[:MAX_EXAMPLES]], details)
 

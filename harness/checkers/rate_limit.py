@@ -390,14 +390,14 @@ class RateLimitHolds:
     def finish(self) -> Verdict:
         keys, groups, totals = self.keys, self.groups, self.totals
         if totals["ops"] == 0:
-            return Verdict(NAME, "unknown", 0, "no rate_limit ops in history")
+            return Verdict(NAME, "unknown", 0, "no rate_limit ops in history", details={"malformed_ops": 0})
         if totals["ok_ops"] == 0:
             return Verdict(
                 NAME,
                 "unknown",
                 0,
                 f"{totals['ops']} rate_limit ops, none completed ok: cannot judge",
-                details=dict(totals),
+                details={**totals, "malformed_ops": totals["malformed_ops"]},
             )
 
         regression_examples = self._clock_regressions()
