@@ -35,8 +35,8 @@ MS = 1_000_000
 
 class H:
     """A history under construction: ``op`` adds an invoke and (unless ``outcome`` is None) its
-    completion, at run times in ms; ``write`` saves it in time order, then applies ``swaps`` (pairs
-    of op ids whose completion lines change places: file order is not time order)."""
+    completion, at run times in ms; ``write`` saves it in time order, then applies ``delays``
+    (completion lines recorded late: file order is not time order)."""
 
     def __init__(self) -> None:
         self.records: list[dict[str, Any]] = []
@@ -61,17 +61,22 @@ class H:
             )
         return op_id
 
-    def write(self, path: Path, swaps: Sequence[tuple[int, int]] = ()) -> Path:
+    def write(self, path: Path, delays: Sequence[tuple[int, int]] = ()) -> Path:
+        """Writes the records in time order, then for each ``(a, b)`` in ``delays`` moves op
+        ``a``'s completion line to just after op ``b``'s (a reply recorded late)."""
         lines = sorted(self.records, key=lambda r: (r["time_ns"], r["type"] != "invoke", r["id"]))
-        for a, b in swaps:
-            ia = next(i for i, r in enumerate(lines) if r["id"] == a and r["type"] != "invoke")
+        for a, b in delays:
+            moved = next(r for r in lines if r["id"] == a and r["type"] != "invoke")
+            lines.remove(moved)
             ib = next(i for i, r in enumerate(lines) if r["id"] == b and r["type"] != "invoke")
-            lines[ia], lines[ib] = lines[ib], lines[ia]
+            lines.insert(ib + 1, moved)
         path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in lines))
         return path
 
-    def check(self, fn: Any, tmp_path: Path, swaps: Sequence[tuple[int, int]] = (), **params: Any) -> Verdict:
-        v: Verdict = fn(stream_ops(self.write(tmp_path / "history.jsonl", swaps)), **params)
+    def check(
+        self, fn: Any, tmp_path: Path, delays: Sequence[tuple[int, int]] = (), **params: Any
+    ) -> Verdict:
+        v: Verdict = fn(stream_ops(self.write(tmp_path / "history.jsonl", delays)), **params)
         return v
 
 
@@ -136,7 +141,6 @@ def test_every_checker_reports_malformed_ops(name: str) -> None:
 # --- 2. counters going backwards -------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 2: not fixed yet")
 def test_incr_reply_below_one_completed_before_is_a_violation(tmp_path: Path) -> None:
     """A failover rolls the counter back from 5 to 2; later INCRs of unknown outcome make the
     counts and the final read look fine, and no reply value repeats."""
@@ -162,14 +166,13 @@ def test_incr_overlapping_replies_in_any_order_are_fine(tmp_path: Path) -> None:
     assert h.check(check_acknowledged_increments, tmp_path).status == "valid"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 2: not fixed yet")
 def test_incr_backwards_seen_whatever_the_file_order(tmp_path: Path) -> None:
     h = H()
     a = h.op("incr", 0, "ok", done={"value": 2}, key="c", tenant="t")
     h.op("incr", 1, "info", done={"error": "timeout"}, key="c", tenant="t")
     b = h.op("incr", 5, "ok", done={"value": 1}, key="c", tenant="t")
     h.op("final_read", 100, "ok", done={"value": 2}, key="c", process="final")
-    v = h.check(check_acknowledged_increments, tmp_path, swaps=[(a, b)])
+    v = h.check(check_acknowledged_increments, tmp_path, delays=[(a, b)])
     assert "incr-went-backwards" in kinds(v)
 
 
@@ -389,7 +392,7 @@ def test_read_your_writes_judges_by_time_not_file_order(tmp_path: Path) -> None:
     h = H()
     w = h.op("write", 0, "ok", dur_ms=2, done={"value": 1}, key="k", session="s", tenant="t")
     r = h.op("read", 5, "ok", dur_ms=2, done={"value": None}, key="k", session="s", tenant="t")
-    v = h.check(check_read_your_writes, tmp_path, swaps=[(w, r)])
+    v = h.check(check_read_your_writes, tmp_path, delays=[(w, r)])
     assert v.status == "invalid" and kinds(v) == {"stale-read"}
 
 
@@ -400,7 +403,7 @@ def test_monotonic_reads_judges_by_time_not_file_order(tmp_path: Path) -> None:
     h.op("write", 1, "ok", done={"value": 2}, key="k", session="w", tenant="t")
     a = h.op("read", 3, "ok", done={"value": 2}, key="k", session="s", tenant="t")
     b = h.op("read", 6, "ok", done={"value": 1}, key="k", session="s", tenant="t")
-    v = h.check(check_monotonic_reads, tmp_path, swaps=[(a, b)])
+    v = h.check(check_monotonic_reads, tmp_path, delays=[(a, b)])
     assert v.status == "invalid" and kinds(v) == {"regressing-read"}
 
 
@@ -409,7 +412,7 @@ def test_sessions_lost_judged_by_time_not_file_order(tmp_path: Path) -> None:
     h = H()
     c = h.op("session_create", 0, "ok", key="s1", tenant="t", now_ms=1_000)
     t = h.op("session_touch", 10, "ok", done={"value": None}, key="s1", tenant="t", now_ms=1_010)
-    v = h.check(check_sessions, tmp_path, swaps=[(c, t)])
+    v = h.check(check_sessions, tmp_path, delays=[(c, t)])
     assert v.status == "invalid" and kinds(v) == {"session-lost"}
 
 
@@ -422,7 +425,7 @@ def test_sessions_outlived_judged_by_time_not_file_order(tmp_path: Path) -> None
     late = h.op(
         "session_touch", 600, "ok", done={"value": {"u": 1}}, key="s1", tenant="t", now_ms=1_600, ttl_ms=100
     )
-    v = h.check(check_sessions, tmp_path, swaps=[(obs, late)])
+    v = h.check(check_sessions, tmp_path, delays=[(obs, late)])
     assert v.status == "invalid" and "session-outlived-ttl" in kinds(v)
 
 
@@ -431,7 +434,7 @@ def test_retention_removed_too_early_judged_by_time_not_file_order(tmp_path: Pat
     h = H()
     ins = h.op("doc_insert", 0, "ok", key="d1", tenant="t", retention_class="standard", created_ms=1_000)
     rd = h.op("doc_read", 10, "ok", done={"value": []}, keys=["d1"], now_ms=1_010)
-    v = h.check(check_retention, tmp_path, swaps=[(ins, rd)])
+    v = h.check(check_retention, tmp_path, delays=[(ins, rd)])
     assert v.status == "invalid" and kinds(v) == {"removed-too-early"}
 
 
@@ -441,7 +444,7 @@ def test_retention_ttl_write_invoked_after_the_read_does_not_explain_it(tmp_path
     h.op("ttl_write", 0, "ok", key="k1", ttl_ms=100, now_ms=1_000)
     rd = h.op("key_read", 500, "ok", done={"value": ["k1"]}, keys=["k1"], now_ms=1_500)
     late = h.op("ttl_write", 600, "ok", key="k1", ttl_ms=100, now_ms=1_600)
-    v = h.check(check_retention, tmp_path, swaps=[(rd, late)])
+    v = h.check(check_retention, tmp_path, delays=[(rd, late)])
     assert v.status == "invalid" and kinds(v) == {"ttl-expired-too-late"}
 
 
