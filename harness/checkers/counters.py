@@ -76,7 +76,10 @@ class AcknowledgedIncrements:
     name = NAME
     fs: frozenset[str] | None = frozenset({"incr", "final_read"})
 
-    def __init__(self) -> None:
+    def __init__(self, *, real_time: bool = True) -> None:
+        """``real_time`` judges INCR replies against the real-time frontier (``incr-went-backwards``);
+        off only for a simulated history that assigns replies out of time order."""
+        self.real_time = real_time
         self.keys: dict[str, _KeyState] = {}
         self.incr_ops = 0
         self.malformed = 0
@@ -103,8 +106,7 @@ class AcknowledgedIncrements:
                 return
             self._final(self._state(key, op.invoke_ns), op)
 
-    @staticmethod
-    def _incr(st: _KeyState, op: Op) -> None:
+    def _incr(self, st: _KeyState, op: Op) -> None:
         st.levels.add(wait_level(op))
         if op.outcome == OpType.OK:
             st.acked += 1
@@ -112,7 +114,7 @@ class AcknowledgedIncrements:
             if value is None:
                 return  # acknowledged, but without a usable return value
             st.values.setdefault(value, []).append(op.id)
-            if op.complete_ns is not None:
+            if self.real_time and op.complete_ns is not None:
                 st.replies.append((op.invoke_ns, op.complete_ns, value, op.id))
             if st.max_ok is None or value > st.max_ok:
                 st.max_ok, st.max_ok_op, st.max_ok_ns = value, op.id, op.complete_ns
@@ -328,5 +330,5 @@ def _backwards_example(
     }
 
 
-def check_acknowledged_increments(ops: Iterable[Op]) -> Verdict:
-    return fold(AcknowledgedIncrements(), ops)
+def check_acknowledged_increments(ops: Iterable[Op], **params: Any) -> Verdict:
+    return fold(AcknowledgedIncrements(**params), ops)

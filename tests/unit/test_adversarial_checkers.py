@@ -472,3 +472,12 @@ def test_same_payload_in_another_tenant_is_not_a_duplicate(tmp_path: Path) -> No
         h.op("insert", 0, "ok", tenant=tenant, event_id="e1", fingerprint="f1")
         h.op("final_events", 100, "ok", done={"value": {"event_ids": ["e1"]}}, tenant=tenant, process="final")
     assert h.check(check_no_duplicates, tmp_path).status == "valid"
+
+
+def test_incr_frontier_can_be_turned_off_for_simulated_histories(tmp_path: Path) -> None:
+    h = H()
+    h.op("incr", 0, "ok", done={"value": 2}, key="c", tenant="t")
+    h.op("incr", 5, "ok", done={"value": 1}, key="c", tenant="t")
+    h.op("final_read", 100, "ok", done={"value": 2}, key="c", process="final")
+    assert h.check(check_acknowledged_increments, tmp_path).status == "invalid"
+    assert h.check(check_acknowledged_increments, tmp_path, real_time=False).status == "valid"
