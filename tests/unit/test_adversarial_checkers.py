@@ -193,7 +193,6 @@ def _admit(h: H, at: float, event_id: str) -> int:
     )
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 3: not fixed yet")
 def test_failed_write_does_not_satisfy_an_admission(tmp_path: Path) -> None:
     h = H()
     _admit(h, 0, "e1")
