@@ -216,7 +216,6 @@ def test_failed_then_retried_write_satisfies_an_admission(tmp_path: Path) -> Non
 # --- 4. one plane's uncertainty never masks the other's loss ---------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 4: not fixed yet")
 def test_redis_uncertainty_does_not_mask_a_lost_document(tmp_path: Path) -> None:
     """Counter: one INCR ok, one info (not applied), C = 1. MongoDB: two acknowledged inserts, one
     document stored. C - M = 0 lies inside the cross-plane gap [-1, 0], yet a document is lost."""
