@@ -258,7 +258,6 @@ def _audit_record(audit_id: str, prev: str, at_ms: int) -> dict[str, Any]:
     return rec
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 5: not fixed yet")
 @pytest.mark.parametrize("drop", ["hash", "prev_hash", "audit_id"])
 def test_stored_audit_record_without_hash_is_forged(tmp_path: Path, drop: str) -> None:
     r1 = _audit_record("a1", GENESIS, 1_000)
