@@ -273,7 +273,6 @@ def test_stored_audit_record_without_hash_is_forged(tmp_path: Path, drop: str) -
 # --- 6. values never written -----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 6: not fixed yet")
 def test_read_your_writes_flags_a_version_never_written(tmp_path: Path) -> None:
     h = H()
     h.op("write", 0, "ok", done={"value": 1}, key="k", session="s", tenant="t")
@@ -301,7 +300,6 @@ def test_read_your_writes_counts_a_write_invoked_before_the_read_completed(tmp_p
     assert h.check(check_read_your_writes, tmp_path).status == "valid"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 6: not fixed yet")
 def test_monotonic_reads_flags_a_version_never_written(tmp_path: Path) -> None:
     h = H()
     h.op("write", 0, "ok", done={"value": 1}, key="k", session="w", tenant="t")
@@ -311,7 +309,6 @@ def test_monotonic_reads_flags_a_version_never_written(tmp_path: Path) -> None:
     assert v.status == "invalid" and kinds(v) == {"value-never-written"}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 6: not fixed yet")
 @pytest.mark.parametrize(
     ("written", "read"),
     [(True, 1), (1, True), (False, 0), ([1, 2], "json:[1,2]"), ({"a": 1}, 'json:{"a":1}'), (1, 1.0)],
@@ -383,7 +380,6 @@ def test_redis_key_found_that_no_op_wrote_is_a_phantom(tmp_path: Path) -> None:
 # --- 8. file order is not time order ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 8: not fixed yet")
 def test_read_your_writes_judges_by_time_not_file_order(tmp_path: Path) -> None:
     """The write's completion line (acknowledged at 2 ms) is written after the read's (at 7 ms)."""
     h = H()
@@ -393,7 +389,6 @@ def test_read_your_writes_judges_by_time_not_file_order(tmp_path: Path) -> None:
     assert v.status == "invalid" and kinds(v) == {"stale-read"}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 8: not fixed yet")
 def test_monotonic_reads_judges_by_time_not_file_order(tmp_path: Path) -> None:
     h = H()
     h.op("write", 0, "ok", done={"value": 1}, key="k", session="w", tenant="t")
