@@ -350,7 +350,6 @@ def test_session_found_that_no_op_created_is_a_phantom(tmp_path: Path) -> None:
     assert ex["kind"] == "phantom-session" and ex["key"] == "s2"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 7: not fixed yet")
 def test_document_found_that_no_op_inserted_is_a_phantom(tmp_path: Path) -> None:
     h = H()
     h.op("doc_insert", 0, "ok", key="d1", tenant="t", retention_class="standard", created_ms=1_000)
@@ -363,7 +362,6 @@ def test_document_found_that_no_op_inserted_is_a_phantom(tmp_path: Path) -> None
     assert ex["kind"] == "phantom-document" and ex["key"] == "d2"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 7: not fixed yet")
 def test_redis_key_found_that_no_op_wrote_is_a_phantom(tmp_path: Path) -> None:
     h = H()
     h.op("ttl_write", 0, "ok", key="k1", ttl_ms=60_000, now_ms=1_000)
@@ -416,7 +414,6 @@ def test_sessions_outlived_judged_by_time_not_file_order(tmp_path: Path) -> None
     assert v.status == "invalid" and kinds(v) == {"session-outlived-ttl"}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 8: not fixed yet")
 def test_retention_removed_too_early_judged_by_time_not_file_order(tmp_path: Path) -> None:
     h = H()
     ins = h.op("doc_insert", 0, "ok", key="d1", tenant="t", retention_class="standard", created_ms=1_000)
@@ -425,12 +422,11 @@ def test_retention_removed_too_early_judged_by_time_not_file_order(tmp_path: Pat
     assert v.status == "invalid" and kinds(v) == {"removed-too-early"}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 8: not fixed yet")
 def test_retention_ttl_write_invoked_after_the_read_does_not_explain_it(tmp_path: Path) -> None:
     h = H()
     h.op("ttl_write", 0, "ok", key="k1", ttl_ms=100, now_ms=1_000)
-    rd = h.op("key_read", 500, "ok", done={"value": ["k1"]}, keys=["k1"], now_ms=1_500)
-    late = h.op("ttl_write", 600, "ok", key="k1", ttl_ms=100, now_ms=1_600)
+    rd = h.op("key_read", 500, "ok", done={"value": ["k1"]}, keys=["k1"], now_ms=5_000)
+    late = h.op("ttl_write", 600, "ok", key="k1", ttl_ms=100, now_ms=6_000)
     v = h.check(check_retention, tmp_path, delays=[(rd, late)])
     assert v.status == "invalid" and kinds(v) == {"ttl-expired-too-late"}
 
