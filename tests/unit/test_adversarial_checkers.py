@@ -434,7 +434,6 @@ def test_retention_ttl_write_invoked_after_the_read_does_not_explain_it(tmp_path
 # --- 9. a duplicate under a regenerated id ---------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 9: not fixed yet")
 def test_same_payload_stored_under_two_ids_is_a_duplicate(tmp_path: Path) -> None:
     payload = {"user": "u1", "type": "login", "at": 1_000}
     h = H()
