@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from typing import Any
 
@@ -152,3 +152,48 @@ def percentiles(values: list[float]) -> dict[str, float | int | None]:
         return ordered[min(n - 1, max(0, math.ceil(q * n) - 1))]
 
     return {"count": n, "p50": rank(0.5), "p90": rank(0.9), "p99": rank(0.99), "max": ordered[-1]}
+
+
+class WrittenVersions:
+    """The highest version a versioned key can hold at a time, from the writes recorded on it.
+
+    Versions grow by one per applied write. A read that completed at ``t`` can only see a version
+    installed by a write invoked at or before ``t``: at most the highest version an ``ok`` write
+    invoked by then returned, plus one for every write of unknown outcome (or without a readable
+    version) invoked by then. A version above that was never written (:meth:`bound`). Writes may
+    be added in any order; :meth:`bound` sorts once."""
+
+    __slots__ = ("_ok", "_ok_max", "_ok_times", "_sorted", "_unknown")
+
+    def __init__(self) -> None:
+        self._ok: list[tuple[int, int]] = []  # (invoke_ns, version)
+        self._unknown: list[int] = []  # invoke_ns
+        self._ok_times: list[int] = []
+        self._ok_max: list[int] = []
+        self._sorted = True
+
+    def add_ok(self, invoke_ns: int, version: int) -> None:
+        self._ok.append((invoke_ns, version))
+        self._sorted = False
+
+    def add_unknown(self, invoke_ns: int) -> None:
+        self._unknown.append(invoke_ns)
+        self._sorted = False
+
+    def _sort(self) -> None:
+        self._ok.sort()
+        self._unknown.sort()
+        self._ok_times = [t for t, _ in self._ok]
+        best, maxima = 0, []
+        for _, v in self._ok:
+            best = max(best, v)
+            maxima.append(best)
+        self._ok_max = maxima
+        self._sorted = True
+
+    def bound(self, t: int) -> int:
+        """The highest version a read that completed at ``t`` can have seen."""
+        if not self._sorted:
+            self._sort()
+        i = bisect_right(self._ok_times, t)
+        return (self._ok_max[i - 1] if i else 0) + bisect_right(self._unknown, t)

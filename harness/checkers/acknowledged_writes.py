@@ -102,7 +102,11 @@ class AcknowledgedWrites:
     def finish(self) -> Verdict:
         if self.inserts == 0:
             return Verdict(
-                NAME, "unknown", 0, "no insert ops in history", details={"final_reads": self.final.ops}
+                NAME,
+                "unknown",
+                0,
+                "no insert ops in history",
+                details={"final_reads": self.final.ops, "malformed_ops": self.final.malformed},
             )
         reads = self.final.reads
         by_level: dict[str, dict[str, int]] = {}

@@ -40,7 +40,8 @@ Findings (example ``kind``):
   its expiry (minus ``clock_skew_ms``), or an ``audit_delete`` before expiry succeeded;
 * ``audit-chain-broken`` — two records share a predecessor (a fork), a record names a predecessor
   that no insert produced and that is not legitimately gone, or an audit_id is stored twice;
-* ``audit-record-forged`` — a stored record that no ``audit_insert`` sent.
+* ``audit-record-forged`` — a stored record that no ``audit_insert`` sent, or one without a string
+  ``audit_id``, ``hash`` and ``prev_hash`` (the writer always sends them: never skipped as noise).
 
 Unknown outcomes: an ``info`` (or never completed) insert may be present or absent; when present
 it must match what was sent, and a stored record may link to it only if it is stored too (or
@@ -118,6 +119,7 @@ class AuditTrail:
         self._inserts: dict[str, int] = {}
         self._tampers_refused = 0
         self._tampers: list[tuple[Op, str]] = []
+        self._unreadable: list[tuple[str, int, int, Any]] = []  # (tenant, op id, invoke_ns, record)
         self._malformed = 0
 
     # --- observing ------------------------------------------------------------------------------
@@ -179,7 +181,9 @@ class AuditTrail:
         read.first_ns = min(read.first_ns, op.invoke_ns)
         for rec in records:
             if not _well_formed(rec):
-                self._malformed += 1
+                # a stored record without its identity or hash cannot have come from the writer,
+                # which always sends both: it is a forgery (or damage), never noise to skip
+                self._unreadable.append((tenant, op.id, op.invoke_ns, rec))
                 continue
             read.records.append(
                 _Stored(
@@ -342,6 +346,18 @@ class AuditTrail:
     def finish(self) -> Verdict:
         for op, tenant in self._tampers:
             self._judge_tamper(op, tenant)
+        for tenant, op_id, read_ns, rec in self._unreadable:
+            fields = rec if isinstance(rec, dict) else {}
+            self._add(
+                "audit-record-forged",
+                tenant,
+                read_ns,
+                audit_id=fields.get("audit_id"),
+                reason="a stored record without a string audit_id, hash and prev_hash",
+                missing=[f for f in ("audit_id", "hash", "prev_hash") if not isinstance(fields.get(f), str)],
+                final_read_op=op_id,
+                final_read_ms=run_ms(read_ns),
+            )
         unjudged: list[str] = []
         judged = 0
         tenants = set(self._inserted) | set(self._reads)
@@ -361,7 +377,7 @@ class AuditTrail:
             "tenants_unjudged_sample": unjudged[:20],
             "by_kind": self._examples.by_kind,
             "tamper_attempts_refused": self._tampers_refused,
-            "malformed": self._malformed,
+            "malformed_ops": self._malformed,
         }
         if n == 0 and (judged == 0 or unjudged):
             why = (

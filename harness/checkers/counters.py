@@ -13,7 +13,11 @@ never goes down and never returns the same value twice:
 * two ok INCRs that returned the same value mean the counter went back (e.g. a failover lost an
   acknowledged write), which is a lost write too;
 * ``max_ok > acked + unknown`` means more increments were applied than could have been, so some
-  INCR that certainly failed was applied (a phantom), and this needs no final read at all.
+  INCR that certainly failed was applied (a phantom), and this needs no final read at all;
+* an ok INCR that returned less than an ok INCR that *completed before it was invoked* (per key, a
+  real-time frontier of returned values, judged by the recorded times whatever the file order) saw
+  the counter go backwards (``incr-went-backwards``: a failover rollback that later INCRs of
+  unknown outcome would otherwise hide from the counts and the final read).
 
 Ops read (fold protocol, any order): ``incr`` (invoke: ``key``, optional ``tenant`` and ``wait``, the
 ``WAIT n`` level the client waited for after the INCR; ok completion: ``value``, what INCR returned)
@@ -29,6 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.checkers._common import MaxFrontier
 from harness.checkers.compose import fold
 from harness.checkers.fields import as_int, completion_value, later, wait_level
 from harness.checkers.verdict import MAX_EXAMPLES, Status, Verdict, run_ms
@@ -55,6 +60,8 @@ class _KeyState:
     # returned value -> ok op ids that returned it (only values seen more than once matter)
     values: dict[int, list[int]] = field(default_factory=dict)
     failed_ops: list[tuple[int, int]] = field(default_factory=list)  # (invoke_ns, op id), first few
+    # (invoke_ns, complete_ns, value, op id) of ok INCRs with a value: the real-time frontier
+    replies: list[tuple[int, int, int, int]] = field(default_factory=list)
     final: int | None = None
     final_op: int | None = None
     final_ns: int | None = None
@@ -69,7 +76,10 @@ class AcknowledgedIncrements:
     name = NAME
     fs: frozenset[str] | None = frozenset({"incr", "final_read"})
 
-    def __init__(self) -> None:
+    def __init__(self, *, real_time: bool = True) -> None:
+        """``real_time`` judges INCR replies against the real-time frontier (``incr-went-backwards``);
+        off only for a simulated history that assigns replies out of time order."""
+        self.real_time = real_time
         self.keys: dict[str, _KeyState] = {}
         self.incr_ops = 0
         self.malformed = 0
@@ -96,8 +106,7 @@ class AcknowledgedIncrements:
                 return
             self._final(self._state(key, op.invoke_ns), op)
 
-    @staticmethod
-    def _incr(st: _KeyState, op: Op) -> None:
+    def _incr(self, st: _KeyState, op: Op) -> None:
         st.levels.add(wait_level(op))
         if op.outcome == OpType.OK:
             st.acked += 1
@@ -105,6 +114,8 @@ class AcknowledgedIncrements:
             if value is None:
                 return  # acknowledged, but without a usable return value
             st.values.setdefault(value, []).append(op.id)
+            if self.real_time and op.complete_ns is not None:
+                st.replies.append((op.invoke_ns, op.complete_ns, value, op.id))
             if st.max_ok is None or value > st.max_ok:
                 st.max_ok, st.max_ok_op, st.max_ok_ns = value, op.id, op.complete_ns
         elif op.outcome == OpType.FAIL:
@@ -134,7 +145,8 @@ class AcknowledgedIncrements:
     def finish(self) -> Verdict:
         keys = self.keys
         if self.incr_ops == 0:
-            return Verdict(NAME, "unknown", 0, "no incr ops in history", details={"keys": len(keys)})
+            details0 = {"keys": len(keys), "malformed_ops": self.malformed}
+            return Verdict(NAME, "unknown", 0, "no incr ops in history", details=details0)
 
         totals = {"acked": 0, "unknown": 0, "failed": 0, "lost": 0, "phantom": 0}
         by_level: dict[str, dict[str, int]] = {}
@@ -144,6 +156,7 @@ class AcknowledgedIncrements:
         unjudged: list[str] = []
         conflicting_reads: list[str] = []
         duplicate_values = 0
+        backwards_total = 0
 
         for st in sorted(keys.values(), key=lambda s: (s.first_ns, s.key)):
             totals["acked"] += st.acked
@@ -164,6 +177,10 @@ class AcknowledgedIncrements:
             lost = n_dup
             phantom = st.max_ok - upper if st.max_ok is not None and st.max_ok > upper else 0
             kinds: list[str] = []
+            backwards = _backwards(st.replies)
+            backwards_total += len(backwards)
+            if backwards:
+                kinds.append("incr-went-backwards")
             if n_dup:
                 kinds.append("duplicate-incr-value")
             if st.max_ok is not None and st.max_ok > upper:
@@ -197,9 +214,12 @@ class AcknowledgedIncrements:
             for kind in kinds:
                 if len(examples) >= MAX_EXAMPLES:
                     break
-                examples.append(self._example(st, kind, final, upper, lost, phantom, dups))
+                if kind == "incr-went-backwards":
+                    examples.append(_backwards_example(st.key, backwards))
+                else:
+                    examples.append(self._example(st, kind, final, upper, lost, phantom, dups))
 
-        violations = totals["lost"] + totals["phantom"]
+        violations = totals["lost"] + totals["phantom"] + backwards_total
         status: Status
         if violations:
             status = "invalid"
@@ -218,6 +238,8 @@ class AcknowledgedIncrements:
             summary += "; " + ", ".join(
                 f"{lvl} lost {t['lost']} of {t['acked']}" for lvl, t in sorted(by_level.items())
             )
+        if backwards_total:
+            summary += f"; {backwards_total} INCR replies went backwards"
         if unjudged:
             summary += f"; {len(unjudged)} keys without a usable final read"
         details: dict[str, Any] = {
@@ -229,6 +251,7 @@ class AcknowledgedIncrements:
             "keys_with_phantom": keys_phantom,
             "keys_with_violations": n_examples,
             "duplicate_incr_values": duplicate_values,
+            "incr_went_backwards": backwards_total,
             "keys_without_final_read": len(unjudged),
             "keys_without_final_read_sample": unjudged[:MAX_EXAMPLES],
             "keys_with_conflicting_final_reads": conflicting_reads[:MAX_EXAMPLES],
@@ -273,5 +296,39 @@ class AcknowledgedIncrements:
         return example
 
 
-def check_acknowledged_increments(ops: Iterable[Op]) -> Verdict:
-    return fold(AcknowledgedIncrements(), ops)
+def _backwards(replies: list[tuple[int, int, int, int]]) -> list[tuple[tuple[int, int, int, int], int, int]]:
+    """The ok INCRs whose value is below one returned by an INCR that completed before they were
+    invoked, each with (earlier value, earlier op id)."""
+    if len(replies) < 2:
+        return []
+    frontier = MaxFrontier()
+    for _, complete_ns, value, op_id in replies:
+        frontier.add(complete_ns, value, op_id)
+    out = []
+    for reply in sorted(replies):
+        earlier = frontier.before(reply[0])
+        if earlier is not None and reply[2] < earlier[0]:
+            out.append((reply, earlier[0], earlier[1]))
+    return out
+
+
+def _backwards_example(
+    key: str, backwards: list[tuple[tuple[int, int, int, int], int, int]]
+) -> dict[str, Any]:
+    (invoke_ns, complete_ns, value, op_id), earlier_value, earlier_op = backwards[0]
+    return {
+        "kind": "incr-went-backwards",
+        "key": key,
+        "op": op_id,
+        "value": value,
+        "invoke_ms": run_ms(invoke_ns),
+        "complete_ms": run_ms(complete_ns),
+        "earlier_op": earlier_op,
+        "earlier_value": earlier_value,
+        "ops_went_backwards": len(backwards),
+        "other_ops": [b[0][3] for b in backwards[1:_EXAMPLE_OPS]],
+    }
+
+
+def check_acknowledged_increments(ops: Iterable[Op], **params: Any) -> Verdict:
+    return fold(AcknowledgedIncrements(**params), ops)

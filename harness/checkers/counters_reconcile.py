@@ -11,6 +11,9 @@ acknowledged/unknown-outcome INCRs, ``M`` the documents stored for the group, an
 events whose insert was acknowledged / had unknown outcome:
 
 * ``counter-mismatch``: ``C`` outside ``[Ra, Ra + Ru]``;
+* ``stored-count-mismatch`` (MongoDB plane ran and the tenant was read): ``M`` outside
+  ``[Ma, Ma + Mu]``, each plane judged against its own acknowledged and unknown writes, so one
+  plane's uncertainty never hides the other's loss;
 * ``planes-disagree`` (both planes ran): ``C - M`` outside ``[Ra - (Ma + Mu), (Ra + Ru) - Ma]``, the
   gap the ``info`` uncertainty of both planes can explain, stated as that interval.
 
@@ -172,13 +175,17 @@ class CountersReconcile:
 
     def finish(self) -> Verdict:
         if self.incr_ops == 0:
-            return Verdict(NAME, "unknown", 0, "no incr ops in history")
+            details0 = {"malformed_ops": self.malformed + self.final.malformed}
+            return Verdict(NAME, "unknown", 0, "no incr ops in history", details=details0)
         mongo_ran = self.insert_ops > 0 or self.final.ops > 0
         reads = self.final.reads
         findings: list[dict[str, Any]] = []
-        mismatches = disagree = unjudged = compared = 0
+        mismatches = disagree = unjudged = compared = stored_mismatches = 0
         groups = self._groups()
         for (tenant, window), s in sorted(groups.items(), key=lambda g: (g[0][0], str(g[0][1]))):
+            if mongo_ran and tenant in reads and not s.ma <= s.m <= s.ma + s.mu:
+                stored_mismatches += 1
+                findings.append(self._stored_mismatch(tenant, window, s))
             if s.keys == 0:
                 if mongo_ran and tenant in reads and s.m:
                     # stored documents for a window no counter was incremented in
@@ -219,13 +226,14 @@ class CountersReconcile:
             if not lo <= s.c - s.m <= hi:
                 disagree += 1
                 findings.append(self._disagree(tenant, window, s, lo, hi))
-        violations = mismatches + disagree
+        violations = mismatches + disagree + stored_mismatches
         status: Status = "invalid" if violations else ("unknown" if unjudged else "valid")
         n_groups = sum(1 for s in groups.values() if s.keys)
         summary = f"{n_groups:,} tenant/window counters: {mismatches:,} differ from the acknowledged INCRs"
         if mongo_ran:
             summary += (
-                f"; {compared:,} compared with MongoDB: {disagree:,} disagree beyond the info uncertainty"
+                f"; {compared:,} compared with MongoDB: {disagree:,} disagree beyond the info uncertainty, "
+                f"{stored_mismatches:,} store a count outside their acknowledged and unknown inserts"
             )
         else:
             summary += "; MongoDB plane not run, so counters checked against acknowledged INCRs only"
@@ -236,6 +244,7 @@ class CountersReconcile:
             "groups": n_groups,
             "counter_mismatches": mismatches,
             "planes_disagree": disagree,
+            "stored_count_mismatches": stored_mismatches,
             "groups_compared_with_mongodb": compared,
             "groups_unjudged": unjudged,
             "incr_ops": self.incr_ops,
@@ -244,6 +253,20 @@ class CountersReconcile:
             "malformed_ops": self.malformed + self.final.malformed,
         }
         return Verdict(NAME, status, violations, summary, findings[:MAX_EXAMPLES], details)
+
+    def _stored_mismatch(self, tenant: str, window: Any, s: _Sums) -> dict[str, Any]:
+        read = self.final.reads[tenant]
+        return {
+            "kind": "stored-count-mismatch",
+            "tenant": tenant,
+            "window": window,
+            "stored": s.m,
+            "acked_inserts": s.ma,
+            "unknown_inserts": s.mu,
+            "expected": [s.ma, s.ma + s.mu],
+            "final_events_op": read.op_id,
+            "final_events_ms": run_ms(read.complete_ns),
+        }
 
     def _disagree(self, tenant: str, window: Any, s: _Sums, lo: int, hi: int) -> dict[str, Any]:
         read = self.final.reads[tenant]

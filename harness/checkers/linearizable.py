@@ -57,11 +57,17 @@ MAX_TOTAL_STEPS = 20_000_000
 _READ, _WRITE, _CAS = "reg_read", "reg_write", "reg_cas"
 
 
-def _freeze(value: Any) -> Any:
-    """A hashable, comparable form of a JSON value (lists and dicts as canonical JSON)."""
-    if isinstance(value, list | dict):
-        return "json:" + json.dumps(value, sort_keys=True, separators=(",", ":"))
-    return value
+def _freeze(value: Any) -> str:
+    """The canonical JSON text of a value (sorted keys, no whitespace): hashable, and equal exactly
+    when the values are, so ``true`` is not ``1``, ``1.0`` is not ``1`` and a list is not the string
+    of its JSON (Python's ``True == 1`` and a tagged string both conflated them)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _thaw(frozen: Any) -> Any:
+    if isinstance(frozen, tuple):
+        return [_thaw(v) for v in frozen]
+    return json.loads(frozen) if isinstance(frozen, str) else frozen
 
 
 @dataclass(slots=True)
@@ -282,7 +288,7 @@ class LinearizableRegisters:
             "key": key,
             "op": stuck.op_id,
             "f": stuck.kind,
-            "value": list(stuck.arg) if isinstance(stuck.arg, tuple) else stuck.arg,
+            "value": _thaw(stuck.arg),
             "invoke_ms": run_ms(stuck.call_ns),
             "complete_ms": run_ms(stuck.ret_ns),
             "linearized_before": [entries[i].op_id for i in (result.prefix or [])][-10:],

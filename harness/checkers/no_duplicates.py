@@ -7,12 +7,19 @@ one document per key is stored. After healing, the runner reads every tenant's s
 key listed more than once is ``duplicate-idempotency-key``; the example shows the insert attempts
 behind it, so a duplicate caused by a client retry after a timeout shows as such.
 
+A client that makes a *new* id when it retries defeats the idempotency key: the same event is then
+stored under two ids. When insert ops record the event's content (invoke ``fingerprint``, else
+``payload``, ``content``, ``document``, ``doc`` or ``value``, compared as canonical JSON), two
+stored ids of one tenant whose inserts carried the same content are ``duplicate-content``.
+
 Ops read (any order): ``final_events`` (the evidence) and ``insert`` (invoke: ``tenant``,
-``event_id``; only to show the attempts and count retries). No final read: ``unknown``.
+``event_id``, optional content as above; to show the attempts, count retries and fingerprint the
+content). No final read: ``unknown``.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -26,6 +33,17 @@ from harness.history.loader import Op
 
 NAME = "no-duplicates"
 _OPS_PER_EXAMPLE = 5
+#: Invoke fields that carry an event's content, in the order they are looked for.
+CONTENT_FIELDS = ("fingerprint", "payload", "content", "document", "doc", "value")
+
+
+def fingerprint(op: Op) -> str | None:
+    """The canonical form of the content an insert carried, or None when it carried none."""
+    for name in CONTENT_FIELDS:
+        value = op.invoke.get(name)
+        if value is not None:
+            return f"{name}:{json.dumps(value, sort_keys=True, separators=(',', ':'), default=str)}"
+    return None
 
 
 class NoDuplicates:
@@ -39,6 +57,8 @@ class NoDuplicates:
         # key -> [attempt count, (invoke_ns, op id, outcome) of the first few attempts]
         self.attempts: dict[tuple[str, str], list[Any]] = {}
         self.inserts = 0
+        self.malformed = 0
+        self.content: dict[tuple[str, str], str] = {}  # event key -> fingerprint of its content
 
     def observe(self, op: Op) -> None:
         if op.f == FINAL_EVENTS:
@@ -47,11 +67,15 @@ class NoDuplicates:
         self.inserts += 1
         key = event_key(op)
         if key is None:
+            self.malformed += 1
             return
         entry = self.attempts.get(key)
         if entry is None:
             entry = self.attempts[key] = [0, []]
         entry[0] += 1
+        fp = fingerprint(op)
+        if fp is not None:
+            self.content.setdefault(key, fp)
         if len(entry[1]) < _OPS_PER_EXAMPLE:
             entry[1].append((op.invoke_ns, op.id, op.outcome))
 
@@ -59,7 +83,8 @@ class NoDuplicates:
         reads = self.final.reads
         if not reads:
             why = "no usable final_events read" if self.final.ops else "no final_events read in history"
-            return Verdict(NAME, "unknown", 0, why, details={"final_reads": self.final.ops})
+            details0 = {"final_reads": self.final.ops, "malformed_ops": self.malformed + self.final.malformed}
+            return Verdict(NAME, "unknown", 0, why, details=details0)
         findings: list[tuple[int, int, dict[str, Any]]] = []
         stored = extra = dup_keys = 0
         for tenant, read in reads.items():
@@ -91,13 +116,16 @@ class NoDuplicates:
                         },
                     )
                 )
+        same_content = self._same_content(findings)
+        extra += same_content
         findings.sort(key=lambda f: (f[0], f[1]))
         retried = [n for n, _ in self.attempts.values() if n > 1]
         unread = sorted({t for t, _ in self.attempts} - reads.keys())
         status: Status = "invalid" if extra else ("unknown" if unread else "valid")
         summary = (
             f"{stored:,} stored events over {len(reads):,} tenants: {dup_keys:,} idempotency keys stored "
-            f"more than once ({extra:,} extra copies); {len(retried):,} keys retried by the client "
+            f"more than once, {same_content:,} events stored again under another id ({extra:,} extra "
+            f"copies); {len(retried):,} keys retried by the client "
             f"({sum(retried):,} attempts)"
         )
         if unread:
@@ -107,15 +135,50 @@ class NoDuplicates:
             "tenants_read": len(reads),
             "duplicate_keys": dup_keys,
             "extra_copies": extra,
-            "duplicate_keys_retried": sum(1 for f in findings if f[2]["retried"]),
+            "duplicate_keys_retried": sum(1 for f in findings if f[2].get("retried")),
+            "duplicate_content": same_content,
+            "events_with_content": len(self.content),
             "retried_keys": len(retried),
             "retry_attempts": sum(retried),
             "insert_ops": self.inserts,
             "tenants_unread": len(unread),
             "tenants_unread_sample": unread[:MAX_EXAMPLES],
-            "malformed_ops": self.final.malformed,
+            "malformed_ops": self.malformed + self.final.malformed,
         }
         return Verdict(NAME, status, extra, summary, [f[2] for f in findings[:MAX_EXAMPLES]], details)
+
+    def _same_content(self, findings: list[tuple[int, int, dict[str, Any]]]) -> int:
+        """Stored ids of one tenant whose inserts carried the same content: the extra copies."""
+        extra = 0
+        for tenant, read in self.final.reads.items():
+            by_content: dict[str, list[str]] = {}
+            for event_id in dict.fromkeys(read.event_ids):
+                fp = self.content.get((tenant, event_id))
+                if fp is not None:
+                    by_content.setdefault(fp, []).append(event_id)
+            for ids in by_content.values():
+                if len(ids) < 2:
+                    continue
+                extra += len(ids) - 1
+                attempts = sorted(a for i in ids for a in self.attempts.get((tenant, i), [0, []])[1])
+                first = attempts[0] if attempts else (read.invoke_ns, read.op_id, None)
+                findings.append(
+                    (
+                        first[0],
+                        first[1],
+                        {
+                            "kind": "duplicate-content",
+                            "tenant": tenant,
+                            "event_ids": ids[:_OPS_PER_EXAMPLE],
+                            "copies": len(ids),
+                            "insert_ops": [i for _, i, _ in attempts[:_OPS_PER_EXAMPLE]],
+                            "insert_outcomes": [o for _, _, o in attempts[:_OPS_PER_EXAMPLE]],
+                            "final_read_op": read.op_id,
+                            "final_read_ms": run_ms(read.complete_ns),
+                        },
+                    )
+                )
+        return extra
 
 
 def check_no_duplicates(ops: Iterable[Op]) -> Verdict:

@@ -21,7 +21,8 @@ cost of sharding, so exceeding ``group_limit`` is reported but is not a violatio
 
 No admitted request may be lost: an admitted call whose invoke carries a link id (``event_id``, or
 the walking skeleton's ``event``) must be followed by a write op for the same ``(variant, tenant,
-link)`` (an op whose ``f`` is in ``write_fs``, by default ``incr`` and ``insert``); an admission
+link)`` (an op whose ``f`` is in ``write_fs``, by default ``incr`` and ``insert``) that did not
+``fail`` (a failed write certainly did not happen; one of unknown outcome may have); an admission
 without one is ``admitted-request-lost``. Whether the write then survived is the business of the
 acknowledged-writes checkers. A limiter-only workload sets ``write_fs`` empty (scenario
 ``checker_params``); then this part is not judged and the verdict says so. Admitted calls without a
@@ -282,12 +283,15 @@ class RateLimitHolds:
         self.written: set[int] = set()  # hashes of links some write op carried
         self.admitted_with_link = 0
         self.write_ops = 0
+        self.failed_writes = 0
 
     def observe(self, op: Op) -> None:
         if op.f != "rate_limit":
             self.write_ops += 1
             link = _link(op)
-            if link is not None:
+            if op.outcome == OpType.FAIL:
+                self.failed_writes += 1  # certainly not written: it satisfies no admission
+            elif link is not None:
                 h = hash(link)
                 self.written.add(h)
                 self.admitted_links.pop(h, None)
@@ -390,14 +394,14 @@ class RateLimitHolds:
     def finish(self) -> Verdict:
         keys, groups, totals = self.keys, self.groups, self.totals
         if totals["ops"] == 0:
-            return Verdict(NAME, "unknown", 0, "no rate_limit ops in history")
+            return Verdict(NAME, "unknown", 0, "no rate_limit ops in history", details={"malformed_ops": 0})
         if totals["ok_ops"] == 0:
             return Verdict(
                 NAME,
                 "unknown",
                 0,
                 f"{totals['ops']} rate_limit ops, none completed ok: cannot judge",
-                details=dict(totals),
+                details={**totals, "malformed_ops": totals["malformed_ops"]},
             )
 
         regression_examples = self._clock_regressions()
@@ -470,6 +474,7 @@ class RateLimitHolds:
             "admitted_request_lost": lost,
             "lost_admissions_judged": lost_judged,
             "write_ops": self.write_ops,
+            "failed_write_ops": self.failed_writes,
             "now_ms_regressions": totals["now_ms_regressions"],
             "keys_with_now_ms_regressions": len(regressed),
             "now_ms_regression_examples": regression_examples,

@@ -37,16 +37,22 @@ Assumes documents are never deleted or re-inserted by the workload, and every wr
 Redis key is a ``ttl_write``. Removal of Redis keys before their TTL (eviction, lost writes) is not
 judged here. Unknown-outcome inserts may or may not exist; once found, they must expire too.
 
-Streaming: one small record per document and per Redis key; observations that cannot be judged
-on arrival (their insert or a TTL write is still to arrive) are kept as suspects until ``finish``.
+Phantoms are violations: ``phantom-document`` (a document found that no ``doc_insert`` that did
+not fail wrote) and ``phantom-key`` (a Redis key found that no ``ttl_write`` that did not fail,
+invoked before the read completed, wrote).
+
+File order is not time order (a completion line can follow a later one): one small record per
+document, per TTL write and per key of a read is kept, and everything is judged in ``finish`` by
+the recorded times.
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from harness.checkers._common import Examples, as_num, wall_window
 from harness.checkers.compose import fold
@@ -73,15 +79,22 @@ _KEY_READS = frozenset({"key_read", "final_keys"})
 class _Doc:
     expires_ms: float
     op_id: int
-    acked_ns: int | None  # completion of an ok insert; None when the outcome is unknown
+    acked_ns: int | None  # earliest completion of an ok insert; None when none was acknowledged
     retention_class: str
+    maybe: bool = False  # an insert that did not fail: the document may exist
 
 
-@dataclass
-class _Key:
-    upper_ms: float = -math.inf  # latest possible deadline over the TTL writes arrived so far
-    upper_op: int | None = None
-    suspects: list[tuple[Op, float, float]] = field(default_factory=list)
+class _Seen(NamedTuple):
+    """One key of one read: what the checker needs to judge it in ``finish``."""
+
+    op_id: int
+    f: str
+    invoke_ns: int
+    complete_ns: int
+    start_ms: float
+    end_ms: float
+    found: bool
+    primary: bool
 
 
 class Retention:
@@ -99,8 +112,10 @@ class Retention:
         self.ttl_lag_ms = ttl_lag_ms
         self.clock_skew_ms = clock_skew_ms
         self._docs: dict[str, _Doc] = {}
-        self._pending: dict[str, list[tuple[Op, float, float]]] = {}  # found before their insert arrived
-        self._keys: dict[str, _Key] = {}
+        self._doc_reads: dict[str, list[_Seen]] = {}
+        # Redis key -> (invoke_ns, latest possible deadline, op id) of its TTL writes that did not fail
+        self._ttl_writes: dict[str, list[tuple[int, float, int]]] = {}
+        self._key_reads: dict[str, list[_Seen]] = {}  # Redis key -> reads that found it
         self._examples = Examples()
         self._judged = {"docs": 0, "keys": 0}
         self._ops: dict[str, int] = {}
@@ -119,43 +134,67 @@ class Retention:
         if not isinstance(key, str) or expires is None:
             self._malformed += 1
             return
+        doc = self._docs.get(key)
+        if doc is None:
+            doc = self._docs[key] = _Doc(expires, op.id, None, str(cls))
         if op.outcome == OpType.FAIL:
             return
+        doc.maybe = True
         acked = op.complete_ns if op.outcome == OpType.OK else None
-        doc = self._docs[key] = _Doc(expires, op.id, acked, str(cls))
-        for read, start, end in self._pending.pop(key, []):
-            self._judge_doc(read, key, doc, True, start, end)
+        if acked is not None and (doc.acked_ns is None or acked < doc.acked_ns):
+            doc.acked_ns, doc.op_id, doc.expires_ms = acked, op.id, expires
 
-    def _judge_doc(self, op: Op, key: str, doc: _Doc, found: bool, start: float, end: float) -> None:
-        if op.get("read_pref", "primary") != "primary":
-            return  # a secondary applies the primary's inserts and TTL deletes late, by its lag
-        if found:
-            self._judged["docs"] += 1
-            if start > doc.expires_ms + self.ttl_lag_ms + self.clock_skew_ms:
-                self._doc_example("expired-too-late", op, key, doc, start, end)
+    def _judge_doc(self, key: str, seen: _Seen) -> None:
+        doc = self._docs.get(key)
+        if doc is None or not doc.maybe:
+            if seen.found:  # no insert that did not fail: nothing can have stored it
+                self._phantom("phantom-document", key, seen, "no doc_insert that did not fail")
             return
-        if doc.acked_ns is None or doc.acked_ns >= op.invoke_ns:
+        if not seen.primary:
+            return  # a secondary applies the primary's inserts and TTL deletes late, by its lag
+        if seen.found:
+            self._judged["docs"] += 1
+            if seen.start_ms > doc.expires_ms + self.ttl_lag_ms + self.clock_skew_ms:
+                self._doc_example("expired-too-late", key, doc, seen)
+            return
+        if doc.acked_ns is None or doc.acked_ns >= seen.invoke_ns:
             return  # may not exist yet (or ever)
         self._judged["docs"] += 1
-        if end < doc.expires_ms - self.clock_skew_ms:
-            self._doc_example("removed-too-early", op, key, doc, start, end)
+        if seen.end_ms < doc.expires_ms - self.clock_skew_ms:
+            self._doc_example("removed-too-early", key, doc, seen)
 
-    def _doc_example(self, kind: str, op: Op, key: str, doc: _Doc, start: float, end: float) -> None:
+    def _doc_example(self, kind: str, key: str, doc: _Doc, seen: _Seen) -> None:
         self._examples.add(
-            op.invoke_ns,
+            seen.invoke_ns,
             {
                 "kind": kind,
                 "key": key,
                 "retention_class": doc.retention_class,
-                "op": op.id,
-                "f": op.f,
+                "op": seen.op_id,
+                "f": seen.f,
                 "observed": "present" if kind == "expired-too-late" else "absent",
-                "invoke_ms": run_ms(op.invoke_ns),
-                "complete_ms": run_ms(op.complete_ns),
-                "observed_wall_ms": [start, end],
+                "invoke_ms": run_ms(seen.invoke_ns),
+                "complete_ms": run_ms(seen.complete_ns),
+                "observed_wall_ms": [seen.start_ms, seen.end_ms],
                 "expires_at_ms": doc.expires_ms,
-                "past_expiry_ms": round(start - doc.expires_ms, 3),
+                "past_expiry_ms": round(seen.start_ms - doc.expires_ms, 3),
                 "insert_op": doc.op_id,
+            },
+        )
+
+    def _phantom(self, kind: str, key: str, seen: _Seen, reason: str) -> None:
+        self._examples.add(
+            seen.invoke_ns,
+            {
+                "kind": kind,
+                "key": key,
+                "op": seen.op_id,
+                "f": seen.f,
+                "observed": "present",
+                "reason": f"found, but {reason} was invoked before the read completed",
+                "invoke_ms": run_ms(seen.invoke_ns),
+                "complete_ms": run_ms(seen.complete_ns),
+                "observed_wall_ms": [seen.start_ms, seen.end_ms],
             },
         )
 
@@ -169,24 +208,43 @@ class Retention:
             return
         if op.outcome == OpType.FAIL:
             return
-        st = self._keys.setdefault(key, _Key())
-        deadline = window[1] + ttl
-        if deadline > st.upper_ms:
-            st.upper_ms, st.upper_op = deadline, op.id
-        if st.suspects:  # a write in flight while a read saw the key explains it
-            st.suspects = [
-                s
-                for s in st.suspects
-                if not (
-                    op.invoke_ns < (s[0].complete_ns or math.inf) and deadline >= s[1] - self.clock_skew_ms
-                )
-            ]
+        self._ttl_writes.setdefault(key, []).append((op.invoke_ns, window[1] + ttl, op.id))
 
-    def _judge_key(self, op: Op, key: str, start: float, end: float) -> None:
-        st = self._keys.setdefault(key, _Key())
-        self._judged["keys"] += 1
-        if start > st.upper_ms + self.clock_skew_ms:
-            st.suspects.append((op, start, end))
+    def _judge_keys(self, key: str, reads: list[_Seen]) -> None:
+        """The reads that found ``key``, against the TTL writes invoked before each completed."""
+        writes = sorted(self._ttl_writes.get(key, []))
+        times = [w[0] for w in writes]
+        best: list[tuple[float, int]] = []
+        top: tuple[float, int] = (-math.inf, -1)
+        for _, deadline, op_id in writes:
+            if deadline > top[0]:
+                top = (deadline, op_id)
+            best.append(top)
+        for seen in reads:
+            self._judged["keys"] += 1
+            i = bisect_left(times, seen.complete_ns)
+            if i == 0:
+                self._phantom("phantom-key", key, seen, "no ttl_write that did not fail")
+                continue
+            upper, upper_op = best[i - 1]
+            if seen.start_ms <= upper + self.clock_skew_ms:
+                continue
+            self._examples.add(
+                seen.invoke_ns,
+                {
+                    "kind": "ttl-expired-too-late",
+                    "key": key,
+                    "op": seen.op_id,
+                    "f": seen.f,
+                    "observed": "present",
+                    "invoke_ms": run_ms(seen.invoke_ns),
+                    "complete_ms": run_ms(seen.complete_ns),
+                    "observed_wall_ms": [seen.start_ms, seen.end_ms],
+                    "deadline_at_most_ms": upper,
+                    "deadline_op": upper_op,
+                    "past_deadline_ms": round(seen.start_ms - upper, 3),
+                },
+            )
 
     # --- dispatch -------------------------------------------------------------------------------
 
@@ -202,7 +260,7 @@ class Retention:
         if op.f == "ttl_write":
             self._ttl_write(op, window)
             return
-        if op.outcome != OpType.OK or op.completion is None:
+        if op.outcome != OpType.OK or op.completion is None or op.complete_ns is None:
             return
         keys, found = op.get("keys"), op.completion.get("value")
         if not isinstance(keys, list) or not isinstance(found, list):
@@ -210,54 +268,40 @@ class Retention:
             return
         present = set(found)
         start, end = window
+        primary = op.get("read_pref", "primary") == "primary"
+        is_key_read = op.f in _KEY_READS
         for key in keys:
             if not isinstance(key, str):
                 continue
-            if op.f in _KEY_READS:
-                if key in present:
-                    self._judge_key(op, key, start, end)
-                continue
-            doc = self._docs.get(key)
-            if doc is not None:
-                self._judge_doc(op, key, doc, key in present, start, end)
-            elif key in present:
-                self._pending.setdefault(key, []).append((op, start, end))
+            seen = _Seen(op.id, op.f, op.invoke_ns, op.complete_ns, start, end, key in present, primary)
+            if is_key_read:
+                if seen.found:
+                    self._key_reads.setdefault(key, []).append(seen)
+            else:
+                self._doc_reads.setdefault(key, []).append(seen)
 
     def finish(self) -> Verdict:
-        for key, st in self._keys.items():
-            for op, start, end in st.suspects:
-                if st.upper_op is None:
-                    continue  # never written as far as the history knows
-                self._examples.add(
-                    op.invoke_ns,
-                    {
-                        "kind": "ttl-expired-too-late",
-                        "key": key,
-                        "op": op.id,
-                        "f": op.f,
-                        "observed": "present",
-                        "invoke_ms": run_ms(op.invoke_ns),
-                        "complete_ms": run_ms(op.complete_ns),
-                        "observed_wall_ms": [start, end],
-                        "deadline_at_most_ms": st.upper_ms,
-                        "deadline_op": st.upper_op,
-                        "past_deadline_ms": round(start - st.upper_ms, 3),
-                    },
-                )
+        for key, reads in self._doc_reads.items():
+            for seen in reads:
+                self._judge_doc(key, seen)
+        for key, reads in self._key_reads.items():
+            self._judge_keys(key, reads)
         n = self._examples.count
+        by_kind = self._examples.by_kind
         details: dict[str, Any] = {
             "documents": len(self._docs),
-            "redis_keys": len(self._keys),
+            "redis_keys": len(self._ttl_writes.keys() | self._key_reads.keys()),
             "observations_judged": self._judged,
-            "by_kind": self._examples.by_kind,
-            "found_but_never_inserted": sum(len(v) for v in self._pending.values()),
+            "by_kind": by_kind,
+            "found_but_never_inserted": by_kind.get("phantom-document", 0),
+            "found_but_never_written": by_kind.get("phantom-key", 0),
             "ttl_lag_ms": self.ttl_lag_ms,
             "clock_skew_ms": self.clock_skew_ms,
             "ops": self._ops,
             "malformed_ops": self._malformed,
         }
         judged = self._judged["docs"] + self._judged["keys"]
-        if judged == 0:
+        if judged == 0 and n == 0:
             return Verdict(NAME, "unknown", 0, "no read of an inserted document or TTL key", details=details)
         status: Status = "invalid" if n else "valid"
         summary = (

@@ -33,17 +33,21 @@ Judgement (server clock = client wall clock, up to ``clock_skew_ms``):
 Assumes one TTL per session (every extension sets the same ttl) and that the workload records
 every op that creates, extends or deletes a session key.
 
-Streaming: per key a frontier of certain deadlines and the largest possible deadline; observations
-that look wrong on arrival are kept as suspects and cleared in ``finish`` by ops that arrive later
-(still in flight at the time, or destroys), so memory is per session plus the suspects.
+* ``phantom-session`` — an observation found a session that no create or touch invoked before
+  the observation completed (itself excluded) could have made: a session nobody created.
+
+File order is not time order (a completion line can follow a later one), so nothing is judged on
+arrival: per key a frontier of certain deadlines, the possible extensions (invoke time, deadline)
+and the observations (a few numbers each) are kept, and judged in ``finish`` by recorded times.
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from harness.checkers._common import Examples, MaxFrontier, as_num, wall_window
 from harness.checkers.compose import fold
@@ -63,24 +67,44 @@ _CREATE, _TOUCH, _READ, _DESTROY, _FINAL = (
 _US = 1000  # certain deadlines are kept as integer microseconds in the frontier
 
 
-@dataclass
-class _Suspect:
-    kind: str
-    op: Op
+class _Obs(NamedTuple):
+    op_id: int
+    f: str
+    invoke_ns: int
+    complete_ns: int
+    found: bool
     start_ms: float
     end_ms: float
-    bound_ms: float  # lost: the certain deadline; outlived: the largest possible deadline
-    bound_op: int | None
 
 
 @dataclass
 class _Session:
     certain: MaxFrontier = field(default_factory=MaxFrontier)  # complete_ns -> start + ttl
-    upper_ms: float = -math.inf  # largest possible deadline over the extensions arrived so far
-    upper_op: int | None = None
-    destroys: list[int] = field(default_factory=list)  # invoke_ns of destroys that may have run
-    suspects: list[_Suspect] = field(default_factory=list)
+    extensions: list[tuple[int, float, int]] = field(default_factory=list)  # invoke_ns, deadline, op
+    first_destroy_ns: float = math.inf  # invoke of the earliest destroy that may have run
+    observations: list[_Obs] = field(default_factory=list)
     tenant: Any = None
+
+
+def _latest_before(
+    extensions: list[tuple[int, float, int]],
+) -> tuple[list[int], list[tuple[float, int]], list[tuple[float, int]]]:
+    """Sorted invoke times and, per prefix, the largest and second largest possible deadline (so
+    an observation can leave itself out)."""
+    extensions.sort()
+    times = [e[0] for e in extensions]
+    best: list[tuple[float, int]] = []
+    second: list[tuple[float, int]] = []
+    b1: tuple[float, int] = (-math.inf, -1)
+    b2: tuple[float, int] = (-math.inf, -1)
+    for _, deadline, op_id in extensions:
+        if deadline > b1[0]:
+            b1, b2 = (deadline, op_id), b1
+        elif deadline > b2[0]:
+            b2 = (deadline, op_id)
+        best.append(b1)
+        second.append(b2)
+    return times, best, second
 
 
 class Sessions:
@@ -93,7 +117,6 @@ class Sessions:
         self._sessions: dict[str, _Session] = {}
         self._examples = Examples()
         self._judged = 0
-        self._unexplained = 0  # found, but no op that could have created it was recorded
         self._malformed = 0
         self._ops: dict[str, int] = {}
 
@@ -112,12 +135,15 @@ class Sessions:
         if op.f == _FINAL:
             keys = op.get("keys")
             listed = op.completion.get("value") if op.completion is not None else None
-            if op.outcome != OpType.OK or not isinstance(keys, list) or not isinstance(listed, list):
+            if op.outcome != OpType.OK:
+                return
+            if not isinstance(keys, list) or not isinstance(listed, list):
+                self._malformed += 1
                 return
             present = set(listed)
             for key in keys:
                 if isinstance(key, str):
-                    self._observation(op, key, self._state(key), key in present, window)
+                    self._observation(op, self._state(key), key in present, window)
             return
         key = op.get("key")
         if not isinstance(key, str):
@@ -129,77 +155,74 @@ class Sessions:
         ttl = self.ttl_ms if ttl is None else ttl
         if op.f == _DESTROY:
             if op.outcome != OpType.FAIL:
-                st.destroys.append(op.invoke_ns)
+                st.first_destroy_ns = min(st.first_destroy_ns, op.invoke_ns)
             return
         found: bool | None = None
         if op.outcome == OpType.OK and op.f in (_TOUCH, _READ):
             value = op.completion.get("value") if op.completion is not None else None
             found = bool(value)
-            self._observation(op, key, st, found, window)
+            self._observation(op, st, found, window)
         extends = op.f == _CREATE or (op.f == _TOUCH and found is not False)
         if not extends or op.outcome == OpType.FAIL:
             return
         if op.outcome == OpType.OK and op.complete_ns is not None:  # certainly applied
             st.certain.add(op.complete_ns, math.floor((window[0] + ttl) * _US), op.id)
-        self._extension(st, op, window[1] + ttl)
+        # possibly applied at any time up to its completion (never completed: the session may live on)
+        st.extensions.append((op.invoke_ns, window[1] + ttl, op.id))
 
-    def _extension(self, st: _Session, op: Op, deadline_ms: float) -> None:
-        """A possible extension up to ``deadline_ms``; clears suspects it explains."""
-        if deadline_ms > st.upper_ms:
-            st.upper_ms, st.upper_op = deadline_ms, op.id
-        if st.suspects:
-            st.suspects = [
-                s
-                for s in st.suspects
-                if not (
-                    s.kind == "session-outlived-ttl"
-                    and s.op.id != op.id
-                    and op.invoke_ns < (s.op.complete_ns or math.inf)
-                    and deadline_ms >= s.start_ms - self.clock_skew_ms
-                )
-            ]
+    @staticmethod
+    def _observation(op: Op, st: _Session, found: bool, window: tuple[float, float]) -> None:
+        done = op.complete_ns if op.complete_ns is not None else op.invoke_ns
+        st.observations.append(_Obs(op.id, op.f, op.invoke_ns, done, found, window[0], window[1]))
 
-    def _observation(self, op: Op, key: str, st: _Session, found: bool, window: tuple[float, float]) -> None:
-        start, end = window
-        if found:
-            if st.upper_ms < start - self.clock_skew_ms:
-                st.suspects.append(_Suspect("session-outlived-ttl", op, start, end, st.upper_ms, st.upper_op))
+    def _judge(self, key: str, st: _Session) -> None:
+        """By the recorded times, whatever the order of the lines in the file."""
+        times, best, second = _latest_before(st.extensions)
+        for obs in st.observations:
+            if obs.found:
+                self._judged += 1
+                i = bisect_left(times, obs.complete_ns)  # extensions invoked before it completed
+                upper: tuple[float, int] = (-math.inf, -1)
+                if i:
+                    upper = best[i - 1] if best[i - 1][1] != obs.op_id else second[i - 1]
+                if upper[0] == -math.inf:
+                    self._add("phantom-session", key, st, obs, None, None)
+                elif upper[0] < obs.start_ms - self.clock_skew_ms:
+                    self._add("session-outlived-ttl", key, st, obs, upper[0], upper[1])
+                continue
+            certain = st.certain.before(obs.invoke_ns)
+            if certain is None:
+                continue  # nothing guaranteed it existed
             self._judged += 1
-            return
-        certain = st.certain.before(op.invoke_ns)
-        if certain is None:
-            return  # nothing guaranteed it existed
-        self._judged += 1
-        deadline = certain[0] / _US
-        if deadline > end + self.clock_skew_ms:
-            st.suspects.append(_Suspect("session-lost", op, start, end, deadline, certain[1]))
+            deadline = certain[0] / _US
+            if deadline > obs.end_ms + self.clock_skew_ms and not st.first_destroy_ns < obs.complete_ns:
+                self._add("session-lost", key, st, obs, deadline, certain[1])
+
+    def _add(
+        self, kind: str, key: str, st: _Session, obs: _Obs, bound_ms: float | None, bound_op: int | None
+    ) -> None:
+        example: dict[str, Any] = {
+            "kind": kind,
+            "key": key,
+            "tenant": st.tenant,
+            "op": obs.op_id,
+            "f": obs.f,
+            "observed": "absent" if kind == "session-lost" else "present",
+            "invoke_ms": run_ms(obs.invoke_ns),
+            "complete_ms": run_ms(obs.complete_ns),
+            "observed_wall_ms": [obs.start_ms, obs.end_ms],
+        }
+        if kind == "phantom-session":
+            example["reason"] = "found, but no op that could create it was invoked before"
+        else:
+            bound = "deadline_at_least_ms" if kind == "session-lost" else "deadline_at_most_ms"
+            example[bound] = bound_ms
+            example["deadline_op"] = bound_op
+        self._examples.add(obs.invoke_ns, example)
 
     def finish(self) -> Verdict:
         for key, st in self._sessions.items():
-            for s in st.suspects:
-                done = s.op.complete_ns if s.op.complete_ns is not None else math.inf
-                if s.kind == "session-lost" and any(ns < done for ns in st.destroys):
-                    continue
-                if s.kind == "session-outlived-ttl" and s.bound_ms == -math.inf:
-                    self._unexplained += 1  # no recorded op created it: not a TTL question
-                    continue
-                bound = "deadline_at_least_ms" if s.kind == "session-lost" else "deadline_at_most_ms"
-                self._examples.add(
-                    s.op.invoke_ns,
-                    {
-                        "kind": s.kind,
-                        "key": key,
-                        "tenant": st.tenant,
-                        "op": s.op.id,
-                        "f": s.op.f,
-                        "observed": "absent" if s.kind == "session-lost" else "present",
-                        "invoke_ms": run_ms(s.op.invoke_ns),
-                        "complete_ms": run_ms(s.op.complete_ns),
-                        "observed_wall_ms": [s.start_ms, s.end_ms],
-                        bound: s.bound_ms,
-                        "deadline_op": s.bound_op,
-                    },
-                )
+            self._judge(key, st)
         n = self._examples.count
         by_kind = self._examples.by_kind
         details: dict[str, Any] = {
@@ -208,9 +231,9 @@ class Sessions:
             "observations_judged": self._judged,
             "lost": by_kind.get("session-lost", 0),
             "outlived_ttl": by_kind.get("session-outlived-ttl", 0),
+            "phantom": by_kind.get("phantom-session", 0),
             "ttl_ms": self.ttl_ms,
             "clock_skew_ms": self.clock_skew_ms,
-            "found_but_never_created": self._unexplained,
             "malformed_ops": self._malformed,
         }
         if self._judged == 0:
@@ -218,7 +241,7 @@ class Sessions:
         status: Status = "invalid" if n else "valid"
         summary = (
             f"{self._judged} session observations: {details['lost']} lost within their TTL, "
-            f"{details['outlived_ttl']} alive past it"
+            f"{details['outlived_ttl']} alive past it, {details['phantom']} found that no op created"
         )
         return Verdict(NAME, status, n, summary, self._examples.examples(), details)
 

@@ -375,7 +375,8 @@ def test_clock_going_backwards_is_noted() -> None:
     assert "went backwards 1 times" in v.summary
 
 
-def test_malformed_ops_are_counted_not_fatal() -> None:
+def test_malformed_ops_are_counted_not_fatal_and_forbid_valid() -> None:
+    """A malformed op is counted, the rest still judged, but nothing judged it: not ``valid``."""
     sim = LimiterSim()
     sim.call(SOLO, "ok")
     records = [
@@ -384,7 +385,7 @@ def test_malformed_ops_are_counted_not_fatal() -> None:
         {"id": 50, "type": "ok", "process": "w", "f": "rate_limit", "time_ns": 10**12 + 1, "value": 1},
     ]
     v = check_rate_limit(pair_ops(records))
-    assert v.status == "valid" and v.details["malformed_ops"] == 1
+    assert v.status == "unknown" and v.details["malformed_ops"] == 1 and "1 malformed ops" in v.summary
 
 
 def test_examples_are_capped_and_group_breaches_kept() -> None:

@@ -41,7 +41,8 @@ def test_read_after_own_write_that_sees_it_is_valid() -> None:
     h = History()
     write(h, "s1", "k", 0, 2, "ok", 1)
     read(h, "s1", "k", 3, 4, 1)
-    read(h, "s1", "k", 5, 6, 2)  # newer than own write: fine
+    write(h, "s2", "k", 3, 7, "ok", 2)  # another session's, in flight during the next read
+    read(h, "s1", "k", 5, 6, 2)  # newer than own write: fine (version 2 was being written)
     v = check(h)
     assert v.status == "valid" and v.name == NAME
     assert v.details["reads_after_own_write"] == 2 and v.details["stale_reads"] == 0
