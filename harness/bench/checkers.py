@@ -13,7 +13,7 @@ with all checkers together, then (``--per-checker``) each checker alone. Targets
 ≤ 1 GiB for all checkers together.
 
 The linearizability checker's search is exponential in the worst case, so its bound is measured
-apart (:func:`harness.checkers.linearizable.bench`: registers of 25–200 ops from 5, 10 and 20
+apart (:func:`harness.bench.linearizability.bench`: registers of 25–200 ops from 5, 10 and 20
 concurrent processes, valid and with one certainly stale read) and reported with ``max_ops`` and
 ``max_steps`` under ``linearizability_bound``.
 """
@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.bench import linearizability as lin_bench
 from harness.bench.history import CHECKER_PARAMS, generate
 from harness.checkers import CHECKERS, Verdict, build_checkers, run_checkers
 from harness.checkers import linearizable as lin
@@ -122,7 +123,7 @@ def linearizability_bound(seeds: int = 5) -> dict[str, Any]:
     """The search's bound and its cost by register size and concurrency (in this process: it is
     CPU only, and its memory is one register's)."""
     t0 = time.perf_counter()
-    rows = {str(p): lin.bench(processes=p, seeds=seeds) for p in BOUND_PROCESSES}
+    rows = {str(p): lin_bench.bench(processes=p, seeds=seeds) for p in BOUND_PROCESSES}
     return {
         "max_ops": lin.MAX_OPS,
         "max_steps": lin.MAX_STEPS,

@@ -59,6 +59,7 @@ def generate(path: Path, ops: int, seed: int = 1) -> dict[str, Any]:
             w.advance(t)  # nothing is scheduled before the clock from here on
         workload_ops = w.ops
         # the run ends: what is in flight completes (the heap), then the final reads after healing
+        ingestion.model.settle()
         end = max([t, *(p[0] for p in w.pending)]) + S
         w.advance()
         end = ingestion.model.final(end, 1000, 2000)

@@ -58,11 +58,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from harness.audit_chain import GENESIS, audit_hash
+from harness.audit_chain import audit_hash
 from harness.checkers._common import Examples, as_num, wall_window
+from harness.checkers.audit_judge import Inserted, Stored, TenantRead, judge_tenant
 from harness.checkers.compose import fold
 from harness.checkers.verdict import Status, Verdict, run_ms
 from harness.history.loader import Op
@@ -71,35 +71,6 @@ from harness.ops import OpType
 NAME = "audit-trail-integrity"
 
 DAY_MS = 86_400_000
-
-
-@dataclass(slots=True)
-class _Inserted:
-    hash: str
-    prev_hash: str
-    digest: str  # audit_hash of what was sent (normally == hash)
-    expires_ms: float
-    op_id: int
-    invoke_ns: int
-    outcome: str | None
-
-
-@dataclass(slots=True)
-class _Stored:
-    audit_id: str
-    hash: str
-    prev_hash: str
-    digest: str
-    op_id: int
-    read_ns: int
-
-
-@dataclass
-class _TenantRead:
-    records: list[_Stored]
-    latest_ms: float = -math.inf  # the latest wall-clock ms any page of the read can have run at
-    first_ns: int = 0
-    usable: bool = True
 
 
 class AuditTrail:
@@ -112,9 +83,9 @@ class AuditTrail:
         self.retention_ms = retention_ms
         self.clock_skew_ms = clock_skew_ms
         # tenant -> audit_id -> what was sent; tenant -> hash of a sent record -> its audit_id
-        self._inserted: dict[str, dict[str, _Inserted]] = {}
+        self._inserted: dict[str, dict[str, Inserted]] = {}
         self._by_hash: dict[str, dict[str, str]] = {}
-        self._reads: dict[str, _TenantRead] = {}
+        self._reads: dict[str, TenantRead] = {}
         self._examples = Examples()
         self._inserts: dict[str, int] = {}
         self._tampers_refused = 0
@@ -153,7 +124,7 @@ class AuditTrail:
         assert isinstance(rec, dict)
         if op.outcome == OpType.FAIL:
             return  # certainly not stored
-        ins = _Inserted(
+        ins = Inserted(
             rec["hash"],
             rec["prev_hash"],
             audit_hash(rec, rec["prev_hash"]),
@@ -168,7 +139,7 @@ class AuditTrail:
     def _observe_final(self, op: Op, tenant: str) -> None:
         read = self._reads.get(tenant)
         if read is None:
-            read = self._reads[tenant] = _TenantRead([], first_ns=op.invoke_ns)
+            read = self._reads[tenant] = TenantRead([], first_ns=op.invoke_ns)
         window = wall_window(op)
         records = op.completion.get("value") if op.completion is not None else None
         if op.outcome != OpType.OK or not isinstance(records, list):
@@ -186,7 +157,7 @@ class AuditTrail:
                 self._unreadable.append((tenant, op.id, op.invoke_ns, rec))
                 continue
             read.records.append(
-                _Stored(
+                Stored(
                     rec["audit_id"],
                     rec["hash"],
                     rec["prev_hash"],
@@ -230,119 +201,6 @@ class AuditTrail:
     def _add(self, kind: str, tenant: str, sort_ns: int, **fields: Any) -> None:
         self._examples.add(sort_ns, {"kind": kind, "tenant": tenant, **fields})
 
-    def _judge_tenant(self, tenant: str, read: _TenantRead) -> None:
-        inserted = self._inserted.get(tenant, {})
-        present: dict[str, _Stored] = {}
-        children: dict[str, list[_Stored]] = {}
-        for rec in read.records:
-            if rec.audit_id in present:
-                self._add(
-                    "audit-chain-broken",
-                    tenant,
-                    rec.read_ns,
-                    audit_id=rec.audit_id,
-                    reason="the same audit_id is stored twice",
-                    final_read_op=rec.op_id,
-                )
-                continue
-            present[rec.audit_id] = rec
-            children.setdefault(rec.prev_hash, []).append(rec)
-            ins = inserted.get(rec.audit_id)
-            where = {
-                "audit_id": rec.audit_id,
-                "final_read_op": rec.op_id,
-                "final_read_ms": run_ms(rec.read_ns),
-            }
-            if rec.hash != rec.digest:
-                self._add(
-                    "audit-hash-mismatch",
-                    tenant,
-                    rec.read_ns,
-                    stored_hash=rec.hash,
-                    computed_hash=rec.digest,
-                    **where,
-                )
-            if ins is None:
-                self._add(
-                    "audit-record-forged",
-                    tenant,
-                    rec.read_ns,
-                    reason="no audit_insert of this tenant sent this record",
-                    **where,
-                )
-                continue
-            if (rec.digest, rec.hash, rec.prev_hash) != (ins.digest, ins.hash, ins.prev_hash):
-                changed = [
-                    name
-                    for name, a, b in (
-                        ("content", rec.digest, ins.digest),
-                        ("hash", rec.hash, ins.hash),
-                        ("prev_hash", rec.prev_hash, ins.prev_hash),
-                    )
-                    if a != b
-                ]
-                self._add(
-                    "audit-record-edited",
-                    tenant,
-                    ins.invoke_ns,
-                    insert_op=ins.op_id,
-                    insert_ms=run_ms(ins.invoke_ns),
-                    changed=changed,
-                    **where,
-                )
-
-        deleted: set[str] = set()  # hashes of records reported deleted
-        expired: set[str] = set()  # hashes of records legitimately gone
-        for audit_id, ins in inserted.items():
-            if audit_id in present:
-                continue
-            if read.latest_ms >= ins.expires_ms - self.clock_skew_ms:
-                expired.add(ins.hash)  # past its retention: the TTL monitor may have removed it
-                continue
-            if ins.outcome != OpType.OK:
-                continue  # may never have landed (a record linking to it is a broken chain)
-            deleted.add(ins.hash)
-            self._add(
-                "audit-record-deleted",
-                tenant,
-                ins.invoke_ns,
-                audit_id=audit_id,
-                insert_op=ins.op_id,
-                insert_ms=run_ms(ins.invoke_ns),
-                expires_at_ms=ins.expires_ms,
-                final_read_wall_ms=read.latest_ms,
-                final_read_ms=run_ms(read.first_ns),
-            )
-
-        present_hashes = {rec.hash for rec in present.values()}
-        for prev, recs in children.items():
-            if len(recs) > 1:
-                self._add(
-                    "audit-chain-broken",
-                    tenant,
-                    read.first_ns,
-                    reason="fork: records share a predecessor",
-                    prev_hash=prev,
-                    audit_ids=sorted(r.audit_id for r in recs)[:10],
-                    final_read_ms=run_ms(read.first_ns),
-                )
-            # the first record, a link to a present record, or one to a record whose absence is
-            # reported (deleted) or allowed (expired: the TTL monitor removes expired records in
-            # no particular order, so a trimmed chain may have gaps)
-            if prev == GENESIS or prev in present_hashes or prev in deleted or prev in expired:
-                continue
-            for rec in recs:
-                self._add(
-                    "audit-chain-broken",
-                    tenant,
-                    rec.read_ns,
-                    audit_id=rec.audit_id,
-                    reason="predecessor hash matches no record inserted or stored",
-                    prev_hash=prev,
-                    predecessor=self._by_hash.get(tenant, {}).get(prev),
-                    final_read_op=rec.op_id,
-                )
-
     def finish(self) -> Verdict:
         for op, tenant in self._tampers:
             self._judge_tamper(op, tenant)
@@ -367,7 +225,14 @@ class AuditTrail:
                 unjudged.append(tenant)
                 continue
             judged += 1
-            self._judge_tenant(tenant, read)
+            judge_tenant(
+                self._add,
+                tenant,
+                read,
+                self._inserted.get(tenant, {}),
+                self._by_hash.get(tenant, {}),
+                self.clock_skew_ms,
+            )
         n = self._examples.count
         details: dict[str, Any] = {
             "inserts": self._inserts,

@@ -35,7 +35,6 @@ history is linearizable when every completed op is linearized.
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -54,7 +53,7 @@ MAX_STEPS = 1_000_000
 #: Over all keys together: about 10 s of search on our machine, so the checker stays bounded.
 MAX_TOTAL_STEPS = 20_000_000
 
-_READ, _WRITE, _CAS = "reg_read", "reg_write", "reg_cas"
+READ, WRITE, _CAS = "reg_read", "reg_write", "reg_cas"
 
 
 def _freeze(value: Any) -> str:
@@ -71,8 +70,8 @@ def _thaw(frozen: Any) -> Any:
 
 
 @dataclass(slots=True)
-class _Entry:
-    kind: str  # _READ, _WRITE or _CAS
+class Entry:
+    kind: str  # READ, WRITE or _CAS
     arg: Any  # read: value read; write: value written; cas: (expected, new)
     call_ns: int
     ret_ns: int | None  # None: may take effect any time after the call, or never
@@ -88,16 +87,16 @@ class _Result:
     prefix: list[int] | None = None  # indices linearized before it
 
 
-def _apply(entry: _Entry, state: Any) -> tuple[bool, Any]:
-    if entry.kind == _WRITE:
+def _apply(entry: Entry, state: Any) -> tuple[bool, Any]:
+    if entry.kind == WRITE:
         return True, entry.arg
-    if entry.kind == _READ:
+    if entry.kind == READ:
         return state == entry.arg, state
     expected, new = entry.arg
     return (True, new) if state == expected else (False, state)
 
 
-def search(entries: list[_Entry], initial: Any = None, max_steps: int = MAX_STEPS) -> _Result:
+def search(entries: list[Entry], initial: Any = None, max_steps: int = MAX_STEPS) -> _Result:
     """Wing–Gong–Lowe over one register's ops."""
     events: list[tuple[int, int, int]] = []  # (time, 0 call / 1 return, op index)
     for i, e in enumerate(entries):
@@ -186,12 +185,12 @@ class LinearizableRegisters:
     ) -> None:
         if min(max_ops, max_steps, max_total_steps) <= 0:
             raise ValueError("max_ops, max_steps and max_total_steps must be positive")
-        self.fs: frozenset[str] | None = frozenset({_READ, _WRITE, _CAS})
+        self.fs: frozenset[str] | None = frozenset({READ, WRITE, _CAS})
         self.max_ops = max_ops
         self.max_steps = max_steps
         self.max_total_steps = max_total_steps
         self.initial = _freeze(initial)
-        self._keys: dict[str, list[_Entry]] = {}
+        self._keys: dict[str, list[Entry]] = {}
         self._over: dict[str, int] = {}  # keys past max_ops -> how many ops they had
         self._ops: dict[str, int] = {}
         self._malformed = 0
@@ -206,11 +205,11 @@ class LinearizableRegisters:
         if op.outcome == OpType.FAIL:
             return  # certainly no effect
         unknown = op.outcome != OpType.OK
-        if op.f == _READ:
+        if op.f == READ:
             if unknown or op.completion is None:
                 return  # an unknown read constrains nothing
             arg: Any = _freeze(op.completion.get("value"))
-        elif op.f == _WRITE:
+        elif op.f == WRITE:
             arg = _freeze(op.invoke.get("value"))
         else:
             pair = op.invoke.get("value")
@@ -226,7 +225,7 @@ class LinearizableRegisters:
             self._over[key] = len(entries) + 1
             del self._keys[key]  # past the bound: memory is not kept for it
             return
-        entries.append(_Entry(op.f, arg, op.invoke_ns, None if unknown else op.complete_ns, op.id))
+        entries.append(Entry(op.f, arg, op.invoke_ns, None if unknown else op.complete_ns, op.id))
 
     def finish(self) -> Verdict:
         unknown: dict[str, str] = {k: f"{n} ops > max_ops {self.max_ops}" for k, n in self._over.items()}
@@ -275,7 +274,7 @@ class LinearizableRegisters:
         return Verdict(NAME, status, n, summary, self._examples.examples(), details)
 
     @staticmethod
-    def _example(key: str, entries: list[_Entry], result: _Result, seconds: float) -> dict[str, Any]:
+    def _example(key: str, entries: list[Entry], result: _Result, seconds: float) -> dict[str, Any]:
         stuck = entries[result.stuck if result.stuck is not None else 0]
         end = stuck.ret_ns if stuck.ret_ns is not None else float("inf")
         concurrent = [
@@ -301,102 +300,3 @@ class LinearizableRegisters:
 
 def check_linearizable(ops: Iterable[Op], **params: Any) -> Verdict:
     return fold(LinearizableRegisters(**params), ops)
-
-
-# --- measuring the bound --------------------------------------------------------------------------
-
-
-def random_history(n: int, processes: int = 5, seed: int = 0, info_rate: float = 0.05) -> list[_Entry]:
-    """A linearizable register history of ``n`` ops from ``processes`` concurrent clients: each op
-    takes effect at a random point inside its interval; unique write values."""
-    rng = random.Random(seed)
-    free_at = [0] * processes
-    state: Any = None
-    effects: list[tuple[int, int]] = []  # (effect time, index)
-    pending: list[_Entry] = []
-    for i in range(n):
-        p = rng.randrange(processes)
-        call = free_at[p] + rng.randrange(1, 50)
-        ret = call + rng.randrange(1, 200)
-        free_at[p] = ret
-        effects.append((rng.randrange(call, ret + 1), i))
-        is_write = rng.random() < 0.5
-        info = rng.random() < info_rate and is_write
-        pending.append(
-            _Entry(_WRITE if is_write else _READ, i if is_write else None, call, None if info else ret, i)
-        )
-    for _, i in sorted(effects):
-        e = pending[i]
-        if e.kind == _WRITE:
-            state = e.arg
-        else:
-            e.arg = state
-    return pending
-
-
-def _make_stale(entries: list[_Entry]) -> bool:
-    """Makes the last completed read return a value that is certainly stale: one written by an
-    acknowledged write that another acknowledged write (of another value) followed, both completed
-    before the read began. False when the history has no such pair. (Returning the *first* value
-    written is not enough: that write may be of unknown outcome, or concurrent with the read, and
-    then the history stays linearizable.)"""
-    reads = [e for e in entries if e.kind == _READ and e.ret_ns is not None]
-    if not reads:
-        return False
-    read = max(reads, key=lambda e: e.call_ns)
-    acked = [e for e in entries if e.kind == _WRITE and e.ret_ns is not None and e.ret_ns < read.call_ns]
-    for old in acked:
-        assert old.ret_ns is not None
-        if any(w.call_ns > old.ret_ns and w.arg != old.arg for w in acked):
-            read.arg = old.arg
-            return True
-    return False
-
-
-def bench(
-    sizes: Iterable[int] = (25, 50, 100, 200),
-    processes: int = 5,
-    info_rate: float = 0.05,
-    seeds: int = 5,
-    max_steps: int = MAX_STEPS,
-) -> dict[str, Any]:
-    """Median and worst seconds and search steps over ``seeds`` registers of each size: valid
-    histories, and the same with their last completed read returning a certainly stale value (the
-    search has to exhaust every ordering before it can answer invalid). ``status_counts`` shows
-    where the ``max_steps`` budget turns answers into ``unknown``."""
-    out: dict[str, Any] = {
-        "processes": processes,
-        "info_rate": info_rate,
-        "max_steps": max_steps,
-        "seeds": seeds,
-        "sizes": {},
-    }
-    for n in sizes:
-        row: dict[str, Any] = {}
-        for variant in ("valid", "stale-read"):
-            times: list[float] = []
-            steps: list[int] = []
-            counts: dict[str, int] = {}
-            for seed in range(seeds):
-                entries = random_history(n, processes, seed, info_rate)
-                if variant == "stale-read" and not _make_stale(entries):
-                    continue
-                started = time.perf_counter()
-                result = search(entries, None, max_steps)
-                times.append(time.perf_counter() - started)
-                steps.append(result.steps)
-                counts[result.status] = counts.get(result.status, 0) + 1
-            if not times:
-                row[variant] = {"histories": 0}
-                continue
-            row[variant] = {
-                "histories": len(times),
-                "median_seconds": round(sorted(times)[len(times) // 2], 4),
-                "worst_seconds": round(max(times), 4),
-                "median_steps": sorted(steps)[len(steps) // 2],
-                "worst_steps": max(steps),
-                "statuses": sorted(counts),
-                "status_counts": counts,
-            }
-        out["sizes"][str(n)] = row
-    return out

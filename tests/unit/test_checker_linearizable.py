@@ -11,13 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.checkers.linearizable import (
-    NAME,
-    bench,
-    check_linearizable,
-    random_history,
-    search,
-)
+from harness.bench.linearizability import bench, random_history
+from harness.checkers.linearizable import NAME, check_linearizable, search
 from tests.quality.cases._sim import MS, History, completion_order
 from tests.quality.cases._sim_register import simulate, steps_st
 from tests.quality.cases.linearizable import ANOMALIES

@@ -11,6 +11,7 @@ timeout stores nothing twice) and the ``incr`` of the event's counter window (op
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +57,10 @@ class Ingestion:
         self.stored: set[str] = set()
         self.written: dict[str, None] = {}  # tenants with an insert attempt, each read at the end
         self.events = 0
+        # INCRs take effect in the order they reach the server, not in the order events are drawn:
+        # a later event's INCR can be invoked before an earlier one's (shorter inserts), so they
+        # wait here, by invoke time, until no INCR can come before them (:meth:`settle`).
+        self._incrs: list[tuple[int, int, tuple[str, int, Event, int, str | None, bool]]] = []
 
     def begin(self, tenant: str, now_ms: int) -> Event:
         self.events += 1
@@ -117,19 +122,29 @@ class Ingestion:
     def incr(
         self, process: str, t: int, done: int, ev: Event, wait: int, outcome: str | None, applied: bool
     ) -> None:
-        """The ``INCR`` of ``ev``'s counter window (with ``WAIT wait`` when not 0)."""
-        key = self.counter_key(ev)
-        count = self.counters.setdefault(key, 0)
-        if takes_effect(outcome, applied):
-            count = self.counters[key] = count + 1
-        fields = {"key": key, "tenant": ev.tenant, "event_id": ev.event_id, **self._window(ev)}
-        if wait:
-            fields["wait"] = wait
-        self.sink.call(process, "incr", t, outcome, done, fields, {"value": count})
+        """The ``INCR`` of ``ev``'s counter window (with ``WAIT wait`` when not 0), invoked at ``t``:
+        applied and recorded once no earlier INCR can still come (:meth:`settle`)."""
+        heapq.heappush(self._incrs, (t, ev.n, (process, done, ev, wait, outcome, applied)))
+
+    def settle(self, until: int | None = None) -> None:
+        """Applies, in invoke-time order, every pending INCR invoked at or before ``until`` (all
+        when None). Safe for every ``until`` no later event starts before: an event's INCR is
+        invoked after its start."""
+        while self._incrs and (until is None or self._incrs[0][0] <= until):
+            t, _, (process, done, ev, wait, outcome, applied) = heapq.heappop(self._incrs)
+            key = self.counter_key(ev)
+            count = self.counters.setdefault(key, 0)
+            if takes_effect(outcome, applied):
+                count = self.counters[key] = count + 1
+            fields = {"key": key, "tenant": ev.tenant, "event_id": ev.event_id, **self._window(ev)}
+            if wait:
+                fields["wait"] = wait
+            self.sink.call(process, "incr", t, outcome, done, fields, {"value": count})
 
     def final(self, t: int, latency: int, step: int) -> int:
         """The final read of every counter, then of every written tenant's events; returns the time
         after them."""
+        self.settle()
         for key in sorted(self.counters):
             self.sink.call(
                 "final",
@@ -174,6 +189,7 @@ class IngestionTraffic:
             self.batch = self.picker.draw(1000)[::-1]
         rng, m, coin = self.rng, self.model, self.sim.coin
         start = t = self.next_at()
+        m.settle(start)  # no INCR still to come is invoked before this event starts
         ev = m.begin(self.batch.pop(), t // MS)
         limit = WHALE_LIMIT if ev.tenant == "whale" else LIMIT
         lat = rng.randrange(200_000, 3_000_000)
