@@ -49,29 +49,6 @@ CHECKERS: dict[str, type[Any]] = {
 }
 
 
-#: Checkers whose evidence only one plane produces: when that plane did not run they are reported
-#: ``not_run`` with its reason (judging an empty history would be a pass that proves nothing).
-#: Counters-reconcile judges the Redis side alone when MongoDB did not run, and says so.
-NEEDS_PLANE: dict[str, str] = {
-    acknowledged_writes.NAME: "mongodb",
-    no_duplicates.NAME: "mongodb",
-    audit_trail.NAME: "mongodb",
-}
-
-
-def needed_planes(*, ryw_plane: str | None = None, sessions_plane: str | None = None) -> dict[str, str]:
-    """:data:`NEEDS_PLANE` plus the checkers whose evidence comes from the plane a variant's data
-    path runs on: read-your-writes and monotonic-reads judge the profile reads (``ryw_plane``:
-    ``mongodb`` for the MongoDB read-your-writes modes), sessions judges the session store
-    (``sessions_plane``: ``mongodb`` for the MongoDB fallback store)."""
-    needs = dict(NEEDS_PLANE)
-    if ryw_plane is not None:
-        needs[read_your_writes.NAME] = needs[monotonic_reads.NAME] = ryw_plane
-    if sessions_plane is not None:
-        needs[sessions.NAME] = sessions_plane
-    return needs
-
-
 def checker_params(name: str) -> list[str]:
     """The keyword parameters checker ``name`` accepts."""
     sig = inspect.signature(CHECKERS[name])
@@ -124,6 +101,5 @@ __all__ = [
     "build_checkers",
     "checker_params",
     "fold",
-    "needed_planes",
     "run_checkers",
 ]

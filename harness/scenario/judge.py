@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.checkers import NEEDS_PLANE, build_checkers, needed_planes, run_checkers
+from harness.checkers import build_checkers, run_checkers
 from harness.errors import HarnessError
 from harness.history.loader import Op, stream_ops
 from harness.records import (
@@ -30,10 +30,9 @@ from harness.records import (
     load_record,
     write_record,
 )
-from harness.scenario.planes import MONGO_RYW_NEEDS
-from harness.scenario.spec import ScenarioSpec, TargetSpec, VariantSpec, load_scenario
+from harness.scenario.planes import NEEDS_PLANE, plane_skips, variant_planes
+from harness.scenario.spec import ScenarioSpec, TargetSpec, load_scenario
 from harness.scenario.targets import evaluate
-from harness.topology.mongo_features import FEATURES
 
 HISTORY = "history.jsonl"
 RESULTS = "results.json"
@@ -64,47 +63,6 @@ def _tap(ops: Iterable[Op], sinks: Sequence[Callable[[Op], None]]) -> Iterator[O
         for sink in sinks:
             sink(op)
         yield op
-
-
-def variant_planes(variant: VariantSpec) -> dict[str, str]:
-    """The plane each checker needs for this variant: the static :data:`NEEDS_PLANE` plus the
-    data paths the variant chose (a MongoDB read-your-writes mode, with the server features it
-    needs as ``mongodb:<feature>,...``; the MongoDB session fallback)."""
-    ryw_needs = MONGO_RYW_NEEDS.get(str(variant.ryw_mode))
-    return needed_planes(
-        ryw_plane=None if ryw_needs is None else requirement("mongodb", ryw_needs),
-        sessions_plane="mongodb" if variant.session_store == "fallback" else None,
-    )
-
-
-def requirement(plane: str, features: Sequence[str] = ()) -> str:
-    """``mongodb`` or ``mongodb:replication,causal_consistency``: a plane that must have run, on a
-    server with these features (:data:`harness.topology.mongo_features.FEATURES`)."""
-    return f"{plane}:{','.join(features)}" if features else plane
-
-
-def plane_skips(
-    checkers: Sequence[str], planes: Mapping[str, Plane], needs: Mapping[str, str] = NEEDS_PLANE
-) -> dict[str, str]:
-    """Checkers whose plane (``needs``, by default :data:`NEEDS_PLANE`) did not run (``results.json``
-    ``planes``), or ran on a server that lacks a feature the requirement names
-    (``mongodb:replication``: the plane's ``lacks``), with the reason."""
-    skipped: dict[str, str] = {}
-    for name in checkers:
-        if name not in needs:
-            continue
-        plane_name, _, features = needs[name].partition(":")
-        plane = planes.get(plane_name)
-        if plane is None:
-            continue
-        if plane.status != "ran":
-            skipped[name] = f"{plane_name} plane not run: {plane.reason or 'unknown reason'}"
-            continue
-        missing = [f for f in features.split(",") if f and f in plane.lacks]
-        if missing:
-            why = "; ".join(f"{FEATURES.get(f, f)}: {plane.lacks[f]}" for f in missing)
-            skipped[name] = f"{plane_name} plane ran on {plane.server or 'a server'} without {why}"
-    return skipped
 
 
 def check_variant(

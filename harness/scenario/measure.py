@@ -38,9 +38,9 @@ from harness.scenario.judge import (
     check_variant,
     evaluate_targets,
     mark_expected,
-    plane_skips,
 )
 from harness.scenario.kinds import kind_of
+from harness.scenario.planes import plane_skips
 from harness.scenario.play import VariantRun
 from harness.scenario.spec import ScenarioSpec
 

@@ -1,19 +1,26 @@
 """The plane rules in one place: what of a topology this machine can bring up, what a plane that
-did not run (or ran on a stand-in) means for a scenario's data paths, and what the MongoDB
-read-your-writes modes need of the server.
-
-The checker side of the same rules (which checker needs which plane for a variant, and which
-checkers and targets are not judged when a plane did not run) is in :mod:`harness.scenario.judge`
-and :mod:`harness.scenario.targets`, over the ``planes`` of ``results.json``."""
+did not run (or ran on a stand-in) means for a scenario's data paths, what the MongoDB
+read-your-writes modes need of the server, which plane each checker's evidence needs for a
+variant, and which checkers and targets are not judged when a plane did not run or ran on a
+server lacking what they need (over the ``planes`` of ``results.json``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from harness.checkers import (
+    acknowledged_writes,
+    audit_trail,
+    monotonic_reads,
+    no_duplicates,
+    read_your_writes,
+    sessions,
+)
 from harness.doctor import find_binary
 from harness.errors import HarnessError
+from harness.records import Plane
 from harness.topology import mongo as mongo_nodes
 from harness.topology.deployment import Deployment
 from harness.topology.mongo_features import FEATURES
@@ -30,6 +37,16 @@ MONGO_RYW_NEEDS: dict[str, tuple[str, ...]] = {
     "write_through": (),
 }
 MONGO_RYW_MODES = tuple(MONGO_RYW_NEEDS)
+
+
+class VariantChoices(Protocol):
+    """The data paths a variant chooses that decide which plane its checkers need."""
+
+    @property
+    def ryw_mode(self) -> str: ...
+
+    @property
+    def session_store(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -103,3 +120,80 @@ def mongo_path_blocked(dep: Deployment, needs: Sequence[str] = ()) -> str | None
     if features is None or not missing:
         return None
     return f"{features.name} lacks {FEATURES[missing[0]]} ({features.lacks[missing[0]]})"
+
+
+#: Checkers whose evidence only one plane produces: when that plane did not run they are reported
+#: ``not_run`` with its reason (judging an empty history would be a pass that proves nothing).
+#: Counters-reconcile judges the Redis side alone when MongoDB did not run, and says so.
+NEEDS_PLANE: dict[str, str] = {
+    acknowledged_writes.NAME: "mongodb",
+    no_duplicates.NAME: "mongodb",
+    audit_trail.NAME: "mongodb",
+}
+
+
+def needed_planes(*, ryw_plane: str | None = None, sessions_plane: str | None = None) -> dict[str, str]:
+    """:data:`NEEDS_PLANE` plus the checkers whose evidence comes from the plane a variant's data
+    path runs on: read-your-writes and monotonic-reads judge the profile reads (``ryw_plane``:
+    ``mongodb`` for the MongoDB read-your-writes modes), sessions judges the session store
+    (``sessions_plane``: ``mongodb`` for the MongoDB fallback store)."""
+    needs = dict(NEEDS_PLANE)
+    if ryw_plane is not None:
+        needs[read_your_writes.NAME] = needs[monotonic_reads.NAME] = ryw_plane
+    if sessions_plane is not None:
+        needs[sessions.NAME] = sessions_plane
+    return needs
+
+
+def variant_planes(variant: VariantChoices) -> dict[str, str]:
+    """The plane each checker needs for this variant: the static :data:`NEEDS_PLANE` plus the
+    data paths the variant chose (a MongoDB read-your-writes mode, with the server features it
+    needs as ``mongodb:<feature>,...``; the MongoDB session fallback)."""
+    ryw_needs = MONGO_RYW_NEEDS.get(str(variant.ryw_mode))
+    return needed_planes(
+        ryw_plane=None if ryw_needs is None else requirement("mongodb", ryw_needs),
+        sessions_plane="mongodb" if variant.session_store == "fallback" else None,
+    )
+
+
+def requirement(plane: str, features: Sequence[str] = ()) -> str:
+    """``mongodb`` or ``mongodb:replication,causal_consistency``: a plane that must have run, on a
+    server with these features (:data:`harness.topology.mongo_features.FEATURES`)."""
+    return f"{plane}:{','.join(features)}" if features else plane
+
+
+def plane_skips(
+    checkers: Sequence[str], planes: Mapping[str, Plane], needs: Mapping[str, str] = NEEDS_PLANE
+) -> dict[str, str]:
+    """Checkers whose plane (``needs``, by default :data:`NEEDS_PLANE`) did not run (``results.json``
+    ``planes``), or ran on a server that lacks a feature the requirement names
+    (``mongodb:replication``: the plane's ``lacks``), with the reason."""
+    skipped: dict[str, str] = {}
+    for name in checkers:
+        if name not in needs:
+            continue
+        plane_name, _, features = needs[name].partition(":")
+        plane = planes.get(plane_name)
+        if plane is None:
+            continue
+        if plane.status != "ran":
+            skipped[name] = f"{plane_name} plane not run: {plane.reason or 'unknown reason'}"
+            continue
+        missing = [f for f in features.split(",") if f and f in plane.lacks]
+        if missing:
+            why = "; ".join(f"{FEATURES.get(f, f)}: {plane.lacks[f]}" for f in missing)
+            skipped[name] = f"{plane_name} plane ran on {plane.server or 'a server'} without {why}"
+    return skipped
+
+
+def stand_in(measured_through: str | None, planes: Mapping[str, Plane]) -> str | None:
+    """Why a target measured through ``<plane>:<feature>`` is not judged: that plane ran on a server
+    lacking the feature (``results.json`` ``planes``), or None."""
+    if measured_through is None:
+        return None
+    plane_name, _, feature = measured_through.partition(":")
+    plane = planes.get(plane_name)
+    if plane is None or plane.status != "ran":
+        return None  # the plane is not in the measurement at all
+    why = plane.lacks.get(feature)
+    return None if why is None else f"measured through the {plane_name} plane on {plane.server}: {why}"

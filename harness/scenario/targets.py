@@ -6,6 +6,7 @@ import operator
 from collections.abc import Callable, Mapping
 
 from harness.records import Plane, RunMetrics, TargetResult
+from harness.scenario.planes import stand_in
 from harness.scenario.spec import TargetSpec
 
 OPS: dict[str, Callable[[float, float], bool]] = {
@@ -22,19 +23,6 @@ def lookup(metrics: RunMetrics, path: str) -> float | None:
     return metrics.lookup(path)
 
 
-def stand_in(target: TargetSpec, planes: Mapping[str, Plane]) -> str | None:
-    """Why ``target`` is not judged: its measurement passes through a plane that ran on a server
-    lacking the feature it names (``results.json`` ``planes``), or None."""
-    if target.measured_through is None:
-        return None
-    plane_name, _, feature = target.measured_through.partition(":")
-    plane = planes.get(plane_name)
-    if plane is None or plane.status != "ran":
-        return None  # the plane is not in the measurement at all
-    why = plane.lacks.get(feature)
-    return None if why is None else f"measured through the {plane_name} plane on {plane.server}: {why}"
-
-
 def evaluate(
     target: TargetSpec, metrics: RunMetrics, planes: Mapping[str, Plane] | None = None
 ) -> TargetResult:
@@ -45,7 +33,7 @@ def evaluate(
         shown = f"{target.ref}" + (f" × {target.factor:g}" if target.factor != 1 else "")
     else:
         threshold, shown = target.threshold, None
-    not_judged = stand_in(target, planes or {})
+    not_judged = stand_in(target.measured_through, planes or {})
     if not_judged is not None:
         status = "not_run"
     elif value is None or threshold is None:

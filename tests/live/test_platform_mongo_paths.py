@@ -19,8 +19,8 @@ from harness.clock import RunClock
 from harness.history.loader import stream_ops
 from harness.history.recorder import HistoryRecorder
 from harness.scenario.context import VariantContext
-from harness.scenario.judge import plane_skips, variant_planes
 from harness.scenario.kinds.platform import PlatformWorkload
+from harness.scenario.planes import plane_skips, variant_planes
 from harness.scenario.spec import ScenarioSpec, VariantSpec, load_scenario
 from harness.topology.deployment import Deployment
 from harness.topology.local import deploy, run_id_now

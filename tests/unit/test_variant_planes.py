@@ -15,7 +15,8 @@ import pytest
 from harness.clock import RunClock, seeded_random
 from harness.errors import SpecError
 from harness.records import Plane, RunMetrics, RunResults
-from harness.scenario.judge import check_variant, checking_config, plane_skips, recheck, variant_planes
+from harness.scenario.judge import check_variant, checking_config, recheck
+from harness.scenario.planes import plane_skips, variant_planes
 from harness.scenario.spec import MONGO_RYW_MODES, VariantSpec, load_scenario
 from harness.workload.engine.openloop import DriverStats
 from harness.workload.model.generator import EventGenerator

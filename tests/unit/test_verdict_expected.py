@@ -51,7 +51,8 @@ def test_only_the_named_variant_and_checker_are_marked() -> None:
 
 
 def test_checks_of_a_plane_that_did_not_run_are_reported_not_run(tmp_path: Path) -> None:
-    from harness.scenario.judge import check_variant, plane_skips
+    from harness.scenario.judge import check_variant
+    from harness.scenario.planes import plane_skips
 
     planes = {"redis": Plane(status="ran"), "mongodb": Plane(status="not_run", reason="no mongod: get it")}
     skip = plane_skips(["acknowledged-writes-survive", "counters-reconcile", "no-duplicates"], planes)

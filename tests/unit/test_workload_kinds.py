@@ -13,12 +13,11 @@ from typing import Any
 import pytest
 
 import harness
-from harness.checkers import NEEDS_PLANE
 from harness.clock import RunClock, seeded_random
 from harness.errors import HarnessError
 from harness.scenario.context import VariantContext
-from harness.scenario.judge import variant_planes
 from harness.scenario.kinds import KINDS, WorkloadKind, kind_of, register
+from harness.scenario.planes import NEEDS_PLANE, variant_planes
 from harness.scenario.spec import VariantSpec, WorkloadSpec, load_scenario
 
 RUN_LAYER = [Path(harness.__file__).parent / "scenario" / f"{m}.py" for m in ("runner", "play", "measure")]

@@ -18,12 +18,11 @@ from harness.faults.base import WorkloadControl
 from harness.metrics.hdr import LatencyHistograms
 from harness.ops import OpType
 from harness.scenario.context import VariantContext
-from harness.scenario.judge import variant_planes
 from harness.scenario.kinds.base import WorkloadKind
 from harness.scenario.kinds.platform_mongo import MongoSide
 from harness.scenario.kinds.platform_parts import Background
 from harness.scenario.parts import tenants_and_keys
-from harness.scenario.planes import MONGO_RYW_NEEDS, mongo_path_blocked
+from harness.scenario.planes import MONGO_RYW_NEEDS, mongo_path_blocked, variant_planes
 from harness.topology.deployment import replica_seeds
 from harness.workload.engine.openloop import DriverStats, Progress
 from harness.workload.model.generator import EventGenerator, GeneratorConfig

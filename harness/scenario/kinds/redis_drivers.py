@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from harness.checkers import NEEDS_PLANE
 from harness.clients.redis_router import SlotRouter
 from harness.faults.base import WorkloadControl
 from harness.metrics.hdr import LatencyHistograms
 from harness.scenario.context import VariantContext
 from harness.scenario.kinds.base import WorkloadKind
 from harness.scenario.parts import tenants_and_keys
+from harness.scenario.planes import NEEDS_PLANE
 from harness.scenario.spec import VariantSpec
 from harness.workload.engine.openloop import DriverStats, Progress
 from harness.workload.model.tenants import TenantPicker
