@@ -34,8 +34,6 @@ ALLOWED: dict[str, str] = {
     "bench/ingest.py::_measure": _BENCH,
     "bench/ingest.py::run": _BENCH,
     "checkers/linearizable.py::search": _CHECKERS,
-    "checkers/rate_limit.py": _CHECKERS,
-    "checkers/rate_limit.py::RateLimitHolds.finish": _CHECKERS,
     "report/svg.py::bar_chart": _REPORT,
     "report/svg.py::line_chart": _REPORT,
     "workload/mongo_plane/aggregation.py": _WORKLOAD,
