@@ -40,6 +40,8 @@ from harness.ops import OpType
 NAME = "acknowledged-writes-survive"
 _OPS_PER_EXAMPLE = 5
 _COUNTS = ("acked", "lost", "unknown_present", "unknown_absent", "failed", "failed_present")
+#: (invoke_ns, op id) to order examples by, and the example.
+_Finding = tuple[int, int, dict[str, Any]]
 
 
 class _Event:
@@ -108,11 +110,39 @@ class AcknowledgedWrites:
                 "no insert ops in history",
                 details={"final_reads": self.final.ops, "malformed_ops": self.final.malformed},
             )
-        reads = self.final.reads
+        stored_by_tenant = {t: Counter(r.event_ids) for t, r in self.final.reads.items()}
+        by_level, findings, unread = self._judge_written(stored_by_tenant)
+        unexpected = self._unexpected(stored_by_tenant)
+        findings += unexpected
+        findings.sort(key=lambda f: (f[0], f[1]))
+        totals = {c: sum(lv[c] for lv in by_level.values()) for c in _COUNTS}
+        violations = totals["lost"] + totals["failed_present"] + len(unexpected)
+        status: Status = "invalid" if violations else ("unknown" if unread else "valid")
+        summary = self._summary(by_level, totals, len(unexpected), unread)
+        details: dict[str, Any] = {
+            **totals,
+            "unexpected": len(unexpected),
+            "by_level": by_level,
+            "events": len(self.events),
+            "insert_ops": self.inserts,
+            "retried_events": sum(1 for ev in self.events.values() if ev.n_ok + ev.n_fail + ev.n_unknown > 1),
+            "tenants_read": len(self.final.reads),
+            "tenants_unread": len(unread),
+            "tenants_unread_sample": sorted(unread)[:MAX_EXAMPLES],
+            "final_reads_unusable": sum(self.final.unusable.values()),
+            "malformed_ops": self.malformed + self.final.malformed,
+        }
+        return Verdict(NAME, status, violations, summary, [f[2] for f in findings[:MAX_EXAMPLES]], details)
+
+    def _judge_written(
+        self, stored_by_tenant: dict[str, Counter[str]]
+    ) -> tuple[dict[str, dict[str, int]], list[_Finding], set[str]]:
+        """Each written event of a tenant that was read, counted per durability level as acknowledged
+        (lost when absent), unknown (present or absent) or failed (present is an anomaly): the
+        counts by level, the findings (lost and failed-present) and the tenants never read."""
         by_level: dict[str, dict[str, int]] = {}
-        findings: list[tuple[int, int, dict[str, Any]]] = []
+        findings: list[_Finding] = []
         unread: set[str] = set()
-        stored_by_tenant = {t: Counter(r.event_ids) for t, r in reads.items()}
         for (tenant, event_id), ev in self.events.items():
             stored = stored_by_tenant.get(tenant)
             if stored is None:
@@ -135,30 +165,29 @@ class AcknowledgedWrites:
                     kind = "failed-write-present"
             if kind is not None:
                 findings.append(self._finding(kind, tenant, event_id, ev))
-        unexpected = 0
+        return by_level, findings, unread
+
+    def _unexpected(self, stored_by_tenant: dict[str, Counter[str]]) -> list[_Finding]:
+        """A finding per stored event id that no insert op ever wrote for its tenant."""
+        findings: list[_Finding] = []
         for tenant, stored in stored_by_tenant.items():
             for event_id in stored:
                 if (tenant, event_id) not in self.events:
-                    unexpected += 1
-                    read = reads[tenant]
-                    findings.append(
-                        (
-                            read.invoke_ns,
-                            read.op_id,
-                            {
-                                "kind": "unexpected-event",
-                                "tenant": tenant,
-                                "event_id": event_id,
-                                "copies": stored[event_id],
-                                "final_read_op": read.op_id,
-                                "final_read_ms": run_ms(read.complete_ns),
-                            },
-                        )
-                    )
-        findings.sort(key=lambda f: (f[0], f[1]))
-        totals = {c: sum(lv[c] for lv in by_level.values()) for c in _COUNTS}
-        violations = totals["lost"] + totals["failed_present"] + unexpected
-        status: Status = "invalid" if violations else ("unknown" if unread else "valid")
+                    read = self.final.reads[tenant]
+                    example: dict[str, Any] = {
+                        "kind": "unexpected-event",
+                        "tenant": tenant,
+                        "event_id": event_id,
+                        "copies": stored[event_id],
+                        "final_read_op": read.op_id,
+                        "final_read_ms": run_ms(read.complete_ns),
+                    }
+                    findings.append((read.invoke_ns, read.op_id, example))
+        return findings
+
+    def _summary(
+        self, by_level: dict[str, dict[str, int]], totals: dict[str, int], unexpected: int, unread: set[str]
+    ) -> str:
         levels = ", ".join(
             f"{lvl} lost {t['lost']:,} of {t['acked']:,} acknowledged" for lvl, t in sorted(by_level.items())
         )
@@ -169,22 +198,9 @@ class AcknowledgedWrites:
         )
         if unread:
             summary += f"; {len(unread):,} tenants without a usable final_events read"
-        details: dict[str, Any] = {
-            **totals,
-            "unexpected": unexpected,
-            "by_level": by_level,
-            "events": len(self.events),
-            "insert_ops": self.inserts,
-            "retried_events": sum(1 for ev in self.events.values() if ev.n_ok + ev.n_fail + ev.n_unknown > 1),
-            "tenants_read": len(reads),
-            "tenants_unread": len(unread),
-            "tenants_unread_sample": sorted(unread)[:MAX_EXAMPLES],
-            "final_reads_unusable": sum(self.final.unusable.values()),
-            "malformed_ops": self.malformed + self.final.malformed,
-        }
-        return Verdict(NAME, status, violations, summary, [f[2] for f in findings[:MAX_EXAMPLES]], details)
+        return summary
 
-    def _finding(self, kind: str, tenant: str, event_id: str, ev: _Event) -> tuple[int, int, dict[str, Any]]:
+    def _finding(self, kind: str, tenant: str, event_id: str, ev: _Event) -> _Finding:
         read = self.final.reads[tenant]
         first = ev.ok[:2] if ev.ok is not None else (ev.first or (0, 0))
         example: dict[str, Any] = {

@@ -44,6 +44,8 @@ NAME = "acknowledged-increments-survive"
 
 #: How many op ids an example lists per kind of evidence.
 _EXAMPLE_OPS = 5
+#: Totals of a verdict and of each WAIT level, in their order in the details.
+_TOTALS = ("acked", "unknown", "failed", "lost", "phantom")
 
 
 @dataclass
@@ -143,92 +145,138 @@ class AcknowledgedIncrements:
             st.final_order = (op.invoke_ns, op.id)
 
     def finish(self) -> Verdict:
-        keys = self.keys
         if self.incr_ops == 0:
-            details0 = {"keys": len(keys), "malformed_ops": self.malformed}
+            details0 = {"keys": len(self.keys), "malformed_ops": self.malformed}
             return Verdict(NAME, "unknown", 0, "no incr ops in history", details=details0)
-
-        totals = {"acked": 0, "unknown": 0, "failed": 0, "lost": 0, "phantom": 0}
-        by_level: dict[str, dict[str, int]] = {}
-        examples: list[dict[str, Any]] = []
-        n_examples = 0
-        keys_lost = keys_phantom = 0
-        unjudged: list[str] = []
-        conflicting_reads: list[str] = []
-        duplicate_values = 0
-        backwards_total = 0
-
-        for st in sorted(keys.values(), key=lambda s: (s.first_ns, s.key)):
-            totals["acked"] += st.acked
-            totals["unknown"] += st.unknown
-            totals["failed"] += st.failed
-            level = "mixed" if len(st.levels) > 1 else next(iter(st.levels), "none")
-            lv = by_level.setdefault(level, {"acked": 0, "unknown": 0, "failed": 0, "lost": 0, "phantom": 0})
-            lv["acked"] += st.acked
-            lv["unknown"] += st.unknown
-            lv["failed"] += st.failed
-            upper = st.acked + st.unknown
-            dups = {v: sorted(ids) for v, ids in st.values.items() if len(ids) > 1}
-            n_dup = sum(len(ids) - 1 for ids in dups.values())
-            duplicate_values += n_dup
-            if len(st.final_values) > 1:
-                conflicting_reads.append(st.key)
-
-            lost = n_dup
-            phantom = st.max_ok - upper if st.max_ok is not None and st.max_ok > upper else 0
-            kinds: list[str] = []
-            backwards = _backwards(st.replies)
-            backwards_total += len(backwards)
-            if backwards:
-                kinds.append("incr-went-backwards")
-            if n_dup:
-                kinds.append("duplicate-incr-value")
-            if st.max_ok is not None and st.max_ok > upper:
-                kinds.append("phantom-incr-value")
-            final = st.final
-            if final is None:
-                if st.acked + st.unknown + st.failed > 0:
-                    unjudged.append(st.key)
-            else:
-                if final < st.acked:
-                    lost = max(lost, st.acked - final)
-                    kinds.append("lost")
-                if st.max_ok is not None and final < st.max_ok:
-                    lost = max(lost, st.max_ok - final)
-                    if final >= st.acked:  # counts alone would have missed it
-                        kinds.append("lost-below-incr-value")
-                if final > upper:
-                    phantom = max(phantom, final - upper)
-                    kinds.append("phantom")
-            if not kinds:
-                continue
-
-            totals["lost"] += lost
-            totals["phantom"] += phantom
-            lv["lost"] += lost
-            lv["phantom"] += phantom
-            keys_lost += lost > 0
-            keys_phantom += phantom > 0
-            n_examples += 1
-            # one example per kind of evidence, so each carries exactly one anomaly class
-            for kind in kinds:
-                if len(examples) >= MAX_EXAMPLES:
-                    break
-                if kind == "incr-went-backwards":
-                    examples.append(_backwards_example(st.key, backwards))
-                else:
-                    examples.append(self._example(st, kind, final, upper, lost, phantom, dups))
-
-        violations = totals["lost"] + totals["phantom"] + backwards_total
+        tally = _Tally()
+        for st in sorted(self.keys.values(), key=lambda s: (s.first_ns, s.key)):
+            tally.add(st, _judge(st))
+        violations = tally.totals["lost"] + tally.totals["phantom"] + tally.backwards
         status: Status
         if violations:
             status = "invalid"
-        elif unjudged:
+        elif tally.unjudged:
             status = "unknown"
         else:
             status = "valid"
+        incr_keys = sum(1 for st in self.keys.values() if st.acked + st.unknown + st.failed > 0)
+        details: dict[str, Any] = {
+            **tally.totals,
+            "by_level": tally.by_level,
+            "keys": incr_keys,
+            "keys_read": sum(1 for st in self.keys.values() if st.final is not None),
+            "keys_with_lost": tally.keys_lost,
+            "keys_with_phantom": tally.keys_phantom,
+            "keys_with_violations": tally.keys_with_violations,
+            "duplicate_incr_values": tally.duplicate_values,
+            "incr_went_backwards": tally.backwards,
+            "keys_without_final_read": len(tally.unjudged),
+            "keys_without_final_read_sample": tally.unjudged[:MAX_EXAMPLES],
+            "keys_with_conflicting_final_reads": tally.conflicting_reads[:MAX_EXAMPLES],
+            "incr_ops": self.incr_ops,
+            "malformed_ops": self.malformed,
+        }
+        return Verdict(NAME, status, violations, tally.summary(incr_keys), tally.examples, details)
 
-        incr_keys = sum(1 for st in keys.values() if st.acked + st.unknown + st.failed > 0)
+
+@dataclass
+class _Judgement:
+    """One key's judgement: the WAIT level its losses count toward, the most INCRs could have
+    applied (``upper``: acked + unknown), how many increments were lost and phantom, and the kinds
+    of evidence found, in the order their examples are listed."""
+
+    level: str
+    upper: int
+    lost: int
+    phantom: int
+    kinds: list[str]
+    backwards: list[tuple[tuple[int, int, int, int], int, int]]
+    dups: dict[int, list[int]]  # value returned more than once -> the ok op ids that returned it
+
+
+def _judge(st: _KeyState) -> _Judgement:
+    """Judge one key: first by the values its ok INCRs returned (went backwards in real time,
+    returned twice, above what could have been applied), then by its final read."""
+    upper = st.acked + st.unknown
+    dups = {v: sorted(ids) for v, ids in st.values.items() if len(ids) > 1}
+    phantom = st.max_ok - upper if st.max_ok is not None and st.max_ok > upper else 0
+    j = _Judgement(
+        level="mixed" if len(st.levels) > 1 else next(iter(st.levels), "none"),
+        upper=upper,
+        lost=sum(len(ids) - 1 for ids in dups.values()),
+        phantom=phantom,
+        kinds=[],
+        backwards=_backwards(st.replies),
+        dups=dups,
+    )
+    if j.backwards:
+        j.kinds.append("incr-went-backwards")
+    if dups:
+        j.kinds.append("duplicate-incr-value")
+    if st.max_ok is not None and st.max_ok > upper:
+        j.kinds.append("phantom-incr-value")
+    if st.final is not None:
+        _judge_final(st, st.final, j)
+    return j
+
+
+def _judge_final(st: _KeyState, final: int, j: _Judgement) -> None:
+    """The final read against the acknowledged count and the largest value an ok INCR returned
+    (below either is lost), and against ``upper`` (above is phantom)."""
+    if final < st.acked:
+        j.lost = max(j.lost, st.acked - final)
+        j.kinds.append("lost")
+    if st.max_ok is not None and final < st.max_ok:
+        j.lost = max(j.lost, st.max_ok - final)
+        if final >= st.acked:  # counts alone would have missed it
+            j.kinds.append("lost-below-incr-value")
+    if final > j.upper:
+        j.phantom = max(j.phantom, final - j.upper)
+        j.kinds.append("phantom")
+
+
+class _Tally:
+    """The verdict's totals (overall and per WAIT level), key lists and examples, key by key."""
+
+    def __init__(self) -> None:
+        self.totals = dict.fromkeys(_TOTALS, 0)
+        self.by_level: dict[str, dict[str, int]] = {}
+        self.examples: list[dict[str, Any]] = []
+        self.keys_with_violations = self.keys_lost = self.keys_phantom = 0
+        self.unjudged: list[str] = []  # keys with INCRs but without a usable final read
+        self.conflicting_reads: list[str] = []
+        self.duplicate_values = self.backwards = 0
+
+    def add(self, st: _KeyState, j: _Judgement) -> None:
+        lv = self.by_level.setdefault(j.level, dict.fromkeys(_TOTALS, 0))
+        for name, n in (("acked", st.acked), ("unknown", st.unknown), ("failed", st.failed)):
+            self.totals[name] += n
+            lv[name] += n
+        self.duplicate_values += sum(len(ids) - 1 for ids in j.dups.values())
+        self.backwards += len(j.backwards)
+        if len(st.final_values) > 1:
+            self.conflicting_reads.append(st.key)
+        if st.final is None and st.acked + st.unknown + st.failed > 0:
+            self.unjudged.append(st.key)
+        if not j.kinds:
+            return
+        for name, n in (("lost", j.lost), ("phantom", j.phantom)):
+            self.totals[name] += n
+            lv[name] += n
+        self.keys_lost += j.lost > 0
+        self.keys_phantom += j.phantom > 0
+        self.keys_with_violations += 1
+        # one example per kind of evidence, so each carries exactly one anomaly class
+        for kind in j.kinds:
+            if len(self.examples) >= MAX_EXAMPLES:
+                break
+            if kind == "incr-went-backwards":
+                self.examples.append(_backwards_example(st.key, j.backwards))
+            else:
+                self.examples.append(_example(st, kind, j))
+
+    def summary(self, incr_keys: int) -> str:
+        totals, by_level = self.totals, self.by_level
         summary = (
             f"{totals['acked']} acknowledged INCRs over {incr_keys} keys: "
             f"{totals['lost']} lost, {totals['phantom']} phantom; "
@@ -238,62 +286,38 @@ class AcknowledgedIncrements:
             summary += "; " + ", ".join(
                 f"{lvl} lost {t['lost']} of {t['acked']}" for lvl, t in sorted(by_level.items())
             )
-        if backwards_total:
-            summary += f"; {backwards_total} INCR replies went backwards"
-        if unjudged:
-            summary += f"; {len(unjudged)} keys without a usable final read"
-        details: dict[str, Any] = {
-            **totals,
-            "by_level": by_level,
-            "keys": incr_keys,
-            "keys_read": sum(1 for st in keys.values() if st.final is not None),
-            "keys_with_lost": keys_lost,
-            "keys_with_phantom": keys_phantom,
-            "keys_with_violations": n_examples,
-            "duplicate_incr_values": duplicate_values,
-            "incr_went_backwards": backwards_total,
-            "keys_without_final_read": len(unjudged),
-            "keys_without_final_read_sample": unjudged[:MAX_EXAMPLES],
-            "keys_with_conflicting_final_reads": conflicting_reads[:MAX_EXAMPLES],
-            "incr_ops": self.incr_ops,
-            "malformed_ops": self.malformed,
-        }
-        return Verdict(NAME, status, violations, summary, examples, details)
+        if self.backwards:
+            summary += f"; {self.backwards} INCR replies went backwards"
+        if self.unjudged:
+            summary += f"; {len(self.unjudged)} keys without a usable final read"
+        return summary
 
-    @staticmethod
-    def _example(
-        st: _KeyState,
-        kind: str,
-        final: int | None,
-        upper: int,
-        lost: int,
-        phantom: int,
-        dups: dict[int, list[int]],
-    ) -> dict[str, Any]:
-        example: dict[str, Any] = {
-            "kind": kind,
-            "key": st.key,
-            "acked": st.acked,
-            "unknown": st.unknown,
-            "failed": st.failed,
-            "expected_min": max(st.acked, st.max_ok or 0),
-            "expected_max": upper,
-            "observed": final,
-            "lost": lost,
-            "phantom": phantom,
-            "max_ok_value": st.max_ok,
-            "max_ok_op": st.max_ok_op,
-            "max_ok_ms": run_ms(st.max_ok_ns),
-            "final_read_op": st.final_op,
-            "final_read_ms": run_ms(st.final_ns),
+
+def _example(st: _KeyState, kind: str, j: _Judgement) -> dict[str, Any]:
+    example: dict[str, Any] = {
+        "kind": kind,
+        "key": st.key,
+        "acked": st.acked,
+        "unknown": st.unknown,
+        "failed": st.failed,
+        "expected_min": max(st.acked, st.max_ok or 0),
+        "expected_max": j.upper,
+        "observed": st.final,
+        "lost": j.lost,
+        "phantom": j.phantom,
+        "max_ok_value": st.max_ok,
+        "max_ok_op": st.max_ok_op,
+        "max_ok_ms": run_ms(st.max_ok_ns),
+        "final_read_op": st.final_op,
+        "final_read_ms": run_ms(st.final_ns),
+    }
+    if j.dups:
+        example["duplicate_values"] = {
+            str(v): ids[:_EXAMPLE_OPS] for v, ids in sorted(j.dups.items())[:_EXAMPLE_OPS]
         }
-        if dups:
-            example["duplicate_values"] = {
-                str(v): ids[:_EXAMPLE_OPS] for v, ids in sorted(dups.items())[:_EXAMPLE_OPS]
-            }
-        if phantom and st.failed_ops:
-            example["failed_ops"] = [i for _, i in sorted(st.failed_ops)[:_EXAMPLE_OPS]]
-        return example
+    if j.phantom and st.failed_ops:
+        example["failed_ops"] = [i for _, i in sorted(st.failed_ops)[:_EXAMPLE_OPS]]
+    return example
 
 
 def _backwards(replies: list[tuple[int, int, int, int]]) -> list[tuple[tuple[int, int, int, int], int, int]]:

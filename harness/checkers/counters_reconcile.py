@@ -28,6 +28,7 @@ window comes from its ``windows`` entry, else from its insert op).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -178,81 +179,65 @@ class CountersReconcile:
             details0 = {"malformed_ops": self.malformed + self.final.malformed}
             return Verdict(NAME, "unknown", 0, "no incr ops in history", details=details0)
         mongo_ran = self.insert_ops > 0 or self.final.ops > 0
-        reads = self.final.reads
         findings: list[dict[str, Any]] = []
-        mismatches = disagree = unjudged = compared = stored_mismatches = 0
+        # finding kinds, and groups "compared" with MongoDB or left "unjudged"
+        counts: Counter[str] = Counter()
         groups = self._groups()
         for (tenant, window), s in sorted(groups.items(), key=lambda g: (g[0][0], str(g[0][1]))):
-            if mongo_ran and tenant in reads and not s.ma <= s.m <= s.ma + s.mu:
-                stored_mismatches += 1
-                findings.append(self._stored_mismatch(tenant, window, s))
-            if s.keys == 0:
-                if mongo_ran and tenant in reads and s.m:
-                    # stored documents for a window no counter was incremented in
-                    lo, hi = -(s.ma + s.mu), -s.ma
-                    if not lo <= -s.m <= hi:
-                        disagree += 1
-                        findings.append(self._disagree(tenant, window, s, lo, hi))
-                continue
-            if s.keys_unread:
-                unjudged += 1
-                continue
-            base = {
-                "tenant": tenant,
-                "window": window,
-                "counter": s.c,
-                "keys": s.keys,
-                "final_read_ops": sorted(s.read_ops),
-                "final_read_ms": run_ms(s.read_ns),
-            }
-            if not s.ra <= s.c <= s.ra + s.ru:
-                mismatches += 1
-                findings.append(
-                    {
-                        "kind": "counter-mismatch",
-                        **base,
-                        "acked_incr": s.ra,
-                        "unknown_incr": s.ru,
-                        "expected": [s.ra, s.ra + s.ru],
-                    }
-                )
-            if not mongo_ran:
-                continue
-            if tenant not in reads:
-                unjudged += 1
-                continue
-            compared += 1
-            lo, hi = s.ra - (s.ma + s.mu), (s.ra + s.ru) - s.ma
-            if not lo <= s.c - s.m <= hi:
-                disagree += 1
-                findings.append(self._disagree(tenant, window, s, lo, hi))
+            found, outcome = self._judge_group(tenant, window, s, mongo_ran)
+            findings += found
+            counts.update(f["kind"] for f in found)
+            if outcome is not None:
+                counts[outcome] += 1
+        mismatches, disagree = counts["counter-mismatch"], counts["planes-disagree"]
+        stored_mismatches = counts["stored-count-mismatch"]
         violations = mismatches + disagree + stored_mismatches
-        status: Status = "invalid" if violations else ("unknown" if unjudged else "valid")
+        status: Status = "invalid" if violations else ("unknown" if counts["unjudged"] else "valid")
         n_groups = sum(1 for s in groups.values() if s.keys)
-        summary = f"{n_groups:,} tenant/window counters: {mismatches:,} differ from the acknowledged INCRs"
-        if mongo_ran:
-            summary += (
-                f"; {compared:,} compared with MongoDB: {disagree:,} disagree beyond the info uncertainty, "
-                f"{stored_mismatches:,} store a count outside their acknowledged and unknown inserts"
-            )
-        else:
-            summary += "; MongoDB plane not run, so counters checked against acknowledged INCRs only"
-        if unjudged:
-            summary += f"; {unjudged:,} groups without usable final reads"
         details: dict[str, Any] = {
             "planes": {"redis": "ran", "mongodb": "ran" if mongo_ran else "not_run"},
             "groups": n_groups,
             "counter_mismatches": mismatches,
             "planes_disagree": disagree,
             "stored_count_mismatches": stored_mismatches,
-            "groups_compared_with_mongodb": compared,
-            "groups_unjudged": unjudged,
+            "groups_compared_with_mongodb": counts["compared"],
+            "groups_unjudged": counts["unjudged"],
             "incr_ops": self.incr_ops,
             "insert_ops": self.insert_ops,
             "final_events_reads": self.final.ops,
             "malformed_ops": self.malformed + self.final.malformed,
         }
+        summary = _summary(n_groups, counts, mongo_ran)
         return Verdict(NAME, status, violations, summary, findings[:MAX_EXAMPLES], details)
+
+    def _judge_group(
+        self, tenant: str, window: Any, s: _Sums, mongo_ran: bool
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One group's findings, and whether it was ``compared`` with MongoDB, left ``unjudged``
+        (a counter key or the tenant's documents not read) or neither (None)."""
+        stored_read = mongo_ran and tenant in self.final.reads
+        found: list[dict[str, Any]] = []
+        if stored_read and not s.ma <= s.m <= s.ma + s.mu:
+            found.append(self._stored_mismatch(tenant, window, s))
+        if s.keys == 0:
+            if stored_read and s.m:
+                # stored documents for a window no counter was incremented in
+                lo, hi = -(s.ma + s.mu), -s.ma
+                if not lo <= -s.m <= hi:
+                    found.append(self._disagree(tenant, window, s, lo, hi))
+            return found, None
+        if s.keys_unread:
+            return found, "unjudged"
+        if not s.ra <= s.c <= s.ra + s.ru:
+            found.append(_counter_mismatch(tenant, window, s))
+        if not mongo_ran:
+            return found, None
+        if not stored_read:
+            return found, "unjudged"
+        lo, hi = s.ra - (s.ma + s.mu), (s.ra + s.ru) - s.ma
+        if not lo <= s.c - s.m <= hi:
+            found.append(self._disagree(tenant, window, s, lo, hi))
+        return found, "compared"
 
     def _stored_mismatch(self, tenant: str, window: Any, s: _Sums) -> dict[str, Any]:
         read = self.final.reads[tenant]
@@ -286,6 +271,37 @@ class CountersReconcile:
             "final_events_op": read.op_id,
             "final_events_ms": run_ms(read.complete_ns),
         }
+
+
+def _counter_mismatch(tenant: str, window: Any, s: _Sums) -> dict[str, Any]:
+    return {
+        "kind": "counter-mismatch",
+        "tenant": tenant,
+        "window": window,
+        "counter": s.c,
+        "keys": s.keys,
+        "final_read_ops": sorted(s.read_ops),
+        "final_read_ms": run_ms(s.read_ns),
+        "acked_incr": s.ra,
+        "unknown_incr": s.ru,
+        "expected": [s.ra, s.ra + s.ru],
+    }
+
+
+def _summary(n_groups: int, counts: Counter[str], mongo_ran: bool) -> str:
+    mismatches = counts["counter-mismatch"]
+    summary = f"{n_groups:,} tenant/window counters: {mismatches:,} differ from the acknowledged INCRs"
+    if mongo_ran:
+        summary += (
+            f"; {counts['compared']:,} compared with MongoDB: {counts['planes-disagree']:,} disagree beyond "
+            f"the info uncertainty, {counts['stored-count-mismatch']:,} store a count outside their "
+            "acknowledged and unknown inserts"
+        )
+    else:
+        summary += "; MongoDB plane not run, so counters checked against acknowledged INCRs only"
+    if counts["unjudged"]:
+        summary += f"; {counts['unjudged']:,} groups without usable final reads"
+    return summary
 
 
 def check_counters_reconcile(ops: Iterable[Op]) -> Verdict:

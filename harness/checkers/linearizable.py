@@ -97,7 +97,10 @@ def _apply(entry: Entry, state: Any) -> tuple[bool, Any]:
 
 
 def search(entries: list[Entry], initial: Any = None, max_steps: int = MAX_STEPS) -> _Result:
-    """Wing–Gong–Lowe over one register's ops."""
+    """Wing–Gong–Lowe over one register's ops.
+
+    Long because: one search loop over the event list, stack and cache it shares with every step.
+    """
     events: list[tuple[int, int, int]] = []  # (time, 0 call / 1 return, op index)
     for i, e in enumerate(entries):
         events.append((e.call_ns, 0, i))

@@ -35,6 +35,8 @@ NAME = "no-duplicates"
 _OPS_PER_EXAMPLE = 5
 #: Invoke fields that carry an event's content, in the order they are looked for.
 CONTENT_FIELDS = ("fingerprint", "payload", "content", "document", "doc", "value")
+#: (invoke_ns, op id) to order examples by, and the example.
+_Finding = tuple[int, int, dict[str, Any]]
 
 
 def fingerprint(op: Op) -> str | None:
@@ -85,37 +87,10 @@ class NoDuplicates:
             why = "no usable final_events read" if self.final.ops else "no final_events read in history"
             details0 = {"final_reads": self.final.ops, "malformed_ops": self.malformed + self.final.malformed}
             return Verdict(NAME, "unknown", 0, why, details=details0)
-        findings: list[tuple[int, int, dict[str, Any]]] = []
-        stored = extra = dup_keys = 0
-        for tenant, read in reads.items():
-            counts = Counter(read.event_ids)
-            stored += len(read.event_ids)
-            for event_id, copies in counts.items():
-                if copies < 2:
-                    continue
-                dup_keys += 1
-                extra += copies - 1
-                n, first = self.attempts.get((tenant, event_id), [0, []])
-                first = sorted(first)
-                findings.append(
-                    (
-                        first[0][0] if first else read.invoke_ns,
-                        first[0][1] if first else read.op_id,
-                        {
-                            "kind": "duplicate-idempotency-key",
-                            "tenant": tenant,
-                            "event_id": event_id,
-                            "copies": copies,
-                            "insert_attempts": n,
-                            "retried": n > 1,
-                            "insert_ops": [i for _, i, _ in first],
-                            "insert_outcomes": [o for _, _, o in first],
-                            "first_insert_ms": run_ms(first[0][0]) if first else None,
-                            "final_read_op": read.op_id,
-                            "final_read_ms": run_ms(read.complete_ns),
-                        },
-                    )
-                )
+        stored = sum(len(read.event_ids) for read in reads.values())
+        findings = self._duplicate_keys()
+        dup_keys = len(findings)
+        extra = sum(f[2]["copies"] - 1 for f in findings)
         same_content = self._same_content(findings)
         extra += same_content
         findings.sort(key=lambda f: (f[0], f[1]))
@@ -147,7 +122,34 @@ class NoDuplicates:
         }
         return Verdict(NAME, status, extra, summary, [f[2] for f in findings[:MAX_EXAMPLES]], details)
 
-    def _same_content(self, findings: list[tuple[int, int, dict[str, Any]]]) -> int:
+    def _duplicate_keys(self) -> list[_Finding]:
+        """A finding per idempotency key a tenant's final read lists more than once, with the insert
+        attempts behind it."""
+        findings: list[_Finding] = []
+        for tenant, read in self.final.reads.items():
+            for event_id, copies in Counter(read.event_ids).items():
+                if copies < 2:
+                    continue
+                n, first = self.attempts.get((tenant, event_id), [0, []])
+                first = sorted(first)
+                example: dict[str, Any] = {
+                    "kind": "duplicate-idempotency-key",
+                    "tenant": tenant,
+                    "event_id": event_id,
+                    "copies": copies,
+                    "insert_attempts": n,
+                    "retried": n > 1,
+                    "insert_ops": [i for _, i, _ in first],
+                    "insert_outcomes": [o for _, _, o in first],
+                    "first_insert_ms": run_ms(first[0][0]) if first else None,
+                    "final_read_op": read.op_id,
+                    "final_read_ms": run_ms(read.complete_ns),
+                }
+                at = first[0][:2] if first else (read.invoke_ns, read.op_id)
+                findings.append((at[0], at[1], example))
+        return findings
+
+    def _same_content(self, findings: list[_Finding]) -> int:
         """Stored ids of one tenant whose inserts carried the same content: the extra copies."""
         extra = 0
         for tenant, read in self.final.reads.items():

@@ -34,67 +34,34 @@ id, ``value`` = ``{now_ms, limit, window_ms, req, group?, group_limit?, shards?}
 are ordered by invoke time, then op id; ``now_ms`` going backwards on a key (in invoke order) is
 noted, not judged.
 
-Per key and per group: sort by ``now_ms`` once, then one binary search per admitted request, so
-O(n log n) overall.
+The windows, per key and per group, are judged in :mod:`harness.checkers.rate_limit_windows` (sort
+by ``now_ms`` once, then one binary search per admitted request, so O(n log n) overall); this
+module reads the ops, follows admissions to their writes, notes clock regressions and gives the
+verdict.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from collections.abc import Iterable
+from typing import Any
 
 from harness.checkers.compose import fold
+from harness.checkers.rate_limit_windows import (
+    Finding,
+    GroupState,
+    KeyState,
+    Req,
+    check_group,
+    check_key,
+    ms,
+    pick_examples,
+)
 from harness.checkers.verdict import MAX_EXAMPLES, Status, Verdict, run_ms
 from harness.history.loader import Op
 from harness.ops import OpType
 
 NAME = "rate-limit-holds"
-
-#: Op ids listed per example window (the ones closest to its end).
-_EXAMPLE_OPS = 10
-#: Examples kept for group-bound breaches even when per-key violations are more numerous.
-_MIN_GROUP_EXAMPLES = 5
-
-
-class _Req(NamedTuple):
-    now_ms: float
-    invoke_ns: int  # ties on now_ms sort by invoke time, then op id
-    op_id: int
-    window_ms: float
-    limit: int
-    key: str
-
-
-@dataclass
-class _KeyState:
-    key: str
-    group: str
-    admitted: list[_Req] = field(default_factory=list)
-    possible: list[_Req] = field(default_factory=list)
-    rejected: int = 0
-    failed: int = 0
-    # (invoke_ns, op id, now_ms) of rejected and failed calls: with the others, for the clock check
-    others: list[tuple[int, int, float]] = field(default_factory=list)
-    regressions: int = 0
-
-
-@dataclass
-class _GroupState:
-    group: str
-    shards: int = 1
-    group_limit: int | None = None
-    max_key_limit: int = 0
-    keys: set[str] = field(default_factory=set)
-
-
-@dataclass
-class _Finding:
-    kind: str
-    invoke_ns: int
-    example: dict[str, Any]
 
 
 def _num(value: Any) -> float | None:
@@ -130,127 +97,6 @@ def _params(op: Op) -> tuple[str, float, int, float, str, int | None, int] | Non
     )
 
 
-def _window_counts(times: list[float], req: _Req) -> tuple[int, int]:
-    """Index range ``[lo, hi)`` of ``times`` inside ``(now - window, now]``."""
-    return bisect_right(times, req.now_ms - req.window_ms), bisect_right(times, req.now_ms)
-
-
-def _ms(value: float) -> float | int:
-    return int(value) if float(value).is_integer() else value
-
-
-def _check_key(
-    st: _KeyState, findings: list[_Finding], totals: Counter[str], regressed_keys: set[str]
-) -> None:
-    admitted = sorted(st.admitted)
-    possible = sorted(st.possible)
-    times = [r.now_ms for r in admitted]
-    ptimes = [r.now_ms for r in possible]
-    for req in admitted:
-        lo, hi = _window_counts(times, req)
-        count = hi - lo
-        if count > req.limit:
-            totals["violating_windows"] += 1
-            window_ops = admitted[max(lo, hi - _EXAMPLE_OPS) : hi]
-            findings.append(
-                _Finding(
-                    "over-limit",
-                    req.invoke_ns,
-                    {
-                        "kind": "over-limit",
-                        "key": st.key,
-                        "group": st.group,
-                        "op": req.op_id,
-                        "at_ms": run_ms(req.invoke_ns),
-                        "window_start_ms": _ms(req.now_ms - req.window_ms),
-                        "window_end_ms": _ms(req.now_ms),
-                        "window_ms": _ms(req.window_ms),
-                        "count": count,
-                        "limit": req.limit,
-                        "op_ids": [r.op_id for r in window_ops],
-                        "now_ms_regressed": st.key in regressed_keys,
-                    },
-                )
-            )
-            continue
-        plo, phi = _window_counts(ptimes, req)
-        if count + (phi - plo) > req.limit:
-            totals["uncertain_windows"] += 1
-    # a possibly-admitted request, had it been admitted, also closes a window
-    for req in possible:
-        lo, hi = _window_counts(times, req)
-        plo, phi = _window_counts(ptimes, req)
-        if hi - lo <= req.limit < (hi - lo) + (phi - plo):
-            totals["uncertain_windows"] += 1
-
-
-def _check_group(
-    gs: _GroupState, keys: Sequence[_KeyState], findings: list[_Finding], totals: Counter[str]
-) -> dict[str, Any] | None:
-    """Checks ``shards × per-key limit``; returns the group's worst window for the overshoot report."""
-    admitted = sorted(r for st in keys for r in st.admitted)
-    if not admitted:
-        return None
-    bound = gs.shards * gs.max_key_limit
-    times = [r.now_ms for r in admitted]
-    worst = 0
-    worst_req: _Req | None = None
-    for req in admitted:
-        lo, hi = _window_counts(times, req)
-        count = hi - lo
-        if count > worst:
-            worst, worst_req = count, req
-        if count > bound:
-            totals["group_violating_windows"] += 1
-            window = admitted[lo:hi]
-            findings.append(
-                _Finding(
-                    "group-bound",
-                    req.invoke_ns,
-                    {
-                        "kind": "group-bound",
-                        "group": gs.group,
-                        "op": req.op_id,
-                        "at_ms": run_ms(req.invoke_ns),
-                        "window_start_ms": _ms(req.now_ms - req.window_ms),
-                        "window_end_ms": _ms(req.now_ms),
-                        "window_ms": _ms(req.window_ms),
-                        "count": count,
-                        "bound": bound,
-                        "shards": gs.shards,
-                        "per_key_limit": gs.max_key_limit,
-                        "group_limit": gs.group_limit,
-                        "keys_in_window": dict(Counter(r.key for r in window).most_common(_EXAMPLE_OPS)),
-                        "op_ids": [r.op_id for r in window[-_EXAMPLE_OPS:]],
-                    },
-                )
-            )
-    assert worst_req is not None
-    group_limit = gs.group_limit
-    return {
-        "group": gs.group,
-        "max_admitted_in_window": worst,
-        "group_limit": group_limit,
-        "bound": bound,
-        "shards": gs.shards,
-        "keys": len(gs.keys),
-        "ratio": round(worst / group_limit, 4) if group_limit else None,
-        "window_end_ms": _ms(worst_req.now_ms),
-        "at_ms": run_ms(worst_req.invoke_ns),
-    }
-
-
-def _pick_examples(findings: list[_Finding]) -> list[dict[str, Any]]:
-    key_f = sorted((f for f in findings if f.kind != "group-bound"), key=lambda f: f.invoke_ns)
-    group_f = sorted((f for f in findings if f.kind == "group-bound"), key=lambda f: f.invoke_ns)
-    n_group = min(len(group_f), _MIN_GROUP_EXAMPLES)
-    n_key = min(len(key_f), MAX_EXAMPLES - n_group)
-    n_group = min(len(group_f), MAX_EXAMPLES - n_key)
-    chosen = key_f[:n_key] + group_f[:n_group]
-    chosen.sort(key=lambda f: f.invoke_ns)
-    return [f.example for f in chosen]
-
-
 _LINKS = ("event_id", "event")
 _WRITES = frozenset({"incr", "insert"})
 
@@ -273,8 +119,8 @@ class RateLimitHolds:
         if "rate_limit" in self.write_fs:
             raise ValueError("write_fs must not contain 'rate_limit'")
         self.fs: frozenset[str] | None = self.write_fs | {"rate_limit"}
-        self.keys: dict[str, _KeyState] = {}
-        self.groups: dict[str, _GroupState] = {}
+        self.keys: dict[str, KeyState] = {}
+        self.groups: dict[str, GroupState] = {}
         self.totals: Counter[str] = Counter()
         # Links are held as hashes of (variant, tenant, link id): a third of the memory of the
         # tuples at 1M ops; a collision (odds ~1e-8 per million events) could hide one lost admission.
@@ -305,17 +151,17 @@ class RateLimitHolds:
         key, now, limit, window, group, group_limit, shards = params
         st = self.keys.get(key)
         if st is None:
-            st = self.keys[key] = _KeyState(key=key, group=group)
+            st = self.keys[key] = KeyState(key=key, group=group)
         gs = self.groups.get(group)
         if gs is None:
-            gs = self.groups[group] = _GroupState(group=group)
+            gs = self.groups[group] = GroupState(group=group)
         gs.keys.add(key)
         gs.shards = max(gs.shards, shards)
         gs.max_key_limit = max(gs.max_key_limit, limit)
         if group_limit is not None:
             gs.group_limit = group_limit if gs.group_limit is None else max(gs.group_limit, group_limit)
 
-        req = _Req(now, op.invoke_ns, op.id, window, limit, key)
+        req = Req(now, op.invoke_ns, op.id, window, limit, key)
         if op.outcome == OpType.OK:
             totals["ok_ops"] += 1
             result = op.completion.get("value") if op.completion else None
@@ -359,8 +205,8 @@ class RateLimitHolds:
                             "key": st.key,
                             "op": op_id,
                             "at_ms": run_ms(invoke_ns),
-                            "now_ms": _ms(now),
-                            "previous_max_now_ms": _ms(last),
+                            "now_ms": ms(now),
+                            "previous_max_now_ms": ms(last),
                         }
                     )
                 else:
@@ -368,14 +214,14 @@ class RateLimitHolds:
         examples.sort(key=lambda e: (e["at_ms"], e["op"]))
         return examples[:MAX_EXAMPLES]
 
-    def _lost(self, findings: list[_Finding]) -> int:
+    def _lost(self, findings: list[Finding]) -> int:
         lost = 0
         for h, (op_id, invoke_ns, tenant, key, link) in self.admitted_links.items():
             if h in self.written:
                 continue
             lost += 1
             findings.append(
-                _Finding(
+                Finding(
                     "admitted-request-lost",
                     invoke_ns,
                     {
@@ -392,7 +238,7 @@ class RateLimitHolds:
         return lost
 
     def finish(self) -> Verdict:
-        keys, groups, totals = self.keys, self.groups, self.totals
+        totals = self.totals
         if totals["ops"] == 0:
             return Verdict(NAME, "unknown", 0, "no rate_limit ops in history", details={"malformed_ops": 0})
         if totals["ok_ops"] == 0:
@@ -403,46 +249,44 @@ class RateLimitHolds:
                 f"{totals['ops']} rate_limit ops, none completed ok: cannot judge",
                 details={**totals, "malformed_ops": totals["malformed_ops"]},
             )
-
         regression_examples = self._clock_regressions()
-        findings: list[_Finding] = []
-        regressed = {k for k, st in keys.items() if st.regressions}
-        for st in keys.values():
-            _check_key(st, findings, totals, regressed)
+        findings: list[Finding] = []
+        regressed = {k for k, st in self.keys.items() if st.regressions}
+        for st in self.keys.values():
+            check_key(st, findings, totals, regressed)
+        sharded = self._check_groups(findings)
+        lost = self._lost(findings) if self.write_fs else 0
+        violations = totals["violating_windows"] + totals["group_violating_windows"] + lost
+        status: Status = "invalid" if violations else "valid"
+        summary = self._summary(sharded, lost, regressed)
+        details = self._details(findings, sharded, lost, regressed, regression_examples)
+        return Verdict(NAME, status, violations, summary, pick_examples(findings), details)
 
-        by_group: dict[str, list[_KeyState]] = {}
-        for st in keys.values():
+    def _check_groups(self, findings: list[Finding]) -> list[dict[str, Any]]:
+        """Each sharded group's windows against its bound; their worst windows, most over their
+        group limit first."""
+        by_group: dict[str, list[KeyState]] = {}
+        for st in self.keys.values():
             by_group.setdefault(st.group, []).append(st)
         sharded: list[dict[str, Any]] = []
-        for name, gs in groups.items():
+        for name, gs in self.groups.items():
             if gs.shards > 1:
-                worst = _check_group(gs, by_group.get(name, []), findings, totals)
+                worst = check_group(gs, by_group.get(name, []), findings, self.totals)
                 if worst is not None:
                     sharded.append(worst)
         sharded.sort(key=lambda g: (g["ratio"] or 0, g["max_admitted_in_window"], g["group"]), reverse=True)
-        over_group_limit = [
-            g
-            for g in sharded
-            if g["group_limit"] is not None and g["max_admitted_in_window"] > g["group_limit"]
-        ]
-        extra_key_groups = sorted(g.group for g in groups.values() if g.shards > 1 and len(g.keys) > g.shards)
-        lost_judged = bool(self.write_fs)
-        lost = self._lost(findings) if lost_judged else 0
+        return sharded
 
-        admitted = sum(len(st.admitted) for st in keys.values())
-        unknown = sum(len(st.possible) for st in keys.values())
-        key_v = totals["violating_windows"]
-        group_v = totals["group_violating_windows"]
-        violations = key_v + group_v + lost
-        status: Status = "invalid" if violations else "valid"
-
+    def _summary(self, sharded: list[dict[str, Any]], lost: int, regressed: set[str]) -> str:
+        totals = self.totals
         summary = (
-            f"{totals['ops']} rate-limit calls on {len(keys)} keys "
-            f"({len(sharded)} sharded groups): {admitted} admitted, "
-            f"{key_v} over-limit windows, {group_v} group-bound breaches; "
-            f"{totals['uncertain_windows']} uncertain windows, {unknown} with unknown outcome"
+            f"{totals['ops']} rate-limit calls on {len(self.keys)} keys "
+            f"({len(sharded)} sharded groups): {self._admitted()} admitted, "
+            f"{totals['violating_windows']} over-limit windows, "
+            f"{totals['group_violating_windows']} group-bound breaches; "
+            f"{totals['uncertain_windows']} uncertain windows, {self._unknown()} with unknown outcome"
         )
-        if lost_judged:
+        if self.write_fs:
             summary += f"; {lost} admitted requests without their write"
         else:
             summary += "; lost admissions not judged (write_fs empty)"
@@ -452,19 +296,35 @@ class RateLimitHolds:
             summary += (
                 f"; now_ms went backwards {totals['now_ms_regressions']} times on {len(regressed)} keys"
             )
+        return summary
 
-        details: dict[str, Any] = {
+    def _details(
+        self,
+        findings: list[Finding],
+        sharded: list[dict[str, Any]],
+        lost: int,
+        regressed: set[str],
+        regression_examples: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        keys, groups, totals = self.keys, self.groups, self.totals
+        over_group_limit = [
+            g
+            for g in sharded
+            if g["group_limit"] is not None and g["max_admitted_in_window"] > g["group_limit"]
+        ]
+        extra_key_groups = sorted(g.group for g in groups.values() if g.shards > 1 and len(g.keys) > g.shards)
+        return {
             "ops": totals["ops"],
             "keys": len(keys),
             "groups": len(groups),
             "sharded_groups": len(sharded),
-            "admitted": admitted,
+            "admitted": self._admitted(),
             "rejected": sum(st.rejected for st in keys.values()),
             "failed": sum(st.failed for st in keys.values()),
-            "unknown_outcome": unknown,
-            "violating_windows": key_v,
+            "unknown_outcome": self._unknown(),
+            "violating_windows": totals["violating_windows"],
             "keys_with_violations": len({f.example["key"] for f in findings if f.kind == "over-limit"}),
-            "group_violating_windows": group_v,
+            "group_violating_windows": totals["group_violating_windows"],
             "uncertain_windows": totals["uncertain_windows"],
             "worst_group_overshoot": sharded[0] if sharded else None,
             "sharded_group_overshoots": sharded[:MAX_EXAMPLES],
@@ -472,7 +332,7 @@ class RateLimitHolds:
             "groups_with_more_keys_than_shards": extra_key_groups[:MAX_EXAMPLES],
             "admitted_with_link": self.admitted_with_link,
             "admitted_request_lost": lost,
-            "lost_admissions_judged": lost_judged,
+            "lost_admissions_judged": bool(self.write_fs),
             "write_ops": self.write_ops,
             "failed_write_ops": self.failed_writes,
             "now_ms_regressions": totals["now_ms_regressions"],
@@ -480,7 +340,13 @@ class RateLimitHolds:
             "now_ms_regression_examples": regression_examples,
             "malformed_ops": totals["malformed_ops"],
         }
-        return Verdict(NAME, status, violations, summary, _pick_examples(findings), details)
+
+    def _admitted(self) -> int:
+        return sum(len(st.admitted) for st in self.keys.values())
+
+    def _unknown(self) -> int:
+        """Calls of unknown outcome (info, never completed, or an unreadable ok answer)."""
+        return sum(len(st.possible) for st in self.keys.values())
 
 
 def check_rate_limit(ops: Iterable[Op], **params: Any) -> Verdict:

@@ -33,13 +33,6 @@ _BENCH = "being split on another engineer's branch (bench/ingest.py, not yet in 
 ALLOWED: dict[str, str] = {
     "bench/ingest.py::_measure": _BENCH,
     "bench/ingest.py::run": _BENCH,
-    "checkers/acknowledged_writes.py::AcknowledgedWrites.finish": _CHECKERS,
-    "checkers/counters.py::AcknowledgedIncrements.finish": _CHECKERS,
-    "checkers/counters_reconcile.py::CountersReconcile.finish": _CHECKERS,
-    "checkers/linearizable.py::search": _CHECKERS,
-    "checkers/no_duplicates.py::NoDuplicates.finish": _CHECKERS,
-    "checkers/rate_limit.py": _CHECKERS,
-    "checkers/rate_limit.py::RateLimitHolds.finish": _CHECKERS,
     "report/svg.py::bar_chart": _REPORT,
     "report/svg.py::line_chart": _REPORT,
     "workload/mongo_plane/aggregation.py": _WORKLOAD,
