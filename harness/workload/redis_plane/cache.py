@@ -17,9 +17,10 @@ stored as a JSON envelope ``{"v": value, "delta_ms": d, "expiry_ms": e}`` under
   ``u`` from a seeded RNG, so the probability grows as expiry nears and one reader, not all, renews.
   The Redis key's PX outlives the logical expiry by ``grace_ms`` so the early window exists.
 * ``background_refresh`` — readers never load. A miss registers the tenant as hot and completes
-  ``ok`` with ``result="miss"`` and no value; one background thread (:class:`BackgroundRefresher`,
-  at most ``max_hot`` keys) reloads hot keys whose remaining PTTL is below ``refresh_ahead_ms``.
-  A value read past its logical expiry (the refresher fell behind) is served as ``stale``.
+  ``ok`` with ``result="miss"`` and no value; one background thread (:class:`BackgroundRefresher`
+  in :mod:`.cache_refresh`, at most ``max_hot`` keys) reloads hot keys whose remaining PTTL is
+  below ``refresh_ahead_ms``. A value read past its logical expiry (the refresher fell behind) is
+  served as ``stale``.
 
 Assumptions: ``client`` is a redis-py ``Redis`` or ``RedisCluster`` built without retries (a
 retried SET could hide an unknown outcome), with ``decode_responses`` off or on (both handled);
@@ -63,6 +64,25 @@ from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
 from harness.workload.model.keys import KeyScheme
+from harness.workload.redis_plane.cache_refresh import REFRESHER, BackgroundRefresher
+
+__all__ = [
+    "PROCESS",
+    "REFRESHER",
+    "VARIANTS",
+    "BackgroundRefresher",
+    "Cache",
+    "CacheConfig",
+    "CacheStats",
+    "Loader",
+    "LoaderError",
+    "RedisClient",
+    "Variant",
+    "cache_key",
+    "default_tenants_of",
+    "lock_key",
+    "xfetch_recompute",
+]
 
 Variant = Literal["cache_aside", "mutex", "early_expiration", "background_refresh"]
 VARIANTS: tuple[Variant, ...] = ("cache_aside", "mutex", "early_expiration", "background_refresh")
@@ -70,7 +90,6 @@ Loader = Callable[[str], Any]
 RedisClient = redis.Redis | RedisCluster
 
 PROCESS = "cache"
-REFRESHER = "cache-refresher"
 
 #: Deletes the lock only if it still holds our token (a lock that expired and was taken by another
 #: reader must not be released by the first winner).
@@ -271,7 +290,7 @@ class Cache:
             if env is not None:
                 return "hit", False, False, env["v"], True
             self.stats.bump("misses")
-            return "miss", True, False, self._load_and_fill(tenant, key, self.cfg.ttl_ms), True
+            return "miss", True, False, self.load_and_fill(tenant, key, self.cfg.ttl_ms), True
         if self.variant == "mutex":
             if env is not None:
                 return "hit", False, False, env["v"], True
@@ -281,14 +300,14 @@ class Cache:
             px = self.cfg.ttl_ms + self.cfg.grace_ms
             if env is None:
                 self.stats.bump("misses")
-                return "miss", True, False, self._load_and_fill(tenant, key, px), True
+                return "miss", True, False, self.load_and_fill(tenant, key, px), True
             with self._rng_lock:
                 u = 1.0 - self.rng.random()  # (0, 1]
             if xfetch_recompute(self.now_ms(), env["delta_ms"], env["expiry_ms"], self.cfg.beta, u):
                 # Past the logical expiry the formula always recomputes: that is a plain miss.
                 expired = self.now_ms() >= env["expiry_ms"]
                 self.stats.bump("misses" if expired else "early")
-                value = self._load_and_fill(tenant, key, px)
+                value = self.load_and_fill(tenant, key, px)
                 return ("miss" if expired else "hit"), True, not expired, value, True
             return "hit", False, False, env["v"], True
         # background_refresh: readers never load
@@ -308,7 +327,7 @@ class Cache:
                 env = self._read(key)  # another winner may have filled it just before our lock
                 if env is not None:
                     return "hit", False, False, env["v"], True
-                return "miss", True, False, self._load_and_fill(tenant, key, self.cfg.ttl_ms), True
+                return "miss", True, False, self.load_and_fill(tenant, key, self.cfg.ttl_ms), True
             finally:
                 self.client.eval(_RELEASE, 1, lock, token)
         self.stats.bump("lock_lost")
@@ -333,7 +352,9 @@ class Cache:
             raise ValueError(f"{key}: not a cache envelope")
         return env
 
-    def _load_and_fill(self, tenant: str, key: str, px_ms: int, by_reader: bool = True) -> Any:
+    def load_and_fill(self, tenant: str, key: str, px_ms: int, by_reader: bool = True) -> Any:
+        """Runs the loader and stores its value with PX ``px_ms`` (a reader's load, or the
+        refresher's when ``by_reader`` is false); counted in :attr:`stats`."""
         self.stats.load_started(key, by_reader)
         t0 = self.now_ms()
         try:
@@ -348,82 +369,3 @@ class Cache:
 
     def _complete(self, op: int, outcome: OpType, **fields: Any) -> None:
         self.rec.complete(op, outcome, self.process, "cache_get", **fields)
-
-
-class BackgroundRefresher:
-    """One daemon thread that keeps registered (hot) keys filled: a key whose PTTL is below
-    ``refresh_ahead_ms`` (or that is missing) is reloaded and set with PX ``ttl_ms + grace_ms``.
-
-    :meth:`refresh_once` is one pass of the loop, callable directly so tests need no thread."""
-
-    def __init__(self, cache: Cache) -> None:
-        self.cache = cache
-        self._hot: dict[str, None] = {}  # insertion-ordered set of tenants
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.dropped = 0  # registrations refused because max_hot keys are already kept
-        self.errors = 0
-
-    def register(self, tenant: str) -> None:
-        with self._lock:
-            if tenant in self._hot:
-                return
-            if len(self._hot) >= self.cache.cfg.max_hot:
-                self.dropped += 1
-                return
-            self._hot[tenant] = None
-
-    def hot(self) -> list[str]:
-        with self._lock:
-            return list(self._hot)
-
-    def refresh_once(self) -> int:
-        """Reloads every hot key due for it; returns how many were reloaded."""
-        c = self.cache
-        done = 0
-        for tenant in self.hot():
-            key = c.key(tenant)
-            op = c.rec.invoke(
-                REFRESHER, "cache_refresh", tenant=tenant, key=key, cache=c.variant, variant=c.run_variant
-            )
-            try:
-                pttl = int(c.client.pttl(key))  # -2: missing, -1: no expiry (not ours to renew)
-                if pttl == -1 or pttl >= c.cfg.refresh_ahead_ms:
-                    c.rec.complete(op, OpType.OK, REFRESHER, "cache_refresh", refreshed=False)
-                    continue
-                value = c._load_and_fill(tenant, key, c.cfg.ttl_ms + c.cfg.grace_ms, by_reader=False)
-            except (redis.RedisError, OSError) as exc:
-                self.errors += 1
-                c.rec.complete(op, outcome_of(exc), REFRESHER, "cache_refresh", error=describe(exc))
-                continue
-            except Exception as exc:  # the loader's failure: retried on the next pass
-                self.errors += 1
-                c.rec.complete(op, OpType.INFO, REFRESHER, "cache_refresh", error=describe(exc))
-                continue
-            fields: dict[str, Any] = {"refreshed": True}
-            tenants = c.tenants_of(value)
-            if tenants is not None:
-                fields["tenants"] = tenants
-            c.rec.complete(op, OpType.OK, REFRESHER, "cache_refresh", **fields)
-            done += 1
-        return done
-
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="cache-refresher", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        period = self.cache.cfg.refresh_interval_ms / 1000
-        while not self._stop.is_set():
-            self.refresh_once()
-            self._stop.wait(period)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
