@@ -42,7 +42,6 @@ ALLOWED: dict[str, str] = {
     "checkers/rate_limit.py::RateLimitHolds.finish": _CHECKERS,
     "report/svg.py::bar_chart": _REPORT,
     "report/svg.py::line_chart": _REPORT,
-    "workload/redis_plane/sessions.py::SessionDriver._batch": _WORKLOAD,
 }
 
 Func = ast.FunctionDef | ast.AsyncFunctionDef
