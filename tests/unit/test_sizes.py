@@ -38,8 +38,6 @@ ALLOWED: dict[str, str] = {
     "checkers/no_duplicates.py::NoDuplicates.finish": _CHECKERS,
     "checkers/rate_limit.py": _CHECKERS,
     "checkers/rate_limit.py::RateLimitHolds.finish": _CHECKERS,
-    "report/svg.py::bar_chart": _REPORT,
-    "report/svg.py::line_chart": _REPORT,
 }
 
 Func = ast.FunctionDef | ast.AsyncFunctionDef
