@@ -17,10 +17,9 @@ stored as a JSON envelope ``{"v": value, "delta_ms": d, "expiry_ms": e}`` under
   ``u`` from a seeded RNG, so the probability grows as expiry nears and one reader, not all, renews.
   The Redis key's PX outlives the logical expiry by ``grace_ms`` so the early window exists.
 * ``background_refresh`` — readers never load. A miss registers the tenant as hot and completes
-  ``ok`` with ``result="miss"`` and no value; one background thread (:class:`BackgroundRefresher`
-  in :mod:`.cache_refresh`, at most ``max_hot`` keys) reloads hot keys whose remaining PTTL is
-  below ``refresh_ahead_ms``. A value read past its logical expiry (the refresher fell behind) is
-  served as ``stale``.
+  ``ok`` with ``result="miss"`` and no value; one background thread (:class:`BackgroundRefresher`,
+  at most ``max_hot`` keys) reloads hot keys whose remaining PTTL is below ``refresh_ahead_ms``.
+  A value read past its logical expiry (the refresher fell behind) is served as ``stale``.
 
 Assumptions: ``client`` is a redis-py ``Redis`` or ``RedisCluster`` built without retries (a
 retried SET could hide an unknown outcome), with ``decode_responses`` off or on (both handled);
@@ -40,21 +39,19 @@ a mutex loser out of patience is ``fail``.
 ``cache_refresh`` — the background refresher's reloads (process ``cache-refresher``): invoke
 ``tenant``, ``key``, ``cache``, ``variant``; ``ok`` with ``tenants``.
 
-:class:`CacheStats` counts loader calls per key per expiry: the loads that started while the key was
-empty (or due for recomputation) before the first of them filled it form one burst, whose size is
-the stampede size.
+The pure parts (configuration, key builders, XFetch's decision, :class:`CacheStats`, which counts
+loader calls per key per expiry as bursts: the stampede size) are in
+:mod:`harness.workload.redis_plane.cache_parts`, re-exported here.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import redis
 from redis.cluster import RedisCluster
@@ -64,7 +61,16 @@ from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
 from harness.workload.model.keys import KeyScheme
-from harness.workload.redis_plane.cache_refresh import REFRESHER, BackgroundRefresher
+from harness.workload.redis_plane.cache_parts import (
+    VARIANTS,
+    CacheConfig,
+    CacheStats,
+    Variant,
+    cache_key,
+    default_tenants_of,
+    lock_key,
+    xfetch_recompute,
+)
 
 __all__ = [
     "PROCESS",
@@ -84,107 +90,15 @@ __all__ = [
     "xfetch_recompute",
 ]
 
-Variant = Literal["cache_aside", "mutex", "early_expiration", "background_refresh"]
-VARIANTS: tuple[Variant, ...] = ("cache_aside", "mutex", "early_expiration", "background_refresh")
 Loader = Callable[[str], Any]
 RedisClient = redis.Redis | RedisCluster
 
 PROCESS = "cache"
+REFRESHER = "cache-refresher"
 
 #: Deletes the lock only if it still holds our token (a lock that expired and was taken by another
 #: reader must not be released by the first winner).
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
-
-
-def cache_key(keys: KeyScheme, tenant: str, name: str = "dashboard") -> str:
-    return f"cache:{keys.tag(tenant, 0)}:{name}"
-
-
-def lock_key(keys: KeyScheme, tenant: str, name: str = "dashboard") -> str:
-    return f"lock:{keys.tag(tenant, 0)}:{name}"
-
-
-def xfetch_recompute(now_ms: float, delta_ms: float, expiry_ms: float, beta: float, u: float) -> bool:
-    """XFetch's decision: recompute when ``now - delta·beta·ln(u) >= expiry``, ``u`` in (0, 1].
-
-    ``-ln(u)`` is exponentially distributed, so the chance to recompute at ``t`` ms before expiry is
-    ``exp(-t / (delta·beta))``: negligible far from expiry, 1 at and after it. A larger ``beta``
-    (or a slower computation) starts earlier."""
-    if u <= 0.0:
-        return True  # ln(0) = -inf: the limit of the formula
-    return now_ms - delta_ms * beta * math.log(u) >= expiry_ms
-
-
-def default_tenants_of(value: Any) -> list[str] | None:
-    if isinstance(value, dict) and isinstance(value.get("tenant"), str):
-        return [value["tenant"]]
-    return None
-
-
-@dataclass(frozen=True)
-class CacheConfig:
-    ttl_ms: int = 5_000  # logical lifetime of a cached value
-    grace_ms: int = 5_000  # early_expiration / background_refresh: PX = ttl_ms + grace_ms
-    lock_ms: int = 2_000  # mutex: the lock's PX
-    lock_wait_ms: int = 1_000  # mutex: how long a loser polls before it fails
-    poll_ms: int = 10  # mutex: a loser's wait between polls
-    beta: float = 1.0  # early_expiration: XFetch's beta
-    refresh_ahead_ms: int = 1_000  # background_refresh: reload when PTTL is below this
-    refresh_interval_ms: int = 100  # background_refresh: the refresher's loop period
-    max_hot: int = 1_000  # background_refresh: at most this many keys kept fresh
-
-    def __post_init__(self) -> None:
-        if min(self.ttl_ms, self.lock_ms, self.poll_ms, self.refresh_interval_ms, self.max_hot) < 1:
-            raise ValueError("ttl_ms, lock_ms, poll_ms, refresh_interval_ms and max_hot must be positive")
-        if self.grace_ms < 0 or self.lock_wait_ms < 0 or self.beta <= 0:
-            raise ValueError("grace_ms and lock_wait_ms cannot be negative, beta must be positive")
-
-
-@dataclass
-class CacheStats:
-    """Loader calls per key, grouped into bursts (one burst = the loads of one expiry)."""
-
-    bursts: dict[str, list[int]] = field(default_factory=dict)
-    reader_loads: int = 0  # loads run by cache_get calls
-    refresher_loads: int = 0
-    misses: int = 0
-    lock_lost: int = 0
-    lock_timeouts: int = 0
-    early: int = 0
-    _open: set[str] = field(default_factory=set)
-    cond: threading.Condition = field(default_factory=threading.Condition)
-
-    def load_started(self, key: str, by_reader: bool) -> None:
-        with self.cond:
-            if key not in self._open:
-                self._open.add(key)
-                self.bursts.setdefault(key, []).append(0)
-            self.bursts[key][-1] += 1
-            if by_reader:
-                self.reader_loads += 1
-            else:
-                self.refresher_loads += 1
-            self.cond.notify_all()
-
-    def filled(self, key: str) -> None:
-        with self.cond:
-            self._open.discard(key)
-            self.cond.notify_all()
-
-    def bump(self, name: str) -> None:
-        with self.cond:
-            setattr(self, name, getattr(self, name) + 1)
-            self.cond.notify_all()
-
-    def wait_for(self, predicate: Callable[[CacheStats], bool], timeout_s: float) -> bool:
-        """Blocks until ``predicate(self)`` holds (a readiness check for tests and loaders)."""
-        with self.cond:
-            return self.cond.wait_for(lambda: predicate(self), timeout_s)
-
-    def stampede(self, key: str) -> int:
-        """The largest burst of loads for ``key`` (0 when never loaded)."""
-        with self.cond:
-            return max(self.bursts.get(key, [0]))
 
 
 class _LockTimeout(Exception):
@@ -290,7 +204,7 @@ class Cache:
             if env is not None:
                 return "hit", False, False, env["v"], True
             self.stats.bump("misses")
-            return "miss", True, False, self.load_and_fill(tenant, key, self.cfg.ttl_ms), True
+            return "miss", True, False, self._load_and_fill(tenant, key, self.cfg.ttl_ms), True
         if self.variant == "mutex":
             if env is not None:
                 return "hit", False, False, env["v"], True
@@ -300,14 +214,14 @@ class Cache:
             px = self.cfg.ttl_ms + self.cfg.grace_ms
             if env is None:
                 self.stats.bump("misses")
-                return "miss", True, False, self.load_and_fill(tenant, key, px), True
+                return "miss", True, False, self._load_and_fill(tenant, key, px), True
             with self._rng_lock:
                 u = 1.0 - self.rng.random()  # (0, 1]
             if xfetch_recompute(self.now_ms(), env["delta_ms"], env["expiry_ms"], self.cfg.beta, u):
                 # Past the logical expiry the formula always recomputes: that is a plain miss.
                 expired = self.now_ms() >= env["expiry_ms"]
                 self.stats.bump("misses" if expired else "early")
-                value = self.load_and_fill(tenant, key, px)
+                value = self._load_and_fill(tenant, key, px)
                 return ("miss" if expired else "hit"), True, not expired, value, True
             return "hit", False, False, env["v"], True
         # background_refresh: readers never load
@@ -327,7 +241,7 @@ class Cache:
                 env = self._read(key)  # another winner may have filled it just before our lock
                 if env is not None:
                     return "hit", False, False, env["v"], True
-                return "miss", True, False, self.load_and_fill(tenant, key, self.cfg.ttl_ms), True
+                return "miss", True, False, self._load_and_fill(tenant, key, self.cfg.ttl_ms), True
             finally:
                 self.client.eval(_RELEASE, 1, lock, token)
         self.stats.bump("lock_lost")
@@ -352,9 +266,7 @@ class Cache:
             raise ValueError(f"{key}: not a cache envelope")
         return env
 
-    def load_and_fill(self, tenant: str, key: str, px_ms: int, by_reader: bool = True) -> Any:
-        """Runs the loader and stores its value with PX ``px_ms`` (a reader's load, or the
-        refresher's when ``by_reader`` is false); counted in :attr:`stats`."""
+    def _load_and_fill(self, tenant: str, key: str, px_ms: int, by_reader: bool = True) -> Any:
         self.stats.load_started(key, by_reader)
         t0 = self.now_ms()
         try:
@@ -369,3 +281,82 @@ class Cache:
 
     def _complete(self, op: int, outcome: OpType, **fields: Any) -> None:
         self.rec.complete(op, outcome, self.process, "cache_get", **fields)
+
+
+class BackgroundRefresher:
+    """One daemon thread that keeps registered (hot) keys filled: a key whose PTTL is below
+    ``refresh_ahead_ms`` (or that is missing) is reloaded and set with PX ``ttl_ms + grace_ms``.
+
+    :meth:`refresh_once` is one pass of the loop, callable directly so tests need no thread."""
+
+    def __init__(self, cache: Cache) -> None:
+        self.cache = cache
+        self._hot: dict[str, None] = {}  # insertion-ordered set of tenants
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.dropped = 0  # registrations refused because max_hot keys are already kept
+        self.errors = 0
+
+    def register(self, tenant: str) -> None:
+        with self._lock:
+            if tenant in self._hot:
+                return
+            if len(self._hot) >= self.cache.cfg.max_hot:
+                self.dropped += 1
+                return
+            self._hot[tenant] = None
+
+    def hot(self) -> list[str]:
+        with self._lock:
+            return list(self._hot)
+
+    def refresh_once(self) -> int:
+        """Reloads every hot key due for it; returns how many were reloaded."""
+        c = self.cache
+        done = 0
+        for tenant in self.hot():
+            key = c.key(tenant)
+            op = c.rec.invoke(
+                REFRESHER, "cache_refresh", tenant=tenant, key=key, cache=c.variant, variant=c.run_variant
+            )
+            try:
+                pttl = int(c.client.pttl(key))  # -2: missing, -1: no expiry (not ours to renew)
+                if pttl == -1 or pttl >= c.cfg.refresh_ahead_ms:
+                    c.rec.complete(op, OpType.OK, REFRESHER, "cache_refresh", refreshed=False)
+                    continue
+                value = c._load_and_fill(tenant, key, c.cfg.ttl_ms + c.cfg.grace_ms, by_reader=False)
+            except (redis.RedisError, OSError) as exc:
+                self.errors += 1
+                c.rec.complete(op, outcome_of(exc), REFRESHER, "cache_refresh", error=describe(exc))
+                continue
+            except Exception as exc:  # the loader's failure: retried on the next pass
+                self.errors += 1
+                c.rec.complete(op, OpType.INFO, REFRESHER, "cache_refresh", error=describe(exc))
+                continue
+            fields: dict[str, Any] = {"refreshed": True}
+            tenants = c.tenants_of(value)
+            if tenants is not None:
+                fields["tenants"] = tenants
+            c.rec.complete(op, OpType.OK, REFRESHER, "cache_refresh", **fields)
+            done += 1
+        return done
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="cache-refresher", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        period = self.cache.cfg.refresh_interval_ms / 1000
+        while not self._stop.is_set():
+            self.refresh_once()
+            self._stop.wait(period)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
