@@ -35,6 +35,10 @@ from typing import Any, BinaryIO
 
 import redis
 
+from harness.bench.ingest_figures import TARGET_EVENTS_S as TARGET_EVENTS_S
+from harness.bench.ingest_figures import TARGET_OVERHEAD_PCT as TARGET_OVERHEAD_PCT
+from harness.bench.ingest_figures import TARGET_PIPE_RATIO as TARGET_PIPE_RATIO
+from harness.bench.ingest_figures import run_totals, summary
 from harness.clients.redis_router import SlotRouter
 from harness.clock import RunClock, seeded_random
 from harness.doctor import find_binary
@@ -55,7 +59,6 @@ from harness.workload.redis_plane.ingest import (
     ingest_script,
 )
 
-TARGET_EVENTS_S, TARGET_PIPE_RATIO, TARGET_OVERHEAD_PCT = 40_000, 0.5, 10.0
 BATCH = 1000
 SPACING_PER_MS = 40  # events per millisecond of event time (the 40k/s the target asks for)
 Address = tuple[str, int]
@@ -199,23 +202,9 @@ def run(
     server_cpu = _server_cpu_s(admin) - cpu0
     for p in ps:
         p.join(timeout=30)
-    events = sum(r["events"] for r in results)
     for f in work.glob(f"ingest-{mode}-*.jsonl"):
         f.unlink()
-    return {
-        "processes": procs,
-        "recording": mode,
-        "design": design,
-        "events": events,
-        "elapsed_s": round(wall, 3),
-        "events_per_s": round(events / wall, 1),
-        "errors": sum(r["errors"] for r in results),
-        "admitted": sum(r["admitted"] for r in results),
-        "generate_us_per_event": max(r["generate_us_per_event"] for r in results),
-        "driver_cpu_us_per_event": max(r["driver_cpu_us_per_event"] for r in results),
-        "server_cpu_us_per_event": round(server_cpu / max(events, 1) * 1e6, 2),
-        "histograms": all(r["histograms"] for r in results),
-    }
+    return run_totals(procs, mode, design, results, wall, server_cpu)
 
 
 def best_of(repeats: int, fn: Any) -> dict[str, Any]:
@@ -321,6 +310,9 @@ def measure(
 def _measure(
     dep: Deployment, work: Path, n: int, repeats: int, design: Design, full: bool = True
 ) -> dict[str, Any]:
+    """Every figure of one design, each the best of ``repeats`` runs of ``n`` events per process:
+    the pipe replay and two processes direct, recorded and not, and when ``full`` the other
+    layouts (:func:`_layouts`)."""
     node = dep.redis[0]
     direct: Address = (node.host.address, node.port)
     proxy: Address = (node.client_proxy.listen_host, node.client_proxy.listen_port)
@@ -332,6 +324,9 @@ def _measure(
         print(f"ingest [{design}] {name}: {r['events_per_s']:,.0f} events/s ({r})", flush=True)
         return r
 
+    def four(mode: str) -> dict[str, Any]:  # four processes sharing the same events, not printed
+        return best_of(repeats, lambda: run(admin, direct, 4, n // 2, mode, work, design=design))
+
     pipe = best_of(
         repeats,
         lambda: redis_cli_pipe(
@@ -342,56 +337,39 @@ def _measure(
     rec = step("2 processes direct, recorded", direct, 2, "compact")
     unrec = step("2 processes direct, unrecorded", direct, 2, "none")
     if full:
-        res["one_process"] = {
+        res |= _layouts(step, four, rec, unrec, direct, proxy, design)
+    else:
+        res["two_processes"] = {"direct": rec, "direct_unrecorded": unrec}
+    res |= summary(rec, unrec, pipe)
+    return res
+
+
+def _layouts(
+    step: Callable[[str, Address, int, str], dict[str, Any]],
+    four: Callable[[str], dict[str, Any]],
+    rec: dict[str, Any],
+    unrec: dict[str, Any],
+    direct: Address,
+    proxy: Address,
+    design: Design,
+) -> dict[str, Any]:
+    """One, two (``rec`` and ``unrec`` already run) and four processes, direct and through
+    Toxiproxy, recorded and not."""
+    out: dict[str, Any] = {
+        "one_process": {
             "direct": step("1 process direct, recorded", direct, 1, "compact"),
             "direct_unrecorded": step("1 process direct, unrecorded", direct, 1, "none"),
             "proxy": step("1 process via toxiproxy, recorded", proxy, 1, "compact"),
-        }
-        res["two_processes"] = {
+        },
+        "two_processes": {
             "direct": rec,
             "direct_unrecorded": unrec,
             "proxy": step("2 processes via toxiproxy, recorded", proxy, 2, "compact"),
             "proxy_unrecorded": step("2 processes via toxiproxy, unrecorded", proxy, 2, "none"),
-        }
-        # Closed-loop drivers leave the server idle while they pack and record; more of them (same
-        # events in all) shows how much of the gap to the pipe is that, not CPU.
-        res["four_processes"] = {
-            "direct": best_of(repeats, lambda: run(admin, direct, 4, n // 2, "compact", work, design=design)),
-            "direct_unrecorded": best_of(
-                repeats, lambda: run(admin, direct, 4, n // 2, "none", work, design=design)
-            ),
-        }
-        print(f"ingest [{design}] 4 processes direct: {res['four_processes']}", flush=True)
-    else:
-        res["two_processes"] = {"direct": rec, "direct_unrecorded": unrec}
-    overhead = round((1 - rec["events_per_s"] / unrec["events_per_s"]) * 100, 1)
-    res["recording_overhead"] = {
-        "overhead_pct": overhead,
-        "histograms": "recorded (harness.metrics.hdr), per batch" if rec["histograms"] else "not recorded",
-        "target_pct": TARGET_OVERHEAD_PCT,
-        "pass": overhead <= TARGET_OVERHEAD_PCT,
+        },
     }
-    res["redis_cli_pipe"] = pipe
-    ratio = round(rec["events_per_s"] / pipe["events_per_s"], 3) if "events_per_s" in pipe else None
-    usec = pipe.get("server_cpu_us_per_event")
-    res["server"] = {
-        "cpu_us_per_event": usec,
-        "what": "redis-server process CPU (user+sys, INFO cpu) per event during the pipe replay",
-        "ceiling_events_per_s": round(1e6 / usec, 1) if usec else None,
-        "cpu_us_per_event_under_drivers": rec["server_cpu_us_per_event"],
-        "evalsha_usec_per_call": pipe.get("evalsha_usec_per_call"),
-    }
-    res["generate_us_per_event"] = rec["generate_us_per_event"]
-    res["throughput"] = {
-        "value": rec["events_per_s"],
-        "what": "2 processes, direct, recorded (compact)",
-        "best_unrecorded": unrec["events_per_s"],
-        "target": TARGET_EVENTS_S,
-        "pass": rec["events_per_s"] >= TARGET_EVENTS_S,
-    }
-    res["pipe_ratio"] = {
-        "value": ratio,
-        "target": TARGET_PIPE_RATIO,
-        "pass": ratio is not None and ratio >= TARGET_PIPE_RATIO,
-    }
-    return res
+    # Closed-loop drivers leave the server idle while they pack and record; more of them (same
+    # events in all) shows how much of the gap to the pipe is that, not CPU.
+    out["four_processes"] = {"direct": four("compact"), "direct_unrecorded": four("none")}
+    print(f"ingest [{design}] 4 processes direct: {out['four_processes']}", flush=True)
+    return out

@@ -2,18 +2,49 @@
 
 Every function is pure and returns an ``<svg>`` element as a string, meant to be inlined in an HTML5
 page (so no ``xmlns`` and no external resources). All text is escaped. Missing values (``None``,
-NaN, infinities) are skipped rather than drawn.
+NaN, infinities) are skipped rather than drawn. The frame, legend, axes and grid every chart shares
+are drawn by :mod:`harness.report.svg_parts`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from html import escape
+
+from harness.report.svg_parts import (
+    AXIS,
+    FONT_PX,
+    REF,
+    TEXT,
+    Box,
+    Formatter,
+    Legend,
+    close,
+    esc,
+    frame,
+    open_svg,
+    reference_line,
+    shaded_ranges,
+    title_text,
+    x_axis,
+)
+
+__all__ = [
+    "PALETTE",
+    "Formatter",
+    "Series",
+    "Values",
+    "bar_chart",
+    "empty_chart",
+    "line_chart",
+    "nice_ticks",
+    "percent_label",
+    "tick_label",
+]
 
 Values = Sequence[float | int | None]
 Series = tuple[str, Values]
-Formatter = Callable[[float], str]
+Point = tuple[float, float]
 
 PALETTE: tuple[str, ...] = (
     "#3b6ea8",  # blue
@@ -25,17 +56,6 @@ PALETTE: tuple[str, ...] = (
     "#a88f3b",  # ochre
     "#8c8c8c",  # grey
 )
-
-_FONT_PX = 12
-_CHAR_PX = 6.8  # rough average glyph width at 12px in a system sans-serif font
-_AXIS = "#6b7280"
-_GRID = "#e5e7eb"
-_TEXT = "#374151"
-_REF = "#111827"
-
-
-def _e(text: object) -> str:
-    return escape(str(text), quote=True)
 
 
 def _finite(v: object) -> float | None:
@@ -93,89 +113,15 @@ def nice_ticks(lo: float, hi: float, max_ticks: int = 6) -> list[float]:
 
 def empty_chart(message: str = "no data", *, title: str = "", width: int = 560, height: int = 120) -> str:
     """A placeholder of the same look as a chart, with a centred message."""
-    parts = _open(width, height, title or message)
+    parts = open_svg(width, height, title or message)
     if title:
-        parts.append(_title(title))
+        parts.append(title_text(title))
     parts.append(
-        f'<text x="{width / 2:.1f}" y="{height / 2 + 4:.1f}" text-anchor="middle" fill="{_AXIS}" '
-        f'font-size="{_FONT_PX + 1}">{_e(message)}</text>'
+        f'<text x="{width / 2:.1f}" y="{height / 2 + 4:.1f}" text-anchor="middle" fill="{AXIS}" '
+        f'font-size="{FONT_PX + 1}">{esc(message)}</text>'
     )
     parts.append("</svg>")
     return "".join(parts)
-
-
-def _open(width: int, height: int, label: str) -> list[str]:
-    return [
-        f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
-        f'aria-label="{_e(label)}" font-size="{_FONT_PX}" '
-        f'style="max-width:100%;height:auto;font-family:inherit">',
-        f"<title>{_e(label)}</title>",
-    ]
-
-
-def _title(title: str) -> str:
-    return (
-        f'<text x="8" y="18" font-size="{_FONT_PX + 2}" font-weight="600" fill="{_TEXT}">{_e(title)}</text>'
-    )
-
-
-def _legend(
-    names: Sequence[str],
-    colors: Sequence[str | None],
-    x0: float,
-    y0: float,
-    max_w: float,
-    dashed: Sequence[bool] = (),
-    as_lines: bool = False,
-) -> tuple[list[str], float]:
-    """Lay out legend entries left to right, wrapping; returns (svg parts, height used)."""
-    parts: list[str] = []
-    x, y = x0, y0
-    row_h = _FONT_PX + 6
-    for i, name in enumerate(names):
-        w = 22 + len(name) * _CHAR_PX + 14
-        if x > x0 and x + w > x0 + max_w:
-            x, y = x0, y + row_h
-        color = colors[i] or _AXIS
-        is_dashed = i < len(dashed) and dashed[i]
-        if is_dashed or as_lines:
-            dash = ' stroke-dasharray="4 3"' if is_dashed else ""
-            parts.append(
-                f'<line x1="{x:.1f}" y1="{y - 4:.1f}" x2="{x + 16:.1f}" y2="{y - 4:.1f}" stroke="{color}" '
-                f'stroke-width="2.5"{dash}/>'
-            )
-        else:
-            parts.append(f'<rect x="{x:.1f}" y="{y - 9:.1f}" width="12" height="10" rx="2" fill="{color}"/>')
-        parts.append(f'<text x="{x + 20:.1f}" y="{y:.1f}" fill="{_TEXT}">{_e(name)}</text>')
-        x += w
-    return parts, (y - y0) + row_h if names else 0.0
-
-
-def _y_axis(
-    ticks: Sequence[float],
-    scale: Callable[[float], float],
-    left: float,
-    right: float,
-    fmt: Formatter,
-    y_label: str,
-    top: float,
-    bottom: float,
-) -> list[str]:
-    parts: list[str] = []
-    for t in ticks:
-        y = scale(t)
-        parts.append(f'<line x1="{left:.1f}" y1="{y:.1f}" x2="{right:.1f}" y2="{y:.1f}" stroke="{_GRID}"/>')
-        parts.append(
-            f'<text x="{left - 6:.1f}" y="{y + 4:.1f}" text-anchor="end" fill="{_AXIS}">{_e(fmt(t))}</text>'
-        )
-    parts.append(f'<line x1="{left:.1f}" y1="{top:.1f}" x2="{left:.1f}" y2="{bottom:.1f}" stroke="{_AXIS}"/>')
-    if y_label:
-        cy = (top + bottom) / 2
-        parts.append(
-            f'<text transform="translate(12 {cy:.1f}) rotate(-90)" text-anchor="middle" fill="{_AXIS}">'
-            f"{_e(y_label)}</text>"
-        )
-    return parts
 
 
 def bar_chart(
@@ -209,69 +155,70 @@ def bar_chart(
 
     names = [name for name, _ in series]
     bar_colors: list[str | None] = [_color(colors, i) for i in range(len(series))]
-    left, right = 58.0, width - 14.0
     entries, entry_colors, entry_dashed = list(names), list(bar_colors), [False] * len(names)
     if ref is not None and reference_label:
         entries.append(reference_label)
-        entry_colors.append(_REF)
+        entry_colors.append(REF)
         entry_dashed.append(True)
-    legend, legend_h = _legend(entries, entry_colors, left, 40 if title else 18, right - left, entry_dashed)
-    top = (28.0 if title else 8.0) + legend_h + 8
-    bottom = height - (40.0 if x_label else 26.0)
-    t0, t1 = ticks[0], ticks[-1]
+    box, parts = frame(
+        width,
+        height,
+        "bar chart",
+        title=title,
+        x_label=x_label,
+        entries=Legend(entries, entry_colors, entry_dashed),
+        yticks=ticks,
+        y_format=y_format,
+        y_label=y_label,
+    )
+    parts += _bars(categories, names, vals, bar_colors, box, value_format or y_format)
+    if ref is not None:
+        parts.append(reference_line(box, ref, reference_label))
+    return close(parts, box, height, x_label)
 
-    def sy(v: float) -> float:
-        return bottom - (v - t0) / (t1 - t0) * (bottom - top)
 
-    parts = _open(width, height, title or "bar chart")
-    if title:
-        parts.append(_title(title))
-    parts += legend
-    parts += _y_axis(ticks, sy, left, right, y_format, y_label, top, bottom)
-
-    group_w = (right - left) / len(categories)
-    bar_w = group_w * 0.78 / len(series)
-    label_fmt = value_format or y_format
+def _bars(
+    categories: Sequence[str],
+    names: Sequence[str],
+    vals: Sequence[Sequence[float | None]],
+    bar_colors: Sequence[str | None],
+    box: Box,
+    label_fmt: Formatter,
+) -> list[str]:
+    """The bars, grouped by category (values printed above them when there is room), the
+    categories' labels and the baseline at zero (or the axis' lowest tick)."""
+    parts: list[str] = []
+    group_w = (box.right - box.left) / len(categories)
+    bar_w = group_w * 0.78 / len(names)
     show_values = bar_w >= 26
-    base = sy(max(t0, 0.0))
+    base = box.y(max(box.t0, 0.0))
     for ci, cat in enumerate(categories):
-        gx = left + ci * group_w + group_w * 0.11
-        for si, (name, _) in enumerate(series):
+        gx = box.left + ci * group_w + group_w * 0.11
+        for si, name in enumerate(names):
             row = vals[si]
             v = row[ci] if ci < len(row) else None
             if v is None:
                 continue
             x = gx + si * bar_w
-            y = sy(v)
+            y = box.y(v)
             y_top, h = min(y, base), abs(base - y)
             parts.append(
                 f'<rect x="{x + 1:.1f}" y="{y_top:.1f}" width="{max(bar_w - 2, 1):.1f}" height="{h:.1f}" '
-                f'fill="{bar_colors[si]}"><title>{_e(f"{name} · {cat}: {label_fmt(v)}")}</title></rect>'
+                f'fill="{bar_colors[si]}"><title>{esc(f"{name} · {cat}: {label_fmt(v)}")}</title></rect>'
             )
             if show_values:
                 parts.append(
                     f'<text x="{x + bar_w / 2:.1f}" y="{y_top - 4:.1f}" text-anchor="middle" '
-                    f'font-size="{_FONT_PX - 1}" fill="{_TEXT}">{_e(label_fmt(v))}</text>'
+                    f'font-size="{FONT_PX - 1}" fill="{TEXT}">{esc(label_fmt(v))}</text>'
                 )
         parts.append(
-            f'<text x="{left + (ci + 0.5) * group_w:.1f}" y="{bottom + 16:.1f}" text-anchor="middle" '
-            f'fill="{_TEXT}">{_e(cat)}</text>'
+            f'<text x="{box.left + (ci + 0.5) * group_w:.1f}" y="{box.bottom + 16:.1f}" text-anchor="middle" '
+            f'fill="{TEXT}">{esc(cat)}</text>'
         )
-    parts.append(f'<line x1="{left:.1f}" y1="{base:.1f}" x2="{right:.1f}" y2="{base:.1f}" stroke="{_AXIS}"/>')
-    if ref is not None:
-        ry = sy(ref)
-        parts.append(
-            f'<line x1="{left:.1f}" y1="{ry:.1f}" x2="{right:.1f}" y2="{ry:.1f}" stroke="{_REF}" '
-            f'stroke-width="1.2" stroke-dasharray="6 4">'
-            f"<title>{_e(reference_label or 'reference')}</title></line>"
-        )
-    if x_label:
-        parts.append(
-            f'<text x="{(left + right) / 2:.1f}" y="{height - 8:.1f}" text-anchor="middle" fill="{_AXIS}">'
-            f"{_e(x_label)}</text>"
-        )
-    parts.append("</svg>")
-    return "".join(parts)
+    parts.append(
+        f'<line x1="{box.left:.1f}" y1="{base:.1f}" x2="{box.right:.1f}" y2="{base:.1f}" stroke="{AXIS}"/>'
+    )
+    return parts
 
 
 def line_chart(
@@ -295,14 +242,7 @@ def line_chart(
     line. Series named in ``dashed`` are drawn with a dashed stroke (e.g. an offered/target rate).
     ``bands`` are shaded x ranges ``(from, to, label)`` behind the lines (fault windows).
     """
-    xs = [_finite(v) for v in x]
-    pts: list[list[tuple[float, float] | None]] = []
-    for _, ys in series:
-        row: list[tuple[float, float] | None] = []
-        for xi, yi in zip(xs, ys, strict=False):
-            yv = _finite(yi)
-            row.append((xi, yv) if xi is not None and yv is not None else None)
-        pts.append(row)
+    pts = _points(x, series)
     all_pts = [p for row in pts for p in row if p is not None]
     if not series or not all_pts:
         return empty_chart("no data", title=title, width=width)
@@ -318,61 +258,62 @@ def line_chart(
     names = [name for name, _ in series]
     line_colors: list[str | None] = [_color(colors, i) for i in range(len(series))]
     is_dashed = [name in dashed for name in names]
-    left, right = 58.0, width - 14.0
-    legend, legend_h = _legend(
-        names, line_colors, left, 40 if title else 18, right - left, is_dashed, as_lines=True
+    box, parts = frame(
+        width,
+        height,
+        "line chart",
+        title=title,
+        x_label=x_label,
+        entries=Legend(names, line_colors, is_dashed, as_lines=True),
+        yticks=yticks,
+        y_format=y_format,
+        y_label=y_label,
     )
-    top = (28.0 if title else 8.0) + legend_h + 8
-    bottom = height - (40.0 if x_label else 26.0)
-    t0, t1 = yticks[0], yticks[-1]
 
     def sx(v: float) -> float:
-        return left + (v - x_lo) / (x_hi - x_lo) * (right - left)
+        return box.left + (v - x_lo) / (x_hi - x_lo) * (box.right - box.left)
 
-    def sy(v: float) -> float:
-        return bottom - (v - t0) / (t1 - t0) * (bottom - top)
+    parts += x_axis(xticks, sx, box, x_format)
+    parts += shaded_ranges(bands, sx, x_lo, x_hi, box)
+    parts += _lines(pts, names, line_colors, is_dashed, sx, box.y)
+    return close(parts, box, height, x_label)
 
-    parts = _open(width, height, title or "line chart")
-    if title:
-        parts.append(_title(title))
-    parts += legend
-    parts += _y_axis(yticks, sy, left, right, y_format, y_label, top, bottom)
-    parts.append(
-        f'<line x1="{left:.1f}" y1="{bottom:.1f}" x2="{right:.1f}" y2="{bottom:.1f}" stroke="{_AXIS}"/>'
-    )
-    for t in xticks:
-        tx = sx(t)
-        parts.append(
-            f'<line x1="{tx:.1f}" y1="{bottom:.1f}" x2="{tx:.1f}" y2="{bottom + 4:.1f}" stroke="{_AXIS}"/>'
-        )
-        parts.append(
-            f'<text x="{tx:.1f}" y="{bottom + 16:.1f}" text-anchor="middle" fill="{_AXIS}">'
-            f"{_e(x_format(t))}</text>"
-        )
 
-    for lo, hi, label in bands:
-        a, b = sx(max(lo, x_lo)), sx(min(hi, x_hi))
-        if b <= a:
-            continue
-        parts.append(
-            f'<g><title>{_e(label)}</title><rect x="{a:.1f}" y="{top:.1f}" width="{b - a:.1f}" '
-            f'height="{bottom - top:.1f}" fill="#dc2626" fill-opacity="0.10" stroke="#dc2626" '
-            f'stroke-opacity="0.35"/><text x="{a + 3:.1f}" y="{top + 11:.1f}" fill="#b91c1c" '
-            f'font-size="10">{_e(label)}</text></g>'
-        )
+def _points(x: Sequence[float | int | None], series: Sequence[Series]) -> list[list[Point | None]]:
+    """Each series' points ``(x, y)``, None where either coordinate is missing."""
+    xs = [_finite(v) for v in x]
+    pts: list[list[Point | None]] = []
+    for _, ys in series:
+        row: list[Point | None] = []
+        for xi, yi in zip(xs, ys, strict=False):
+            yv = _finite(yi)
+            row.append((xi, yv) if xi is not None and yv is not None else None)
+        pts.append(row)
+    return pts
+
+
+def _lines(
+    pts: Sequence[Sequence[Point | None]],
+    names: Sequence[str],
+    line_colors: Sequence[str | None],
+    is_dashed: Sequence[bool],
+    sx: Callable[[float], float],
+    sy: Callable[[float], float],
+) -> list[str]:
+    """One group per series: a polyline per run of present points (a lone point is a dot)."""
+    parts: list[str] = []
     # Dashed series (targets, offered rates) go last so a solid series on the same values cannot hide them.
     order = sorted(range(len(pts)), key=lambda i: is_dashed[i])
     for si in order:
-        row = pts[si]
-        segments: list[list[tuple[float, float]]] = [[]]
-        for p in row:
+        segments: list[list[Point]] = [[]]
+        for p in pts[si]:
             if p is None:
                 if segments[-1]:
                     segments.append([])
             else:
                 segments[-1].append(p)
         dash = ' stroke-dasharray="6 4"' if is_dashed[si] else ""
-        parts.append(f"<g><title>{_e(names[si])}</title>")
+        parts.append(f"<g><title>{esc(names[si])}</title>")
         for seg in segments:
             if len(seg) == 1:
                 parts.append(
@@ -386,10 +327,4 @@ def line_chart(
                     f'stroke-linejoin="round" stroke-linecap="round"{dash}/>'
                 )
         parts.append("</g>")
-    if x_label:
-        parts.append(
-            f'<text x="{(left + right) / 2:.1f}" y="{height - 8:.1f}" text-anchor="middle" fill="{_AXIS}">'
-            f"{_e(x_label)}</text>"
-        )
-    parts.append("</svg>")
-    return "".join(parts)
+    return parts

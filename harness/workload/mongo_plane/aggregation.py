@@ -1,19 +1,8 @@
 """The aggregation worker: the capstone's hourly rollups of ``events`` into ``event_aggregates``, and
 a daily rollup built from the hourly buckets, run on a bounded schedule during a workload.
 
-Assumes the capstone's schemas (Part XIII): events carry ``tenant_id``, ``event_time``,
-``event_type``, ``context.environment``, ``actor.user_id`` / ``actor.session_id``, ``event_id``;
-``event_aggregates`` has a TTL index on ``bucket_time`` (180 days) and the unique index
-``{tenant_id, bucket_time, bucket_type, dimensions.event_type}`` (topologies/collections/platform.yaml).
-
-The hourly pipeline is ``aggregateHourlyBucket`` as the capstone writes it. Each result is upserted
-(``$set``, ``upsert: true``) with the capstone's filter (``tenant_id``, ``bucket_time``,
-``dimensions.event_type``, ``dimensions.environment``) plus ``bucket_type``: the daily bucket of a
-day starts at the same instant as that day's first hourly bucket, and without ``bucket_type`` the
-hourly upsert would match (and overwrite) the daily document. The daily rollup (not in the
-capstone) groups the day's hourly documents: ``metrics.count`` is their sum, exact;
-``metrics.unique_users`` / ``unique_sessions`` are the largest hourly value, a lower bound, because
-hourly buckets keep distinct counts, not the sets.
+The pipelines, the upsert filter and the schemas they assume are in
+:mod:`harness.workload.mongo_plane.aggregation_pipelines` (re-exported here).
 
 Ops recorded (process ``aggregator``):
 
@@ -41,7 +30,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.collection import Collection
@@ -54,115 +42,29 @@ from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
 from harness.workload.mongo_plane import aggregation_portable as scanned
+from harness.workload.mongo_plane.aggregation_pipelines import (
+    DAY_MS,
+    HOUR_MS,
+    bucket_key,
+    daily_pipeline,
+    hourly_pipeline,
+    to_dt,
+    upsert_filter,
+)
+
+__all__ = [
+    "DAY_MS",
+    "HOUR_MS",
+    "PROCESS",
+    "AggregateRun",
+    "AggregationWorker",
+    "bucket_key",
+    "daily_pipeline",
+    "hourly_pipeline",
+    "upsert_filter",
+]
 
 PROCESS = "aggregator"
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
-
-
-def _dt(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
-
-
-def _ms(dt: datetime) -> int:
-    if dt.tzinfo is None:  # pymongo decodes dates as naive UTC by default
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000)
-
-
-def hourly_pipeline(tenant: str, bucket_time: datetime, now: datetime) -> list[dict[str, Any]]:
-    """``aggregateHourlyBucket``'s pipeline, stage by stage as the capstone writes it."""
-    bucket_end = _dt(_ms(bucket_time) + HOUR_MS)
-    return [
-        {"$match": {"tenant_id": tenant, "event_time": {"$gte": bucket_time, "$lt": bucket_end}}},
-        {
-            "$group": {
-                "_id": {
-                    "tenant_id": "$tenant_id",
-                    "event_type": "$event_type",
-                    "environment": "$context.environment",
-                },
-                "count": {"$sum": 1},
-                "unique_users": {"$addToSet": "$actor.user_id"},
-                "unique_sessions": {"$addToSet": "$actor.session_id"},
-                "sample_events": {"$push": "$event_id"},
-            }
-        },
-        {
-            "$project": {
-                "_id": 0,
-                "tenant_id": "$_id.tenant_id",
-                "bucket_time": bucket_time,
-                "bucket_type": "hourly",
-                "dimensions": {"event_type": "$_id.event_type", "environment": "$_id.environment"},
-                "metrics": {
-                    "count": "$count",
-                    "unique_users": {"$size": "$unique_users"},
-                    "unique_sessions": {"$size": "$unique_sessions"},
-                },
-                "event_ids_sample": {"$slice": ["$sample_events", 3]},
-                "last_updated": now,
-            }
-        },
-    ]
-
-
-def daily_pipeline(tenant: str, day: datetime, now: datetime) -> list[dict[str, Any]]:
-    """The day's hourly buckets rolled into one document per dimension pair."""
-    day_end = _dt(_ms(day) + DAY_MS)
-    return [
-        {
-            "$match": {
-                "tenant_id": tenant,
-                "bucket_type": "hourly",
-                "bucket_time": {"$gte": day, "$lt": day_end},
-            }
-        },
-        {
-            "$group": {
-                "_id": {
-                    "tenant_id": "$tenant_id",
-                    "event_type": "$dimensions.event_type",
-                    "environment": "$dimensions.environment",
-                },
-                "count": {"$sum": "$metrics.count"},
-                "unique_users": {"$max": "$metrics.unique_users"},
-                "unique_sessions": {"$max": "$metrics.unique_sessions"},
-                "hours": {"$sum": 1},
-            }
-        },
-        {
-            "$project": {
-                "_id": 0,
-                "tenant_id": "$_id.tenant_id",
-                "bucket_time": day,
-                "bucket_type": "daily",
-                "dimensions": {"event_type": "$_id.event_type", "environment": "$_id.environment"},
-                "metrics": {
-                    "count": "$count",
-                    "unique_users": "$unique_users",
-                    "unique_sessions": "$unique_sessions",
-                    "hours": "$hours",
-                },
-                "last_updated": now,
-            }
-        },
-    ]
-
-
-def upsert_filter(doc: dict[str, Any]) -> dict[str, Any]:
-    """The capstone's upsert filter, plus ``bucket_type`` (see the module docstring)."""
-    return {
-        "tenant_id": doc["tenant_id"],
-        "bucket_time": doc["bucket_time"],
-        "bucket_type": doc["bucket_type"],
-        "dimensions.event_type": doc["dimensions"]["event_type"],
-        "dimensions.environment": doc["dimensions"]["environment"],
-    }
-
-
-def bucket_key(tenant: str, bucket_type: str, bucket_ms: int, event_type: Any, environment: Any) -> str:
-    return f"event_aggregates/{tenant}/{bucket_type}/{bucket_ms}/{event_type}/{environment}"
 
 
 @dataclass
@@ -208,13 +110,13 @@ class AggregationWorker:
     def hourly(self, tenant: str, bucket_ms: int) -> AggregateRun:
         bucket_ms -= bucket_ms % HOUR_MS
         now = self._now_ms()
-        pipeline = hourly_pipeline(tenant, _dt(bucket_ms), _dt(now))
+        pipeline = hourly_pipeline(tenant, to_dt(bucket_ms), to_dt(now))
         return self._run(self.events, pipeline, tenant, "hourly", bucket_ms, now)
 
     def daily(self, tenant: str, day_ms: int) -> AggregateRun:
         day_ms -= day_ms % DAY_MS
         now = self._now_ms()
-        pipeline = daily_pipeline(tenant, _dt(day_ms), _dt(now))
+        pipeline = daily_pipeline(tenant, to_dt(day_ms), to_dt(now))
         return self._run(self.aggregates, pipeline, tenant, "daily", day_ms, now)
 
     def run_once(
@@ -271,11 +173,11 @@ class AggregationWorker:
                 return out
             scan = {
                 "tenant_id": {"$in": tenants},
-                "event_time": {"$gte": _dt(bucket), "$lt": _dt(bucket + HOUR_MS)},
+                "event_time": {"$gte": to_dt(bucket), "$lt": to_dt(bucket + HOUR_MS)},
             }
 
             def hourly(b: int = bucket, flt: dict[str, Any] = scan) -> dict[str, list[dict[str, Any]]]:
-                return scanned.hourly_docs(self.events.find(flt, scanned.EVENT_FIELDS), _dt(b), _dt(now))
+                return scanned.hourly_docs(self.events.find(flt, scanned.EVENT_FIELDS), to_dt(b), to_dt(now))
 
             out += self._run_scanned(tenants, "hourly", bucket, now, hourly, stopped)
         if stopped():
@@ -284,11 +186,12 @@ class AggregationWorker:
         scan = {
             "tenant_id": {"$in": tenants},
             "bucket_type": "hourly",
-            "bucket_time": {"$gte": _dt(day), "$lt": _dt(day + DAY_MS)},
+            "bucket_time": {"$gte": to_dt(day), "$lt": to_dt(day + DAY_MS)},
         }
 
         def daily() -> dict[str, list[dict[str, Any]]]:
-            return scanned.daily_docs(self.aggregates.find(scan, scanned.HOURLY_FIELDS), _dt(day), _dt(now))
+            found = self.aggregates.find(scan, scanned.HOURLY_FIELDS)
+            return scanned.daily_docs(found, to_dt(day), to_dt(now))
 
         return out + self._run_scanned(tenants, "daily", day, now, daily, stopped)
 

@@ -2,11 +2,11 @@
 pipeline's accumulators (FerretDB 1.x: ``$addToSet``, ``$push``, ``$max`` are "not implemented").
 
 :func:`hourly_docs` and :func:`daily_docs` give, per tenant, exactly the documents
-:func:`harness.workload.mongo_plane.aggregation.hourly_pipeline` and :func:`daily_pipeline` project: the same
-groups, counts, distinct users and sessions, the first three event ids in the order the server
-returned them, and the same shape, so the upserts and everything downstream are the same. What
-differs is where the grouping runs (here, not on the server) and that one scan serves every
-tenant of a bucket (a per-tenant query is a whole-collection scan on FerretDB).
+:func:`harness.workload.mongo_plane.aggregation_pipelines.hourly_pipeline` and :func:`daily_pipeline`
+project: the same groups, counts, distinct users and sessions, the first three event ids in the
+order the server returned them, and the same shape, so the upserts and everything downstream are
+the same. What differs is where the grouping runs (here, not on the server) and that one scan
+serves every tenant of a bucket (a per-tenant query is a whole-collection scan on FerretDB).
 """
 
 from __future__ import annotations

@@ -179,45 +179,61 @@ class MongoIngestor:
         return last
 
     def _attempt(self, events: list[Event], attempt: int, sched: list[int] | None) -> list[WriteOutcome]:
-        rec, cfg, variant = self.rec, self.cfg, self.variant
-        wc = cfg.wc.record()
+        """One ``insert_many`` of ``events``: each event's ops invoked, the batch sent, each
+        document's outcome classified and recorded."""
+        wc = self.cfg.wc.record()
         received = self._wall_ms()
-        docs = [e.document(cfg.ingestion_node, received) for e in events]
+        docs = [e.document(self.cfg.ingestion_node, received) for e in events]
         send_ns = self.clock.now_ns()
-        ops: list[tuple[int, int | None]] = []
-        for k, ev in enumerate(events):
-            extra: dict[str, Any] = {} if sched is None else {"sched_ns": sched[k]}
-            key = doc_key(ev.tenant, ev.event_id)
-            op = rec.invoke(
-                PROCESS,
-                "insert",
-                time_ns=send_ns,
-                variant=variant,
-                tenant=ev.tenant,
-                event_id=ev.event_id,
-                key=key,
-                wc=wc,
-                window=minute_bucket(ev.time_ms),
-                attempt=attempt,
-                **extra,
-            )
-            doc_op = None
-            if cfg.record_docs:
-                doc_op = rec.invoke(
-                    PROCESS,
-                    "doc_insert",
-                    time_ns=send_ns,
-                    variant=variant,
-                    key=key,
-                    tenant=ev.tenant,
-                    retention_class=ev.retention_class,
-                    created_ms=ev.time_ms,
-                    expires_at_ms=ev.expires_at_ms,
-                    attempt=attempt,
-                )
-            ops.append((op, doc_op))
+        ops = [
+            self._invoke(ev, attempt, wc, send_ns, None if sched is None else sched[k])
+            for k, ev in enumerate(events)
+        ]
         self.stats.batches += 1
         self.stats.attempts += len(events)
+        results, done_ns = self._send(docs)
+        for ev, op_ids, res in zip(events, ops, results, strict=True):
+            self._record(ev, op_ids, res, done_ns)
+        return results
+
+    def _invoke(
+        self, ev: Event, attempt: int, wc: dict[str, Any], send_ns: int, sched_ns: int | None
+    ) -> tuple[int, int | None]:
+        """The event's ``insert`` op and, when ``record_docs``, its ``doc_insert`` op, invoked."""
+        extra: dict[str, Any] = {} if sched_ns is None else {"sched_ns": sched_ns}
+        key = doc_key(ev.tenant, ev.event_id)
+        op = self.rec.invoke(
+            PROCESS,
+            "insert",
+            time_ns=send_ns,
+            variant=self.variant,
+            tenant=ev.tenant,
+            event_id=ev.event_id,
+            key=key,
+            wc=wc,
+            window=minute_bucket(ev.time_ms),
+            attempt=attempt,
+            **extra,
+        )
+        doc_op = None
+        if self.cfg.record_docs:
+            doc_op = self.rec.invoke(
+                PROCESS,
+                "doc_insert",
+                time_ns=send_ns,
+                variant=self.variant,
+                key=key,
+                tenant=ev.tenant,
+                retention_class=ev.retention_class,
+                created_ms=ev.time_ms,
+                expires_at_ms=ev.expires_at_ms,
+                attempt=attempt,
+            )
+        return op, doc_op
+
+    def _send(self, docs: list[dict[str, Any]]) -> tuple[list[WriteOutcome], int]:
+        """Sends ``docs`` (unordered) and classifies each one's outcome; returns the outcomes and
+        when the reply (or the error) came."""
         error: BaseException | None = None
         acknowledged = True
         try:
@@ -226,26 +242,30 @@ class MongoIngestor:
             error = exc
         done_ns = self.clock.now_ns()
         results = bulk_outcomes(
-            len(events),
+            len(docs),
             error,
             dup_index=IDEMPOTENCY_INDEX,
             dup_key=IDEMPOTENCY_KEY,
             acknowledged=acknowledged,
             unnamed_duplicate=self._sole_unique,
         )
-        for ev, (op, doc_op), res in zip(events, ops, results, strict=True):
-            fields: dict[str, Any] = (
-                {"value": res.detail}
-                if res.outcome is OpType.OK
-                else {"error": res.error or res.detail, "detail": res.detail}
-            )
-            if res.code is not None:
-                fields["code"] = res.code
-            rec.complete(op, res.outcome, PROCESS, "insert", time_ns=done_ns, **fields)
-            if doc_op is not None:
-                rec.complete(doc_op, res.outcome, PROCESS, "doc_insert", time_ns=done_ns, **fields)
-            self.stats.outcomes[res.outcome.value] += 1
-            self.stats.details[res.detail] = self.stats.details.get(res.detail, 0) + 1
-            if res.outcome is not OpType.FAIL:
-                self.written.setdefault(ev.tenant, {})[ev.event_id] = None
-        return results
+        return results, done_ns
+
+    def _record(self, ev: Event, op_ids: tuple[int, int | None], res: WriteOutcome, done_ns: int) -> None:
+        """Completes the event's ops with its outcome and counts it; an event that may be stored is
+        remembered for the final reads."""
+        op, doc_op = op_ids
+        fields: dict[str, Any] = (
+            {"value": res.detail}
+            if res.outcome is OpType.OK
+            else {"error": res.error or res.detail, "detail": res.detail}
+        )
+        if res.code is not None:
+            fields["code"] = res.code
+        self.rec.complete(op, res.outcome, PROCESS, "insert", time_ns=done_ns, **fields)
+        if doc_op is not None:
+            self.rec.complete(doc_op, res.outcome, PROCESS, "doc_insert", time_ns=done_ns, **fields)
+        self.stats.outcomes[res.outcome.value] += 1
+        self.stats.details[res.detail] = self.stats.details.get(res.detail, 0) + 1
+        if res.outcome is not OpType.FAIL:
+            self.written.setdefault(ev.tenant, {})[ev.event_id] = None

@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from harness.clients.redis_router import SlotRouter
+from harness.clients.redis_router import Reply, SlotRouter
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
@@ -74,74 +74,83 @@ class SessionDriver:
         )
 
     def _batch(self, first_seq: int, sched: list[int]) -> None:
-        cfg, rec = self.cfg, self.rec
-        ttl_ms = cfg.ttl_s * 1000
-        commands: list[tuple[Any, ...]] = []
-        route: list[str] = []
-        plan: list[tuple[int, str, str]] = []  # (session, key, f)
-        # A session is never in the same batch twice, so its two commands cannot interleave.
+        """One pipelined batch: a session per scheduled event (never one twice, so a session's two
+        commands cannot interleave with another use of it), each one's op invoked, then settled."""
         chosen: dict[int, None] = {}
         for _ in sched:
-            chosen.setdefault(self.rng.randrange(cfg.sessions))
+            chosen.setdefault(self.rng.randrange(self.cfg.sessions))
         send_ns = self.clock.now_ns()
         now_ms = self.clock.wall_ms_at(send_ns)
-        ops: list[int] = []
+        commands: list[tuple[Any, ...]] = []
+        route: list[str] = []
+        plan: list[tuple[int, str, int]] = []  # (session, f, op)
         for i, sid in enumerate(chosen):
             key = self.key(sid)
             self.counter_keys.add(key)
-            if sid in self.created:
-                f = "session_touch"
-                commands += [("HGETALL", key), ("EXPIRE", key, cfg.ttl_s)]
-            else:
-                f = "session_create"
-                commands += [
-                    ("HSET", key, "user", f"u{sid}", "tenant", f"t{sid % cfg.tenants}"),
-                    ("EXPIRE", key, cfg.ttl_s),
-                ]
+            f, cmds = self._commands(sid, key)
+            commands += cmds
             route += [key, key]
-            plan.append((sid, key, f))
-            ops.append(
-                rec.invoke(
-                    PROCESS,
-                    f,
-                    time_ns=send_ns,
-                    key=key,
-                    tenant=f"t{sid % cfg.tenants}",
-                    now_ms=now_ms,
-                    ttl_ms=ttl_ms,
-                    variant=self.variant,
-                    sched_ns=sched[min(i, len(sched) - 1)],
-                    event=first_seq + i,
-                )
-            )
+            op = self._invoke(f, sid, key, send_ns, now_ms, sched[min(i, len(sched) - 1)], first_seq + i)
+            plan.append((sid, f, op))
         replies = self.router.execute(commands, route)
-        for n, ((sid, _key, f), op_id) in enumerate(zip(plan, ops, strict=True)):
-            first, second = replies[2 * n], replies[2 * n + 1]
-            done = max(first.done_ns, second.done_ns)
-            bad = first if first.outcome != OpType.OK else second
-            if first.outcome == OpType.OK and second.outcome == OpType.OK:
-                value: Any = None
-                if f == "session_touch":
-                    found = first.value or {}
-                    value = {
-                        (k.decode() if isinstance(k, bytes) else str(k)): (
-                            v.decode() if isinstance(v, bytes) else v
-                        )
-                        for k, v in dict(found).items()
-                    } or None
-                    if value is None:
-                        self.created.discard(sid)  # gone: the next use logs in again
-                else:
-                    self.created.add(sid)
-                rec.complete(op_id, OpType.OK, PROCESS, f, time_ns=done, value=value)
-                self.stats.admitted += 1
+        for n, (sid, f, op_id) in enumerate(plan):
+            self._settle(sid, f, op_id, replies[2 * n], replies[2 * n + 1])
+
+    def _commands(self, sid: int, key: str) -> tuple[str, list[tuple[Any, ...]]]:
+        """A known session is touched (read, TTL slid), an unknown one created; (op, commands)."""
+        if sid in self.created:
+            return "session_touch", [("HGETALL", key), ("EXPIRE", key, self.cfg.ttl_s)]
+        return "session_create", [
+            ("HSET", key, "user", f"u{sid}", "tenant", f"t{sid % self.cfg.tenants}"),
+            ("EXPIRE", key, self.cfg.ttl_s),
+        ]
+
+    def _invoke(
+        self, f: str, sid: int, key: str, send_ns: int, now_ms: int, sched_ns: int, event: int
+    ) -> int:
+        return self.rec.invoke(
+            PROCESS,
+            f,
+            time_ns=send_ns,
+            key=key,
+            tenant=f"t{sid % self.cfg.tenants}",
+            now_ms=now_ms,
+            ttl_ms=self.cfg.ttl_s * 1000,
+            variant=self.variant,
+            sched_ns=sched_ns,
+            event=event,
+        )
+
+    def _settle(self, sid: int, f: str, op_id: int, first: Reply, second: Reply) -> None:
+        """Completes a session's op from its two replies and updates which sessions the workload
+        believes exist."""
+        done = max(first.done_ns, second.done_ns)
+        if first.outcome == OpType.OK and second.outcome == OpType.OK:
+            value: Any = None
+            if f == "session_touch":
+                value = _fields(first.value)
+                if value is None:
+                    self.created.discard(sid)  # gone: the next use logs in again
             else:
-                # A create whose outcome is unknown may exist: keep touching it (a touch will tell).
-                if f == "session_create" and bad.outcome == OpType.INFO:
-                    self.created.add(sid)
-                rec.complete(op_id, bad.outcome, PROCESS, f, time_ns=done, error=str(bad.value))
-            ok = first.outcome == OpType.OK and second.outcome == OpType.OK
-            self.stats.outcomes[(OpType.OK if ok else bad.outcome).value] += 1
+                self.created.add(sid)
+            self.rec.complete(op_id, OpType.OK, PROCESS, f, time_ns=done, value=value)
+            self.stats.admitted += 1
+            self.stats.outcomes[OpType.OK.value] += 1
+            return
+        bad = first if first.outcome != OpType.OK else second
+        # A create whose outcome is unknown may exist: keep touching it (a touch will tell).
+        if f == "session_create" and bad.outcome == OpType.INFO:
+            self.created.add(sid)
+        self.rec.complete(op_id, bad.outcome, PROCESS, f, time_ns=done, error=str(bad.value))
+        self.stats.outcomes[bad.outcome.value] += 1
+
+
+def _fields(found: Any) -> dict[str, Any] | None:
+    """An ``HGETALL`` reply as the op records it: text field names and values, None when empty."""
+    return {
+        (k.decode() if isinstance(k, bytes) else str(k)): (v.decode() if isinstance(v, bytes) else v)
+        for k, v in dict(found or {}).items()
+    } or None
 
 
 def final_sessions(
