@@ -18,6 +18,7 @@ from harness.clients.redis_router import Address
 from harness.clock import RunClock
 from harness.history.loader import stream_ops
 from harness.history.recorder import HistoryRecorder
+from harness.records import Plane
 from harness.scenario.context import VariantContext
 from harness.scenario.kinds.platform import PlatformWorkload
 from harness.scenario.planes import plane_skips, variant_planes
@@ -112,7 +113,7 @@ def test_without_mongodb_the_mongodb_paths_are_not_played_and_their_checkers_not
     assert "rate_limit" in fs and "counters_read" in fs
     # Nothing was played on Redis in their place.
     assert not fs & {"write", "read", "session_create", "session_touch", "final_sessions"}
-    planes = {"redis": {"status": "ran"}, "mongodb": {"status": "not_run", "reason": "no mongod"}}
+    planes = {"redis": Plane(status="ran"), "mongodb": Plane(status="not_run", reason="no mongod")}
     skip = plane_skips(spec.checkers, planes, variant_planes(spec.variants[0]))
     assert {"read-your-writes", "monotonic-reads", "sessions"} <= set(skip)
     assert skip["sessions"] == "mongodb plane not run: no mongod"
@@ -162,8 +163,9 @@ def test_on_ferretdb_the_paths_it_can_serve_run_and_check_valid(mode: str, tmp_p
         history = tmp_path / "history.jsonl"
         summary, unread = play(dep, spec, history, seeds, cluster=False)
         assert dep.mongo is not None and dep.mongo.features is not None
-        planes = {"redis": {"status": "ran"}, "mongodb": {"status": "ran", **dep.mongo.features.to_dict()}}
-        planes["mongodb"]["server"] = dep.mongo.features.name
+        features = dep.mongo.features
+        mongodb = Plane(status="ran", server=features.name, lacks=dict(features.lacks))
+        planes = {"redis": Plane(status="ran"), "mongodb": mongodb}
     assert unread == 0 and summary["errors"] == []
     assert summary["sessions"]["store"] == "fallback"  # the fallback store runs on FerretDB
     ops = list(stream_ops(history))
