@@ -200,9 +200,3 @@ def recheck_record(run_dir: Path) -> RunResults:
     results.verdict, results.verdict_reason = overall_verdict(results)
     write_record(res_path, results)
     return results
-
-
-def recheck(run_dir: Path) -> dict[str, Any]:
-    """:func:`recheck_record` as the plain mapping written to ``results.json``, for callers that
-    still index it by key (the live tests)."""
-    return recheck_record(run_dir).dump()

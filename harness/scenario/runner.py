@@ -6,7 +6,7 @@ Judging streams the saved ``history.jsonl`` through the checkers once per varian
 (event latency, throughput, recovery, per-op HdrHistograms); ``metrics.json`` also takes what the
 run kept in memory (the driver's figures, per-master load samples, the workload's own figures, the
 faults' records and whether the topology was healthy again), and the targets are judged over it.
-Only ``harness check`` (:func:`harness.scenario.judge.recheck`) judges from the saved files alone.
+Only ``harness check`` (:func:`harness.scenario.judge.recheck_record`) judges from the saved files alone.
 The report is rendered from the saved files."""
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import harness
 from harness.clock import RunClock
@@ -63,13 +62,6 @@ def _reproduce_command(name: str, seed: int, opts: RunOptions) -> str:
 
 def _now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def run_scenario(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, dict[str, Any]]:
-    """:func:`run_scenario_record`, its results as the plain mapping written to ``results.json``
-    (for callers that still index it by key: the live tests)."""
-    run_dir, results = run_scenario_record(spec, opts)
-    return run_dir, results.dump()
 
 
 @dataclass(frozen=True)
@@ -254,4 +246,4 @@ def _link_latest(run_dir: Path) -> None:
         latest.symlink_to(run_dir.name)
 
 
-__all__ = ["RunOptions", "RunPlan", "run_scenario", "run_scenario_record"]
+__all__ = ["RunOptions", "RunPlan", "run_scenario_record"]

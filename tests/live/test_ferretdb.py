@@ -75,7 +75,7 @@ def test_a_server_that_is_asked_for_by_name_must_be_there(
 
 def test_mongo_link_faults_reproduces_duplicates_and_the_index_prevents_them(tmp_path: Path) -> None:
     """mongo-link-faults at a small scale: a reply lost mid-insert, the resend a second later."""
-    from harness.scenario.runner import RunOptions, run_scenario
+    from harness.scenario.runner import RunOptions, run_scenario_record
     from harness.scenario.spec import load_scenario
 
     spec = load_scenario("mongo-link-faults")
@@ -88,19 +88,19 @@ def test_mongo_link_faults_reproduces_duplicates_and_the_index_prevents_them(tmp
     ]
     schedule = spec.schedule.model_validate({"steps": steps, "heal_timeout_s": 20, "allow_overlap": True})
     spec = spec.model_copy(update={"schedule": schedule})
-    run_dir, results = run_scenario(
+    run_dir, results = run_scenario_record(
         spec, RunOptions(reports_dir=tmp_path, duration_s=7, rate=200, log=lambda _m: None)
     )
-    assert results["error"] is None
-    assert results["planes"]["mongodb"]["status"] == "ran"
-    assert [f["status"] for f in results["faults"]] == ["healed"] * 6
-    by = {(i["variant"], i["name"]): i for i in results["invariants"]}
-    assert by[("before", "no-duplicates")]["status"] == "invalid"  # the case is reproduced
-    assert by[("before", "no-duplicates")]["details"]["duplicate_keys_retried"] >= 1  # by resends
-    assert by[("after", "no-duplicates")]["status"] == "valid"
-    assert by[("after", "no-duplicates")]["details"]["retried_keys"] >= 1  # the fix met the fault too
+    assert results.error is None
+    assert results.planes["mongodb"].status == "ran"
+    assert [f.status for f in results.faults] == ["healed"] * 6
+    by = {(i.variant, i.name): i for i in results.invariants}
+    assert by[("before", "no-duplicates")].status == "invalid"  # the case is reproduced
+    assert by[("before", "no-duplicates")].details["duplicate_keys_retried"] >= 1  # by resends
+    assert by[("after", "no-duplicates")].status == "valid"
+    assert by[("after", "no-duplicates")].details["retried_keys"] >= 1  # the fix met the fault too
     for v in ("before", "after"):
-        assert by[(v, "acknowledged-writes-survive")]["status"] == "valid"
-        assert by[(v, "audit-trail-integrity")]["status"] == "valid"
-    assert results["verdict"] == "pass", results["verdict_reason"]
-    assert "ferretdb" in (run_dir / "index.html").read_text() or "mongod" in results["substrate"]["mongodb"]
+        assert by[(v, "acknowledged-writes-survive")].status == "valid"
+        assert by[(v, "audit-trail-integrity")].status == "valid"
+    assert results.verdict == "pass", results.verdict_reason
+    assert "ferretdb" in (run_dir / "index.html").read_text() or "mongod" in (results.substrate.mongodb or "")

@@ -15,7 +15,7 @@ import pytest
 from harness.faults.base import FAULTS, Capability, Fault, FaultContext
 from harness.faults.schedule import ScheduleSpec
 from harness.history.loader import load_history
-from harness.scenario.runner import RunOptions, run_scenario
+from harness.scenario.runner import RunOptions, run_scenario_record
 from harness.scenario.spec import load_scenario
 from tests.conftest import needs_servers
 
@@ -56,16 +56,16 @@ def test_schedule_runs_beside_the_workload_and_is_reported(touch_fault: None, tm
         }
     )
     spec = load_scenario("hot-partition").model_copy(update={"schedule": schedule})
-    run_dir, results = run_scenario(
+    run_dir, results = run_scenario_record(
         spec, RunOptions(reports_dir=tmp_path, duration_s=3, rate=1000, log=lambda _m: None)
     )
-    assert results["error"] is None
-    faults = results["faults"]
-    assert [(f["variant"], f["target"], f["status"]) for f in faults] == [
+    assert results.error is None
+    faults = results.faults
+    assert [(f.variant, f.target, f.status) for f in faults] == [
         (v, t, "healed") for v in ("before", "after") for t in ("r2", "r3")
     ]
-    assert all(f["applied"]["ping"] is True for f in faults)
-    assert all(f["start_delay_ms"] is not None for f in faults)
+    assert all(f.applied is not None and f.applied["ping"] is True for f in faults)
+    assert all(f.start_delay_ms is not None for f in faults)
     metrics = json.loads((run_dir / "metrics.json").read_text())["variants"]
     for variant in ("before", "after"):
         assert metrics[variant]["healthy_again"]["healthy"] is True
@@ -87,15 +87,15 @@ def test_partitioned_master_loses_acknowledged_writes(tmp_path: Path) -> None:
         update={"steps": [spec.schedule.steps[0].model_copy(update={"at_s": 3.0, "duration_s": 7.0})]}
     )
     spec = spec.model_copy(update={"schedule": schedule, "variants": spec.variants[:1], "targets": []})
-    run_dir, results = run_scenario(
+    run_dir, results = run_scenario_record(
         spec, RunOptions(reports_dir=tmp_path, duration_s=14, rate=1500, log=lambda _m: None)
     )
-    assert results["error"] is None
-    (fault,) = results["faults"]
-    assert fault["fault"] == "isolate" and fault["status"] == "healed"
-    (inv,) = results["invariants"]
-    assert inv["status"] == "invalid" and inv["details"]["lost"] >= 1  # the case is reproduced
-    assert inv["expected"] == "invalid" and results["verdict"] == "pass"
+    assert results.error is None
+    (fault,) = results.faults
+    assert fault.fault == "isolate" and fault.status == "healed"
+    (inv,) = results.invariants
+    assert inv.status == "invalid" and inv.details["lost"] >= 1  # the case is reproduced
+    assert inv.expected == "invalid" and results.verdict == "pass"
     metrics = json.loads((run_dir / "metrics.json").read_text())["variants"]["before"]
     assert metrics["healthy_again"]["healthy"] is True
 
@@ -107,15 +107,15 @@ def test_restart_without_persistence_loses_the_sessions_and_with_aof_keeps_them(
     step = spec.schedule.steps[0].model_copy(update={"at_s": 3.0, "duration_s": 3.0})
     schedule = spec.schedule.model_copy(update={"steps": [step]})
     spec = spec.model_copy(update={"schedule": schedule, "targets": []})
-    _run_dir, results = run_scenario(
+    _run_dir, results = run_scenario_record(
         spec, RunOptions(reports_dir=tmp_path, duration_s=8, rate=400, log=lambda _m: None)
     )
-    assert results["error"] is None
-    assert [f["status"] for f in results["faults"]] == ["healed", "healed"]
-    by_variant = {i["variant"]: i for i in results["invariants"]}
-    assert by_variant["before"]["status"] == "invalid" and by_variant["before"]["details"]["lost"] >= 1
-    assert by_variant["after"]["status"] == "valid" and by_variant["after"]["details"]["lost"] == 0
-    assert results["verdict"] == "pass"
+    assert results.error is None
+    assert [f.status for f in results.faults] == ["healed", "healed"]
+    by_variant = {i.variant: i for i in results.invariants}
+    assert by_variant["before"].status == "invalid" and by_variant["before"].details["lost"] >= 1
+    assert by_variant["after"].status == "valid" and by_variant["after"].details["lost"] == 0
+    assert results.verdict == "pass"
 
 
 def test_hot_tenant_surge_steers_the_running_workload(tmp_path: Path) -> None:
@@ -135,11 +135,11 @@ def test_hot_tenant_surge_steers_the_running_workload(tmp_path: Path) -> None:
     spec = load_scenario("hot-partition").model_copy(
         update={"schedule": schedule, "variants": load_scenario("hot-partition").variants[:1], "targets": []}
     )
-    run_dir, results = run_scenario(
+    run_dir, results = run_scenario_record(
         spec, RunOptions(reports_dir=tmp_path, duration_s=3, rate=1000, log=lambda _m: None)
     )
-    (fault,) = results["faults"]
-    assert fault["status"] == "healed", fault
+    (fault,) = results.faults
+    assert fault.status == "healed", fault
     ops = [o for o in load_history(run_dir / "history.jsonl") if o.f == "rate_limit"]
     start, end = (o.complete_ns for o in load_history(run_dir / "history.jsonl") if o.process == "nemesis")
     assert start is not None and end is not None

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from harness.checkers import CHECKERS, Verdict
 from harness.cli import cli
 from harness.history.loader import Op
-from harness.scenario.judge import recheck
+from harness.scenario.judge import recheck_record
 
 TARGET = {"name": "before hot", "metric": "before.imbalance_ratio", "op": ">=", "threshold": 1.6}
 
@@ -111,13 +111,13 @@ def test_a_crashing_checker_is_unknown_with_its_traceback_never_a_pass(
 ) -> None:
     monkeypatch.setitem(CHECKERS, "crashing", _Crashing)
     run_dir = make_run_dir(tmp_path, checkers=["crashing", "acknowledged-increments-survive"])
-    results = recheck(run_dir)
-    crashed = [i for i in results["invariants"] if i["name"] == "crashing"]
-    assert [i["status"] for i in crashed] == ["unknown", "unknown"]
-    assert "RuntimeError: checker bug" in crashed[0]["details"]["traceback"]
-    others = [i for i in results["invariants"] if i["name"] != "crashing"]
-    assert [i["status"] for i in others] == ["valid", "valid"]  # the others still ran
-    assert results["verdict"] == "fail"
+    results = recheck_record(run_dir)
+    crashed = [i for i in results.invariants if i.name == "crashing"]
+    assert [i.status for i in crashed] == ["unknown", "unknown"]
+    assert "RuntimeError: checker bug" in crashed[0].details["traceback"]
+    others = [i for i in results.invariants if i.name != "crashing"]
+    assert [i.status for i in others] == ["valid", "valid"]  # the others still ran
+    assert results.verdict == "fail"
     saved = json.loads((run_dir / "results.json").read_text())
     assert "traceback" in saved["invariants"][0]["details"]
 

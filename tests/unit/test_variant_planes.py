@@ -15,7 +15,7 @@ import pytest
 from harness.clock import RunClock, seeded_random
 from harness.errors import SpecError
 from harness.records import Plane, RunMetrics, RunResults
-from harness.scenario.judge import check_variant, checking_config, recheck
+from harness.scenario.judge import check_variant, checking_config, recheck_record
 from harness.scenario.planes import plane_skips, variant_planes
 from harness.scenario.spec import MONGO_RYW_MODES, VariantSpec, load_scenario
 from harness.workload.engine.openloop import DriverStats
@@ -128,8 +128,8 @@ def test_a_saved_run_is_rejudged_with_each_variants_planes(tmp_path: Path) -> No
         "checking": config.dump(),
     }
     (run_dir / "results.json").write_text(json.dumps(results))
-    out = recheck(run_dir)
-    assert [(i["variant"], i["status"]) for i in out["invariants"]] == [
+    out = recheck_record(run_dir)
+    assert [(i.variant, i.status) for i in out.invariants] == [
         ("before", "not_run"),
         ("after", "valid"),
     ]
