@@ -22,6 +22,14 @@ from harness.history.recorder import HistoryRecorder
 from tests.mockrs import WIRE, mock_replset, mock_standalone
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that starts a redis-server is a live test wherever it stands: ``-m "not live"``
+    (``make test-unit``) starts no server."""
+    for item in items:
+        if "redis_port" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.live)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
