@@ -73,17 +73,22 @@ def check_variant(
     source: str = "checkers",
     sinks: Sequence[Callable[[Op], None]] = (),
     skip: Mapping[str, str] | None = None,
+    notes: list[str] | None = None,
 ) -> list[Invariant]:
     """One variant's ops (by their ``variant`` field), streamed from disk through fresh checkers in
     one pass. ``sinks`` see every op of that pass too (the runner's metrics), so the history is read
     once per variant; run_checkers reads to the end even when every checker has crashed. Checkers
-    in ``skip`` are not run and reported ``not_run`` with the reason given."""
+    in ``skip`` are not run and reported ``not_run`` with the reason given. Damage the loader
+    tolerates (a torn last line) is added to ``notes`` once, however many variants are checked."""
     skip = skip or {}
     run = [c for c in checkers if c not in skip]
-    ops = (op for op in stream_ops(history) if op.invoke.get("variant", "") == variant)
+    damage: list[str] = []
+    ops = (op for op in stream_ops(history, damage=damage) if op.invoke.get("variant", "") == variant)
     verdicts = run_checkers(
         build_checkers(run, {k: v for k, v in params.items() if k in run}, source=source), _tap(ops, sinks)
     )
+    if notes is not None:
+        notes += [d for d in damage if d not in notes]
     done = {v.name: Invariant(variant=variant, **v.to_dict()) for v in verdicts}
     return [
         done[c]
