@@ -13,7 +13,7 @@ Two forms:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import orjson
 
 from harness.errors import HistoryError
 from harness.history.ingest import expand_compact
+from harness.ops import COMPLETIONS, OpType
 from harness.ops import Op as Op  # re-exported: the loader yields them, its users take Op from here
 
 #: Fields every record must have.
@@ -28,33 +29,67 @@ _REQUIRED = ("id", "type", "process", "f", "time_ns")
 _REQUIRED_SET = frozenset(_REQUIRED)
 
 
-def iter_records(path: Path) -> Iterator[dict[str, Any]]:
-    """Yields records in file order; a torn final line (crash mid-write) is skipped, and a batch
-    record comes out as the per-op records it stands for (:func:`explode`).
+#: The record types: an invoke, then one completion (:class:`harness.ops.OpType`). A batch record's
+#: ``type`` and its ``type`` column use the same four.
+TYPES = frozenset(t.value for t in OpType)
+_COMPLETIONS = frozenset(t.value for t in COMPLETIONS)
 
-    A line that is complete but not a JSON object raises :class:`HistoryError` naming the line."""
-    try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed below; a generator cannot use 'with' for the error
-    except OSError as exc:
-        raise HistoryError(f"{path}: cannot read the history: {exc.strerror or exc}") from exc
-    with fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.endswith(b"\n"):
-                break
-            if not line.strip():
-                continue
-            try:
-                rec = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                raise HistoryError(f"{path}: line {lineno} is not JSON ({exc}); the file is damaged") from exc
-            if not isinstance(rec, dict):
-                raise HistoryError(f"{path}: line {lineno} is not a JSON object")
-            if not rec.keys() >= _REQUIRED_SET:  # the message (path, line) is built only when needed
-                _validate(rec, f"{path}: line {lineno}")
-            if "batch" in rec:
-                yield from explode(rec, f"{path}: line {lineno}")
-            else:
-                yield rec
+
+def torn_tail_note(lineno: int, size: int) -> str:
+    return f"history ends in a torn line (line {lineno}, {size} bytes): the last op's record was cut"
+
+
+class HistoryFile:
+    """The records of ``history.jsonl`` in file order (a batch record comes out as the per-op records
+    it stands for, :func:`explode`), iterable once.
+
+    A line that is complete but not a JSON object raises :class:`HistoryError` naming the line. A
+    last line without its newline that does not parse (a crash mid-write) is left out and reported
+    in ``damage`` (:func:`torn_tail_note`); one that parses is a whole record and is kept.
+    ``where()`` names the line being read, for errors found after it was parsed (pairing)."""
+
+    def __init__(self, path: Path, damage: list[str] | None = None) -> None:
+        self.path = path
+        self.lineno = 0
+        self.damage: list[str] = [] if damage is None else damage
+
+    def where(self) -> str:
+        return f"{self.path}: line {self.lineno}"
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        path = self.path
+        try:
+            fh = open(path, "rb")  # noqa: SIM115 - closed below; a generator cannot use 'with' for the error
+        except OSError as exc:
+            raise HistoryError(f"{path}: cannot read the history: {exc.strerror or exc}") from exc
+        with fh:
+            for lineno, line in enumerate(fh, 1):
+                self.lineno = lineno
+                if not line.strip():
+                    continue
+                try:
+                    rec = orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    if not line.endswith(b"\n"):  # only the last line can lack it: torn mid-write
+                        self.damage.append(torn_tail_note(lineno, len(line)))
+                        break
+                    raise HistoryError(
+                        f"{path}: line {lineno} is not JSON ({exc}); the file is damaged"
+                    ) from exc
+                if not isinstance(rec, dict):
+                    raise HistoryError(f"{path}: line {lineno} is not a JSON object")
+                if not rec.keys() >= _REQUIRED_SET:  # the message (path, line) is built only when needed
+                    _validate(rec, f"{path}: line {lineno}")
+                if "batch" in rec:
+                    yield from explode(rec, f"{path}: line {lineno}")
+                else:
+                    yield rec
+
+
+def iter_records(path: Path, damage: list[str] | None = None) -> Iterator[dict[str, Any]]:
+    """The records of ``path`` in file order (:class:`HistoryFile`); a torn last line is left out
+    and, when ``damage`` is given, reported there."""
+    return iter(HistoryFile(path, damage))
 
 
 def explode(rec: dict[str, Any], where: str = "batch record") -> Iterator[dict[str, Any]]:
@@ -123,61 +158,75 @@ def _op(rec: dict[str, Any]) -> Op:
     )
 
 
-def stream_pairs(records: Iterable[dict[str, Any]], *, expand: bool = True) -> Iterator[Op]:
+def stream_pairs(
+    records: Iterable[dict[str, Any]], *, expand: bool = True, where: Callable[[], str] | None = None
+) -> Iterator[Op]:
     """Pairs by ``id`` holding only in-flight invokes; yields each op when its completion arrives.
 
-    Completions without an invoke, and second completions, are ignored. An invoke that reuses the id
-    of one still in flight replaces it (as :func:`pair_ops` does). Invokes never completed are yielded
-    last, in invoke order, with ``outcome=None``: treat them like ``info``.
+    The history must be well formed, else :class:`HistoryError` names the record (``where()``, e.g.
+    the file and line; by default its position): every ``type`` is invoke, ok, fail or info; an id
+    is invoked once; a completion completes an op invoked before it and not yet completed. Invokes
+    never completed are yielded last, in invoke order, with ``outcome=None``: treat them like
+    ``info`` (unknown), never as ok.
 
     With ``expand`` (the default), a compact ``ingest`` op is yielded as the vocabulary ops it
     stands for (:func:`harness.history.ingest.expand_ingest`), so checkers never see it."""
     if not expand:
-        return _pairs(records)
-    return expand_compact(_pairs(records))
+        return _pairs(records, where)
+    return expand_compact(_pairs(records, where))
 
 
-def _pairs(records: Iterable[dict[str, Any]]) -> Iterator[Op]:
+def _pairs(records: Iterable[dict[str, Any]], where: Callable[[], str] | None = None) -> Iterator[Op]:
     pending: dict[int, Op] = {}
+    invoked: set[int] = set()  # every id invoked so far: a reused one is refused
+    completions = _COMPLETIONS
     for n, rec in enumerate(records, 1):
         try:
             op_id, kind = rec["id"], rec["type"]
             if kind == "invoke":
+                if op_id in invoked:
+                    raise _bad(where, n, f"op id {op_id} is invoked a second time (ids must be unique)")
+                invoked.add(op_id)
                 pending[op_id] = _op(rec)
                 continue
             op = pending.pop(op_id, None)
-            if op is None:
-                continue
+            if op is None or kind not in completions:
+                raise _bad(where, n, _unpaired(rec, op_id, kind, op_id in invoked))
             op.outcome = kind
             op.complete_ns = rec["time_ns"]
         except KeyError as exc:
-            raise HistoryError(f"history record {n}: no '{exc.args[0]}' field") from exc
+            raise _bad(where, n, f"no '{exc.args[0]}' field") from exc
         op.completion = rec
         yield op
     yield from pending.values()  # dicts keep insertion order: invoke order
 
 
-def stream_ops(path: Path, *, expand: bool = True) -> Iterator[Op]:
-    """:func:`stream_pairs` over ``path`` (torn final line tolerated, bad lines named)."""
-    return stream_pairs(iter_records(path), expand=expand)
+def _bad(where: Callable[[], str] | None, n: int, problem: str) -> HistoryError:
+    return HistoryError(f"{where() if where else f'history record {n}'}: {problem}")
 
 
-def pair_ops(records: Iterable[dict[str, Any]]) -> list[Op]:
-    """Every op, sorted by invoke time. Completions without an invoke are ignored; invokes without a
-    completion keep ``outcome=None`` (the run ended before their outcome was known)."""
-    ops: dict[int, Op] = {}
-    for rec in records:
-        op_id = rec["id"]
-        if rec["type"] == "invoke":
-            ops[op_id] = _op(rec)
-        else:
-            op = ops.get(op_id)
-            if op is not None and op.outcome is None:
-                op.outcome = rec["type"]
-                op.complete_ns = rec["time_ns"]
-                op.completion = rec
-    return sorted(ops.values(), key=lambda o: o.invoke_ns)
+def _unpaired(rec: dict[str, Any], op_id: Any, kind: Any, invoked: bool) -> str:
+    if kind not in TYPES:
+        return f"unknown record type {kind!r} (expected invoke, ok, fail or info)"
+    if invoked:
+        return f"a second completion ({kind!r}) of op id {op_id}"
+    return f"a completion ({kind!r}) of op id {op_id}, which was never invoked"
 
 
-def load_history(path: Path) -> list[Op]:
-    return pair_ops(iter_records(path))
+def stream_ops(path: Path, *, expand: bool = True, damage: list[str] | None = None) -> Iterator[Op]:
+    """:func:`stream_pairs` over ``path``, errors naming the line; a torn last line is left out and,
+    when ``damage`` is given, reported there (:class:`HistoryFile`)."""
+    records = HistoryFile(path, damage)
+    return stream_pairs(records, expand=expand, where=records.where)
+
+
+def pair_ops(records: Iterable[dict[str, Any]], where: Callable[[], str] | None = None) -> list[Op]:
+    """Every op, sorted by invoke time; a malformed history is refused as by :func:`stream_pairs`.
+    Invokes without a completion keep ``outcome=None`` (the run ended before their outcome was
+    known)."""
+    return sorted(_pairs(records, where), key=lambda o: o.invoke_ns)
+
+
+def load_history(path: Path, damage: list[str] | None = None) -> list[Op]:
+    records = HistoryFile(path, damage)
+    return pair_ops(records, records.where)

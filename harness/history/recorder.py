@@ -31,6 +31,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from harness.clock import RunClock
+from harness.history.digest import file_digest
 from harness.ops import OpType
 
 
@@ -39,7 +40,8 @@ class HistoryRecorder:
 
     Lines are buffered and flushed every ``flush_every`` op records and on close, so a crash loses at
     most one buffer; the loader tolerates a torn last line. ``count`` is the op records written (a
-    batch record counts as the ``n`` it stands for).
+    batch record counts as the ``n`` it stands for), ``lines`` the lines; after :meth:`close`,
+    :meth:`summary` is what the file holds, for ``results.json``.
     """
 
     def __init__(self, path: Path, clock: RunClock, flush_every: int = 4096) -> None:
@@ -52,12 +54,15 @@ class HistoryRecorder:
         self._pending: list[bytes] = []
         self._pending_ops = 0
         self._flush_every = flush_every
+        self._appended = self._file.tell() > 0  # the file held lines before: not all ours
         self.count = 0
+        self.lines = 0
 
     def _write(self, record: dict[str, Any], ops: int = 1) -> None:
         line = orjson.dumps(record) + b"\n"
         with self._lock:
             self._pending.append(line)
+            self.lines += 1
             self.count += ops
             # a batch record is one line of up to a few hundred kB: count the ops it stands for
             self._pending_ops += ops
@@ -74,6 +79,7 @@ class HistoryRecorder:
     def _write_lines(self, lines: list[bytes]) -> None:
         with self._lock:
             self._pending.extend(lines)
+            self.lines += len(lines)
             self.count += len(lines)
             self._pending_ops += len(lines)
             if self._pending_ops >= self._flush_every:
@@ -263,6 +269,20 @@ class HistoryRecorder:
         with self._lock:
             self._flush_locked()
             self._file.close()
+
+    @property
+    def ops(self) -> int:
+        """Ops invoked (each got an id)."""
+        return self._next_id - 1
+
+    def summary(self) -> dict[str, Any] | None:
+        """After :meth:`close`: ``{ops, records, size, sha256}`` of the file (``records`` the lines
+        written, ``size`` in bytes), or None when the file already held lines this recorder did not
+        write (it appends)."""
+        if self._appended:
+            return None
+        d = file_digest(self.path)
+        return {"ops": self.ops, "records": self.lines, "size": d.size, "sha256": d.sha256}
 
     def __enter__(self) -> HistoryRecorder:
         return self

@@ -122,6 +122,16 @@ class Checking(Record):
     needs_plane: dict[str, dict[str, str]] = Field(default_factory=dict)
 
 
+class HistoryDigest(Record):
+    """What the recorder wrote to ``history.jsonl`` (:meth:`HistoryRecorder.summary`), compared by
+    ``harness check`` before judging: a line dropped or edited since is an error."""
+
+    ops: int | None = None  # ops invoked (a batch record counts as the ops it stands for)
+    records: int | None = None  # lines written
+    size: int | None = None  # bytes
+    sha256: str | None = None
+
+
 class RunResults(Record):
     """``results.json``."""
 
@@ -145,6 +155,7 @@ class RunResults(Record):
     options: RunOptionsRecord | None = None
     reproduce: str | None = None
     checking: Checking | None = None
+    history: HistoryDigest | None = None  # absent in runs from before it was recorded
     finished_at: str | None = None
     duration_s: Number | None = None
     check_notes: list[str] = Field(default_factory=list)

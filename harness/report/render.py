@@ -230,6 +230,7 @@ def render_run(run_dir: Path) -> Path:
         )
     if dropped:
         notes.append(f"results.json: left out as malformed: {', '.join(dropped)}.")
+    notes += [f"check: {n}" for n in results.check_notes]  # e.g. a torn history, an unverified one
     metrics, mwhy, mdropped = _load(run_dir / "metrics.json", RunMetrics)
     if mwhy is not None:
         notes.append(f"{mwhy}: charts and metric tables are empty.")

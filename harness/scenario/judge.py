@@ -19,9 +19,11 @@ from pydantic import ValidationError
 
 from harness.checkers import build_checkers, run_checkers
 from harness.errors import HarnessError
+from harness.history.digest import file_digest
 from harness.history.loader import Op, stream_ops
 from harness.records import (
     Checking,
+    HistoryDigest,
     Invariant,
     Plane,
     RunMetrics,
@@ -73,17 +75,22 @@ def check_variant(
     source: str = "checkers",
     sinks: Sequence[Callable[[Op], None]] = (),
     skip: Mapping[str, str] | None = None,
+    notes: list[str] | None = None,
 ) -> list[Invariant]:
     """One variant's ops (by their ``variant`` field), streamed from disk through fresh checkers in
     one pass. ``sinks`` see every op of that pass too (the runner's metrics), so the history is read
     once per variant; run_checkers reads to the end even when every checker has crashed. Checkers
-    in ``skip`` are not run and reported ``not_run`` with the reason given."""
+    in ``skip`` are not run and reported ``not_run`` with the reason given. Damage the loader
+    tolerates (a torn last line) is added to ``notes`` once, however many variants are checked."""
     skip = skip or {}
     run = [c for c in checkers if c not in skip]
-    ops = (op for op in stream_ops(history) if op.invoke.get("variant", "") == variant)
+    damage: list[str] = []
+    ops = (op for op in stream_ops(history, damage=damage) if op.invoke.get("variant", "") == variant)
     verdicts = run_checkers(
         build_checkers(run, {k: v for k, v in params.items() if k in run}, source=source), _tap(ops, sinks)
     )
+    if notes is not None:
+        notes += [d for d in damage if d not in notes]
     done = {v.name: Invariant(variant=variant, **v.to_dict()) for v in verdicts}
     return [
         done[c]
@@ -151,9 +158,38 @@ def _config(results: RunResults, path: Path) -> tuple[Checking, str | None]:
     return checking_config(spec), f"checker config taken from the current scenario file '{results.scenario}'"
 
 
+def verify_history(history: Path, recorded: HistoryDigest | None) -> str | None:
+    """Compares ``history`` with what the run recorded writing to it (``results.json``
+    ``history``): a difference (a line dropped, added or edited since) raises :class:`HarnessError`
+    naming it. Returns a note when the run recorded nothing to compare with."""
+    if recorded is None:
+        return (
+            f"results.json records no '{HISTORY}' digest (a run from before it was recorded, or one "
+            "cut short): the history's integrity could not be verified"
+        )
+    found = file_digest(history)
+    wrote = (recorded.records, recorded.size, recorded.sha256)
+    if (found.lines, found.size, found.sha256) == wrote:
+        return None
+    diffs = [
+        f"{what} {now} (the run wrote {then})"
+        for what, now, then in (
+            ("lines", found.lines, recorded.records),
+            ("bytes", found.size, recorded.size),
+            ("sha256", found.sha256, recorded.sha256),
+        )
+        if now != then
+    ]
+    raise HarnessError(
+        f"{history}: not the history the run wrote ({'; '.join(diffs)}): a line was dropped, added or "
+        "edited since the run, so its verdict cannot be trusted; not judged"
+    )
+
+
 def recheck_record(run_dir: Path) -> RunResults:
     """Re-judges a saved run directory in place: rewrites ``results.json`` (invariants, targets,
-    verdict); the caller re-renders. Raises :class:`HarnessError` naming a missing or bad file."""
+    verdict); the caller re-renders. Raises :class:`HarnessError` naming a missing or bad file, or
+    a history that is not the one the run recorded (:func:`verify_history`)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise HarnessError(f"{run_dir}: no such run directory (expected reports/<scenario>/<run-id>/)")
@@ -162,12 +198,14 @@ def recheck_record(run_dir: Path) -> RunResults:
     history = run_dir / HISTORY
     if not history.is_file():
         raise HarnessError(f"{history}: not found; a run directory needs its history to be re-checked")
+    notes = [n for n in [verify_history(history, results.history)] if n]
     config, note = _config(results, res_path)
     try:
         targets = [TargetSpec.model_validate(t) for t in config.targets]
     except ValidationError as exc:
         raise HarnessError(f"{res_path}: field 'checking.targets': {exc.errors()[0]['msg']}") from exc
     checkers, params = config.checkers, config.checker_params
+    damage: list[str] = []
     results.invariants = [
         inv
         for v in [v.name for v in results.variants if v.name is not None]
@@ -178,6 +216,7 @@ def recheck_record(run_dir: Path) -> RunResults:
             params,
             f"{res_path}",
             skip=plane_skips(checkers, results.planes, config.needs_plane.get(v) or NEEDS_PLANE),
+            notes=damage,
         )
     ]
     mark_expected(results.invariants, config.expect_invalid)
@@ -190,13 +229,16 @@ def recheck_record(run_dir: Path) -> RunResults:
     results.targets = evaluate_targets(targets, metrics, results.planes)
     if not metrics_path.exists() and targets:
         note = "; ".join(filter(None, [note, f"{METRICS} missing: targets unknown"]))
-    if note:
-        results.check_notes = [note]
+    notes += [n for n in [note] if n] + damage
+    if notes:
+        results.check_notes = notes
     else:  # no notes: the key is not written at all
         results.check_notes = []
         results.model_fields_set.discard("check_notes")
     results.checking = config
     results.rechecked_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     results.verdict, results.verdict_reason = overall_verdict(results)
+    if damage:  # a verdict over a damaged history names the damage
+        results.verdict_reason = "; ".join([results.verdict_reason, *damage])
     write_record(res_path, results)
     return results

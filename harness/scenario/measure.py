@@ -162,6 +162,7 @@ def _judge_variant(
     throughput = Throughput(vr.start_ns, max(1, round(vr.stats.elapsed_s)), f=kind.counted_ops)
     recovery = RecoveryFold()
     by_op = OpLatencyFold(vr.start_ns)
+    notes = list(results.check_notes)
     verdicts = check_variant(
         run_dir / HISTORY,
         name,
@@ -170,7 +171,10 @@ def _judge_variant(
         source=f"scenario {spec.name}",
         sinks=[latencies.observe, throughput.observe, recovery.observe, by_op.observe],
         skip=plane_skips(spec.checkers, results.planes, kind.checker_planes(vr.spec)),
+        notes=notes,
     )
+    if notes != results.check_notes:  # damage the loader tolerated (a torn tail): the report says so
+        results.check_notes = notes
     mark_expected(verdicts, {name: vr.spec.expect_invalid})
     results.invariants += verdicts
     vm = _variant_metrics(vr, latencies.result(), throughput.result(), rate)

@@ -26,6 +26,7 @@ from harness.errors import HarnessError
 from harness.history.recorder import HistoryRecorder
 from harness.records import (
     Capacity,
+    HistoryDigest,
     NodeInfo,
     Plane,
     RunOptionsRecord,
@@ -184,9 +185,11 @@ def _play_variants(
 
 def _deploy_and_play(plan: RunPlan, results: RunResults, runs: list[VariantRun]) -> BaseException | None:
     """Brings the topology up, plays the variants and tears down (always); an error lands in
-    ``results``. Returns a Ctrl-C to raise once the report is written."""
+    ``results``. Returns a Ctrl-C to raise once the report is written. Once the history is closed,
+    ``results.history`` records what it holds, for ``harness check`` to compare."""
     topology, opts, run_dir = plan.runnable.topology, plan.opts, plan.run_dir
     clock = RunClock()
+    interrupted: BaseException | None = None
     with HistoryRecorder(run_dir / "history.jsonl", clock) as rec:
         try:
             opts.log(f"bringing up {topology.name} (run {plan.run_id})")
@@ -203,11 +206,13 @@ def _deploy_and_play(plan: RunPlan, results: RunResults, runs: list[VariantRun])
             results.error = str(exc)
         except KeyboardInterrupt as exc:
             results.error = "interrupted (Ctrl-C); everything the run started was torn down"
-            return exc
+            interrupted = exc
         except Exception as exc:  # a report with the error beats a traceback alone
             results.error = f"{type(exc).__name__}: {exc}"
             (run_dir / "logs" / "error.txt").write_text(repr(exc))
-    return None
+    summary = rec.summary()
+    results.history = None if summary is None else HistoryDigest.model_validate(summary)
+    return interrupted
 
 
 def run_scenario_record(spec: ScenarioSpec, opts: RunOptions) -> tuple[Path, RunResults]:

@@ -37,8 +37,13 @@ def test_small_run_reproduces_the_imbalance_and_its_fix(tmp_path: Path) -> None:
     limiter = [i for i in results.invariants if i.name == "rate-limit-holds"]
     # every admission carried the driver's event link and was followed by its INCR
     assert all(i.details["admitted_with_link"] == i.details["admitted"] > 0 for i in limiter)
+    # the run recorded what it wrote to its history: 'harness check' verifies it before judging
+    assert results.history is not None and results.history.ops and results.history.records
+    lines = (run_dir / "history.jsonl").read_bytes().count(b"\n")
+    assert results.history.records == lines and results.history.sha256
     # 'harness check' re-judges the saved run from its files alone, to the same verdicts
     rechecked = recheck_record(run_dir)
+    assert rechecked.check_notes == []  # verified, nothing torn
     assert [(i.variant, i.name, i.status, i.violations) for i in rechecked.invariants] == [
         (i.variant, i.name, i.status, i.violations) for i in results.invariants
     ]
