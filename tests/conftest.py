@@ -33,3 +33,22 @@ def _tools_on_path() -> None:
     # The Makefile puts tools/bin on PATH; do the same when pytest is run directly.
     tools = os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools", "bin")
     os.environ["PATH"] = f"{tools}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+@pytest.fixture
+def every_verdict_kinds_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every :class:`Verdict` made while the test runs keeps the anomaly-kind contract
+    (:func:`tests.kinds.assert_kinds`): its kinds declared by its checker, counted completely.
+    Verdicts a test builds by hand under a name no checker has are left alone."""
+    from harness.checkers import KINDS_OF
+    from harness.checkers.verdict import Verdict
+    from tests.kinds import assert_kinds
+
+    original = Verdict.__post_init__
+
+    def checked(self: Verdict) -> None:
+        original(self)
+        if self.name in KINDS_OF:
+            assert_kinds(self)
+
+    monkeypatch.setattr(Verdict, "__post_init__", checked)
