@@ -147,11 +147,11 @@ def _why(i: Invariant) -> str:
     if i.expected != "invalid":
         return str(i.status)
     other = i.unexpected_kinds()
-    if i.status == "invalid" and (other or i.expected_kinds):
-        return (
-            f"invalid with unexpected kinds {', '.join(other) or 'none'} "
-            f"(this variant should show only {', '.join(i.expected_kinds)})"
-        )
+    should = f"(this variant should show only {', '.join(i.expected_kinds)})"
+    if i.status == "invalid" and other:
+        return f"invalid with unexpected kinds {', '.join(other)} {should}"
+    if i.status == "invalid" and i.expected_kinds:
+        return f"invalid with no kind counted {should}"
     return f"{i.status} (the anomaly this variant should show did not appear)"
 
 

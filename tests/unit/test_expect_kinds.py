@@ -130,3 +130,8 @@ def test_bad_expectations_are_refused_at_load(tmp_path: Path, expect: str, probl
     # a whole-scenario check, reported like the checkers list's: the field path leads the problem
     assert "variants.0.expect_invalid: '" in str(err.value)
     assert problem in str(err.value) and "\n" not in str(err.value)
+
+
+def test_invalid_without_any_kind_counted_is_not_the_named_anomaly() -> None:
+    verdict, reason = overall_verdict(run(["sessions:session-lost"], {}))
+    assert verdict == "fail" and "invalid with no kind counted" in reason
