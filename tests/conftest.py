@@ -36,6 +36,25 @@ def _tools_on_path() -> None:
     os.environ["PATH"] = f"{tools}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
+@pytest.fixture
+def every_verdict_kinds_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every :class:`Verdict` made while the test runs keeps the anomaly-kind contract
+    (:func:`tests.kinds.assert_kinds`): its kinds declared by its checker, counted completely.
+    Verdicts a test builds by hand under a name no checker has are left alone."""
+    from harness.checkers import KINDS_OF
+    from harness.checkers.verdict import Verdict
+    from tests.kinds import assert_kinds
+
+    original = Verdict.__post_init__
+
+    def checked(self: Verdict) -> None:
+        original(self)
+        if self.name in KINDS_OF:
+            assert_kinds(self)
+
+    monkeypatch.setattr(Verdict, "__post_init__", checked)
+
+
 #: The only skips ``HARNESS_STRICT_SKIPS=1`` lets pass: what our machines cannot have (a MongoDB
 #: server) and its mirror image on a machine that has one. Anything else (no root, no cgroups, a
 #: leftover topology, a missing tool) is something CI here must have, so a skip would hide a test.

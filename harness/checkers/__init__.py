@@ -1,6 +1,7 @@
 """Pure checkers over a saved history, each returning a :class:`Verdict`.
 
-Every checker module exposes ``NAME``, a class implementing :class:`Checker` (a fold: ``observe``
+Every checker module exposes ``NAME``, ``KINDS`` (the anomaly kinds its examples and
+``details["violations_by_kind"]`` can name), a class implementing :class:`Checker` (a fold: ``observe``
 each op, ``finish`` into a verdict; constructed with keyword parameters that all have defaults) and
 a pure function ``check_<x>(ops, **params) = fold(Class(**params), ops)``. :data:`CHECKERS` maps
 names to classes; :func:`build_checkers` builds a scenario's list with clear errors.
@@ -49,6 +50,58 @@ CHECKERS: dict[str, type[Any]] = {
 }
 
 
+#: The anomaly kinds each checker can report, by verdict name (``expect_invalid: [name:kind]``).
+KINDS_OF: dict[str, frozenset[str]] = {
+    acknowledged_writes.NAME: acknowledged_writes.KINDS,
+    counters.NAME: counters.KINDS,
+    counters_reconcile.NAME: counters_reconcile.KINDS,
+    no_duplicates.NAME: no_duplicates.KINDS,
+    rate_limit.NAME: rate_limit.KINDS,
+    read_your_writes.NAME: read_your_writes.KINDS,
+    monotonic_reads.NAME: monotonic_reads.KINDS,
+    tenant_isolation.NAME: tenant_isolation.KINDS,
+    audit_trail.NAME: audit_trail.KINDS,
+    retention.NAME: retention.KINDS,
+    sessions.NAME: sessions.KINDS,
+    unique_users.NAME: unique_users.KINDS,
+    linearizable.NAME: linearizable.KINDS,
+}
+assert KINDS_OF.keys() == CHECKERS.keys()
+
+
+def expected_kinds(entries: Sequence[str]) -> dict[str, set[str]]:
+    """``expect_invalid`` entries (``checker`` or ``checker:kind``) as checker -> the kinds named
+    (empty: any violation of that checker is the expected anomaly). Names are not checked here
+    (the scenario spec does it when it loads)."""
+    out: dict[str, set[str]] = {}
+    for entry in entries:
+        name, _, kind = entry.partition(":")
+        kinds = out.setdefault(name.strip(), set())
+        if kind.strip():
+            kinds.add(kind.strip())
+    return out
+
+
+def expectation_problem(entries: Sequence[str], checkers: Sequence[str]) -> str | None:
+    """Why ``expect_invalid`` entries are wrong for a scenario checking ``checkers`` (None when
+    they are fine): an unknown checker, one not in the list, a kind that checker does not report,
+    or a checker named both alone and with kinds."""
+    for entry in entries:
+        name, sep, kind = (s.strip() for s in entry.partition(":"))
+        if name not in CHECKERS:
+            return f"'{entry}': unknown checker '{name}'; known: {', '.join(sorted(CHECKERS))}"
+        if name not in checkers:
+            return f"'{entry}': checker '{name}' is not in the checkers list"
+        if sep and kind not in KINDS_OF[name]:
+            known = ", ".join(sorted(KINDS_OF[name]))
+            return f"'{entry}': '{name}' reports no kind '{kind}'; its kinds: {known}"
+    alone = {e.strip() for e in entries if ":" not in e}
+    both = sorted(alone & {e.partition(":")[0].strip() for e in entries if ":" in e})
+    if both:
+        return f"'{both[0]}' is named both alone (any kind) and with kinds; name one or the other"
+    return None
+
+
 def checker_params(name: str) -> list[str]:
     """The keyword parameters checker ``name`` accepts."""
     sig = inspect.signature(CHECKERS[name])
@@ -94,12 +147,15 @@ def build_checkers(
 
 __all__ = [
     "CHECKERS",
+    "KINDS_OF",
     "MAX_EXAMPLES",
     "Checker",
     "Status",
     "Verdict",
     "build_checkers",
     "checker_params",
+    "expectation_problem",
+    "expected_kinds",
     "fold",
     "run_checkers",
 ]

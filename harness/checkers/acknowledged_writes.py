@@ -38,6 +38,8 @@ from harness.history.loader import Op
 from harness.ops import OpType
 
 NAME = "acknowledged-writes-survive"
+#: The anomaly kinds this checker's examples (and ``details["violations_by_kind"]``) can name.
+KINDS: frozenset[str] = frozenset({"lost-acknowledged-write", "failed-write-present", "unexpected-event"})
 _OPS_PER_EXAMPLE = 5
 _COUNTS = ("acked", "lost", "unknown_present", "unknown_absent", "failed", "failed_present")
 #: (invoke_ns, op id) to order examples by, and the example.
@@ -120,6 +122,7 @@ class AcknowledgedWrites:
         status: Status = "invalid" if violations else ("unknown" if unread else "valid")
         summary = self._summary(by_level, totals, len(unexpected), unread)
         details: dict[str, Any] = {
+            "violations_by_kind": dict(Counter(f[2]["kind"] for f in findings)),
             **totals,
             "unexpected": len(unexpected),
             "by_level": by_level,

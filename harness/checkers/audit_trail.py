@@ -69,6 +69,16 @@ from harness.history.loader import Op
 from harness.ops import OpType
 
 NAME = "audit-trail-integrity"
+#: The anomaly kinds this checker's examples (and ``details["violations_by_kind"]``) can name.
+KINDS: frozenset[str] = frozenset(
+    {
+        "audit-hash-mismatch",
+        "audit-record-edited",
+        "audit-record-deleted",
+        "audit-chain-broken",
+        "audit-record-forged",
+    }
+)
 
 DAY_MS = 86_400_000
 
@@ -235,6 +245,7 @@ class AuditTrail:
             )
         n = self._examples.count
         details: dict[str, Any] = {
+            "violations_by_kind": dict(self._examples.by_kind),
             "inserts": self._inserts,
             "records_stored": sum(len(r.records) for r in self._reads.values()),
             "tenants_judged": judged,

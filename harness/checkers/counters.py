@@ -41,6 +41,17 @@ from harness.history.loader import Op
 from harness.ops import OpType
 
 NAME = "acknowledged-increments-survive"
+#: The anomaly kinds this checker's examples (and ``details["violations_by_kind"]``) can name.
+KINDS: frozenset[str] = frozenset(
+    {
+        "lost",
+        "lost-below-incr-value",
+        "phantom",
+        "phantom-incr-value",
+        "incr-went-backwards",
+        "duplicate-incr-value",
+    }
+)
 
 #: How many op ids an example lists per kind of evidence.
 _EXAMPLE_OPS = 5
@@ -161,6 +172,8 @@ class AcknowledgedIncrements:
             status = "valid"
         incr_keys = sum(1 for st in self.keys.values() if st.acked + st.unknown + st.failed > 0)
         details: dict[str, Any] = {
+            # findings, not increments: violations counts lost + phantom increments + backwards pairs
+            "violations_by_kind": tally.by_kind,
             **tally.totals,
             "by_level": tally.by_level,
             "keys": incr_keys,
@@ -246,6 +259,8 @@ class _Tally:
         self.unjudged: list[str] = []  # keys with INCRs but without a usable final read
         self.conflicting_reads: list[str] = []
         self.duplicate_values = self.backwards = 0
+        # findings per kind: keys showing each kind of evidence (reply pairs for incr-went-backwards)
+        self.by_kind: dict[str, int] = {}
 
     def add(self, st: _KeyState, j: _Judgement) -> None:
         lv = self.by_level.setdefault(j.level, dict.fromkeys(_TOTALS, 0))
@@ -266,6 +281,9 @@ class _Tally:
         self.keys_lost += j.lost > 0
         self.keys_phantom += j.phantom > 0
         self.keys_with_violations += 1
+        for kind in j.kinds:
+            n = len(j.backwards) if kind == "incr-went-backwards" else 1
+            self.by_kind[kind] = self.by_kind.get(kind, 0) + n
         # one example per kind of evidence, so each carries exactly one anomaly class
         for kind in j.kinds:
             if len(self.examples) >= MAX_EXAMPLES:

@@ -41,6 +41,8 @@ from harness.history.loader import Op
 from harness.ops import OpType
 
 NAME = "counters-reconcile"
+#: The anomaly kinds this checker's examples (and ``details["violations_by_kind"]``) can name.
+KINDS: frozenset[str] = frozenset({"counter-mismatch", "planes-disagree", "stored-count-mismatch"})
 
 Group = tuple[str, Any]  # (tenant, window)
 
@@ -195,6 +197,7 @@ class CountersReconcile:
         status: Status = "invalid" if violations else ("unknown" if counts["unjudged"] else "valid")
         n_groups = sum(1 for s in groups.values() if s.keys)
         details: dict[str, Any] = {
+            "violations_by_kind": {k: counts[k] for k in sorted(KINDS) if counts[k]},
             "planes": {"redis": "ran", "mongodb": "ran" if mongo_ran else "not_run"},
             "groups": n_groups,
             "counter_mismatches": mismatches,

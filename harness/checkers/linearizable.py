@@ -47,6 +47,8 @@ from harness.history.loader import Op
 from harness.ops import OpType
 
 NAME = "linearizable-registers"
+#: The anomaly kinds this checker's examples (and ``details["violations_by_kind"]``) can name.
+KINDS: frozenset[str] = frozenset({"nonlinearizable"})
 
 MAX_OPS = 200
 MAX_STEPS = 1_000_000
@@ -252,6 +254,7 @@ class LinearizableRegisters:
                 )
         n = self._examples.count
         details: dict[str, Any] = {
+            "violations_by_kind": dict(self._examples.by_kind),
             "keys": checked + len(self._over),
             "keys_searched": checked,
             "keys_unknown": len(unknown),

@@ -36,6 +36,8 @@ from harness.history.loader import Op
 from harness.ops import OpType
 
 NAME = "monotonic-reads"
+#: The anomaly kinds this checker's examples (and ``details["violations_by_kind"]``) can name.
+KINDS: frozenset[str] = frozenset({"regressing-read", "value-never-written"})
 
 
 class _Read(NamedTuple):
@@ -145,6 +147,7 @@ class MonotonicReads:
         n = self._examples.count
         never = self._examples.by_kind.get("value-never-written", 0)
         details: dict[str, Any] = {
+            "violations_by_kind": dict(self._examples.by_kind),
             "reads_ok": self._reads_ok,
             "reads_not_ok": self._reads_not_ok,
             "reads_compared": self._reads_compared,

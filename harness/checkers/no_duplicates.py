@@ -32,6 +32,8 @@ from harness.checkers.verdict import MAX_EXAMPLES, Status, Verdict, run_ms
 from harness.history.loader import Op
 
 NAME = "no-duplicates"
+#: The anomaly kinds this checker's examples (and ``details["violations_by_kind"]``) can name.
+KINDS: frozenset[str] = frozenset({"duplicate-idempotency-key", "duplicate-content"})
 _OPS_PER_EXAMPLE = 5
 #: Invoke fields that carry an event's content, in the order they are looked for.
 CONTENT_FIELDS = ("fingerprint", "payload", "content", "document", "doc", "value")
@@ -105,7 +107,12 @@ class NoDuplicates:
         )
         if unread:
             summary += f"; {len(unread):,} written tenants without a usable final_events read"
+        by_kind = {
+            "duplicate-idempotency-key": extra - same_content,  # extra copies, as violations counts them
+            "duplicate-content": same_content,
+        }
         details: dict[str, Any] = {
+            "violations_by_kind": {k: n for k, n in by_kind.items() if n},
             "stored": stored,
             "tenants_read": len(reads),
             "duplicate_keys": dup_keys,

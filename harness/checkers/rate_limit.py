@@ -62,6 +62,8 @@ from harness.history.loader import Op
 from harness.ops import OpType
 
 NAME = "rate-limit-holds"
+#: The anomaly kinds this checker's examples (and ``details["violations_by_kind"]``) can name.
+KINDS: frozenset[str] = frozenset({"over-limit", "group-bound", "admitted-request-lost"})
 
 
 def _num(value: Any) -> float | None:
@@ -313,7 +315,13 @@ class RateLimitHolds:
             if g["group_limit"] is not None and g["max_admitted_in_window"] > g["group_limit"]
         ]
         extra_key_groups = sorted(g.group for g in groups.values() if g.shards > 1 and len(g.keys) > g.shards)
+        by_kind = {
+            "over-limit": totals["violating_windows"],
+            "group-bound": totals["group_violating_windows"],
+            "admitted-request-lost": lost,
+        }
         return {
+            "violations_by_kind": {k: n for k, n in by_kind.items() if n},
             "ops": totals["ops"],
             "keys": len(keys),
             "groups": len(groups),

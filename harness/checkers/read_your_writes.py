@@ -53,6 +53,8 @@ from harness.history.loader import Op
 from harness.ops import OpType
 
 NAME = "read-your-writes"
+#: The anomaly kinds this checker's examples (and ``details["violations_by_kind"]``) can name.
+KINDS: frozenset[str] = frozenset({"stale-read", "value-never-written"})
 
 
 class _Read(NamedTuple):
@@ -199,6 +201,7 @@ class ReadYourWrites:
         never = by_kind.get("value-never-written", 0)
         n = self._examples.count
         details: dict[str, Any] = {
+            "violations_by_kind": dict(self._examples.by_kind),
             "writes": self._writes_by_outcome,
             "reads_ok": self._reads_ok,
             "reads_not_ok": self._reads_not_ok,

@@ -61,6 +61,10 @@ from harness.history.loader import Op
 from harness.ops import OpType
 
 NAME = "retention"
+#: The anomaly kinds this checker's examples (and ``details["violations_by_kind"]``) can name.
+KINDS: frozenset[str] = frozenset(
+    {"removed-too-early", "expired-too-late", "ttl-expired-too-late", "phantom-document", "phantom-key"}
+)
 
 DAY_MS = 86_400_000.0
 RETENTION_MS: Mapping[str, float] = {
@@ -289,6 +293,7 @@ class Retention:
         n = self._examples.count
         by_kind = self._examples.by_kind
         details: dict[str, Any] = {
+            "violations_by_kind": dict(self._examples.by_kind),
             "documents": len(self._docs),
             "redis_keys": len(self._ttl_writes.keys() | self._key_reads.keys()),
             "observations_judged": self._judged,

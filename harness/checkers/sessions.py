@@ -56,6 +56,8 @@ from harness.history.loader import Op
 from harness.ops import OpType
 
 NAME = "sessions"
+#: The anomaly kinds this checker's examples (and ``details["violations_by_kind"]``) can name.
+KINDS: frozenset[str] = frozenset({"session-lost", "session-outlived-ttl", "phantom-session"})
 
 _CREATE, _TOUCH, _READ, _DESTROY, _FINAL = (
     "session_create",
@@ -226,6 +228,7 @@ class Sessions:
         n = self._examples.count
         by_kind = self._examples.by_kind
         details: dict[str, Any] = {
+            "violations_by_kind": dict(self._examples.by_kind),
             "sessions": len(self._sessions),
             "ops": self._ops,
             "observations_judged": self._judged,

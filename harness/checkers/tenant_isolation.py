@@ -29,6 +29,8 @@ from harness.history.loader import Op
 from harness.ops import OpType
 
 NAME = "tenant-isolation"
+#: The anomaly kinds this checker's examples (and ``details["violations_by_kind"]``) can name.
+KINDS: frozenset[str] = frozenset({"cross-tenant-read"})
 
 #: Foreign item ids listed per example.
 _EXAMPLE_ITEMS = 5
@@ -93,6 +95,7 @@ class TenantIsolation:
     def finish(self) -> Verdict:
         n = self._examples.count
         details: dict[str, Any] = {
+            "violations_by_kind": dict(self._examples.by_kind),
             "reads_with_evidence": self._reads,
             "items": self._items,
             "foreign_items": self._foreign_items,

@@ -38,6 +38,8 @@ from harness.history.loader import Op
 from harness.ops import OpType
 
 NAME = "unique-user-estimates"
+#: The anomaly kinds this checker's examples (and ``details["violations_by_kind"]``) can name.
+KINDS: frozenset[str] = frozenset({"hll-out-of-bound"})
 
 #: Redis HyperLogLog: 1.04 / sqrt(2**14) registers.
 STANDARD_ERROR = 0.0081
@@ -137,6 +139,7 @@ class UniqueUsers:
                 )
         n = self._examples.count
         details: dict[str, Any] = {
+            "violations_by_kind": dict(self._examples.by_kind),
             "keys": len(self._keys),
             "pfadds": self._adds,
             "pfcounts_judged": judged,

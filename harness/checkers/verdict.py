@@ -6,7 +6,9 @@ on nothing, or on evidence some of which could not be read, is never ``valid``. 
 value of the wrong type, a stored record it cannot read) and ``details["unjudged_ops"]`` (ops it
 read but could not judge); either one above zero turns ``valid`` into ``unknown``, with the counts
 in the summary. ``invalid`` stays: a concrete violation is evidence whatever else was damaged.
-Every example carries a ``kind`` (a stable anomaly name a scenario can expect).
+Every example carries a ``kind`` (a stable anomaly name a scenario can expect), one of its checker
+module's ``KINDS``; ``details["violations_by_kind"]`` counts every violation (not only the kept
+examples) per kind, so a scenario can tell which anomaly occurred (``expect_invalid: [checker:kind]``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ class Verdict:
     details: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not self.violations:  # nothing found: no kind occurred (checkers with findings count them)
+            self.details.setdefault("violations_by_kind", {})
         if len(self.examples) > MAX_EXAMPLES:
             self.examples = self.examples[:MAX_EXAMPLES]
         if self.status == "valid":

@@ -72,6 +72,30 @@ class Invariant(Record):
     examples: list[dict[str, Any]] = Field(default_factory=list)
     details: dict[str, Any] = Field(default_factory=dict)  # the checker's own totals: open
     expected: str | None = None  # "invalid": the variant is meant to show this anomaly
+    # with expected: the anomaly kinds meant (expect_invalid "checker:kind"); empty: any kind
+    expected_kinds: list[str] = Field(default_factory=list)
+
+    def kinds_occurred(self) -> list[str]:
+        """The anomaly kinds found: ``details["violations_by_kind"]``, else the examples' kinds."""
+        by_kind = self.details.get("violations_by_kind")
+        if isinstance(by_kind, dict):
+            return sorted(str(k) for k, n in by_kind.items() if n)
+        return sorted({str(ex["kind"]) for ex in self.examples if ex.get("kind")})
+
+    def unexpected_kinds(self) -> list[str]:
+        """Kinds found that the expectation does not name (none when it names no kinds)."""
+        if self.expected != "invalid" or not self.expected_kinds:
+            return []
+        return [k for k in self.kinds_occurred() if k not in self.expected_kinds]
+
+    def anomaly_reproduced(self) -> bool:
+        """Expected invalid and invalid; with kinds named, at least one of them found and no other."""
+        if self.expected != "invalid" or self.status != "invalid":
+            return False
+        if not self.expected_kinds:
+            return True
+        found = self.kinds_occurred()
+        return bool(set(found) & set(self.expected_kinds)) and not self.unexpected_kinds()
 
 
 class TargetResult(Record):

@@ -128,14 +128,22 @@ def _targets(results: RunResults) -> list[Json]:
 
 def _invariant(inv: Invariant) -> Json:
     expected = inv.expected == "invalid"
-    reproduced = expected and inv.status == "invalid"
+    reproduced = inv.anomaly_reproduced()
+    other = inv.unexpected_kinds() if expected and inv.status == "invalid" else []
     return {
         "variant": text(inv.variant),
         "name": text(inv.name),
         # A variant meant to show the case's anomaly: invalid is the expected evidence.
         "status": text(inv.status)
         + (" (expected: the case's anomaly)" if reproduced else "")
-        + (" (expected invalid: anomaly not reproduced)" if expected and not reproduced else ""),
+        + (
+            f" (unexpected kinds: {', '.join(other)}; expected only {', '.join(inv.expected_kinds)})"
+            if other
+            else ""
+        )
+        + (
+            " (expected invalid: anomaly not reproduced)" if expected and not reproduced and not other else ""
+        ),
         "cls": "warn" if reproduced else status_class(inv.status),
         "violations": fmt_num(inv.violations),
         "summary": text(inv.summary),

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.checkers import build_checkers, run_checkers
+from harness.checkers import build_checkers, expected_kinds, run_checkers
 from harness.errors import HarnessError
 from harness.history.digest import file_digest
 from harness.history.loader import Op, stream_ops
@@ -54,10 +54,14 @@ def checking_config(spec: ScenarioSpec) -> Checking:
 
 def mark_expected(invariants: Sequence[Invariant], expect_invalid: Mapping[str, Sequence[str]]) -> None:
     """Tags the invariants a variant is meant to violate (the case study's failure, shown by the
-    ``before`` variant), so the verdict can tell a reproduced anomaly from an unexpected one."""
+    ``before`` variant), so the verdict can tell a reproduced anomaly from an unexpected one.
+    Entries are ``checker`` (any violation of it) or ``checker:kind`` (only the kinds named)."""
     for inv in invariants:
-        if inv.name in expect_invalid.get(str(inv.variant), ()):
+        wanted = expected_kinds(expect_invalid.get(str(inv.variant), ()))
+        if inv.name in wanted:
             inv.expected = "invalid"
+            if wanted[inv.name]:
+                inv.expected_kinds = sorted(wanted[inv.name])
 
 
 def _tap(ops: Iterable[Op], sinks: Sequence[Callable[[Op], None]]) -> Iterator[Op]:
@@ -111,9 +115,10 @@ def overall_verdict(results: RunResults) -> tuple[str, str]:
         return "error", results.error
 
     # An invariant a variant is meant to violate passes when it is invalid (the anomaly was
-    # reproduced) and fails otherwise (valid: the case was not reproduced; unknown: cannot tell).
+    # reproduced: with kinds named, one of them and no other) and fails otherwise (valid: the case
+    # was not reproduced; unknown: cannot tell; another kind: an anomaly nobody expected).
     def good(i: Invariant) -> bool:
-        return i.status == ("invalid" if i.expected == "invalid" else "valid")
+        return i.anomaly_reproduced() if i.expected == "invalid" else i.status == "valid"
 
     # A check whose plane did not run is neither good nor bad: it is reported, never counted as valid.
     judged = [i for i in results.invariants if i.status != "not_run"]
@@ -140,12 +145,21 @@ def overall_verdict(results: RunResults) -> tuple[str, str]:
                 f"; {unjudged} target{'s' if unjudged > 1 else ''} not judged (measured through a stand-in)"
             )
         return "pass", reason
-    parts = [f"{t.name}: {t.status}" for t in bad_tgt] + [
-        f"{i.variant}/{i.name}: {i.status}"
-        + (" (the anomaly this variant should show did not appear)" if i.expected == "invalid" else "")
-        for i in bad_inv
-    ]
+    parts = [f"{t.name}: {t.status}" for t in bad_tgt] + [f"{i.variant}/{i.name}: {_why(i)}" for i in bad_inv]
     return "fail", "; ".join(parts)
+
+
+def _why(i: Invariant) -> str:
+    """A failed invariant's status, and for an expected anomaly what went wrong."""
+    if i.expected != "invalid":
+        return str(i.status)
+    other = i.unexpected_kinds()
+    should = f"(this variant should show only {', '.join(i.expected_kinds)})"
+    if i.status == "invalid" and other:
+        return f"invalid with unexpected kinds {', '.join(other)} {should}"
+    if i.status == "invalid" and i.expected_kinds:
+        return f"invalid with no kind counted {should}"
+    return f"{i.status} (the anomaly this variant should show did not appear)"
 
 
 def _config(results: RunResults, path: Path) -> tuple[Checking, str | None]:

@@ -17,7 +17,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from harness.checkers import CHECKERS, build_checkers
+from harness.checkers import CHECKERS, build_checkers, expectation_problem
 from harness.errors import HarnessError, SpecError
 from harness.faults.nemesis import build_fault  # the package __init__ registers every fault kind
 from harness.faults.schedule import ScheduleSpec
@@ -191,8 +191,10 @@ class VariantSpec(Strict):
     )
     expect_invalid: list[str] = Field(
         default_factory=list,
-        description="checkers this variant is meant to violate (the case study's failure): the run "
-        "passes when they are invalid and fails when they are not",
+        description="checkers this variant is meant to violate (the case study's failure), each "
+        "'checker' (any violation of it is the expected anomaly) or 'checker:kind' (only that anomaly "
+        "kind; repeat the entry for several): the run passes when they are invalid with only the kinds "
+        "named, and fails when they are valid, unknown, or invalid with another kind",
     )
 
 
@@ -276,10 +278,10 @@ class ScenarioSpec(Strict):
         if len(set(self.checkers)) != len(self.checkers):
             raise ValueError(f"checkers: each checker once, got {self.checkers}")
         names = [v.name for v in self.variants]
-        for v in self.variants:
-            stray = [c for c in v.expect_invalid if c not in self.checkers]
-            if stray:
-                raise ValueError(f"variant {v.name}: expect_invalid names checkers not in the list: {stray}")
+        for i, v in enumerate(self.variants):
+            problem = expectation_problem(v.expect_invalid, self.checkers)
+            if problem:
+                raise ValueError(f"variants.{i}.expect_invalid: {problem}")
         if len(set(names)) != len(names):
             raise ValueError(f"variant names must be unique: {names}")
         if self.schedule is not None:

@@ -27,6 +27,9 @@ from harness.history.loader import Op, stream_pairs
 from . import cases
 from .cases import NotApplicable
 
+# every verdict below keeps the kind contract: kinds declared by its checker, counted completely
+pytestmark = pytest.mark.usefixtures("every_verdict_kinds_checked")
+
 SETTINGS = settings(
     max_examples=60,
     derandomize=True,

@@ -30,6 +30,9 @@ from harness.checkers.sessions import check_sessions
 from harness.checkers.verdict import Verdict
 from harness.history.loader import stream_ops
 
+# every verdict below keeps the kind contract: kinds declared by its checker, counted completely
+pytestmark = pytest.mark.usefixtures("every_verdict_kinds_checked")
+
 MS = 1_000_000
 
 
