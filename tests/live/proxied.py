@@ -15,7 +15,7 @@ import redis
 
 from harness.topology.deployment import Deployment
 from harness.topology.redis import RedisNode
-from tests.live.sockets import ESTABLISHED, Endpoint, TcpSocket, held_sockets, local_ends, parse_endpoint
+from tests.live.sockets import ESTABLISHED, Endpoint, TcpSocket, held_sockets, parse_endpoint
 
 OBSERVER_NAME = "proxied-paths-observer"
 Found = dict[tuple[Any, ...], str]
@@ -25,7 +25,10 @@ Found = dict[tuple[Any, ...], str]
 class Proxies:
     """Where a proxied connection may come from, and what a node may announce."""
 
-    toxiproxy_ends: set[Endpoint]  # local ends of toxiproxy-server's sockets, read just now
+    # toxiproxy-server's connections (its end, the other end), read just now: a connection is
+    # toxiproxy's only if both ends match (Linux shares an ephemeral port among connections to
+    # different peers, so the harness's own direct connection can have the same local end)
+    toxiproxy_links: set[tuple[Endpoint, Endpoint]]
     client: set[Endpoint]  # every node's client proxy
     bus: set[Endpoint]  # every node's cluster-bus proxy
 
@@ -33,7 +36,7 @@ class Proxies:
     def of(cls, dep: Deployment) -> Proxies:
         assert dep.toxiproxy.process.pid is not None
         return cls(
-            local_ends(dep.toxiproxy.process.pid),
+            {(s.local, s.remote) for s in held_sockets(dep.toxiproxy.process.pid)},
             {(n.client_proxy.listen_host, n.client_proxy.listen_port) for n in dep.redis},
             {(n.bus_proxy.listen_host, n.bus_proxy.listen_port) for n in dep.redis},
         )
@@ -58,9 +61,10 @@ def stray_clients(clients: list[dict[str, Any]], observer_id: int, proxies: Prox
         if int(c["id"]) == observer_id:
             continue
         peer = parse_endpoint(c["addr"])
-        # A replica's link to its master (flag M): addr is where the replica connected to.
-        allowed = proxies.client if "M" in c["flags"] else proxies.toxiproxy_ends
-        ok = peer in allowed
+        if "M" in c["flags"]:  # a replica's link to its master: addr is where the replica connected to
+            ok = peer in proxies.client
+        else:
+            ok = (peer, parse_endpoint(c["laddr"])) in proxies.toxiproxy_links
         if not ok:
             key = ("client", str(c["id"]), c["addr"])
             found[key] = f"id={c['id']} addr={c['addr']} laddr={c['laddr']} flags={c['flags']} cmd={c['cmd']}"
@@ -78,7 +82,7 @@ def stray_sockets(
         if s.state != ESTABLISHED:
             continue
         if s.local[1] in (node.port, node.bus_port):
-            ok = s.remote in proxies.toxiproxy_ends or s.remote == observer_end
+            ok = (s.remote, s.local) in proxies.toxiproxy_links or s.remote == observer_end
         else:
             ok = s.remote in proxies.client | proxies.bus
         if not ok:

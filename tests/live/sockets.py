@@ -71,8 +71,3 @@ def held_sockets(pid: int) -> list[TcpSocket]:
             if fields[9] in inodes:
                 found.append(TcpSocket(_proc_endpoint(fields[1]), _proc_endpoint(fields[2]), fields[3]))
     return found
-
-
-def local_ends(pid: int) -> set[Endpoint]:
-    """The local ends of ``pid``'s sockets: where its outgoing connections come from."""
-    return {s.local for s in held_sockets(pid)}
