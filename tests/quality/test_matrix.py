@@ -73,15 +73,7 @@ def covered_kinds() -> dict[str, set[str]]:
 #: Declared kinds without a matrix case yet, ``(checker, kind) -> why``. Only for a kind the
 #: simulated platform cannot produce today; this must shrink: an entry that has a case fails.
 NOT_YET: dict[tuple[str, str], str] = {
-    ("acknowledged-increments-survive", "incr-went-backwards"): "no case yet",
-    ("audit-trail-integrity", "audit-record-forged"): "no case yet",
-    ("counters-reconcile", "stored-count-mismatch"): "no case yet",
-    ("monotonic-reads", "value-never-written"): "no case yet",
-    ("read-your-writes", "value-never-written"): "no case yet",
     ("no-duplicates", "duplicate-content"): "no case yet",
-    ("retention", "phantom-document"): "no case yet",
-    ("retention", "phantom-key"): "no case yet",
-    ("sessions", "phantom-session"): "no case yet",
 }
 
 

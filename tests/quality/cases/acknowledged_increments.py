@@ -91,10 +91,28 @@ def below_returned_value(records: list[dict[str, Any]], rng: random.Random) -> l
     return records
 
 
+def rolled_back(records: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    """A failover rolled the counter back: one acknowledged INCR, invoked after another one
+    completed with value ``v >= 2``, returns ``v - 1`` (one below the real-time frontier)."""
+    spots = []
+    for _, k in sorted(_keys(records).items()):
+        done_at = {d["id"]: d["time_ns"] for _, d in k["ok"]}
+        for t, done in k["ok"]:
+            before = [d["value"] for _, d in k["ok"] if done_at[d["id"]] < t]
+            if before and max(before) >= 2:
+                spots.append((done, max(before)))
+    if not spots:
+        raise NotApplicable("no acknowledged INCR after one that returned 2 or more")
+    done, frontier = rng.choice(spots)
+    done["value"] = frontier - 1
+    return records
+
+
 ANOMALIES = {
     "lost": lost,
     "phantom": phantom,
     "duplicate-incr-value": went_back,
+    "incr-went-backwards": rolled_back,
     "phantom-incr-value": impossible_value,
     "lost-below-incr-value": below_returned_value,
 }
