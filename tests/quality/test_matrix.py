@@ -10,6 +10,7 @@ small history. ``matrix_report.py`` runs the same over many more histories and c
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
 import pkgutil
 import random
@@ -21,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 
+from harness.checkers import KINDS_OF
 from harness.checkers.verdict import Verdict
 from harness.history.loader import Op, stream_pairs
 
@@ -51,6 +53,28 @@ def _id(m: ModuleType) -> str:
     return m.__name__.rsplit(".", 1)[-1]
 
 
+def checker_of(m: ModuleType) -> str:
+    """The verdict name of the checker a case module judges with: ``NAME`` of the module defining
+    its ``CHECK`` (a checker's ``check_<x>`` function, possibly bound by ``functools.partial``)."""
+    f = m.CHECK
+    while isinstance(f, functools.partial):
+        f = f.func
+    return str(importlib.import_module(f.__module__).NAME)
+
+
+def covered_kinds() -> dict[str, set[str]]:
+    """Checker name -> the kinds its case modules inject (the keys of their ``ANOMALIES``)."""
+    out: dict[str, set[str]] = {}
+    for m in MODULES:
+        out.setdefault(checker_of(m), set()).update(m.ANOMALIES)
+    return out
+
+
+#: Declared kinds without a matrix case yet, ``(checker, kind) -> why``. Only for a kind the
+#: simulated platform cannot produce today; this must shrink: an entry that has a case fails.
+NOT_YET: dict[tuple[str, str], str] = {}
+
+
 def judge(check: Callable[[Iterable[Op]], Verdict], records: list[dict[str, Any]]) -> Verdict:
     return check(stream_pairs(records))
 
@@ -73,6 +97,31 @@ def test_every_case_module_follows_the_contract() -> None:
         assert callable(m.CHECK), _id(m)
         assert isinstance(m.ANOMALIES, dict) and m.ANOMALIES, _id(m)
         assert all(callable(f) for f in m.ANOMALIES.values()), _id(m)
+
+
+def test_every_declared_kind_has_a_case() -> None:
+    """The matrix is derived from the checkers' declared kinds: each one has a case (an
+    ``ANOMALIES`` entry of a case module judging with that checker), and a case injects only a
+    kind its checker declares."""
+    covered = covered_kinds()
+    assert set(covered) <= set(KINDS_OF), (
+        f"case modules judge unknown checkers: {set(covered) - set(KINDS_OF)}"
+    )
+    missing = sorted(
+        f"{name}:{kind}"
+        for name, kinds in KINDS_OF.items()
+        for kind in kinds
+        if kind not in covered.get(name, set()) and (name, kind) not in NOT_YET
+    )
+    assert not missing, f"declared kinds without a matrix case: {', '.join(missing)}"
+    undeclared = sorted(
+        f"{name}:{kind}" for name, kinds in covered.items() for kind in kinds - KINDS_OF[name]
+    )
+    assert not undeclared, f"matrix cases for kinds their checker does not declare: {', '.join(undeclared)}"
+    done = sorted(f"{n}:{k}" for n, k in NOT_YET if k in covered.get(n, set()))
+    assert not done, f"NOT_YET entries that now have a case (remove them): {', '.join(done)}"
+    stale = sorted(f"{n}:{k}" for n, k in NOT_YET if k not in KINDS_OF.get(n, frozenset()))
+    assert not stale, f"NOT_YET entries for kinds no checker declares: {', '.join(stale)}"
 
 
 @pytest.mark.parametrize("module", MODULES, ids=_id)

@@ -53,7 +53,8 @@ LAYOUT = Layout(window_ms=WINDOW_MS, counter_window_ms=COUNTER_WINDOW_MS, shards
 
 
 class _Records(History):
-    """The matrix's recorder: three workers by op id, distinct times (op id ns later)."""
+    """The matrix's recorder: three workers by op id, distinct times (op id ns later); inserts
+    record their event's content (``fingerprint``)."""
 
     def op(
         self,
@@ -67,6 +68,9 @@ class _Records(History):
     ) -> int:
         op_id = self.next_id
         process = "final" if f.startswith("final") else f"w{op_id % 3}"
+        if f == "insert" and fields is not None:
+            # the event's content, as no-duplicates reads it: same event, same content, whatever id
+            fields = {**fields, "fingerprint": f"{fields['tenant']}/{fields['event_id']}"}
         return super().op(process, f, invoke_ns + op_id, outcome, complete_ns + op_id, fields, result)
 
 

@@ -81,6 +81,27 @@ def _window(op: Op) -> tuple[float, float]:
     return start, start + ((op.complete_ns or 0) - op.invoke_ns) / MS
 
 
+def phantom_spots(records: list[dict[str, Any]], kind: str) -> list[tuple[int, str]]:
+    """(read op id, key) of ok reads that did not find ``key`` although nothing that could have
+    written it had been invoked: ``phantom-document``, a document whose every doc_insert failed;
+    ``phantom-key``, a Redis key no ttl_write that did not fail was invoked on before the read
+    completed. Adding the key to that read's result injects exactly that phantom."""
+    ops = sorted(ops_by_id(records).values(), key=lambda o: o.invoke_ns)
+    fs = ("doc_read", "final_docs") if kind == "phantom-document" else ("key_read", "final_keys")
+    writer = "doc_insert" if kind == "phantom-document" else "ttl_write"
+    out = []
+    for r in ops:
+        if r.f not in fs or r.outcome != "ok" or r.complete_ns is None:
+            continue
+        for key in r.get("keys"):
+            writes = [w for w in ops if w.f == writer and w.get("key") == key and w.outcome != "fail"]
+            if kind == "phantom-key":
+                writes = [w for w in writes if w.invoke_ns < r.complete_ns]
+            if key not in r.value and not writes:
+                out.append((r.id, key))
+    return out
+
+
 def candidates(records: list[dict[str, Any]], kind: str) -> list[tuple[int, str]]:
     """(read op id, key) observations whose flip injects exactly one anomaly of ``kind``."""
     ops = sorted(ops_by_id(records).values(), key=lambda o: o.invoke_ns)

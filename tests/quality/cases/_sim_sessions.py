@@ -76,6 +76,28 @@ def _observations(op: Op) -> list[tuple[str, bool]]:
     return []
 
 
+def phantom_spots(records: list[dict[str, Any]]) -> list[tuple[int, str]]:
+    """(observation op id, key) of session_read / final_sessions observations that did not find a
+    session no create or touch (that did not fail) was invoked on before they completed."""
+    ops = sorted(ops_by_id(records).values(), key=lambda o: o.invoke_ns)
+    out = []
+    for r in ops:
+        if r.f not in ("session_read", "final_sessions") or r.complete_ns is None:
+            continue
+        for key, seen in _observations(r):
+            makers = [
+                o
+                for o in ops
+                if o.get("key") == key
+                and o.f in ("session_create", "session_touch")
+                and o.outcome != "fail"
+                and o.invoke_ns < r.complete_ns
+            ]
+            if not seen and not makers:
+                out.append((r.id, key))
+    return out
+
+
 def candidates(records: list[dict[str, Any]], found: bool) -> list[tuple[int, str]]:
     """Observations (op id, key) that the model guarantees: ``found`` ones whose session was certainly
     alive (flip one: a lost session), or absent ones certainly past every possible deadline (flip one:

@@ -91,10 +91,31 @@ def below_returned_value(records: list[dict[str, Any]], rng: random.Random) -> l
     return records
 
 
+def rolled_back(records: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    """A failover rolled the counter back: one acknowledged INCR, invoked after another one
+    completed with value ``v``, returns ``v - 1`` (one below the real-time frontier)."""
+    spots = []
+    for _, k in sorted(_keys(records).items()):
+        done_at = {d["id"]: d["time_ns"] for _, d in k["ok"]}
+        for t, done in k["ok"]:
+            before = [d["value"] for _, d in k["ok"] if done_at[d["id"]] < t]
+            if before and max(before) >= 1:
+                spots.append((done, max(before)))
+    if not spots:
+        raise NotApplicable("no acknowledged INCR after another acknowledged one")
+    # a real rollback needs a frontier >= 2 (an INCR never returns 0); the simulated windows rarely
+    # hold two sequential acknowledged INCRs, so a frontier of 1 (reply 0) is the fallback
+    real = [s for s in spots if s[1] >= 2]
+    done, frontier = rng.choice(real or spots)
+    done["value"] = frontier - 1
+    return records
+
+
 ANOMALIES = {
     "lost": lost,
     "phantom": phantom,
     "duplicate-incr-value": went_back,
+    "incr-went-backwards": rolled_back,
     "phantom-incr-value": impossible_value,
     "lost-below-incr-value": below_returned_value,
 }

@@ -9,6 +9,7 @@ from typing import Any
 
 from hypothesis.strategies import SearchStrategy
 
+from harness.audit_chain import audit_hash
 from harness.checkers.audit_trail import check_audit_trail
 from harness.checkers.verdict import Verdict
 from harness.history.loader import Op
@@ -94,9 +95,26 @@ def _chain_broken(records: list[dict[str, Any]], rng: random.Random) -> list[dic
     return records
 
 
+def _forged(records: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    """One record no writer sent is stored at the head of a tenant's chain, linked to the head and
+    correctly hashed (a copy of the head with a new audit_id, 1 ms later): only the history of
+    inserts can tell."""
+    chains = [read["value"] for read in final_reads(records) if read["value"]]
+    if not chains:
+        raise NotApplicable("no stored chain to extend")
+    chain = rng.choice(chains)
+    head = chain[-1]
+    forged = {**head, "audit_id": f"{head['audit_id']}-forged", "logged_at_ms": head["logged_at_ms"] + 1}
+    forged["prev_hash"] = head["hash"]
+    forged["hash"] = audit_hash(forged, forged["prev_hash"])
+    chain.append(forged)
+    return records
+
+
 ANOMALIES: dict[str, Mutation] = {
     "audit-record-edited": _edited,
     "audit-hash-mismatch": _hash_mismatch,
     "audit-record-deleted": _deleted,
     "audit-chain-broken": _chain_broken,
+    "audit-record-forged": _forged,
 }

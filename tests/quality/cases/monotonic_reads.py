@@ -13,7 +13,7 @@ from harness.checkers.verdict import Verdict
 from harness.history.loader import Op
 from tests.quality.cases import NotApplicable
 from tests.quality.cases._sim import completion_record
-from tests.quality.cases._sim_versions import earlier_read_floors, simulate, steps_st
+from tests.quality.cases._sim_versions import earlier_read_floors, simulate, steps_st, written_bounds
 
 CHECK: Callable[[Iterable[Op]], Verdict] = check_monotonic_reads
 
@@ -32,6 +32,18 @@ def _regressing_read(records: list[dict[str, Any]], rng: random.Random) -> list[
     return records
 
 
+def _never_written(records: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    """One read returns the version just above the highest any write invoked by its completion
+    could have installed (e.g. a read served from a diverged replica)."""
+    candidates = written_bounds(records)
+    if not candidates:
+        raise NotApplicable("no ok read")
+    read_id, most = rng.choice(candidates)
+    completion_record(records, read_id)["value"] = most + 1
+    return records
+
+
 ANOMALIES: dict[str, Callable[[list[dict[str, Any]], random.Random], list[dict[str, Any]]]] = {
+    "value-never-written": _never_written,
     "regressing-read": _regressing_read,
 }

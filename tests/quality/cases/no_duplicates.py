@@ -42,4 +42,31 @@ def duplicate(records: list[dict[str, Any]], rng: random.Random) -> list[dict[st
     return records
 
 
-ANOMALIES = {"duplicate-idempotency-key": duplicate}
+def new_id_retry(records: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    """The client retried an insert of unknown outcome under a new id: the first attempt was
+    applied and the retry stored the same content a second time, under the new id."""
+    attempts: dict[tuple[str, str], list[tuple[dict[str, Any], dict[str, Any] | None]]] = {}
+    for inv, done in ops_of(records, "insert"):
+        attempts.setdefault((inv["tenant"], inv["event_id"]), []).append((inv, done))
+    spots = []
+    for inv, done in ops_of(records, "final_events"):
+        if done is None or done["type"] != "ok":
+            continue
+        for event_id in done["value"]["event_ids"]:
+            tries = attempts.get((inv["tenant"], event_id), [])
+            for i in range(1, len(tries)):
+                if tries[i - 1][1] is not None and tries[i - 1][1]["type"] == "info":
+                    spots.append((done["value"], event_id, [t for t, _ in tries[i:]]))
+    if not spots:
+        raise NotApplicable("no stored event retried after an unknown-outcome insert")
+    value, event_id, retries = rng.choice(spots)
+    new_id = f"{event_id}-retry"
+    for inv in retries:
+        inv["event_id"] = new_id  # same content (fingerprint), new idempotency key
+    value["event_ids"].append(new_id)
+    if "windows" in value:
+        value["windows"].append(value["windows"][value["event_ids"].index(event_id)])
+    return records
+
+
+ANOMALIES = {"duplicate-idempotency-key": duplicate, "duplicate-content": new_id_retry}

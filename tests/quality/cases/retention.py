@@ -19,6 +19,7 @@ from tests.quality.cases._sim_retention import (
     SKEW_MS,
     TTL_LAG_MS,
     candidates,
+    phantom_spots,
     simulate,
     steps_st,
 )
@@ -48,6 +49,21 @@ def _flip(kind: str) -> Mutation:
     return mutate
 
 
+def _phantom(kind: str) -> Mutation:
+    def mutate(records: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+        spots = phantom_spots(records, kind)
+        if not spots:
+            raise NotApplicable(f"no read of a key nothing could have written ({kind})")
+        op_id, key = rng.choice(spots)
+        done = completion_record(records, op_id)
+        done["value"] = [*done["value"], key]
+        return records
+
+    mutate.__doc__ = f"One read finds a key nothing that did not fail wrote ({kind})."
+    return mutate
+
+
 ANOMALIES: dict[str, Mutation] = {
-    kind: _flip(kind) for kind in ("expired-too-late", "removed-too-early", "ttl-expired-too-late")
+    **{kind: _flip(kind) for kind in ("expired-too-late", "removed-too-early", "ttl-expired-too-late")},
+    **{kind: _phantom(kind) for kind in ("phantom-document", "phantom-key")},
 }

@@ -14,7 +14,7 @@ from harness.checkers.verdict import Verdict
 from harness.history.loader import Op
 from tests.quality.cases import NotApplicable
 from tests.quality.cases._sim import completion_record
-from tests.quality.cases._sim_sessions import SKEW_MS, TTL_MS, candidates, simulate, steps_st
+from tests.quality.cases._sim_sessions import SKEW_MS, TTL_MS, candidates, phantom_spots, simulate, steps_st
 
 CHECK: Callable[[Iterable[Op]], Verdict] = functools.partial(
     check_sessions, ttl_ms=TTL_MS, clock_skew_ms=SKEW_MS
@@ -39,7 +39,22 @@ def _flip(records: list[dict[str, Any]], rng: random.Random, found: bool) -> lis
     return records
 
 
+def _phantom(records: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    """One observation finds a session nobody created (no create or touch invoked before it)."""
+    spots = phantom_spots(records)
+    if not spots:
+        raise NotApplicable("no observation of a session nobody could have created")
+    op_id, key = rng.choice(spots)
+    done = completion_record(records, op_id)
+    if done["f"] == "final_sessions":
+        done["value"] = [*done["value"], key]
+    else:
+        done["value"] = {"user_id": "ghost", "role": "admin"}
+    return records
+
+
 ANOMALIES: dict[str, Mutation] = {
     "session-lost": lambda records, rng: _flip(records, rng, found=True),
     "session-outlived-ttl": lambda records, rng: _flip(records, rng, found=False),
+    "phantom-session": _phantom,
 }
