@@ -81,12 +81,19 @@ def _event(m: Ingestion, limit: int, now: int, step: Step) -> None:
     if not m.rate_limit("", t, t + took, ev, limit, rl_out, rl_applied):
         return
     t += (latency + 1) * MS
+    written = False  # a write of this event that may have landed (ok, or of unknown outcome)
     for outcome, applied in attempts:  # the idempotent insert, retried until ok or out of attempts
         m.insert("", t, t + took, ev, WCS[wc_i], outcome, applied)
         t += (latency + 1) * MS
+        written = written or outcome != "fail"
         if outcome == "ok" or outcome is None:
             break
     m.incr("", t, t + took, ev, wait, incr_out, incr_applied)
+    if not written and incr_out == "fail":
+        # A correct ingestion service never drops an admitted event: with every write refused, it
+        # sends the INCR again (rate-limit-holds: an admission needs a write that was not refused).
+        t += (latency + 1) * MS
+        m.incr("", t, t + took, ev, wait, "ok", False)
 
 
 def simulate(steps: list[Step], config: tuple[int, bool]) -> list[dict[str, Any]]:
