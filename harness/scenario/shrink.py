@@ -75,9 +75,10 @@ class Failure:
 
 
 def _failure(results: RunResults) -> Failure | None:
-    """The first invariant judged against expectation (invalid where valid was expected)."""
+    """The first invariant judged against expectation: invalid where valid was expected, or invalid
+    with an anomaly kind the expectation does not name (``checker:kind`` in ``expect_invalid``)."""
     for inv in results.invariants:
-        if inv.status == "invalid" and inv.expected != "invalid":
+        if inv.status == "invalid" and (inv.expected != "invalid" or inv.unexpected_kinds()):
             return Failure(str(inv.variant), str(inv.name))
     return None
 

@@ -39,7 +39,7 @@ def test_ddmin_stops_at_its_budget_with_the_best_so_far() -> None:
 
 def write_run(tmp_path: Path, invariants: list[dict[str, Any]], faults: list[dict[str, Any]]) -> Path:
     run = tmp_path / "run"
-    run.mkdir()
+    run.mkdir(parents=True)
     results = {"scenario": "redis-partition", "seed": 1, "invariants": invariants, "faults": faults}
     (run / "results.json").write_text(json.dumps(results))
     return run
@@ -59,6 +59,26 @@ def test_a_failure_without_faults_is_not_shrinkable(tmp_path: Path) -> None:
     run = write_run(tmp_path, [{"variant": "after", "name": "sessions", "status": "invalid"}], [])
     with pytest.raises(HarnessError, match="applied no faults"):
         shrink(run)
+
+
+def _expected_sessions_lost(found: str) -> dict[str, Any]:
+    return {
+        "variant": "before",
+        "name": "sessions",
+        "status": "invalid",
+        "expected": "invalid",
+        "expected_kinds": ["session-lost"],
+        "details": {"violations_by_kind": {found: 3}},
+    }
+
+
+def test_an_anomaly_of_another_kind_than_expected_is_a_failure_to_shrink(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "wrong", [_expected_sessions_lost("session-outlived-ttl")], [])
+    with pytest.raises(HarnessError, match="before/sessions failed, but that variant applied no faults"):
+        shrink(run)
+    right = write_run(tmp_path / "right", [_expected_sessions_lost("session-lost")], [])
+    with pytest.raises(HarnessError, match="no invariant failed against expectation"):
+        shrink(right)
 
 
 def test_not_a_run_directory_is_named(tmp_path: Path) -> None:
