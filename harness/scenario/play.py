@@ -64,14 +64,10 @@ def play_variant(ctx: VariantContext, settle_s: float, opts: RunOptions) -> Vari
     workload = kind.build(ctx)
     try:
         _run_workload(ctx, workload, run, opts)
-        try:
-            run.final_read_failures = workload.final_reads()
-            run.workload = workload.summary(run.start_ns / 1e9)
-        finally:
-            workload.close()
-    except BaseException:
-        workload.close()  # closing twice is harmless; leaving sockets open is not
-        raise
+        run.final_read_failures = workload.final_reads()
+        run.workload = workload.summary(run.start_ns / 1e9)
+    finally:
+        workload.close()  # whatever happened: nothing the variant opened is left open
     return run
 
 
