@@ -82,7 +82,7 @@ class Network:
         raise NotImplementedError
 
     def block(self, host: Host, ports: list[int]) -> None:
-        """Drops everything ``host`` sends to the proxy ports ``ports``."""
+        """Drops everything ``host`` sends to the proxy ports ``ports`` and receives from them."""
         raise UnsupportedError(f"partitions are unsupported on {self.kind} hosts")
 
     def unblock(self, host: Host, ports: list[int]) -> None:
@@ -166,6 +166,7 @@ class NetnsNetwork(Network):
         _ip("ip", "link", "set", inner, "up", netns=ns)
         _ip("iptables", "-N", CHAIN, netns=ns)
         _ip("iptables", "-A", "OUTPUT", "-j", CHAIN, netns=ns)
+        _ip("iptables", "-A", "INPUT", "-j", CHAIN, netns=ns)
         host = Host(name=name, address=address, netns=ns)
         self.hosts.append(host)
         return host
@@ -175,15 +176,22 @@ class NetnsNetwork(Network):
         return 6379, 16379
 
     def _rules(self, ports: list[int]) -> list[list[str]]:
-        """One rule per 15 ports (multiport's limit): a partition costs one iptables call per host
-        instead of one per port, which keeps applying it well under 100 ms. The same ports give
-        the same rules, so ``unblock`` deletes exactly what ``block`` added."""
+        """One rule per 15 ports (multiport's limit) and direction: a partition costs one iptables
+        call per host instead of one per port, which keeps applying it well under 100 ms. The
+        chain is entered from OUTPUT and INPUT: what the host sends to those proxies is dropped, and
+        so is what comes back from them on connections opened before the cut (a replication stream
+        already flowing, whose data would otherwise still arrive with only its ACKs dropped). The
+        same ports give the same rules, so ``unblock`` deletes exactly what ``block`` added."""
         unique = sorted(set(ports))
+        chunks = [",".join(str(p) for p in unique[i : i + 15]) for i in range(0, len(unique), 15)]
         return [
-            ["-p", "tcp", "-d", self.proxy_address, "-m", "multiport", "--dports",
-             ",".join(str(p) for p in unique[i : i + 15]), "-j", "DROP"]
-            for i in range(0, len(unique), 15)
-        ]  # fmt: skip
+            rule
+            for chunk in chunks
+            for rule in (
+                ["-p", "tcp", "-d", self.proxy_address, "-m", "multiport", "--dports", chunk, "-j", "DROP"],
+                ["-p", "tcp", "-s", self.proxy_address, "-m", "multiport", "--sports", chunk, "-j", "DROP"],
+            )
+        ]
 
     def block(self, host: Host, ports: list[int]) -> None:
         assert host.netns is not None
