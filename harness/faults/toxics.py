@@ -3,7 +3,9 @@
 Every node is reached only through its proxies, by clients and by its peers alike (the design's
 network model), so a toxic on a node's client proxy is felt by the workload *and* by replication
 (replicas sync from their master's client proxy); ``link: bus`` puts it on a Redis node's cluster
-bus proxy (gossip and failover votes), ``link: both`` on both.
+bus proxy (gossip and failover votes), ``link: both`` on both. ``link: replication`` (a replica of a
+replicated, non-cluster topology) puts it on the replica's own link to its master: its replication
+lags while the master's clients see nothing.
 
 Directions are Toxiproxy's: ``upstream`` is what is sent to the node, ``downstream`` what it sends
 back; ``both`` adds one toxic per direction (a latency of ``ms`` on both is paid twice per round
@@ -34,7 +36,7 @@ from harness.faults.base import Capability, Fault, FaultContext, FaultError, Fau
 from harness.faults.selectors import parse_selector
 
 DIRECTIONS = ("upstream", "downstream", "both")
-LINKS = ("client", "bus", "both")
+LINKS = ("client", "bus", "both", "replication")
 
 #: How each fault treats connections that were open before it was applied (see module docstring).
 OPEN_CONNECTIONS = {
@@ -55,6 +57,14 @@ def _proxies(ctx: FaultContext, node: str, link: str) -> list[str]:
     dep = ctx.dep
     for n in dep.redis:
         if n.name == node:
+            if link == "replication":
+                if n.repl_proxy is None:
+                    raise FaultError(
+                        f"node {node} has no replication link of its own: only a replica of a replicated "
+                        "(non-cluster) topology has one (cluster replicas sync through their master's "
+                        "client proxy: use link 'client' on the master)"
+                    )
+                return [n.repl_proxy.name]
             chosen = {"client": [n.client_proxy], "bus": [n.bus_proxy], "both": [n.client_proxy, n.bus_proxy]}
             return [p.name for p in chosen[link]]
     for m in dep.mongo.nodes if dep.mongo is not None else []:

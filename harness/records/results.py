@@ -22,6 +22,7 @@ class NodeInfo(Record):
     address: str | None = None
     proxy: str | None = None
     bus_proxy: str | None = None
+    repl_proxy: str | None = None
     netns: str | None = None
     pid: int | None = None
 

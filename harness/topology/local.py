@@ -80,6 +80,7 @@ class LocalDeployment:
                     "address": n.direct,
                     "proxy": n.client_proxy.address,
                     "bus_proxy": n.bus_proxy.address,
+                    "repl_proxy": n.repl_proxy.address if n.repl_proxy else None,
                     "netns": n.host.netns,
                     "pid": n.process.pid if n.process else None,
                 }
@@ -158,7 +159,11 @@ class LocalDeployment:
         """A node's host and the proxy ports its peers reach it by, whatever its plane."""
         for n in self.redis:
             if n.name == name:
-                return n.host, [n.client_proxy.listen_port, n.bus_proxy.listen_port]
+                # a replica's replication link leads to its master: cut with the master
+                links = [
+                    r.repl_proxy.listen_port for r in self.redis if r.repl_proxy and r.spec.replica_of == name
+                ]
+                return n.host, [n.client_proxy.listen_port, n.bus_proxy.listen_port, *links]
         for m in self.mongo.nodes if self.mongo else []:
             if m.name == name:
                 return m.host, [m.proxy.listen_port]
@@ -238,6 +243,7 @@ def _limit_cpu(dep: LocalDeployment, cores: float | None) -> None:
 
 
 def _plan_redis(dep: LocalDeployment, spec: RedisSpec) -> None:
+    addresses: dict[str, str] = {}
     for node_spec in spec.nodes:
         host = dep.network.add_host(node_spec.name)
         port, bus = dep.network.node_ports()
@@ -256,6 +262,13 @@ def _plan_redis(dep: LocalDeployment, spec: RedisSpec) -> None:
                 dep.run_dir / "logs" / f"redis-{node_spec.name}.log",
             )
         )
+        addresses[node_spec.name] = f"{host.address}:{port}"
+    if spec.mode == "cluster":
+        return  # cluster replicas sync from the address their master announces: its client proxy
+    for node in dep.redis:
+        if node.spec.replica_of is not None:
+            upstream = addresses[node.spec.replica_of]
+            node.repl_proxy = dep.toxiproxy.create(f"{node.name}-repl", dep.network.proxy_address, upstream)
 
 
 def _start_redis(dep: LocalDeployment, spec: RedisSpec) -> None:

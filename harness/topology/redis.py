@@ -43,6 +43,9 @@ class RedisNode:
     log: Path
     process: ServerProcess | None = None
     node_id: str = ""
+    #: A replica's own link to its master (replicated mode): a toxic here lags its replication
+    #: alone, not the master's clients (the stale-reads case study's lagging replica).
+    repl_proxy: ProxyInfo | None = None
     _admin: redis.Redis | None = field(default=None, repr=False)
 
     @property
@@ -133,7 +136,8 @@ def write_config(node: RedisNode, spec: RedisSpec, primary: RedisNode | None) ->
         f"replica-announce-port {node.client_proxy.listen_port}",
     ]
     if primary is not None:
-        lines.append(f"replicaof {primary.client_proxy.listen_host} {primary.client_proxy.listen_port}")
+        link = node.repl_proxy or primary.client_proxy
+        lines.append(f"replicaof {link.listen_host} {link.listen_port}")
     lines += [f"{k} {_conf_value(v)}" for k, v in spec.settings.items()]
     node.data_dir.mkdir(parents=True, exist_ok=True)
     conf = node.data_dir / "redis.conf"
