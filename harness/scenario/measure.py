@@ -79,17 +79,37 @@ def _variant_metrics(
     return vm
 
 
+def _number(val: Any) -> bool:
+    return isinstance(val, int | float) and not isinstance(val, bool)
+
+
+def _numbers_of(prefix: str, val: Any, depth: int) -> dict[str, int | float | None]:
+    """``val`` (a number, or a map of them up to ``depth`` levels) as flat ``prefix_key`` numbers;
+    anything else (text, flags, lists) as nothing."""
+    if _number(val):
+        return {prefix: val}
+    if val is None and depth < 2:  # a missing percentile inside a map of them
+        return {prefix: None}
+    if not isinstance(val, dict) or depth == 0:
+        return {}
+    out: dict[str, int | float | None] = {}
+    for sub, x in val.items():
+        out |= _numbers_of(f"{prefix}_{sub}".replace("-", "_"), x, depth - 1)
+    return out
+
+
 def invariant_numbers(verdicts: list[Invariant]) -> dict[str, dict[str, int | float | None]]:
     """Each verdict's violation count and numeric totals, under a name targets can address
-    (``<variant>.invariants.acknowledged_increments_survive.lost``)."""
+    (``<variant>.invariants.acknowledged_increments_survive.lost``); a detail that is a map of
+    numbers (percentiles, counts by kind, tallies by read preference) is addressed as
+    ``<detail>_<key>[_<key>]`` (``invariants.read_your_writes.staleness_ms_p99``)."""
     out: dict[str, dict[str, int | float | None]] = {}
     for v in verdicts:
-        numbers = {
-            k: val
-            for k, val in v.details.items()
-            if isinstance(val, int | float) and not isinstance(val, bool)
-        }
-        out[str(v.name).replace("-", "_")] = {"violations": v.violations, **numbers}
+        numbers: dict[str, int | float | None] = {"violations": v.violations}
+        for k, val in v.details.items():
+            if val is not None:
+                numbers |= _numbers_of(k, val, 2)
+        out[str(v.name).replace("-", "_")] = numbers
     return out
 
 

@@ -38,12 +38,30 @@ def test_faults_summary_is_the_worst_figure_overall_and_per_fault_kind() -> None
 def test_invariant_numbers_are_the_violations_and_numeric_details_by_checker() -> None:
     verdicts = [
         Invariant(
-            name="acknowledged-increments-survive", violations=2, details={"lost": 2, "ok": True, "k": "x"}
+            name="acknowledged-increments-survive",
+            violations=2,
+            details={
+                "lost": 2,
+                "ok": True,
+                "k": "x",
+                "staleness_ms": {"p50": 3.0, "max": None},
+                "violations_by_kind": {"incr-went-backwards": 1},
+                "by_pref": {"primary": {"reads": 1, "seen": [1]}},
+                "deeper": {"a": {"b": {"c": 1}}},  # three levels down is not a figure
+                "empty": {},
+            },
         ),
         Invariant(name="sessions", violations=None, details={"alive": 1.5}),
     ]
     assert invariant_numbers(verdicts) == {
-        "acknowledged_increments_survive": {"violations": 2, "lost": 2},  # no bools, no text
+        "acknowledged_increments_survive": {  # no bools, no text
+            "violations": 2,
+            "lost": 2,
+            "staleness_ms_p50": 3.0,
+            "staleness_ms_max": None,
+            "violations_by_kind_incr_went_backwards": 1,
+            "by_pref_primary_reads": 1,
+        },
         "sessions": {"violations": None, "alive": 1.5},
     }
 
