@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from markupsafe import Markup
 
-from harness.records import FaultRecord, RecoveryFigures, VariantMetrics, WorkloadFigures
+from harness.records import FaultRecord, ReadFigures, RecoveryFigures, VariantMetrics, WorkloadFigures
 from harness.report import svg
 from harness.report.format import Json, cell, columns, fmt_num, fmt_pct, num, text
 
@@ -207,18 +207,20 @@ def workload_section(names: list[str], mv: Variants) -> list[Json]:
     return out
 
 
+def _reads_fact(reads: ReadFigures) -> str:
+    kinds = ", ".join(f"{k} {fmt_num(v)}" for k, v in sorted(reads.by_kind.items()))
+    out = f"{fmt_num(reads.offered)} offered ({kinds}); {fmt_num(reads.not_ok)} not ok"
+    if reads.mongo_dropped:
+        out += f"; {fmt_num(reads.mongo_dropped)} MongoDB queries not run by the deadline"
+    if reads.profile_dropped:
+        out += f"; {fmt_num(reads.profile_dropped)} profile steps not run by the deadline"
+    return out
+
+
 def _workload_facts(wl: WorkloadFigures) -> list[tuple[str, str]]:
     facts: list[tuple[str, str]] = []
     if (reads := wl.reads) is not None:
-        kinds = ", ".join(f"{k} {fmt_num(v)}" for k, v in sorted(reads.by_kind.items()))
-        dropped = reads.mongo_dropped
-        facts.append(
-            (
-                "reads",
-                f"{fmt_num(reads.offered)} offered ({kinds}); {fmt_num(reads.not_ok)} not ok"
-                + (f"; {fmt_num(dropped)} MongoDB queries not run by the deadline" if dropped else ""),
-            )
-        )
+        facts.append(("reads", _reads_fact(reads)))
     if (cache := wl.cache) is not None:
         facts.append(
             (

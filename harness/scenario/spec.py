@@ -67,6 +67,13 @@ class WorkloadSpec(Strict):
         Literal["counters", "timeline", "unique_users", "dashboard", "profile", "mongo"], float
     ] = Field(default_factory=dict, description="platform: relative weights of the read kinds")
     sessions_per_s: float = Field(default=0, ge=0, le=50_000, description="platform: session requests")
+    profile_workers: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="platform: threads of their own for the Redis profile write-then-read steps (0: "
+        "on the query thread); concurrent users, so a step waiting on WAIT holds up no other",
+    )
     cache_ttl_ms: int = Field(default=2000, ge=1, le=3_600_000, description="platform: the dashboard cache")
     profile: dict[str, Any] | None = Field(
         default=None,
@@ -97,6 +104,7 @@ class WorkloadSpec(Strict):
                     "read_mix",
                     "mongo_batch",
                     "mongo_retry_backoff_ms",
+                    "profile_workers",
                 )
                 if f in self.model_fields_set
             ]
@@ -151,7 +159,12 @@ class VariantSpec(Strict):
     wait_replicas: int = Field(
         default=0, ge=0, le=16, description="increments: WAIT for this many replicas after each write batch"
     )
-    wait_timeout_ms: int = Field(default=100, ge=0, le=60_000)
+    wait_timeout_ms: int = Field(
+        default=100,
+        ge=0,
+        le=60_000,
+        description="the WAIT's timeout: increments after each batch, platform's replica_after_wait reads",
+    )
     retries: int = Field(default=0, ge=0, le=10, description="increments: resend a failed/unknown INCR")
     retry_backoff_ms: int = Field(default=50, ge=0, le=10_000)
     redis_settings: dict[str, str | int | bool] = Field(

@@ -326,3 +326,71 @@ def test_mongodb_queries_are_drawn_on_the_read_schedule_and_run_on_their_own_thr
     assert d.read_stats.mongo_dropped == 1 and len(asked) == handed
     with pytest.raises(AssertionError, match="not on this schedule"):
         d._read("mongo", "t1", "u", 0)
+
+
+def test_profile_steps_run_on_workers_of_their_own_each_with_its_own_connections() -> None:
+    """With ``profile_workers`` the read schedule hands Redis profile steps to worker threads, each
+    on the query paths ``profile_queries`` made for it (a step waiting on WAIT holds up no other)."""
+    picker = TenantPicker(TenantMix(5, 1.0, None, 0.0), seeded_random(1, "t"))
+    made: list[Any] = []
+
+    class Queries:
+        def __init__(self) -> None:
+            self.sched_ns: int | None = None
+            self.steps: list[tuple[str, int | None, str, int]] = []
+            made.append(self)
+
+        def counters_last5(self, tenant: str, now_ms: int) -> int:
+            return 1
+
+        def read_your_write(
+            self, tenant: str, user: str, session: str, mode: str, *, wait_ms: int
+        ) -> tuple[int, int]:
+            self.steps.append((tenant, self.sched_ns, mode, wait_ms))
+            return 1, 1
+
+    ingestor: Any = SimpleNamespace(stats=DriverStats())
+    cfg = PlatformConfig(
+        rate=1,
+        duration_s=1,
+        reads_per_s=30,
+        read_mix={"counters": 1, "profile": 1},
+        ryw_mode="replica_after_wait",
+        ryw_wait_ms=500,
+        profile_workers=3,
+    )
+    shared = Queries()
+    d = PlatformDriver(
+        clock=RunClock(),
+        generator=EventGenerator(picker, seeded_random(1, "e")),
+        ingestor=ingestor,
+        cfg=cfg,
+        queries=shared,  # type: ignore[arg-type]
+        read_picker=picker,
+        read_rng=random.Random(1),
+        profile_queries=Queries,  # type: ignore[arg-type]
+    )
+    d._reads(list(range(1, 41)))
+    assert not shared.steps, "a profile step ran on the query thread"
+    threads = d._profile_threads()
+    assert len(threads) == 3 and len(made) == 4  # one query-path set per worker
+    for t in threads:
+        t.start()
+    for _ in threads:
+        d._profile_q.put(None)
+    for t in threads:
+        t.join(timeout=10)
+    steps = [s for q in made[1:] for s in q.steps]
+    assert steps and d.read_stats.by_kind["profile"] == len(steps)
+    assert {(mode, wait) for _, _, mode, wait in steps} == {("replica_after_wait", 500)}
+    assert all(sched is not None for _, sched, _, _ in steps)  # each worker stamps its own schedule
+    with pytest.raises(ValueError, match="need profile_queries"):
+        PlatformDriver(
+            clock=RunClock(),
+            generator=EventGenerator(picker, seeded_random(1, "e")),
+            ingestor=ingestor,
+            cfg=cfg,
+            queries=shared,  # type: ignore[arg-type]
+            read_picker=picker,
+            read_rng=random.Random(1),
+        )

@@ -82,6 +82,7 @@ class PlatformWorkload(MongoSide):
             mongo_writer=self.mongo,
             mongo_reader=mongo_reader,
             profiles=self.profiles,
+            profile_queries=(lambda: self._queries(keys)) if queries is not None else None,
             background=background,
         )
 
@@ -112,6 +113,8 @@ class PlatformWorkload(MongoSide):
             reads_per_s=wl.reads_per_s,
             read_mix=read_mix,
             ryw_mode=variant.ryw_mode,
+            ryw_wait_ms=variant.wait_timeout_ms,
+            profile_workers=wl.profile_workers,
             users_per_tenant=wl.users_per_tenant,
             sessions_per_s=wl.sessions_per_s,
         )
@@ -119,17 +122,7 @@ class PlatformWorkload(MongoSide):
     def _redis_reads(self, keys: KeyScheme) -> RedisQueries:
         """The Redis query paths and the dashboard cache (its refresher starts now)."""
         ctx = self.ctx
-        replica: SlotRouter | None = None
-        # Only the Redis replica read-your-writes modes read from replicas.
-        seeds = replica_seeds(ctx.dep) if ctx.variant.ryw_mode in ("replica", "replica_after_wait") else []
-        if seeds:
-            replica = (
-                ReplicaRouter(seeds, cluster=True, now_ns=ctx.clock.now_ns)
-                if ctx.cluster
-                else SlotRouter(seeds, cluster=False, now_ns=ctx.clock.now_ns)
-            )
-            self.routers.append(replica)
-        queries = RedisQueries(self._router(), ctx.recorder, keys, replica=replica, variant=ctx.name)
+        queries = self._queries(keys)
         self.cache = Cache(
             self._redis_client(),
             ctx.recorder,
@@ -144,6 +137,21 @@ class PlatformWorkload(MongoSide):
         if self.cache.refresher is not None:
             self.cache.refresher.start()
         return queries
+
+    def _queries(self, keys: KeyScheme) -> RedisQueries:
+        """Query paths on connections of their own: the master router, and a replica router when
+        the variant reads its own writes from replicas."""
+        ctx = self.ctx
+        replica: SlotRouter | None = None
+        seeds = replica_seeds(ctx.dep) if ctx.variant.ryw_mode in ("replica", "replica_after_wait") else []
+        if seeds:
+            replica = (
+                ReplicaRouter(seeds, cluster=True, now_ns=ctx.clock.now_ns)
+                if ctx.cluster
+                else SlotRouter(seeds, cluster=False, now_ns=ctx.clock.now_ns)
+            )
+            self.routers.append(replica)
+        return RedisQueries(self._router(), ctx.recorder, keys, replica=replica, variant=ctx.name)
 
     def _redis_sessions(self) -> SessionDriver | None:
         ctx = self.ctx

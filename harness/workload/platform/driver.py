@@ -34,100 +34,29 @@ import queue
 import random
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, cast, get_args
+from typing import Any, cast, get_args
 
 from harness.clients.redis_router import SlotRouter
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
-from harness.workload.engine.backpressure import BackpressureStats, Mode, run_with_backpressure
+from harness.workload.engine.backpressure import BackpressureStats, run_with_backpressure
 from harness.workload.engine.openloop import DriverStats, Progress, run_open_loop, run_schedule
-from harness.workload.engine.profile import RateProfile, constant
 from harness.workload.model.generator import Event, EventGenerator
 from harness.workload.model.keys import KeyScheme
 from harness.workload.model.tenants import TenantPicker
+from harness.workload.platform.config import READ_KINDS as READ_KINDS
+from harness.workload.platform.config import MongoReader as MongoReader
+from harness.workload.platform.config import MongoRywMode as MongoRywMode
+from harness.workload.platform.config import MongoWriter as MongoWriter
+from harness.workload.platform.config import PlatformConfig as PlatformConfig
+from harness.workload.platform.config import ProfileReader as ProfileReader
+from harness.workload.platform.config import ReadKind as ReadKind
+from harness.workload.platform.config import ReadStats as ReadStats
+from harness.workload.platform.config import SessionSchedule as SessionSchedule
 from harness.workload.redis_plane.cache import Cache, Loader, LoaderError
 from harness.workload.redis_plane.ingest import PROCESS, RedisIngestor
 from harness.workload.redis_plane.reads import RedisQueries, RywMode
-
-MongoRywMode = Literal["secondary", "primary", "causal", "write_through"]  # ryw.MODES
-ReadKind = Literal["counters", "timeline", "unique_users", "dashboard", "profile", "mongo"]
-READ_KINDS: tuple[ReadKind, ...] = ("counters", "timeline", "unique_users", "dashboard", "profile", "mongo")
-
-
-class MongoWriter(Protocol):
-    """The MongoDB side of ingestion (events and audit records), when that plane runs."""
-
-    def write(self, events: Sequence[Event], sched_ns: Sequence[int]) -> None: ...
-
-
-class ProfileReader(Protocol):
-    """One read-your-writes step on ``user``'s profile (write, then read back by the same session)
-    in a MongoDB mode; True when the write was acknowledged."""
-
-    def step(self, tenant: str, user: str, sched_ns: int) -> bool: ...
-
-
-class SessionSchedule(Protocol):
-    """The sessions schedule: bounded by its own duration and drain."""
-
-    stats: DriverStats
-    counter_keys: set[str]
-
-    def run(self, on_progress: Progress | None = None) -> DriverStats: ...
-
-
-class MongoReader(Protocol):
-    """One MongoDB query of the query service for ``tenant`` (its choice seeded by ``rng``)."""
-
-    def query(self, tenant: str, user: str, rng: random.Random, sched_ns: int) -> None: ...
-
-
-@dataclass(frozen=True)
-class PlatformConfig:
-    rate: float
-    duration_s: float
-    max_batch: int = 400
-    drain_s: float = 5.0
-    reads_per_s: float = 0.0
-    read_mix: dict[str, float] = field(
-        default_factory=lambda: {
-            "counters": 3,
-            "timeline": 3,
-            "unique_users": 1,
-            "dashboard": 2,
-            "profile": 1,
-            "mongo": 2,
-        }
-    )
-    ryw_mode: RywMode | MongoRywMode = "master"  # a MongoDB mode reads through ``profiles``
-    users_per_tenant: int = 50
-    sessions_per_s: float = 0.0
-    profile: RateProfile | None = None  # None: constant at ``rate``
-    queue_capacity: int = 0  # events; 0 = no ingest queue (the loop ingests inline)
-    queue_mode: Mode = "shed"
-
-    def ingest_profile(self) -> RateProfile:
-        return self.profile if self.profile is not None else constant(self.rate)
-
-    def __post_init__(self) -> None:
-        if self.queue_capacity < 0:
-            raise ValueError("queue_capacity cannot be negative")
-        unknown = sorted(set(self.read_mix) - set(READ_KINDS))
-        if unknown:
-            raise ValueError(f"read_mix: unknown read kind(s) {unknown}; known: {', '.join(READ_KINDS)}")
-        if any(w < 0 for w in self.read_mix.values()):
-            raise ValueError("read_mix: weights cannot be negative")
-
-
-@dataclass
-class ReadStats:
-    offered: int = 0
-    by_kind: dict[str, int] = field(default_factory=dict)
-    not_ok: int = 0  # reads that did not complete ok (recorded as such in the history)
-    max_lag_s: float = 0.0
-    mongo_dropped: int = 0  # MongoDB queries drawn but still waiting for their thread at the deadline
 
 
 class PlatformDriver:
@@ -146,6 +75,7 @@ class PlatformDriver:
         mongo_writer: MongoWriter | None = None,
         mongo_reader: MongoReader | None = None,
         profiles: ProfileReader | None = None,
+        profile_queries: Callable[[], RedisQueries] | None = None,
         background: Sequence[tuple[str, Callable[[threading.Event], None]]] = (),
         log: Callable[[str], None] = print,
     ) -> None:
@@ -163,6 +93,7 @@ class PlatformDriver:
         self.mongo_writer = mongo_writer
         self.mongo_reader = mongo_reader
         self.profiles = profiles
+        self.profile_queries = profile_queries  # one per profile worker (cfg.profile_workers)
         self.background = list(background)  # (name, job): runs until the workload ends
         self.log = log
         self.stats = DriverStats()
@@ -184,6 +115,9 @@ class PlatformDriver:
         # The MongoDB queries are drawn on the one read schedule but run on their own thread: one
         # that takes seconds (FerretDB scans whole collections) must not hold up the Redis reads.
         self._mongo_q: queue.SimpleQueue[tuple[str, str, int] | None] = queue.SimpleQueue()
+        self._profile_q: queue.SimpleQueue[tuple[str, str, int] | None] = queue.SimpleQueue()
+        if cfg.profile_workers and "profile" in kinds and (profiles is not None or profile_queries is None):
+            raise ValueError("profile_workers play Redis profile steps: they need profile_queries")
         self._mongo_rng = random.Random(self.read_rng.getrandbits(64))  # that thread's own stream
         self._read_lock = threading.Lock()  # read_stats is counted from both threads
 
@@ -207,6 +141,7 @@ class PlatformDriver:
             deadline = self.clock.now_ns() + int((self.cfg.duration_s + self.cfg.drain_s) * 1e9)
             mongo = functools.partial(self._run_mongo_reads, deadline)
             side.append(threading.Thread(target=self._guard(mongo, "mongo-queries"), daemon=True))
+        side += self._profile_threads()
         if self.sessions is not None and self.cfg.sessions_per_s > 0:
             sessions = self.sessions
             side.append(threading.Thread(target=self._guard(lambda: sessions.run(), "sessions"), daemon=True))
@@ -317,8 +252,46 @@ class PlatformDriver:
             )
         finally:
             self._mongo_q.put(None)  # no more MongoDB queries will come
+            for _ in range(self.cfg.profile_workers):
+                self._profile_q.put(None)  # nor profile steps
         self.read_stats.offered = stats.offered
         self.read_stats.max_lag_s = stats.max_lag_s
+
+    def _profile_threads(self) -> list[threading.Thread]:
+        if not (self.cfg.reads_per_s > 0 and "profile" in self._kinds and self.cfg.profile_workers):
+            return []
+        assert self.profile_queries is not None  # checked in __init__
+        deadline = self.clock.now_ns() + int((self.cfg.duration_s + self.cfg.drain_s) * 1e9)
+        return [
+            threading.Thread(
+                target=self._guard(
+                    functools.partial(self._run_profile_steps, deadline, self.profile_queries()), name
+                ),
+                name=name,
+                daemon=True,
+            )
+            for name in (f"profile-{i}" for i in range(self.cfg.profile_workers))
+        ]
+
+    def _run_profile_steps(self, deadline_ns: int, queries: RedisQueries) -> None:
+        """Profile steps handed over by the read schedule, on this worker's own connections, until
+        it ends; one still waiting at the run's deadline is not run, and counted."""
+        while (item := self._profile_q.get()) is not None:
+            if self.clock.now_ns() > deadline_ns:
+                with self._read_lock:
+                    self.read_stats.profile_dropped += 1
+                continue
+            tenant, user, s_ns = item
+            queries.sched_ns = s_ns
+            self._count("profile", self._redis_profile_step(queries, tenant, user))
+
+    def _redis_profile_step(self, q: RedisQueries, tenant: str, user: str) -> bool:
+        mode = self.cfg.ryw_mode
+        assert mode in get_args(RywMode)  # a MongoDB mode without profiles is refused in __init__
+        written, _read = q.read_your_write(
+            tenant, user, f"{tenant}/{user}", cast(RywMode, mode), wait_ms=self.cfg.ryw_wait_ms
+        )
+        return written is not None
 
     def _run_mongo_reads(self, deadline_ns: int) -> None:
         """The MongoDB queries handed over by the read schedule, in its order, until it ends; one
@@ -342,6 +315,8 @@ class PlatformDriver:
             user = f"user_{rng.randrange(self.cfg.users_per_tenant)}"
             if kind == "mongo":
                 self._mongo_q.put((tenant, user, s_ns))  # counted when its thread runs it
+            elif kind == "profile" and self.cfg.profile_workers and self.profiles is None:
+                self._profile_q.put((tenant, user, s_ns))  # counted when a worker runs it
             else:
                 self._count(kind, self._read(kind, tenant, user, s_ns))
 
@@ -365,10 +340,7 @@ class PlatformDriver:
         if kind == "profile":
             if self.profiles is not None:
                 return self.profiles.step(tenant, user, s_ns)
-            mode = self.cfg.ryw_mode
-            assert mode in get_args(RywMode)  # a MongoDB mode without profiles is refused in __init__
-            written, _read = q.read_your_write(tenant, user, f"{tenant}/{user}", cast(RywMode, mode))
-            return written is not None
+            return self._redis_profile_step(q, tenant, user)
         if kind == "dashboard":
             assert self.cache is not None
             self.cache.sched_ns = s_ns
