@@ -51,7 +51,7 @@ def _shift(finals: list[dict[str, Any]], delta: int) -> None:
 
 def counter_off(records: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
     spots = []
-    for g, s in sorted(_counters(records).items(), key=str):
+    for _, s in sorted(_counters(records).items(), key=str):
         if not s["finals"]:
             continue
         c = sum(d["value"] or 0 for d in s["finals"])
