@@ -119,7 +119,9 @@ def histories(draw: st.DrawFn, min_events: int = 1, max_events: int = 40) -> lis
         # a burst: three sequential acknowledged events of an unsharded tenant in one counter
         # window (INCR replies 1, 2, 3, each invoked after the previous one completed), within a
         # limit of 2 per limiter window: what a counter's real-time checks need to judge; the
-        # second one's first insert times out (applied) and its retry is acknowledged
+        # second one's first insert times out (applied) and its retry is acknowledged. At limit 2
+        # the third is admitted only because the first sits exactly on its window's open edge
+        # (now - window): a limiter window's boundary that a clean history must pass.
         tenant = draw(st.integers(0, 1))
         prelude = [(tenant, 0 if i == 0 else WINDOW_MS // 2, *sure[2:]) for i in range(3)]
         prelude[1] = (*prelude[1][:4], [("info", True), ("ok", False)], *prelude[1][5:])
