@@ -113,7 +113,20 @@ def histories(draw: st.DrawFn, min_events: int = 1, max_events: int = 40) -> lis
     tenant = draw(st.integers(0, len(TENANTS) - 1))
     # one event that fully succeeds, so every checker has something to judge (else: "unknown")
     sure: Step = (tenant, 0, "ok", False, [("ok", False)], "ok", False, 0, 0, 1)
-    return simulate([sure, *steps], draw(config_st))
+    limit, windows = draw(config_st)
+    prelude = [sure]
+    if draw(st.integers(0, 3)):  # most histories
+        # a burst: three sequential acknowledged events of an unsharded tenant in one counter
+        # window (INCR replies 1, 2, 3, each invoked after the previous one completed), within a
+        # limit of 2 per limiter window: what a counter's real-time checks need to judge; the
+        # second one's first insert times out (applied) and its retry is acknowledged. At limit 2
+        # the third is admitted only because the first sits exactly on its window's open edge
+        # (now - window): a limiter window's boundary that a clean history must pass.
+        tenant = draw(st.integers(0, 1))
+        prelude = [(tenant, 0 if i == 0 else WINDOW_MS // 2, *sure[2:]) for i in range(3)]
+        prelude[1] = (*prelude[1][:4], [("info", True), ("ok", False)], *prelude[1][5:])
+        limit = max(limit, 2)
+    return simulate([*prelude, *steps], (limit, windows))
 
 
 # --- helpers for mutations ------------------------------------------------------------------------

@@ -31,3 +31,21 @@ def completion_record(records: list[dict[str, Any]], op_id: int) -> dict[str, An
 
 def invoke_record(records: list[dict[str, Any]], op_id: int) -> dict[str, Any]:
     return next(r for r in records if r["id"] == op_id and r["type"] == "invoke")
+
+
+def add_call(
+    records: list[dict[str, Any]],
+    f: str,
+    span_ns: tuple[int, int],
+    fields: dict[str, Any],
+    result: dict[str, Any],
+    process: str = "inject",
+) -> list[dict[str, Any]]:
+    """Adds one acknowledged op (invoke at ``span_ns[0]``, ok completion at ``span_ns[1]``) with a
+    new id; returns the records in time order."""
+    op_id = max((r["id"] for r in records), default=0) + 1
+    base = {"id": op_id, "process": process, "f": f}
+    records.append({**base, "type": "invoke", "time_ns": span_ns[0], **fields})
+    records.append({**base, "type": "ok", "time_ns": span_ns[1], **result})
+    records.sort(key=lambda r: r["time_ns"])
+    return records

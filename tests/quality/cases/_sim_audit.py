@@ -16,6 +16,7 @@ from tests.quality.cases._sim import MS, History, takes_effect, wall_ms
 TENANTS = ["t0", "t1", "t2"]
 OUTCOMES = ["ok", "ok", "ok", "ok", "fail", "info", None]
 RETENTION_MS = 100
+SKEW_MS = 1
 TTL_LAG_MS = 30
 ACTIONS = ["permission_granted", "role_changed", "data_exported", "api_key_created"]
 
@@ -41,6 +42,7 @@ ONE_PAGE = 1 << 30  # each tenant's final read returns all its records at once
 def simulate(steps: list[Step]) -> list[dict[str, Any]]:
     h = History()
     log = AuditLog(h)
+    acked: list[tuple[int, int]] = []  # (logged at, tenant index) of acknowledged records
     t = 0
     for n, (ti, outcome, applied, latency, gap, delay) in enumerate(steps + PRELUDE):
         tenant = TENANTS[ti]
@@ -56,10 +58,23 @@ def simulate(steps: list[Step]) -> list[dict[str, Any]]:
         }
         removed_at = body["logged_at_ms"] + RETENTION_MS + delay if takes_effect(outcome, applied) else None
         log.append(f"w{ti}", t, t + latency * MS, log.chain(body), outcome, removed_at)
+        if outcome == "ok":
+            acked.append((t, ti))
         t += gap * MS
     t += FINAL_AFTER_MS * MS
-    log.final(t + MS, MS, MS, TENANTS, ONE_PAGE, {})
+    log.final(_final_at(t + MS, acked), MS, MS, TENANTS, ONE_PAGE, {})
     return h.file_order()
+
+
+def _final_at(default: int, acked: list[tuple[int, int]]) -> int:
+    """When the final reads start: at ``default``, or later so that the oldest acknowledged record
+    still young then is read 1 ms before its expiry minus the skew (the edge where losing it is
+    just an anomaly); each tenant's read takes 1 ms, one after the other."""
+    young = [(t, ti) for t, ti in acked if t + RETENTION_MS * MS >= default + (ti + 2 + SKEW_MS) * MS]
+    if not young:
+        return default
+    t, ti = min(young)
+    return t + (RETENTION_MS - SKEW_MS - 2 - ti) * MS
 
 
 def final_reads(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -31,7 +31,12 @@ steps_st = st.lists(
     ),
     max_size=40,
 )
-PRELUDE: list[Step] = [(0, 0, 1, "ok", False, 0, 5, 50), (1, 0, 0, "ok", False, 10, 5, 50)]
+#: Two acknowledged writes, then a read after both: always one read a stale value would break.
+PRELUDE: list[Step] = [
+    (0, 0, 1, "ok", False, 0, 5, 50),
+    (0, 0, 1, "ok", False, 0, 5, 50),
+    (1, 0, 0, "ok", False, 20, 5, 50),
+]
 
 
 def simulate(steps: list[Step]) -> list[dict[str, Any]]:

@@ -83,10 +83,10 @@ def own_write_floors(records: list[dict[str, Any]]) -> list[tuple[int, int]]:
     return out
 
 
-def written_bounds(records: list[dict[str, Any]]) -> list[tuple[int, int]]:
-    """(read id, highest version its key can hold when the read completed) for ok reads: the
-    highest version an ok write invoked by then returned, plus one per write of unknown outcome
-    invoked by then. One more is a version never written."""
+def written_bounds(records: list[dict[str, Any]]) -> list[tuple[int, int, bool]]:
+    """(read id, highest version its key can hold when the read completed, hidden) for ok reads:
+    the highest version an ok write invoked by then returned, plus one per write of unknown outcome
+    invoked by then (``hidden``: there was one). One more is a version never written."""
     ops = sorted(ops_by_id(records).values(), key=lambda o: o.invoke_ns)
     out = []
     for r in ops:
@@ -96,7 +96,8 @@ def written_bounds(records: list[dict[str, Any]]) -> list[tuple[int, int]]:
             w for w in ops if w.f == "write" and w.get("key") == r.get("key") and w.invoke_ns <= r.complete_ns
         ]
         acked = max((w.value for w in writes if w.outcome == "ok"), default=0)
-        out.append((r.id, acked + sum(1 for w in writes if w.outcome not in ("ok", "fail"))))
+        unknown = sum(1 for w in writes if w.outcome not in ("ok", "fail"))
+        out.append((r.id, acked + unknown, unknown > 0))
     return out
 
 

@@ -1,8 +1,15 @@
-"""acknowledged-increments-survive: counters that lost or gained increments, or went back."""
+"""acknowledged-increments-survive: counters that lost or gained increments, or went back.
+
+Every injection is one increment off, on one key: a final read one below the acknowledged count
+or one above every increment that may have been applied, one INCR reply one below the real-time
+frontier or repeating its predecessor's, or one above what could have been applied. Half the time
+a key with INCRs of unknown outcome is preferred, where the anomaly hides behind them (the counts
+still fit, or a rollback the final value would not show)."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 from hypothesis.strategies import SearchStrategy
@@ -13,47 +20,48 @@ from . import NotApplicable
 from ._platform import append_op, histories, ops_of
 
 CHECK = check_acknowledged_increments
+Key = dict[str, Any]
 
 
 def clean() -> SearchStrategy[list[dict[str, Any]]]:
     return histories()
 
 
-def _keys(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """key -> {acked, unknown, ok: [(invoke time, completion)], final: completion of its final read}."""
-    out: dict[str, dict[str, Any]] = {}
+def _keys(records: list[dict[str, Any]]) -> dict[str, Key]:
+    """key -> {acked, unknown, ok: [(invoke time, completion)], unknown_at: [invoke times of INCRs
+    of unknown outcome], final: completion of its final read}."""
+    out: dict[str, Key] = {}
     for inv, done in ops_of(records, "incr"):
-        k = out.setdefault(inv["key"], {"acked": 0, "unknown": 0, "ok": [], "final": None})
+        k = out.setdefault(inv["key"], {"acked": 0, "unknown": 0, "ok": [], "unknown_at": [], "final": None})
         if done is not None and done["type"] == "ok":
             k["acked"] += 1
             k["ok"].append((inv["time_ns"], done))
         elif done is None or done["type"] == "info":
             k["unknown"] += 1
+            k["unknown_at"].append(inv["time_ns"])
     for inv, done in ops_of(records, "final_read"):
         if inv["key"] in out:
             out[inv["key"]]["final"] = done
     return out
 
 
-def _pick(records: list[dict[str, Any]], rng: random.Random, want: Any) -> dict[str, Any]:
+def _pick(records: list[dict[str, Any]], rng: random.Random, want: Callable[[Key], bool]) -> Key:
+    """A key that fits ``want``; half the time one with INCRs of unknown outcome, when there is."""
     keys = [k for _, k in sorted(_keys(records).items()) if want(k)]
     if not keys:
         raise NotApplicable("no counter key fits")
-    return rng.choice(keys)
-
-
-def _final(k: dict[str, Any]) -> int:
-    return k["final"]["value"] or 0
+    hidden = [k for k in keys if k["unknown"]]
+    return rng.choice(hidden if hidden and rng.random() < 0.5 else keys)
 
 
 def lost(records: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
-    k = _pick(records, rng, lambda k: k["acked"] > 0)
-    k["final"]["value"] = k["acked"] - 1 or None  # one acknowledged increment is gone
+    k = _pick(records, rng, lambda k: k["acked"] > 0 and k["final"] is not None)
+    k["final"]["value"] = k["acked"] - 1 or None  # one below the acknowledged count
     return records
 
 
 def phantom(records: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
-    k = _pick(records, rng, lambda k: True)
+    k = _pick(records, rng, lambda k: k["final"] is not None)
     k["final"]["value"] = k["acked"] + k["unknown"] + 1  # one increment nobody can have made
     return records
 
@@ -69,15 +77,21 @@ def went_back(records: list[dict[str, Any]], rng: random.Random) -> list[dict[st
 def impossible_value(records: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
     k = _pick(records, rng, lambda k: len(k["ok"]) >= 1)
     _, done = rng.choice(k["ok"])
-    done["value"] = k["acked"] + k["unknown"] + 1 + rng.randrange(3)
+    done["value"] = k["acked"] + k["unknown"] + 1  # one above every increment that may have been made
     return records
 
 
 def below_returned_value(records: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
-    """Counts alone fit (final >= acked) but an INCR already returned more than the final value.
-
-    Needs an unknown-outcome INCR that was applied before the key's last acknowledged one; the
-    mutation first adds such a (legitimate) INCR, then loses the last acknowledged increment."""
+    """Counts alone fit (final >= acked) but an INCR already returned more than the final value:
+    the final read is one below the largest reply, on a key where an INCR of unknown outcome was
+    applied before it (so that reply is above the acknowledged count)."""
+    natural = [k for _, k in sorted(_keys(records).items()) if k["final"] is not None and k["ok"]]
+    natural = [k for k in natural if max(d["value"] for _, d in k["ok"]) > k["acked"]]
+    if natural and rng.random() < 0.8:
+        k = rng.choice(natural)
+        k["final"]["value"] = max(d["value"] for _, d in k["ok"]) - 1
+        return records
+    # else: first add such a (legitimate) unknown INCR, then lose the last acknowledged increment
     k = _pick(records, rng, lambda k: bool(k["ok"]) and k["final"] is not None)
     t_last, last = max(k["ok"], key=lambda x: x[1]["value"])
     key = next(r["key"] for r in records if r["id"] == last["id"] and r["type"] == "invoke")
@@ -93,20 +107,21 @@ def below_returned_value(records: list[dict[str, Any]], rng: random.Random) -> l
 
 def rolled_back(records: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
     """A failover rolled the counter back: one acknowledged INCR, invoked after another one
-    completed with value ``v``, returns ``v - 1`` (one below the real-time frontier)."""
-    spots = []
+    completed with value ``v >= 2``, returns ``v - 1`` (one below the real-time frontier; a real
+    INCR never returns 0, so a frontier of 1 is no place). Half the time a rollback that later
+    INCRs of unknown outcome on the key would hide from the counts is preferred."""
+    spots, hidden = [], []
     for _, k in sorted(_keys(records).items()):
         done_at = {d["id"]: d["time_ns"] for _, d in k["ok"]}
         for t, done in k["ok"]:
             before = [d["value"] for _, d in k["ok"] if done_at[d["id"]] < t]
-            if before and max(before) >= 1:
+            if before and max(before) >= 2:
                 spots.append((done, max(before)))
+                if any(u > t for u in k["unknown_at"]):
+                    hidden.append(spots[-1])
     if not spots:
-        raise NotApplicable("no acknowledged INCR after another acknowledged one")
-    # a real rollback needs a frontier >= 2 (an INCR never returns 0); the simulated windows rarely
-    # hold two sequential acknowledged INCRs, so a frontier of 1 (reply 0) is the fallback
-    real = [s for s in spots if s[1] >= 2]
-    done, frontier = rng.choice(real or spots)
+        raise NotApplicable("no acknowledged INCR after one that returned 2 or more")
+    done, frontier = rng.choice(hidden if hidden and rng.random() < 0.5 else spots)
     done["value"] = frontier - 1
     return records
 

@@ -38,7 +38,8 @@ def _never_written(records: list[dict[str, Any]], rng: random.Random) -> list[di
     candidates = written_bounds(records)
     if not candidates:
         raise NotApplicable("no ok read")
-    read_id, most = rng.choice(candidates)
+    hidden = [c for c in candidates if c[2]]  # half the time behind writes of unknown outcome
+    read_id, most, _ = rng.choice(hidden if hidden and rng.random() < 0.5 else candidates)
     completion_record(records, read_id)["value"] = most + 1
     return records
 

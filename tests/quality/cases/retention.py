@@ -1,4 +1,11 @@
-"""Detection-matrix case: retention over a simulated TTL monitor and Redis key TTLs."""
+"""Detection-matrix case: retention over a simulated TTL monitor and Redis key TTLs.
+
+Each injection is one observation, placed 1 ms past the bound the model's truth allows (not where
+the checker's margins say): a read that finds a document 1 ms after its expiry + the monitor's
+largest lag + the clock skew (half the time one whose insert had an unknown outcome), a read that
+misses an acknowledged document 1 ms before its expiry - skew, a read that finds a Redis key 1 ms
+past the latest deadline its TTL writes could have set (half the time one an unknown-outcome write
+set), or a read that finds a document or key nothing could have written."""
 
 from __future__ import annotations
 
@@ -13,12 +20,14 @@ from harness.checkers.retention import check_retention
 from harness.checkers.verdict import Verdict
 from harness.history.loader import Op
 from tests.quality.cases import NotApplicable
-from tests.quality.cases._sim import completion_record
+from tests.quality.cases._sim import MS, add_call, completion_record, wall_ms
 from tests.quality.cases._sim_retention import (
     RETENTION_MS,
     SKEW_MS,
     TTL_LAG_MS,
-    candidates,
+    early_doc_spots,
+    late_doc_spots,
+    late_key_spots,
     phantom_spots,
     simulate,
     steps_st,
@@ -34,19 +43,35 @@ def clean() -> SearchStrategy[list[dict[str, Any]]]:
     return steps_st.map(simulate)
 
 
-def _flip(kind: str) -> Mutation:
-    def mutate(records: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
-        spots = candidates(records, kind)
-        if not spots:
-            raise NotApplicable(f"no observation to flip into {kind}")
-        op_id, key = rng.choice(spots)
-        done = completion_record(records, op_id)
-        found = key in done["value"]
-        done["value"] = [k for k in done["value"] if k != key] if found else [*done["value"], key]
-        return records
+def _read(records: list[dict[str, Any]], f: str, key: str, t: int, found: bool) -> list[dict[str, Any]]:
+    fields = {"keys": [key], "now_ms": wall_ms(t)}
+    return add_call(records, f, (t, t + MS), fields, {"value": [key] if found else []})
 
-    mutate.__doc__ = f"One read observation flipped so that it shows {kind}."
-    return mutate
+
+def _expired_too_late(records: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    spots = late_doc_spots(records)
+    if not spots:
+        raise NotApplicable("no document that may exist")
+    hidden = [sp for sp in spots if sp[0].outcome != "ok"]
+    ins, t = rng.choice(hidden if hidden and rng.random() < 0.5 else spots)
+    return _read(records, "doc_read", ins.get("key"), t, True)
+
+
+def _removed_too_early(records: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    spots = early_doc_spots(records)
+    if not spots:
+        raise NotApplicable("no acknowledged document")
+    ins, t = rng.choice(spots)
+    return _read(records, "doc_read", ins.get("key"), t, False)
+
+
+def _key_too_late(records: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    spots = late_key_spots(records)
+    if not spots:
+        raise NotApplicable("no completed TTL write")
+    hidden = [sp for sp in spots if sp[2]]
+    key, t, _ = rng.choice(hidden if hidden and rng.random() < 0.5 else spots)
+    return _read(records, "key_read", key, t, True)
 
 
 def _phantom(kind: str) -> Mutation:
@@ -64,6 +89,8 @@ def _phantom(kind: str) -> Mutation:
 
 
 ANOMALIES: dict[str, Mutation] = {
-    **{kind: _flip(kind) for kind in ("expired-too-late", "removed-too-early", "ttl-expired-too-late")},
+    "expired-too-late": _expired_too_late,
+    "removed-too-early": _removed_too_early,
+    "ttl-expired-too-late": _key_too_late,
     **{kind: _phantom(kind) for kind in ("phantom-document", "phantom-key")},
 }
