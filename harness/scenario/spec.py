@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
@@ -23,107 +21,16 @@ from harness.faults.nemesis import build_fault  # the package __init__ registers
 from harness.faults.schedule import ScheduleSpec
 from harness.records import KeyRule, MetricKeys, metric_path_problem
 from harness.scenario.planes import MONGO_RYW_MODES
+from harness.scenario.spec_workload import Strict, WorkloadSpec
 from harness.specload import load_yaml_model, names_in, resolve_spec
 from harness.topology.spec import load_topology
-from harness.workload.engine.profile import ProfileError, RateProfile, constant, parse_profile
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent.parent / "scenarios"
 KNOWN_CHECKERS = tuple(sorted(CHECKERS))
+#: The workload kinds whose summary is written to metrics.json (``workload``), for target paths.
+KINDS_WITH_FIGURES = ("platform", "tenant_reads")
 # A target's metric is a path into metrics.json's per-variant data: <variant>.<dotted path>.
 METRIC_PATH = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_]+)+$")
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class WhaleSpec(Strict):
-    tenant: str = Field(default="whale", pattern=r"^[A-Za-z0-9_-]+$")
-    share: float = Field(gt=0, lt=1, description="fraction of all events the whale sends")
-    limit: int = Field(gt=0, description="the whale's own limit per window")
-
-
-class WorkloadSpec(Strict):
-    """``events``: the ingestion path (limiter, then counter) over Zipf tenants, as hot-partition
-    plays it. ``increments``: steady INCRs over ``keys`` counters, the failover scenarios' load.
-    ``sessions``: the session store. ``platform``: the whole platform (ingestion's full per-event
-    work on both planes, the query mix with its cache, sessions; :mod:`harness.workload.platform.driver`)."""
-
-    kind: Literal["events", "increments", "sessions", "platform"] = "events"
-    rate: float = Field(gt=0, le=200_000, description="offered events per second")
-    duration_s: float = Field(gt=0, le=3600)
-    tenants: int = Field(default=10_000, ge=1, le=1_000_000)
-    zipf_s: float = Field(default=0.8, ge=0, le=3)
-    whale: WhaleSpec | None = None
-    limit: int | None = Field(default=None, gt=0, description="per-tenant limit per window (events)")
-    window_ms: int | None = Field(default=None, gt=0, description="limiter window (events)")
-    keys: int = Field(default=1000, ge=1, le=1_000_000, description="counter keys (increments)")
-    sessions: int = Field(default=2000, ge=1, le=1_000_000, description="user sessions (sessions)")
-    session_ttl_s: int = Field(default=60, ge=1, le=86_400, description="sliding TTL (sessions)")
-    max_batch: int = Field(default=400, ge=1, le=10_000)
-    users_per_tenant: int = Field(default=50, ge=1, le=100_000, description="platform: users per tenant")
-    reads_per_s: float = Field(default=0, ge=0, le=50_000, description="platform: the query mix's rate")
-    read_mix: dict[
-        Literal["counters", "timeline", "unique_users", "dashboard", "profile", "mongo"], float
-    ] = Field(default_factory=dict, description="platform: relative weights of the read kinds")
-    sessions_per_s: float = Field(default=0, ge=0, le=50_000, description="platform: session requests")
-    profile_workers: int = Field(
-        default=0,
-        ge=0,
-        le=64,
-        description="platform: threads of their own for the Redis profile write-then-read steps (0: "
-        "on the query thread); concurrent users, so a step waiting on WAIT holds up no other",
-    )
-    cache_ttl_ms: int = Field(default=2000, ge=1, le=3_600_000, description="platform: the dashboard cache")
-    profile: dict[str, Any] | None = Field(
-        default=None,
-        description="the offered rate over time instead of a constant one: {kind: constant|steps|ramp|spike}",
-    )
-    mongo_batch: int = Field(default=500, ge=1, le=100_000, description="platform: events per insert_many")
-    mongo_retry_backoff_ms: int = Field(
-        default=50,
-        ge=0,
-        le=60_000,
-        description="platform: pause before an insert of unknown outcome is sent again (3 attempts in all)",
-    )
-    aggregate_every_s: float = Field(default=5, gt=0, le=3600, description="platform: rollup period")
-
-    @model_validator(mode="after")
-    def _kind_fields(self) -> WorkloadSpec:
-        limited = ("events", "platform")
-        if self.kind in limited and (self.limit is None or self.window_ms is None):
-            raise ValueError(f"an {self.kind} workload needs limit and window_ms (the rate limiter's)")
-        if self.kind not in limited and self.whale is not None:
-            raise ValueError("whale applies to events and platform workloads only")
-        if self.kind != "platform":
-            extras = [
-                f
-                for f in (
-                    "reads_per_s",
-                    "sessions_per_s",
-                    "read_mix",
-                    "mongo_batch",
-                    "mongo_retry_backoff_ms",
-                    "profile_workers",
-                )
-                if f in self.model_fields_set
-            ]
-            if extras:
-                raise ValueError(f"{', '.join(extras)} apply to platform workloads only")
-        if any(w < 0 for w in self.read_mix.values()):
-            raise ValueError("read_mix: weights cannot be negative")
-        if self.profile is not None:
-            try:
-                parse_profile(self.profile)
-            except ProfileError as exc:
-                raise ValueError(f"profile.{exc}") from exc
-        return self
-
-    def rate_profile(self, rate_override: float | None = None) -> RateProfile:
-        """The offered rate over time: ``--rate`` (a constant) wins over the file's profile."""
-        if rate_override is not None:
-            return constant(rate_override)
-        return parse_profile(self.profile) if self.profile is not None else constant(self.rate)
 
 
 class WriteConcernModel(Strict):
@@ -182,6 +89,11 @@ class VariantSpec(Strict):
         "replica, replica_after_wait (a Redis profile hash); MongoDB plane (platform only): secondary "
         "(w:1, secondaryPreferred: the stale-read bug), primary (w:majority, primary reads), causal (a "
         "causally consistent session per user), write_through (w:majority plus a Redis cache entry)",
+    )
+    key_layout: Literal["tagged", "spread"] = Field(
+        default="tagged",
+        description="tenant_reads: a tenant's bucket keys under one hash tag (one node per read) or "
+        "spread over the cluster (a scatter-gather per read)",
     )
     session_store: Literal["redis", "fallback"] = Field(
         default="redis",
@@ -322,13 +234,13 @@ class ScenarioSpec(Strict):
                 frozenset(k.replace("-", "_") for k in kinds), "its fault kinds, - as _"
             ),
         }
-        absent = (
-            {"workload": "only a platform workload writes its own figures"} if wl.kind != "platform" else {}
-        )
+        figures = wl.kind in KINDS_WITH_FIGURES
+        why_none = "only platform and tenant_reads workloads write their own figures"
+        absent = {} if figures else {"workload": why_none}
         if self.schedule is None:
             why = "written only for a scenario with a fault schedule"
             absent |= dict.fromkeys(("start_ms", "recovery", "faults_summary", "healthy_again"), why)
-        return MetricKeys(rules, free=("workload",) if wl.kind == "platform" else (), absent=absent)
+        return MetricKeys(rules, free=("workload",) if figures else (), absent=absent)
 
     def _check_target_paths(self) -> None:
         """Each target's metric (and ref) must lead to a figure metrics.json will hold, so a typo is

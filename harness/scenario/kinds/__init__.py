@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from harness.errors import HarnessError
 from harness.scenario.kinds.base import Workload, WorkloadKind
+from harness.scenario.kinds.fanout import TENANT_READS
 from harness.scenario.kinds.platform import PLATFORM
 from harness.scenario.kinds.redis_drivers import EVENTS, INCREMENTS, SESSIONS
 
@@ -21,7 +22,7 @@ def register(kind: WorkloadKind) -> WorkloadKind:
     return kind
 
 
-for _kind in (EVENTS, INCREMENTS, SESSIONS, PLATFORM):
+for _kind in (EVENTS, INCREMENTS, SESSIONS, PLATFORM, TENANT_READS):
     register(_kind)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,8 +84,11 @@ class IncrementDriver:
         cfg: IncrementConfig,
         variant: str,
         rng: random.Random,
+        pick_key: Callable[[random.Random], str] | None = None,
     ) -> None:
         self.router = router
+        #: a fresh INCR's key (default: one of ``cfg.keys`` counters ``ctr:<n>``)
+        self.pick_key = pick_key or (lambda r: f"ctr:{r.randrange(cfg.keys)}")
         self.rec = recorder
         self.clock = clock
         self.cfg = cfg
@@ -105,10 +109,7 @@ class IncrementDriver:
         )
 
     def _send(self, first_seq: int, sched: list[int], retries: list[_Pending]) -> None:
-        fresh = [
-            _Pending(first_seq + i, f"ctr:{self.rng.randrange(self.cfg.keys)}", s_ns, 1, 0)
-            for i, s_ns in enumerate(sched)
-        ]
+        fresh = [_Pending(first_seq + i, self.pick_key(self.rng), s_ns, 1, 0) for i, s_ns in enumerate(sched)]
         self._batch(retries + fresh)
 
     def _batch(self, batch: list[_Pending]) -> None:
