@@ -128,9 +128,23 @@ class MongoFigures(Record):
     chunks: dict[str, dict[str, int]] = Field(default_factory=dict)  # namespace -> shard -> chunks
 
 
+class TenantReadFigures(Record):
+    """The tenant_reads workload's reads (:mod:`harness.workload.redis_plane.fanout`)."""
+
+    layout: str | None = None
+    reads: int | None = None
+    not_ok: int | None = None
+    dropped: int | None = None
+    nodes_per_read_mean: Number | None = None
+    nodes_per_read_max: int | None = None
+    slow_ms: Number | None = None
+    slow_share: Number | None = None
+    read_latency_ms: dict[str, Number | None] = Field(default_factory=dict)
+
+
 class WorkloadFigures(Record):
-    """The platform workload's own figures. Only what the report reads is typed; the rest (each
-    side schedule's counters) is kept as it was written, and targets may address any of it."""
+    """A workload's own figures (platform, tenant_reads). Only what the report reads is typed; the
+    rest (each side schedule's counters) is kept as it was written, and targets may address any of it."""
 
     reads: ReadFigures | None = None
     errors: list[str] = Field(default_factory=list)
@@ -141,6 +155,7 @@ class WorkloadFigures(Record):
     notes: dict[str, str] = Field(default_factory=dict)
     queue: QueueFigures | None = None
     mongo: MongoFigures | None = None
+    tenant_reads: TenantReadFigures | None = None
 
 
 class RateWindow(Record):

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from markupsafe import Markup
 
 from harness.records import FaultRecord, ReadFigures, RecoveryFigures, VariantMetrics, WorkloadFigures
+from harness.records.metrics import TenantReadFigures
 from harness.report import svg
 from harness.report.format import Json, cell, columns, fmt_num, fmt_pct, num, text
 
@@ -184,8 +185,8 @@ def ops_latency_section(names: list[str], mv: Variants) -> Json:
 
 
 def workload_section(names: list[str], mv: Variants) -> list[Json]:
-    """The platform workload's own figures per variant: the query mix, the cache, the ingest queue
-    (depth over time, shed counts), sessions and the MongoDB side."""
+    """A workload's own figures per variant: the platform's query mix, cache, ingest queue (depth
+    over time, shed counts), sessions and MongoDB side; tenant_reads' reads."""
     out: list[Json] = []
     for name in names:
         wl = _of(mv, name).workload
@@ -217,8 +218,22 @@ def _reads_fact(reads: ReadFigures) -> str:
     return out
 
 
+def _tenant_reads_fact(tr: TenantReadFigures) -> tuple[str, str]:
+    lat = tr.read_latency_ms
+    spread = ", ".join(f"{k} {fmt_num(v)} ms" for k, v in lat.items() if k != "max")
+    return (
+        f"tenant reads ({text(tr.layout)})",
+        f"{fmt_num(tr.reads)} reads, {fmt_num(tr.nodes_per_read_mean)} nodes each (at most "
+        f"{fmt_num(tr.nodes_per_read_max)}); {fmt_num(100 * (tr.slow_share or 0))}% slower than "
+        f"{fmt_num(tr.slow_ms)} ms from their schedule; {spread}; {fmt_num(tr.not_ok)} not ok"
+        + (f", {fmt_num(tr.dropped)} not run by the deadline" if tr.dropped else ""),
+    )
+
+
 def _workload_facts(wl: WorkloadFigures) -> list[tuple[str, str]]:
     facts: list[tuple[str, str]] = []
+    if (tr := wl.tenant_reads) is not None:
+        facts.append(_tenant_reads_fact(tr))
     if (reads := wl.reads) is not None:
         facts.append(("reads", _reads_fact(reads)))
     if (cache := wl.cache) is not None:

@@ -105,3 +105,28 @@ def test_workers_need_a_router_each() -> None:
 def test_tenant_reads_fields_belong_to_their_kind(fields: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         WorkloadSpec.model_validate({"rate": 10, "duration_s": 1, **fields})
+
+
+def test_the_report_states_the_reads_figures() -> None:
+    from harness.records import WorkloadFigures
+    from harness.report.sections import _workload_facts
+
+    wl = WorkloadFigures.model_validate(
+        {
+            "tenant_reads": {
+                "layout": "spread",
+                "reads": 2800,
+                "not_ok": 0,
+                "dropped": 3,
+                "nodes_per_read_mean": 3.0,
+                "nodes_per_read_max": 3,
+                "slow_ms": 50,
+                "slow_share": 0.5682,
+                "read_latency_ms": {"p50": 100.5, "p90": 101.7, "p99": 105.8, "max": 114.8},
+            }
+        }
+    )
+    ((label, fact),) = _workload_facts(wl)
+    assert label == "tenant reads (spread)"
+    assert "3 nodes each (at most 3)" in fact and "56.82% slower than 50 ms" in fact
+    assert "p99 105.8 ms" in fact and "max" not in fact and "3 not run by the deadline" in fact
