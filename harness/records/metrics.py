@@ -142,6 +142,19 @@ class TenantReadFigures(Record):
     read_latency_ms: dict[str, Number | None] = Field(default_factory=dict)
 
 
+class GrowthFigures(Record):
+    """The growth workload's storage over time (:mod:`harness.workload.redis_plane.growth`)."""
+
+    expire: bool | None = None
+    retention_ms: int | None = None
+    stored: int | None = None
+    oom_refusals: int | None = None
+    series: list[tuple[float, int, int]] = Field(default_factory=list)  # (s, used_memory, keys)
+    bytes_per_key: Number | None = None
+    slope_bytes_per_s_second_half: Number | None = None
+    gb_per_day_at_1b_events: Number | None = None
+
+
 class WorkloadFigures(Record):
     """A workload's own figures (platform, tenant_reads). Only what the report reads is typed; the
     rest (each side schedule's counters) is kept as it was written, and targets may address any of it."""
@@ -156,6 +169,7 @@ class WorkloadFigures(Record):
     queue: QueueFigures | None = None
     mongo: MongoFigures | None = None
     tenant_reads: TenantReadFigures | None = None
+    growth: GrowthFigures | None = None
 
 
 class RateWindow(Record):

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from markupsafe import Markup
 
 from harness.records import FaultRecord, ReadFigures, RecoveryFigures, VariantMetrics, WorkloadFigures
-from harness.records.metrics import TenantReadFigures
+from harness.records.metrics import GrowthFigures, TenantReadFigures
 from harness.report import svg
 from harness.report.format import Json, cell, columns, fmt_num, fmt_pct, num, text
 
@@ -192,18 +192,7 @@ def workload_section(names: list[str], mv: Variants) -> list[Json]:
         wl = _of(mv, name).workload
         if wl is None or not wl.dump():
             continue
-        chart = None
-        if wl.queue is not None and wl.queue.depth_series:
-            series = wl.queue.depth_series
-            chart = Markup(
-                svg.line_chart(
-                    [p[0] for p in series],
-                    [("queue depth", [p[1] for p in series])],
-                    title=f"{name}: ingest queue depth",
-                    x_label="time (s)",
-                    y_label="events queued",
-                )
-            )
+        chart = _queue_chart(name, wl) or _growth_chart(name, wl)
         out.append({"variant": name, "facts": _workload_facts(wl), "queue_chart": chart})
     return out
 
@@ -216,6 +205,51 @@ def _reads_fact(reads: ReadFigures) -> str:
     if reads.profile_dropped:
         out += f"; {fmt_num(reads.profile_dropped)} profile steps not run by the deadline"
     return out
+
+
+def _queue_chart(name: str, wl: WorkloadFigures) -> Markup | None:
+    if wl.queue is None or not wl.queue.depth_series:
+        return None
+    series = wl.queue.depth_series
+    return Markup(
+        svg.line_chart(
+            [p[0] for p in series],
+            [("queue depth", [p[1] for p in series])],
+            title=f"{name}: ingest queue depth",
+            x_label="time (s)",
+            y_label="events queued",
+        )
+    )
+
+
+def _growth_chart(name: str, wl: WorkloadFigures) -> Markup | None:
+    if wl.growth is None or not wl.growth.series:
+        return None
+    series = wl.growth.series
+    return Markup(
+        svg.line_chart(
+            [p[0] for p in series],
+            [
+                ("used memory (MB)", [round(p[1] / 2**20, 2) for p in series]),
+                ("keys (thousands)", [p[2] / 1000 for p in series]),
+            ],
+            title=f"{name}: the masters' memory and keys",
+            x_label="time (s)",
+        )
+    )
+
+
+def _growth_fact(g: GrowthFigures) -> tuple[str, str]:
+    policy = (
+        f"TTL {fmt_num(g.retention_ms)} ms" if g.expire else f"no TTL (class {fmt_num(g.retention_ms)} ms)"
+    )
+    return (
+        f"storage ({policy})",
+        f"{fmt_num(g.stored)} events stored, {fmt_num(g.oom_refusals)} refused at maxmemory; "
+        f"{fmt_num(g.bytes_per_key)} bytes a key; growth in the second half "
+        f"{fmt_num(g.slope_bytes_per_s_second_half)} bytes/s; at 1B events a day "
+        f"{fmt_num(g.gb_per_day_at_1b_events)} GB written a day",
+    )
 
 
 def _tenant_reads_fact(tr: TenantReadFigures) -> tuple[str, str]:
@@ -234,6 +268,8 @@ def _workload_facts(wl: WorkloadFigures) -> list[tuple[str, str]]:
     facts: list[tuple[str, str]] = []
     if (tr := wl.tenant_reads) is not None:
         facts.append(_tenant_reads_fact(tr))
+    if (g := wl.growth) is not None:
+        facts.append(_growth_fact(g))
     if (reads := wl.reads) is not None:
         facts.append(("reads", _reads_fact(reads)))
     if (cache := wl.cache) is not None:

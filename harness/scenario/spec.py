@@ -28,7 +28,7 @@ from harness.topology.spec import load_topology
 SCENARIO_DIR = Path(__file__).resolve().parent.parent.parent / "scenarios"
 KNOWN_CHECKERS = tuple(sorted(CHECKERS))
 #: The workload kinds whose summary is written to metrics.json (``workload``), for target paths.
-KINDS_WITH_FIGURES = ("platform", "tenant_reads")
+KINDS_WITH_FIGURES = ("platform", "tenant_reads", "growth")
 # A target's metric is a path into metrics.json's per-variant data: <variant>.<dotted path>.
 METRIC_PATH = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_]+)+$")
 
@@ -89,6 +89,10 @@ class VariantSpec(Strict):
         "replica, replica_after_wait (a Redis profile hash); MongoDB plane (platform only): secondary "
         "(w:1, secondaryPreferred: the stale-read bug), primary (w:majority, primary reads), causal (a "
         "causally consistent session per user), write_through (w:majority plus a Redis cache entry)",
+    )
+    expire: bool = Field(
+        default=True,
+        description="growth: each event's key gets its retention as a TTL (false: never deleted)",
     )
     key_layout: Literal["tagged", "spread"] = Field(
         default="tagged",
@@ -235,7 +239,7 @@ class ScenarioSpec(Strict):
             ),
         }
         figures = wl.kind in KINDS_WITH_FIGURES
-        why_none = "only platform and tenant_reads workloads write their own figures"
+        why_none = "only platform, tenant_reads and growth workloads write their own figures"
         absent = {} if figures else {"workload": why_none}
         if self.schedule is None:
             why = "written only for a scenario with a fault schedule"

@@ -31,6 +31,8 @@ ONLY_FOR: dict[str, tuple[str, ...]] = {
     "read_workers": ("tenant_reads",),
     "buckets": ("tenant_reads",),
     "slow_ms": ("tenant_reads",),
+    "retention_ms": ("growth",),
+    "payload_bytes": ("growth",),
 }
 
 
@@ -41,9 +43,10 @@ class WorkloadSpec(Strict):
     work on both planes, the query mix with its cache, sessions; :mod:`harness.workload.platform.driver`).
     ``tenant_reads``: INCRs into every tenant's bucket keys while per-tenant totals are read, on one
     node or by scatter-gather as the variant's ``key_layout`` says
-    (:mod:`harness.workload.redis_plane.fanout`)."""
+    (:mod:`harness.workload.redis_plane.fanout`). ``growth``: events stored as keys, with or without
+    their retention as the variant's ``expire`` says (:mod:`harness.workload.redis_plane.growth`)."""
 
-    kind: Literal["events", "increments", "sessions", "platform", "tenant_reads"] = "events"
+    kind: Literal["events", "increments", "sessions", "platform", "tenant_reads", "growth"] = "events"
     rate: float = Field(gt=0, le=200_000, description="offered events per second")
     duration_s: float = Field(gt=0, le=3600)
     tenants: int = Field(default=10_000, ge=1, le=1_000_000)
@@ -63,6 +66,10 @@ class WorkloadSpec(Strict):
         default=0, ge=0, le=64, description="tenant_reads: threads reading, each with its own connections"
     )
     buckets: int = Field(default=12, ge=1, le=1000, description="tenant_reads: bucket keys per tenant")
+    retention_ms: int = Field(
+        default=3000, ge=1, le=86_400_000, description="growth: how long an event's key may live (its class)"
+    )
+    payload_bytes: int = Field(default=512, ge=1, le=1_000_000, description="growth: each event's size")
     slow_ms: float = Field(
         default=50,
         gt=0,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from harness.errors import HarnessError
 from harness.scenario.kinds.base import Workload, WorkloadKind
 from harness.scenario.kinds.fanout import TENANT_READS
+from harness.scenario.kinds.growth import GROWTH
 from harness.scenario.kinds.platform import PLATFORM
 from harness.scenario.kinds.redis_drivers import EVENTS, INCREMENTS, SESSIONS
 
@@ -22,7 +23,7 @@ def register(kind: WorkloadKind) -> WorkloadKind:
     return kind
 
 
-for _kind in (EVENTS, INCREMENTS, SESSIONS, PLATFORM, TENANT_READS):
+for _kind in (EVENTS, INCREMENTS, SESSIONS, PLATFORM, TENANT_READS, GROWTH):
     register(_kind)
 
 
