@@ -89,8 +89,12 @@ def judge(
 ) -> Verdict:
     """``check``'s verdict on ``records`` written under ``encoding`` (its choices from ``rng``) and
     read back as the loader reads a history file."""
-    encoded = encode(encoding, records, rng or random.Random(0))
-    return check(stream_pairs(as_read(encoded)))
+    return judge_encoded(check, encode(encoding, records, rng or random.Random(0)))
+
+
+def judge_encoded(check: Callable[[Iterable[Op]], Verdict], lines: list[dict[str, Any]]) -> Verdict:
+    """``check``'s verdict on a history written as ``lines``, read back as the loader reads it."""
+    return check(stream_pairs(as_read(lines)))
 
 
 #: The encoding of each judged history, drawn: per-op first, so failures shrink to it.

@@ -32,7 +32,7 @@ Record = dict[str, Any]
 #: The encodings the matrix judges every history under; the first is the models' own.
 ENCODINGS = ("per-op", "batched", "reordered", "batched+reordered")
 #: How many lines a completion may move down the file, at most (:func:`reordered`).
-WINDOW = 8
+WINDOW = 32
 #: The most ops one batch record stands for (:func:`batched` draws each run's cap up to it).
 MAX_BATCH = 16
 
