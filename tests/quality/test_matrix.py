@@ -34,6 +34,7 @@ from harness.history.loader import Op, stream_pairs
 from . import cases
 from .cases import NotApplicable
 from .cases._encodings import ENCODINGS, as_read, batched, encode, reordered
+from .cases._ingest_model import simulate
 
 # every verdict below keeps the kind contract: kinds declared by its checker, counted completely
 pytestmark = pytest.mark.usefixtures("every_verdict_kinds_checked")
@@ -206,3 +207,13 @@ def test_encodings_keep_the_history(module: ModuleType) -> None:
         assert sorted(map(_key, both)) == sorted(map(_key, plain))
 
     run()
+
+
+def test_compact_ingest_histories_are_written_as_batch_records() -> None:
+    """The batched encoding is no no-op where a real run batches: a batch of compact ingest ops
+    comes out as batch records of invokes (dotted common fields) and of mixed outcomes."""
+    step = (0, 1, "ok", False, "ok", False, 5)
+    records = simulate("pipeline", 1, [(0, [step, (0, 1, "fail", False, "ok", False, 5), step])])
+    lines = [r for seed in range(20) for r in batched(records, random.Random(seed)) if "batch" in r]
+    assert any(r["type"] == "invoke" and "value.limit" in r["common"] for r in lines)
+    assert any("type" in r["columns"] for r in lines)
