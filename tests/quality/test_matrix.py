@@ -1,10 +1,14 @@
 """The detection matrix: every case module's clean histories are ``valid``, and each of its anomaly
 classes, injected once into a clean history, is ``invalid`` with an example of exactly that kind.
 
-Case modules are discovered in ``cases/`` (contract in ``cases/__init__.py``). Histories go through
-the streaming loader (completion order), as in a real run. Hypothesis is derandomized, and every
-choice (the history and the mutation's ``random.Random``) comes from it, so a failure shrinks to a
-small history. ``matrix_report.py`` runs the same over many more histories and counts.
+Case modules are discovered in ``cases/`` (contract in ``cases/__init__.py``). Every history, clean
+or mutated, is judged under an encoding drawn by hypothesis (``cases/_encodings.py``: one line per
+op, batch records, completion lines out of time order, or both; per-op first, so a failure shrinks
+to it), read as the loader reads a file (through JSON, batch records exploded) and paired by the
+streaming loader (completion order), as in a real run. Hypothesis is derandomized, and every choice
+(the history, the mutation's and the encoding's ``random.Random``) comes from it, so a failure
+shrinks to a small history. ``matrix_report.py`` runs the same over many more histories and counts,
+per encoding.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
@@ -28,6 +33,8 @@ from harness.history.loader import Op, stream_pairs
 
 from . import cases
 from .cases import NotApplicable
+from .cases._encodings import ENCODINGS, as_read, batched, encode, reordered
+from .cases._ingest_model import simulate
 
 # every verdict below keeps the kind contract: kinds declared by its checker, counted completely
 pytestmark = pytest.mark.usefixtures("every_verdict_kinds_checked")
@@ -75,8 +82,24 @@ def covered_kinds() -> dict[str, set[str]]:
 NOT_YET: dict[tuple[str, str], str] = {}
 
 
-def judge(check: Callable[[Iterable[Op]], Verdict], records: list[dict[str, Any]]) -> Verdict:
-    return check(stream_pairs(records))
+def judge(
+    check: Callable[[Iterable[Op]], Verdict],
+    records: list[dict[str, Any]],
+    encoding: str = "per-op",
+    rng: random.Random | None = None,
+) -> Verdict:
+    """``check``'s verdict on ``records`` written under ``encoding`` (its choices from ``rng``) and
+    read back as the loader reads a history file."""
+    return judge_encoded(check, encode(encoding, records, rng or random.Random(0)))
+
+
+def judge_encoded(check: Callable[[Iterable[Op]], Verdict], lines: list[dict[str, Any]]) -> Verdict:
+    """``check``'s verdict on a history written as ``lines``, read back as the loader reads it."""
+    return check(stream_pairs(as_read(lines)))
+
+
+#: The encoding of each judged history, drawn: per-op first, so failures shrink to it.
+encodings = st.sampled_from(ENCODINGS)
 
 
 def mutate(
@@ -127,10 +150,10 @@ def test_every_declared_kind_has_a_case() -> None:
 @pytest.mark.parametrize("module", MODULES, ids=_id)
 def test_clean_histories_are_valid(module: ModuleType) -> None:
     @SETTINGS
-    @given(records=module.clean())
-    def run(records: list[dict[str, Any]]) -> None:
-        v = judge(module.CHECK, records)
-        note(f"{v.summary}\n{v.examples}")
+    @given(records=module.clean(), encoding=encodings, enc_rng=st.randoms(use_true_random=False))
+    def run(records: list[dict[str, Any]], encoding: str, enc_rng: random.Random) -> None:
+        v = judge(module.CHECK, records, encoding, enc_rng)
+        note(f"{encoding}: {v.summary}\n{v.examples}")
         assert v.status == "valid", v.summary
 
     run()
@@ -139,14 +162,58 @@ def test_clean_histories_are_valid(module: ModuleType) -> None:
 @pytest.mark.parametrize(("module", "kind"), ANOMALY_ROWS, ids=[f"{_id(m)}:{k}" for m, k in ANOMALY_ROWS])
 def test_injected_anomaly_is_detected(module: ModuleType, kind: str) -> None:
     @SETTINGS
-    @given(records=module.clean(), rng=st.randoms(use_true_random=False))
-    def run(records: list[dict[str, Any]], rng: random.Random) -> None:
+    @given(
+        records=module.clean(),
+        rng=st.randoms(use_true_random=False),
+        encoding=encodings,
+        enc_rng=st.randoms(use_true_random=False),
+    )
+    def run(records: list[dict[str, Any]], rng: random.Random, encoding: str, enc_rng: random.Random) -> None:
         mutated = mutate(module.ANOMALIES[kind], records, rng)
         assume(mutated is not None)
         assert mutated is not None
-        v = judge(module.CHECK, mutated)
-        note(f"{v.status}: {v.summary}\n{v.examples}")
+        v = judge(module.CHECK, mutated, encoding, enc_rng)
+        note(f"{encoding}, {v.status}: {v.summary}\n{v.examples}")
         assert v.status == "invalid", v.summary
         assert kind in {ex.get("kind") for ex in v.examples}, [ex.get("kind") for ex in v.examples]
 
     run()
+
+
+def _key(rec: dict[str, Any]) -> bytes:
+    return orjson.dumps(rec, option=orjson.OPT_SORT_KEYS)
+
+
+@pytest.mark.parametrize("module", MODULES, ids=_id)
+def test_encodings_keep_the_history(module: ModuleType) -> None:
+    """Batching round-trips (the exploded batch records are the per-op records, in order);
+    reordering keeps every record and its times, moves only completions and only later (each stays
+    after its invoke); both together read back as the same records."""
+
+    @settings(SETTINGS, max_examples=10)
+    @given(records=module.clean(), seed=st.integers(0, 2**32 - 1))
+    def run(records: list[dict[str, Any]], seed: int) -> None:
+        enc_rng = random.Random(seed)
+        plain = list(as_read(records))
+        assert list(as_read(batched(records, enc_rng))) == plain
+        moved = reordered(records, enc_rng)
+        assert sorted(map(_key, moved)) == sorted(map(_key, records))
+        assert [r for r in moved if r["type"] == "invoke"] == [r for r in records if r["type"] == "invoke"]
+        seen: set[int] = set()
+        for rec in moved:
+            assert rec["type"] == "invoke" or rec["id"] in seen, rec
+            seen.add(rec["id"])
+        both = list(as_read(encode("batched+reordered", records, enc_rng)))
+        assert sorted(map(_key, both)) == sorted(map(_key, plain))
+
+    run()
+
+
+def test_compact_ingest_histories_are_written_as_batch_records() -> None:
+    """The batched encoding is no no-op where a real run batches: a batch of compact ingest ops
+    comes out as batch records of invokes (dotted common fields) and of mixed outcomes."""
+    step = (0, 1, "ok", False, "ok", False, 5)
+    records = simulate("pipeline", 1, [(0, [step, (0, 1, "fail", False, "ok", False, 5), step])])
+    lines = [r for seed in range(20) for r in batched(records, random.Random(seed)) if "batch" in r]
+    assert any(r["type"] == "invoke" and "value.limit" in r["common"] for r in lines)
+    assert any("type" in r["columns"] for r in lines)
