@@ -71,7 +71,7 @@ class ReadFigures(Record):
     not_ok: int | None = None
     max_lag_ms: Number | None = None
     mongo_dropped: int | None = None
-    profile_dropped: int | None = None
+    redis_dropped: int | None = None
 
 
 class CacheFigures(Record):

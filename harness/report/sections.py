@@ -212,8 +212,8 @@ def _reads_fact(reads: ReadFigures) -> str:
     out = f"{fmt_num(reads.offered)} offered ({kinds}); {fmt_num(reads.not_ok)} not ok"
     if reads.mongo_dropped:
         out += f"; {fmt_num(reads.mongo_dropped)} MongoDB queries not run by the deadline"
-    if reads.profile_dropped:
-        out += f"; {fmt_num(reads.profile_dropped)} profile steps not run by the deadline"
+    if reads.redis_dropped:
+        out += f"; {fmt_num(reads.redis_dropped)} Redis reads not run by the deadline"
     return out
 
 

@@ -67,12 +67,13 @@ class WorkloadSpec(Strict):
         Literal["counters", "timeline", "unique_users", "dashboard", "profile", "mongo"], float
     ] = Field(default_factory=dict, description="platform: relative weights of the read kinds")
     sessions_per_s: float = Field(default=0, ge=0, le=50_000, description="platform: session requests")
-    profile_workers: int = Field(
+    read_workers: int = Field(
         default=0,
         ge=0,
         le=64,
-        description="platform: threads of their own for the Redis profile write-then-read steps (0: "
-        "on the query thread); concurrent users, so a step waiting on WAIT holds up no other",
+        description="platform: threads of their own for the Redis reads of the mix (0: on the query "
+        "thread); concurrent readers, so two can miss one cache key at once and a step waiting on "
+        "WAIT holds up no other",
     )
     cache_ttl_ms: int = Field(default=2000, ge=1, le=3_600_000, description="platform: the dashboard cache")
     profile: dict[str, Any] | None = Field(
@@ -104,7 +105,7 @@ class WorkloadSpec(Strict):
                     "read_mix",
                     "mongo_batch",
                     "mongo_retry_backoff_ms",
-                    "profile_workers",
+                    "read_workers",
                 )
                 if f in self.model_fields_set
             ]

@@ -82,7 +82,7 @@ class PlatformWorkload(MongoSide):
             mongo_writer=self.mongo,
             mongo_reader=mongo_reader,
             profiles=self.profiles,
-            profile_queries=(lambda: self._queries(keys)) if queries is not None else None,
+            read_queries=(lambda: self._queries(keys)) if queries is not None else None,
             background=background,
         )
 
@@ -114,7 +114,7 @@ class PlatformWorkload(MongoSide):
             read_mix=read_mix,
             ryw_mode=variant.ryw_mode,
             ryw_wait_ms=variant.wait_timeout_ms,
-            profile_workers=wl.profile_workers,
+            read_workers=wl.read_workers,
             users_per_tenant=wl.users_per_tenant,
             sessions_per_s=wl.sessions_per_s,
         )

@@ -86,7 +86,7 @@ class PlatformParts:
                 "not_ok": rs.not_ok,
                 "max_lag_ms": rs.max_lag_s * 1000,
                 "mongo_dropped": rs.mongo_dropped,
-                "profile_dropped": rs.profile_dropped,
+                "redis_dropped": rs.redis_dropped,
             },
             "errors": d.errors,
         }
