@@ -69,7 +69,7 @@ def test_bad_topology_names_file_and_field(tmp_path: Path, text: str, field: str
 
 
 def test_unknown_names_list_the_known_ones() -> None:
-    with pytest.raises(HarnessError, match="known: hot-partition"):
+    with pytest.raises(HarnessError, match="known: cache-stampede, hot-partition"):
         load_scenario("no-such-scenario")
     with pytest.raises(HarnessError, match="redis-cluster"):
         load_topology("no-such-topology")
