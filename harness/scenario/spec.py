@@ -76,6 +76,11 @@ class WorkloadSpec(Strict):
         "WAIT holds up no other",
     )
     cache_ttl_ms: int = Field(default=2000, ge=1, le=3_600_000, description="platform: the dashboard cache")
+    cache_origin: Literal["auto", "redis"] = Field(
+        default="auto",
+        description="platform: what the dashboard cache loads from: auto is the capstone's MongoDB "
+        "dashboard query when that plane runs, else the tenant's Redis counters; redis always the latter",
+    )
     profile: dict[str, Any] | None = Field(
         default=None,
         description="the offered rate over time instead of a constant one: {kind: constant|steps|ramp|spike}",
@@ -106,6 +111,7 @@ class WorkloadSpec(Strict):
                     "mongo_batch",
                     "mongo_retry_backoff_ms",
                     "read_workers",
+                    "cache_origin",
                 )
                 if f in self.model_fields_set
             ]

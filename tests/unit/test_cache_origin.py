@@ -103,7 +103,9 @@ class Plane(SimpleNamespace):
     spec = SimpleNamespace(load_collections=lambda: load_collections("platform"))
 
 
-def side(mongo: Any, recorder: HistoryRecorder) -> tuple[MongoSide, list[dict[str, Any]]]:
+def side(
+    mongo: Any, recorder: HistoryRecorder, cache_origin: str = "auto"
+) -> tuple[MongoSide, list[dict[str, Any]]]:
     """A platform kind's MongoDB side on a fake context: what it asks the deployment for."""
     asked: list[dict[str, Any]] = []
 
@@ -122,6 +124,7 @@ def side(mongo: Any, recorder: HistoryRecorder) -> tuple[MongoSide, list[dict[st
         clock=recorder.clock,
         name="before",
         variant=SimpleNamespace(read_pref="primary"),
+        spec=SimpleNamespace(workload=SimpleNamespace(cache_origin=cache_origin)),
         router=lambda: object(),
     )
     return MongoSide(ctx), asked  # type: ignore[arg-type]
@@ -137,6 +140,10 @@ def test_the_origin_is_mongodb_when_that_plane_runs_else_redis(recorder: History
     origin = parts._dashboard_origin(KeyScheme({}))
     assert origin.name == "redis" and not asked and parts.loader_client is None
     assert origin.tenants_of({"tenant": "acme", "events_last_5m": 3}) == ["acme"]
+    # A scenario may keep the Redis origin beside a MongoDB plane, and the run says so.
+    parts, asked = side(Plane(features=ferret), recorder, cache_origin="redis")
+    assert parts._dashboard_origin(KeyScheme({})).name == "redis" and not asked
+    assert "cache_origin: redis" in parts.notes["cache_origin"]
 
 
 def test_figures_count_origin_queries_per_expiry() -> None:

@@ -101,11 +101,13 @@ class MongoSide(PlatformParts):
     def _dashboard_origin(self, keys: KeyScheme) -> DashboardOrigin:
         """The dashboard cache's origin: the capstone's MongoDB dashboard query when that plane
         runs (on a client of its own: loads run concurrently on readers and the refresher, beside
-        ingestion's writes), else the tenant's Redis counters. Both record every load as an op of
-        process ``dashboard-loader``."""
+        ingestion's writes), else the tenant's Redis counters (also when the scenario says
+        ``cache_origin: redis``). Both record every load as an op of process ``dashboard-loader``."""
         ctx = self.ctx
         plane = ctx.dep.mongo
-        if plane is None:
+        if plane is None or ctx.spec.workload.cache_origin == "redis":
+            if plane is not None:
+                self.notes["cache_origin"] = "the Redis counters, as the scenario asks (cache_origin: redis)"
             loader = redis_dashboard_loader(self._router(), ctx.recorder, keys, ctx.clock, ctx.name)
             return DashboardOrigin("redis", loader, default_tenants_of)
         client: MongoClient[dict[str, Any]] = ctx.dep.mongo_client(
