@@ -71,17 +71,22 @@ class ReadFigures(Record):
     not_ok: int | None = None
     max_lag_ms: Number | None = None
     mongo_dropped: int | None = None
-    profile_dropped: int | None = None
+    redis_dropped: int | None = None
 
 
 class CacheFigures(Record):
+    """The dashboard cache (``workload.cache``): loads of its origin, grouped per expiry."""
+
     variant: str | None = None
+    origin: str | None = None  # 'redis' or 'mongodb (<server> <version>)': what a load queried
     reader_loads: int | None = None
     refresher_loads: int | None = None
     misses: int | None = None
     lock_timeouts: int | None = None
     early: int | None = None
-    max_stampede: int | None = None
+    expiries: int | None = None  # bursts of loads: one per fill of an empty (or due) key
+    loads_per_expiry_mean: Number | None = None  # origin queries per expiry
+    max_stampede: int | None = None  # the largest burst
 
 
 class SessionFigures(Record):

@@ -7,7 +7,14 @@ from collections.abc import Mapping
 
 from markupsafe import Markup
 
-from harness.records import FaultRecord, ReadFigures, RecoveryFigures, VariantMetrics, WorkloadFigures
+from harness.records import (
+    CacheFigures,
+    FaultRecord,
+    ReadFigures,
+    RecoveryFigures,
+    VariantMetrics,
+    WorkloadFigures,
+)
 from harness.records.metrics import GrowthFigures, TenantReadFigures
 from harness.report import svg
 from harness.report.format import Json, cell, columns, fmt_num, fmt_pct, num, text
@@ -202,8 +209,8 @@ def _reads_fact(reads: ReadFigures) -> str:
     out = f"{fmt_num(reads.offered)} offered ({kinds}); {fmt_num(reads.not_ok)} not ok"
     if reads.mongo_dropped:
         out += f"; {fmt_num(reads.mongo_dropped)} MongoDB queries not run by the deadline"
-    if reads.profile_dropped:
-        out += f"; {fmt_num(reads.profile_dropped)} profile steps not run by the deadline"
+    if reads.redis_dropped:
+        out += f"; {fmt_num(reads.redis_dropped)} Redis reads not run by the deadline"
     return out
 
 
@@ -264,6 +271,16 @@ def _tenant_reads_fact(tr: TenantReadFigures) -> tuple[str, str]:
     )
 
 
+def _cache_fact(cache: CacheFigures) -> str:
+    origin = f" of {text(cache.origin)}" if cache.origin else ""
+    return (
+        f"queries{origin} per expiry: mean {fmt_num(cache.loads_per_expiry_mean)}, "
+        f"max {fmt_num(cache.max_stampede)}, over {fmt_num(cache.expiries)} expiries "
+        f"({fmt_num(cache.reader_loads)} loads by readers, {fmt_num(cache.refresher_loads)} by the "
+        f"refresher); {fmt_num(cache.misses)} misses; {fmt_num(cache.lock_timeouts)} lock timeouts"
+    )
+
+
 def _workload_facts(wl: WorkloadFigures) -> list[tuple[str, str]]:
     facts: list[tuple[str, str]] = []
     if (tr := wl.tenant_reads) is not None:
@@ -273,15 +290,7 @@ def _workload_facts(wl: WorkloadFigures) -> list[tuple[str, str]]:
     if (reads := wl.reads) is not None:
         facts.append(("reads", _reads_fact(reads)))
     if (cache := wl.cache) is not None:
-        facts.append(
-            (
-                f"cache ({text(cache.variant)})",
-                f"{fmt_num(cache.reader_loads)} loads by readers, "
-                f"{fmt_num(cache.refresher_loads)} by the refresher; "
-                f"largest stampede {fmt_num(cache.max_stampede)}; "
-                f"{fmt_num(cache.lock_timeouts)} lock timeouts",
-            )
-        )
+        facts.append((f"cache ({text(cache.variant)})", _cache_fact(cache)))
     if (sess := wl.sessions) is not None:
         oc = sess.outcomes
         facts.append(

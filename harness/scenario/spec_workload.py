@@ -27,8 +27,8 @@ ONLY_FOR: dict[str, tuple[str, ...]] = {
     "read_mix": ("platform",),
     "mongo_batch": ("platform",),
     "mongo_retry_backoff_ms": ("platform",),
-    "profile_workers": ("platform",),
-    "read_workers": ("tenant_reads",),
+    "cache_origin": ("platform",),
+    "read_workers": ("platform", "tenant_reads"),
     "buckets": ("tenant_reads",),
     "slow_ms": ("tenant_reads",),
     "retention_ms": ("growth",),
@@ -63,7 +63,12 @@ class WorkloadSpec(Strict):
         default=0, ge=0, le=50_000, description="platform: the query mix's rate; tenant_reads: reads a second"
     )
     read_workers: int = Field(
-        default=0, ge=0, le=64, description="tenant_reads: threads reading, each with its own connections"
+        default=0,
+        ge=0,
+        le=64,
+        description="platform: threads of their own for the Redis reads of the mix (0: on the query "
+        "thread), so two can miss one cache key at once and a step waiting on WAIT holds up no other; "
+        "tenant_reads: threads reading, each with its own connections",
     )
     buckets: int = Field(default=12, ge=1, le=1000, description="tenant_reads: bucket keys per tenant")
     retention_ms: int = Field(
@@ -80,12 +85,10 @@ class WorkloadSpec(Strict):
         Literal["counters", "timeline", "unique_users", "dashboard", "profile", "mongo"], float
     ] = Field(default_factory=dict, description="platform: relative weights of the read kinds")
     sessions_per_s: float = Field(default=0, ge=0, le=50_000, description="platform: session requests")
-    profile_workers: int = Field(
-        default=0,
-        ge=0,
-        le=64,
-        description="platform: threads of their own for the Redis profile write-then-read steps (0: "
-        "on the query thread); concurrent users, so a step waiting on WAIT holds up no other",
+    cache_origin: Literal["auto", "redis"] = Field(
+        default="auto",
+        description="platform: what the dashboard cache loads from: auto is the capstone's MongoDB "
+        "dashboard query when that plane runs, else the tenant's Redis counters; redis always the latter",
     )
     cache_ttl_ms: int = Field(default=2000, ge=1, le=3_600_000, description="platform: the dashboard cache")
     profile: dict[str, Any] | None = Field(

@@ -29,7 +29,7 @@ from harness.workload.model.generator import EventGenerator, GeneratorConfig
 from harness.workload.model.keys import KeyScheme
 from harness.workload.model.tenants import TenantPicker
 from harness.workload.mongo_plane.final_reads import FinalReader
-from harness.workload.platform.driver import PlatformConfig, PlatformDriver, redis_dashboard_loader
+from harness.workload.platform.driver import PlatformConfig, PlatformDriver
 from harness.workload.redis_plane.cache import Cache, CacheConfig
 from harness.workload.redis_plane.events import final_reads
 from harness.workload.redis_plane.ingest import RedisIngestConfig, RedisIngestor, ingest_script
@@ -82,7 +82,7 @@ class PlatformWorkload(MongoSide):
             mongo_writer=self.mongo,
             mongo_reader=mongo_reader,
             profiles=self.profiles,
-            profile_queries=(lambda: self._queries(keys)) if queries is not None else None,
+            read_queries=(lambda: self._queries(keys)) if queries is not None else None,
             background=background,
         )
 
@@ -114,7 +114,7 @@ class PlatformWorkload(MongoSide):
             read_mix=read_mix,
             ryw_mode=variant.ryw_mode,
             ryw_wait_ms=variant.wait_timeout_ms,
-            profile_workers=wl.profile_workers,
+            read_workers=wl.read_workers,
             users_per_tenant=wl.users_per_tenant,
             sessions_per_s=wl.sessions_per_s,
         )
@@ -123,15 +123,19 @@ class PlatformWorkload(MongoSide):
         """The Redis query paths and the dashboard cache (its refresher starts now)."""
         ctx = self.ctx
         queries = self._queries(keys)
+        client = self._redis_client()
+        origin = self._dashboard_origin(keys)
+        self.cache_origin = origin.name
         self.cache = Cache(
-            self._redis_client(),
+            client,
             ctx.recorder,
             ctx.clock,
             keys,
-            redis_dashboard_loader(self._router(), ctx.recorder, keys, ctx.clock, ctx.name),
+            origin.loader,
             ctx.variant.cache,
-            CacheConfig(ttl_ms=ctx.spec.workload.cache_ttl_ms),
+            cache_config(ctx.spec.workload.cache_ttl_ms),
             rng=ctx.random("cache"),
+            tenants_of=origin.tenants_of,
             run_variant=ctx.name,
         )
         if self.cache.refresher is not None:
@@ -222,6 +226,19 @@ class PlatformWorkload(MongoSide):
                     fields = {"error": str(reply.value)}
                 rec.complete(op, reply.outcome, "final", "pfcount", time_ns=reply.done_ns, **fields)
         return unread
+
+
+def cache_config(ttl_ms: int) -> CacheConfig:
+    """The dashboard cache for a logical lifetime of ``ttl_ms``. The mutex's lock lives 5 s, the
+    case study's ``EX 5``: a lock shorter than the origin's slowest query (2 s under a loaded
+    FerretDB) expires under its holder and lets a second loader in. The refresher watches the
+    key's PTTL, which outlives the logical expiry by ``grace_ms``: it reloads when a quarter of the
+    lifetime is left, so readers of a key it keeps are served fresh values (the default lead, a
+    fixed second, is below the grace and would serve them stale ones for most of each cycle)."""
+    grace = CacheConfig().grace_ms
+    return CacheConfig(
+        ttl_ms=ttl_ms, grace_ms=grace, lock_ms=5_000, refresh_ahead_ms=grace + max(1, ttl_ms // 4)
+    )
 
 
 PLATFORM = WorkloadKind(

@@ -9,11 +9,12 @@ from typing import Any
 from pymongo import MongoClient
 
 from harness.clients.mongo_stats import sharded_chunks
-from harness.scenario.kinds.platform_parts import Background, PlatformParts
+from harness.scenario.kinds.platform_parts import Background, DashboardOrigin, PlatformParts
 from harness.scenario.planes import mongo_path_blocked
 from harness.topology import mongo as mongo_nodes
 from harness.topology import mongo_commands as cmds
 from harness.workload.model.generator import EventGenerator
+from harness.workload.model.keys import KeyScheme
 from harness.workload.mongo_plane.aggregation import AggregationWorker
 from harness.workload.mongo_plane.audit_writer import AuditWriter
 from harness.workload.mongo_plane.ingest import (
@@ -23,15 +24,22 @@ from harness.workload.mongo_plane.ingest import (
     WriteConcernSpec,
 )
 from harness.workload.mongo_plane.queries import QueryService
+from harness.workload.platform.driver import redis_dashboard_loader
 from harness.workload.platform.mongo_side import (
     MongoEventWriter,
     MongoProfiles,
     MongoQueryMix,
     aggregation_job,
+    dashboard_tenants,
+    mongo_dashboard_loader,
     reset_collections,
 )
 from harness.workload.platform.ryw import ProfileStore
 from harness.workload.platform.session_fallback import FallbackSessionDriver, FallbackSessionStore
+from harness.workload.redis_plane.cache import default_tenants_of
+
+#: The process of the MongoDB dashboard cache's origin queries (the Redis loader's is the same).
+LOADER_PROCESS = "dashboard-loader"
 
 
 class MongoSide(PlatformParts):
@@ -89,6 +97,35 @@ class MongoSide(PlatformParts):
             ("aggregation", aggregation_job(worker, lambda: writer.tenants, wl.aggregate_every_s))
         )
         return reader
+
+    def _dashboard_origin(self, keys: KeyScheme) -> DashboardOrigin:
+        """The dashboard cache's origin: the capstone's MongoDB dashboard query when that plane
+        runs (on a client of its own: loads run concurrently on readers and the refresher, beside
+        ingestion's writes), else the tenant's Redis counters (also when the scenario says
+        ``cache_origin: redis``). Both record every load as an op of process ``dashboard-loader``."""
+        ctx = self.ctx
+        plane = ctx.dep.mongo
+        if plane is None or ctx.spec.workload.cache_origin == "redis":
+            if plane is not None:
+                self.notes["cache_origin"] = "the Redis counters, as the scenario asks (cache_origin: redis)"
+            loader = redis_dashboard_loader(self._router(), ctx.recorder, keys, ctx.clock, ctx.name)
+            return DashboardOrigin("redis", loader, default_tenants_of)
+        client: MongoClient[dict[str, Any]] = ctx.dep.mongo_client(
+            serverSelectionTimeoutMS=5000, connectTimeoutMS=2000, socketTimeoutMS=10_000
+        )
+        self.loader_client = client
+        colls = plane.spec.load_collections()
+        service = QueryService(
+            client[colls.database],
+            ctx.recorder,
+            ctx.clock,
+            ctx.name,
+            read_pref=ctx.variant.read_pref,
+            collections=colls,
+            process=LOADER_PROCESS,
+        )
+        name = f"mongodb ({plane.features.name})" if plane.features is not None else "mongodb"
+        return DashboardOrigin(name, mongo_dashboard_loader(service), dashboard_tenants)
 
     def _reset_collections(self) -> None:
         """Empty collections with initial chunks for the tenants this scenario writes, before its

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -19,10 +20,20 @@ from harness.topology import redis as redis_nodes
 from harness.workload.platform.driver import PlatformDriver
 from harness.workload.platform.mongo_side import MongoEventWriter, MongoProfiles
 from harness.workload.platform.session_fallback import FallbackSessionDriver
-from harness.workload.redis_plane.cache import Cache
+from harness.workload.redis_plane.cache import Cache, Loader
 from harness.workload.redis_plane.sessions import SessionConfig
 
 Background = list[tuple[str, Callable[[threading.Event], None]]]
+
+
+@dataclass(frozen=True)
+class DashboardOrigin:
+    """What the dashboard cache loads from: ``name`` (``redis`` or ``mongodb (<server>)``), the
+    loader, and which tenants a loaded value holds data of (for tenant-isolation)."""
+
+    name: str
+    loader: Loader
+    tenants_of: Callable[[Any], list[str] | None]
 
 
 class PlatformParts:
@@ -38,6 +49,8 @@ class PlatformParts:
         self.cache: Cache | None = None
         self.mongo: MongoEventWriter | None = None
         self.mongo_client: MongoClient[dict[str, Any]] | None = None
+        self.loader_client: MongoClient[dict[str, Any]] | None = None  # the cache's origin queries
+        self.cache_origin = ""
         self.profiles: MongoProfiles | None = None
         self.fallback: FallbackSessionDriver | None = None
         self.not_run: dict[str, str] = {}  # a path the variant asked for, and why it is not played
@@ -86,20 +99,15 @@ class PlatformParts:
                 "not_ok": rs.not_ok,
                 "max_lag_ms": rs.max_lag_s * 1000,
                 "mongo_dropped": rs.mongo_dropped,
-                "profile_dropped": rs.profile_dropped,
+                "redis_dropped": rs.redis_dropped,
             },
             "errors": d.errors,
         }
         if self.cache is not None:
-            cs = self.cache.stats
             out["cache"] = {
                 "variant": self.cache.variant,
-                "reader_loads": cs.reader_loads,
-                "refresher_loads": cs.refresher_loads,
-                "misses": cs.misses,
-                "lock_timeouts": cs.lock_timeouts,
-                "early": cs.early,
-                "max_stampede": max((max(b) for b in cs.bursts.values() if b), default=0),
+                "origin": self.cache_origin,
+                **self.cache.stats.figures(),
             }
         if d.sessions is not None:
             out["sessions"] = d.sessions.stats.to_dict()
@@ -139,8 +147,9 @@ class PlatformParts:
             self.profiles.close()  # ends the MongoDB sessions before their client closes
         if self.mongo is not None:
             self.mongo.stop()
-        if self.mongo_client is not None:
-            self.mongo_client.close()
+        for mc in (self.mongo_client, self.loader_client):
+            if mc is not None:
+                mc.close()
         for r in self.routers:
             r.close()
         for c in self.clients:

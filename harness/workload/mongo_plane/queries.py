@@ -11,7 +11,8 @@ call takes a read preference (mode name, e.g. ``primary``, ``secondaryPreferred`
 concern level (``local``, ``majority``, ...; ``None`` sends none: the server's default, recorded as
 ``default``); the audit query always reads ``majority`` (the capstone requires strong consistency).
 
-Ops recorded (process ``query``), one per query, ``f`` = the query's name (:data:`QUERIES`):
+Ops recorded (process ``query``, or the service's ``process``), one per query, ``f`` = the query's
+name (:data:`QUERIES`):
     invoke: ``tenant``, ``read_pref``, ``read_concern``, ``now_ms``, and the query's own
     parameters (``user_id``, ``ip``, ``category``, ``since_ms`` / ``until_ms``).
     completion ``ok`` (the cursor fully iterated inside the op): ``count`` (documents returned),
@@ -90,6 +91,7 @@ class QueryService:
         read_concern: str | None = "local",
         now_ms: Callable[[], int] | None = None,
         collections: CollectionsFile | None = None,
+        process: str = PROCESS,
     ) -> None:
         # Resolved now: a spec without the index fails here, not on every dashboard query.
         self.dashboard_hint = dashboard_hint(collections or load_collections("platform"))
@@ -99,6 +101,7 @@ class QueryService:
         self.variant = variant
         self.read_pref = read_pref
         self.read_concern = read_concern
+        self.process = process  # another service's queries (the cache's loader) are told apart
         self._now_ms = now_ms or (lambda: clock.wall_ms_at(clock.now_ns()))
         self.sched_ns: int | None = None  # set by an open-loop caller: latency from the schedule
 
@@ -267,9 +270,9 @@ class QueryService:
         id_field: str,
         **params: Any,
     ) -> QueryResult:
-        rec = self.rec
+        rec, process = self.rec, self.process
         op = rec.invoke(
-            PROCESS,
+            process,
             name,
             tenant=tenant,
             read_pref=read_pref,
@@ -282,10 +285,10 @@ class QueryService:
         try:
             docs = run()
         except PyMongoError as exc:
-            rec.complete(op, OpType.FAIL, PROCESS, name, error=describe(exc))
+            rec.complete(op, OpType.FAIL, process, name, error=describe(exc))
             return QueryResult(name, OpType.FAIL, error=describe(exc))
         fields: dict[str, Any] = {"count": len(docs), "ids": [d.get(id_field) for d in docs]}
         if name != "event_counts":  # groups by event type carry no tenant
             fields["tenants"] = [d.get("tenant_id") for d in docs]
-        rec.complete(op, OpType.OK, PROCESS, name, **fields)
+        rec.complete(op, OpType.OK, process, name, **fields)
         return QueryResult(name, OpType.OK, docs)

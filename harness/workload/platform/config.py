@@ -66,9 +66,10 @@ class PlatformConfig:
     )
     ryw_mode: RywMode | MongoRywMode = "master"  # a MongoDB mode reads through ``profiles``
     ryw_wait_ms: int = 100  # replica_after_wait: how long WAIT 1 may take before the master is read
-    #: 0: profile steps run on the query thread; N: on N threads of their own, each with its own
-    #: connections (users are concurrent: one step waiting on WAIT must not hold up the others)
-    profile_workers: int = 0
+    #: 0: the Redis reads run on the query schedule's thread; N: on N threads of their own, each
+    #: with its own connections (readers are concurrent: two may miss one cache key at once, and
+    #: one profile step waiting on WAIT must not hold up the others)
+    read_workers: int = 0
     users_per_tenant: int = 50
     sessions_per_s: float = 0.0
     profile: RateProfile | None = None  # None: constant at ``rate``
@@ -81,8 +82,8 @@ class PlatformConfig:
     def __post_init__(self) -> None:
         if self.queue_capacity < 0:
             raise ValueError("queue_capacity cannot be negative")
-        if self.profile_workers < 0:
-            raise ValueError("profile_workers cannot be negative")
+        if self.read_workers < 0:
+            raise ValueError("read_workers cannot be negative")
         unknown = sorted(set(self.read_mix) - set(READ_KINDS))
         if unknown:
             raise ValueError(f"read_mix: unknown read kind(s) {unknown}; known: {', '.join(READ_KINDS)}")
@@ -97,4 +98,4 @@ class ReadStats:
     not_ok: int = 0  # reads that did not complete ok (recorded as such in the history)
     max_lag_s: float = 0.0
     mongo_dropped: int = 0  # MongoDB queries drawn but still waiting for their thread at the deadline
-    profile_dropped: int = 0  # profile steps drawn but still waiting for a worker at the deadline
+    redis_dropped: int = 0  # Redis reads drawn but still waiting for a read worker at the deadline

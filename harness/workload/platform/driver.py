@@ -18,7 +18,10 @@ its own seeded random stream, all recorded in one history:
   :class:`Cache` (the variant under test), and read-your-writes steps on a user profile
   (``ryw_mode``: master, replica, or replica after ``WAIT`` in Redis; with ``profiles`` one of the
   MongoDB modes of :mod:`harness.workload.platform.ryw`); plus ``mongo_reader`` (the five MongoDB queries)
-  when that plane runs;
+  when that plane runs. The one schedule draws every read; with ``read_workers`` the Redis reads
+  run on that many threads, each on its own query paths (``read_queries``), so readers are
+  concurrent: two can miss the same cache key at once (a stampede needs that), and a step waiting
+  on ``WAIT`` holds up no other. Without them they run on the schedule's own thread;
 * **sessions** (``sessions_per_s``): the session store (:class:`SessionDriver`, or the MongoDB
   fallback's :class:`harness.workload.platform.session_fallback.FallbackSessionDriver`).
 
@@ -75,7 +78,7 @@ class PlatformDriver:
         mongo_writer: MongoWriter | None = None,
         mongo_reader: MongoReader | None = None,
         profiles: ProfileReader | None = None,
-        profile_queries: Callable[[], RedisQueries] | None = None,
+        read_queries: Callable[[], RedisQueries] | None = None,
         background: Sequence[tuple[str, Callable[[threading.Event], None]]] = (),
         log: Callable[[str], None] = print,
     ) -> None:
@@ -93,7 +96,7 @@ class PlatformDriver:
         self.mongo_writer = mongo_writer
         self.mongo_reader = mongo_reader
         self.profiles = profiles
-        self.profile_queries = profile_queries  # one per profile worker (cfg.profile_workers)
+        self.read_queries = read_queries  # one per read worker (cfg.read_workers)
         self.background = list(background)  # (name, job): runs until the workload ends
         self.log = log
         self.stats = DriverStats()
@@ -115,9 +118,9 @@ class PlatformDriver:
         # The MongoDB queries are drawn on the one read schedule but run on their own thread: one
         # that takes seconds (FerretDB scans whole collections) must not hold up the Redis reads.
         self._mongo_q: queue.SimpleQueue[tuple[str, str, int] | None] = queue.SimpleQueue()
-        self._profile_q: queue.SimpleQueue[tuple[str, str, int] | None] = queue.SimpleQueue()
-        if cfg.profile_workers and "profile" in kinds and (profiles is not None or profile_queries is None):
-            raise ValueError("profile_workers play Redis profile steps: they need profile_queries")
+        self._read_q: queue.SimpleQueue[tuple[ReadKind, str, str, int] | None] = queue.SimpleQueue()
+        if cfg.read_workers and any(self._on_workers(k) for k in kinds) and read_queries is None:
+            raise ValueError("read_workers play the Redis reads: they need read_queries")
         self._mongo_rng = random.Random(self.read_rng.getrandbits(64))  # that thread's own stream
         self._read_lock = threading.Lock()  # read_stats is counted from both threads
 
@@ -141,7 +144,7 @@ class PlatformDriver:
             deadline = self.clock.now_ns() + int((self.cfg.duration_s + self.cfg.drain_s) * 1e9)
             mongo = functools.partial(self._run_mongo_reads, deadline)
             side.append(threading.Thread(target=self._guard(mongo, "mongo-queries"), daemon=True))
-        side += self._profile_threads()
+        side += self._read_threads()
         if self.sessions is not None and self.cfg.sessions_per_s > 0:
             sessions = self.sessions
             side.append(threading.Thread(target=self._guard(lambda: sessions.run(), "sessions"), daemon=True))
@@ -252,38 +255,44 @@ class PlatformDriver:
             )
         finally:
             self._mongo_q.put(None)  # no more MongoDB queries will come
-            for _ in range(self.cfg.profile_workers):
-                self._profile_q.put(None)  # nor profile steps
+            for _ in range(self.cfg.read_workers):
+                self._read_q.put(None)  # nor Redis reads
         self.read_stats.offered = stats.offered
         self.read_stats.max_lag_s = stats.max_lag_s
 
-    def _profile_threads(self) -> list[threading.Thread]:
-        if not (self.cfg.reads_per_s > 0 and "profile" in self._kinds and self.cfg.profile_workers):
+    def _on_workers(self, kind: ReadKind) -> bool:
+        """Whether ``kind`` runs on the read workers: every Redis read when there are any (a profile
+        step in a MongoDB mode goes through ``profiles``, and the MongoDB queries have their thread)."""
+        if not self.cfg.read_workers or kind == "mongo":
+            return False
+        return kind != "profile" or self.profiles is None
+
+    def _read_threads(self) -> list[threading.Thread]:
+        if not (self.cfg.reads_per_s > 0 and any(self._on_workers(k) for k in self._kinds)):
             return []
-        assert self.profile_queries is not None  # checked in __init__
+        assert self.read_queries is not None  # checked in __init__
         deadline = self.clock.now_ns() + int((self.cfg.duration_s + self.cfg.drain_s) * 1e9)
         return [
             threading.Thread(
                 target=self._guard(
-                    functools.partial(self._run_profile_steps, deadline, self.profile_queries()), name
+                    functools.partial(self._run_read_worker, deadline, self.read_queries()), name
                 ),
                 name=name,
                 daemon=True,
             )
-            for name in (f"profile-{i}" for i in range(self.cfg.profile_workers))
+            for name in (f"reader-{i}" for i in range(self.cfg.read_workers))
         ]
 
-    def _run_profile_steps(self, deadline_ns: int, queries: RedisQueries) -> None:
-        """Profile steps handed over by the read schedule, on this worker's own connections, until
-        it ends; one still waiting at the run's deadline is not run, and counted."""
-        while (item := self._profile_q.get()) is not None:
+    def _run_read_worker(self, deadline_ns: int, queries: RedisQueries) -> None:
+        """Redis reads handed over by the read schedule, on this worker's own query paths, until it
+        ends; one still waiting at the run's deadline is not run, and counted (``redis_dropped``)."""
+        while (item := self._read_q.get()) is not None:
             if self.clock.now_ns() > deadline_ns:
                 with self._read_lock:
-                    self.read_stats.profile_dropped += 1
+                    self.read_stats.redis_dropped += 1
                 continue
-            tenant, user, s_ns = item
-            queries.sched_ns = s_ns
-            self._count("profile", self._redis_profile_step(queries, tenant, user))
+            kind, tenant, user, s_ns = item
+            self._count(kind, self._read(kind, tenant, user, s_ns, queries))
 
     def _redis_profile_step(self, q: RedisQueries, tenant: str, user: str) -> bool:
         mode = self.cfg.ryw_mode
@@ -315,8 +324,8 @@ class PlatformDriver:
             user = f"user_{rng.randrange(self.cfg.users_per_tenant)}"
             if kind == "mongo":
                 self._mongo_q.put((tenant, user, s_ns))  # counted when its thread runs it
-            elif kind == "profile" and self.cfg.profile_workers and self.profiles is None:
-                self._profile_q.put((tenant, user, s_ns))  # counted when a worker runs it
+            elif self._on_workers(kind):
+                self._read_q.put((kind, tenant, user, s_ns))  # counted when a worker runs it
             else:
                 self._count(kind, self._read(kind, tenant, user, s_ns))
 
@@ -325,9 +334,12 @@ class PlatformDriver:
             self.read_stats.by_kind[kind] = self.read_stats.by_kind.get(kind, 0) + 1
             self.read_stats.not_ok += not ok
 
-    def _read(self, kind: ReadKind, tenant: str, user: str, s_ns: int) -> bool:
-        """One read; True when it completed ok. Its outcome is in the history either way."""
-        q = self.queries
+    def _read(
+        self, kind: ReadKind, tenant: str, user: str, s_ns: int, queries: RedisQueries | None = None
+    ) -> bool:
+        """One read on ``queries`` (a worker's own; default: the schedule thread's); True when it
+        completed ok. Its outcome is in the history either way."""
+        q = queries if queries is not None else self.queries
         assert q is not None
         q.sched_ns = s_ns
         now_ms = self.clock.wall_ms_at(self.clock.now_ns())
@@ -343,9 +355,8 @@ class PlatformDriver:
             return self._redis_profile_step(q, tenant, user)
         if kind == "dashboard":
             assert self.cache is not None
-            self.cache.sched_ns = s_ns
             try:
-                self.cache.get(tenant)
+                self.cache.get(tenant, s_ns)
             except Exception:  # the cache recorded the outcome before raising
                 return False
             return True

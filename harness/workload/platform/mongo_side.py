@@ -16,6 +16,8 @@ that plane runs.
   write then a read of it by that user's session.
 * :func:`aggregation_job` — the rollup worker as a background job of the driver (bounded by its
   stop event).
+* :func:`mongo_dashboard_loader` — the dashboard cache's origin when this plane runs: the
+  capstone's dashboard query, one recorded ``dashboard`` op per load.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any
 from pymongo import MongoClient
 
 from harness.clock import RunClock
+from harness.ops import OpType
 from harness.topology import mongo_commands as cmds
 from harness.topology.mongo import MongoPlane, create_collections
 from harness.workload.model.generator import Event, tenant_net
@@ -38,6 +41,7 @@ from harness.workload.mongo_plane.audit_writer import AuditWriter
 from harness.workload.mongo_plane.ingest import MongoIngestor
 from harness.workload.mongo_plane.queries import QueryService
 from harness.workload.platform.ryw import ProfileSession, ProfileStore
+from harness.workload.redis_plane.cache import Loader, LoaderError
 
 QUERIES = ("dashboard", "user_timeline", "ip_investigation", "event_counts", "audit_retrieval")
 AUDIT_CATEGORIES = ("security", "access", "data_change", "admin")
@@ -215,3 +219,33 @@ def aggregation_job(
         worker.run_scheduled(tenants, interval_s=interval_s, stop=stop)
 
     return run
+
+
+def mongo_dashboard_loader(service: QueryService) -> Loader:
+    """The dashboard the cache holds when the MongoDB plane runs: the capstone's dashboard query
+    (the tenant's events of the last hour, newest first, 100), each load recorded by ``service`` as
+    its ``dashboard`` op, so the origin's queries are in the history as well as in the cache's
+    stats. Readers and the refresher may load at once (that is the stampede), so ``service`` should
+    sit on a client of its own: pymongo's pool serves concurrent callers. The cached value keeps
+    each event's id and type (JSON, small), and ``tenants``, each event's ``tenant_id``: what
+    :func:`dashboard_tenants` reports to tenant-isolation for every read the value serves."""
+
+    def load(tenant: str) -> dict[str, Any]:
+        res = service.dashboard(tenant)
+        if res.outcome is not OpType.OK:
+            raise LoaderError(f"dashboard of {tenant}: {res.error}")
+        return {
+            "tenant": tenant,
+            "count": len(res.docs),
+            "events": [[d.get("event_id"), d.get("event_type")] for d in res.docs],
+            "tenants": [d.get("tenant_id") for d in res.docs],
+        }
+
+    return load
+
+
+def dashboard_tenants(value: Any) -> list[str] | None:
+    """The tenants a cached MongoDB dashboard holds data of: its own, then each event's."""
+    if not isinstance(value, dict) or not isinstance(value.get("tenant"), str):
+        return None
+    return [value["tenant"], *value.get("tenants", [])]

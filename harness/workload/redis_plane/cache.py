@@ -148,7 +148,6 @@ class Cache:
         self.name = name
         self.process = process
         self.stats = CacheStats()
-        self.sched_ns: int | None = None  # set by an open-loop caller: latency from the schedule
         self.refresher: BackgroundRefresher | None = None
         if variant == "background_refresh":
             self.refresher = BackgroundRefresher(self)
@@ -158,11 +157,13 @@ class Cache:
     def key(self, tenant: str) -> str:
         return cache_key(self.keys, tenant, self.name)
 
-    def get(self, tenant: str) -> Any:
+    def get(self, tenant: str, sched_ns: int | None = None) -> Any:
         """The cached (or freshly loaded) value for ``tenant``; None on a background_refresh miss.
+        ``sched_ns``: when an open-loop caller scheduled this read (latency is measured from it); a
+        parameter, not an attribute, because concurrent readers share one cache.
         Raises after recording the op when it did not complete ``ok``."""
         key = self.key(tenant)
-        sched = {} if self.sched_ns is None else {"sched_ns": self.sched_ns}
+        sched = {} if sched_ns is None else {"sched_ns": sched_ns}
         op = self.rec.invoke(
             self.process,
             "cache_get",

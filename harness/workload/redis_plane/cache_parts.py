@@ -108,3 +108,21 @@ class CacheStats:
         """The largest burst of loads for ``key`` (0 when never loaded)."""
         with self.cond:
             return max(self.bursts.get(key, [0]))
+
+    def figures(self) -> dict[str, Any]:
+        """The counts and the origin's load per expiry, for metrics.json: ``expiries`` is the
+        number of bursts over every key (each fill of an empty or due key, a cold first load
+        included), ``loads_per_expiry_mean`` the loads per burst (1.0: no stampede; None: never
+        loaded), ``max_stampede`` the largest burst."""
+        with self.cond:
+            sizes = [n for per_key in self.bursts.values() for n in per_key]
+            return {
+                "reader_loads": self.reader_loads,
+                "refresher_loads": self.refresher_loads,
+                "misses": self.misses,
+                "lock_timeouts": self.lock_timeouts,
+                "early": self.early,
+                "expiries": len(sizes),
+                "loads_per_expiry_mean": sum(sizes) / len(sizes) if sizes else None,
+                "max_stampede": max(sizes, default=0),
+            }
