@@ -352,9 +352,28 @@ def clean() -> None:
 
 @cli.command(name="list")
 def list_() -> None:
-    """List the scenarios and topologies this harness knows."""
-    click.echo("scenarios:  " + ", ".join(available_scenarios()))
-    click.echo("topologies: " + ", ".join(available_topologies()))
+    """List the scenarios (with what each shows and on which topology) and the topologies."""
+    scenarios = Table(title="scenarios", show_lines=False, title_justify="left")
+    for col in ("name", "what it shows", "topology"):
+        scenarios.add_column(col, overflow="fold")
+    for name in available_scenarios():
+        try:
+            spec = load_scenario(name)
+        except HarnessError as exc:  # a broken file is listed with why, the others still are
+            scenarios.add_row(name, f"[red]cannot load: {exc}[/red]", "")
+            continue
+        scenarios.add_row(name, spec.title, spec.topology)
+    topologies = Table(title="topologies", title_justify="left")
+    topologies.add_column("name")
+    topologies.add_column("what it is", overflow="fold")
+    for name in available_topologies():
+        try:
+            topologies.add_row(name, load_topology(name).description)
+        except HarnessError as exc:
+            topologies.add_row(name, f"[red]cannot load: {exc}[/red]")
+    out = Console(width=None if sys.stdout.isatty() else 140)  # stdout: a listing is the output
+    out.print(scenarios)
+    out.print(topologies)
 
 
 @cli.command(name="doctor")
