@@ -79,7 +79,8 @@ def scenario(
 ) -> None:
     """Run scenario NAME (a file in scenarios/, or a path to one) and write its report.
 
-    Exits 0 when the verdict is pass, 1 when fail, 2 on an error, 130 on Ctrl-C.
+    Exits 0 when the verdict is pass, 1 when fail, 2 on an error, 3 when nothing it checks could be
+    judged here (verdict not_run: e.g. no mongod for a replica-set scenario), 130 on Ctrl-C.
     """
     spec = load_scenario(name)
     if cpu_limit is not None:
@@ -117,7 +118,7 @@ def scenario(
             console.print("[red]interrupted[/red]: torn down; partial report written")
             sys.exit(130)
     _summary(run_dir, results)
-    sys.exit({"pass": 0, "fail": 1}.get(str(results.verdict), 2))
+    sys.exit(EXIT_CODES.get(str(results.verdict), 2))
 
 
 @cli.command()
@@ -127,7 +128,8 @@ def check(run_dir: Path) -> None:
 
     Runs the checkers over history.jsonl again (the checker list and parameters saved with the run)
     and the targets over metrics.json, then rewrites results.json, junit.xml and index.html.
-    Exits 0 when the verdict is pass, 1 when fail, 2 on an error (a missing or bad file is named).
+    Exits 0 when the verdict is pass, 1 when fail, 2 on an error (a missing or bad file is named), 3
+    when nothing it checks could be judged (not_run).
     """
     with console.status(f"checking {run_dir}"):
         results = recheck_record(run_dir)
@@ -138,7 +140,7 @@ def check(run_dir: Path) -> None:
     for note in results.check_notes:
         console.print(f"note: {note}")
     _summary(run_dir, results)
-    sys.exit({"pass": 0, "fail": 1}.get(str(results.verdict), 2))
+    sys.exit(EXIT_CODES.get(str(results.verdict), 2))
 
 
 @cli.command()
@@ -161,17 +163,26 @@ def _fmt(v: Any) -> str:
     return "—" if v is None else str(v)
 
 
+#: Exit code by verdict (anything else, an error, is 2).
+EXIT_CODES = {"pass": 0, "fail": 1, "not_run": 3}
+
+
 def _summary(run_dir: Path, results: RunResults) -> None:
-    colour = {"pass": "green", "fail": "red"}.get(str(results.verdict), "bold red")
+    colour = {"pass": "green", "fail": "red", "not_run": "yellow"}.get(str(results.verdict), "bold red")
     table = Table(title="targets", show_lines=False)
     for col in ("target", "value", "needs", "status"):
         table.add_column(col)
     for t in results.targets:
-        status = f"{t.status}" + (" (measured through a stand-in)" if t.status == "not_run" else "")
+        status = f"{t.status}" + (
+            f" ({t.reason or 'measured through a stand-in'})" if t.status == "not_run" else ""
+        )
         table.add_row(t.name, _fmt(t.value), f"{t.op} {_fmt(t.threshold)}", status)
     console.print(table)
     for inv in results.invariants:
         console.print(f"  {inv.variant:<8} {inv.name:<34} {inv.status:<8} {inv.summary}")
+    skipped = [f for f in results.faults if f.status == "not_run"]
+    for f in skipped:
+        console.print(f"  fault    {f.variant or '':<8} {f.fault:<20} not run: {f.reason}")
     for plane, info in results.planes.items():
         console.print(
             f"  plane {plane}: {info.status}"
@@ -352,8 +363,14 @@ def clean() -> None:
 
 @cli.command(name="list")
 def list_() -> None:
-    """List the scenarios and topologies this harness knows."""
-    click.echo("scenarios:  " + ", ".join(available_scenarios()))
+    """List the scenarios (each with its title) and the topologies this harness knows."""
+    click.echo("scenarios:")
+    for name in available_scenarios():
+        try:
+            title = load_scenario(name).title
+        except HarnessError as exc:  # a broken file is listed, with why, not hidden
+            title = f"(does not load: {exc})"
+        click.echo(f"  {name:<24} {title}")
     click.echo("topologies: " + ", ".join(available_topologies()))
 
 

@@ -237,7 +237,7 @@ def not_supported(fault: Fault, dep: Any) -> str | None:
     if why is None and isinstance(target, Selector):
         why = unavailable(target, dep)
         if why is not None:
-            why = f"{fault.kind} not run: {why}"
+            why = f"{fault.kind}: {why}"
     return why
 
 

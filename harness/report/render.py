@@ -142,7 +142,13 @@ def _invariant(inv: Invariant) -> Json:
             else ""
         )
         + (
-            " (expected invalid: anomaly not reproduced)" if expected and not reproduced and not other else ""
+            (
+                " (expected invalid where it runs)"
+                if inv.status == "not_run"
+                else " (expected invalid: anomaly not reproduced)"
+            )
+            if expected and not reproduced and not other
+            else ""
         ),
         "cls": "warn" if reproduced else status_class(inv.status),
         "violations": fmt_num(inv.violations),
@@ -178,7 +184,7 @@ def build_context(results: RunResults, metrics: RunMetrics, notes: list[str]) ->
     return {
         "title": text(results.title or results.scenario or "Untitled run"),
         "description": results.description,
-        "verdict": text(verdict).upper() if verdict else DASH,
+        "verdict": text(verdict).upper().replace("_", " ") if verdict else DASH,
         "verdict_cls": verdict if verdict in ("pass", "fail", "error") else "unknown",
         "verdict_reason": text(results.verdict_reason),
         "error": results.error,

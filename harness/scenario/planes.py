@@ -162,6 +162,23 @@ def requirement(plane: str, features: Sequence[str] = ()) -> str:
     return f"{plane}:{','.join(features)}" if features else plane
 
 
+def requirement_problem(text: str) -> str | None:
+    """What is wrong with a scenario's ``checker_needs`` value (``mongodb`` or
+    ``mongodb:<feature>,...`` with features of :data:`FEATURES`), or None."""
+    plane, _, features = text.partition(":")
+    if plane != "mongodb":
+        return f"'{text}': the plane must be mongodb"
+    unknown = [f for f in features.split(",") if features and f not in FEATURES]
+    if unknown or (features and not all(features.split(","))):
+        return f"'{text}': unknown features {unknown or [features]}; known: {', '.join(FEATURES)}"
+    return None
+
+
+def with_scenario_needs(needs: Mapping[str, str], scenario: Mapping[str, str]) -> dict[str, str]:
+    """A variant's checker planes with the scenario's own ``checker_needs`` over them."""
+    return {**needs, **scenario}
+
+
 def plane_skips(
     checkers: Sequence[str], planes: Mapping[str, Plane], needs: Mapping[str, str] = NEEDS_PLANE
 ) -> dict[str, str]:
