@@ -87,6 +87,20 @@ def runnable_topology(topology: TopologySpec) -> Runnable:
     return Runnable(topology.model_copy(update={"mongo": None}), mongo_not_run=reason)
 
 
+#: Fault kinds that set fail points, so mongod must run with test commands on.
+FAIL_POINT_FAULTS = frozenset({"stop-repl-producer"})
+
+
+def with_fail_points(topology: TopologySpec, fault_kinds: set[str]) -> TopologySpec:
+    """``topology`` with mongod started with ``--setParameter enableTestCommands=1`` when the
+    scenario's schedule sets fail points, whatever the file says (it is on by default)."""
+    mongo = topology.mongo
+    if mongo is None or not fault_kinds & FAIL_POINT_FAULTS or mongo.settings.enable_test_commands:
+        return topology
+    settings = mongo.settings.model_copy(update={"enable_test_commands": True})
+    return topology.model_copy(update={"mongo": mongo.model_copy(update={"settings": settings})})
+
+
 def mongo_plane_facts(dep: Deployment, note: str | None) -> dict[str, Any]:
     """The MongoDB plane as results.json reports it once it ran: the server (never FerretDB called
     MongoDB), what it lacks and what of the collections it refused, in the server's words."""

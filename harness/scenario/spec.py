@@ -227,13 +227,17 @@ class ScenarioSpec(Strict):
         self._check_target_paths()
         return self
 
+    def fault_kinds(self) -> set[str]:
+        """Every fault kind the schedule may apply."""
+        if self.schedule is None:
+            return set()
+        kinds = {s.fault for s in self.schedule.steps}
+        return kinds | ({e.fault for e in self.schedule.random.faults} if self.schedule.random else set())
+
     def metric_keys(self) -> MetricKeys:
         """What this scenario's metrics.json holds under its maps, for checking target paths."""
         wl = self.workload
-        kinds: set[str] = set()
-        if self.schedule is not None:
-            kinds = {s.fault for s in self.schedule.steps}
-            kinds |= {e.fault for e in self.schedule.random.faults} if self.schedule.random else set()
+        kinds = self.fault_kinds()
         rules = {
             # EventLatencies: the whale's events, and everyone else's as "others".
             "latency_ms": KeyRule(

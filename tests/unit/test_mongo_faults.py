@@ -536,3 +536,19 @@ def test_the_election_time_is_a_recovery_figure() -> None:
     ]
     (fig,) = recovery(pair_ops(recs))
     assert fig["election_ms"] == 812.5
+
+
+def test_a_schedule_with_fail_points_starts_mongod_with_test_commands() -> None:
+    from harness.scenario.planes import with_fail_points
+    from harness.topology.spec import load_topology
+
+    topology = load_topology("platform-rs")
+    off = topology.model_copy(
+        update={
+            "mongo": topology.mongo.model_copy(update={"settings": MongoSettings(enable_test_commands=False)})
+        }
+    )
+    assert off.mongo is not None and not off.mongo.settings.enable_test_commands
+    on = with_fail_points(off, {"kill", "stop-repl-producer"})
+    assert on.mongo is not None and on.mongo.settings.enable_test_commands
+    assert with_fail_points(off, {"stepdown"}) is off  # no fail point: the file's choice stands
