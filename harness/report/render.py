@@ -303,7 +303,9 @@ def render_index(reports_root: Path) -> Path:
         .get_template("index.html.j2")
         .render(
             runs=runs,
-            counts={v: sum(1 for r in runs if r["cls"] == v) for v in ("pass", "fail", "error")},
+            counts={
+                v: sum(1 for r in runs if r["verdict"] == v) for v in ("pass", "fail", "error", "not_run")
+            },
             generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
             version=__version__,
         )
