@@ -143,8 +143,8 @@ def election_facts(node: MongoNode, since: datetime) -> dict[str, Any]:
         "election_ms": after("lastElectionDate"),
         "majority_writable_ms": after("wMajorityWriteAvailabilityDate"),
     }
-    if "electionTerm" in metrics:
-        out["term"] = metrics["electionTerm"]
+    if "termAtElection" in metrics:
+        out["term"] = metrics["termAtElection"]
     if out["election_ms"] is None:
         out["election_note"] = "no election since the fault started (electionCandidateMetrics)"
     return out

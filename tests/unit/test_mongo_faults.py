@@ -178,7 +178,7 @@ def test_stepdown_sends_replsetstepdown_and_heal_reports_the_election(
     metrics = {
         "lastElectionReason": "stepUpRequestSkipDryRun",
         "lastElectionDate": since + timedelta(milliseconds=1500),
-        "electionTerm": 2,
+        "termAtElection": 2,
         "wMajorityWriteAvailabilityDate": since + timedelta(milliseconds=1750),
     }
     m2.receive("replSetGetStatus").ok(set="rs0", members=[], electionCandidateMetrics=metrics)
