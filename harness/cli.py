@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-import redis
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from harness import doctor
+from harness.cli_show import node_health, print_endpoints
 from harness.clients.mongo_stats import mongo_chunks, mongo_health
 from harness.errors import HarnessError
 from harness.records import RunResults
@@ -26,7 +26,6 @@ from harness.scenario.shrink import shrink as shrink_run
 from harness.scenario.spec import available_scenarios, load_scenario
 from harness.topology.lifecycle import reap, registered_runs, state_dir, teardown
 from harness.topology.local import deploy, run_id_now
-from harness.topology.redis import no_retry
 from harness.topology.spec import available_topologies, load_topology
 
 # Logs piped to a file (CI) get a wide console instead of rich's 80-column default.
@@ -79,7 +78,8 @@ def scenario(
 ) -> None:
     """Run scenario NAME (a file in scenarios/, or a path to one) and write its report.
 
-    Exits 0 when the verdict is pass, 1 when fail, 2 on an error, 130 on Ctrl-C.
+    Exits 0 when the verdict is pass, 1 when fail, 2 on an error, 3 when nothing it checks could be
+    judged here (verdict not_run: e.g. no mongod for a replica-set scenario), 130 on Ctrl-C.
     """
     spec = load_scenario(name)
     if cpu_limit is not None:
@@ -117,7 +117,7 @@ def scenario(
             console.print("[red]interrupted[/red]: torn down; partial report written")
             sys.exit(130)
     _summary(run_dir, results)
-    sys.exit({"pass": 0, "fail": 1}.get(str(results.verdict), 2))
+    sys.exit(EXIT_CODES.get(str(results.verdict), 2))
 
 
 @cli.command()
@@ -127,7 +127,8 @@ def check(run_dir: Path) -> None:
 
     Runs the checkers over history.jsonl again (the checker list and parameters saved with the run)
     and the targets over metrics.json, then rewrites results.json, junit.xml and index.html.
-    Exits 0 when the verdict is pass, 1 when fail, 2 on an error (a missing or bad file is named).
+    Exits 0 when the verdict is pass, 1 when fail, 2 on an error (a missing or bad file is named), 3
+    when nothing it checks could be judged (not_run).
     """
     with console.status(f"checking {run_dir}"):
         results = recheck_record(run_dir)
@@ -138,7 +139,7 @@ def check(run_dir: Path) -> None:
     for note in results.check_notes:
         console.print(f"note: {note}")
     _summary(run_dir, results)
-    sys.exit({"pass": 0, "fail": 1}.get(str(results.verdict), 2))
+    sys.exit(EXIT_CODES.get(str(results.verdict), 2))
 
 
 @cli.command()
@@ -161,17 +162,26 @@ def _fmt(v: Any) -> str:
     return "—" if v is None else str(v)
 
 
+#: Exit code by verdict (anything else, an error, is 2).
+EXIT_CODES = {"pass": 0, "fail": 1, "not_run": 3}
+
+
 def _summary(run_dir: Path, results: RunResults) -> None:
-    colour = {"pass": "green", "fail": "red"}.get(str(results.verdict), "bold red")
+    colour = {"pass": "green", "fail": "red", "not_run": "yellow"}.get(str(results.verdict), "bold red")
     table = Table(title="targets", show_lines=False)
     for col in ("target", "value", "needs", "status"):
         table.add_column(col)
     for t in results.targets:
-        status = f"{t.status}" + (" (measured through a stand-in)" if t.status == "not_run" else "")
+        status = f"{t.status}" + (
+            f" ({t.reason or 'measured through a stand-in'})" if t.status == "not_run" else ""
+        )
         table.add_row(t.name, _fmt(t.value), f"{t.op} {_fmt(t.threshold)}", status)
     console.print(table)
     for inv in results.invariants:
         console.print(f"  {inv.variant:<8} {inv.name:<34} {inv.status:<8} {inv.summary}")
+    skipped = [f for f in results.faults if f.status == "not_run"]
+    for f in skipped:
+        console.print(f"  fault    {f.variant or '':<8} {f.fault:<20} not run: {f.reason}")
     for plane, info in results.planes.items():
         console.print(
             f"  plane {plane}: {info.status}"
@@ -214,65 +224,7 @@ def up(topology: str, hosts: str, timeout: float | None, cpu_limit: float | None
             f"[green]{spec.name} healthy in {dep.up_seconds:.1f}s[/green] (run {run_id}, "
             f"{endpoints['hosts']} hosts)"
         )
-    _print_endpoints(endpoints)
-
-
-def _print_endpoints(endpoints: dict[str, Any], health: dict[str, str] | None = None) -> None:
-    table = Table()
-    for col in (
-        "node",
-        "role",
-        "proxy (clients use this)",
-        "direct",
-        "netns",
-        *(["health"] if health else []),
-    ):
-        table.add_column(col)
-    for n in endpoints["nodes"]:
-        row = [n["name"], n["role"], n["proxy"], n["address"], n["netns"] or "-"]
-        table.add_row(*row, *([health.get(n["name"], "?")] if health else []))
-    mongo = endpoints.get("mongo")
-    for n in _mongo_nodes(mongo):
-        row = [n["name"], _mongo_role(n, mongo or {}), n["proxy"], n["address"], n["netns"] or "-"]
-        table.add_row(*row, *([health.get(n["name"], "?")] if health else []))
-    stdout.print(table)
-    if mongo:
-        stdout.print(f"MongoDB ({mongo['mode']}, database {mongo['database']}): {mongo['uri']}")
-        server = mongo.get("server") or {}
-        if server.get("description"):
-            stdout.print(f"  server: {server['description']}")
-        for item in mongo.get("left_out") or []:
-            stdout.print(f"  left out: {item}")
-        for rs in mongo["replsets"] if mongo["mode"] == "sharded" else []:
-            stdout.print(f"  {rs['kind']} {rs['name']}: {rs['uri']}")
-    stdout.print(f"toxiproxy API: {endpoints['toxiproxy_api']}")
-    cap = endpoints.get("capacity") or {}
-    if cap.get("cpu_limit") is not None:
-        applied = "applied" if cap.get("applied") else f"NOT applied: {cap.get('reason')}"
-        stdout.print(f"node CPU limit: {cap['cpu_limit']:g} core ({applied})")
-
-
-def _mongo_nodes(mongo: dict[str, Any] | None) -> list[dict[str, Any]]:
-    if not mongo:
-        return []
-    alone = [mongo["standalone"]] if mongo.get("standalone") else []
-    return [m for rs in mongo["replsets"] for m in rs["members"]] + list(mongo["mongos"]) + alone
-
-
-def _mongo_role(n: dict[str, Any], mongo: dict[str, Any]) -> str:
-    if n["kind"] == "mongos":
-        return "mongos"
-    if n["kind"] == "standalone":  # the server it is: never FerretDB called mongod
-        server = mongo.get("server") or {}
-        return f"standalone ({server.get('server', '?')} {server.get('version', '')})".replace(" )", ")")
-    extra = [f"priority {n['priority']:g}"]
-    if n.get("arbiter"):
-        extra = ["arbiter"]
-    if n.get("hidden"):
-        extra.append("hidden")
-    if n.get("secondary_delay_secs"):
-        extra.append(f"delay {n['secondary_delay_secs']}s")
-    return f"{n['replset']} ({', '.join(extra)})"
+    print_endpoints(endpoints)
 
 
 @cli.command()
@@ -288,7 +240,7 @@ def status(as_json: bool) -> None:
         if not endpoints:
             console.print(f"run {res.run_id}: starting (no endpoints yet)")
             continue
-        health = {n["name"]: _node_health(n["address"]) for n in endpoints["nodes"]}
+        health = {n["name"]: node_health(n["address"]) for n in endpoints["nodes"]}
         chunks: dict[str, dict[str, int]] = {}
         if endpoints.get("mongo"):
             health.update(mongo_health(endpoints["mongo"]))
@@ -301,31 +253,10 @@ def status(as_json: bool) -> None:
         console.print(
             f"[bold]{res.topology}[/bold] run {res.run_id} ({'up' if res.detached else 'in a scenario'})"
         )
-        _print_endpoints(endpoints, health)
+        print_endpoints(endpoints, health)
         for ns, per_shard in chunks.items():
             shown = ", ".join(f"{shard} {n}" for shard, n in sorted(per_shard.items())) or "no chunks"
             stdout.print(f"chunks of {ns}: {shown}")
-
-
-def _node_health(address: str) -> str:
-    host, port = address.rsplit(":", 1)
-    try:
-        client = redis.Redis(
-            host=host, port=int(port), socket_timeout=1, decode_responses=True, retry=no_retry()
-        )
-        repl = client.info("replication")
-        role = str(repl["role"])
-        text = role
-        if role == "slave":
-            text = f"replica, link {repl.get('master_link_status')}"
-        if client.info("cluster").get("cluster_enabled"):
-            state = dict(
-                ln.split(":", 1) for ln in client.execute_command("CLUSTER", "INFO").split() if ":" in ln
-            )
-            text += f", cluster_state {state.get('cluster_state')}"
-        return text
-    except (redis.RedisError, OSError) as exc:
-        return f"unreachable ({type(exc).__name__})"
 
 
 @cli.command()
@@ -371,9 +302,8 @@ def list_() -> None:
             topologies.add_row(name, load_topology(name).description)
         except HarnessError as exc:
             topologies.add_row(name, f"[red]cannot load: {exc}[/red]")
-    out = Console(width=None if sys.stdout.isatty() else 140)  # stdout: a listing is the output
-    out.print(scenarios)
-    out.print(topologies)
+    stdout.print(scenarios)  # a listing is the output: stdout
+    stdout.print(topologies)
 
 
 @cli.command(name="doctor")

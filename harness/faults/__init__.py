@@ -10,13 +10,14 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from harness.faults import network, process, redis_admin, toxics, workload
+from harness.faults import mongo_admin, network, process, redis_admin, toxics, workload
 from harness.faults.base import FAULTS, Fault, FaultParamError
 
 __all__ = [
     "fault_kinds",
     "fault_params",
     "make_fault",
+    "mongo_admin",
     "network",
     "process",
     "redis_admin",

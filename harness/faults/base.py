@@ -32,6 +32,7 @@ class Capability(StrEnum):
     PAUSE = "pause"  # SIGSTOP / SIGCONT
     RESTART = "restart"  # graceful stop and start
     REDIS_ADMIN = "redis-admin"  # admin commands on Redis nodes (CLUSTER FAILOVER, CONFIG SET)
+    MONGO_ADMIN = "mongo-admin"  # admin commands on MongoDB nodes (replSetStepDown, fail points)
     WORKLOAD = "workload"  # the workload can be steered (hot-tenant surge)
 
 
@@ -87,6 +88,13 @@ class Fault(ABC):
     @abstractmethod
     def heal(self, ctx: FaultContext) -> dict[str, Any]:
         """Ends the fault; safe to call when ``apply`` failed halfway or was never called."""
+
+    def unsupported(self, dep: Deployment | None) -> str | None:
+        """Why this fault cannot be done on this deployment's servers, whatever the backend offers
+        (e.g. ``stepdown not supported by ferretdb 1.24.2: no replication``), or None. Asked by the
+        nemesis before ``apply``: a fault the substrate cannot do is recorded as not run, with
+        this reason, never attempted and never faked."""
+        return None
 
     def describe(self) -> str:
         return self.kind

@@ -27,6 +27,7 @@ from typing import Any
 from harness.clock import RunClock
 from harness.faults.base import FAULTS, Capability, Fault, FaultContext, missing_capabilities
 from harness.faults.schedule import PlannedFault
+from harness.faults.selectors import Selector, unavailable
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
 
@@ -178,6 +179,10 @@ class Nemesis:
             self._skip(rec, f"this backend cannot {', '.join(missing)}")
             return
         ctx = self.make_ctx()
+        why = not_supported(fault, ctx.dep)
+        if why is not None:
+            self._skip(rec, why)
+            return
         sched = self._at(p.at_s)
         op = self.recorder.invoke(PROCESS, "fault-start", **self._fields(rec, sched))
         try:
@@ -222,6 +227,18 @@ class Nemesis:
         if a.end_ns is not None and done >= a.end_ns:  # else it was healed early, at stop
             rec.heal_delay_ms = round((done - a.end_ns) / 1e6, 3)
         self.log(f"fault {rec.planned.fault} healed")
+
+
+def not_supported(fault: Fault, dep: Any) -> str | None:
+    """Why ``fault`` cannot be done on ``dep``'s servers (its own check, then its target: a
+    replica-set selector on a topology without that set), or None."""
+    why = fault.unsupported(dep)
+    target = getattr(fault, "target", None)
+    if why is None and isinstance(target, Selector):
+        why = unavailable(target, dep)
+        if why is not None:
+            why = f"{fault.kind}: {why}"
+    return why
 
 
 def build_fault(kind: str, target: str | None, params: dict[str, Any]) -> Fault:

@@ -10,7 +10,9 @@ Syntax (``parse_selector``):
   role they report now;
 - ``replicas-of:<selector>``: the Redis replicas whose master is one of the nodes the inner
   selector names (e.g. ``replicas-of:master-of-slot:0``);
-- ``primary:<replset>``, ``random-secondary:<replset>``: MongoDB members by the state they report.
+- ``primary:<replset>``, ``random-secondary:<replset>``, ``secondaries:<replset>``: MongoDB members
+  by the state they report (a topology whose MongoDB plane has no such replica set, e.g. FerretDB
+  standing in for it, makes the fault not run: :func:`unavailable`).
 
 Roles are asked of the nodes themselves over the admin path (direct, bypassing proxies), never
 taken from the topology file. Random choices use ``ctx.rng`` only, over candidates in name order,
@@ -42,7 +44,9 @@ NAME = re.compile(r"^[a-z][a-z0-9]{0,15}$")
 #: Selectors without an argument.
 PLAIN = ("all", "all-masters", "all-replicas", "random-master", "random-replica")
 #: Selectors with ``:<argument>``.
-WITH_ARG = ("master-of-slot", "replicas-of", "primary", "random-secondary")
+WITH_ARG = ("master-of-slot", "replicas-of", "primary", "random-secondary", "secondaries")
+#: Selectors that name members of a MongoDB replica set (their argument).
+REPLSET_SELECTORS = ("primary", "random-secondary", "secondaries")
 
 SELECTOR_HELP = {
     "<node>": "one node by name, e.g. r1",
@@ -55,6 +59,7 @@ SELECTOR_HELP = {
     "replicas-of:<selector>": "the Redis replicas of the nodes the inner selector names",
     "primary:<replset>": "the MongoDB member of <replset> that is primary now",
     "random-secondary:<replset>": "one MongoDB secondary of <replset>, chosen with the seeded rng",
+    "secondaries:<replset>": "every MongoDB member of <replset> that reports itself secondary now",
 }
 
 
@@ -252,6 +257,28 @@ def mongo_secondaries(dep: Deployment, replset: str) -> list[str]:
     return sorted(n.name for n in members if n.running() and not _asleep(n) and _hello(n).get("secondary"))
 
 
+def unavailable(sel: Selector, dep: Deployment | None) -> str | None:
+    """Why ``sel`` can name nothing on this deployment whatever happens during the run (so a fault
+    aimed by it is recorded as not run, not failed), or None. Today: a replica-set selector on a
+    topology without that replica set, e.g. the standalone FerretDB server that stands in for a
+    replica set where no mongod exists."""
+    if dep is None or sel.kind not in REPLSET_SELECTORS:
+        return None if sel.inner is None else unavailable(sel.inner, dep)
+    plane = dep.mongo
+    if plane is None:
+        return f"'{sel.text}' names a MongoDB replica set; this topology has no MongoDB plane"
+    if any(rs.name == sel.arg for rs in plane.replsets):
+        return None
+    features = plane.features
+    if features is not None and not features.has("replication"):
+        return (
+            f"'{sel.text}' names replica set {sel.arg}, but the MongoDB plane runs on {features.name}: "
+            f"no replication ({features.lacks['replication']})"
+        )
+    known = ", ".join(sorted(rs.name for rs in plane.replsets)) or "none"
+    return f"'{sel.text}': no replica set named {sel.arg} (replica sets: {known})"
+
+
 # -- resolution --------------------------------------------------------------------------------
 
 
@@ -296,4 +323,6 @@ def _resolve(sel: Selector, ctx: FaultContext) -> list[str]:
         return [mongo_primary(dep, sel.arg)]
     if sel.kind == "random-secondary":
         return _pick(ctx, mongo_secondaries(dep, sel.arg), sel.text)
+    if sel.kind == "secondaries":
+        return mongo_secondaries(dep, sel.arg)
     raise SelectorError(f"unknown selector kind {sel.kind}")  # parse_selector admits no other

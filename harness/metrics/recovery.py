@@ -12,6 +12,8 @@ are the ops whose ``f`` is in ``write_fs``. Per fault:
   invoked between the start and ``grace_s`` after the heal: when errors stopped, i.e. the recovery
   time a user feels (for a master kill: failure detection + promotion + clients finding the new
   master);
+- ``election_ms``: for a fault whose heal reports an election (``stepdown``: the new primary's own
+  ``lastElectionDate`` against the fault's start), the time the replica set had no primary;
 - ``ok`` / ``fail`` / ``info`` counts of writes invoked while the fault was in place;
 - ``before`` / ``during`` / ``after``: acknowledged writes per second and p99 latency (from the
   scheduled time when the op has one, so coordinated omission is corrected) over equal windows
@@ -40,6 +42,7 @@ class _Window:
     apply_delay_ms: float | None = None
     heal_delay_ms: float | None = None
     applied: Any = None
+    election_ms: float | None = None
 
 
 @dataclass
@@ -74,6 +77,9 @@ class RecoveryFold:
             w.applied = op.completion.get("value") if op.completion else None
         else:
             w.heal_ns, w.heal_delay_ms = op.complete_ns, delay
+            healed = op.completion.get("value") if op.completion else None
+            if isinstance(healed, dict) and isinstance(healed.get("election_ms"), int | float):
+                w.election_ms = float(healed["election_ms"])
 
     def finish(self) -> list[dict[str, Any]]:
         by_variant: dict[str, list[tuple[str, int, int, int, int]]] = {}
@@ -97,6 +103,7 @@ class RecoveryFold:
             "heal_delay_ms": w.heal_delay_ms,
             "start_ms": _ms(w.start_ns),
             "heal_ms": _ms(w.heal_ns),
+            "election_ms": w.election_ms,
         }
         if w.start_ns is None:
             out["status"] = "not applied"

@@ -206,6 +206,7 @@ class RecoveryFigures(Record):
     first_ok_after_start_ms: Number | None = None
     first_ok_after_heal_ms: Number | None = None
     errors_until_ms: Number | None = None
+    election_ms: Number | None = None  # a stepdown's: the set had no primary this long
     during_counts: DuringCounts | None = None
     before: RateWindow | None = None
     during: RateWindow | None = None
@@ -217,6 +218,7 @@ class FaultFigures(Record):
 
     errors_until_ms: Number | None = None
     first_ok_after_heal_ms: Number | None = None
+    election_ms: Number | None = None
     apply_delay_ms: Number | None = None
     heal_delay_ms: Number | None = None
 

@@ -142,7 +142,13 @@ def _invariant(inv: Invariant) -> Json:
             else ""
         )
         + (
-            " (expected invalid: anomaly not reproduced)" if expected and not reproduced and not other else ""
+            (
+                " (expected invalid where it runs)"
+                if inv.status == "not_run"
+                else " (expected invalid: anomaly not reproduced)"
+            )
+            if expected and not reproduced and not other
+            else ""
         ),
         "cls": "warn" if reproduced else status_class(inv.status),
         "violations": fmt_num(inv.violations),
@@ -178,7 +184,7 @@ def build_context(results: RunResults, metrics: RunMetrics, notes: list[str]) ->
     return {
         "title": text(results.title or results.scenario or "Untitled run"),
         "description": results.description,
-        "verdict": text(verdict).upper() if verdict else DASH,
+        "verdict": text(verdict).upper().replace("_", " ") if verdict else DASH,
         "verdict_cls": verdict if verdict in ("pass", "fail", "error") else "unknown",
         "verdict_reason": text(results.verdict_reason),
         "error": results.error,
@@ -297,7 +303,9 @@ def render_index(reports_root: Path) -> Path:
         .get_template("index.html.j2")
         .render(
             runs=runs,
-            counts={v: sum(1 for r in runs if r["cls"] == v) for v in ("pass", "fail", "error")},
+            counts={
+                v: sum(1 for r in runs if r["verdict"] == v) for v in ("pass", "fail", "error", "not_run")
+            },
             generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
             version=__version__,
         )

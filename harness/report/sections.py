@@ -97,7 +97,7 @@ def faults_table(faults: list[FaultRecord], mv: Variants) -> Json:
     figures = {(str(name), fig.index): fig for name, v in mv.items() for fig in v.recovery}
     cols = [
         "variant", "at s", "fault", "target", "status", "applied to", "late by ms", "healed late by ms",
-        "writes ok / fail / info during", "errors until ms", "first ok after heal ms",
+        "writes ok / fail / info during", "errors until ms", "first ok after heal ms", "election ms",
         "ok/s before → during → after", "p99 ms before → during → after",
     ]  # fmt: skip
     return {"columns": cols, "rows": [_fault_row(f, figures.get((str(f.variant), f.index))) for f in faults]}
@@ -120,6 +120,7 @@ def _fault_row(f: FaultRecord, fig: RecoveryFigures | None) -> list[str]:
         " / ".join(fmt_num(getattr(counts, k)) for k in ("ok", "fail", "info")) if counts else "-",
         fmt_num(fig.errors_until_ms if fig else None),
         fmt_num(fig.first_ok_after_heal_ms if fig else None),
+        fmt_num(fig.election_ms if fig else None),
         " → ".join(fmt_num(p.ok_per_s if p else None) for p in parts) if fig else "-",
         " → ".join(fmt_num(p.p99_ms if p else None) for p in parts) if fig else "-",
     ]

@@ -32,8 +32,8 @@ from harness.records import (
     load_record,
     write_record,
 )
-from harness.scenario.planes import NEEDS_PLANE, plane_skips, variant_planes
-from harness.scenario.spec import ScenarioSpec, TargetSpec, load_scenario
+from harness.scenario.planes import NEEDS_PLANE, plane_skips, variant_planes, with_scenario_needs
+from harness.scenario.spec import ScenarioSpec, TargetSpec, VariantSpec, load_scenario
 from harness.scenario.targets import evaluate
 
 HISTORY = "history.jsonl"
@@ -48,8 +48,13 @@ def checking_config(spec: ScenarioSpec) -> Checking:
         checker_params={k: dict(v) for k, v in spec.checker_params.items()},
         targets=[t.model_dump() for t in spec.targets],
         expect_invalid={v.name: list(v.expect_invalid) for v in spec.variants if v.expect_invalid},
-        needs_plane={v.name: variant_planes(v) for v in spec.variants if variant_planes(v) != NEEDS_PLANE},
+        needs_plane={v.name: needs for v in spec.variants if (needs := _needs(spec, v)) != NEEDS_PLANE},
     )
+
+
+def _needs(spec: ScenarioSpec, variant: VariantSpec) -> dict[str, str]:
+    """The planes a variant's checkers need: its data paths', then the scenario's own ``checker_needs``."""
+    return with_scenario_needs(variant_planes(variant), spec.checker_needs)
 
 
 def mark_expected(invariants: Sequence[Invariant], expect_invalid: Mapping[str, Sequence[str]]) -> None:
@@ -128,6 +133,8 @@ def overall_verdict(results: RunResults) -> tuple[str, str]:
     targets = [t for t in results.targets if t.status != "not_run"]
     bad_tgt = [t for t in targets if t.status != "pass"]
     reproduced = sum(1 for i in judged if i.expected == "invalid" and good(i))
+    if not judged and not targets and (not_run or results.targets):
+        return "not_run", _nothing_judged(results)
     if not bad_inv and not bad_tgt:
         n_valid = len(judged) - reproduced
         parts = [f"all {len(targets)} targets met"] if targets or not results.targets else []
@@ -147,6 +154,23 @@ def overall_verdict(results: RunResults) -> tuple[str, str]:
         return "pass", reason
     parts = [f"{t.name}: {t.status}" for t in bad_tgt] + [f"{i.variant}/{i.name}: {_why(i)}" for i in bad_inv]
     return "fail", "; ".join(parts)
+
+
+def _nothing_judged(results: RunResults) -> str:
+    """The reason of a run in which every check and target was not run here: a pass would prove
+    nothing, so the verdict is ``not_run``, naming the first reason of each kind."""
+    reasons = list(dict.fromkeys(str(i.summary) for i in results.invariants if i.summary))
+    reasons += list(dict.fromkeys(str(t.reason) for t in results.targets if t.reason))
+    n_checks, n_targets = len(results.invariants), len(results.targets)
+    what = " and ".join(
+        part
+        for part in (
+            f"{n_checks} check{'s' if n_checks != 1 else ''}" if n_checks else "",
+            f"{n_targets} target{'s' if n_targets != 1 else ''}" if n_targets else "",
+        )
+        if part
+    )
+    return f"nothing judged here: {what} not run" + (f" ({'; '.join(reasons[:2])})" if reasons else "")
 
 
 def _why(i: Invariant) -> str:

@@ -40,7 +40,7 @@ from harness.scenario.judge import (
     mark_expected,
 )
 from harness.scenario.kinds import kind_of
-from harness.scenario.planes import plane_skips
+from harness.scenario.planes import plane_skips, with_scenario_needs
 from harness.scenario.play import VariantRun
 from harness.scenario.spec import ScenarioSpec
 
@@ -190,7 +190,11 @@ def _judge_variant(
         spec.checker_params,
         source=f"scenario {spec.name}",
         sinks=[latencies.observe, throughput.observe, recovery.observe, by_op.observe],
-        skip=plane_skips(spec.checkers, results.planes, kind.checker_planes(vr.spec)),
+        skip=plane_skips(
+            spec.checkers,
+            results.planes,
+            with_scenario_needs(kind.checker_planes(vr.spec), spec.checker_needs),
+        ),
         notes=notes,
     )
     if notes != results.check_notes:  # damage the loader tolerated (a torn tail): the report says so

@@ -87,6 +87,20 @@ def runnable_topology(topology: TopologySpec) -> Runnable:
     return Runnable(topology.model_copy(update={"mongo": None}), mongo_not_run=reason)
 
 
+#: Fault kinds that set fail points, so mongod must run with test commands on.
+FAIL_POINT_FAULTS = frozenset({"stop-repl-producer"})
+
+
+def with_fail_points(topology: TopologySpec, fault_kinds: set[str]) -> TopologySpec:
+    """``topology`` with mongod started with ``--setParameter enableTestCommands=1`` when the
+    scenario's schedule sets fail points, whatever the file says (it is on by default)."""
+    mongo = topology.mongo
+    if mongo is None or not fault_kinds & FAIL_POINT_FAULTS or mongo.settings.enable_test_commands:
+        return topology
+    settings = mongo.settings.model_copy(update={"enable_test_commands": True})
+    return topology.model_copy(update={"mongo": mongo.model_copy(update={"settings": settings})})
+
+
 def mongo_plane_facts(dep: Deployment, note: str | None) -> dict[str, Any]:
     """The MongoDB plane as results.json reports it once it ran: the server (never FerretDB called
     MongoDB), what it lacks and what of the collections it refused, in the server's words."""
@@ -160,6 +174,23 @@ def requirement(plane: str, features: Sequence[str] = ()) -> str:
     """``mongodb`` or ``mongodb:replication,causal_consistency``: a plane that must have run, on a
     server with these features (:data:`harness.topology.mongo_features.FEATURES`)."""
     return f"{plane}:{','.join(features)}" if features else plane
+
+
+def requirement_problem(text: str) -> str | None:
+    """What is wrong with a scenario's ``checker_needs`` value (``mongodb`` or
+    ``mongodb:<feature>,...`` with features of :data:`FEATURES`), or None."""
+    plane, _, features = text.partition(":")
+    if plane != "mongodb":
+        return f"'{text}': the plane must be mongodb"
+    unknown = [f for f in features.split(",") if features and f not in FEATURES]
+    if unknown or (features and not all(features.split(","))):
+        return f"'{text}': unknown features {unknown or [features]}; known: {', '.join(FEATURES)}"
+    return None
+
+
+def with_scenario_needs(needs: Mapping[str, str], scenario: Mapping[str, str]) -> dict[str, str]:
+    """A variant's checker planes with the scenario's own ``checker_needs`` over them."""
+    return {**needs, **scenario}
 
 
 def plane_skips(

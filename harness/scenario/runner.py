@@ -41,7 +41,13 @@ from harness.scenario.judge import (
     overall_verdict,
 )
 from harness.scenario.measure import judge_run
-from harness.scenario.planes import Runnable, mongo_plane_facts, plane_reason, runnable_topology
+from harness.scenario.planes import (
+    Runnable,
+    mongo_plane_facts,
+    plane_reason,
+    runnable_topology,
+    with_fail_points,
+)
 from harness.scenario.play import VariantRun, apply_settings, play_variant, prepare
 from harness.scenario.spec import ScenarioSpec
 from harness.topology.deployment import Deployment
@@ -87,7 +93,7 @@ class RunPlan:
             seed=spec.seed if opts.seed is None else opts.seed,
             duration_s=opts.duration_s or spec.workload.duration_s,
             profile=spec.workload.rate_profile(opts.rate),
-            runnable=runnable_topology(load_topology(spec.topology)),
+            runnable=runnable_topology(with_fail_points(load_topology(spec.topology), spec.fault_kinds())),
             run_id=run_id,
             run_dir=opts.reports_dir / spec.name / run_id,
         )

@@ -20,7 +20,7 @@ from harness.errors import HarnessError, SpecError
 from harness.faults.nemesis import build_fault  # the package __init__ registers every fault kind
 from harness.faults.schedule import ScheduleSpec
 from harness.records import KeyRule, MetricKeys, metric_path_problem
-from harness.scenario.planes import MONGO_RYW_MODES
+from harness.scenario.planes import MONGO_RYW_MODES, requirement_problem
 from harness.scenario.spec_workload import Strict, WorkloadSpec
 from harness.specload import load_yaml_model, names_in, resolve_spec
 from harness.topology.spec import load_topology
@@ -172,6 +172,11 @@ class ScenarioSpec(Strict):
         default_factory=dict, description="keyword parameters per checker name"
     )
     targets: list[TargetSpec] = Field(default_factory=list)
+    checker_needs: dict[str, str] = Field(
+        default_factory=dict,
+        description="checker -> the plane and server features its evidence needs in this scenario "
+        "(mongodb:replication: judged where the MongoDB plane ran with replication, not_run elsewhere)",
+    )
     planes: dict[Literal["mongodb"], str] = Field(
         default_factory=dict, description="planes this scenario does not run, with the reason"
     )
@@ -213,18 +218,26 @@ class ScenarioSpec(Strict):
                 raise ValueError(f"variants.{i}.expect_invalid: {problem}")
         if len(set(names)) != len(names):
             raise ValueError(f"variant names must be unique: {names}")
+        for checker, need in self.checker_needs.items():
+            problem = None if checker in self.checkers else f"'{checker}' is not in checkers"
+            if problem := problem or requirement_problem(need):
+                raise ValueError(f"checker_needs.{checker}: {problem}")
         if self.schedule is not None:
             _check_faults(self.schedule)
         self._check_target_paths()
         return self
 
+    def fault_kinds(self) -> set[str]:
+        """Every fault kind the schedule may apply."""
+        if self.schedule is None:
+            return set()
+        kinds = {s.fault for s in self.schedule.steps}
+        return kinds | ({e.fault for e in self.schedule.random.faults} if self.schedule.random else set())
+
     def metric_keys(self) -> MetricKeys:
         """What this scenario's metrics.json holds under its maps, for checking target paths."""
         wl = self.workload
-        kinds: set[str] = set()
-        if self.schedule is not None:
-            kinds = {s.fault for s in self.schedule.steps}
-            kinds |= {e.fault for e in self.schedule.random.faults} if self.schedule.random else set()
+        kinds = self.fault_kinds()
         rules = {
             # EventLatencies: the whale's events, and everyone else's as "others".
             "latency_ms": KeyRule(

@@ -146,12 +146,14 @@ class LocalDeployment:
 
     def capabilities(self) -> frozenset[str]:
         """What this backend can do to its nodes (values of ``harness.faults.base.Capability``):
-        partitions need per-node hosts; the rest the local backend always offers."""
+        partitions need per-node hosts, admin commands nodes of their plane."""
         caps = {"toxics", "kill", "pause", "restart"}
         if self.network.partitions_supported:
             caps.add("partition")
         if self.redis:
             caps.add("redis-admin")
+        if self.mongo is not None:
+            caps.add("mongo-admin")  # what the server supports is each fault's own check
         return frozenset(caps)
 
     # -- partitions ---------------------------------------------------------------------------

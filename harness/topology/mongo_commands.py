@@ -4,8 +4,8 @@ Kept apart from process management so that every command can be asserted, field 
 ``mockupdb`` (tests/unit/test_mongo_contract.py), and so later fault code reuses the primitives
 (step down, freeze, fail points). Field names follow the server manual's command pages:
 replSetInitiate, replSetGetStatus, addShard, enableSharding, addShardToZone, updateZoneKeyRange,
-create, createIndexes, shardCollection, drop, replSetStepDown, replSetFreeze, configureFailPoint,
-waitForFailPoint.
+create, createIndexes, shardCollection, drop, replSetStepDown, replSetFreeze, replSetGetConfig,
+replSetReconfig, configureFailPoint, waitForFailPoint.
 """
 
 from __future__ import annotations
@@ -313,6 +313,17 @@ def unfreeze(client: Client) -> None:
     except OperationFailure as exc:
         if exc.code != 95:  # NotSecondary
             raise
+
+
+def replset_config_now(client: Client) -> dict[str, Any]:
+    """``replSetGetConfig``: the set's current config document (its ``config`` field)."""
+    return dict(client.admin.command("replSetGetConfig")["config"])
+
+
+def reconfig(client: Client, config: Mapping[str, Any]) -> None:
+    """``replSetReconfig`` on the primary with ``config``, whose ``version`` the caller has raised
+    by one from the config it read (the server refuses any other version)."""
+    client.admin.command(SON([("replSetReconfig", dict(config))]))
 
 
 def fail_point(

@@ -49,6 +49,10 @@ ALL_KINDS = {
     "cluster-failover",
     "config-set",
     "hot-tenant",
+    "stepdown",
+    "freeze",
+    "secondary-delay",
+    "stop-repl-producer",
 }
 
 # -- fakes ---------------------------------------------------------------------------------------
@@ -252,6 +256,10 @@ def test_good_params_build_every_kind() -> None:
         make_fault("cluster-failover", {"mode": "takeover"}),
         make_fault("config-set", {"settings": {"appendonly": True, "appendfsync": "always"}}),
         make_fault("hot-tenant", {"tenant": "t7", "share": 0.4}),
+        make_fault("stepdown", {"seconds": 30, "secondary_catch_up_s": 5}, "primary:rs0"),
+        make_fault("freeze", {"seconds": 20}, "random-secondary:rs0"),
+        make_fault("secondary-delay", {"delay_s": 30}, "m2"),
+        make_fault("stop-repl-producer", {"wait_ms": 5000}, "secondaries:rs0"),
     ]
     assert {f.kind for f in built} == ALL_KINDS
 

@@ -23,6 +23,7 @@ ROOT = Path(harness.__file__).resolve().parent
 #: Units of one layer import none of each other.
 LAYERS: list[tuple[str, ...]] = [
     ("cli",),
+    ("cli_show",),  # what the up/status commands print (endpoints, node health)
     ("scenario", "bench"),  # the run layer: a scenario's run and re-check; the benchmarks (bench*.py)
     ("report",),  # renders a run directory; the runner renders through it, never the other way
     ("workload", "faults"),

@@ -16,17 +16,20 @@ def test_faults_summary_is_the_worst_figure_overall_and_per_fault_kind() -> None
     assert worst == {
         "errors_until_ms": 30.0,
         "first_ok_after_heal_ms": None,
+        "election_ms": None,
         "apply_delay_ms": 5,
         "heal_delay_ms": None,
         "kill": {
             "errors_until_ms": 10.0,
             "first_ok_after_heal_ms": None,
+            "election_ms": None,
             "apply_delay_ms": 5,
             "heal_delay_ms": None,
         },
         "link_down": {
             "errors_until_ms": 30.0,
             "first_ok_after_heal_ms": None,
+            "election_ms": None,
             "apply_delay_ms": 1,
             "heal_delay_ms": None,
         },

@@ -71,6 +71,12 @@ def test_checks_of_a_plane_that_did_not_run_are_reported_not_run(tmp_path: Path)
     assert verdicts[1].name == "counters-reconcile" and verdicts[1].status != "not_run"
     # not_run is neither a pass nor a failure of the invariant, and the reason says it was not run
     results = RunResults(invariants=[verdicts[0]], targets=[])
+    # nothing judged at all is not a pass that proves nothing: not_run, with why
+    assert overall_verdict(results) == (
+        "not_run",
+        f"nothing judged here: 1 check not run ({verdicts[0].summary})",
+    )
+    results.invariants.append(Invariant(variant="v", name="y", status="valid"))
     verdict, reason = overall_verdict(results)
     assert verdict == "pass" and "1 check not run" in reason
     results.invariants.append(Invariant(variant="v", name="x", status="invalid"))
