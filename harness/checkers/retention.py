@@ -120,6 +120,9 @@ class Retention:
         # Redis key -> (invoke_ns, latest possible deadline, op id) of its TTL writes that did not fail
         self._ttl_writes: dict[str, list[tuple[int, float, int]]] = {}
         self._key_reads: dict[str, list[_Seen]] = {}  # Redis key -> reads that found it
+        #: Redis key -> (completed at ns, started at wall ms) of each read that did not find it: the
+        #: evidence that retention held, once the key's TTL had surely run out
+        self._key_absent: dict[str, list[tuple[int, float]]] = {}
         self._examples = Examples()
         self._judged = {"docs": 0, "keys": 0}
         self._ops: dict[str, int] = {}
@@ -250,6 +253,25 @@ class Retention:
                 },
             )
 
+    def _judge_absent_keys(self, key: str, absent: list[tuple[int, float]]) -> None:
+        """A read that did not find ``key`` after the latest deadline its TTL writes invoked before
+        the read completed could have set is a judged observation that retention held (the same
+        bound a read finding it is a violation past). Earlier, the key may simply not be due yet,
+        and removal before the TTL is not judged here."""
+        writes = sorted(self._ttl_writes.get(key, []))
+        if not writes:
+            return
+        times = [w[0] for w in writes]
+        tops: list[float] = []
+        top = -math.inf
+        for _, deadline, _ in writes:
+            top = max(top, deadline)
+            tops.append(top)
+        for complete_ns, start_ms in absent:
+            i = bisect_left(times, complete_ns)
+            if i and start_ms > tops[i - 1] + self.clock_skew_ms:
+                self._judged["keys"] += 1
+
     # --- dispatch -------------------------------------------------------------------------------
 
     def observe(self, op: Op) -> None:
@@ -281,6 +303,8 @@ class Retention:
             if is_key_read:
                 if seen.found:
                     self._key_reads.setdefault(key, []).append(seen)
+                else:
+                    self._key_absent.setdefault(key, []).append((op.complete_ns, start))
             else:
                 self._doc_reads.setdefault(key, []).append(seen)
 
@@ -290,6 +314,8 @@ class Retention:
                 self._judge_doc(key, seen)
         for key, reads in self._key_reads.items():
             self._judge_keys(key, reads)
+        for key, absent in self._key_absent.items():
+            self._judge_absent_keys(key, absent)
         n = self._examples.count
         by_kind = self._examples.by_kind
         details: dict[str, Any] = {

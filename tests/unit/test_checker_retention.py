@@ -162,6 +162,27 @@ def test_nothing_to_judge_is_unknown() -> None:
     assert v.status == "unknown"
 
 
+def test_a_key_gone_after_its_ttl_is_judged_and_before_it_is_not() -> None:
+    """Reads that do not find a TTL'd key are evidence only once the key's latest possible deadline
+    has passed (the same bound a read finding it is a violation past)."""
+    db = Db()
+    db.ttl_write(0)  # deadline <= 51
+    db.read(30, ["k"], [], f="key_read")  # not due yet: removed early is not judged here
+    db.read(120, ["never-written"], [], f="key_read")  # no write: nothing to judge
+    early = db.check()
+    assert early.status == "unknown" and early.details["observations_judged"]["keys"] == 0
+    db.read(60, ["k"], [], f="final_keys")  # past 51 + 1 skew and gone: retention held
+    v = db.check()
+    assert v.status == "valid" and v.details["observations_judged"]["keys"] == 1
+
+
+def test_a_ttl_write_invoked_after_the_read_does_not_make_its_absence_evidence() -> None:
+    db = Db()
+    db.read(60, ["k"], [], f="key_read")
+    db.ttl_write(70)
+    assert db.check().status == "unknown"
+
+
 def test_malformed_inserts_are_counted() -> None:
     db = Db()
     db.insert(0, "e1", cls="mystery")
