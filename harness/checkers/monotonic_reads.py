@@ -29,7 +29,15 @@ from array import array
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from harness.checkers._common import Examples, MaxFrontier, WrittenVersions, as_int, percentiles, session_of
+from harness.checkers._common import (
+    Examples,
+    MaxFrontier,
+    WrittenVersions,
+    as_int,
+    percentiles,
+    session_of,
+    shared,
+)
 from harness.checkers.compose import fold
 from harness.checkers.verdict import Status, Verdict, run_ms
 from harness.history.loader import Op
@@ -93,8 +101,18 @@ class MonotonicReads:
             self._malformed += 1
             return
         self._reads_ok += 1
-        self._reads.setdefault((session_of(op), key), []).append(
-            _Read(op.invoke_ns, op.complete_ns, observed, op.id, op.get("tenant"), op.get("read_pref"))
+        reads = self._reads.get((session_of(op), key))
+        if reads is None:  # the dict's key holds the names once; the reads share the rest
+            reads = self._reads[(shared(session_of(op)), shared(key))] = []
+        reads.append(
+            _Read(
+                op.invoke_ns,
+                op.complete_ns,
+                observed,
+                op.id,
+                shared(op.get("tenant")),
+                shared(op.get("read_pref")),
+            )
         )
 
     def _judge(self, session: str, key: str, reads: list[_Read]) -> None:

@@ -46,7 +46,15 @@ from array import array
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from harness.checkers._common import Examples, MaxFrontier, WrittenVersions, as_int, percentiles, session_of
+from harness.checkers._common import (
+    Examples,
+    MaxFrontier,
+    WrittenVersions,
+    as_int,
+    percentiles,
+    session_of,
+    shared,
+)
 from harness.checkers.compose import fold
 from harness.checkers.verdict import Status, Verdict, run_ms
 from harness.history.loader import Op
@@ -125,15 +133,15 @@ class ReadYourWrites:
         self._reads_ok += 1
         self._read_log.append(
             _Read(
-                session_of(op),
-                key,
+                shared(session_of(op)),
+                shared(key),
                 op.invoke_ns,
                 op.complete_ns,
                 observed,
                 op.id,
-                op.get("tenant"),
-                op.get("read_pref"),
-                op.get("read_concern"),
+                shared(op.get("tenant")),
+                shared(op.get("read_pref")),
+                shared(op.get("read_concern")),
             )
         )
 
