@@ -74,8 +74,9 @@ def _num(value: Any) -> float | None:
 
 def _params(op: Op) -> tuple[str, float, int, float, str, int | None, int] | None:
     """(key, now_ms, limit, window_ms, group, group_limit, shards), or None when malformed."""
-    key = op.get("key")
-    value = op.invoke.get("value")
+    inv = op.invoke  # op.get is a Python call per field: read the invoke directly on this hot path
+    key = inv.get("key")
+    value = inv.get("value")
     if not isinstance(key, str) or not isinstance(value, dict):
         return None
     now = _num(value.get("now_ms"))
@@ -85,7 +86,8 @@ def _params(op: Op) -> tuple[str, float, int, float, str, int | None, int] | Non
         return None
     group = value.get("group")
     if not isinstance(group, str):
-        group = op.get("tenant") if isinstance(op.get("tenant"), str) else key
+        tenant = inv.get("tenant")
+        group = tenant if isinstance(tenant, str) else key
     group_limit = value.get("group_limit")
     shards = value.get("shards")
     return (
@@ -104,10 +106,11 @@ _WRITES = frozenset({"incr", "insert"})
 
 
 def _link(op: Op) -> tuple[Any, ...] | None:
+    inv = op.invoke  # called for every write and admission: the invoke's dict directly, not op.get
     for name in _LINKS:
-        link = op.get(name)
+        link = inv.get(name)
         if link is not None and not isinstance(link, bool | dict | list):
-            return (op.get("variant"), op.get("tenant"), str(link))
+            return (inv.get("variant"), inv.get("tenant"), str(link))
     return None
 
 

@@ -33,6 +33,7 @@ _REQUIRED = ("id", "type", "process", "f", "time_ns")
 #: ``type`` and its ``type`` column use the same four.
 TYPES = frozenset(t.value for t in OpType)
 _COMPLETIONS = frozenset(t.value for t in COMPLETIONS)
+_COMPLETION_STR = {str(t.value): str(t.value) for t in COMPLETIONS}
 
 
 def torn_tail_note(lineno: int, size: int) -> str:
@@ -201,7 +202,8 @@ def _pairs(records: Iterable[dict[str, Any]], where: Callable[[], str] | None = 
             op = pending.pop(op_id, None)
             if op is None or kind not in completions:
                 raise _bad(where, n, _unpaired(rec, op_id, kind, op_id in invoked))
-            op.outcome = kind
+            # one shared "ok" / "fail" / "info", not the record's copy: checkers keep outcomes per op
+            op.outcome = _COMPLETION_STR[kind] if type(kind) is str else kind
             op.complete_ns = rec["time_ns"]
         except KeyError as exc:
             raise _bad(where, n, f"no '{exc.args[0]}' field") from exc
