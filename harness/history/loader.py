@@ -13,6 +13,7 @@ Two forms:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -190,14 +191,26 @@ def _pairs(records: Iterable[dict[str, Any]], where: Callable[[], str] | None = 
     invoked = IdSet()  # every id invoked so far: a reused one is refused
     add_new = invoked.add_new
     completions = _COMPLETIONS
+    intern = sys.intern
     for n, rec in enumerate(records, 1):
         try:
             op_id, kind = rec["id"], rec["type"]
             if kind == "invoke":
                 if not add_new(op_id):
                     raise _bad(where, n, f"op id {op_id} is invoked a second time (ids must be unique)")
-                # _op inlined (a call per op): the fields are read in its order, for the error
-                pending[op_id] = Op(op_id, rec["process"], rec["f"], rec["time_ns"], None, None, rec)
+                # _op inlined (a call per op): the fields are read in its order, for the error. The
+                # op's process and f are the one interned copy: checkers keep them (and compare f
+                # with their names, which an identical string passes at once)
+                process, f = rec["process"], rec["f"]
+                pending[op_id] = Op(
+                    op_id,
+                    intern(process) if type(process) is str else process,
+                    intern(f) if type(f) is str else f,
+                    rec["time_ns"],
+                    None,
+                    None,
+                    rec,
+                )
                 continue
             op = pending.pop(op_id, None)
             if op is None or kind not in completions:
