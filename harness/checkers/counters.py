@@ -40,6 +40,9 @@ from harness.checkers.verdict import MAX_EXAMPLES, Status, Verdict, run_ms
 from harness.history.loader import Op
 from harness.ops import OpType
 
+# the members once: each OpType.X is an enum-class lookup (~200 ns), several per op and checker
+_OK, _FAIL = OpType.OK, OpType.FAIL
+
 NAME = "acknowledged-increments-survive"
 #: The anomaly kinds this checker's examples (and ``details["violations_by_kind"]``) can name.
 KINDS: frozenset[str] = frozenset(
@@ -122,7 +125,7 @@ class AcknowledgedIncrements:
 
     def _incr(self, st: _KeyState, op: Op) -> None:
         st.levels.add(wait_level(op))
-        if op.outcome == OpType.OK:
+        if op.outcome == _OK:
             st.acked += 1
             value = as_int(completion_value(op))
             if value is None:
@@ -138,7 +141,7 @@ class AcknowledgedIncrements:
                 st.replies.append((op.invoke_ns, op.complete_ns, value, op.id))
             if st.max_ok is None or value > st.max_ok:
                 st.max_ok, st.max_ok_op, st.max_ok_ns = value, op.id, op.complete_ns
-        elif op.outcome == OpType.FAIL:
+        elif op.outcome == _FAIL:
             st.failed += 1
             st.failed_ops.append((op.invoke_ns, op.id))
             if len(st.failed_ops) > 4 * _EXAMPLE_OPS:  # keep the earliest few, bounded
@@ -149,7 +152,7 @@ class AcknowledgedIncrements:
 
     @staticmethod
     def _final(st: _KeyState, op: Op) -> None:
-        if op.outcome != OpType.OK or op.completion is None:
+        if op.outcome != _OK or op.completion is None:
             st.final_unusable += 1
             return
         raw = op.completion.get("value")

@@ -43,6 +43,9 @@ from harness.checkers.verdict import Status, Verdict, run_ms
 from harness.history.loader import Op
 from harness.ops import OpType
 
+# the members once: each OpType.X is an enum-class lookup (~200 ns), several per op and checker
+_OK, _FAIL = OpType.OK, OpType.FAIL
+
 NAME = "monotonic-reads"
 #: The anomaly kinds this checker's examples (and ``details["violations_by_kind"]``) can name.
 KINDS: frozenset[str] = frozenset({"regressing-read", "value-never-written"})
@@ -81,18 +84,18 @@ class MonotonicReads:
             return
         if op.f in self._write_fs:
             self._write_ops += 1
-            if op.outcome == OpType.FAIL:
+            if op.outcome == _FAIL:
                 return
             written = self._written.get(key)
             if written is None:
                 written = self._written[key] = WrittenVersions()
-            version = as_int(op.value) if op.outcome == OpType.OK else None
+            version = as_int(op.value) if op.outcome == _OK else None
             if version is None:
                 written.add_unknown(op.invoke_ns)
             else:
                 written.add_ok(op.invoke_ns, version)
             return
-        if op.outcome != OpType.OK or op.completion is None or op.complete_ns is None:
+        if op.outcome != _OK or op.completion is None or op.complete_ns is None:
             self._reads_not_ok += 1
             return
         raw = op.completion.get("value")

@@ -60,6 +60,9 @@ from harness.checkers.verdict import Status, Verdict, run_ms
 from harness.history.loader import Op
 from harness.ops import OpType
 
+# the members once: each OpType.X is an enum-class lookup (~200 ns), several per op and checker
+_OK, _FAIL = OpType.OK, OpType.FAIL
+
 NAME = "read-your-writes"
 #: The anomaly kinds this checker's examples (and ``details["violations_by_kind"]``) can name.
 KINDS: frozenset[str] = frozenset({"stale-read", "value-never-written"})
@@ -105,14 +108,14 @@ class ReadYourWrites:
         if op.f in self._writes:
             outcome = op.outcome or "none"
             self._writes_by_outcome[outcome] = self._writes_by_outcome.get(outcome, 0) + 1
-            if op.outcome == OpType.FAIL:
+            if op.outcome == _FAIL:
                 return  # certainly not applied
             written = self._written.get(key)
             if written is None:
                 written = self._written[key] = WrittenVersions()
-            version = as_int(op.value) if op.outcome == OpType.OK else None
-            if op.outcome != OpType.OK or op.complete_ns is None or version is None:
-                if op.outcome == OpType.OK:
+            version = as_int(op.value) if op.outcome == _OK else None
+            if op.outcome != _OK or op.complete_ns is None or version is None:
+                if op.outcome == _OK:
                     self._malformed += 1
                 written.add_unknown(op.invoke_ns)  # may have installed a version: which, unknown
                 return  # unknown writes promise nothing to their session
@@ -122,7 +125,7 @@ class ReadYourWrites:
                 frontier = self._own[(session_of(op), key)] = MaxFrontier()
             frontier.add(op.complete_ns, version, op.id)
             return
-        if op.outcome != OpType.OK or op.completion is None or op.complete_ns is None:
+        if op.outcome != _OK or op.completion is None or op.complete_ns is None:
             self._reads_not_ok += 1
             return
         raw = op.completion.get("value")
