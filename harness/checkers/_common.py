@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import sys
+from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from typing import Any
@@ -24,6 +26,13 @@ def as_num(value: Any) -> float | None:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def shared(value: Any) -> Any:
+    """``value``, a str as the one interned copy: a checker that keeps fields of many ops (reads it
+    judges in ``finish``) would otherwise hold a fresh copy per record of every session, key and
+    tenant name (measured: most of read-your-writes' memory)."""
+    return sys.intern(value) if type(value) is str else value
 
 
 def session_of(op: Op) -> str:
@@ -197,3 +206,37 @@ class WrittenVersions:
             self._sort()
         i = bisect_right(self._ok_times, t)
         return (self._ok_max[i - 1] if i else 0) + bisect_right(self._unknown, t)
+
+
+_INT64_MIN, _INT64_END = -(2**63), 2**63
+
+
+class IntRows:
+    """Rows of ``width`` values in insertion order: flat in an int64 array while every value is an
+    int64 int (32 bytes a row of 4, against ~190 as a tuple of ints), a list of tuples from the
+    first row that is not (any value a malformed history holds is kept as it is)."""
+
+    __slots__ = ("_flat", "_rows", "_width")
+
+    def __init__(self, width: int) -> None:
+        self._width = width
+        self._flat: array[int] | None = array("q")
+        self._rows: list[tuple[Any, ...]] = []
+
+    def append(self, row: tuple[Any, ...]) -> None:
+        flat = self._flat
+        if flat is not None:
+            for x in row:
+                if type(x) is not int or not _INT64_MIN <= x < _INT64_END:
+                    break
+            else:
+                flat.extend(row)
+                return
+            self._rows, self._flat = self.rows(), None
+        self._rows.append(row)
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        if self._flat is None:
+            return self._rows
+        it = iter(self._flat)
+        return list(zip(*[it] * self._width, strict=True))

@@ -37,6 +37,9 @@ from harness.checkers.verdict import MAX_EXAMPLES, Status, Verdict, run_ms
 from harness.history.loader import Op
 from harness.ops import OpType
 
+# the members once: each OpType.X is an enum-class lookup (~200 ns), several per op and checker
+_OK, _FAIL = OpType.OK, OpType.FAIL
+
 NAME = "acknowledged-writes-survive"
 #: The anomaly kinds this checker's examples (and ``details["violations_by_kind"]``) can name.
 KINDS: frozenset[str] = frozenset({"lost-acknowledged-write", "failed-write-present", "unexpected-event"})
@@ -66,12 +69,12 @@ class _Event:
             self.level = level
         if self.first is None or at < self.first:
             self.first = at
-        if op.outcome == OpType.OK:
+        if op.outcome == _OK:
             self.n_ok += 1
             if self.ok is None or at < self.ok[:2]:
                 self.ok = (op.invoke_ns, op.id, op.complete_ns)
                 self.level = level
-        elif op.outcome == OpType.FAIL:
+        elif op.outcome == _FAIL:
             self.n_fail += 1
         else:
             self.n_unknown += 1

@@ -12,6 +12,9 @@ from harness.audit_chain import GENESIS
 from harness.checkers.verdict import run_ms
 from harness.ops import OpType
 
+# the members once: each OpType.X is an enum-class lookup (~200 ns), several per op and checker
+_OK = OpType.OK
+
 
 @dataclass(slots=True)
 class Inserted:
@@ -153,7 +156,7 @@ def _judge_missing(
         if read.latest_ms >= ins.expires_ms - clock_skew_ms:
             expired.add(ins.hash)  # past its retention: the TTL monitor may have removed it
             continue
-        if ins.outcome != OpType.OK:
+        if ins.outcome != _OK:
             continue  # may never have landed (a record linking to it is a broken chain)
         deleted.add(ins.hash)
         add(

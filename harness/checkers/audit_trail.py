@@ -68,6 +68,9 @@ from harness.checkers.verdict import Status, Verdict, run_ms
 from harness.history.loader import Op
 from harness.ops import OpType
 
+# the members once: each OpType.X is an enum-class lookup (~200 ns), several per op and checker
+_OK, _FAIL = OpType.OK, OpType.FAIL
+
 NAME = "audit-trail-integrity"
 #: The anomaly kinds this checker's examples (and ``details["violations_by_kind"]``) can name.
 KINDS: frozenset[str] = frozenset(
@@ -132,7 +135,7 @@ class AuditTrail:
             self._malformed += 1
             return
         assert isinstance(rec, dict)
-        if op.outcome == OpType.FAIL:
+        if op.outcome == _FAIL:
             return  # certainly not stored
         ins = Inserted(
             rec["hash"],
@@ -152,7 +155,7 @@ class AuditTrail:
             read = self._reads[tenant] = TenantRead([], first_ns=op.invoke_ns)
         window = wall_window(op)
         records = op.completion.get("value") if op.completion is not None else None
-        if op.outcome != OpType.OK or not isinstance(records, list):
+        if op.outcome != _OK or not isinstance(records, list):
             read.usable = False  # a page is missing: absences cannot be judged for this tenant
             return
         if window is None:
@@ -178,8 +181,8 @@ class AuditTrail:
             )
 
     def _observe_tamper(self, op: Op, tenant: str) -> None:
-        if op.outcome != OpType.OK:
-            self._tampers_refused += op.outcome == OpType.FAIL
+        if op.outcome != _OK:
+            self._tampers_refused += op.outcome == _FAIL
             return
         self._tampers.append((op, tenant))  # judged in finish: the record's insert may arrive later
 

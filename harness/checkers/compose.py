@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import traceback
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from harness.checkers.verdict import Verdict
@@ -89,31 +89,38 @@ def run_checkers(checkers: Sequence[Checker], ops: Iterable[Op]) -> list[Verdict
 
 def _run(checkers: Sequence[Checker], ops: Iterable[Op]) -> list[Verdict]:
     verdicts: list[Verdict | None] = [None] * len(checkers)
-    observed = [0] * len(checkers)
     live = list(range(len(checkers)))
-    # op f -> indices of the live checkers that consume it; rebuilt when a checker drops out
-    route: dict[str, list[int]] = {}
+    # op f -> (index, bound observe) of the live checkers that consume it; rebuilt when a checker
+    # drops out. Ops are counted per f, not per checker and op: a live checker has observed every
+    # op whose f it wants (see _observed).
+    route: dict[str, list[tuple[int, Callable[[Op], None]]]] = {}
+    per_f: dict[str, int] = {}
     for op in ops:
-        targets = route.get(op.f)
+        f = op.f
+        targets = route.get(f)
         if targets is None:
-            targets = route[op.f] = [i for i in live if _wants(checkers[i].fs, op.f)]
-        for i in targets:
+            targets = route[f] = [(i, checkers[i].observe) for i in live if _wants(checkers[i].fs, f)]
+        per_f[f] = per_f.get(f, 0) + 1
+        for i, observe in targets:
             try:
-                checkers[i].observe(op)
+                observe(op)
             except Exception as exc:  # a checker bug must not lose the other verdicts or the run
-                verdicts[i] = crashed(
-                    checkers[i].name, exc, "observe", op=op.id, op_f=op.f, ops_observed=observed[i]
-                )
+                seen = _observed(checkers[i].fs, per_f) - 1  # not this op: it raised
+                verdicts[i] = crashed(checkers[i].name, exc, "observe", op=op.id, op_f=f, ops_observed=seen)
                 live.remove(i)
                 route.clear()
-                continue
-            observed[i] += 1
     for i in live:
         try:
             verdicts[i] = _checked(checkers[i].name, checkers[i].finish())
         except Exception as exc:
-            verdicts[i] = crashed(checkers[i].name, exc, "finish", ops_observed=observed[i])
+            seen = _observed(checkers[i].fs, per_f)
+            verdicts[i] = crashed(checkers[i].name, exc, "finish", ops_observed=seen)
     return [v for v in verdicts if v is not None]
+
+
+def _observed(fs: frozenset[str] | None, per_f: dict[str, int]) -> int:
+    """Ops a checker still live has observed: every op so far whose f it wants."""
+    return sum(n for f, n in per_f.items() if _wants(fs, f))
 
 
 def fold(checker: Checker, ops: Iterable[Op]) -> Verdict:

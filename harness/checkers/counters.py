@@ -33,12 +33,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.checkers._common import MaxFrontier
+from harness.checkers._common import IntRows, MaxFrontier
 from harness.checkers.compose import fold
 from harness.checkers.fields import as_int, completion_value, later, wait_level
 from harness.checkers.verdict import MAX_EXAMPLES, Status, Verdict, run_ms
 from harness.history.loader import Op
 from harness.ops import OpType
+
+# the members once: each OpType.X is an enum-class lookup (~200 ns), several per op and checker
+_OK, _FAIL = OpType.OK, OpType.FAIL
 
 NAME = "acknowledged-increments-survive"
 #: The anomaly kinds this checker's examples (and ``details["violations_by_kind"]``) can name.
@@ -70,11 +73,12 @@ class _KeyState:
     max_ok: int | None = None
     max_ok_op: int | None = None
     max_ok_ns: int | None = None
-    # returned value -> ok op ids that returned it (only values seen more than once matter)
-    values: dict[int, list[int]] = field(default_factory=dict)
+    # returned value -> the ok op id that returned it, or _Ids of all of them once it repeats (only
+    # values seen more than once matter; a list per value was 15 MiB over the bench history)
+    values: dict[int, Any] = field(default_factory=dict)
     failed_ops: list[tuple[int, int]] = field(default_factory=list)  # (invoke_ns, op id), first few
     # (invoke_ns, complete_ns, value, op id) of ok INCRs with a value: the real-time frontier
-    replies: list[tuple[int, int, int, int]] = field(default_factory=list)
+    replies: IntRows = field(default_factory=lambda: IntRows(4))
     final: int | None = None
     final_op: int | None = None
     final_ns: int | None = None
@@ -121,17 +125,23 @@ class AcknowledgedIncrements:
 
     def _incr(self, st: _KeyState, op: Op) -> None:
         st.levels.add(wait_level(op))
-        if op.outcome == OpType.OK:
+        if op.outcome == _OK:
             st.acked += 1
             value = as_int(completion_value(op))
             if value is None:
                 return  # acknowledged, but without a usable return value
-            st.values.setdefault(value, []).append(op.id)
+            ids = st.values.get(value, _NONE)
+            if ids is _NONE:
+                st.values[value] = op.id
+            elif type(ids) is _Ids:
+                ids.append(op.id)
+            else:
+                st.values[value] = _Ids((ids, op.id))
             if self.real_time and op.complete_ns is not None:
                 st.replies.append((op.invoke_ns, op.complete_ns, value, op.id))
             if st.max_ok is None or value > st.max_ok:
                 st.max_ok, st.max_ok_op, st.max_ok_ns = value, op.id, op.complete_ns
-        elif op.outcome == OpType.FAIL:
+        elif op.outcome == _FAIL:
             st.failed += 1
             st.failed_ops.append((op.invoke_ns, op.id))
             if len(st.failed_ops) > 4 * _EXAMPLE_OPS:  # keep the earliest few, bounded
@@ -142,7 +152,7 @@ class AcknowledgedIncrements:
 
     @staticmethod
     def _final(st: _KeyState, op: Op) -> None:
-        if op.outcome != OpType.OK or op.completion is None:
+        if op.outcome != _OK or op.completion is None:
             st.final_unusable += 1
             return
         raw = op.completion.get("value")
@@ -211,7 +221,7 @@ def _judge(st: _KeyState) -> _Judgement:
     """Judge one key: first by the values its ok INCRs returned (went backwards in real time,
     returned twice, above what could have been applied), then by its final read."""
     upper = st.acked + st.unknown
-    dups = {v: sorted(ids) for v, ids in st.values.items() if len(ids) > 1}
+    dups = {v: sorted(ids) for v, ids in st.values.items() if type(ids) is _Ids}
     phantom = st.max_ok - upper if st.max_ok is not None and st.max_ok > upper else 0
     j = _Judgement(
         level="mixed" if len(st.levels) > 1 else next(iter(st.levels), "none"),
@@ -219,7 +229,7 @@ def _judge(st: _KeyState) -> _Judgement:
         lost=sum(len(ids) - 1 for ids in dups.values()),
         phantom=phantom,
         kinds=[],
-        backwards=_backwards(st.replies),
+        backwards=_backwards(st.replies.rows()),
         dups=dups,
     )
     if j.backwards:
@@ -336,6 +346,14 @@ def _example(st: _KeyState, kind: str, j: _Judgement) -> dict[str, Any]:
     if j.phantom and st.failed_ops:
         example["failed_ops"] = [i for _, i in sorted(st.failed_ops)[:_EXAMPLE_OPS]]
     return example
+
+
+class _Ids(list[Any]):
+    """The ok op ids that returned one value, once it was returned twice (an op id itself is
+    never an ``_Ids``, whatever its type)."""
+
+
+_NONE = object()
 
 
 def _backwards(replies: list[tuple[int, int, int, int]]) -> list[tuple[tuple[int, int, int, int], int, int]]:

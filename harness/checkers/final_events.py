@@ -20,6 +20,9 @@ from harness.checkers.fields import later
 from harness.history.loader import Op
 from harness.ops import OpType
 
+# the members once: each OpType.X is an enum-class lookup (~200 ns), several per op and checker
+_OK = OpType.OK
+
 F = "final_events"
 
 
@@ -60,7 +63,7 @@ class FinalEvents:
         if not isinstance(tenant, str):
             self.malformed += 1
             return
-        parsed = _parse(op) if op.outcome == OpType.OK else None
+        parsed = _parse(op) if op.outcome == _OK else None
         if parsed is None:
             self.unusable[tenant] = self.unusable.get(tenant, 0) + 1
             return

@@ -46,6 +46,9 @@ from harness.checkers.verdict import Status, Verdict, run_ms
 from harness.history.loader import Op
 from harness.ops import OpType
 
+# the members once: each OpType.X is an enum-class lookup (~200 ns), several per op and checker
+_OK, _FAIL = OpType.OK, OpType.FAIL
+
 NAME = "linearizable-registers"
 #: The anomaly kinds this checker's examples (and ``details["violations_by_kind"]``) can name.
 KINDS: frozenset[str] = frozenset({"nonlinearizable"})
@@ -207,9 +210,9 @@ class LinearizableRegisters:
         if not isinstance(key, str):
             self._malformed += 1
             return
-        if op.outcome == OpType.FAIL:
+        if op.outcome == _FAIL:
             return  # certainly no effect
-        unknown = op.outcome != OpType.OK
+        unknown = op.outcome != _OK
         if op.f == READ:
             if unknown or op.completion is None:
                 return  # an unknown read constrains nothing

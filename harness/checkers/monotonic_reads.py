@@ -29,11 +29,22 @@ from array import array
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from harness.checkers._common import Examples, MaxFrontier, WrittenVersions, as_int, percentiles, session_of
+from harness.checkers._common import (
+    Examples,
+    MaxFrontier,
+    WrittenVersions,
+    as_int,
+    percentiles,
+    session_of,
+    shared,
+)
 from harness.checkers.compose import fold
 from harness.checkers.verdict import Status, Verdict, run_ms
 from harness.history.loader import Op
 from harness.ops import OpType
+
+# the members once: each OpType.X is an enum-class lookup (~200 ns), several per op and checker
+_OK, _FAIL = OpType.OK, OpType.FAIL
 
 NAME = "monotonic-reads"
 #: The anomaly kinds this checker's examples (and ``details["violations_by_kind"]``) can name.
@@ -73,18 +84,18 @@ class MonotonicReads:
             return
         if op.f in self._write_fs:
             self._write_ops += 1
-            if op.outcome == OpType.FAIL:
+            if op.outcome == _FAIL:
                 return
             written = self._written.get(key)
             if written is None:
                 written = self._written[key] = WrittenVersions()
-            version = as_int(op.value) if op.outcome == OpType.OK else None
+            version = as_int(op.value) if op.outcome == _OK else None
             if version is None:
                 written.add_unknown(op.invoke_ns)
             else:
                 written.add_ok(op.invoke_ns, version)
             return
-        if op.outcome != OpType.OK or op.completion is None or op.complete_ns is None:
+        if op.outcome != _OK or op.completion is None or op.complete_ns is None:
             self._reads_not_ok += 1
             return
         raw = op.completion.get("value")
@@ -93,8 +104,18 @@ class MonotonicReads:
             self._malformed += 1
             return
         self._reads_ok += 1
-        self._reads.setdefault((session_of(op), key), []).append(
-            _Read(op.invoke_ns, op.complete_ns, observed, op.id, op.get("tenant"), op.get("read_pref"))
+        reads = self._reads.get((session_of(op), key))
+        if reads is None:  # the dict's key holds the names once; the reads share the rest
+            reads = self._reads[(shared(session_of(op)), shared(key))] = []
+        reads.append(
+            _Read(
+                op.invoke_ns,
+                op.complete_ns,
+                observed,
+                op.id,
+                shared(op.get("tenant")),
+                shared(op.get("read_pref")),
+            )
         )
 
     def _judge(self, session: str, key: str, reads: list[_Read]) -> None:

@@ -61,6 +61,9 @@ from harness.checkers.verdict import MAX_EXAMPLES, Status, Verdict, run_ms
 from harness.history.loader import Op
 from harness.ops import OpType
 
+# the members once: each OpType.X is an enum-class lookup (~200 ns), several per op and checker
+_OK, _FAIL = OpType.OK, OpType.FAIL
+
 NAME = "rate-limit-holds"
 #: The anomaly kinds this checker's examples (and ``details["violations_by_kind"]``) can name.
 KINDS: frozenset[str] = frozenset({"over-limit", "group-bound", "admitted-request-lost"})
@@ -74,8 +77,9 @@ def _num(value: Any) -> float | None:
 
 def _params(op: Op) -> tuple[str, float, int, float, str, int | None, int] | None:
     """(key, now_ms, limit, window_ms, group, group_limit, shards), or None when malformed."""
-    key = op.get("key")
-    value = op.invoke.get("value")
+    inv = op.invoke  # op.get is a Python call per field: read the invoke directly on this hot path
+    key = inv.get("key")
+    value = inv.get("value")
     if not isinstance(key, str) or not isinstance(value, dict):
         return None
     now = _num(value.get("now_ms"))
@@ -85,7 +89,8 @@ def _params(op: Op) -> tuple[str, float, int, float, str, int | None, int] | Non
         return None
     group = value.get("group")
     if not isinstance(group, str):
-        group = op.get("tenant") if isinstance(op.get("tenant"), str) else key
+        tenant = inv.get("tenant")
+        group = tenant if isinstance(tenant, str) else key
     group_limit = value.get("group_limit")
     shards = value.get("shards")
     return (
@@ -104,10 +109,11 @@ _WRITES = frozenset({"incr", "insert"})
 
 
 def _link(op: Op) -> tuple[Any, ...] | None:
+    inv = op.invoke  # called for every write and admission: the invoke's dict directly, not op.get
     for name in _LINKS:
-        link = op.get(name)
+        link = inv.get(name)
         if link is not None and not isinstance(link, bool | dict | list):
-            return (op.get("variant"), op.get("tenant"), str(link))
+            return (inv.get("variant"), inv.get("tenant"), str(link))
     return None
 
 
@@ -137,7 +143,7 @@ class RateLimitHolds:
         if op.f != "rate_limit":
             self.write_ops += 1
             link = _link(op)
-            if op.outcome == OpType.FAIL:
+            if op.outcome == _FAIL:
                 self.failed_writes += 1  # certainly not written: it satisfies no admission
             elif link is not None:
                 h = hash(link)
@@ -164,7 +170,7 @@ class RateLimitHolds:
             gs.group_limit = group_limit if gs.group_limit is None else max(gs.group_limit, group_limit)
 
         req = Req(now, op.invoke_ns, op.id, window, limit, key)
-        if op.outcome == OpType.OK:
+        if op.outcome == _OK:
             totals["ok_ops"] += 1
             result = op.completion.get("value") if op.completion else None
             allowed = result.get("allowed") if isinstance(result, dict) else None
@@ -182,7 +188,7 @@ class RateLimitHolds:
             else:  # acknowledged, but the answer is unreadable: it may have been admitted
                 totals["malformed_ops"] += 1
                 st.possible.append(req)
-        elif op.outcome == OpType.FAIL:
+        elif op.outcome == _FAIL:
             st.failed += 1
             st.others.append((op.invoke_ns, op.id, now))
         else:  # info, or never completed

@@ -46,11 +46,22 @@ from array import array
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from harness.checkers._common import Examples, MaxFrontier, WrittenVersions, as_int, percentiles, session_of
+from harness.checkers._common import (
+    Examples,
+    MaxFrontier,
+    WrittenVersions,
+    as_int,
+    percentiles,
+    session_of,
+    shared,
+)
 from harness.checkers.compose import fold
 from harness.checkers.verdict import Status, Verdict, run_ms
 from harness.history.loader import Op
 from harness.ops import OpType
+
+# the members once: each OpType.X is an enum-class lookup (~200 ns), several per op and checker
+_OK, _FAIL = OpType.OK, OpType.FAIL
 
 NAME = "read-your-writes"
 #: The anomaly kinds this checker's examples (and ``details["violations_by_kind"]``) can name.
@@ -97,14 +108,14 @@ class ReadYourWrites:
         if op.f in self._writes:
             outcome = op.outcome or "none"
             self._writes_by_outcome[outcome] = self._writes_by_outcome.get(outcome, 0) + 1
-            if op.outcome == OpType.FAIL:
+            if op.outcome == _FAIL:
                 return  # certainly not applied
             written = self._written.get(key)
             if written is None:
                 written = self._written[key] = WrittenVersions()
-            version = as_int(op.value) if op.outcome == OpType.OK else None
-            if op.outcome != OpType.OK or op.complete_ns is None or version is None:
-                if op.outcome == OpType.OK:
+            version = as_int(op.value) if op.outcome == _OK else None
+            if op.outcome != _OK or op.complete_ns is None or version is None:
+                if op.outcome == _OK:
                     self._malformed += 1
                 written.add_unknown(op.invoke_ns)  # may have installed a version: which, unknown
                 return  # unknown writes promise nothing to their session
@@ -114,7 +125,7 @@ class ReadYourWrites:
                 frontier = self._own[(session_of(op), key)] = MaxFrontier()
             frontier.add(op.complete_ns, version, op.id)
             return
-        if op.outcome != OpType.OK or op.completion is None or op.complete_ns is None:
+        if op.outcome != _OK or op.completion is None or op.complete_ns is None:
             self._reads_not_ok += 1
             return
         raw = op.completion.get("value")
@@ -125,15 +136,15 @@ class ReadYourWrites:
         self._reads_ok += 1
         self._read_log.append(
             _Read(
-                session_of(op),
-                key,
+                shared(session_of(op)),
+                shared(key),
                 op.invoke_ns,
                 op.complete_ns,
                 observed,
                 op.id,
-                op.get("tenant"),
-                op.get("read_pref"),
-                op.get("read_concern"),
+                shared(op.get("tenant")),
+                shared(op.get("read_pref")),
+                shared(op.get("read_concern")),
             )
         )
 

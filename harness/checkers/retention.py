@@ -60,6 +60,9 @@ from harness.checkers.verdict import Status, Verdict, run_ms
 from harness.history.loader import Op
 from harness.ops import OpType
 
+# the members once: each OpType.X is an enum-class lookup (~200 ns), several per op and checker
+_OK, _FAIL = OpType.OK, OpType.FAIL
+
 NAME = "retention"
 #: The anomaly kinds this checker's examples (and ``details["violations_by_kind"]``) can name.
 KINDS: frozenset[str] = frozenset(
@@ -144,10 +147,10 @@ class Retention:
         doc = self._docs.get(key)
         if doc is None:
             doc = self._docs[key] = _Doc(expires, op.id, None, str(cls))
-        if op.outcome == OpType.FAIL:
+        if op.outcome == _FAIL:
             return
         doc.maybe = True
-        acked = op.complete_ns if op.outcome == OpType.OK else None
+        acked = op.complete_ns if op.outcome == _OK else None
         if acked is not None and (doc.acked_ns is None or acked < doc.acked_ns):
             doc.acked_ns, doc.op_id, doc.expires_ms = acked, op.id, expires
 
@@ -213,7 +216,7 @@ class Retention:
         if not isinstance(key, str) or ttl is None:
             self._malformed += 1
             return
-        if op.outcome == OpType.FAIL:
+        if op.outcome == _FAIL:
             return
         self._ttl_writes.setdefault(key, []).append((op.invoke_ns, window[1] + ttl, op.id))
 
@@ -286,7 +289,7 @@ class Retention:
         if op.f == "ttl_write":
             self._ttl_write(op, window)
             return
-        if op.outcome != OpType.OK or op.completion is None or op.complete_ns is None:
+        if op.outcome != _OK or op.completion is None or op.complete_ns is None:
             return
         keys, found = op.get("keys"), op.completion.get("value")
         if not isinstance(keys, list) or not isinstance(found, list):

@@ -55,6 +55,9 @@ from harness.checkers.verdict import Status, Verdict, run_ms
 from harness.history.loader import Op
 from harness.ops import OpType
 
+# the members once: each OpType.X is an enum-class lookup (~200 ns), several per op and checker
+_OK, _FAIL = OpType.OK, OpType.FAIL
+
 NAME = "sessions"
 #: The anomaly kinds this checker's examples (and ``details["violations_by_kind"]``) can name.
 KINDS: frozenset[str] = frozenset({"session-lost", "session-outlived-ttl", "phantom-session"})
@@ -137,7 +140,7 @@ class Sessions:
         if op.f == _FINAL:
             keys = op.get("keys")
             listed = op.completion.get("value") if op.completion is not None else None
-            if op.outcome != OpType.OK:
+            if op.outcome != _OK:
                 return
             if not isinstance(keys, list) or not isinstance(listed, list):
                 self._malformed += 1
@@ -156,18 +159,18 @@ class Sessions:
         ttl = as_num(op.get("ttl_ms"))
         ttl = self.ttl_ms if ttl is None else ttl
         if op.f == _DESTROY:
-            if op.outcome != OpType.FAIL:
+            if op.outcome != _FAIL:
                 st.first_destroy_ns = min(st.first_destroy_ns, op.invoke_ns)
             return
         found: bool | None = None
-        if op.outcome == OpType.OK and op.f in (_TOUCH, _READ):
+        if op.outcome == _OK and op.f in (_TOUCH, _READ):
             value = op.completion.get("value") if op.completion is not None else None
             found = bool(value)
             self._observation(op, st, found, window)
         extends = op.f == _CREATE or (op.f == _TOUCH and found is not False)
-        if not extends or op.outcome == OpType.FAIL:
+        if not extends or op.outcome == _FAIL:
             return
-        if op.outcome == OpType.OK and op.complete_ns is not None:  # certainly applied
+        if op.outcome == _OK and op.complete_ns is not None:  # certainly applied
             st.certain.add(op.complete_ns, math.floor((window[0] + ttl) * _US), op.id)
         # possibly applied at any time up to its completion (never completed: the session may live on)
         st.extensions.append((op.invoke_ns, window[1] + ttl, op.id))

@@ -28,6 +28,9 @@ from harness.checkers.verdict import Status, Verdict, run_ms
 from harness.history.loader import Op
 from harness.ops import OpType
 
+# the members once: each OpType.X is an enum-class lookup (~200 ns), several per op and checker
+_OK = OpType.OK
+
 NAME = "tenant-isolation"
 #: The anomaly kinds this checker's examples (and ``details["violations_by_kind"]``) can name.
 KINDS: frozenset[str] = frozenset({"cross-tenant-read"})
@@ -51,7 +54,7 @@ class TenantIsolation:
         self._pairs: dict[str, int] = {}  # "A->B" -> reads of A that returned B's data
 
     def observe(self, op: Op) -> None:
-        if op.outcome != OpType.OK or op.completion is None:
+        if op.outcome != _OK or op.completion is None:
             return
         found = op.completion.get("tenants")
         if found is None:

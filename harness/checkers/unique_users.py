@@ -37,6 +37,9 @@ from harness.checkers.verdict import Status, Verdict, run_ms
 from harness.history.loader import Op
 from harness.ops import OpType
 
+# the members once: each OpType.X is an enum-class lookup (~200 ns), several per op and checker
+_OK, _FAIL = OpType.OK, OpType.FAIL
+
 NAME = "unique-user-estimates"
 #: The anomaly kinds this checker's examples (and ``details["violations_by_kind"]``) can name.
 KINDS: frozenset[str] = frozenset({"hll-out-of-bound"})
@@ -80,20 +83,20 @@ class UniqueUsers:
             if not isinstance(elements, list):
                 self._malformed += 1
                 return
-            if op.outcome == OpType.FAIL:
+            if op.outcome == _FAIL:
                 return
             for element in elements:
                 h = hash(element)
                 if op.invoke_ns < st.invoked.get(h, math.inf):
                     st.invoked[h] = op.invoke_ns
                 if (
-                    op.outcome == OpType.OK
+                    op.outcome == _OK
                     and op.complete_ns is not None
                     and op.complete_ns < st.acked.get(h, math.inf)
                 ):
                     st.acked[h] = op.complete_ns
             return
-        if op.outcome != OpType.OK or op.complete_ns is None or op.completion is None:
+        if op.outcome != _OK or op.complete_ns is None or op.completion is None:
             self._counts_not_ok += 1
             return
         estimate = as_int(op.completion.get("value"))

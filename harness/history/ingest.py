@@ -37,6 +37,7 @@ from typing import Any
 from harness.ops import INCR, INGEST, INGEST_FX, INGEST_RL, RATE_LIMIT, REJECTED, SIDE_EFFECTS, Op
 
 EXPANDED_BASE = 1 << 48
+_COMPACT_FS = frozenset({INGEST, INGEST_RL, INGEST_FX})
 
 
 def _pair(
@@ -189,9 +190,14 @@ def expand_compact(ops: Iterator[Op]) -> Iterator[Op]:
     other ops pass through (an ``ingest_fx`` whose ``ingest_rl`` never showed too: unjudgeable;
     and any op of those names that is not shaped as the ingest path records it)."""
     admitted: dict[int, Op] = {}  # admitted ingest_rl ops waiting for their ingest_fx
+    compact = _COMPACT_FS
     for op in ops:
         f = op.f
-        if f in (INGEST, INGEST_RL) and not _compact(op):
+        try:
+            passes = f not in compact  # one lookup for the ops most histories consist of
+        except TypeError:  # an unhashable f (a malformed record) is no compact op
+            passes = True
+        if passes or (f in (INGEST, INGEST_RL) and not _compact(op)):
             yield op
         elif f == INGEST:
             yield from expand_ingest(op)
