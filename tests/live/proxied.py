@@ -31,6 +31,7 @@ class Proxies:
     toxiproxy_links: set[tuple[Endpoint, Endpoint]]
     client: set[Endpoint]  # every node's client proxy
     bus: set[Endpoint]  # every node's cluster-bus proxy
+    repl: set[Endpoint]  # every replica's own link to its master (replicated topologies)
 
     @classmethod
     def of(cls, dep: Deployment) -> Proxies:
@@ -39,6 +40,7 @@ class Proxies:
             {(s.local, s.remote) for s in held_sockets(dep.toxiproxy.process.pid)},
             {(n.client_proxy.listen_host, n.client_proxy.listen_port) for n in dep.redis},
             {(n.bus_proxy.listen_host, n.bus_proxy.listen_port) for n in dep.redis},
+            {(n.repl_proxy.listen_host, n.repl_proxy.listen_port) for n in dep.redis if n.repl_proxy},
         )
 
 
@@ -62,7 +64,7 @@ def stray_clients(clients: list[dict[str, Any]], observer_id: int, proxies: Prox
             continue
         peer = parse_endpoint(c["addr"])
         if "M" in c["flags"]:  # a replica's link to its master: addr is where the replica connected to
-            ok = peer in proxies.client
+            ok = peer in proxies.client | proxies.repl
         else:
             ok = (peer, parse_endpoint(c["laddr"])) in proxies.toxiproxy_links
         if not ok:
@@ -84,7 +86,7 @@ def stray_sockets(
         if s.local[1] in (node.port, node.bus_port):
             ok = (s.remote, s.local) in proxies.toxiproxy_links or s.remote == observer_end
         else:
-            ok = s.remote in proxies.client | proxies.bus
+            ok = s.remote in proxies.client | proxies.bus | proxies.repl
         if not ok:
             found[("socket", s.local, s.remote)] = (
                 f"{s.local[0]}:{s.local[1]} <-> {s.remote[0]}:{s.remote[1]}"
@@ -145,5 +147,5 @@ def _as_dict(reply: Any) -> dict[str, Any]:
 
 
 def off_proxy(announcements: list[tuple[str, str, Endpoint]], proxies: Proxies) -> list[str]:
-    allowed = {"client": proxies.client, "bus": proxies.bus}
+    allowed = {"client": proxies.client | proxies.repl, "bus": proxies.bus}
     return [f"{where}: {a[0]}:{a[1]}" for where, kind, a in announcements if a not in allowed[kind]]

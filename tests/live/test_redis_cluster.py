@@ -95,10 +95,9 @@ def test_replicated_topology_replicates_through_the_proxy(tmp_path: Path) -> Non
     with deploy(load_topology("redis-replicated"), tmp_path / run_id, run_id) as dep:
         primary, replica = dep.node("r1"), dep.node("r2")
         repl = replica.admin().info("replication")
-        assert (repl["master_host"], int(repl["master_port"])) == (
-            primary.client_proxy.listen_host,
-            primary.client_proxy.listen_port,
-        )
+        link = replica.repl_proxy  # the replica's own proxy, leading to the primary
+        assert link is not None and link.upstream == primary.direct
+        assert (repl["master_host"], int(repl["master_port"])) == (link.listen_host, link.listen_port)
         dep.client("r1").set("k", "v")
         deadline = time.monotonic() + 5
         while replica.admin().get("k") != "v" and time.monotonic() < deadline:
