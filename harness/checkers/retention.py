@@ -338,9 +338,9 @@ class Retention:
         if judged == 0 and n == 0:
             return Verdict(NAME, "unknown", 0, "no read of an inserted document or TTL key", details=details)
         status: Status = "invalid" if n else "valid"
-        summary = (
-            f"{judged} observations: {n} outside retention (TTL monitor lag allowed {self.ttl_lag_ms:g} ms)"
-        )
+        summary = f"{judged} observations: {n} outside retention"
+        if self._judged["docs"] or self._docs:  # the TTL monitor's lag only bears on documents
+            summary += f" (TTL monitor lag allowed {self.ttl_lag_ms:g} ms)"
         return Verdict(NAME, status, n, summary, self._examples.examples(), details)
 
 
