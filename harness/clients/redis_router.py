@@ -37,6 +37,17 @@ class Reply:
     node: Address | None = None
 
 
+def failed(replies: Sequence[Reply]) -> tuple[OpType, str] | None:
+    """For a read made of several commands: None when every reply is ok, else the outcome of the
+    whole (``info`` when any is unknown, a definite ``fail`` only when every bad one failed) and the
+    first bad reply's description."""
+    bad = [r for r in replies if r.outcome is not OpType.OK]
+    if not bad:
+        return None
+    worst = OpType.INFO if any(r.outcome is OpType.INFO for r in bad) else OpType.FAIL
+    return worst, str(bad[0].value)
+
+
 @dataclass(slots=True)
 class Replies:
     """A batch's replies as columns, one entry per command (group): ``outcomes[i]``, ``values[i]``

@@ -130,3 +130,16 @@ def test_the_report_states_the_reads_figures() -> None:
     assert label == "tenant reads (spread)"
     assert "3 nodes each (at most 3)" in fact and "56.82% slower than 50 ms" in fact
     assert "p99 105.8 ms" in fact and "max" not in fact and "3 not run by the deadline" in fact
+
+
+def test_a_read_of_several_commands_is_unknown_when_any_part_is() -> None:
+    from harness.clients.redis_router import failed
+
+    ok, nope, lost = (
+        Reply(OpType.OK, 1, 0),
+        Reply(OpType.FAIL, "refused", 0),
+        Reply(OpType.INFO, "timeout", 0),
+    )
+    assert failed([ok, ok]) is None
+    assert failed([ok, nope]) == (OpType.FAIL, "refused")
+    assert failed([nope, lost]) == (OpType.INFO, "refused")  # one unknown part: the whole is unknown

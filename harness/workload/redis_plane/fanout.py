@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from harness.clients.redis_router import Reply, SlotRouter
+from harness.clients.redis_router import Reply, SlotRouter, failed
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
@@ -175,10 +175,9 @@ class TenantReads:
         replies = router.execute([("GET", k) for k in keys], keys)
         done = max(r.done_ns for r in replies)
         nodes = len({r.node for r in replies if r.node is not None})
-        bad = [r for r in replies if r.outcome is not OpType.OK]
-        if bad:
-            worst = OpType.INFO if any(r.outcome is OpType.INFO for r in bad) else OpType.FAIL
-            self.rec.complete(op, worst, PROCESS, "tenant_read", time_ns=done, error=str(bad[0].value))
+        bad = failed(replies)
+        if bad is not None:
+            self.rec.complete(op, bad[0], PROCESS, "tenant_read", time_ns=done, error=bad[1])
         else:
             total = sum(_count(r) for r in replies)
             self.rec.complete(op, OpType.OK, PROCESS, "tenant_read", time_ns=done, value=total, nodes=nodes)

@@ -28,7 +28,7 @@ from typing import Any
 
 import redis
 
-from harness.clients.redis_router import SlotRouter
+from harness.clients.redis_router import SlotRouter, failed
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
@@ -151,10 +151,9 @@ class GrowthDriver:
         )
         replies = router.execute([("EXISTS", k) for k in keys], keys)
         done = max(r.done_ns for r in replies)
-        bad = [r for r in replies if r.outcome is not OpType.OK]
-        if bad:
-            worst = OpType.INFO if any(r.outcome is OpType.INFO for r in bad) else OpType.FAIL
-            self.rec.complete(op, worst, PROCESS, f, time_ns=done, error=str(bad[0].value))
+        bad = failed(replies)
+        if bad is not None:
+            self.rec.complete(op, bad[0], PROCESS, f, time_ns=done, error=bad[1])
             return
         found = [k for k, r in zip(keys, replies, strict=True) if r.value]
         self.rec.complete(op, OpType.OK, PROCESS, f, time_ns=done, value=found)
