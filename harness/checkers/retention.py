@@ -220,16 +220,22 @@ class Retention:
             return
         self._ttl_writes.setdefault(key, []).append((op.invoke_ns, window[1] + ttl, op.id))
 
-    def _judge_keys(self, key: str, reads: list[_Seen]) -> None:
-        """The reads that found ``key``, against the TTL writes invoked before each completed."""
+    def _deadlines(self, key: str) -> tuple[list[int], list[tuple[float, int]]]:
+        """``key``'s TTL writes by invoke time, and for each prefix of them the latest deadline any
+        could have set, with its op: a read completed at ``t`` is bounded by the prefix of writes
+        invoked before ``t``."""
         writes = sorted(self._ttl_writes.get(key, []))
-        times = [w[0] for w in writes]
         best: list[tuple[float, int]] = []
         top: tuple[float, int] = (-math.inf, -1)
         for _, deadline, op_id in writes:
             if deadline > top[0]:
                 top = (deadline, op_id)
             best.append(top)
+        return [w[0] for w in writes], best
+
+    def _judge_keys(self, key: str, reads: list[_Seen]) -> None:
+        """The reads that found ``key``, against the TTL writes invoked before each completed."""
+        times, best = self._deadlines(key)
         for seen in reads:
             self._judged["keys"] += 1
             i = bisect_left(times, seen.complete_ns)
@@ -261,18 +267,10 @@ class Retention:
         the read completed could have set is a judged observation that retention held (the same
         bound a read finding it is a violation past). Earlier, the key may simply not be due yet,
         and removal before the TTL is not judged here."""
-        writes = sorted(self._ttl_writes.get(key, []))
-        if not writes:
-            return
-        times = [w[0] for w in writes]
-        tops: list[float] = []
-        top = -math.inf
-        for _, deadline, _ in writes:
-            top = max(top, deadline)
-            tops.append(top)
+        times, best = self._deadlines(key)
         for complete_ns, start_ms in absent:
             i = bisect_left(times, complete_ns)
-            if i and start_ms > tops[i - 1] + self.clock_skew_ms:
+            if i and start_ms > best[i - 1][0] + self.clock_skew_ms:
                 self._judged["keys"] += 1
 
     # --- dispatch -------------------------------------------------------------------------------

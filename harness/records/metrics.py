@@ -157,7 +157,6 @@ class GrowthFigures(Record):
     series: list[tuple[float, int, int]] = Field(default_factory=list)  # (s, used_memory, keys)
     bytes_per_key: Number | None = None
     slope_bytes_per_s_second_half: Number | None = None
-    gb_per_day_at_1b_events: Number | None = None
 
 
 class WorkloadFigures(Record):

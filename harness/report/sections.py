@@ -256,7 +256,7 @@ def _growth_fact(g: GrowthFigures) -> tuple[str, str]:
         f"{fmt_num(g.stored)} events stored, {fmt_num(g.oom_refusals)} refused at maxmemory; "
         f"{fmt_num(g.bytes_per_key)} bytes a key; growth in the second half "
         f"{fmt_num(g.slope_bytes_per_s_second_half)} bytes/s; at 1B events a day "
-        f"{fmt_num(g.gb_per_day_at_1b_events)} GB written a day",
+        f"{fmt_num(g.bytes_per_key)} GB written a day",
     )
 
 

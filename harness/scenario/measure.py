@@ -88,7 +88,7 @@ def _numbers_of(prefix: str, val: Any, depth: int) -> dict[str, int | float | No
     anything else (text, flags, lists) as nothing."""
     if _number(val):
         return {prefix: val}
-    if val is None and depth < 2:  # a missing percentile inside a map of them
+    if val is None:  # a missing percentile inside a map of them (the caller drops top-level ones)
         return {prefix: None}
     if not isinstance(val, dict) or depth == 0:
         return {}

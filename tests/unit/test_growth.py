@@ -18,6 +18,7 @@ from harness.history.loader import load_history
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
 from harness.workload.redis_plane.growth import (
+    CHECK_KEYS,
     GrowthConfig,
     GrowthDriver,
     GrowthStats,
@@ -97,12 +98,33 @@ def test_the_checker_reads_each_key_once_after_its_retention(tmp_path: Path) -> 
     assert all(o.completion is not None and o.completion["value"] == o.invoke["keys"] for o in reads)
 
 
+def test_the_checker_samples_the_oldest_keys_of_what_came_due(tmp_path: Path) -> None:
+    """More keys due than one read takes: the oldest CHECK_KEYS are read, the rest are not kept."""
+    clock = RunClock()
+    router = FakeRouter(clock, capacity=1000)
+    cfg = GrowthConfig(rate=10, duration_s=1, tenants=5, retention_ms=1, expire=False, grace_ms=0)
+    with HistoryRecorder(tmp_path / "h.jsonl", clock) as rec:
+        d = GrowthDriver(router, rec, clock, cfg, "v", random.Random(1))  # type: ignore[arg-type]
+        d._send(0, [clock.now_ns()] * (CHECK_KEYS + 10), [])
+        stop = threading.Event()
+        t = threading.Thread(target=d.check_loop, args=(router, stop))
+        t.start()
+        deadline = time.monotonic() + 10
+        while d.written:
+            assert time.monotonic() < deadline, "the checker did not take the keys"
+            stop.wait(0.01)
+        stop.set()
+        t.join(timeout=10)
+    (read,) = [o for o in load_history(tmp_path / "h.jsonl") if o.f == "key_read"]
+    assert read.invoke["keys"] == d.first_keys()[:CHECK_KEYS]
+
+
 def test_figures_from_the_samples() -> None:
     g = GrowthStats(stored=300, oom_refusals=7)
     # 1,000 bytes a key, 100 keys a second, then flat once maxmemory is reached
     g.samples = [MemorySample(float(t), 5_000 + 100_000 * min(t, 4), 100 * min(t, 4)) for t in range(9)]
     out = growth_summary(g, retention_ms=3000, expire=False)
-    assert out["bytes_per_key"] == 1000.0 and out["gb_per_day_at_1b_events"] == 1000.0
+    assert out["bytes_per_key"] == 1000.0
     assert out["used_memory_peak"] == 405_000 and out["keys_peak"] == 400
     assert out["slope_bytes_per_s_second_half"] == 0.0  # samples 4..8: flat
     assert out["oom_refusals"] == 7 and len(out["series"]) == 9

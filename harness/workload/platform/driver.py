@@ -44,6 +44,7 @@ from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
 from harness.workload.engine.backpressure import BackpressureStats, run_with_backpressure
+from harness.workload.engine.handoff import serve
 from harness.workload.engine.openloop import DriverStats, Progress, run_open_loop, run_schedule
 from harness.workload.model.generator import Event, EventGenerator
 from harness.workload.model.keys import KeyScheme
@@ -286,13 +287,16 @@ class PlatformDriver:
     def _run_read_worker(self, deadline_ns: int, queries: RedisQueries) -> None:
         """Redis reads handed over by the read schedule, on this worker's own query paths, until it
         ends; one still waiting at the run's deadline is not run, and counted (``redis_dropped``)."""
-        while (item := self._read_q.get()) is not None:
-            if self.clock.now_ns() > deadline_ns:
-                with self._read_lock:
-                    self.read_stats.redis_dropped += 1
-                continue
+
+        def read(item: tuple[ReadKind, str, str, int]) -> None:
             kind, tenant, user, s_ns = item
             self._count(kind, self._read(kind, tenant, user, s_ns, queries))
+
+        serve(self._read_q, self.clock, deadline_ns, read, lambda: self._dropped("redis_dropped"))
+
+    def _dropped(self, what: str) -> None:
+        with self._read_lock:
+            setattr(self.read_stats, what, getattr(self.read_stats, what) + 1)
 
     def _redis_profile_step(self, q: RedisQueries, tenant: str, user: str) -> bool:
         mode = self.cfg.ryw_mode
@@ -305,15 +309,15 @@ class PlatformDriver:
     def _run_mongo_reads(self, deadline_ns: int) -> None:
         """The MongoDB queries handed over by the read schedule, in its order, until it ends; one
         still waiting at the run's deadline is not run, and counted (``mongo_dropped``)."""
-        assert self.mongo_reader is not None
-        while (item := self._mongo_q.get()) is not None:
-            if self.clock.now_ns() > deadline_ns:
-                with self._read_lock:
-                    self.read_stats.mongo_dropped += 1
-                continue
+        reader = self.mongo_reader
+        assert reader is not None
+
+        def query(item: tuple[str, str, int]) -> None:
             tenant, user, s_ns = item
-            self.mongo_reader.query(tenant, user, self._mongo_rng, s_ns)
+            reader.query(tenant, user, self._mongo_rng, s_ns)
             self._count("mongo", True)
+
+        serve(self._mongo_q, self.clock, deadline_ns, query, lambda: self._dropped("mongo_dropped"))
 
     def _reads(self, sched: list[int]) -> None:
         assert self.queries is not None and self.read_picker is not None

@@ -32,6 +32,7 @@ from harness.clients.redis_router import Reply, SlotRouter, failed
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
+from harness.workload.engine.handoff import serve
 from harness.workload.engine.openloop import DriverStats, run_open_loop
 
 Layout = Literal["tagged", "spread"]
@@ -45,11 +46,15 @@ def bucket_keys(tenant: str, buckets: int, layout: Layout) -> list[str]:
     return [f"fan:{tag}:b{i}" for i in range(buckets)]
 
 
+def tenant_name(i: int) -> str:
+    return f"t{i:05d}"
+
+
 def bucket_picker(tenants: int, buckets: int, layout: Layout) -> Callable[[random.Random], str]:
     """A write's key: a uniformly drawn tenant's uniformly drawn bucket."""
 
     def pick(rng: random.Random) -> str:
-        return bucket_keys(f"t{rng.randrange(tenants):05d}", buckets, layout)[rng.randrange(buckets)]
+        return bucket_keys(tenant_name(rng.randrange(tenants)), buckets, layout)[rng.randrange(buckets)]
 
     return pick
 
@@ -149,15 +154,14 @@ class TenantReads:
 
     def _hand(self, sched: list[int]) -> None:
         for s_ns in sched:
-            self._q.put((f"t{self.rng.randrange(self.cfg.tenants):05d}", s_ns))
+            self._q.put((tenant_name(self.rng.randrange(self.cfg.tenants)), s_ns))
 
     def _work(self, router: SlotRouter, deadline_ns: int) -> None:
-        while (item := self._q.get()) is not None:
-            if self.clock.now_ns() > deadline_ns:
-                with self.stats.lock:
-                    self.stats.dropped += 1
-                continue
-            self.read(router, *item)
+        serve(self._q, self.clock, deadline_ns, lambda item: self.read(router, *item), self._late)
+
+    def _late(self) -> None:
+        with self.stats.lock:
+            self.stats.dropped += 1
 
     def read(self, router: SlotRouter, tenant: str, sched_ns: int) -> None:
         """One scatter-gather (or single-node) read of the tenant's total, recorded."""
