@@ -159,6 +159,23 @@ class GrowthFigures(Record):
     slope_bytes_per_s_second_half: Number | None = None
 
 
+class StorageFigures(Record):
+    """The mongo_growth workload's storage over time (:mod:`harness.workload.mongo_plane.growth`)."""
+
+    retention: str | None = None
+    retention_ms: int | None = None
+    stored: int | None = None
+    cleanup_deleted: int | None = None
+    # (s, documents, data bytes, storage bytes, index bytes, oldest document's age in ms)
+    series: list[tuple[float, int, int, int, int, float | None]] = Field(default_factory=list)
+    documents_end: int | None = None
+    bytes_per_event: Number | None = None
+    slope_docs_per_s_second_half: Number | None = None
+    deletion_lag_ms_max: Number | None = None
+    capstone_tb_after_18_months: Number | None = None
+    capstone_tb_kept_90_days: Number | None = None
+
+
 class WorkloadFigures(Record):
     """A workload's own figures (platform, tenant_reads). Only what the report reads is typed; the
     rest (each side schedule's counters) is kept as it was written, and targets may address any of it."""
@@ -174,6 +191,7 @@ class WorkloadFigures(Record):
     mongo: MongoFigures | None = None
     tenant_reads: TenantReadFigures | None = None
     growth: GrowthFigures | None = None
+    storage: StorageFigures | None = None
 
 
 class RateWindow(Record):

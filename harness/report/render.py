@@ -159,11 +159,17 @@ def _invariant(inv: Invariant) -> Json:
     }
 
 
-def _variants(results: RunResults, names: list[str], colors: list[str]) -> list[Json]:
+def _variants(results: RunResults, metrics: RunMetrics, names: list[str], colors: list[str]) -> list[Json]:
+    def not_run(name: str) -> str | None:
+        """Why a variant's workload played nothing (its kind says so in its figures), or None."""
+        wl = metrics.variants[name].workload if name in metrics.variants else None
+        return "; ".join(wl.not_run.values()) if wl is not None and wl.not_run else None
+
     return [
         {
             "name": text(v.name),
             "description": text(v.description),
+            "not_run": not_run(str(v.name)),
             "offered_rate": fmt_num(v.offered_rate),
             "duration": fmt_duration(v.duration_s),
             "events_offered": fmt_num(v.events_offered),
@@ -195,7 +201,7 @@ def build_context(results: RunResults, metrics: RunMetrics, notes: list[str]) ->
         "planes": [_plane(str(k), p) for k, p in results.planes.items()],
         "targets": _targets(results),
         "invariants": [_invariant(inv) for inv in results.invariants],
-        "variants": _variants(results, names, colors),
+        "variants": _variants(results, metrics, names, colors),
         "has_metrics": bool(mv),
         "load": sections.load_section(names, mv, colors),
         "throughput": sections.throughput_section(names, mv),

@@ -15,9 +15,9 @@ from harness.records import (
     VariantMetrics,
     WorkloadFigures,
 )
-from harness.records.metrics import GrowthFigures, TenantReadFigures
 from harness.report import svg
 from harness.report.format import Json, cell, columns, fmt_num, fmt_pct, num, text
+from harness.report.kind_figures import kind_chart, kind_facts
 
 OUTCOME_ORDER = ("ok", "fail", "info", "rate_limited", "unsent")
 Variants = Mapping[str, VariantMetrics]
@@ -130,6 +130,8 @@ def throughput_section(names: list[str], mv: Variants) -> list[Json]:
     out: list[Json] = []
     for name in names:
         ts = _of(mv, name).timeseries
+        if not any((x or 0) > 0 for x in ts.offered_ops_per_s):  # played nothing (its workload said why)
+            continue
         bands = _fault_bands(_of(mv, name))
         t = _series(ts.t_s)
         total = svg.line_chart(
@@ -150,7 +152,8 @@ def throughput_section(names: list[str], mv: Variants) -> list[Json]:
             y_label="ops/s",
             bands=bands,
         )
-        out.append({"variant": name, "total": Markup(total), "per_master": Markup(per_master)})
+        shown = Markup(per_master) if ts.per_master_ops_per_s else None  # no Redis master: no chart
+        out.append({"variant": name, "total": Markup(total), "per_master": shown})
     return out
 
 
@@ -200,7 +203,7 @@ def workload_section(names: list[str], mv: Variants) -> list[Json]:
         wl = _of(mv, name).workload
         if wl is None or not wl.dump():
             continue
-        chart = _queue_chart(name, wl) or _growth_chart(name, wl)
+        chart = _queue_chart(name, wl) or kind_chart(name, wl)
         out.append({"variant": name, "facts": _workload_facts(wl), "queue_chart": chart})
     return out
 
@@ -230,48 +233,6 @@ def _queue_chart(name: str, wl: WorkloadFigures) -> Markup | None:
     )
 
 
-def _growth_chart(name: str, wl: WorkloadFigures) -> Markup | None:
-    if wl.growth is None or not wl.growth.series:
-        return None
-    series = wl.growth.series
-    return Markup(
-        svg.line_chart(
-            [p[0] for p in series],
-            [
-                ("used memory (MB)", [round(p[1] / 2**20, 2) for p in series]),
-                ("keys (thousands)", [p[2] / 1000 for p in series]),
-            ],
-            title=f"{name}: the masters' memory and keys",
-            x_label="time (s)",
-        )
-    )
-
-
-def _growth_fact(g: GrowthFigures) -> tuple[str, str]:
-    policy = (
-        f"TTL {fmt_num(g.retention_ms)} ms" if g.expire else f"no TTL (class {fmt_num(g.retention_ms)} ms)"
-    )
-    return (
-        f"storage ({policy})",
-        f"{fmt_num(g.stored)} events stored, {fmt_num(g.oom_refusals)} refused at maxmemory; "
-        f"{fmt_num(g.bytes_per_key)} bytes a key; growth in the second half "
-        f"{fmt_num(g.slope_bytes_per_s_second_half)} bytes/s; at 1B events a day "
-        f"{fmt_num(g.bytes_per_key)} GB written a day",
-    )
-
-
-def _tenant_reads_fact(tr: TenantReadFigures) -> tuple[str, str]:
-    lat = tr.read_latency_ms
-    spread = ", ".join(f"{k} {fmt_num(v)} ms" for k, v in lat.items() if k != "max")
-    return (
-        f"tenant reads ({text(tr.layout)})",
-        f"{fmt_num(tr.reads)} reads, {fmt_num(tr.nodes_per_read_mean)} nodes each (at most "
-        f"{fmt_num(tr.nodes_per_read_max)}); {fmt_num(100 * (tr.slow_share or 0))}% slower than "
-        f"{fmt_num(tr.slow_ms)} ms from their schedule; {spread}; {fmt_num(tr.not_ok)} not ok"
-        + (f", {fmt_num(tr.dropped)} not run by the deadline" if tr.dropped else ""),
-    )
-
-
 def _cache_fact(cache: CacheFigures) -> str:
     origin = f" of {text(cache.origin)}" if cache.origin else ""
     return (
@@ -283,11 +244,7 @@ def _cache_fact(cache: CacheFigures) -> str:
 
 
 def _workload_facts(wl: WorkloadFigures) -> list[tuple[str, str]]:
-    facts: list[tuple[str, str]] = []
-    if (tr := wl.tenant_reads) is not None:
-        facts.append(_tenant_reads_fact(tr))
-    if (g := wl.growth) is not None:
-        facts.append(_growth_fact(g))
+    facts = kind_facts(wl)
     if (reads := wl.reads) is not None:
         facts.append(("reads", _reads_fact(reads)))
     if (cache := wl.cache) is not None:

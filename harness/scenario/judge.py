@@ -32,7 +32,8 @@ from harness.records import (
     load_record,
     write_record,
 )
-from harness.scenario.planes import NEEDS_PLANE, plane_skips, variant_planes, with_scenario_needs
+from harness.scenario.kinds import kind_of
+from harness.scenario.planes import NEEDS_PLANE, plane_skips, with_scenario_needs
 from harness.scenario.spec import ScenarioSpec, TargetSpec, VariantSpec, load_scenario
 from harness.scenario.targets import evaluate
 
@@ -53,8 +54,9 @@ def checking_config(spec: ScenarioSpec) -> Checking:
 
 
 def _needs(spec: ScenarioSpec, variant: VariantSpec) -> dict[str, str]:
-    """The planes a variant's checkers need: its data paths', then the scenario's own ``checker_needs``."""
-    return with_scenario_needs(variant_planes(variant), spec.checker_needs)
+    """The planes a variant's checkers need: its data paths' (as its workload kind says, the rule the
+    run judged by), then the scenario's own ``checker_needs``."""
+    return with_scenario_needs(kind_of(spec.workload.kind).checker_planes(variant), spec.checker_needs)
 
 
 def mark_expected(invariants: Sequence[Invariant], expect_invalid: Mapping[str, Sequence[str]]) -> None:

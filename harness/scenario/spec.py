@@ -28,7 +28,7 @@ from harness.topology.spec import load_topology
 SCENARIO_DIR = Path(__file__).resolve().parent.parent.parent / "scenarios"
 KNOWN_CHECKERS = tuple(sorted(CHECKERS))
 #: The workload kinds whose summary is written to metrics.json (``workload``), for target paths.
-KINDS_WITH_FIGURES = ("platform", "tenant_reads", "growth")
+KINDS_WITH_FIGURES = ("platform", "tenant_reads", "growth", "mongo_growth")
 # A target's metric is a path into metrics.json's per-variant data: <variant>.<dotted path>.
 METRIC_PATH = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_]+)+$")
 
@@ -93,6 +93,12 @@ class VariantSpec(Strict):
     expire: bool = Field(
         default=True,
         description="growth: each event's key gets its retention as a TTL (false: never deleted)",
+    )
+    mongo_retention: Literal["none", "ttl_index", "batched_cleanup"] = Field(
+        default="none",
+        description="mongo_growth: how expired events are removed: none (never: the case study's bug), "
+        "ttl_index (a TTL index on created_at, the server's TTL monitor) or batched_cleanup (a job "
+        "deleting what is past its retention in batches)",
     )
     key_layout: Literal["tagged", "spread"] = Field(
         default="tagged",
@@ -252,7 +258,7 @@ class ScenarioSpec(Strict):
             ),
         }
         figures = wl.kind in KINDS_WITH_FIGURES
-        why_none = "only platform, tenant_reads and growth workloads write their own figures"
+        why_none = f"only {', '.join(KINDS_WITH_FIGURES)} workloads write their own figures"
         absent = {} if figures else {"workload": why_none}
         if self.schedule is None:
             why = "written only for a scenario with a fault schedule"

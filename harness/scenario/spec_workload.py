@@ -31,8 +31,8 @@ ONLY_FOR: dict[str, tuple[str, ...]] = {
     "read_workers": ("platform", "tenant_reads"),
     "buckets": ("tenant_reads",),
     "slow_ms": ("tenant_reads",),
-    "retention_ms": ("growth",),
-    "payload_bytes": ("growth",),
+    "retention_ms": ("growth", "mongo_growth"),
+    "payload_bytes": ("growth", "mongo_growth"),
 }
 
 
@@ -44,9 +44,13 @@ class WorkloadSpec(Strict):
     ``tenant_reads``: INCRs into every tenant's bucket keys while per-tenant totals are read, on one
     node or by scatter-gather as the variant's ``key_layout`` says
     (:mod:`harness.workload.redis_plane.fanout`). ``growth``: events stored as keys, with or without
-    their retention as the variant's ``expire`` says (:mod:`harness.workload.redis_plane.growth`)."""
+    their retention as the variant's ``expire`` says (:mod:`harness.workload.redis_plane.growth`).
+    ``mongo_growth``: events stored as MongoDB documents, removed as the variant's ``mongo_retention``
+    says (:mod:`harness.workload.mongo_plane.growth`)."""
 
-    kind: Literal["events", "increments", "sessions", "platform", "tenant_reads", "growth"] = "events"
+    kind: Literal[
+        "events", "increments", "sessions", "platform", "tenant_reads", "growth", "mongo_growth"
+    ] = "events"
     rate: float = Field(gt=0, le=200_000, description="offered events per second")
     duration_s: float = Field(gt=0, le=3600)
     tenants: int = Field(default=10_000, ge=1, le=1_000_000)
@@ -72,9 +76,14 @@ class WorkloadSpec(Strict):
     )
     buckets: int = Field(default=12, ge=1, le=1000, description="tenant_reads: bucket keys per tenant")
     retention_ms: int = Field(
-        default=3000, ge=1, le=86_400_000, description="growth: how long an event's key may live (its class)"
+        default=3000,
+        ge=1,
+        le=86_400_000,
+        description="growth, mongo_growth: how long an event may live (its class)",
     )
-    payload_bytes: int = Field(default=512, ge=1, le=1_000_000, description="growth: each event's size")
+    payload_bytes: int = Field(
+        default=512, ge=1, le=1_000_000, description="growth, mongo_growth: each event's size"
+    )
     slow_ms: float = Field(
         default=50,
         gt=0,
@@ -115,6 +124,11 @@ class WorkloadSpec(Strict):
         if extras:
             kinds = " and ".join(ONLY_FOR[extras[0]])
             raise ValueError(f"{', '.join(extras)} apply to {kinds} workloads only")
+        if self.kind == "mongo_growth" and self.retention_ms % 1000:
+            raise ValueError(
+                "retention_ms: a mongo_growth retention must be whole seconds (a TTL index's "
+                "expireAfterSeconds counts seconds)"
+            )
         if self.kind == "tenant_reads" and self.reads_per_s <= 0:
             raise ValueError("a tenant_reads workload needs reads_per_s > 0 (the per-tenant reads)")
         if any(w < 0 for w in self.read_mix.values()):

@@ -511,3 +511,30 @@ def test_parts_that_do_not_fit_the_records_are_named_in_a_note(tmp_path: Path) -
     assert "results.json: left out as malformed: seed." in html
     assert "metrics.json: left out as malformed: variants.before.imbalance_ratio." in html
     assert "120,000" in html  # the rest is shown as usual
+
+
+def test_a_mongo_only_run_shows_storage_and_says_which_variant_did_not_run(tmp_path: Path) -> None:
+    """No Redis master: no per-master section or charts. A variant whose workload played nothing says
+    why in the variants table and gets no throughput chart; the storage figures are shown."""
+    series = [(0.0, 0, 100, 100, 100, None), (1.0, 400, 400_100, 360_000, 40_100, 1000.0)]
+    storage = {
+        "retention": "batched_cleanup", "retention_ms": 4000, "stored": 400, "documents_end": 400,
+        "series": series, "bytes_per_event": 1000.0, "capstone_tb_after_18_months": 548.0,
+        "capstone_tb_kept_90_days": 90.0, "deletion_lag_ms_max": 0.0,
+    }  # fmt: skip
+    ts = {"t_s": [0, 1], "offered_ops_per_s": [400, 400], "achieved_ops_per_s": [400, 400]}
+    metrics = {
+        "variants": {
+            "before": {"workload": {"storage": storage}, "timeseries": ts},
+            "after": {
+                "workload": {"not_run": {"mongo_growth": "ferretdb 1.24.2 lacks TTL indexes"}},
+                "timeseries": {"t_s": [0], "offered_ops_per_s": [0], "achieved_ops_per_s": [0]},
+            },
+        }
+    }
+    html = render_run(make_run(tmp_path, metrics=metrics)).read_text()
+    assert "Load per master" not in html and "ops/s per master" not in html
+    assert "not run: ferretdb 1.24.2 lacks TTL indexes" in html
+    assert "before: offered vs achieved" in html and "after: offered vs achieved" not in html
+    assert "before: the events collection&#x27;s storage" in html
+    assert "548 TB after 18 months kept" in html and "90 TB with the standard class" in html

@@ -109,7 +109,7 @@ SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
          "metric: before.faults_summary.isolate.errors_until_ms", "targets.2.metric", "has no 'isolate'"),
         # the workload's own figures outside the platform, fault figures without a schedule
         ("hot-partition", "metric: before.imbalance_ratio", "metric: before.workload.queue.shed",
-         "targets.0.metric", "only platform, tenant_reads and growth workloads write their own figures"),
+         "targets.0.metric", "workloads write their own figures"),
         ("hot-partition", "metric: before.imbalance_ratio", "metric: before.faults_summary.apply_delay_ms",
          "targets.0.metric", "written only for a scenario with a fault schedule"),
         # not a single number

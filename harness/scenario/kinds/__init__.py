@@ -10,6 +10,7 @@ from harness.errors import HarnessError
 from harness.scenario.kinds.base import Workload, WorkloadKind
 from harness.scenario.kinds.fanout import TENANT_READS
 from harness.scenario.kinds.growth import GROWTH
+from harness.scenario.kinds.mongo_growth import MONGO_GROWTH
 from harness.scenario.kinds.platform import PLATFORM
 from harness.scenario.kinds.redis_drivers import EVENTS, INCREMENTS, SESSIONS
 
@@ -23,7 +24,7 @@ def register(kind: WorkloadKind) -> WorkloadKind:
     return kind
 
 
-for _kind in (EVENTS, INCREMENTS, SESSIONS, PLATFORM, TENANT_READS, GROWTH):
+for _kind in (EVENTS, INCREMENTS, SESSIONS, PLATFORM, TENANT_READS, GROWTH, MONGO_GROWTH):
     register(_kind)
 
 

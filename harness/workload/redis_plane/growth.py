@@ -31,6 +31,7 @@ import redis
 from harness.clients.redis_router import SlotRouter, failed
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
+from harness.metrics.trend import slope_per_s
 from harness.ops import OpType
 from harness.workload.engine.openloop import DriverStats, Progress, run_schedule
 from harness.workload.engine.profile import RateProfile
@@ -203,21 +204,8 @@ def growth_summary(g: GrowthStats, retention_ms: int, expire: bool) -> dict[str,
         "used_memory_peak": peak.used_memory,
         "keys_end": s[-1].keys,
         "keys_peak": max(x.keys for x in s),
-        "slope_bytes_per_s_second_half": _slope(s[len(s) // 2 :]),
+        "slope_bytes_per_s_second_half": slope_per_s([(x.t_s, x.used_memory) for x in s[len(s) // 2 :]]),
         # at the capstone's 1B events a day, bytes a key is also GB written a day
         "bytes_per_key": round(per_key, 1) if per_key is not None else None,
     }
     return out
-
-
-def _slope(samples: list[MemorySample]) -> float | None:
-    """Least-squares bytes per second over ``samples``."""
-    if len(samples) < 2:
-        return None
-    n = len(samples)
-    mt = sum(x.t_s for x in samples) / n
-    mu = sum(x.used_memory for x in samples) / n
-    var = sum((x.t_s - mt) ** 2 for x in samples)
-    if var == 0:
-        return None
-    return round(sum((x.t_s - mt) * (x.used_memory - mu) for x in samples) / var, 1)
