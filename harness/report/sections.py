@@ -18,6 +18,7 @@ from harness.records import (
 from harness.records.metrics import GrowthFigures, TenantReadFigures
 from harness.report import svg
 from harness.report.format import Json, cell, columns, fmt_num, fmt_pct, num, text
+from harness.report.sharded import sharded_facts
 
 OUTCOME_ORDER = ("ok", "fail", "info", "rate_limited", "unsent")
 Variants = Mapping[str, VariantMetrics]
@@ -288,6 +289,8 @@ def _workload_facts(wl: WorkloadFigures) -> list[tuple[str, str]]:
         facts.append(_tenant_reads_fact(tr))
     if (g := wl.growth) is not None:
         facts.append(_growth_fact(g))
+    if (sh := wl.sharded) is not None:
+        facts += sharded_facts(sh)
     if (reads := wl.reads) is not None:
         facts.append(("reads", _reads_fact(reads)))
     if (cache := wl.cache) is not None:

@@ -109,7 +109,7 @@ SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
          "metric: before.faults_summary.isolate.errors_until_ms", "targets.2.metric", "has no 'isolate'"),
         # the workload's own figures outside the platform, fault figures without a schedule
         ("hot-partition", "metric: before.imbalance_ratio", "metric: before.workload.queue.shed",
-         "targets.0.metric", "only platform, tenant_reads and growth workloads write their own figures"),
+         "targets.0.metric", "only platform, tenant_reads, growth, sharded_events workloads write their own"),
         ("hot-partition", "metric: before.imbalance_ratio", "metric: before.faults_summary.apply_delay_ms",
          "targets.0.metric", "written only for a scenario with a fault schedule"),
         # not a single number
@@ -226,7 +226,12 @@ def test_without_mongod_the_mongo_plane_runs_on_ferretdb_and_says_so(monkeypatch
         ("mode: block}", "mode: drop}", "variants.0.queue.mode", "'shed' or 'block'"),
         ("reads_per_s: 100", "reads_per_s: 100\n  read_mix: {everything: 1}", "workload.read_mix", ""),
         ("cache: mutex", "cache: lru", "variants.0.cache", "cache_aside"),
-        ("kind: platform", "kind: events", "workload", "apply to platform and tenant_reads workloads only"),
+        (
+            "kind: platform",
+            "kind: events",
+            "workload",
+            "apply to platform, tenant_reads and sharded_events workloads",
+        ),
         (
             "mode: block}",
             "mode: block}\n    write_concern: {w: 0}",

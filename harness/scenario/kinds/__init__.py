@@ -12,6 +12,7 @@ from harness.scenario.kinds.fanout import TENANT_READS
 from harness.scenario.kinds.growth import GROWTH
 from harness.scenario.kinds.platform import PLATFORM
 from harness.scenario.kinds.redis_drivers import EVENTS, INCREMENTS, SESSIONS
+from harness.scenario.kinds.sharded_events import SHARDED_EVENTS
 
 KINDS: dict[str, WorkloadKind] = {}
 
@@ -25,6 +26,7 @@ def register(kind: WorkloadKind) -> WorkloadKind:
 
 for _kind in (EVENTS, INCREMENTS, SESSIONS, PLATFORM, TENANT_READS, GROWTH):
     register(_kind)
+register(SHARDED_EVENTS)
 
 
 def kind_of(name: str) -> WorkloadKind:
