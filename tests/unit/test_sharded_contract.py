@@ -304,3 +304,45 @@ def test_inserts_carry_the_suffix_and_a_resend_is_recognised_on_the_moved_index(
         ("fail", "write-error"),
     ]
     assert all(o.detail == "inserted" for o in outcomes[2:])
+
+
+def test_a_short_run_inserts_every_event_once_and_a_writer_behind_catches_up_in_batches(
+    server: MockupDB, client: Client, rec: HistoryRecorder
+) -> None:
+    """200 events/s for half a second while the first inserts take 0.2 s to answer: every event is
+    sent once and acknowledged, the writers behind take what waits in batches (not one round trip
+    per event), and the counters are sampled at the start and at the end."""
+    import dataclasses
+    import time
+
+    load = events_load(server, client, rec, {"tenant_id": 1})
+    load.cfg = dataclasses.replace(load.cfg, profile=constant(200), duration_s=0.5, max_batch=50)
+    sizes: list[int] = []
+
+    def on_insert(req: Any) -> bool:
+        if req.command_name != "insert":
+            return False
+        sizes.append(len(req["documents"]))
+        if len(sizes) <= 2:
+            time.sleep(0.2)  # a slow shard: the schedule goes on, the writers fall behind
+        req.ok(n=sizes[-1])
+        return True
+
+    status = {"insert": 0, "query": 0, "update": 0, "delete": 0, "getmore": 0, "command": 0}
+    responders = [
+        server.autoresponds(on_insert),
+        server.autoresponds(lambda req: req.command_name == "serverStatus" and req.ok(opcounters=status)),
+    ]
+    try:
+        stats = load.run()
+    finally:
+        for r in responders:
+            r.cancel()
+        load.plane.close()
+    assert stats.offered == 100 and stats.admitted == 100 and stats.unsent == 0
+    assert sum(sizes) == 100 and max(sizes) > 1 and len(sizes) < 100
+    assert len(load.counters.samples) >= 4  # both shards, at the start and at the end
+    got = load.summary()
+    assert got["insert_outcomes"] == {"ok": 100, "fail": 0, "info": 0}
+    assert got["insert_latency_ms"]["max"] >= 200  # from the schedule, the slow replies included
+    assert got["busiest_share"] is None and "counted 0 inserts for 100" in got["unjudged"]

@@ -221,24 +221,48 @@ class ShardedEvents:
         self._q.put((self.gen.batch(first_seq, times_ms), sched))
 
     def _write_loop(self, writer: MongoIngestor, deadline_ns: int) -> None:
-        while (item := self._q.get()) is not None:
-            events, sched = item
+        while True:
+            events, sched, last = self._take()
             if self.clock.now_ns() > deadline_ns:  # not sent: never offered to the servers
                 with self.tally.lock:
                     self.tally.dropped += len(events)
-                continue
+            elif events:
+                self._write(writer, events, sched)
+            if last:
+                return
+
+    def _take(self) -> tuple[list[Event], list[int], bool]:
+        """The next schedule batch, joined by those already waiting up to ``max_batch`` events: the
+        open loop hands over every event the moment it is due (one or two at this rate), and a
+        writer that fell behind catches up in whole insert_many batches, not one round trip per
+        event. The flag: the end of the schedule was taken."""
+        events: list[Event] = []
+        sched: list[int] = []
+        item = self._q.get()
+        while item is not None:
+            events += item[0]
+            sched += item[1]
+            if len(events) >= self.cfg.max_batch:
+                return events, sched, False
             try:
-                outcomes = writer.write(events, sched)
-            except Exception as exc:  # recorded per op by the writer; the schedule goes on
-                self.errors.append(f"insert batch: {type(exc).__name__}: {exc}")
-                continue
-            done = self.clock.now_ns()
-            with self.tally.lock:
-                for res, s_ns in zip(outcomes, sched, strict=True):
-                    self.stats.outcomes[res.outcome.value] += 1
-                    if res.outcome is OpType.OK:
-                        self.stats.admitted += 1
-                        self.tally.latency_ms.append((done - s_ns) / 1e6)
+                item = self._q.get_nowait()
+            except queue.Empty:
+                return events, sched, False
+        return events, sched, True
+
+    def _write(self, writer: MongoIngestor, events: list[Event], sched: list[int]) -> None:
+        try:
+            outcomes = writer.write(events, sched)
+        except Exception as exc:  # recorded per op by the writer; the schedule goes on
+            self.errors.append(f"insert batch: {type(exc).__name__}: {exc}")
+            return
+        done = self.clock.now_ns()
+        with self.tally.lock:
+            for res, s_ns in zip(outcomes, sched, strict=True):
+                self.stats.outcomes[res.outcome.value] += 1
+                if res.outcome is OpType.OK:
+                    self.stats.admitted += 1
+                    self.tally.latency_ms.append((done - s_ns) / 1e6)
 
     def _read_schedule(self) -> None:
         assert self.reads is not None
