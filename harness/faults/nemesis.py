@@ -103,8 +103,21 @@ class Nemesis:
         self.heal_all()
         for rec in self.records:
             if rec.status == "pending":
-                self._skip(rec, "the workload ended before its start time")
+                self._skip(rec, self._never_possible(rec) or "the workload ended before its start time")
         return self.records
+
+    def _never_possible(self, rec: FaultRecord) -> str | None:
+        """Why a fault that never came due could not have run here whatever its time (the backend
+        or the servers lack it), or None: the reason a report should give for it (a workload that
+        ran nothing ends before any fault is due)."""
+        try:
+            fault = build_fault(rec.planned.fault, rec.planned.target, rec.planned.params)
+        except Exception:  # validated before the run; its own skip says the rest
+            return None
+        missing = missing_capabilities(fault, self.capabilities)
+        if missing:
+            return f"this backend cannot {', '.join(missing)}"
+        return not_supported(fault, self.make_ctx().dep)
 
     def heal_all(self) -> None:
         with self._lock:

@@ -176,6 +176,24 @@ class StorageFigures(Record):
     capstone_tb_kept_90_days: Number | None = None
 
 
+class ShardedFigures(Record):
+    """The sharded_events workload's figures (:mod:`harness.workload.mongo_plane.sharded_events`):
+    what the report reads is typed, the rest (inserts per second, explain's stages...) kept as written."""
+
+    shard_key: dict[str, Any] = Field(default_factory=dict)
+    suffixes: dict[str, int] = Field(default_factory=dict)  # hot tenant -> write-sharding suffixes
+    chunks: dict[str, int] = Field(default_factory=dict)  # shard -> chunks after presplitting
+    inserts_per_shard: dict[str, int | None] = Field(default_factory=dict)
+    share_per_shard: dict[str, Number | None] = Field(default_factory=dict)
+    busiest_shard: str | None = None
+    busiest_share: Number | None = None
+    imbalance_ratio: Number | None = None
+    unjudged: str | None = None  # why the shares are withheld
+    insert_latency_ms: dict[str, Number | None] = Field(default_factory=dict)
+    explain: dict[str, Any] | None = None
+    reads: dict[str, Any] | None = None
+
+
 class WorkloadFigures(Record):
     """A workload's own figures (platform, tenant_reads). Only what the report reads is typed; the
     rest (each side schedule's counters) is kept as it was written, and targets may address any of it."""
@@ -192,6 +210,7 @@ class WorkloadFigures(Record):
     tenant_reads: TenantReadFigures | None = None
     growth: GrowthFigures | None = None
     storage: StorageFigures | None = None
+    sharded: ShardedFigures | None = None
 
 
 class RateWindow(Record):

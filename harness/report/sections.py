@@ -18,6 +18,7 @@ from harness.records import (
 from harness.report import svg
 from harness.report.format import Json, cell, columns, fmt_num, fmt_pct, num, text
 from harness.report.kind_figures import kind_chart, kind_facts
+from harness.report.sharded import sharded_facts
 
 OUTCOME_ORDER = ("ok", "fail", "info", "rate_limited", "unsent")
 Variants = Mapping[str, VariantMetrics]
@@ -245,6 +246,8 @@ def _cache_fact(cache: CacheFigures) -> str:
 
 def _workload_facts(wl: WorkloadFigures) -> list[tuple[str, str]]:
     facts = kind_facts(wl)
+    if (sh := wl.sharded) is not None:
+        facts += sharded_facts(sh)
     if (reads := wl.reads) is not None:
         facts.append(("reads", _reads_fact(reads)))
     if (cache := wl.cache) is not None:

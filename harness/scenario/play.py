@@ -19,6 +19,7 @@ from harness.scenario.kinds import Workload, kind_of
 from harness.scenario.spec import VariantSpec
 from harness.topology import redis as redis_nodes
 from harness.topology.deployment import Deployment, Setting
+from harness.topology.mongo_health import health_problem
 from harness.workload.engine import progress as live
 from harness.workload.engine.openloop import DriverStats
 from harness.workload.engine.progress import Snapshot
@@ -139,16 +140,18 @@ def _nemesis(
 
 
 def _wait_healthy_again(dep: Deployment, timeout_s: float, opts: RunOptions) -> dict[str, Any]:
-    """After healing, the topology must be healthy again (bounded) before the final reads."""
-    assert dep.topology.redis is not None
-    mode = dep.topology.redis.mode
+    """After healing, the topology must be healthy again (bounded) before the final reads: the
+    Redis plane by the roles its nodes have now, the MongoDB plane answering with a primary in
+    every replica set (:func:`harness.topology.mongo_health.health_problem`)."""
+    redis_mode = dep.topology.redis.mode if dep.topology.redis is not None else None
 
     def check() -> str | None:
-        try:
-            redis_nodes.wait_healthy(dep.redis, mode, timeout_s=0.5, live_roles=True)
-        except HarnessError as exc:
-            return str(exc).splitlines()[0]
-        return None
+        if redis_mode is not None:
+            try:
+                redis_nodes.wait_healthy(dep.redis, redis_mode, timeout_s=0.5, live_roles=True)
+            except HarnessError as exc:
+                return str(exc).splitlines()[0]
+        return None if dep.mongo is None else health_problem(dep.mongo)
 
     ok, waited, problem = wait_for(check, timeout_s)
     opts.log(f"healthy again after {waited:.1f}s" if ok else f"NOT healthy after {waited:.0f}s: {problem}")

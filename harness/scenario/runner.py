@@ -107,7 +107,11 @@ class RunPlan:
 def _new_results(plan: RunPlan) -> RunResults:
     """results.json as it stands before anything starts: an error until the run says otherwise."""
     spec, opts, mongo_skipped = plan.spec, plan.opts, plan.runnable.mongo_not_run
-    has_redis = plan.runnable.topology.redis is not None
+    topology = plan.runnable.topology
+    # A topology without Redis (mongo-sharded) never runs that plane: say so, not "did not get that far".
+    redis_why = (
+        "the run did not get that far" if topology.redis else f"topology {topology.name} has no Redis plane"
+    )
     not_run: dict[str, Plane] = {
         p: Plane(status="not_run", reason=plane_reason(p, r)) for p, r in spec.planes.items()
     }
@@ -129,9 +133,7 @@ def _new_results(plan: RunPlan) -> RunResults:
             versions={"python": platform.python_version(), "harness": harness.__version__},
         ),
         planes={
-            **(
-                {"redis": Plane(status="not_run", reason="the run did not get that far")} if has_redis else {}
-            ),
+            "redis": Plane(status="not_run", reason=redis_why),
             **not_run,
             **({"mongodb": Plane(status="not_run", reason=mongo_skipped)} if mongo_skipped else {}),
         },
@@ -207,7 +209,7 @@ def _deploy_and_play(plan: RunPlan, results: RunResults, runs: list[VariantRun])
             ) as dep:
                 _note_substrate(results, dep, opts.log)
                 _play_variants(plan, dep, rec, clock, runs)
-                if dep.topology.redis is not None:  # a MongoDB-only topology has none
+                if dep.topology.redis is not None:
                     results.planes["redis"] = Plane(status="ran", reason=None)
                 if dep.mongo is not None:
                     facts = mongo_plane_facts(dep, plan.runnable.mongo_note)

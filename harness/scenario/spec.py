@@ -21,6 +21,7 @@ from harness.faults.nemesis import build_fault  # the package __init__ registers
 from harness.faults.schedule import ScheduleSpec
 from harness.records import KeyRule, MetricKeys, metric_path_problem
 from harness.scenario.planes import MONGO_RYW_MODES, requirement_problem
+from harness.scenario.spec_sharded import spec_errors, topology_problems, variant_problems
 from harness.scenario.spec_workload import Strict, WorkloadSpec
 from harness.specload import load_yaml_model, names_in, resolve_spec
 from harness.topology.spec import load_topology
@@ -28,7 +29,7 @@ from harness.topology.spec import load_topology
 SCENARIO_DIR = Path(__file__).resolve().parent.parent.parent / "scenarios"
 KNOWN_CHECKERS = tuple(sorted(CHECKERS))
 #: The workload kinds whose summary is written to metrics.json (``workload``), for target paths.
-KINDS_WITH_FIGURES = ("platform", "tenant_reads", "growth", "mongo_growth")
+KINDS_WITH_FIGURES = ("platform", "tenant_reads", "growth", "mongo_growth", "sharded_events")
 # A target's metric is a path into metrics.json's per-variant data: <variant>.<dotted path>.
 METRIC_PATH = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_]+)+$")
 
@@ -104,6 +105,12 @@ class VariantSpec(Strict):
         default="tagged",
         description="tenant_reads: a tenant's bucket keys under one hash tag (one node per read) or "
         "spread over the cluster (a scatter-gather per read)",
+    )
+    shard_key: dict[str, Literal[1, "hashed"]] | None = Field(
+        default=None,
+        description="sharded_events: the events collection's shard key for this variant (dropped and "
+        "created again with it before the load, its initial chunks made by zones when it is ranged on "
+        "tenant_id); shard_suffix in it is the hot tenant's write-sharding suffix over whale_shards values",
     )
     session_store: Literal["redis", "fallback"] = Field(
         default="redis",
@@ -210,6 +217,15 @@ class ScenarioSpec(Strict):
         return variants
 
     @model_validator(mode="after")
+    def _shard_keys(self) -> ScenarioSpec:
+        """A variant's shard key and whale suffixes fit the workload; raised at the field's place."""
+        whale = self.workload.whale.tenant if self.workload.whale is not None else None
+        problems = variant_problems(self.workload.kind, self.variants, whale)
+        if problems:
+            raise ValidationError.from_exception_data(type(self).__name__, spec_errors(problems))
+        return self
+
+    @model_validator(mode="after")
     def _refs(self) -> ScenarioSpec:
         try:  # builds them once, so an unknown name or parameter fails before anything starts
             build_checkers(self.checkers, self.checker_params)
@@ -311,7 +327,9 @@ def load_scenario(name_or_path: str | Path) -> ScenarioSpec:
     path = resolve_spec(name_or_path, SCENARIO_DIR, "scenario")
     spec = load_yaml_model(path, ScenarioSpec)
     try:
-        load_topology(spec.topology)
+        topology = load_topology(spec.topology)
     except HarnessError as exc:
         raise SpecError(str(path), "topology", str(exc)) from exc
+    for where, problem in topology_problems(spec.workload.kind, spec.variants, topology):
+        raise SpecError(str(path), where, problem)
     return spec

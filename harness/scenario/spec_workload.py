@@ -16,21 +16,27 @@ class Strict(BaseModel):
 class WhaleSpec(Strict):
     tenant: str = Field(default="whale", pattern=r"^[A-Za-z0-9_-]+$")
     share: float = Field(gt=0, lt=1, description="fraction of all events the whale sends")
-    limit: int = Field(gt=0, description="the whale's own limit per window")
+    limit: int | None = Field(
+        default=None, gt=0, description="the whale's own limit per window (events, platform: required)"
+    )
+
+    def limits(self) -> dict[str, int]:
+        """The rate limiter's per-tenant limit for the whale (none without one)."""
+        return {self.tenant: self.limit} if self.limit is not None else {}
 
 
 #: Workload fields only some kinds read; another kind refuses them, so a misplaced one is not
 #: silently ignored.
 ONLY_FOR: dict[str, tuple[str, ...]] = {
-    "reads_per_s": ("platform", "tenant_reads"),
+    "reads_per_s": ("platform", "tenant_reads", "sharded_events"),
     "sessions_per_s": ("platform",),
     "read_mix": ("platform",),
     "mongo_batch": ("platform",),
     "mongo_retry_backoff_ms": ("platform",),
     "cache_origin": ("platform",),
-    "read_workers": ("platform", "tenant_reads"),
+    "read_workers": ("platform", "tenant_reads", "sharded_events"),
     "buckets": ("tenant_reads",),
-    "slow_ms": ("tenant_reads",),
+    "slow_ms": ("tenant_reads", "sharded_events"),
     "retention_ms": ("growth", "mongo_growth"),
     "payload_bytes": ("growth", "mongo_growth"),
 }
@@ -46,10 +52,19 @@ class WorkloadSpec(Strict):
     (:mod:`harness.workload.redis_plane.fanout`). ``growth``: events stored as keys, with or without
     their retention as the variant's ``expire`` says (:mod:`harness.workload.redis_plane.growth`).
     ``mongo_growth``: events stored as MongoDB documents, removed as the variant's ``mongo_retention``
-    says (:mod:`harness.workload.mongo_plane.growth`)."""
+    says (:mod:`harness.workload.mongo_plane.growth`). ``sharded_events``: events inserted through
+    mongos into ``events`` sharded on each variant's ``shard_key``, dashboard reads beside them
+    (:mod:`harness.workload.mongo_plane.sharded_events`)."""
 
     kind: Literal[
-        "events", "increments", "sessions", "platform", "tenant_reads", "growth", "mongo_growth"
+        "events",
+        "increments",
+        "sessions",
+        "platform",
+        "tenant_reads",
+        "growth",
+        "mongo_growth",
+        "sharded_events",
     ] = "events"
     rate: float = Field(gt=0, le=200_000, description="offered events per second")
     duration_s: float = Field(gt=0, le=3600)
@@ -118,11 +133,14 @@ class WorkloadSpec(Strict):
         limited = ("events", "platform")
         if self.kind in limited and (self.limit is None or self.window_ms is None):
             raise ValueError(f"an {self.kind} workload needs limit and window_ms (the rate limiter's)")
-        if self.kind not in limited and self.whale is not None:
-            raise ValueError("whale applies to events and platform workloads only")
+        if self.kind in limited and self.whale is not None and self.whale.limit is None:
+            raise ValueError(f"whale.limit: an {self.kind} workload's whale needs its own limit per window")
+        if self.kind not in (*limited, "sharded_events") and self.whale is not None:
+            raise ValueError("whale applies to events, platform and sharded_events workloads only")
         extras = [f for f, kinds in ONLY_FOR.items() if f in self.model_fields_set and self.kind not in kinds]
         if extras:
-            kinds = " and ".join(ONLY_FOR[extras[0]])
+            *most, last = ONLY_FOR[extras[0]]
+            kinds = f"{', '.join(most)} and {last}" if most else last
             raise ValueError(f"{', '.join(extras)} apply to {kinds} workloads only")
         if self.kind == "mongo_growth" and self.retention_ms % 1000:
             raise ValueError(

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -254,16 +255,45 @@ def create_collections(
 
     zones = {coll.name: ranges(coll) for coll in colls.collections}
     if any(zones.values()):
-        for shard in shards:  # one zone per shard, named after it
-            cmds.add_shard_to_zone(client, shard, shard)
+        _shard_zones(client, shards)
     for coll in colls.collections:
-        coll = _supported(coll, plane)
-        cmds.create_collection(client, colls.database, coll)
-        cmds.create_indexes(client, colls.database, coll)
-        if sharded and coll.shard_key is not None:
-            for r in zones[coll.name]:
-                cmds.update_zone_key_range(client, f"{colls.database}.{coll.name}", r.min, r.max, r.zone)
-            cmds.shard_collection(client, colls.database, coll)
+        _create(client, plane, colls.database, coll, zones[coll.name] if sharded else None)
+
+
+def recreate_collection(
+    client: MongoClient[dict[str, Any]], plane: MongoPlane, coll: CollectionSpec, zones: Sequence[ZoneRange]
+) -> None:
+    """Drops ``coll`` and creates it again as bring-up does, sharded (on a sharded plane) with
+    ``zones`` as its initial chunks: a variant that picks its own shard key (the drop removes the
+    old key's chunks and zone ranges)."""
+    database = plane.spec.load_collections().database
+    cmds.drop_collection(client, database, coll.name)
+    if plane.sharded and zones:
+        _shard_zones(client, [rs.name for rs in plane.shards()])
+    _create(client, plane, database, coll, zones if plane.sharded else None)
+
+
+def _shard_zones(client: MongoClient[dict[str, Any]], shards: Sequence[str]) -> None:
+    for shard in shards:  # one zone per shard, named after it
+        cmds.add_shard_to_zone(client, shard, shard)
+
+
+def _create(
+    client: MongoClient[dict[str, Any]],
+    plane: MongoPlane,
+    database: str,
+    coll: CollectionSpec,
+    zones: Sequence[ZoneRange] | None,
+) -> None:
+    """``create``, ``createIndexes`` and, when ``zones`` is given (a sharded plane), the zone
+    ranges then ``shardCollection``."""
+    coll = _supported(coll, plane)
+    cmds.create_collection(client, database, coll)
+    cmds.create_indexes(client, database, coll)
+    if zones is not None and coll.shard_key is not None:
+        for r in zones:
+            cmds.update_zone_key_range(client, f"{database}.{coll.name}", r.min, r.max, r.zone)
+        cmds.shard_collection(client, database, coll)
 
 
 def _supported(coll: CollectionSpec, plane: MongoPlane) -> CollectionSpec:

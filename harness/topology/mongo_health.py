@@ -125,3 +125,21 @@ def ddl_client(plane: MongoPlane, timeout_s: float) -> MongoClient[dict[str, Any
     if plane.sharded:
         return MongoClient(plane.mongos[0].direct, directConnection=True, **options)
     return MongoClient(plane.uri(), **options)
+
+
+def health_problem(plane: MongoPlane) -> str | None:
+    """What keeps the plane from serving now, or None: a server that is not running or does not
+    answer ``hello`` over its direct path, a replica set without a member that is primary. Asked
+    after the faults are healed, before the final reads (a set still electing is not healthy)."""
+    hellos: dict[str, dict[str, Any]] = {}
+    for node in plane.nodes:
+        if node.process is not None and not node.running():
+            return f"{node.name} is not running"
+        try:
+            hellos[node.name] = dict(node.admin().admin.command("hello"))
+        except PyMongoError as exc:
+            return f"{node.name} not answering hello ({type(exc).__name__})"
+    for rs in plane.replsets:
+        if not any(hellos[n.name].get("isWritablePrimary") for n in rs.nodes if n.member is not None):
+            return f"replica set {rs.name} has no primary"
+    return None

@@ -18,6 +18,10 @@ count, dealt to the shards in turn, so each shard holds as many tenants as anoth
 (low-numbered: the Zipf head) and cold ones. Names sort as strings, which is also how MongoDB
 orders them; a whale (``whale``) sorts after every ``t...`` name, into the last range.
 
+A hot tenant write-sharded by a suffix in the key (``{tenant_id: 1, shard_suffix: 1, ...}``, the
+hot-partition case study's fix) gets its own suffixes cut out of its range and dealt to the shards
+in turn (:func:`split_tenant`), so its writes are spread from the first one.
+
 Hashed shard keys need none of this: on an empty collection ``shardCollection`` already spreads
 chunks over all shards (two per shard in 7.0, one since 7.2, where ``numInitialChunks`` became
 deprecated and ignored).
@@ -39,6 +43,8 @@ from bson.min_key import MinKey
 from harness.workload.model.tenants import tenant_name
 
 TENANT_FIELD = "tenant_id"
+#: A hot tenant's write-sharding suffix in a shard key (:func:`split_tenant`).
+SUFFIX_FIELD = "shard_suffix"
 
 
 @dataclass(frozen=True)
@@ -83,3 +89,50 @@ def zone_ranges(
     return [
         ZoneRange(lo, hi, shards[i % len(shards)]) for i, (lo, hi) in enumerate(zip(lows, highs, strict=True))
     ]
+
+
+def _first_below(a: Any, b: Any) -> bool:
+    """``a < b`` for a shard key's first field as the server orders it: MinKey first, MaxKey last."""
+    if isinstance(a, MaxKey) or isinstance(b, MinKey):
+        return False
+    if isinstance(a, MinKey) or isinstance(b, MaxKey):
+        return True
+    return bool(a < b)
+
+
+def split_tenant(
+    ranges: Sequence[ZoneRange],
+    shard_key: Mapping[str, Any],
+    tenant: str,
+    parts: int,
+    shards: Sequence[str],
+    suffix: str = SUFFIX_FIELD,
+) -> list[ZoneRange]:
+    """``ranges`` with ``tenant``'s own keys cut into ``parts`` ranges by its write-sharding
+    ``suffix`` (values 0..parts-1), suffix ``s`` dealt to ``shards[s % len(shards)]``: the
+    hot-partition case study's fix, so a whale's suffixes live on every shard from the first
+    write. What the range held besides the tenant keeps its zone. Needs a key ``{tenant_id: 1,
+    <suffix>: 1, ...}``; with nothing to cut (another key, one part, no range holding the tenant)
+    ``ranges`` is returned as it is."""
+    fields = list(shard_key)
+    if parts < 2 or fields[1:2] != [suffix] or not presplittable(shard_key) or shard_key[suffix] != 1:
+        return list(ranges)
+
+    def bound(suffix: Any, rest: Any) -> SON[str, Any]:
+        return SON([(fields[0], tenant), (fields[1], suffix), *((f, rest) for f in fields[2:])])
+
+    out: list[ZoneRange] = []
+    for r in ranges:
+        lo, hi = r.min[fields[0]], r.max[fields[0]]
+        if _first_below(tenant, lo) or not _first_below(tenant, hi):  # [lo, hi) does not hold it
+            out.append(r)
+            continue
+        if lo != tenant:  # the tenants before it stay where they were
+            out.append(ZoneRange(r.min, bound(MinKey(), MinKey()), r.zone))
+        cuts = [bound(MinKey(), MinKey()), *(bound(s, MinKey()) for s in range(1, parts))]
+        ends = [*cuts[1:], bound(MaxKey(), MaxKey())]
+        out += [
+            ZoneRange(a, b, shards[s % len(shards)]) for s, (a, b) in enumerate(zip(cuts, ends, strict=True))
+        ]
+        out.append(ZoneRange(bound(MaxKey(), MaxKey()), r.max, r.zone))
+    return out

@@ -211,6 +211,24 @@ class CollectionSpec(Strict):
             raise ValueError(f"collection {self.name} has {what} on {dict(key)} without a partial filter")
         return found[0].index_name
 
+    def sharded_on(self, key: Mapping[str, Any]) -> CollectionSpec:
+        """This collection sharded on ``key`` instead (a scenario's variant picks it): each unique
+        index that does not start with the key's fields gets them in front (ascending, also where
+        the key hashes one: MongoDB accepts ``{a: 1, ...}`` unique under ``{a: "hashed"}``), since
+        MongoDB refuses any other unique index on a sharded collection. The idempotency index
+        keeps its name and still rejects a resend: every added field comes with the event."""
+        prefix = list(key)
+        indexes = []
+        for index in self.indexes:
+            fields = list(index.key)
+            if index.unique and fields[: len(prefix)] != prefix and fields[:1] != ["_id"]:
+                moved = dict.fromkeys(prefix, 1) | {f: d for f, d in index.key.items() if f not in prefix}
+                index = index.model_copy(update={"key": moved})
+            indexes.append(index)
+        return CollectionSpec.model_validate(
+            self.model_dump() | {"shard_key": dict(key), "indexes": [i.model_dump() for i in indexes]}
+        )
+
     def unique_index_problems(self) -> list[str]:
         """MongoDB enforces uniqueness on a sharded collection only when the unique index starts
         with the shard key's fields, and refuses to build any other unique index."""

@@ -93,7 +93,7 @@ def test_workers_need_a_router_each() -> None:
         ({"kind": "increments", "buckets": 4}, "buckets apply to tenant_reads workloads only"),
         (
             {"kind": "events", "limit": 5, "window_ms": 10, "read_workers": 2},
-            "read_workers apply to platform and tenant_reads",
+            "read_workers apply to platform, tenant_reads and sharded_events",
         ),
         ({"kind": "tenant_reads"}, "needs reads_per_s > 0"),
         (

@@ -552,3 +552,40 @@ def test_a_schedule_with_fail_points_starts_mongod_with_test_commands() -> None:
     on = with_fail_points(off, {"kill", "stop-repl-producer"})
     assert on.mongo is not None and on.mongo.settings.enable_test_commands
     assert with_fail_points(off, {"stepdown"}) is off  # no fail point: the file's choice stands
+
+
+def test_faults_a_workload_that_ran_nothing_never_reached_say_why_they_could_not_run(tmp_path: Path) -> None:
+    """A workload that could not run here (sharded_events on the stand-in) ends at once, before any
+    fault is due: each is then reported not run with the substrate's reason, not as merely late."""
+    from harness.clock import RunClock, seeded_random
+    from harness.faults.base import Capability
+    from harness.faults.nemesis import Nemesis
+    from harness.faults.schedule import ScheduleSpec, plan
+    from harness.history.recorder import HistoryRecorder
+
+    clock = RunClock()
+    rec = HistoryRecorder(tmp_path / "history.jsonl", clock)
+    schedule = {
+        "steps": [
+            {
+                "at_s": 3,
+                "duration_s": 8,
+                "fault": "latency",
+                "target": "primary:shard1",
+                "params": {"ms": 100},
+            },
+            {"at_s": 12, "duration_s": 1, "fault": "latency", "target": "m1", "params": {"ms": 100}},
+        ]
+    }
+    planned = plan(ScheduleSpec.model_validate(schedule), seeded_random(1, "schedule"), workload_s=14)
+    caps = frozenset({Capability.TOXICS, Capability.MONGO_ADMIN})
+    nemesis = Nemesis(planned, rec, clock, make_ctx=lambda: ctx_of(ferret_dep()), capabilities=caps)
+    nemesis.start()
+    records = nemesis.stop()  # at once: the workload ran nothing
+    rec.close()
+    assert [r.status for r in records] == ["not_run", "not_run"]
+    assert records[0].reason == (
+        "latency: 'primary:shard1' names replica set shard1, but the MongoDB plane runs on ferretdb 1.24.2: "
+        f"no replication ({FERRET_LACKS})"
+    )
+    assert records[1].reason == "the workload ended before its start time"  # the server exists: only late

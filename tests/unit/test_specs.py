@@ -226,7 +226,12 @@ def test_without_mongod_the_mongo_plane_runs_on_ferretdb_and_says_so(monkeypatch
         ("mode: block}", "mode: drop}", "variants.0.queue.mode", "'shed' or 'block'"),
         ("reads_per_s: 100", "reads_per_s: 100\n  read_mix: {everything: 1}", "workload.read_mix", ""),
         ("cache: mutex", "cache: lru", "variants.0.cache", "cache_aside"),
-        ("kind: platform", "kind: events", "workload", "apply to platform and tenant_reads workloads only"),
+        (
+            "kind: platform",
+            "kind: events",
+            "workload",
+            "apply to platform, tenant_reads and sharded_events workloads",
+        ),
         (
             "mode: block}",
             "mode: block}\n    write_concern: {w: 0}",

@@ -13,6 +13,7 @@ from harness.scenario.kinds.growth import GROWTH
 from harness.scenario.kinds.mongo_growth import MONGO_GROWTH
 from harness.scenario.kinds.platform import PLATFORM
 from harness.scenario.kinds.redis_drivers import EVENTS, INCREMENTS, SESSIONS
+from harness.scenario.kinds.sharded_events import SHARDED_EVENTS
 
 KINDS: dict[str, WorkloadKind] = {}
 
@@ -24,7 +25,7 @@ def register(kind: WorkloadKind) -> WorkloadKind:
     return kind
 
 
-for _kind in (EVENTS, INCREMENTS, SESSIONS, PLATFORM, TENANT_READS, GROWTH, MONGO_GROWTH):
+for _kind in (EVENTS, INCREMENTS, SESSIONS, PLATFORM, TENANT_READS, GROWTH, MONGO_GROWTH, SHARDED_EVENTS):
     register(_kind)
 
 

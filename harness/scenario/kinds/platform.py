@@ -62,7 +62,7 @@ class PlatformWorkload(MongoSide):
         )
         read_mix = self._read_mix()
         limits = RedisIngestConfig(
-            limit=wl.limit, window_ms=wl.window_ms, tenant_limits={whale.tenant: whale.limit} if whale else {}
+            limit=wl.limit, window_ms=wl.window_ms, tenant_limits=whale.limits() if whale else {}
         )
         ingestor = RedisIngestor(self._router(), ctx.recorder, ctx.clock, keys, limits, ctx.name, sha)
         queries = self._redis_reads(keys) if wl.reads_per_s > 0 else None

@@ -78,7 +78,7 @@ class EventsWorkload(_DriverWorkload):
             duration_s=ctx.duration_s,
             limit=wl.limit,
             window_ms=wl.window_ms,
-            tenant_limits={wl.whale.tenant: wl.whale.limit} if wl.whale else {},
+            tenant_limits=wl.whale.limits() if wl.whale else {},
             max_batch=wl.max_batch,
         )
         self.driver = EventDriver(

@@ -31,7 +31,7 @@ Ops recorded (process ``ingest-mongo``), per event and attempt:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +93,8 @@ class MongoIngestConfig:
     ingestion_node: str = "ing-1"
     database: str = DATABASE
     collection: str = "events"
+    # The idempotency index's fields: another shard key moves its fields in front (CollectionSpec.sharded_on).
+    idempotency_key: tuple[str, ...] = IDEMPOTENCY_KEY
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.max_attempts < 1:
@@ -134,8 +136,10 @@ class MongoIngestor:
         *,
         wall_ms: Callable[[], int] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        extra_fields: Callable[[Event], Mapping[str, Any]] | None = None,
     ) -> None:
         self.rec = recorder
+        self._extra = extra_fields  # fields a variant's shard key adds to each document (a suffix)
         self.clock = clock
         self.cfg = cfg
         self.variant = variant
@@ -184,6 +188,8 @@ class MongoIngestor:
         wc = self.cfg.wc.record()
         received = self._wall_ms()
         docs = [e.document(self.cfg.ingestion_node, received) for e in events]
+        if self._extra is not None:
+            docs = [doc | dict(self._extra(e)) for doc, e in zip(docs, events, strict=True)]
         send_ns = self.clock.now_ns()
         ops = [
             self._invoke(ev, attempt, wc, send_ns, None if sched is None else sched[k])
@@ -245,7 +251,7 @@ class MongoIngestor:
             len(docs),
             error,
             dup_index=IDEMPOTENCY_INDEX,
-            dup_key=IDEMPOTENCY_KEY,
+            dup_key=self.cfg.idempotency_key,
             acknowledged=acknowledged,
             unnamed_duplicate=self._sole_unique,
         )
