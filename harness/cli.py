@@ -275,7 +275,8 @@ def down() -> None:
 
 @cli.command()
 def clean() -> None:
-    """Reap everything crashed runs left (processes, namespaces, bridges), and topologies left up."""
+    """Reap everything crashed runs left (processes, namespaces, bridges and their FORWARD rules), and
+    topologies left up."""
     removed = reap(include_detached=True)
     for item in removed:
         console.print(f"removed {item}")

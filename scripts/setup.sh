@@ -306,6 +306,14 @@ start_dockerd() {
     local driver="$1" pid waited=0 args=() from
     # A storage driver named in daemon.json as well as on the command line stops dockerd at start.
     grep -qs '"storage-driver"' /etc/docker/daemon.json || args=(--storage-driver "$driver")
+    # A dockerd killed outright (as at the end of a session) leaves its pid file; when that pid now
+    # names another process, dockerd would refuse to start ("pid file found").
+    local old
+    old="$(cat /var/run/docker.pid 2>/dev/null || true)"
+    if [ -n "$old" ] && [ "$(cat "/proc/$old/comm" 2>/dev/null || true)" != dockerd ]; then
+        rm -f /var/run/docker.pid
+        log "removed a stale /var/run/docker.pid (pid $old is not a dockerd)"
+    fi
     log "starting dockerd (${args[*]:-storage driver from /etc/docker/daemon.json}; log: $DOCKERD_LOG)"
     from=$(($(stat -c %s "$DOCKERD_LOG" 2>/dev/null || echo 0) + 1))
     # 9<&-: the engine must not hold this script's flock, or the next `make setup` would wait on it.
