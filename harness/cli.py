@@ -1,4 +1,4 @@
-"""The ``harness`` command: scenario, check, shrink, up, status, down, clean, list, doctor."""
+"""The ``harness`` command: scenario, check, shrink, up, status, down, clean, list, doctor, images."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from harness import doctor
+from harness.cli_images import images
 from harness.cli_show import node_health, print_endpoints
 from harness.clients.mongo_stats import mongo_chunks, mongo_health
 from harness.errors import HarnessError
@@ -274,7 +275,8 @@ def down() -> None:
 
 @cli.command()
 def clean() -> None:
-    """Reap everything crashed runs left (processes, namespaces, bridges), and topologies left up."""
+    """Reap everything crashed runs left (processes, namespaces, bridges and their FORWARD rules), and
+    topologies left up."""
     removed = reap(include_detached=True)
     for item in removed:
         console.print(f"removed {item}")
@@ -310,6 +312,9 @@ def list_() -> None:
 def doctor_() -> None:
     """Print which servers and tools this machine has (versions or 'not found')."""
     sys.exit(doctor.main())
+
+
+cli.add_command(images)
 
 
 def _terminate(signum: int, frame: object) -> None:

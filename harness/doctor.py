@@ -43,6 +43,8 @@ NOT_FOUND = "not found"
 
 __all__ = [
     "collect",
+    "docker_engine",
+    "docker_unreachable_reason",
     "find_binary",
     "main",
     "parse_ferretdb_version",
@@ -50,6 +52,7 @@ __all__ = [
     "parse_mongod_version",
     "parse_redis_version",
     "parse_toxiproxy_version",
+    "probe_output",
     "tools_dir",
 ]
 
@@ -176,6 +179,15 @@ def _run(argv: Sequence[str]) -> tuple[int, str]:
     return proc.returncode, out.decode("utf-8", errors="replace")
 
 
+def probe_output(argv: Sequence[str]) -> str:
+    """stdout and stderr of ``argv``, run like every probe here (timeout, own process group); the
+    reason as text when it could not run."""
+    try:
+        return _run(argv)[1]
+    except _ProbeError as e:
+        return f"error: {e}"
+
+
 def _first_line(text: str) -> str:
     for line in text.splitlines():
         if line.strip():
@@ -236,17 +248,53 @@ def _toxiproxy_server() -> str:
     return f"error: exit {code}: {line}" if code else f"unknown ({line})"
 
 
-def _docker() -> str:
+DOCKER_SOCKET = "/var/run/docker.sock"
+ENGINE_HINT = "run 'make setup' as root, or start dockerd"
+
+
+def docker_engine(timeout_s: float = 2.0) -> tuple[dict[str, str] | None, str]:
+    """The Docker engine as the ``docker`` SDK sees it (``DOCKER_HOST`` or the default socket):
+    ``({"version", "api", "driver"}, "")`` when it answers, else ``(None, why)``. The SDK negotiates
+    the API version with the engine, so Debian's 20.10 (API 1.41) and newer engines both answer."""
     try:
         import docker
 
-        client = docker.from_env(timeout=2)
+        client = docker.from_env(timeout=max(1, round(timeout_s)))
         try:
-            return str(client.version()["Version"])
+            version, info = client.version(), client.info()
         finally:
             client.close()
-    except Exception:
-        return "not reachable"
+    except Exception as exc:
+        return None, docker_unreachable_reason(exc)
+    return {
+        "version": str(version.get("Version", "?")),
+        "api": str(version.get("ApiVersion", "?")),
+        "driver": str(info.get("Driver", "?")),
+    }, ""
+
+
+def docker_unreachable_reason(exc: BaseException) -> str:
+    """Why the engine did not answer, in words a user can act on (from what is on the machine, not
+    from the SDK's wrapped exception text alone)."""
+    host = os.environ.get("DOCKER_HOST", "")
+    detail = _first_line(str(exc))[:160]
+    if host and not host.startswith("unix://"):
+        return f"{host}: {detail}"
+    sock = host.removeprefix("unix://") or DOCKER_SOCKET
+    if not os.path.exists(sock):
+        if _find_admin_binary("dockerd") is None:
+            return f"no engine installed (no dockerd; {ENGINE_HINT}: it installs docker.io)"
+        return f"dockerd is not running (no {sock}; {ENGINE_HINT})"
+    if not os.access(sock, os.R_OK | os.W_OK):
+        return f"no permission on {sock} (root, or a member of the docker group)"
+    return f"{sock}: {detail} ({ENGINE_HINT})"
+
+
+def _docker() -> str:
+    engine, why = docker_engine()
+    if engine is None:
+        return f"not reachable: {why}"
+    return f"{engine['version']} (storage driver {engine['driver']}, API {engine['api']})"
 
 
 def _find_admin_binary(name: str) -> str | None:
@@ -319,7 +367,9 @@ def main() -> int:
     print(f"{'name':<{width}}  {'version/status':<{vwidth}}  location")
     for name, value in info.items():
         location = ""
-        if name not in ("python", "harness", "docker", "ip netns", "root"):
+        if name == "docker":
+            location = os.environ.get("DOCKER_HOST") or f"unix://{DOCKER_SOCKET}"
+        elif name not in ("python", "harness", "ip netns", "root"):
             location = (_find_admin_binary if name == "iptables" else find_binary)(name) or ""
         print(f"{name:<{width}}  {value:<{vwidth}}  {location}".rstrip())
     return 0

@@ -9,7 +9,9 @@
 #   5. ferretdb (FerretDB, pinned in scripts/ferretdb/go.mod, SQLite handler), built
 #      with `go build` into tools/bin/: the MongoDB plane's server where no mongod
 #      exists (optional: without it that plane is reported not_run)
-#   6. python -m harness.doctor
+#   6. the Docker engine (optional): docker.io with apt when dockerd is missing, and dockerd
+#      started in the background when it is not answering (log: /var/log/harness-dockerd.log)
+#   7. python -m harness.doctor
 #
 # As root, missing system packages are installed with apt-get (one
 # `apt-get update`, only when something has to be installed).  Without root
@@ -274,7 +276,99 @@ else
     HINTS+=("install Go >= $FERRETDB_GO_MIN from https://go.dev/dl/, then re-run: make setup")
 fi
 
-# --- 6. what is still missing -------------------------------------------------
+# --- 6. docker engine (optional) ------------------------------------------------
+
+# The Docker backend's engine: Debian's docker.io (20.10).  Optional: without it the local backend
+# runs everything.  No systemd on our machines, so the engine is started here in the background
+# (it keeps running, like an installed service) and waited for with a bounded readiness check.
+DOCKERD_LOG=/var/log/harness-dockerd.log
+DOCKERD_WAIT_S=60
+# The client: Debian's own (/usr/bin/docker, installed with the engine) first, since it speaks the
+# engine's API; else whatever `docker` is on PATH.  Chosen again after an install.
+docker_bin() { if [ -x /usr/bin/docker ]; then echo /usr/bin/docker; else command -v docker || true; fi; }
+docker_answers() {
+    local bin
+    bin="$(docker_bin)"
+    [ -n "$bin" ] && timeout 10 "$bin" info >/dev/null 2>&1
+}
+docker_summary() { # "20.10.24, storage driver overlay2"
+    timeout 10 "$(docker_bin)" info --format '{{.ServerVersion}}, storage driver {{.Driver}}' 2>/dev/null || echo '?'
+}
+running() { # a live process, not a zombie (an exited child of ours stays one until the script ends)
+    local state
+    state="$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null || true)"
+    [ -n "$state" ] && [ "$state" != Z ]
+}
+# start_dockerd DRIVER: starts the engine detached (its own session, so it outlives this script and
+# `make`), then polls `docker info` until it answers (0), dockerd exits (1; a storage-driver
+# failure is 2), or DOCKERD_WAIT_S pass (1, and the engine is stopped again).
+start_dockerd() {
+    local driver="$1" pid waited=0 args=() from
+    # A storage driver named in daemon.json as well as on the command line stops dockerd at start.
+    grep -qs '"storage-driver"' /etc/docker/daemon.json || args=(--storage-driver "$driver")
+    # A dockerd killed outright (as at the end of a session) leaves its pid file; when that pid now
+    # names another process, dockerd would refuse to start ("pid file found").
+    local old
+    old="$(cat /var/run/docker.pid 2>/dev/null || true)"
+    if [ -n "$old" ] && [ "$(cat "/proc/$old/comm" 2>/dev/null || true)" != dockerd ]; then
+        rm -f /var/run/docker.pid
+        log "removed a stale /var/run/docker.pid (pid $old is not a dockerd)"
+    fi
+    log "starting dockerd (${args[*]:-storage driver from /etc/docker/daemon.json}; log: $DOCKERD_LOG)"
+    from=$(($(stat -c %s "$DOCKERD_LOG" 2>/dev/null || echo 0) + 1))
+    # 9<&-: the engine must not hold this script's flock, or the next `make setup` would wait on it.
+    setsid "$(command -v dockerd || echo /usr/sbin/dockerd)" "${args[@]}" </dev/null >>"$DOCKERD_LOG" 2>&1 9<&- &
+    pid=$!
+    while [ "$waited" -lt $((DOCKERD_WAIT_S * 2)) ]; do
+        docker_answers && return 0
+        if ! running "$pid"; then # it gave up: the log says why
+            tail -c +"$from" "$DOCKERD_LOG" | grep -qiE 'graphdriver|overlay' && return 2
+            return 1
+        fi
+        sleep 0.5
+        waited=$((waited + 1))
+    done
+    warn "dockerd did not answer within ${DOCKERD_WAIT_S}s; stopping it (log: $DOCKERD_LOG)"
+    kill "$pid" 2>/dev/null || true
+    return 1
+}
+
+if ! have_admin dockerd && is_root && have apt-get; then
+    apt_update
+    log "apt-get install docker.io (the Docker engine, optional)"
+    # --no-install-recommends: git, needrestart and apparmor are not needed to run the engine.
+    if DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io; then
+        changed "installed with apt: docker.io"
+    else
+        warn "apt-get install docker.io failed"
+    fi
+fi
+if docker_answers; then
+    log "docker engine: $(docker_summary)"
+elif ! have_admin dockerd; then
+    OPTIONAL+=("docker engine (the Docker backend; everything else runs on the local backend)")
+    HINTS+=("$(as_root "apt-get install -y --no-install-recommends docker.io"), then re-run: make setup")
+elif ! is_root; then
+    OPTIONAL+=("docker engine is installed but not answering (the Docker backend)")
+    HINTS+=("start it as root ($(as_root "make setup") starts it; or: service docker start)")
+elif [ -d /run/systemd/system ] && systemctl start docker >/dev/null 2>&1 && docker_answers; then
+    changed "started the docker service: $(docker_summary)"
+else
+    rc=0
+    start_dockerd overlay2 || rc=$?
+    if [ "$rc" -eq 2 ]; then # overlay2 refused (e.g. a filesystem it cannot stack on): vfs, slower
+        warn "dockerd would not start with overlay2 (see $DOCKERD_LOG); trying vfs (slower, more disk)"
+        rc=0
+        start_dockerd vfs || rc=$?
+    fi
+    if [ "$rc" -eq 0 ]; then
+        changed "started dockerd: $(docker_summary); log: $DOCKERD_LOG"
+    else
+        OPTIONAL+=("docker engine (dockerd would not start; see $DOCKERD_LOG)")
+    fi
+fi
+
+# --- 7. what is still missing -------------------------------------------------
 
 if ! have redis-server; then
     MISSING+=("redis-server")
@@ -288,7 +382,7 @@ have redis-cli || OPTIONAL+=("redis-cli (package redis-tools; bench uses redis-c
 have_admin iptables || OPTIONAL+=("iptables (package iptables; network faults)")
 have_admin ip || OPTIONAL+=("ip (package iproute2; network namespaces)")
 
-# --- 7. doctor and summary ----------------------------------------------------
+# --- 8. doctor and summary ----------------------------------------------------
 
 if [ -x "$VENV/bin/python" ]; then
     echo

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from harness.doctor import find_binary
+from harness.doctor import docker_engine, find_binary
 from harness.topology.network import netns_supported
 
 
@@ -27,6 +27,8 @@ needs_ferretdb = pytest.mark.skipif(
 )
 _ns_ok, _ns_reason = netns_supported()
 needs_netns = pytest.mark.skipif(not _ns_ok, reason=f"needs network namespaces: {_ns_reason}")
+_engine, _engine_why = docker_engine()
+needs_engine = pytest.mark.skipif(_engine is None, reason=f"no docker engine reachable: {_engine_why}")
 
 
 @pytest.fixture(autouse=True, scope="session")

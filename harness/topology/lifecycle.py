@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.topology import forward
 from harness.topology.cgroups import our_groups, remove_group
 from harness.topology.pids import REAP_TIMEOUT_S, parent_of, terminate, wait_gone
 
@@ -68,6 +69,8 @@ class RunResources:
     netns: list[str] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
     cgroups: list[str] = field(default_factory=list)
+    # iptables rules (in FORWARD, root namespace) accepting traffic across the run's bridge
+    forward_rules: list[list[str]] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
     # Set (under SPAWN_LOCK) when teardown starts: a fault restarting a server from another thread
     # (a timed restart after a kill) must not start one that teardown has already passed over.
@@ -110,6 +113,10 @@ class RunResources:
 
     def add_link(self, name: str) -> None:
         self.links.append(name)
+        self.save()
+
+    def add_forward_rule(self, rule: list[str]) -> None:
+        self.forward_rules.append(rule)
         self.save()
 
 
@@ -180,6 +187,9 @@ def teardown(res: RunResources) -> list[str]:
     for group in res.cgroups:  # empty once its processes are gone
         if remove_group(group):
             removed.append(f"cgroup {group}")
+    for rule in res.forward_rules:
+        if forward.delete(rule):
+            removed.append(f"iptables {forward.CHAIN} rule {' '.join(rule[:4])}")
     # Links before namespaces: deleting a veth end removes the pair at once, whereas a deleted
     # namespace releases its interfaces asynchronously.
     present = set(list_links())
@@ -313,4 +323,7 @@ def _reap_locked(include_detached: bool) -> list[str]:
     for group in our_groups():
         if group not in live_groups and remove_group(group):
             removed.append(f"cgroup {group}")
+    for run_id, rule in forward.our_rules():  # a crashed run's, even without its resources.json
+        if run_id not in live_ids and forward.delete(rule):
+            removed.append(f"iptables {forward.CHAIN} rule {' '.join(rule[:4])} (run {run_id}, no live run)")
     return removed

@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass
 
 from harness.errors import HarnessError, UnsupportedError
+from harness.topology import forward
 from harness.topology.lifecycle import (
     BRIDGE_PREFIX,
     NETNS_PREFIX,
@@ -130,6 +131,12 @@ class NetnsNetwork(Network):
                 _ip("ip", "link", "add", self.bridge, "type", "bridge")
             _ip("ip", "addr", "add", f"{self.proxy_address}/{self.subnet.prefixlen}", "dev", self.bridge)
         _ip("ip", "link", "set", self.bridge, "up")
+        # Hosts keep reaching each other across the bridge when a Docker engine (or any firewall) has
+        # set FORWARD's policy to DROP: see harness/topology/forward.py.
+        rule = forward.bridge_rule(self.bridge, res.run_id)
+        with creating():
+            res.add_forward_rule(rule)
+            forward.insert(rule)
         res.info["subnet"] = str(self.subnet)
         res.save()
 

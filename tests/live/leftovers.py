@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness.topology import forward
 from harness.topology.lifecycle import RunResources, list_links, list_netns, pid_alive
 
 
@@ -10,6 +11,8 @@ def assert_nothing_left(res: RunResources) -> None:
     assert not alive, f"processes still running: {alive}"
     assert not set(res.netns) & set(list_netns()), "network namespaces left behind"
     assert not set(res.links) & set(list_links()), "links left behind"
+    rules = [rule for run_id, rule in forward.our_rules() if run_id == res.run_id]
+    assert not rules, f"iptables {forward.CHAIN} rules left behind: {rules}"
 
 
 def assert_nothing_left_after_faults(res: RunResources) -> None:

@@ -195,7 +195,10 @@ def test_collect_with_nothing_installed(isolated: dict[str, Path]) -> None:
     assert all(isinstance(v, str) and v for v in info.values())
     for name in ("mongod", "mongos", "ferretdb", "redis-server", "redis-cli", "toxiproxy-server", "iptables"):
         assert info[name] == "not found", name
-    assert info["docker"] == "not reachable"
+    assert info["docker"] == (
+        "not reachable: no engine installed (no dockerd; run 'make setup' as root, or start dockerd: "
+        "it installs docker.io)"
+    )
     assert info["root"] in ("yes", "no")
     assert info["ip netns"].startswith("no")
 
@@ -250,6 +253,57 @@ def test_main_prints_table(isolated: dict[str, Path], capsys: pytest.CaptureFixt
     names = [line[: lines[0].index("version/status")].strip() for line in lines[1:]]
     assert names == list(doctor.collect())
     assert any(line.startswith("mongod") and "not found" in line for line in lines)
+
+
+# --- the Docker engine ------------------------------------------------------------------------------
+
+
+class _FakeEngine:
+    def version(self) -> dict[str, str]:
+        return {"Version": "20.10.24+dfsg1", "ApiVersion": "1.41"}
+
+    def info(self) -> dict[str, str]:
+        return {"Driver": "overlay2"}
+
+    def close(self) -> None:
+        pass
+
+
+def test_docker_engine_reports_version_driver_and_api(
+    isolated: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import docker
+
+    monkeypatch.setattr(docker, "from_env", lambda **kw: _FakeEngine())
+    assert doctor.docker_engine() == ({"version": "20.10.24+dfsg1", "api": "1.41", "driver": "overlay2"}, "")
+    assert doctor.collect()["docker"] == "20.10.24+dfsg1 (storage driver overlay2, API 1.41)"
+
+
+def test_docker_not_running_says_how_to_start_it(isolated: dict[str, Path], tmp_path: Path) -> None:
+    _fake_exe(isolated["path"], "dockerd")  # installed, but no socket
+    engine, why = doctor.docker_engine()
+    assert engine is None
+    sock = tmp_path / "no-docker.sock"
+    assert why == f"dockerd is not running (no {sock}; run 'make setup' as root, or start dockerd)"
+
+
+def test_docker_socket_that_refuses_is_named(
+    isolated: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    path = tmp_path / "stale.sock"  # a socket file nobody listens on: what a killed dockerd leaves
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(path))
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
+    engine, why = doctor.docker_engine()
+    assert engine is None and why.startswith(f"{path}: ") and why.endswith("or start dockerd)"), why
+
+
+def test_docker_remote_host_reason_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "tcp://192.0.2.1:2375")
+    why = doctor.docker_unreachable_reason(OSError("connection timed out"))
+    assert why == "tcp://192.0.2.1:2375: connection timed out"
 
 
 # --- scripts/setup.sh ------------------------------------------------------------------------------

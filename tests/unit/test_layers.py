@@ -23,12 +23,14 @@ ROOT = Path(harness.__file__).resolve().parent
 #: Units of one layer import none of each other.
 LAYERS: list[tuple[str, ...]] = [
     ("cli",),
-    ("cli_show",),  # what the up/status commands print (endpoints, node health)
+    # what the up/status commands print (endpoints, node health); the images commands
+    ("cli_show", "cli_images"),
     ("scenario", "bench"),  # the run layer: a scenario's run and re-check; the benchmarks (bench*.py)
     ("report",),  # renders a run directory; the runner renders through it, never the other way
     ("workload", "faults"),
     ("clients",),
     ("topology",),
+    ("docker",),  # the Docker engine and images: under topology, whose Docker backend runs them
     ("checkers", "metrics"),
     ("history",),
     ("doctor", "specload", "records"),  # binaries and versions; loading the YAML specs; run records
