@@ -33,6 +33,7 @@ from harness.topology.spec import available_topologies, load_topology
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 stdout = Console(width=None if sys.stdout.isatty() else 140)
 HOSTS = click.Choice(["auto", "netns", "loopback"])
+BACKENDS = click.Choice(["local", "docker"])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -67,6 +68,14 @@ def cli() -> None:
 )
 @click.option("--keep-data", is_flag=True, help="Keep the servers' data directories in the run directory.")
 @click.option("--cpu-limit", type=float, help="Cores each database node may use (default: the scenario's).")
+@click.option(
+    "--backend",
+    type=BACKENDS,
+    default="local",
+    show_default=True,
+    help="local: server processes on this machine; docker: each node a container (needs a Docker engine "
+    "and images: 'harness images build').",
+)
 def scenario(
     name: str,
     seed: int | None,
@@ -76,6 +85,7 @@ def scenario(
     reports_dir: Path,
     keep_data: bool,
     cpu_limit: float | None,
+    backend: str,
 ) -> None:
     """Run scenario NAME (a file in scenarios/, or a path to one) and write its report.
 
@@ -105,6 +115,7 @@ def scenario(
             reports_dir=reports_dir,
             seed=seed,
             hosts=hosts,
+            backend=backend,
             duration_s=duration,
             rate=rate,
             keep_data=keep_data,
@@ -204,7 +215,15 @@ def _summary(run_dir: Path, results: RunResults) -> None:
     help="Seconds to wait for health (default: 30 Redis, 60 replica set, 180 sharded cluster).",
 )
 @click.option("--cpu-limit", type=float, help="Cores each node may use (cgroup quota; default: unlimited).")
-def up(topology: str, hosts: str, timeout: float | None, cpu_limit: float | None) -> None:
+@click.option(
+    "--backend",
+    type=BACKENDS,
+    default="local",
+    show_default=True,
+    help="local: server processes on this machine; docker: each node a container (needs a Docker engine "
+    "and images: 'harness images build').",
+)
+def up(topology: str, hosts: str, timeout: float | None, cpu_limit: float | None, backend: str) -> None:
     """Bring TOPOLOGY up and leave it running (take it down with 'harness down')."""
     spec = load_topology(topology)
     live = [r for r in registered_runs() if r.detached]
@@ -217,13 +236,20 @@ def up(topology: str, hosts: str, timeout: float | None, cpu_limit: float | None
     with (
         console.status(f"bringing up {spec.name}"),
         deploy(
-            spec, run_dir, run_id, hosts=hosts, detached=True, timeout_s=timeout, cpu_limit=cpu_limit
+            spec,
+            run_dir,
+            run_id,
+            hosts=hosts,
+            backend=backend,
+            detached=True,
+            timeout_s=timeout,
+            cpu_limit=cpu_limit,
         ) as dep,
     ):
         endpoints = dep.endpoints()
         console.print(
             f"[green]{spec.name} healthy in {dep.up_seconds:.1f}s[/green] (run {run_id}, "
-            f"{endpoints['hosts']} hosts)"
+            f"{endpoints['hosts']} hosts, {endpoints.get('backend', 'local')} backend)"
         )
     print_endpoints(endpoints)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -39,12 +40,25 @@ PINNED: tuple[Pinned, ...] = (
     Pinned("redis", "redis:7.0.15", "harness/redis", "Debian bookworm's redis-server is 7.0.15 as well"),
     Pinned("toxiproxy", "ghcr.io/shopify/toxiproxy:2.12.0", "harness/toxiproxy", "what make setup builds"),
     Pinned("mongo", "mongo:7.0.14", "harness/ferretdb", "no mongod here: FerretDB stands in, named as such"),
+    Pinned("ferretdb", "ghcr.io/ferretdb/ferretdb:1.24.2", "harness/ferretdb", "the stand-in, by name"),
+    # where only official images exist, the redis image's own sleep holds a node's namespace
+    Pinned("pause", "redis:7.0.15", "harness/pause", "sleep infinity: holds a node's network namespace"),
 )
+
+
+def pinned(role: str) -> Pinned:
+    return next(p for p in PINNED if p.role == role)
 
 
 def _version_without_v(text: str) -> str | None:
     version = doctor.parse_toxiproxy_version(text)
     return version.removeprefix("v") if version else None
+
+
+def _coreutils_version(text: str) -> str | None:
+    """``sleep --version`` ("sleep (GNU coreutils) 9.1") -> ``"9.1"``."""
+    m = re.search(r"coreutils\)\s+([0-9][0-9.]*)", text)
+    return m.group(1) if m else None
 
 
 @dataclass(frozen=True)
@@ -82,6 +96,15 @@ RECIPES: dict[str, Recipe] = {
             ("-version",),
             _version_without_v,
             ('ENTRYPOINT ["/toxiproxy"]', 'CMD ["-host=0.0.0.0"]', "EXPOSE 8474", "ENV LOG_LEVEL=info"),
+        ),
+        # A node's network namespace outlives its server (as a host outlives a crashed process):
+        # the docker backend holds it with this, so a killed server's peers get resets at once.
+        Recipe(
+            "pause",
+            (("sleep", "/pause"),),
+            ("--version",),
+            _coreutils_version,
+            ('ENTRYPOINT ["/pause"]', 'CMD ["infinity"]'),
         ),
         Recipe(
             "ferretdb",

@@ -22,6 +22,7 @@ class RunOptions:
     reports_dir: Path = Path("reports")
     seed: int | None = None
     hosts: str = "auto"
+    backend: str = "local"  # local | docker
     duration_s: float | None = None
     rate: float | None = None
     keep_data: bool = False

@@ -64,6 +64,8 @@ def _reproduce_command(name: str, seed: int, opts: RunOptions) -> str:
         cmd += f" --rate {opts.rate:g}"
     if opts.hosts != "auto":
         cmd += f" --hosts {opts.hosts}"
+    if opts.backend != "local":
+        cmd += f" --backend {opts.backend}"
     return cmd
 
 
@@ -128,7 +130,7 @@ def _new_results(plan: RunPlan) -> RunResults:
         verdict_reason="",
         error=None,
         substrate=Substrate(
-            backend="local",
+            backend=opts.backend,
             topology=plan.runnable.topology.name,
             versions={"python": platform.python_version(), "harness": harness.__version__},
         ),
@@ -205,7 +207,12 @@ def _deploy_and_play(plan: RunPlan, results: RunResults, runs: list[VariantRun])
         try:
             opts.log(f"bringing up {topology.name} (run {plan.run_id})")
             with deploy(
-                topology, run_dir, plan.run_id, hosts=opts.hosts, cpu_limit=plan.spec.node_cpu_limit
+                topology,
+                run_dir,
+                plan.run_id,
+                hosts=opts.hosts,
+                backend=opts.backend,
+                cpu_limit=plan.spec.node_cpu_limit,
             ) as dep:
                 _note_substrate(results, dep, opts.log)
                 _play_variants(plan, dep, rec, clock, runs)

@@ -26,6 +26,7 @@ from typing import Any
 
 from harness.topology import forward
 from harness.topology.cgroups import our_groups, remove_group
+from harness.topology.docker_cli import remove_docker, sweep_docker
 from harness.topology.pids import REAP_TIMEOUT_S, parent_of, terminate, wait_gone
 
 # Imported from here by the rest of the harness (they lived here before pids.py).
@@ -71,6 +72,8 @@ class RunResources:
     cgroups: list[str] = field(default_factory=list)
     # iptables rules (in FORWARD, root namespace) accepting traffic across the run's bridge
     forward_rules: list[list[str]] = field(default_factory=list)
+    #: the docker backend's containers and networks, as "container:<name>" / "network:<name>"
+    docker: list[str] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
     # Set (under SPAWN_LOCK) when teardown starts: a fault restarting a server from another thread
     # (a timed restart after a kill) must not start one that teardown has already passed over.
@@ -117,6 +120,10 @@ class RunResources:
 
     def add_forward_rule(self, rule: list[str]) -> None:
         self.forward_rules.append(rule)
+        self.save()
+
+    def add_docker(self, kind: str, name: str) -> None:
+        self.docker.append(f"{kind}:{name}")
         self.save()
 
 
@@ -184,6 +191,7 @@ def teardown(res: RunResources) -> list[str]:
         terminate(*procs[-1])
         removed.append(f"process pid {pid} (labelled {res.run_id})")
     removed += _wait_reaped(procs)
+    removed += remove_docker(res.docker)  # containers (killed if still running), then networks
     for group in res.cgroups:  # empty once its processes are gone
         if remove_group(group):
             removed.append(f"cgroup {group}")
@@ -326,4 +334,5 @@ def _reap_locked(include_detached: bool) -> list[str]:
     for run_id, rule in forward.our_rules():  # a crashed run's, even without its resources.json
         if run_id not in live_ids and forward.delete(rule):
             removed.append(f"iptables {forward.CHAIN} rule {' '.join(rule[:4])} (run {run_id}, no live run)")
+    removed += sweep_docker(live_ids)
     return removed

@@ -23,20 +23,24 @@ from pymongo import MongoClient
 from redis import Redis
 from redis.cluster import ClusterNode, RedisCluster
 
+from harness.docker.engine import EngineUnavailable, connect
 from harness.errors import HarnessError
 from harness.topology import mongo as mongo_nodes
 from harness.topology import redis as redis_nodes
 from harness.topology import redis_admin
 from harness.topology.cgroups import cpu_limits_supported, group_path, limit_cpu
 from harness.topology.deployment import Address, Setting
+from harness.topology.docker_images import resolve as resolve_images
+from harness.topology.docker_network import DockerNetwork
 from harness.topology.endpoints import mongo_endpoints
 from harness.topology.lifecycle import RunResources, creating, new_resources, reap, teardown
 from harness.topology.mongo import MongoNode, MongoPlane
 from harness.topology.network import Host, Network, make_network
 from harness.topology.processes import ServerProcess
 from harness.topology.redis import RedisNode
+from harness.topology.redis_plan import plan_redis, ready_redis, start_redis
 from harness.topology.restart import start_again
-from harness.topology.spec import RedisSpec, TopologySpec
+from harness.topology.spec import TopologySpec
 from harness.topology.toxiproxy import ToxiproxyServer, find_toxiproxy
 
 
@@ -68,6 +72,7 @@ class LocalDeployment:
     def endpoints(self) -> dict[str, Any]:
         return {
             "topology": self.topology.name,
+            "backend": "docker" if self.network.kind == "docker" else "local",
             "hosts": self.network.kind,
             "partitions_supported": self.network.partitions_supported,
             "toxiproxy_api": self.toxiproxy.api,
@@ -244,50 +249,6 @@ def _limit_cpu(dep: LocalDeployment, cores: float | None) -> None:
         dep._capped.add(name)
 
 
-def _plan_redis(dep: LocalDeployment, spec: RedisSpec) -> None:
-    addresses: dict[str, str] = {}
-    for node_spec in spec.nodes:
-        host = dep.network.add_host(node_spec.name)
-        port, bus = dep.network.node_ports()
-        proxy_ip = dep.network.proxy_address
-        client_proxy = dep.toxiproxy.create(f"{node_spec.name}-client", proxy_ip, f"{host.address}:{port}")
-        bus_proxy = dep.toxiproxy.create(f"{node_spec.name}-bus", proxy_ip, f"{host.address}:{bus}")
-        dep.redis.append(
-            RedisNode(
-                node_spec,
-                host,
-                port,
-                bus,
-                client_proxy,
-                bus_proxy,
-                dep.run_dir / "data" / node_spec.name,
-                dep.run_dir / "logs" / f"redis-{node_spec.name}.log",
-            )
-        )
-        addresses[node_spec.name] = f"{host.address}:{port}"
-    if spec.mode == "cluster":
-        return  # cluster replicas sync from the address their master announces: its client proxy
-    for node in dep.redis:
-        if node.spec.replica_of is not None:
-            upstream = addresses[node.spec.replica_of]
-            node.repl_proxy = dep.toxiproxy.create(f"{node.name}-repl", dep.network.proxy_address, upstream)
-
-
-def _start_redis(dep: LocalDeployment, spec: RedisSpec) -> None:
-    by_name = {n.name: n for n in dep.redis}
-    for node in dep.redis:
-        primary = by_name[node.spec.replica_of] if node.spec.replica_of and spec.mode != "cluster" else None
-        conf = redis_nodes.write_config(node, spec, primary)
-        redis_nodes.start_node(node, conf, dep.res)
-
-
-def _ready_redis(dep: LocalDeployment, spec: RedisSpec, timeout_s: float) -> None:
-    redis_nodes.wait_ping(dep.redis, timeout_s)
-    if spec.mode == "cluster":
-        redis_nodes.form_cluster(dep.redis, timeout_s)
-    redis_nodes.wait_healthy(dep.redis, spec.mode, timeout_s)
-
-
 def default_timeout_s(topology: TopologySpec) -> float:
     """How long bring-up may take before it is an error: a sharded cluster initiates four replica
     sets and builds the collections one after the other (issue target: 90 s on 2 cores)."""
@@ -298,8 +259,14 @@ def default_timeout_s(topology: TopologySpec) -> float:
     return 30.0
 
 
-def preflight(topology: TopologySpec) -> None:
-    """Raises a clear error for any server binary the topology needs and this machine lacks."""
+def preflight(topology: TopologySpec, backend: str = "local") -> None:
+    """Raises a clear error for any server binary the topology needs and this machine lacks (and,
+    on the docker backend, when no engine answers)."""
+    if backend == "docker":
+        try:
+            connect(timeout_s=10).close()
+        except EngineUnavailable as exc:
+            raise HarnessError(f"--backend docker: {exc}") from exc
     if topology.redis is not None:
         redis_nodes.redis_binary()
     if topology.mongo is not None:
@@ -314,14 +281,19 @@ def _build(
     hosts: str,
     timeout_s: float,
     cpu_limit: float | None,
+    backend: str = "local",
 ) -> LocalDeployment:
     started = time.monotonic()
     # Every binary is looked up before anything is created, so a missing one leaves nothing behind.
     redis_binary = redis_nodes.redis_binary() if topology.redis is not None else None
     mongo_binaries = mongo_nodes.plane_binaries(topology.mongo) if topology.mongo is not None else {}
-    network = make_network(res, run_tag(res.run_id), hosts)
+    if backend == "docker":
+        needed = ["pause", "toxiproxy-server", *(["redis-server"] if redis_binary else []), *mongo_binaries]
+        network: Network = DockerNetwork(res, run_tag(res.run_id), resolve_images(needed))
+    else:
+        network = make_network(res, run_tag(res.run_id), hosts)
     res.info["hosts"] = network.kind
-    toxi = ToxiproxyServer(res, run_dir / "logs")
+    toxi = ToxiproxyServer(res, run_dir / "logs", network=network)
     dep = LocalDeployment(topology, res.run_id, run_dir, res, network, toxi)
     dep.versions = {"toxiproxy-server": toxi.version}
     if redis_binary is not None:
@@ -331,8 +303,8 @@ def _build(
         dep.versions[name] = version(path)
 
     if topology.redis is not None:
-        _plan_redis(dep, topology.redis)
-        _start_redis(dep, topology.redis)
+        plan_redis(dep, topology.redis)
+        start_redis(dep, topology.redis)
     if topology.mongo is not None:
         dep.mongo = mongo_nodes.plan(topology.mongo, network, toxi, run_dir)
         mongo_nodes.start(dep.mongo, mongo_binaries, res)
@@ -340,7 +312,7 @@ def _build(
     specs_limit = [p.cpu_limit for p in (topology.redis, topology.mongo) if p is not None and p.cpu_limit]
     _limit_cpu(dep, cpu_limit if cpu_limit is not None else (specs_limit[0] if specs_limit else None))
     if topology.redis is not None:
-        _ready_redis(dep, topology.redis, timeout_s)
+        ready_redis(dep, topology.redis, timeout_s)
     if dep.mongo is not None:
         mongo_nodes.bring_up(dep.mongo, mongo_binaries, res, timeout_s, started=True)
         if dep.capacity.get("applied"):
@@ -374,6 +346,7 @@ def deploy(
     run_id: str,
     *,
     hosts: str = "auto",
+    backend: str = "local",
     detached: bool = False,
     timeout_s: float | None = None,
     cpu_limit: float | None = None,
@@ -382,13 +355,13 @@ def deploy(
 
     ``cpu_limit`` (cores per node) overrides the topology's own ``cpu_limit``; ``timeout_s`` defaults
     to :func:`default_timeout_s`."""
-    preflight(topology)  # a missing binary fails here, before anything (even the run dir) exists
+    preflight(topology, backend)  # a missing binary fails here, before anything (even the run dir) exists
     reap(include_detached=False)  # a crashed run's leftovers must not collide with this one
     run_dir.mkdir(parents=True, exist_ok=True)
     res = new_resources(run_id, run_dir, detached=detached, topology=topology.name)
     with _teardown_guard(res, detached):
         timeout = timeout_s if timeout_s is not None else default_timeout_s(topology)
-        dep = _build(topology, run_dir, res, hosts, timeout, cpu_limit)
+        dep = _build(topology, run_dir, res, hosts, timeout, cpu_limit, backend)
         try:
             yield dep
         finally:

@@ -48,7 +48,6 @@ from harness.topology.mongo_plane import ReplSet as ReplSet
 from harness.topology.mongo_presplit import ZoneRange, zone_ranges
 from harness.topology.mongo_spec import CollectionSpec, IndexSpec, MemberSpec, MongoSpec, default_index_name
 from harness.topology.network import Network
-from harness.topology.processes import ServerProcess
 from harness.topology.toxiproxy import ToxiproxyServer
 
 MONGO_HINT = (
@@ -207,14 +206,14 @@ def start(plane: MongoPlane, binaries: dict[str, str], res: RunResources) -> Non
             argv = _ferretdb_argv(binaries["ferretdb"], node)
         else:
             argv = _mongod_argv(binaries["mongod"], node, plane.spec)
-        node.process = ServerProcess(node.name, node.host.wrap(argv), node.log, res)
+        node.process = node.host.spawn(node.name, argv, node.log, res)
 
 
 def start_mongos(plane: MongoPlane, binaries: dict[str, str], res: RunResources) -> None:
     config = plane.replsets[0]
     for node in plane.mongos:
         argv = _mongos_argv(binaries["mongos"], node, config, plane.spec)
-        node.process = ServerProcess(node.name, node.host.wrap(argv), node.log, res)
+        node.process = node.host.spawn(node.name, argv, node.log, res)
 
 
 def bring_up_sharding(plane: MongoPlane, timeout_s: float) -> None:

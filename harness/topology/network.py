@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from harness.errors import HarnessError, UnsupportedError
 from harness.topology import forward
@@ -27,9 +28,10 @@ from harness.topology.lifecycle import (
     list_links,
     machine_lock,
 )
+from harness.topology.processes import ServerProcess
 
 CHAIN = "HARNESS-PARTITION"
-SUBNET_BASE = ipaddress.ip_network("10.213.0.0/16")
+SUBNET_BASE = ipaddress.IPv4Network("10.213.0.0/16")
 
 
 def _ip(*args: str, netns: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -68,6 +70,10 @@ class Host:
     def wrap(self, cmd: list[str]) -> list[str]:
         return ["ip", "netns", "exec", self.netns, *cmd] if self.netns else cmd
 
+    def spawn(self, name: str, cmd: list[str], log: Path, res: RunResources) -> ServerProcess:
+        """Starts a server on this host: here, a child process in the host's namespace."""
+        return ServerProcess(name, self.wrap(cmd), log, res)
+
 
 class Network:
     kind: str = "abstract"
@@ -81,6 +87,11 @@ class Network:
     def node_ports(self) -> tuple[int, int]:
         """(client port, cluster-bus port) a node should listen on."""
         raise NotImplementedError
+
+    def toxiproxy_place(self) -> tuple[Host, str, int] | None:
+        """Where Toxiproxy runs and its API listens, when this network has a place of its own for
+        it (None: a local process on loopback)."""
+        return None
 
     def block(self, host: Host, ports: list[int]) -> None:
         """Drops everything ``host`` sends to the proxy ports ``ports`` and receives from them."""
@@ -124,7 +135,7 @@ class NetnsNetwork(Network):
         # lock: two runs starting together would otherwise take the same subnet, and each would
         # reach the other's servers.
         with machine_lock("subnets"):
-            self.subnet = self._pick_subnet()
+            self.subnet = pick_subnet(SUBNET_BASE)
             self.proxy_address = str(next(iter(self.subnet.hosts())))
             with creating():  # another run's reap sweeps our-named links no run claims
                 res.add_link(self.bridge)
@@ -139,20 +150,6 @@ class NetnsNetwork(Network):
             forward.insert(rule)
         res.info["subnet"] = str(self.subnet)
         res.save()
-
-    @staticmethod
-    def _pick_subnet() -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-        out = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True).stdout
-        used = {
-            ipaddress.ip_interface(w).network
-            for line in out.splitlines()
-            for w in line.split()
-            if "/" in w and w[0].isdigit()
-        }
-        for sub in SUBNET_BASE.subnets(new_prefix=24):
-            if not any(sub.overlaps(u) for u in used):
-                return sub
-        raise HarnessError("no free /24 left in 10.213.0.0/16 for a run bridge; run 'harness clean'")
 
     def add_host(self, name: str) -> Host:
         ns = f"{NETNS_PREFIX}{self.tag}-{name}"
@@ -183,22 +180,7 @@ class NetnsNetwork(Network):
         return 6379, 16379
 
     def _rules(self, ports: list[int]) -> list[list[str]]:
-        """One rule per 15 ports (multiport's limit) and direction: a partition costs one iptables
-        call per host instead of one per port, which keeps applying it well under 100 ms. The
-        chain is entered from OUTPUT and INPUT: what the host sends to those proxies is dropped, and
-        so is what comes back from them on connections opened before the cut (a replication stream
-        already flowing, whose data would otherwise still arrive with only its ACKs dropped). The
-        same ports give the same rules, so ``unblock`` deletes exactly what ``block`` added."""
-        unique = sorted(set(ports))
-        chunks = [",".join(str(p) for p in unique[i : i + 15]) for i in range(0, len(unique), 15)]
-        return [
-            rule
-            for chunk in chunks
-            for rule in (
-                ["-p", "tcp", "-d", self.proxy_address, "-m", "multiport", "--dports", chunk, "-j", "DROP"],
-                ["-p", "tcp", "-s", self.proxy_address, "-m", "multiport", "--sports", chunk, "-j", "DROP"],
-            )
-        ]
+        return partition_rules(self.proxy_address, ports)
 
     def block(self, host: Host, ports: list[int]) -> None:
         assert host.netns is not None
@@ -219,6 +201,43 @@ class NetnsNetwork(Network):
         assert host.netns is not None
         out = _ip("iptables", "-S", CHAIN, netns=host.netns).stdout
         return [line for line in out.splitlines() if line.startswith("-A")]
+
+
+def pick_subnet(base: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
+    """The first /24 of ``base`` that overlaps no address of this machine's interfaces (a run's
+    bridge, the engine's bridges); the caller holds the ``subnets`` machine lock while taking it."""
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True).stdout
+    used = {
+        ipaddress.ip_interface(w).network
+        for line in out.splitlines()
+        for w in line.split()
+        if "/" in w and w[0].isdigit()
+    }
+    for sub in base.subnets(new_prefix=24):
+        if not any(sub.overlaps(u) for u in used):
+            return sub
+    raise HarnessError(f"no free /24 left in {base} for a run's network; run 'harness clean'")
+
+
+def partition_rules(proxy_address: str, ports: list[int]) -> list[list[str]]:
+    """The DROP rules cutting a host off the proxies listening on ``ports``.
+
+    One rule per 15 ports (multiport's limit) and direction: a partition costs one iptables call
+    per host instead of one per port, which keeps applying it well under 100 ms. The chain is
+    entered from OUTPUT and INPUT: what the host sends to those proxies is dropped, and so is what
+    comes back from them on connections opened before the cut (a replication stream already
+    flowing, whose data would otherwise still arrive with only its ACKs dropped). The same ports
+    give the same rules, so ``unblock`` deletes exactly what ``block`` added."""
+    unique = sorted(set(ports))
+    chunks = [",".join(str(p) for p in unique[i : i + 15]) for i in range(0, len(unique), 15)]
+    return [
+        rule
+        for chunk in chunks
+        for rule in (
+            ["-p", "tcp", "-d", proxy_address, "-m", "multiport", "--dports", chunk, "-j", "DROP"],
+            ["-p", "tcp", "-s", proxy_address, "-m", "multiport", "--sports", chunk, "-j", "DROP"],
+        )
+    ]
 
 
 def make_network(res: RunResources, tag: str, want: str = "auto") -> Network:

@@ -58,6 +58,22 @@ class ServerProcess:
     def running(self) -> bool:
         return self.popen.poll() is None
 
+    def wait_gone(self, timeout_s: float) -> bool:
+        """True once the server process has exited (and is reaped), False if it still runs."""
+        try:
+            self.popen.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    def exit_code(self, wait_s: float = 0.0) -> int | None:
+        """The server's exit status once known (None: still running, or not reported within
+        ``wait_s``)."""
+        try:
+            return self.popen.wait(timeout=wait_s) if wait_s > 0 else self.popen.poll()
+        except subprocess.TimeoutExpired:
+            return None
+
     def again(self, res: RunResources) -> ServerProcess:
         """The same command started anew (same log, same working directory), recorded in ``res``."""
         return ServerProcess(self.name, self.cmd, self.log, res, cwd=self.cwd)

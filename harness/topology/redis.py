@@ -146,9 +146,7 @@ def write_config(node: RedisNode, spec: RedisSpec, primary: RedisNode | None) ->
 
 
 def start_node(node: RedisNode, conf: Path, res: RunResources) -> None:
-    node.process = ServerProcess(
-        f"redis-{node.name}", node.host.wrap([redis_binary(), str(conf)]), node.log, res
-    )
+    node.process = node.host.spawn(f"redis-{node.name}", [redis_binary(), str(conf)], node.log, res)
 
 
 def _poll(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import Protocol
@@ -49,12 +48,9 @@ def signal_node(node: ProcessNode, sig: signal.Signals) -> int:
     return proc.pid
 
 
-def wait_exit(node: ProcessNode, timeout_s: float) -> int | None:
-    """Waits for the node's process to exit (and reaps it); its exit code, None if still running."""
-    try:
-        return _process(node).popen.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        return None
+def wait_exit(node: ProcessNode, timeout_s: float) -> bool:
+    """Waits for the node's server to exit; False if it still runs after ``timeout_s``."""
+    return _process(node).wait_gone(timeout_s)
 
 
 def kill_node(node: ProcessNode, timeout_s: float = 10.0) -> dict[str, object]:
@@ -63,11 +59,11 @@ def kill_node(node: ProcessNode, timeout_s: float = 10.0) -> dict[str, object]:
     # A stopped (paused) process dies of SIGKILL too, but SIGCONT makes sure nothing stays stopped.
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGCONT)
-    code = wait_exit(node, timeout_s)
-    if code is None:
+    if not wait_exit(node, timeout_s):
         raise HarnessError(f"node {node.name} (pid {pid}) did not die of SIGKILL within {timeout_s:g}s")
     node.close()
-    return {"pid": pid, "signal": "SIGKILL", "exit_code": code}
+    # a container's status comes from the engine a moment later: None here, never a guess
+    return {"pid": pid, "signal": "SIGKILL", "exit_code": _process(node).exit_code()}
 
 
 def stop_node(node: ProcessNode, timeout_s: float = 15.0) -> dict[str, object]:
@@ -77,11 +73,11 @@ def stop_node(node: ProcessNode, timeout_s: float = 15.0) -> dict[str, object]:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGCONT)  # a paused server would hold the SIGTERM pending forever
     started = time.monotonic()
-    code = wait_exit(node, timeout_s)
-    graceful = code is not None
-    if code is None:
+    graceful = wait_exit(node, timeout_s)
+    if not graceful:
         os.kill(pid, signal.SIGKILL)
-        code = wait_exit(node, 10.0)
+        wait_exit(node, 10.0)
+    code = _process(node).exit_code(wait_s=1.0)
     node.close()
     return {
         "pid": pid,

@@ -19,7 +19,7 @@ from toxiproxy.proxy import Proxy
 from harness.doctor import find_binary
 from harness.errors import HarnessError, MissingBinaryError, NotHealthyError, PortInUseError
 from harness.topology.lifecycle import RunResources
-from harness.topology.network import free_port
+from harness.topology.network import Network, free_port
 from harness.topology.processes import ServerProcess
 
 TOXIPROXY_HINT = (
@@ -48,15 +48,24 @@ def find_toxiproxy() -> str:
 
 
 class ToxiproxyServer:
-    def __init__(self, res: RunResources, log_dir: Path, startup_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        res: RunResources,
+        log_dir: Path,
+        startup_timeout_s: float = 10.0,
+        network: Network | None = None,
+    ) -> None:
         binary = find_toxiproxy()
-        self.host = "127.0.0.1"
-        self.port = free_port(self.host)
-        self.process = ServerProcess(
-            "toxiproxy",
-            [binary, "-host", self.host, "-port", str(self.port)],
-            log_dir / "toxiproxy.log",
-            res,
+        # Where the server runs and its API listens: here on loopback, or the network's own place
+        # for it (the docker backend's Toxiproxy container).
+        place = network.toxiproxy_place() if network is not None else None
+        host, self.host, self.port = (
+            place if place is not None else (None, "127.0.0.1", free_port("127.0.0.1"))
+        )
+        cmd = [binary, "-host", self.host, "-port", str(self.port)]
+        log = log_dir / "toxiproxy.log"
+        self.process = (
+            host.spawn("toxiproxy", cmd, log, res) if host else ServerProcess("toxiproxy", cmd, log, res)
         )
         res.info["toxiproxy_api"] = f"{self.host}:{self.port}"
         res.save()

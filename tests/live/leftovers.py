@@ -13,6 +13,15 @@ def assert_nothing_left(res: RunResources) -> None:
     assert not set(res.links) & set(list_links()), "links left behind"
     rules = [rule for run_id, rule in forward.our_rules() if run_id == res.run_id]
     assert not rules, f"iptables {forward.CHAIN} rules left behind: {rules}"
+    if res.docker:  # the docker backend's: nothing labelled with the run id, whatever it recorded
+        from harness.topology.docker_cli import labelled
+
+        left = [
+            f"{i.kind} {i.name}"
+            for kind in ("container", "network", "volume")
+            for i in labelled(kind, res.run_id)
+        ]
+        assert not left, f"docker objects left behind: {left}"
 
 
 def assert_nothing_left_after_faults(res: RunResources) -> None:

@@ -134,6 +134,7 @@ def _all_binaries(bin_dir: Path) -> None:
     _exe(bin_dir, "redis-cli", "redis-cli 7.0.15")
     _exe(bin_dir, "toxiproxy-server", "toxiproxy-server version 2.12.0")
     _exe(bin_dir, "ferretdb", "ferretdb v1.24.2 (sqlite handler, embedded)")
+    _exe(bin_dir, "sleep", "sleep (GNU coreutils) 9.1")
 
 
 def test_images_are_tagged_with_their_binaries_versions(machine: Path) -> None:
@@ -142,6 +143,7 @@ def test_images_are_tagged_with_their_binaries_versions(machine: Path) -> None:
     assert [p.tag for p in plans] == [
         "harness/redis:7.0.15",
         "harness/toxiproxy:2.12.0",
+        "harness/pause:9.1",
         "harness/ferretdb:1.24.2",
     ]
     redis = plans[0]
@@ -182,7 +184,7 @@ def test_an_unreadable_version_is_an_error(machine: Path) -> None:
 
 def test_pinned_official_images_are_exact_versions_with_a_local_image_each() -> None:
     roles = [p.role for p in images.PINNED]
-    assert roles == ["redis", "toxiproxy", "mongo"]
+    assert roles == ["redis", "toxiproxy", "mongo", "ferretdb", "pause"]
     for pin in images.PINNED:
         name, _, version = pin.official.rpartition(":")
         assert name and version[:1].isdigit() and version.count(".") == 2, pin.official
