@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from harness import doctor
+from harness.cli_export import export_group
 from harness.cli_images import images
 from harness.cli_show import node_health, print_endpoints
 from harness.clients.mongo_stats import mongo_chunks, mongo_health
@@ -341,6 +342,7 @@ def doctor_() -> None:
 
 
 cli.add_command(images)
+cli.add_command(export_group)
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -24,7 +24,7 @@ ROOT = Path(harness.__file__).resolve().parent
 LAYERS: list[tuple[str, ...]] = [
     ("cli",),
     # what the up/status commands print (endpoints, node health); the images commands
-    ("cli_show", "cli_images"),
+    ("cli_show", "cli_images", "cli_export"),
     ("scenario", "bench"),  # the run layer: a scenario's run and re-check; the benchmarks (bench*.py)
     ("report",),  # renders a run directory; the runner renders through it, never the other way
     ("workload", "faults"),
