@@ -58,7 +58,7 @@ class Runnable:
     mongo_note: str | None = None  # what stands in for the topology's MongoDB servers, and what that means
 
 
-def runnable_topology(topology: TopologySpec) -> Runnable:
+def runnable_topology(topology: TopologySpec, backend: str = "local") -> Runnable:
     """The part of ``topology`` this machine can bring up. Without the mongod (and mongos) it asks
     for, the MongoDB plane runs on one FerretDB server where ``make setup`` built it (and says so:
     what needs replication or sharding is then not_run), else it is left out with the reason, and
@@ -66,6 +66,10 @@ def runnable_topology(topology: TopologySpec) -> Runnable:
     if topology.mongo is None:
         return Runnable(topology)
     missing = mongo_nodes.missing_mongo_binaries(topology.mongo)
+    if backend == "docker" and topology.mongo.server != "ferretdb" and not missing:
+        # mongod containers are not wired into the docker backend yet: say so, never run another
+        # server under mongod's name
+        missing = ["mongod container on the docker backend (not wired yet)"]
     if not missing:
         return Runnable(topology)
     if missing != ["ferretdb"] and mongo_nodes.ferretdb_available():

@@ -95,7 +95,9 @@ class RunPlan:
             seed=spec.seed if opts.seed is None else opts.seed,
             duration_s=opts.duration_s or spec.workload.duration_s,
             profile=spec.workload.rate_profile(opts.rate),
-            runnable=runnable_topology(with_fail_points(load_topology(spec.topology), spec.fault_kinds())),
+            runnable=runnable_topology(
+                with_fail_points(load_topology(spec.topology), spec.fault_kinds()), opts.backend
+            ),
             run_id=run_id,
             run_dir=opts.reports_dir / spec.name / run_id,
         )
