@@ -25,7 +25,9 @@ from tests.sharded import mock_sharded_plane
 def test_the_run_says_the_topology_has_no_redis_plane(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(runner, "runnable_topology", lambda t, _backend="local": Runnable(t))  # whatever is here
+    monkeypatch.setattr(
+        runner, "runnable_topology", lambda t, _backend="local": Runnable(t)
+    )  # whatever is here
     mongo_only = load_scenario("hot-partition").model_copy(update={"topology": "mongo-sharded"})
     plan = runner.RunPlan.of(mongo_only, RunOptions(reports_dir=tmp_path))
     results = runner._new_results(plan)
