@@ -21,6 +21,7 @@ from harness.checkers import (
 from harness.doctor import find_binary
 from harness.errors import HarnessError
 from harness.records import Plane
+from harness.topology import docker_mongo
 from harness.topology import mongo as mongo_nodes
 from harness.topology.deployment import Deployment
 from harness.topology.mongo_features import FEATURES
@@ -65,11 +66,9 @@ def runnable_topology(topology: TopologySpec, backend: str = "local") -> Runnabl
     a scenario on ``platform`` still runs its Redis plane."""
     if topology.mongo is None:
         return Runnable(topology)
+    if backend == "docker":
+        return _runnable_on_docker(topology)
     missing = mongo_nodes.missing_mongo_binaries(topology.mongo)
-    if backend == "docker" and topology.mongo.server != "ferretdb" and not missing:
-        # mongod containers are not wired into the docker backend yet: say so, never run another
-        # server under mongod's name
-        missing = ["mongod container on the docker backend (not wired yet)"]
     if not missing:
         return Runnable(topology)
     if missing != ["ferretdb"] and mongo_nodes.ferretdb_available():
@@ -89,6 +88,23 @@ def runnable_topology(topology: TopologySpec, backend: str = "local") -> Runnabl
     if topology.redis is None:
         raise HarnessError(f"topology '{topology.name}' has only a MongoDB plane and {reason}")
     return Runnable(topology.model_copy(update={"mongo": None}), mongo_not_run=reason)
+
+
+def _runnable_on_docker(topology: TopologySpec) -> Runnable:
+    """On the docker backend the MongoDB servers come from images: without a mongo image the
+    plane is not run, with why (a Redis plane beside it still runs)."""
+    assert topology.mongo is not None
+    try:
+        binaries = docker_mongo.plane_binaries(topology.mongo)
+    except HarnessError as exc:
+        if topology.redis is None:
+            raise HarnessError(f"topology '{topology.name}' has only a MongoDB plane and {exc}") from exc
+        return Runnable(topology.model_copy(update={"mongo": None}), mongo_not_run=str(exc))
+    if "ferretdb" in binaries and topology.mongo.server == "auto":
+        note = "no mongo image: the standalone MongoDB plane runs as a FerretDB container"
+        ferret = topology.mongo.model_copy(update={"server": "ferretdb"})
+        return Runnable(topology.model_copy(update={"mongo": ferret}), mongo_note=note)
+    return Runnable(topology)
 
 
 #: Fault kinds that set fail points, so mongod must run with test commands on.
@@ -232,3 +248,15 @@ def stand_in(measured_through: str | None, planes: Mapping[str, Plane]) -> str |
         return None  # the plane is not in the measurement at all
     why = plane.lacks.get(feature)
     return None if why is None else f"measured through the {plane_name} plane on {plane.server}: {why}"
+
+
+def plane_absent(measured_through: str | None, planes: Mapping[str, Plane]) -> str | None:
+    """Why a target measured through a plane has no figure: that plane did not run at all (a figure
+    it never produced is not judged, where one the plane merely passed through is), or None."""
+    if measured_through is None:
+        return None
+    plane_name = measured_through.partition(":")[0]
+    plane = planes.get(plane_name)
+    if plane is None or plane.status == "ran":
+        return None
+    return f"the {plane_name} plane did not run: {plane.reason or 'unknown reason'}"

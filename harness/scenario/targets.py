@@ -6,7 +6,7 @@ import operator
 from collections.abc import Callable, Mapping
 
 from harness.records import Plane, RunMetrics, TargetResult
-from harness.scenario.planes import stand_in
+from harness.scenario.planes import plane_absent, stand_in
 from harness.scenario.spec import TargetSpec
 
 OPS: dict[str, Callable[[float, float], bool]] = {
@@ -34,6 +34,8 @@ def evaluate(
     else:
         threshold, shown = target.threshold, None
     not_judged = stand_in(target.measured_through, planes or {})
+    if not_judged is None and value is None:
+        not_judged = plane_absent(target.measured_through, planes or {})
     if not_judged is not None:
         status = "not_run"
     elif value is None or threshold is None:

@@ -25,13 +25,13 @@ from redis.cluster import ClusterNode, RedisCluster
 
 from harness.docker.engine import EngineUnavailable, connect
 from harness.errors import HarnessError
+from harness.topology import docker_mongo, redis_admin
 from harness.topology import mongo as mongo_nodes
 from harness.topology import redis as redis_nodes
-from harness.topology import redis_admin
 from harness.topology.cgroups import cpu_limits_supported, group_path, limit_cpu
 from harness.topology.deployment import Address, Setting
 from harness.topology.docker_images import resolve as resolve_images
-from harness.topology.docker_network import DockerNetwork
+from harness.topology.docker_network import DockerNetwork, Image
 from harness.topology.endpoints import mongo_endpoints
 from harness.topology.lifecycle import RunResources, creating, new_resources, reap, teardown
 from harness.topology.mongo import MongoNode, MongoPlane
@@ -270,7 +270,10 @@ def preflight(topology: TopologySpec, backend: str = "local") -> None:
     if topology.redis is not None:
         redis_nodes.redis_binary()
     if topology.mongo is not None:
-        mongo_nodes.plane_binaries(topology.mongo)
+        if backend == "docker":
+            docker_mongo.plane_binaries(topology.mongo)  # its servers come from images
+        else:
+            mongo_nodes.plane_binaries(topology.mongo)
     find_toxiproxy()
 
 
@@ -286,10 +289,13 @@ def _build(
     started = time.monotonic()
     # Every binary is looked up before anything is created, so a missing one leaves nothing behind.
     redis_binary = redis_nodes.redis_binary() if topology.redis is not None else None
-    mongo_binaries = mongo_nodes.plane_binaries(topology.mongo) if topology.mongo is not None else {}
+    plane_binaries = docker_mongo.plane_binaries if backend == "docker" else mongo_nodes.plane_binaries
+    mongo_binaries = plane_binaries(topology.mongo) if topology.mongo is not None else {}
+    images: dict[str, Image] = {}
     if backend == "docker":
         needed = ["pause", "toxiproxy-server", *(["redis-server"] if redis_binary else []), *mongo_binaries]
-        network: Network = DockerNetwork(res, run_tag(res.run_id), resolve_images(needed))
+        images = resolve_images(needed)
+        network: Network = DockerNetwork(res, run_tag(res.run_id), images)
     else:
         network = make_network(res, run_tag(res.run_id), hosts)
     res.info["hosts"] = network.kind
@@ -299,6 +305,9 @@ def _build(
     if redis_binary is not None:
         dep.versions["redis-server"] = redis_nodes.redis_version(redis_binary)
     for name, path in mongo_binaries.items():
+        if name in images:  # the image's server, asked as the local backend asks a binary
+            dep.versions[name] = docker_mongo.image_version(name, images[name])
+            continue
         version = mongo_nodes.ferretdb_version if name == "ferretdb" else mongo_nodes.mongo_version
         dep.versions[name] = version(path)
 

@@ -128,3 +128,21 @@ def test_a_sigkilled_run_leaves_nothing_after_clean(tmp_path: Path) -> None:
     reap(include_detached=False)
     assert not labelled("container", run_id) and not labelled("network", run_id)
     assert_nothing_left(RunResources.load(tmp_path / run_id / "resources.json"))
+
+
+def test_a_standalone_mongodb_plane_runs_as_a_ferretdb_container_named_as_such(tmp_path: Path) -> None:
+    from harness.scenario.planes import runnable_topology
+
+    runnable = runnable_topology(load_topology("platform-standalone"), "docker")
+    if runnable.topology.mongo is None or runnable.topology.mongo.server != "ferretdb":
+        pytest.skip("a mongo image is present here: the plane runs mongod")  # not on this machine
+    run_id = run_id_now("test-docker-")
+    with deploy(runnable.topology, tmp_path / run_id, run_id, backend="docker") as dep:
+        plane = dep.mongo
+        assert plane is not None and plane.features is not None
+        assert plane.features.server == "ferretdb" and dep.versions["ferretdb"] == plane.features.version
+        assert isinstance(plane.nodes[0].process, ContainerProcess)
+        client = dep.mongo_client(serverSelectionTimeoutMS=5000)
+        assert client.admin.command("ping")["ok"] == 1.0  # through its proxy
+        client.close()
+    assert_nothing_left(RunResources.load(tmp_path / run_id / "resources.json"))

@@ -84,3 +84,50 @@ def test_a_sweep_removes_what_no_live_run_claims(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(docker_cli, "remove", lambda items: removed.extend(items) or [i.name for i in items])
     docker_cli.sweep_docker({"run-a"})
     assert [i.name for i in removed] == ["hx-b-r1", "hx-b"]  # run-a is alive: its container stays
+
+
+# -- the MongoDB plane on the docker backend ------------------------------------------------------
+
+
+def test_a_replica_set_without_a_mongo_image_is_not_run_with_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.scenario.planes import runnable_topology
+    from harness.topology.spec import load_topology
+
+    _engine_has(monkeypatch, "harness/ferretdb:1.24.2", "harness/redis:7.0.15")
+    runnable = runnable_topology(load_topology("platform-rs"), "docker")
+    assert runnable.topology.mongo is None and runnable.topology.redis is not None  # Redis still runs
+    assert runnable.mongo_not_run is not None
+    assert runnable.mongo_not_run.startswith(
+        "no mongo image (no registry reachable here to pull mongo:7.0.14)"
+    )
+    assert "HARNESS_IMAGE_MONGOD" in runnable.mongo_not_run
+    with pytest.raises(HarnessError, match="only a MongoDB plane and no mongo image"):
+        runnable_topology(load_topology("mongo-rs"), "docker")
+
+
+def test_a_standalone_plane_falls_back_to_the_ferretdb_image_and_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from harness.scenario.planes import runnable_topology
+    from harness.topology.spec import load_topology
+
+    _engine_has(monkeypatch, "harness/ferretdb:1.24.2")
+    runnable = runnable_topology(load_topology("platform-standalone"), "docker")
+    assert runnable.topology.mongo is not None and runnable.topology.mongo.server == "ferretdb"
+    assert runnable.mongo_note is not None and "FerretDB container" in runnable.mongo_note
+
+
+def test_mongod_and_mongos_come_from_the_image_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.topology import docker_mongo
+    from harness.topology.spec import load_topology
+
+    _engine_has(monkeypatch)
+    monkeypatch.setenv("HARNESS_IMAGE_MONGOD", "my/mongo:7.0")
+    rs = load_topology("mongo-rs").mongo
+    assert rs is not None and docker_mongo.plane_binaries(rs) == {"mongod": "mongod"}
+    sharded = load_topology("mongo-sharded").mongo
+    assert sharded is not None
+    with pytest.raises(HarnessError, match="no mongo image"):  # mongos has no image yet
+        docker_mongo.plane_binaries(sharded)
+    monkeypatch.setenv("HARNESS_IMAGE_MONGOS", "my/mongo:7.0")
+    assert docker_mongo.plane_binaries(sharded) == {"mongod": "mongod", "mongos": "mongos"}

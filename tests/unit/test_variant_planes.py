@@ -17,7 +17,7 @@ from harness.errors import SpecError
 from harness.records import Plane, RunMetrics, RunResults
 from harness.scenario.judge import check_variant, checking_config, recheck_record
 from harness.scenario.planes import plane_skips, variant_planes
-from harness.scenario.spec import MONGO_RYW_MODES, VariantSpec, load_scenario
+from harness.scenario.spec import MONGO_RYW_MODES, TargetSpec, VariantSpec, load_scenario
 from harness.workload.engine.openloop import DriverStats
 from harness.workload.model.generator import EventGenerator
 from harness.workload.model.tenants import TenantMix, TenantPicker
@@ -326,3 +326,25 @@ def test_mongodb_queries_are_drawn_on_the_read_schedule_and_run_on_their_own_thr
     assert d.read_stats.mongo_dropped == 1 and len(asked) == handed
     with pytest.raises(AssertionError, match="not on this schedule"):
         d._read("mongo", "t1", "u", 0)
+
+
+def test_a_target_whose_plane_never_ran_has_no_figure_and_is_not_run_not_unknown() -> None:
+    """An election time measured through the MongoDB plane, when that plane did not run at all: no
+    figure exists, and that is not an unknown (a fail) but a check not run, with the plane's reason.
+    A figure that does exist is judged as usual (the plane was only on its way)."""
+    from harness.scenario.judge import evaluate_targets
+
+    t = TargetSpec(
+        name="election", metric="v.faults_summary.stepdown.election_ms", op="<=", threshold=15000,
+        measured_through="mongodb:replication",
+    )  # fmt: skip
+    absent = planes({"mongodb": {"status": "not_run", "reason": "no mongo image (no registry)"}})
+    (none,) = evaluate_targets([t], RunMetrics.model_validate({"variants": {"v": {}}}), absent)
+    assert (
+        none.status == "not_run"
+        and none.reason == "the mongodb plane did not run: no mongo image (no registry)"
+    )
+    # A figure missing while the plane ran is still unknown: the plane cannot excuse it.
+    ran = planes({"mongodb": {"status": "ran", "server": "mongod 7.0", "lacks": {}}})
+    (missing,) = evaluate_targets([t], RunMetrics.model_validate({"variants": {"v": {}}}), ran)
+    assert missing.status == "unknown"
