@@ -6,7 +6,8 @@ protocol and the lifecycle around it (bring-up, variants, faults, teardown, judg
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -58,3 +59,20 @@ class WorkloadKind:
     latency_ops: frozenset[str]
     #: per checker, the plane (and server features) its evidence needs for this variant
     checker_planes: Callable[[VariantSpec], Mapping[str, str]]
+
+
+def run_beside(
+    run: Callable[[], DriverStats], loops: Sequence[Callable[[threading.Event], None]]
+) -> DriverStats:
+    """Runs the load with ``loops`` on threads of their own beside it, each given the event that
+    stops it once the load ends (whatever happened), then joined (bounded)."""
+    stop = threading.Event()
+    side = [threading.Thread(target=loop, args=(stop,), daemon=True) for loop in loops]
+    for t in side:
+        t.start()
+    try:
+        return run()
+    finally:
+        stop.set()
+        for t in side:
+            t.join(timeout=30)

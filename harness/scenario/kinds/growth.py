@@ -5,14 +5,13 @@ after healing, the first keys stored are read back (``final_keys``). Random stre
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
 from harness.faults.base import WorkloadControl
 from harness.metrics.hdr import LatencyHistograms
 from harness.scenario.context import VariantContext
-from harness.scenario.kinds.base import WorkloadKind
+from harness.scenario.kinds.base import WorkloadKind, run_beside
 from harness.scenario.kinds.redis_drivers import static_planes
 from harness.workload.engine.openloop import DriverStats, Progress
 from harness.workload.redis_plane.growth import GrowthConfig, GrowthDriver, growth_summary
@@ -47,24 +46,15 @@ class GrowthWorkload:
         return None
 
     def run(self, progress: Progress) -> DriverStats:
-        stop = threading.Event()
         t0 = time.monotonic()
-        side = [
-            threading.Thread(target=self.driver.check_loop, args=(self.check_router, stop), daemon=True),
-            threading.Thread(
-                target=self.driver.sample_loop,
-                args=(self.observers, stop, lambda: time.monotonic() - t0),
-                daemon=True,
-            ),
-        ]
-        for t in side:
-            t.start()
-        try:
-            return self.driver.run(progress)
-        finally:
-            stop.set()
-            for t in side:
-                t.join(timeout=30)
+        driver = self.driver
+        return run_beside(
+            lambda: driver.run(progress),
+            [
+                lambda stop: driver.check_loop(self.check_router, stop),
+                lambda stop: driver.sample_loop(self.observers, stop, lambda: time.monotonic() - t0),
+            ],
+        )
 
     def stop_background(self) -> None:
         pass

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pymongo import MongoClient
@@ -20,7 +20,7 @@ from pymongo import MongoClient
 from harness.faults.base import WorkloadControl
 from harness.metrics.hdr import LatencyHistograms
 from harness.scenario.context import VariantContext
-from harness.scenario.kinds.base import WorkloadKind
+from harness.scenario.kinds.base import WorkloadKind, run_beside
 from harness.scenario.planes import NEEDS_PLANE, mongo_path_blocked, requirement
 from harness.scenario.spec import VariantSpec
 from harness.workload.engine.openloop import DriverStats, Progress
@@ -93,23 +93,15 @@ class MongoGrowthWorkload:
         driver = self.driver
         if driver is None:
             return DriverStats()
-        stop = threading.Event()
         t0 = time.monotonic()
-        loops: list[tuple[Any, tuple[Any, ...]]] = [
-            (driver.check_loop, (self._coll(), stop)),
-            (driver.sample_loop, (self._coll(), stop, lambda: time.monotonic() - t0)),
+        check, sample, clean = self._coll(), self._coll(), self._coll()  # a client for each thread
+        loops: list[Callable[[threading.Event], None]] = [
+            lambda stop: driver.check_loop(check, stop),
+            lambda stop: driver.sample_loop(sample, stop, lambda: time.monotonic() - t0),
         ]
         if self.cfg.retention == "batched_cleanup":
-            loops.append((driver.cleanup_loop, (self._coll(), stop)))
-        side = [threading.Thread(target=f, args=a, daemon=True) for f, a in loops]
-        for t in side:
-            t.start()
-        try:
-            return driver.run(progress)
-        finally:
-            stop.set()
-            for t in side:
-                t.join(timeout=30)
+            loops.append(lambda stop: driver.cleanup_loop(clean, stop))
+        return run_beside(lambda: driver.run(progress), loops)
 
     def stop_background(self) -> None:
         pass

@@ -40,8 +40,8 @@ from harness.clients.mongo_outcomes import exception_outcome
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
-from harness.workload.engine.handoff import serve
-from harness.workload.engine.openloop import DriverStats, run_open_loop
+from harness.workload.engine.handoff import fed_open_loop, serve
+from harness.workload.engine.openloop import DriverStats
 
 PROCESS = "dashboard-reads"
 HOUR_MS = 3_600_000
@@ -196,28 +196,17 @@ class DashboardReads:
 
     def run(self) -> DriverStats:
         cfg = self.cfg
-        deadline = self.clock.now_ns() + int((cfg.duration_s + cfg.drain_s) * 1e9)
-        workers = [
-            threading.Thread(target=self._work, args=(deadline,), name=f"dashboard-{i}", daemon=True)
-            for i in range(cfg.workers)
-        ]
-        for t in workers:
-            t.start()
-        try:
-            run_open_loop(
-                self.clock,
-                rate=cfg.reads_per_s,
-                duration_s=cfg.duration_s,
-                drain_s=cfg.drain_s,
-                max_batch=50,
-                stats=self.driver_stats,
-                send=lambda _first, sched, _b: self._hand(sched),
-            )
-        finally:
-            for _ in workers:
-                self._q.put(None)
-            for t in workers:
-                t.join(timeout=cfg.duration_s + cfg.drain_s + 30)
+        fed_open_loop(
+            self.clock,
+            self._q,
+            [self._work] * cfg.workers,
+            self._hand,
+            rate=cfg.reads_per_s,
+            duration_s=cfg.duration_s,
+            drain_s=cfg.drain_s,
+            stats=self.driver_stats,
+            name="dashboard",
+        )
         return self.driver_stats
 
     def _hand(self, sched: list[int]) -> None:

@@ -19,6 +19,7 @@ one open-loop schedule: one slow read holds up no other, and latency counts from
 
 from __future__ import annotations
 
+import functools
 import queue
 import random
 import threading
@@ -32,8 +33,8 @@ from harness.clients.redis_router import Reply, SlotRouter, failed
 from harness.clock import RunClock
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
-from harness.workload.engine.handoff import serve
-from harness.workload.engine.openloop import DriverStats, run_open_loop
+from harness.workload.engine.handoff import fed_open_loop, serve
+from harness.workload.engine.openloop import DriverStats
 
 Layout = Literal["tagged", "spread"]
 LAYOUTS: tuple[Layout, ...] = ("tagged", "spread")
@@ -128,28 +129,17 @@ class TenantReads:
 
     def run(self) -> DriverStats:
         cfg = self.cfg
-        deadline = self.clock.now_ns() + int((cfg.duration_s + cfg.drain_s) * 1e9)
-        workers = [
-            threading.Thread(target=self._work, args=(router, deadline), name=f"fanout-{i}", daemon=True)
-            for i, router in enumerate(self.routers)
-        ]
-        for t in workers:
-            t.start()
-        try:
-            run_open_loop(
-                self.clock,
-                rate=cfg.reads_per_s,
-                duration_s=cfg.duration_s,
-                drain_s=cfg.drain_s,
-                max_batch=50,
-                stats=self.driver_stats,
-                send=lambda _first, sched, _b: self._hand(sched),
-            )
-        finally:
-            for _ in workers:
-                self._q.put(None)
-            for t in workers:
-                t.join(timeout=cfg.duration_s + cfg.drain_s + 30)
+        fed_open_loop(
+            self.clock,
+            self._q,
+            [functools.partial(self._work, router) for router in self.routers],
+            self._hand,
+            rate=cfg.reads_per_s,
+            duration_s=cfg.duration_s,
+            drain_s=cfg.drain_s,
+            stats=self.driver_stats,
+            name="fanout",
+        )
         return self.driver_stats
 
     def _hand(self, sched: list[int]) -> None:
