@@ -14,6 +14,11 @@ from harness.topology.redis import no_retry
 stdout = Console(width=None if sys.stdout.isatty() else 140)
 
 
+def _place(node: dict[str, Any]) -> str:
+    """Where the node runs: its network namespace (local backend) or container (docker backend)."""
+    return str(node.get("netns") or node.get("container") or "-")
+
+
 def print_endpoints(endpoints: dict[str, Any], health: dict[str, str] | None = None) -> None:
     table = Table()
     for col in (
@@ -21,16 +26,16 @@ def print_endpoints(endpoints: dict[str, Any], health: dict[str, str] | None = N
         "role",
         "proxy (clients use this)",
         "direct",
-        "netns",
+        "netns / container",
         *(["health"] if health else []),
     ):
         table.add_column(col)
     for n in endpoints["nodes"]:
-        row = [n["name"], n["role"], n["proxy"], n["address"], n["netns"] or "-"]
+        row = [n["name"], n["role"], n["proxy"], n["address"], _place(n)]
         table.add_row(*row, *([health.get(n["name"], "?")] if health else []))
     mongo = endpoints.get("mongo")
     for n in _mongo_nodes(mongo):
-        row = [n["name"], _mongo_role(n, mongo or {}), n["proxy"], n["address"], n["netns"] or "-"]
+        row = [n["name"], _mongo_role(n, mongo or {}), n["proxy"], n["address"], _place(n)]
         table.add_row(*row, *([health.get(n["name"], "?")] if health else []))
     stdout.print(table)
     if mongo:

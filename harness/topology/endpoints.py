@@ -20,6 +20,7 @@ def mongo_endpoints(plane: MongoPlane) -> dict[str, Any]:
             "address": n.direct,
             "proxy": n.proxied,
             "netns": n.host.netns,
+            "container": getattr(n.host, "container", None) or None,  # docker backend
             "pid": n.process.pid if n.process else None,
             "priority": m.priority if m else None,
             "hidden": m.hidden if m else None,

@@ -87,6 +87,7 @@ class LocalDeployment:
                     "bus_proxy": n.bus_proxy.address,
                     "repl_proxy": n.repl_proxy.address if n.repl_proxy else None,
                     "netns": n.host.netns,
+                    "container": getattr(n.host, "container", None) or None,  # docker backend
                     "pid": n.process.pid if n.process else None,
                 }
                 for n in self.redis
