@@ -76,7 +76,11 @@ def test_a_partition_cuts_inside_the_nodes_namespace_and_heals(replicated: Deplo
 def test_a_killed_server_dies_at_once_and_starts_again_on_its_data(replicated: Deployment) -> None:
     node = replicated.node("r1")
     node.admin().set("kept", "1")
-    node.admin().save()  # on disk, so the restarted server has it
+    # on disk, so the restarted server has it: SAVE once the replica's sync (a BGSAVE) is done
+    wait_for(
+        "no background save", lambda: node.admin().info("persistence")["rdb_bgsave_in_progress"] == 0, 15
+    )
+    node.admin().save()
     started = time.monotonic()
     record = kill_node(node)
     assert time.monotonic() - started < 1.0 and record["signal"] == "SIGKILL" and not node.running()
