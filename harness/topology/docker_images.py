@@ -1,7 +1,7 @@
 """Which image runs which server on the docker backend.
 
 For each server binary, in order: an image named by ``HARNESS_IMAGE_<BINARY>`` (e.g.
-``HARNESS_IMAGE_MONGOD=mongo:7.0``; its command on the image's PATH), else the harness's own local
+``HARNESS_IMAGE_MONGOD=mongo:7.0``; started as the official image is), else the harness's own local
 image (``harness images build``: made here from the binaries the setup installed, for machines with
 no registry), else the pinned official image (:data:`harness.docker.images.PINNED`) when it is
 present (pulled where a registry is reachable). Nothing is pulled during a run: a missing image is
@@ -53,7 +53,7 @@ def resolve(binaries: Iterable[str]) -> dict[str, Image]:
         official = pinned(role).official if role in ROLES else binary
         override = os.environ.get(env_name(binary))
         if override:
-            found[binary] = Image(override, command_in(binary, command))
+            found[binary] = Image(override, command)
         elif local is not None and local_command is not None and (tags := _present(local)):
             found[binary] = Image(tags[0], local_command)
         elif _present(official):
@@ -67,8 +67,3 @@ def resolve(binaries: Iterable[str]) -> dict[str, Image]:
             f"{env_name('<binary>')}"
         )
     return found
-
-
-def command_in(binary: str, command: str) -> str:
-    """An image given by name runs the binary from its PATH unless the pinned command is a path."""
-    return command if command.startswith("/") else binary

@@ -8,6 +8,7 @@ stand-in named as such (its results are FerretDB's), as the local backend does w
 
 from __future__ import annotations
 
+from harness.docker.images import pinned
 from harness.doctor import parse_ferretdb_version, parse_mongod_version
 from harness.errors import HarnessError
 from harness.topology.docker_cli import docker
@@ -35,8 +36,6 @@ def plane_binaries(spec: MongoSpec) -> dict[str, str]:
         if spec.server == "auto" and spec.mode == "standalone":
             resolve(["ferretdb"])  # the stand-in, when its image is there
             return {"ferretdb": "ferretdb"}
-        from harness.docker.images import pinned
-
         raise HarnessError(NO_IMAGE.format(official=pinned("mongo").official)) from exc
     return {name: name for name in needed}
 

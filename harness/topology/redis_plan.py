@@ -15,7 +15,7 @@ from harness.topology.spec import RedisSpec
 from harness.topology.toxiproxy import ToxiproxyServer
 
 
-class Deployment(Protocol):
+class Building(Protocol):
     """What planning the Redis plane needs of a deployment being built."""
 
     network: Network
@@ -27,7 +27,7 @@ class Deployment(Protocol):
     def run_dir(self) -> Path: ...
 
 
-def plan_redis(dep: Deployment, spec: RedisSpec) -> None:
+def plan_redis(dep: Building, spec: RedisSpec) -> None:
     addresses: dict[str, str] = {}
     for node_spec in spec.nodes:
         host = dep.network.add_host(node_spec.name)
@@ -56,7 +56,7 @@ def plan_redis(dep: Deployment, spec: RedisSpec) -> None:
             node.repl_proxy = dep.toxiproxy.create(f"{node.name}-repl", dep.network.proxy_address, upstream)
 
 
-def start_redis(dep: Deployment, spec: RedisSpec) -> None:
+def start_redis(dep: Building, spec: RedisSpec) -> None:
     by_name = {n.name: n for n in dep.redis}
     for node in dep.redis:
         primary = by_name[node.spec.replica_of] if node.spec.replica_of and spec.mode != "cluster" else None
@@ -64,7 +64,7 @@ def start_redis(dep: Deployment, spec: RedisSpec) -> None:
         redis_nodes.start_node(node, conf, dep.res)
 
 
-def ready_redis(dep: Deployment, spec: RedisSpec, timeout_s: float) -> None:
+def ready_redis(dep: Building, spec: RedisSpec, timeout_s: float) -> None:
     redis_nodes.wait_ping(dep.redis, timeout_s)
     if spec.mode == "cluster":
         redis_nodes.form_cluster(dep.redis, timeout_s)

@@ -67,6 +67,8 @@ class MongoGrowthWorkload:
         if self.blocked is not None:
             ctx.log(f"variant {ctx.name} not run: {self.blocked}")
             return
+        assert ctx.dep.mongo is not None  # not blocked: the plane ran
+        self.database = ctx.dep.mongo.spec.load_collections().database
         coll = self._coll()
         prepare_collection(coll, self.cfg.retention, self.cfg.retention_ms)
         self.driver = MongoGrowthDriver(
@@ -79,9 +81,7 @@ class MongoGrowthWorkload:
             serverSelectionTimeoutMS=5000, connectTimeoutMS=2000, socketTimeoutMS=10_000
         )
         self.clients.append(client)
-        plane = self.ctx.dep.mongo
-        assert plane is not None  # not blocked: the plane ran
-        return client[plane.spec.load_collections().database][COLLECTION]
+        return client[self.database][COLLECTION]
 
     def live_latency(self, origin_ns: int) -> LatencyHistograms | None:
         return None
@@ -94,12 +94,13 @@ class MongoGrowthWorkload:
         if driver is None:
             return DriverStats()
         t0 = time.monotonic()
-        check, sample, clean = self._coll(), self._coll(), self._coll()  # a client for each thread
+        check, sample = self._coll(), self._coll()  # a client for each thread beside the load
         loops: list[Callable[[threading.Event], None]] = [
             lambda stop: driver.check_loop(check, stop),
             lambda stop: driver.sample_loop(sample, stop, lambda: time.monotonic() - t0),
         ]
         if self.cfg.retention == "batched_cleanup":
+            clean = self._coll()
             loops.append(lambda stop: driver.cleanup_loop(clean, stop))
         return run_beside(lambda: driver.run(progress), loops)
 
