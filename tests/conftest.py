@@ -31,6 +31,26 @@ _engine, _engine_why = docker_engine()
 needs_engine = pytest.mark.skipif(_engine is None, reason=f"no docker engine reachable: {_engine_why}")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backend",
+        choices=("local", "docker"),
+        default=os.environ.get("HARNESS_BACKEND") or "local",
+        help="backend the live tests bring topologies up on (default: $HARNESS_BACKEND or local)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from tests.live import backend
+
+    backend.chosen = config.getoption("backend")
+    os.environ["HARNESS_BACKEND"] = backend.chosen  # for the subprocesses some live tests start
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"harness backend for live tests: {config.getoption('backend')}"
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _tools_on_path() -> None:
     # The Makefile puts tools/bin on PATH; do the same when pytest is run directly.

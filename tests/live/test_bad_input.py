@@ -8,9 +8,10 @@ import pytest
 
 from harness.errors import MissingBinaryError, NotHealthyError
 from harness.topology.lifecycle import RunResources
-from harness.topology.local import deploy, run_id_now
+from harness.topology.local import run_id_now
 from harness.topology.spec import TopologySpec, load_topology
 from tests.conftest import needs_servers
+from tests.live.backend import deploy
 from tests.live.leftovers import assert_nothing_left
 
 

@@ -20,7 +20,7 @@ from harness.clock import RunClock, seeded_random
 from harness.history.loader import load_history, stream_ops
 from harness.history.recorder import HistoryRecorder
 from harness.topology.deployment import Deployment
-from harness.topology.local import deploy, run_id_now
+from harness.topology.local import run_id_now
 from harness.topology.redis import no_retry
 from harness.topology.spec import load_topology
 from harness.workload.model.keys import KeyScheme
@@ -34,6 +34,7 @@ from harness.workload.redis_plane.cache import (
     xfetch_recompute,
 )
 from tests.conftest import needs_servers
+from tests.live.backend import deploy
 
 pytestmark = [pytest.mark.live, needs_servers]
 

@@ -8,10 +8,11 @@ import pytest
 from redis import Redis
 
 from harness.topology.cgroups import cpu_limits_supported
-from harness.topology.local import deploy, run_id_now
+from harness.topology.local import run_id_now
 from harness.topology.redis import no_retry
 from harness.topology.spec import load_topology
 from tests.conftest import needs_servers
+from tests.live.backend import deploy
 from tests.live.busy import busy_command
 from tests.live.leftovers import assert_nothing_left
 

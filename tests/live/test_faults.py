@@ -29,9 +29,10 @@ from harness.faults.base import FaultContext
 from harness.faults.selectors import cluster_nodes, master_of_slot, redis_roles
 from harness.topology.deployment import Deployment
 from harness.topology.lifecycle import RunResources, is_stopped, labelled_pids, pid_alive
-from harness.topology.local import deploy, run_id_now
+from harness.topology.local import run_id_now
 from harness.topology.spec import TopologySpec, load_topology
 from tests.conftest import needs_netns, needs_servers
+from tests.live.backend import deploy
 from tests.live.leftovers import assert_nothing_left_after_faults
 
 pytestmark = [pytest.mark.live, needs_servers]
@@ -549,7 +550,7 @@ def test_sigint_to_a_run_with_a_paused_server_leaves_nothing(tmp_path: Path) -> 
         "from pathlib import Path\n"
         "from harness.faults import make_fault\n"
         "from harness.faults.base import FaultContext\n"
-        "from harness.topology.local import deploy\n"
+        "from tests.live.backend import deploy\n"
         "from harness.topology.spec import load_topology\n"
         f"run_id, run_dir = 'test-sigint-{os.getpid()}', Path({str(run_dir)!r})\n"
         "with deploy(load_topology('redis-replicated'), run_dir, run_id) as dep:\n"

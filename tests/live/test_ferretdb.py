@@ -13,10 +13,11 @@ import pytest
 
 from harness.topology.deployment import Deployment
 from harness.topology.lifecycle import RunResources
-from harness.topology.local import deploy, run_id_now
+from harness.topology.local import run_id_now
 from harness.topology.mongo_spec import MongoSpec
 from harness.topology.spec import TopologySpec, load_topology
 from tests.conftest import needs_ferretdb, needs_servers
+from tests.live.backend import deploy
 from tests.live.leftovers import assert_nothing_left
 
 pytestmark = [pytest.mark.live, needs_servers, needs_ferretdb]
@@ -75,8 +76,9 @@ def test_a_server_that_is_asked_for_by_name_must_be_there(
 
 def test_mongo_link_faults_reproduces_duplicates_and_the_index_prevents_them(tmp_path: Path) -> None:
     """mongo-link-faults at a small scale: a reply lost mid-insert, the resend a second later."""
-    from harness.scenario.runner import RunOptions, run_scenario_record
+    from harness.scenario.runner import run_scenario_record
     from harness.scenario.spec import load_scenario
+    from tests.live.backend import run_options
 
     spec = load_scenario("mongo-link-faults")
     assert spec.schedule is not None
@@ -89,7 +91,7 @@ def test_mongo_link_faults_reproduces_duplicates_and_the_index_prevents_them(tmp
     schedule = spec.schedule.model_validate({"steps": steps, "heal_timeout_s": 20, "allow_overlap": True})
     spec = spec.model_copy(update={"schedule": schedule})
     run_dir, results = run_scenario_record(
-        spec, RunOptions(reports_dir=tmp_path, duration_s=7, rate=200, log=lambda _m: None)
+        spec, run_options(reports_dir=tmp_path, duration_s=7, rate=200, log=lambda _m: None)
     )
     assert results.error is None
     assert results.planes["mongodb"].status == "ran"

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from harness.scenario.judge import recheck_record
-from harness.scenario.runner import RunOptions, run_scenario_record
+from harness.scenario.runner import run_scenario_record
 from harness.scenario.spec import load_scenario
 from tests.conftest import needs_servers
+from tests.live.backend import run_options
 
 pytestmark = [pytest.mark.live, needs_servers]
 
@@ -18,7 +19,7 @@ pytestmark = [pytest.mark.live, needs_servers]
 def test_small_run_reproduces_the_imbalance_and_its_fix(tmp_path: Path) -> None:
     spec = load_scenario("hot-partition")
     run_dir, results = run_scenario_record(
-        spec, RunOptions(reports_dir=tmp_path, duration_s=3, rate=1500, log=lambda _m: None)
+        spec, run_options(reports_dir=tmp_path, duration_s=3, rate=1500, log=lambda _m: None)
     )
     assert results.error is None
     assert results.planes["redis"].status == "ran"

@@ -15,11 +15,12 @@ from harness.clock import RunClock, seeded_random
 from harness.history.loader import load_history, stream_ops
 from harness.history.recorder import HistoryRecorder
 from harness.topology.deployment import Deployment
-from harness.topology.local import deploy, run_id_now
+from harness.topology.local import run_id_now
 from harness.topology.spec import load_topology
 from harness.workload.redis_plane.events import final_reads
 from harness.workload.redis_plane.increments import IncrementConfig, IncrementDriver
 from tests.conftest import needs_servers
+from tests.live.backend import deploy
 
 pytestmark = [pytest.mark.live, needs_servers]
 

@@ -17,7 +17,7 @@ from harness.history.loader import stream_ops
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
 from harness.topology.deployment import Deployment
-from harness.topology.local import deploy, run_id_now
+from harness.topology.local import run_id_now
 from harness.topology.spec import load_topology
 from harness.workload.model.generator import Event, EventGenerator
 from harness.workload.model.keys import KeyScheme
@@ -25,6 +25,7 @@ from harness.workload.model.tenants import TenantMix, TenantPicker
 from harness.workload.redis_plane.events import final_reads
 from harness.workload.redis_plane.ingest import RedisIngestConfig, RedisIngestor, ingest_script
 from tests.conftest import needs_servers
+from tests.live.backend import deploy
 
 pytestmark = [pytest.mark.live, needs_servers]
 T0 = 1_700_000_000_000

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from harness.topology.lifecycle import RunResources, reap
-from harness.topology.local import deploy, run_id_now
+from harness.topology.local import run_id_now
 from harness.topology.spec import load_topology
 from tests.conftest import needs_servers
+from tests.live.backend import deploy
 from tests.live.leftovers import assert_nothing_left
 
 pytestmark = [pytest.mark.live, needs_servers]
@@ -39,7 +40,7 @@ def test_crashed_run_is_reaped(tmp_path: Path) -> None:
     script = (
         "import os,sys,signal\n"
         "from pathlib import Path\n"
-        "from harness.topology.local import deploy\n"
+        "from tests.live.backend import deploy\n"
         "from harness.topology.spec import load_topology\n"
         f"run_dir = Path({str(run_dir)!r})\n"
         f"with deploy(load_topology('redis-replicated'), run_dir, 'test-crash-{os.getpid()}'):\n"

@@ -20,9 +20,10 @@ from harness.clients import mongo_stats
 from harness.topology import mongo_commands as cmds
 from harness.topology.deployment import Deployment
 from harness.topology.lifecycle import RunResources, registered_runs
-from harness.topology.local import deploy, run_id_now
+from harness.topology.local import run_id_now
 from harness.topology.spec import load_topology
 from tests.conftest import needs_mongod, needs_netns, needs_servers
+from tests.live.backend import deploy
 from tests.live.leftovers import assert_nothing_left
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,8 +16,9 @@ pytestmark = [pytest.mark.live, needs_servers, needs_ferretdb]
 def test_unbounded_growth_mongo_end_to_end(tmp_path: Path) -> None:
     from harness.records import RunMetrics
     from harness.records.io import load_record
-    from harness.scenario.runner import RunOptions, run_scenario_record
+    from harness.scenario.runner import run_scenario_record
     from harness.scenario.spec import load_scenario
+    from tests.live.backend import run_options
 
     spec = load_scenario("unbounded-growth-mongo")
     # 2 s retention, 3 s allowed past it; figures are judged here, the timing targets are the scenario's
@@ -25,7 +26,7 @@ def test_unbounded_growth_mongo_end_to_end(tmp_path: Path) -> None:
     workload = spec.workload.model_copy(update={"retention_ms": 2000})
     spec = spec.model_copy(update={"workload": workload, "checker_params": params, "targets": []})
     run_dir, results = run_scenario_record(
-        spec, RunOptions(reports_dir=tmp_path, duration_s=8, rate=200, log=lambda _m: None)
+        spec, run_options(reports_dir=tmp_path, duration_s=8, rate=200, log=lambda _m: None)
     )
     assert results.error is None
     assert results.planes["redis"].status == "not_run"  # a MongoDB-only topology has none

@@ -21,7 +21,7 @@ from harness.history.loader import stream_ops
 from harness.history.recorder import HistoryRecorder
 from harness.topology.deployment import Deployment
 from harness.topology.lifecycle import RunResources
-from harness.topology.local import deploy, run_id_now
+from harness.topology.local import run_id_now
 from harness.topology.mongo_spec import MongoSpec
 from harness.topology.spec import TopologySpec, load_topology
 from harness.workload.model.generator import DAY_MS, EventGenerator
@@ -30,6 +30,7 @@ from harness.workload.mongo_plane.audit_writer import AuditWriter
 from harness.workload.mongo_plane.final_reads import FinalReader
 from harness.workload.mongo_plane.ingest import MongoIngestConfig, MongoIngestor, WriteConcernSpec
 from tests.conftest import missing_servers
+from tests.live.backend import deploy
 from tests.live.leftovers import assert_nothing_left
 
 SERVERS = {

@@ -23,7 +23,7 @@ from harness.history.loader import stream_ops
 from harness.history.recorder import HistoryRecorder
 from harness.topology import mongo_commands as cmds
 from harness.topology.deployment import Deployment
-from harness.topology.local import deploy, run_id_now
+from harness.topology.local import run_id_now
 from harness.topology.mongo import MongoNode
 from harness.topology.spec import load_topology
 from harness.workload.model.generator import EventGenerator
@@ -32,6 +32,7 @@ from harness.workload.mongo_plane.aggregation import AggregationWorker
 from harness.workload.mongo_plane.queries import QueryService
 from harness.workload.platform.ryw import ProfileStore
 from tests.conftest import needs_mongod, needs_servers
+from tests.live.backend import deploy
 
 pytestmark = [pytest.mark.live, needs_servers, needs_mongod]
 

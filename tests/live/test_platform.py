@@ -18,7 +18,7 @@ from harness.history.loader import stream_ops
 from harness.history.recorder import HistoryRecorder
 from harness.topology import redis as redis_nodes
 from harness.topology.deployment import Deployment
-from harness.topology.local import deploy, run_id_now
+from harness.topology.local import run_id_now
 from harness.topology.spec import load_topology
 from harness.workload.model.generator import Event, EventGenerator, GeneratorConfig
 from harness.workload.model.keys import KeyScheme
@@ -30,6 +30,7 @@ from harness.workload.redis_plane.ingest import RedisIngestConfig, RedisIngestor
 from harness.workload.redis_plane.reads import RedisQueries
 from harness.workload.redis_plane.sessions import SessionConfig, SessionDriver, final_sessions
 from tests.conftest import needs_servers
+from tests.live.backend import deploy
 
 pytestmark = [pytest.mark.live, needs_servers]
 

@@ -24,9 +24,10 @@ from harness.scenario.kinds.platform import PlatformWorkload
 from harness.scenario.planes import plane_skips, variant_planes
 from harness.scenario.spec import ScenarioSpec, VariantSpec, load_scenario
 from harness.topology.deployment import Deployment
-from harness.topology.local import deploy, run_id_now
+from harness.topology.local import run_id_now
 from harness.topology.spec import load_topology
 from tests.conftest import needs_ferretdb, needs_mongod, needs_servers
+from tests.live.backend import deploy
 
 pytestmark = [pytest.mark.live, needs_servers]
 SEED = 11

@@ -22,11 +22,12 @@ from harness.clients.redis_router import SlotRouter
 from harness.doctor import find_binary
 from harness.ops import OpType
 from harness.topology.deployment import Deployment
-from harness.topology.local import deploy, run_id_now
+from harness.topology.local import run_id_now
 from harness.topology.redis import no_retry
 from harness.topology.spec import load_topology
 from harness.workload.redis_plane.reads import ReplicaRouter
 from tests.conftest import needs_netns, needs_servers
+from tests.live.backend import deploy
 from tests.live.leftovers import assert_nothing_left
 from tests.live.proxied import OBSERVER_NAME, Proxies, announced, confirmed, look, observer, off_proxy
 from tests.live.sockets import Endpoint, parse_endpoint

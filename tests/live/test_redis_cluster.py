@@ -11,9 +11,10 @@ import pytest
 
 from harness.clients.redis_router import SlotRouter
 from harness.topology.deployment import Deployment
-from harness.topology.local import deploy, run_id_now
+from harness.topology.local import run_id_now
 from harness.topology.spec import load_topology
 from tests.conftest import needs_servers
+from tests.live.backend import deploy
 from tests.live.leftovers import assert_nothing_left
 
 pytestmark = [pytest.mark.live, needs_servers]

@@ -24,13 +24,14 @@ from harness.history.loader import load_history, stream_ops
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
 from harness.topology.deployment import Deployment
-from harness.topology.local import deploy, run_id_now
+from harness.topology.local import run_id_now
 from harness.topology.spec import load_topology
 from harness.workload.model.generator import EventGenerator
 from harness.workload.model.keys import KeyScheme
 from harness.workload.model.tenants import TenantMix, TenantPicker
 from harness.workload.redis_plane.reads import RedisQueries, ReplicaRouter
 from tests.conftest import needs_servers
+from tests.live.backend import deploy
 
 pytestmark = [pytest.mark.live, needs_servers]
 

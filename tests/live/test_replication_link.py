@@ -13,9 +13,10 @@ import redis
 from harness.faults import make_fault
 from harness.faults.base import FaultContext, FaultError
 from harness.topology.deployment import Deployment
-from harness.topology.local import deploy, run_id_now
+from harness.topology.local import run_id_now
 from harness.topology.spec import load_topology
 from tests.conftest import needs_netns, needs_servers
+from tests.live.backend import deploy
 from tests.live.leftovers import assert_nothing_left_after_faults
 
 pytestmark = [pytest.mark.live, needs_servers, needs_netns]

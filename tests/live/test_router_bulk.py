@@ -20,8 +20,9 @@ from harness.clock import RunClock
 from harness.ops import OpType
 from harness.topology.cgroups import cpu_limits_supported
 from harness.topology.deployment import Deployment
-from harness.topology.local import deploy, run_id_now
+from harness.topology.local import run_id_now
 from tests.conftest import needs_servers
+from tests.live.backend import deploy
 from tests.live.busy import busy_command, wait_until_answering
 
 pytestmark = [pytest.mark.live, needs_servers]

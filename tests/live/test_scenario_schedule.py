@@ -15,9 +15,10 @@ import pytest
 from harness.faults.base import FAULTS, Capability, Fault, FaultContext
 from harness.faults.schedule import ScheduleSpec
 from harness.history.loader import load_history
-from harness.scenario.runner import RunOptions, run_scenario_record
+from harness.scenario.runner import run_scenario_record
 from harness.scenario.spec import load_scenario
 from tests.conftest import needs_servers
+from tests.live.backend import run_options
 
 pytestmark = [pytest.mark.live, needs_servers]
 
@@ -57,7 +58,7 @@ def test_schedule_runs_beside_the_workload_and_is_reported(touch_fault: None, tm
     )
     spec = load_scenario("hot-partition").model_copy(update={"schedule": schedule})
     run_dir, results = run_scenario_record(
-        spec, RunOptions(reports_dir=tmp_path, duration_s=3, rate=1000, log=lambda _m: None)
+        spec, run_options(reports_dir=tmp_path, duration_s=3, rate=1000, log=lambda _m: None)
     )
     assert results.error is None
     faults = results.faults
@@ -88,7 +89,7 @@ def test_partitioned_master_loses_acknowledged_writes(tmp_path: Path) -> None:
     )
     spec = spec.model_copy(update={"schedule": schedule, "variants": spec.variants[:1], "targets": []})
     run_dir, results = run_scenario_record(
-        spec, RunOptions(reports_dir=tmp_path, duration_s=14, rate=1500, log=lambda _m: None)
+        spec, run_options(reports_dir=tmp_path, duration_s=14, rate=1500, log=lambda _m: None)
     )
     assert results.error is None
     (fault,) = results.faults
@@ -108,7 +109,7 @@ def test_restart_without_persistence_loses_the_sessions_and_with_aof_keeps_them(
     schedule = spec.schedule.model_copy(update={"steps": [step]})
     spec = spec.model_copy(update={"schedule": schedule, "targets": []})
     _run_dir, results = run_scenario_record(
-        spec, RunOptions(reports_dir=tmp_path, duration_s=8, rate=400, log=lambda _m: None)
+        spec, run_options(reports_dir=tmp_path, duration_s=8, rate=400, log=lambda _m: None)
     )
     assert results.error is None
     assert [f.status for f in results.faults] == ["healed", "healed"]
@@ -136,7 +137,7 @@ def test_hot_tenant_surge_steers_the_running_workload(tmp_path: Path) -> None:
         update={"schedule": schedule, "variants": load_scenario("hot-partition").variants[:1], "targets": []}
     )
     run_dir, results = run_scenario_record(
-        spec, RunOptions(reports_dir=tmp_path, duration_s=3, rate=1000, log=lambda _m: None)
+        spec, run_options(reports_dir=tmp_path, duration_s=3, rate=1000, log=lambda _m: None)
     )
     (fault,) = results.faults
     assert fault.status == "healed", fault

@@ -29,7 +29,7 @@ from harness.history.recorder import HistoryRecorder
 from harness.topology import mongo as mongo_nodes
 from harness.topology.deployment import Deployment
 from harness.topology.lifecycle import RunResources
-from harness.topology.local import deploy, run_id_now
+from harness.topology.local import run_id_now
 from harness.topology.spec import load_topology
 from harness.workload.engine.profile import constant
 from harness.workload.model.generator import EventGenerator
@@ -37,6 +37,7 @@ from harness.workload.model.tenants import TenantMix, TenantPicker
 from harness.workload.mongo_plane.shard_reads import ReadConfig
 from harness.workload.mongo_plane.sharded_events import ShardedConfig, ShardedEvents
 from tests.conftest import needs_ferretdb, needs_mongod, needs_servers
+from tests.live.backend import deploy
 from tests.live.leftovers import assert_nothing_left
 
 ROOT = Path(__file__).resolve().parents[2]
