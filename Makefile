@@ -4,15 +4,22 @@ PY     := $(VENV)/bin/python
 export PATH := $(CURDIR)/tools/bin:$(PATH)
 
 NAME ?= hot-partition
+BACKEND ?= local
 ARGS ?=
 
-.PHONY: setup test test-unit lint scenario bench quality clean doctor
+.PHONY: setup test test-docker test-unit lint scenario bench quality clean doctor
 
 setup:            ## venv + project, redis-server, iptables, toxiproxy-server; prints what it found
 	bash scripts/setup.sh
 
-test:             ## the whole test suite (live tests start their own servers)
-	$(PY) -m pytest -q
+test:             ## the whole test suite (live tests start their own servers) [BACKEND=docker]
+	$(PY) -m pytest -q --backend $(BACKEND)
+
+# The fault library, cluster, replication, lifecycle and a scenario's live tests again, on containers.
+DOCKER_LIVE := tests/live/test_faults.py tests/live/test_redis_cluster.py tests/live/test_lifecycle.py \
+               tests/live/test_replication_link.py tests/live/test_hot_partition.py
+test-docker:      ## those live tests on the docker backend (the whole suite: make test BACKEND=docker)
+	$(PY) -m pytest -q -m live --backend docker $(DOCKER_LIVE)
 
 test-unit:        ## only the tests that need no server
 	$(PY) -m pytest -q -m "not live"

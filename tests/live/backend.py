@@ -16,6 +16,8 @@ import pytest
 
 from harness.scenario.context import RunOptions
 from harness.topology import local
+from harness.topology.docker_cli import container_pid
+from harness.topology.lifecycle import ProcessRecord
 from harness.topology.local import LocalDeployment
 from harness.topology.spec import TopologySpec
 
@@ -42,6 +44,17 @@ def run_options(**kwargs: Any) -> RunOptions:
     """:class:`RunOptions` for a scenario run by a test, on the chosen backend."""
     kwargs.setdefault("backend", chosen)
     return RunOptions(**kwargs)
+
+
+def server_pid(record: ProcessRecord) -> int:
+    """The server's own pid for a recorded process: on the docker backend the record is the
+    attached ``docker run`` client, and the server is the container's main process."""
+    if record.cmd[:2] == ["docker", "run"]:
+        name = record.cmd[record.cmd.index("--name") + 1]
+        pid = container_pid(name)
+        assert pid, f"container {name} is not running"
+        return pid
+    return record.pid
 
 
 def local_only(why: str) -> pytest.MarkDecorator:

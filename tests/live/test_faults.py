@@ -32,7 +32,7 @@ from harness.topology.lifecycle import RunResources, is_stopped, labelled_pids, 
 from harness.topology.local import run_id_now
 from harness.topology.spec import TopologySpec, load_topology
 from tests.conftest import needs_netns, needs_servers
-from tests.live.backend import deploy
+from tests.live.backend import deploy, server_pid
 from tests.live.leftovers import assert_nothing_left_after_faults
 
 pytestmark = [pytest.mark.live, needs_servers]
@@ -563,7 +563,7 @@ def test_sigint_to_a_run_with_a_paused_server_leaves_nothing(tmp_path: Path) -> 
         assert proc.stdout is not None and proc.stdout.readline().strip() == "paused"
         res = RunResources.load(run_dir / "resources.json")
         r2 = next(p for p in res.processes if p.name == "redis-r2")
-        assert is_stopped(r2.pid)
+        assert is_stopped(server_pid(r2))
         proc.send_signal(signal.SIGINT)  # , as a terminal's Ctrl-C
         proc.wait(timeout=30)
     finally:
