@@ -13,6 +13,7 @@ class Capacity(Record):
     cpu_limit: Number | None = None
     applied: bool | None = None
     reason: str | None = None
+    how: str | None = None  # cgroup CPU quota (local) or docker update --cpu-quota (docker)
 
 
 class NodeInfo(Record):

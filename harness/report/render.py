@@ -69,7 +69,9 @@ def _capacity(cap: Capacity | None) -> str:
     cores = None if cap is None else cap.cpu_limit
     if cap is None or cores is None:
         return "unlimited"
-    return f"{cores:g} core / node" if cap.applied else f"NOT limited ({text(cap.reason)})"
+    if not cap.applied:
+        return f"NOT limited ({text(cap.reason)})"
+    return f"{cores:g} core / node" + (f" ({cap.how})" if cap.how else "")
 
 
 def _reproduce(results: RunResults) -> str:

@@ -94,6 +94,13 @@ def container_pid(name: str) -> int:
     return int(out) if out.isdigit() else 0
 
 
+def cap_cpu(container: str, cores: float, period_us: int) -> None:
+    """Caps a container at ``cores`` with the engine's own CFS quota (kept across ``docker start``,
+    so a restarted server keeps its node's cap)."""
+    quota = max(1000, int(cores * period_us))  # the kernel's floor is 1 ms
+    docker("update", "--cpu-period", str(period_us), "--cpu-quota", str(quota), container, timeout=30)
+
+
 def remove_docker(recorded: list[str]) -> list[str]:
     """Removes what a run recorded (``container:<name>``, ``network:<name>``); nothing to do, or no
     engine, costs nothing."""

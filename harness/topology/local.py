@@ -28,10 +28,12 @@ from harness.errors import HarnessError
 from harness.topology import docker_mongo, redis_admin
 from harness.topology import mongo as mongo_nodes
 from harness.topology import redis as redis_nodes
-from harness.topology.cgroups import cpu_limits_supported, group_path, limit_cpu
+from harness.topology.cgroups import PERIOD_US, cpu_limits_supported, group_path, limit_cpu
 from harness.topology.deployment import Address, Setting
+from harness.topology.docker_cli import cap_cpu
 from harness.topology.docker_images import resolve as resolve_images
 from harness.topology.docker_network import DockerNetwork, Image
+from harness.topology.docker_process import ContainerProcess
 from harness.topology.endpoints import mongo_endpoints
 from harness.topology.lifecycle import RunResources, creating, new_resources, reap, teardown
 from harness.topology.mongo import MongoNode, MongoPlane
@@ -230,12 +232,15 @@ def run_tag(run_id: str) -> str:
 
 
 def _limit_cpu(dep: LocalDeployment, cores: float | None) -> None:
-    """Caps every server process started so far (Redis nodes, mongod and mongos) at ``cores``."""
+    """Caps every server process started so far (Redis nodes, mongod and mongos) at ``cores``: a
+    cgroup of ours for a local process, the engine's own quota for a container."""
     if cores is None:
         dep.capacity = {"cpu_limit": None, "applied": False, "reason": "no limit requested"}
         return
-    ok, reason = cpu_limits_supported()
-    dep.capacity = {"cpu_limit": cores, "applied": ok, "reason": None if ok else reason}
+    in_docker = dep.network.kind == "docker"
+    ok, reason = (True, "") if in_docker else cpu_limits_supported()
+    how = "docker update --cpu-quota" if in_docker else "cgroup CPU quota"
+    dep.capacity = {"cpu_limit": cores, "applied": ok, "reason": None if ok else reason, "how": how}
     if not ok:
         return
     procs = [(n.name, n.process) for n in dep.redis]
@@ -243,10 +248,13 @@ def _limit_cpu(dep: LocalDeployment, cores: float | None) -> None:
     for name, process in procs:
         if process is None or name in dep._capped:
             continue  # not started yet (mongos start late), or already capped
-        group = f"{run_tag(dep.run_id)}-{name}"
-        with creating():  # another run's reap removes empty our-named groups no run claims
-            dep.res.add_cgroup(group_path(group))
-            limit_cpu(group, process.pid, cores)
+        if isinstance(process, ContainerProcess):
+            cap_cpu(process.container, cores, PERIOD_US)
+        else:
+            group = f"{run_tag(dep.run_id)}-{name}"
+            with creating():  # another run's reap removes empty our-named groups no run claims
+                dep.res.add_cgroup(group_path(group))
+                limit_cpu(group, process.pid, cores)
         dep._capped.add(name)
 
 

@@ -460,6 +460,10 @@ def test_results_are_not_mutated(tmp_path: Path) -> None:
     ("capacity", "shown"),
     [
         ({"cpu_limit": 0.14, "applied": True, "reason": None}, "0.14 core / node"),
+        (
+            {"cpu_limit": 0.14, "applied": True, "reason": None, "how": "docker update --cpu-quota"},
+            "0.14 core / node (docker update --cpu-quota)",
+        ),
         ({"cpu_limit": 0.14, "applied": False, "reason": "no cgroup CPU controller"}, "NOT limited"),
         (None, "unlimited"),
     ],
