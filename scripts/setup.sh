@@ -9,7 +9,7 @@
 #   5. ferretdb (FerretDB, pinned in scripts/ferretdb/go.mod, SQLite handler), built
 #      with `go build` into tools/bin/: the MongoDB plane's server where no mongod
 #      exists (optional: without it that plane is reported not_run)
-#   6. the Docker engine (optional): docker.io with apt when dockerd is missing, and dockerd
+#   6. the Docker engine (optional): docker.io (and docker-compose) with apt when missing, and dockerd
 #      started in the background when it is not answering (log: /var/log/harness-dockerd.log)
 #   7. python -m harness.doctor
 #
@@ -341,6 +341,16 @@ if ! have_admin dockerd && is_root && have apt-get; then
         changed "installed with apt: docker.io"
     else
         warn "apt-get install docker.io failed"
+    fi
+fi
+# Compose runs what 'harness export compose' writes (tests/live/test_compose_run.py runs it here).
+if have_admin dockerd && ! have docker-compose && is_root && have apt-get; then
+    apt_update
+    log "apt-get install docker-compose (runs what 'harness export compose' writes)"
+    if DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose; then
+        changed "installed with apt: docker-compose"
+    else
+        warn "apt-get install docker-compose failed"
     fi
 fi
 if docker_answers; then

@@ -58,6 +58,20 @@ def _tools_on_path() -> None:
     os.environ["PATH"] = f"{tools}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _docker_images(request: pytest.FixtureRequest) -> None:
+    """On the docker backend, the local images the live tests' containers run (built once, then
+    reused: about a second when present)."""
+    if request.config.getoption("backend") != "docker" or _engine is None:
+        return
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(__file__))
+    cmd = [sys.executable, "-m", "harness.cli", "images", "build"]
+    subprocess.run(cmd, cwd=root, check=True, timeout=600, capture_output=True)
+
+
 @pytest.fixture
 def every_verdict_kinds_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every :class:`Verdict` made while the test runs keeps the anomaly-kind contract

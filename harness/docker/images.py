@@ -84,7 +84,13 @@ RECIPES: dict[str, Recipe] = {
     for r in (
         Recipe(
             "redis",
-            (("redis-server", "/usr/local/bin/redis-server"), ("redis-cli", "/usr/local/bin/redis-cli")),
+            (
+                ("redis-server", "/usr/local/bin/redis-server"),
+                ("redis-cli", "/usr/local/bin/redis-cli"),
+                # a shell and sleep, as the official image has: the compose export's init scripts
+                ("sh", "/bin/sh"),
+                ("sleep", "/bin/sleep"),
+            ),
             ("--version",),
             doctor.parse_redis_version,
             ('CMD ["redis-server"]', "WORKDIR /data", "EXPOSE 6379", "ENV PATH=/usr/local/bin:/usr/bin:/bin"),
@@ -129,7 +135,7 @@ class Plan:
     recipe: Recipe
     binaries: tuple[tuple[str, str], ...]  # (file here, path in the image)
     version: str
-    digest: str  # sha256 over the binaries: a present image made from other binaries is named so
+    digest: str  # sha256 over the binaries and their paths: a present image made otherwise is rebuilt
 
     @property
     def tag(self) -> str:
@@ -147,9 +153,12 @@ class Plan:
         return [*self.recipe.changes, *(f"LABEL {k}={v}" for k, v in self.labels().items())]
 
 
-def _digest(paths: Iterable[str]) -> str:
+def _digest(binaries: Iterable[tuple[str, str]]) -> str:
+    """sha256 over each binary's path in the image and its content: a recipe that gains a file
+    changes it as a changed binary does."""
     h = hashlib.sha256()
-    for path in paths:
+    for path, dest in binaries:
+        h.update(dest.encode() + b"\0")
         with open(path, "rb") as fh:
             while chunk := fh.read(1 << 20):
                 h.update(chunk)
@@ -177,7 +186,7 @@ def plan(names: Sequence[str] = ()) -> list[Plan]:
                 f"{recipe.repository}: cannot tell the version of {binaries[0][0]}: {out[:120]!r}"
             )
             continue
-        plans.append(Plan(recipe, binaries, version, _digest(p for p, _ in binaries)))
+        plans.append(Plan(recipe, binaries, version, _digest(binaries)))
     if problems:
         raise HarnessError("cannot build " + "; ".join(problems) + " (run 'make setup')")
     return plans
@@ -209,11 +218,9 @@ def _present(client: Any, tag: str) -> Any | None:
 def _build_one(client: Any, p: Plan, force: bool) -> Outcome:
     started = time.monotonic()
     old = _present(client, p.tag)
-    if old is not None and not force:
-        out = Outcome(p.tag, "present", time.monotonic() - started, int(old.attrs.get("Size", 0)))
-        if (old.labels or {}).get(f"{IMAGE_LABEL}.binaries-sha256") != p.digest:
-            out.notes.append("made from other binaries than those here now; --force rebuilds it")
-        return out
+    stale = old is not None and (old.labels or {}).get(f"{IMAGE_LABEL}.binaries-sha256") != p.digest
+    if old is not None and not force and not stale:
+        return Outcome(p.tag, "present", time.monotonic() - started, int(old.attrs.get("Size", 0)))
     libraries = sorted({lib for path, _ in p.binaries for lib in shared_libraries(path)})
     entries = rootfs_entries(p.binaries, libraries, p.recipe.dirs)
     with tempfile.TemporaryDirectory(prefix="harness-image-") as tmp:
@@ -228,6 +235,8 @@ def _build_one(client: Any, p: Plan, force: bool) -> Outcome:
     image = client.images.get(p.tag)
     out = Outcome(p.tag, "rebuilt" if old else "built", time.monotonic() - started, int(image.attrs["Size"]))
     out.notes.append(f"{len(libraries)} shared libraries" if libraries else "static binary")
+    if stale:  # the binaries here (or the recipe's files) changed since it was made
+        out.notes.append("the present one was made from other binaries or files than these")
     if old is not None and old.id != image.id:
         out.notes.append(_remove_replaced(client, old.id))
     return out

@@ -1,7 +1,7 @@
 """``harness export compose``: the compose project keeps the topology's shape: every link of every
 node through its own Toxiproxy proxy, every node announcing its proxies, only 127.0.0.1 published,
-the pinned images, and the bring-up the harness does as an init service. (No compose runs here: no
-registry, no compose plugin; these check the document.)"""
+the pinned images, and the bring-up the harness does as an init service. These check the document;
+``tests/live/test_compose_run.py`` runs it with docker-compose on the local images.)"""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from harness.cli import cli
 from harness.docker.images import pinned
 from harness.errors import HarnessError
 from harness.topology.compose import export
+from harness.topology.docker_network import Image
 from harness.topology.spec import load_topology
 
 
@@ -77,8 +78,54 @@ def test_a_replica_set_knows_its_members_by_their_proxies() -> None:
     via = str(subnet.network_address + 2)
     for member in ("m1", "m2", "m3"):
         assert f"host: '{via}:{by[f'{member}-client'][0]}'" in script
-        assert doc["services"][member]["command"][:3] == ["mongod", "--replSet", "rs0"]
+        svc = doc["services"][member]
+        assert svc["entrypoint"] == ["mongod"] and svc["command"][:2] == ["--replSet", "rs0"]
     assert "priority: 2" in script  # m1's, from the topology
+
+
+def _strings(node: Any) -> list[str]:
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [s for v in node.values() for s in _strings(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _strings(v)]
+    return []
+
+
+@pytest.mark.parametrize(
+    ("topology", "inits"), [("redis-cluster", 1), ("redis-replicated", 0), ("mongo-rs", 1)]
+)
+def test_every_dollar_survives_compose_interpolation_and_no_sleep_stands_for_readiness(
+    topology: str, inits: int
+) -> None:
+    """Compose reads ``$x``, ``${x}`` as variables and ``$(`` as an error: a script's ``$`` must be
+    ``$$``. A fixed sleep is no readiness check: the only sleep is the bounded poll's."""
+    doc, _ = export(load_topology(topology))
+    texts = _strings(doc["services"])
+    assert not [t for t in texts if "$" in t.replace("$$", "")]
+    scripts = [t for t in texts if "\n" in t]
+    assert len(scripts) == inits
+    for script in scripts:
+        sleeps = [line for line in script.splitlines() if "sleep" in line]
+        assert len(sleeps) == 1 and sleeps[0].startswith("wait_for() {"), sleeps
+        assert "-lt 300 ]" in sleeps[0]  # bounded: it gives up and fails the init service
+
+
+def test_given_images_replace_the_official_ones() -> None:
+    images = {
+        "redis-server": Image("harness/redis:7.0.15", "redis-server"),
+        "toxiproxy-server": Image("harness/toxiproxy:2.12.0", "/toxiproxy"),
+    }
+    doc, _ = export(load_topology("redis-cluster"), images=images)
+    services = doc["services"]
+    assert (services["toxiproxy"]["image"], services["toxiproxy"]["entrypoint"]) == (
+        "harness/toxiproxy:2.12.0",
+        ["/toxiproxy"],
+    )
+    for name in ("r1", "r6", "redis-init"):
+        assert services[name]["image"] == "harness/redis:7.0.15"
+    assert services["r1"]["entrypoint"] == ["redis-server"]
 
 
 def test_a_sharded_topology_is_refused_with_what_to_do() -> None:

@@ -135,6 +135,7 @@ def _all_binaries(bin_dir: Path) -> None:
     _exe(bin_dir, "toxiproxy-server", "toxiproxy-server version 2.12.0")
     _exe(bin_dir, "ferretdb", "ferretdb v1.24.2 (sqlite handler, embedded)")
     _exe(bin_dir, "sleep", "sleep (GNU coreutils) 9.1")
+    _exe(bin_dir, "sh", "")
 
 
 def test_images_are_tagged_with_their_binaries_versions(machine: Path) -> None:
@@ -150,6 +151,8 @@ def test_images_are_tagged_with_their_binaries_versions(machine: Path) -> None:
     assert redis.binaries == (
         (str(machine / "redis-server"), "/usr/local/bin/redis-server"),
         (str(machine / "redis-cli"), "/usr/local/bin/redis-cli"),
+        (str(machine / "sh"), "/bin/sh"),  # the compose export's init scripts need a shell and sleep
+        (str(machine / "sleep"), "/bin/sleep"),
     )
     assert len(redis.digest) == 64
     assert [p.tag for p in images.plan(["ferretdb"])] == ["harness/ferretdb:1.24.2"]
@@ -171,7 +174,7 @@ def test_a_missing_binary_is_named_with_make_setup_before_the_engine_is_asked(ma
     with pytest.raises(HarnessError) as err:
         images.plan()
     text = str(err.value)
-    assert "harness/redis: no redis-cli on this machine" in text
+    assert "harness/redis: no redis-cli, sh, sleep on this machine" in text
     assert "harness/toxiproxy: no toxiproxy-server" in text and "harness/ferretdb: no ferretdb" in text
     assert text.endswith("(run 'make setup')")
 
