@@ -158,7 +158,7 @@ def _note_substrate(results: RunResults, dep: Deployment, log: Callable[[str], N
     cap = dep.capacity
     if cap.get("cpu_limit") is not None:
         log(
-            f"node capacity: {cap['cpu_limit']:g} core each"
+            f"node capacity: {cap['cpu_limit']:g} core each ({cap.get('how', 'cgroup CPU quota')})"
             if cap["applied"]
             else f"node capacity NOT limited ({cap['reason']}): saturation targets may not hold"
         )
