@@ -106,10 +106,11 @@ def _params(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.argument("kind")
 @click.argument("target", required=False)
 @click.option("--param", "params", multiple=True, help="A fault parameter as key=value (repeatable).")
-def fault(kind: str, target: str | None, params: tuple[str, ...]) -> None:
+@click.option("--run", "run_id", help="The rehearsal's run id, when several are running.")
+def fault(kind: str, target: str | None, params: tuple[str, ...], run_id: str | None) -> None:
     """Apply fault KIND to TARGET in the running rehearsal ('harness fault heal' undoes every
     active fault; 'harness fault end' ends the rehearsal). Kinds: see README "Fault kinds"."""
-    res = control.running_rehearsal()
+    res = control.running_rehearsal(run_id)
     if res is None:
         ups = [r for r in registered_runs() if r.detached]
         where = f" ({ups[0].topology} is up, run {ups[0].run_id})" if ups else ""

@@ -61,9 +61,19 @@ def send(control: Path, request: dict[str, Any], timeout_s: float = 60.0) -> dic
     raise HarnessError(f"the rehearsal did not answer within {timeout_s:.0f}s (its control dir: {control})")
 
 
-def running_rehearsal() -> RunResources | None:
-    """The rehearsal running on this machine (its owner alive), if any."""
-    for res in registered_runs():
-        if res.info.get("rehearsal") and res.owner_alive():
-            return res
-    return None
+def running_rehearsal(run_id: str | None = None) -> RunResources | None:
+    """The rehearsal running on this machine (its owner alive), or the one named; None when there
+    is none. Several running and none named is an error listing them."""
+    live = [r for r in registered_runs() if r.info.get("rehearsal") and r.owner_alive()]
+    if run_id is not None:
+        named = [r for r in live if r.run_id == run_id]
+        if not named:
+            running = ", ".join(r.run_id for r in live) or "none"
+            raise HarnessError(f"--run {run_id}: no such rehearsal running (running: {running})")
+        return named[0]
+    if len(live) > 1:
+        raise HarnessError(
+            "several rehearsals are running: name one with --run "
+            + ", ".join(f"{r.run_id} ({r.topology})" for r in live)
+        )
+    return live[0] if live else None

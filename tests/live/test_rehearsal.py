@@ -1,0 +1,109 @@
+"""An incident rehearsal driven through tmux, as an operator would: the dashboard in one window, a
+partition typed with 'harness fault' in another; the dashboard shows it and the alert firing, q
+ends the rehearsal, and the timeline report holds the partition and the alert."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from harness.topology.lifecycle import RunResources
+from tests.conftest import needs_netns, needs_servers
+from tests.live.leftovers import assert_nothing_left
+
+ROOT = Path(__file__).resolve().parents[2]
+TMUX = shutil.which("tmux")
+needs_tmux = pytest.mark.skipif(TMUX is None, reason="needs tmux (scripts/setup.sh installs it)")
+
+
+def tmux(*args: str) -> str:
+    assert TMUX is not None
+    return subprocess.run([TMUX, *args], capture_output=True, text=True, timeout=10, check=True).stdout
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout_s: float, show: Callable[[], str]) -> None:
+    """Polls ``check`` until it holds; fails with what the screen showed at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.25)
+    pytest.fail(f"no {what} within {timeout_s:.0f}s; the screen:\n{show()}")
+
+
+def harness_cmd(*args: str) -> str:
+    path = f"{ROOT / 'tools' / 'bin'}:{os.environ.get('PATH', '')}"
+    env = f"env PATH={shlex.quote(path)} PYTHONPATH={shlex.quote(str(ROOT))}"
+    return f"{env} {shlex.quote(sys.executable)} -m harness.cli " + " ".join(shlex.quote(a) for a in args)
+
+
+@pytest.mark.live
+@needs_servers
+@needs_netns
+@needs_tmux
+def test_typed_partition_fires_the_alert_and_lands_in_the_timeline(tmp_path: Path) -> None:
+    session = f"hx-rehearse-{os.getpid()}"
+    reports, rc_file = tmp_path / "reports", tmp_path / "rc"
+    rehearse = harness_cmd(
+        "rehearse",
+        "redis-replicated",
+        "--for-scale",
+        "0.05",
+        "--max-duration",
+        "90",
+        "--reports-dir",
+        str(reports),
+    )
+    tmux("new-session", "-d", "-s", session, "-x", "110", "-y", "45", f"{rehearse}; echo $? > {rc_file}")
+    dashboard = f"{session}:0"
+
+    def screen() -> str:
+        return tmux("capture-pane", "-p", "-t", dashboard)
+
+    try:
+        wait_for("dashboard", lambda: "faults active: none" in screen(), 60, screen)
+        run_dirs = list((reports / "rehearsal").iterdir())
+        run_id = run_dirs[0].name
+        tmux(
+            "new-window",
+            "-t",
+            session,
+            harness_cmd("fault", "partition", "r2", "--run", run_id) + "; sleep 60",
+        )
+        wait_for("partition in the dashboard", lambda: "faults active: partition r2" in screen(), 30, screen)
+        wait_for("RedisReplicationLag firing", lambda: "FIRING  RedisReplicationLag" in screen(), 40, screen)
+        answer = tmux("capture-pane", "-p", "-t", f"{session}:1")
+        assert "partition r2: done at" in answer, answer
+        tmux("send-keys", "-t", dashboard, "q")
+        wait_for("the rehearsal's end", rc_file.exists, 120, screen)
+    finally:
+        subprocess.run([TMUX or "tmux", "kill-session", "-t", session], capture_output=True, timeout=10)
+    result = json.loads((run_dirs[0] / "rehearsal.json").read_text())
+    assert rc_file.read_text().strip() == "0", result["verdict_reason"]
+    assert result["end_reason"] == "ended by the operator (q)"
+    [fault, *rest] = [a for a in result["actions"] if a["action"] == "fault"]
+    assert (fault["fault"], fault["target"], fault["source"], fault["ok"]) == (
+        "partition",
+        "r2",
+        "terminal",
+        True,
+    )
+    assert [a["source"] for a in result["actions"] if a["action"] == "heal"] == ["end"]  # healed at the end
+    fired = [e for e in result["alerts"]["events"] if e["kind"] == "firing"]
+    assert fired and fired[0]["rule"] == "RedisReplicationLag" and fired[0]["t_s"] > fault["done_s"]
+    [incident] = result["incidents"]
+    assert incident["detected_by"] == "RedisReplicationLag" and incident["ttd_s"] > 0
+    history = (run_dirs[0] / "history.jsonl").read_text()
+    assert '"process":"nemesis","f":"fault-start"' in history and '"fault":"partition"' in history
+    page = (run_dirs[0] / "index.html").read_text()
+    assert "partition r2" in page and "RedisReplicationLag" in page and "Time to detect" in page
+    assert_nothing_left(RunResources.load(run_dirs[0] / "resources.json"))
