@@ -107,7 +107,8 @@ def _rules(r: dict[str, Any]) -> str:
             escape(x["name"]),
             f"<code>{escape(x['expr'])}</code>",
             escape(x["severity"]),
-            f"{x['for_s']:g} s → <b>{x['for_scaled_s']:g} s</b>",
+            f"{x['for_s']:g} s → <b>{x['for_scaled_s']:g} s</b>"
+            + (f"; window {x['window_s']:g} s → {x['window_scaled_s']:g} s" if x.get("window_s") else ""),
             escape(x.get("note", "")),
         ]
         for x in a.get("rules", [])

@@ -76,9 +76,14 @@ def _lane(f: _Frame, i: int, name: str) -> str:
 def _action(f: _Frame, a: dict[str, Any]) -> str:
     x = f.x(a["done_s"])
     is_fault = a["action"] == "fault"
-    colour = "#b42318" if is_fault and a["ok"] else ("#1f7a3f" if a["ok"] else "#6b7280")
     label = f"{a['fault']} {a['target']}".strip() if is_fault else "heal"
-    failed = "" if a["ok"] else " (failed)"
+    if not a["ok"]:  # a refused attempt: a grey dot, its error in the tooltip (labels would crowd)
+        return (
+            f"<g><title>{a['done_s']:.1f} s {esc(a['source'])}: {esc(label)} refused: {esc(a['detail'])}"
+            f'</title><circle cx="{x:.1f}" cy="{f.top + 12}" r="3.5" fill="#9ca3af"/></g>'
+        )
+    colour = "#b42318" if is_fault else "#1f7a3f"
+    failed = ""
     return (
         f"<g><title>{a['done_s']:.1f} s {esc(a['source'])}: {esc(label)}{failed}</title>"
         f'<line x1="{x:.1f}" y1="{f.top}" x2="{x:.1f}" y2="{f.bottom}" stroke="{colour}" '

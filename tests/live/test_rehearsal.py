@@ -90,7 +90,7 @@ def test_typed_partition_fires_the_alert_and_lands_in_the_timeline(tmp_path: Pat
     result = json.loads((run_dirs[0] / "rehearsal.json").read_text())
     assert rc_file.read_text().strip() == "0", result["verdict_reason"]
     assert result["end_reason"] == "ended by the operator (q)"
-    [fault, *rest] = [a for a in result["actions"] if a["action"] == "fault"]
+    [fault] = [a for a in result["actions"] if a["action"] == "fault"]
     assert (fault["fault"], fault["target"], fault["source"], fault["ok"]) == (
         "partition",
         "r2",
