@@ -13,6 +13,7 @@ from rich.console import Console
 
 from harness.errors import HarnessError
 from harness.faults import fault_kinds
+from harness.faults.attached import run_attached
 from harness.rehearsal import control
 from harness.rehearsal.plan import RehearsalOptions
 from harness.rehearsal.run import rehearse as run_rehearsal
@@ -112,12 +113,8 @@ def fault(kind: str, target: str | None, params: tuple[str, ...], run_id: str | 
     active fault; 'harness fault end' ends the rehearsal). Kinds: see README "Fault kinds"."""
     res = control.running_rehearsal(run_id)
     if res is None:
-        ups = [r for r in registered_runs() if r.detached]
-        where = f" ({ups[0].topology} is up, run {ups[0].run_id})" if ups else ""
-        raise HarnessError(
-            f"no rehearsal is running{where}: start one with 'harness rehearse TOPOLOGY'; faults "
-            "against a topology brought up by 'harness up' alone are not supported yet"
-        )
+        _fault_on_up(kind, target, _params(params) if kind not in ("heal", "end") else {})
+        return
     if kind == "heal":
         request: dict[str, Any] = {"action": "heal"}
     elif kind == "end":
@@ -134,3 +131,20 @@ def fault(kind: str, target: str | None, params: tuple[str, ...], run_id: str | 
         f"{kind} {target or ''}".strip()
         + f": done at {entry.get('done_s', 0):.1f} s ({entry.get('detail', '')})"
     )
+
+
+def _fault_on_up(kind: str, target: str | None, params: dict[str, Any]) -> None:
+    """No rehearsal running: the topology 'harness up' left running, from its records."""
+    ups = [r for r in registered_runs() if r.detached]
+    if not ups:
+        raise HarnessError(
+            "nothing to apply a fault to: no rehearsal is running ('harness rehearse TOPOLOGY') and "
+            "nothing is up ('harness up TOPOLOGY')"
+        )
+    if kind == "end":
+        raise HarnessError(
+            "'harness fault end' ends a rehearsal; none is running ('harness down' takes down an up)"
+        )
+    path, done = run_attached(ups[0], kind, target, params)
+    click.echo(f"{kind} {target or ''}".strip() + f" on {ups[0].topology} (run {ups[0].run_id}): {done}")
+    click.echo(f"recorded in {path}")

@@ -107,3 +107,72 @@ def test_typed_partition_fires_the_alert_and_lands_in_the_timeline(tmp_path: Pat
     page = (run_dirs[0] / "index.html").read_text()
     assert "partition r2" in page and "RedisReplicationLag" in page and "Time to detect" in page
     assert_nothing_left(RunResources.load(run_dirs[0] / "resources.json"))
+
+
+def harness(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=90
+    )
+
+
+@pytest.mark.live
+@needs_servers
+@needs_netns
+def test_faults_against_a_topology_brought_up_by_up() -> None:
+    from harness.topology.lifecycle import registered_runs
+
+    if any(r.detached for r in registered_runs()):
+        pytest.skip("a topology is already up on this machine ('harness down' it to run this test)")
+    up = harness("up", "redis-replicated")
+    assert up.returncode == 0, up.stderr
+    res = next(r for r in registered_runs() if r.detached)
+    try:
+        nodes = {n["name"]: n for n in res.info["endpoints"]["nodes"]}
+        api = res.info["endpoints"]["toxiproxy_api"]
+
+        def rules(node: str) -> list[str]:
+            out = subprocess.run(
+                ["ip", "netns", "exec", nodes[node]["netns"], "iptables", "-S", "HARNESS-PARTITION"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            return [line for line in out.splitlines() if line.startswith("-A")]
+
+        def toxics() -> list[str]:
+            import requests
+
+            return [t["name"] for t in requests.get(f"{api}/proxies/r1-client/toxics", timeout=5).json()]
+
+        part = harness("fault", "partition", "r2")
+        assert part.returncode == 0, part.stderr
+        assert rules("r2") and rules("r1")
+        lat = harness("fault", "latency", "r1", "--param", "ms=50")
+        assert lat.returncode == 0, lat.stderr
+        assert toxics() == ["hx-latency-downstream"]
+        bad = harness("fault", "partition", "r9")
+        assert bad.returncode == 2 and "unknown target 'r9'" in bad.stderr and "nodes: r1, r2" in bad.stderr
+        kill = harness("fault", "kill", "r1")
+        assert (
+            kill.returncode == 2
+            and "not supported against a topology brought up by 'harness up'" in kill.stderr
+        )
+        heal = harness("fault", "heal")
+        assert heal.returncode == 0, heal.stderr
+        assert rules("r1") == rules("r2") == [] and toxics() == []
+        history = [
+            json.loads(line) for line in (Path(res.run_dir) / "history.jsonl").read_text().splitlines()
+        ]
+        assert [(h["type"], h["f"]) for h in history] == [
+            ("invoke", "fault-start"),
+            ("ok", "fault-start"),
+            ("invoke", "fault-start"),
+            ("ok", "fault-start"),
+            ("invoke", "fault-end"),
+            ("ok", "fault-end"),
+        ]
+        assert [h["id"] for h in history] == [1, 1, 2, 2, 3, 3]
+    finally:
+        down = harness("down")
+    assert down.returncode == 0, down.stderr
+    assert_nothing_left(RunResources.load(Path(res.run_dir) / "resources.json"))
