@@ -45,7 +45,7 @@ def checkpoint_results(checkpoints: list[Any], events: list[dict[str, Any]]) -> 
     return out
 
 
-def _verdict(
+def verdict(
     error: str | None, invariants: list[dict[str, Any]], checks: list[dict[str, Any]]
 ) -> tuple[str, str]:
     if error:
@@ -74,9 +74,9 @@ def judge(
     timeline = played.operator.timeline_actions() if played.operator else []
     invariants = _invariants(spec, run_dir, planes) if played.operator else []
     checks = checkpoint_results(checkpoints or [], board["events"])
-    verdict, reason = _verdict(error, invariants, checks)
+    verdict_, reason = verdict(error, invariants, checks)
     return {
-        "verdict": verdict,
+        "verdict": verdict_,
         "verdict_reason": reason,
         "error": error,
         "end_reason": played.end_reason,

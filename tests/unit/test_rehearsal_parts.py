@@ -253,3 +253,25 @@ def test_the_timeline_report_renders_from_its_file_alone(tmp_path: Path) -> None
     for shown in ("partition r2", "RedisReplicationLag", "11.0 s", "0.9 s", "no Kafka", "sessions", "<svg"):
         assert shown in page, shown
     assert "http" not in page.replace("http://www.w3.org/2000/svg", "")  # self-contained
+
+
+def test_a_checkpoint_missed_fails_the_rehearsal() -> None:
+    from harness.rehearsal.finish import checkpoint_results, verdict
+    from harness.rehearsal.script import Checkpoint
+
+    events = [firing("RedisReplicationLag", 16.0)]
+    cps = [
+        Checkpoint(by_s=20, expect_alert="RedisReplicationLag"),
+        Checkpoint(by_s=10, expect_alert="RedisReplicationLag"),
+    ]
+    met, late = checkpoint_results(cps, events)
+    assert met["met"] and not late["met"] and late["fired_at_s"] == 16.0
+    assert verdict(None, [], [met]) == ("pass", "every checkpoint met and no invariant violated")
+    assert verdict(None, [], [met, late]) == (
+        "fail",
+        "RedisReplicationLag expected by 10 s, fired only at 16.0 s",
+    )
+    [never] = checkpoint_results([Checkpoint(by_s=20, expect_alert="RedisMemoryHigh")], events)
+    assert verdict(None, [], [never])[1] == "RedisMemoryHigh expected by 20 s, fired never"
+    assert verdict(None, [{"name": "sessions", "status": "invalid"}], [met])[0] == "fail"
+    assert verdict("boom", [], [])[0] == "error"
