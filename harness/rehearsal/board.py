@@ -22,6 +22,7 @@ class Board:
     states: dict[tuple[str, str], AlertState] = field(default_factory=dict)
     events: list[AlertEvent] = field(default_factory=list)
     series: list[dict[str, Any]] = field(default_factory=list)  # {t_s, series: {instance: value}}
+    errors: list[str] = field(default_factory=list)  # samples that could not be taken, and why
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -82,4 +83,5 @@ class Board:
             "not_evaluated": self.skipped(),
             "events": [e.__dict__ for e in self.events],
             "series": self.series,
+            "sampling_errors": self.errors[:50],
         }

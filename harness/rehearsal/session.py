@@ -69,7 +69,6 @@ class Loop:
     run_id: str
     workload_done: threading.Event
     steps_done: int = 0
-    next_tick: float = 1.0
 
     def view(self, now: float) -> View:
         live = self.sampler.live
@@ -97,7 +96,7 @@ class Loop:
         )
 
     def step(self, typed: str) -> str | None:
-        """One pass: requests, due script steps, keys, a sample when due. Returns why to end, if so."""
+        """One pass: requests, due script steps, keys. Returns why to end, if so."""
         op, now = self.operator, self.operator.now_s()
         op.serve()
         script = self.opts.script
@@ -112,9 +111,6 @@ class Loop:
                 op.heal("script")
             else:
                 op.fault(str(s.fault), s.target, dict(s.params), "script")
-        if now >= self.next_tick:
-            self.next_tick = now + 1.0
-            self.board.feed(now, self.sampler.tick(self.clock.now_s()))
         if "q" in typed.lower():
             return "ended by the operator (q)"
         if op.end_requested:
@@ -124,6 +120,19 @@ class Loop:
         if self.workload_done.is_set():
             return f"the maximum duration ({self.duration_s:g} s)"
         return None
+
+
+def sample_loop(loop: Loop, stop: threading.Event) -> None:
+    """Once a second: a sample, fed to the alert board. On a thread of its own: a paused node's
+    INFO waits for its socket timeout (2 s), which must not freeze the dashboard or the control."""
+    next_at = time.monotonic()
+    while not stop.is_set():
+        try:
+            loop.board.feed(loop.operator.now_s(), loop.sampler.tick(loop.clock.now_s()))
+        except Exception as exc:  # a sample not taken is missing, and the report says why
+            loop.board.errors.append(f"{loop.operator.now_s():.1f} s: {type(exc).__name__}: {exc}")
+        next_at += 1.0
+        stop.wait(max(0.0, next_at - time.monotonic()))
 
 
 def run_loop(loop: Loop, console: Console) -> None:
@@ -216,11 +225,16 @@ def _play_built(
     thread = threading.Thread(target=run, name="rehearsal-workload", daemon=True)
     thread.start()
     loop = Loop(opts, dep, clock, operator, sampler, played.board, played, ctx.duration_s, run_id, done)
+    stop_sampling = threading.Event()
+    sampling = threading.Thread(target=sample_loop, args=(loop, stop_sampling), name="sampler", daemon=True)
+    sampling.start()
     try:
         run_loop(loop, console)
     finally:
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
         try:
+            stop_sampling.set()
+            sampling.join(timeout=30)
             _wind_down(played, operator, nemesis, workload, sampler, clock, thread, dep)
         finally:
             signal.signal(signal.SIGINT, previous)

@@ -122,6 +122,11 @@ def _rules(r: dict[str, Any]) -> str:
         "(a missing sample restarts a pending alert and never resolves a firing one; gaps over "
         f"{a.get('max_gap_s', 3):g} s count as missing).</p>"
     )
+    errors = a.get("sampling_errors") or []
+    if errors:
+        note += (
+            "<p class='muted'>samples not taken (missing to the rules): " + escape("; ".join(errors)) + "</p>"
+        )
     return (
         note
         + _table(["rule", "expression", "severity", "for:", "measured as"], rows)
