@@ -81,7 +81,8 @@ def rehearse(
     for i in result["incidents"]:
         console.print(
             f"  {i['fault']} {i['target']}: detected by {i['detected_by'] or 'no alert'}"
-            f" after {_s(i['ttd_s'])}, recovered {_s(i['ttr_s'])} after the heal"
+            f" after {_s(i['ttd_s'])}; alerts resolved {_s(i['ttr_s'])} after the heal, ingestion steady "
+            f"again after {_s(i.get('steady_s'))}"
         )
     colour = {"pass": "green", "fail": "red"}.get(result["verdict"], "bold red")
     console.print(f"[{colour}]verdict: {result['verdict']}[/{colour}] — {result['verdict_reason']}")

@@ -33,13 +33,44 @@ class Incident:
     ttd_s: float | None
     ttr_s: float | None
     unresolved: list[str]  # alerts still firing at the end
+    steady_s: float | None = None  # heal -> ingestion back in its steady state (see steady_after)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
-def incidents(actions: Sequence[Action], events: Sequence[dict[str, Any]], end_s: float) -> list[Incident]:
-    """``events``: alert events as dicts (rule, instance, kind firing|resolved, t_s), in time order."""
+def steady_after(
+    rate: Sequence[tuple[float, float | None]],
+    fault_s: float,
+    heal_s: float,
+    hold: int = 3,
+    share: float = 0.9,
+) -> float | None:
+    """Seconds from ``heal_s`` until the rate (``(t, events/s)`` samples) is back to ``share`` of
+    its mean over the 10 s before the fault, for ``hold`` samples in a row; None when it never
+    was before the samples end (or there is no steady state before the fault to compare with)."""
+    before = [v for t, v in rate if fault_s - 10 <= t < fault_s and v is not None]
+    if not before:
+        return None
+    floor = share * sum(before) / len(before)
+    run: list[float] = []
+    for t, v in rate:
+        if t < heal_s:
+            continue
+        run = [*run, t] if v is not None and v >= floor else []
+        if len(run) >= hold:
+            return max(0.0, run[0] - heal_s)
+    return None
+
+
+def incidents(
+    actions: Sequence[Action],
+    events: Sequence[dict[str, Any]],
+    end_s: float,
+    rate: Sequence[tuple[float, float | None]] = (),
+) -> list[Incident]:
+    """``events``: alert events as dicts (rule, instance, kind firing|resolved, t_s), in time order;
+    ``rate``: events ingested per second, sampled, for the steady-state recovery."""
     faults = [a for a in actions if a.kind == "fault" and a.ok]
     heals = [a.t_s for a in actions if a.kind == "heal"]
     out = []
@@ -75,6 +106,7 @@ def incidents(actions: Sequence[Action], events: Sequence[dict[str, Any]], end_s
                 None if first is None else first["t_s"] - f.t_s,
                 ttr,
                 unresolved,
+                None if healed is None else steady_after(rate, f.t_s, healed),
             )
         )
     return out

@@ -34,6 +34,10 @@ def _invariants(spec: ScenarioSpec, run_dir: Path, planes: dict[str, Plane]) -> 
     return [v.model_dump(mode="json") for v in verdicts]
 
 
+def _rate(board: dict[str, Any]) -> list[tuple[float, float | None]]:
+    return [(s["t_s"], s.get("ingest_rate", {}).get("")) for s in board["series"]]
+
+
 def checkpoint_results(checkpoints: list[Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each checkpoint met when its alert began firing by its time."""
     out = []
@@ -83,7 +87,7 @@ def judge(
         "end_s": round(played.end_s, 3),
         "actions": actions,
         "alerts": board,
-        "incidents": [i.to_dict() for i in incidents(timeline, board["events"], played.end_s)],
+        "incidents": [i.to_dict() for i in incidents(timeline, board["events"], played.end_s, _rate(board))],
         "checkpoints": checks,
         "invariants": invariants,
         "planes": {k: v.model_dump(mode="json") for k, v in planes.items()},

@@ -40,6 +40,7 @@ def _incidents(r: dict[str, Any]) -> str:
                 if i["unresolved"]
                 else ""
             ),
+            _s(i.get("steady_s")),
         ]
         for i in r.get("incidents", [])
     ]
@@ -50,6 +51,7 @@ def _incidents(r: dict[str, Any]) -> str:
         "first alert",
         "time to detect",
         "time to recover (alerts resolved)",
+        "ingestion steady again",
     ]
     return _table(head, rows)
 

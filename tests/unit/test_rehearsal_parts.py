@@ -275,3 +275,23 @@ def test_a_checkpoint_missed_fails_the_rehearsal() -> None:
     assert verdict(None, [], [never])[1] == "RedisMemoryHigh expected by 20 s, fired never"
     assert verdict(None, [{"name": "sessions", "status": "invalid"}], [met])[0] == "fail"
     assert verdict("boom", [], [])[0] == "error"
+
+
+def test_steady_state_is_the_pre_fault_rate_held_for_three_samples() -> None:
+    from harness.metrics.incident import steady_after
+
+    rate: list[tuple[float, float | None]] = [(float(t), 300.0) for t in range(0, 10)]
+    rate += [
+        (10.0, 0.0),
+        (11.0, 0.0),
+        (12.0, 280.0),
+        (13.0, 100.0),
+        (14.0, 290.0),
+        (15.0, None),
+        (16.0, 295.0),
+    ]
+    rate += [(17.0, 300.0), (18.0, 300.0), (19.0, 300.0)]
+    # Healed at 11.5: 12 alone, then 14 broken by a missing sample at 15: steady from 16 on.
+    assert steady_after(rate, fault_s=10.0, heal_s=11.5) == pytest.approx(4.5)
+    assert steady_after(rate[:18], fault_s=10.0, heal_s=11.5) is None  # not held 3 samples by the end
+    assert steady_after(rate, fault_s=0.0, heal_s=11.5) is None  # nothing before the fault to compare
