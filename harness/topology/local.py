@@ -133,11 +133,7 @@ class LocalDeployment:
         every = [n.client_address for n in self.redis]
         if self.redis_cluster():
             return every
-        # When no node answers as master just now (a busy machine's admin call timed out), the
-        # file's masters, never every node: a replica as a seed served stale reads (seen in a
-        # rehearsal: counters, sessions and HLLs read from a partitioned replica).
-        masters = [n.client_address for n in self.current_masters()]
-        return masters or [n.client_address for n in self.redis if n.spec.role == "master"]
+        return [n.client_address for n in self.current_masters()] or every
 
     def observers(self) -> dict[str, Redis]:
         return redis_admin.observers(self.redis)
