@@ -176,3 +176,39 @@ def test_faults_against_a_topology_brought_up_by_up() -> None:
         down = harness("down")
     assert down.returncode == 0, down.stderr
     assert_nothing_left(RunResources.load(Path(res.run_dir) / "resources.json"))
+
+
+@pytest.mark.live
+@needs_servers
+@needs_netns
+def test_the_shipped_rehearsal_file_replays_and_passes(tmp_path: Path) -> None:
+    proc = harness(
+        "rehearse",
+        "redis-replicated",
+        "--script",
+        "rehearsals/replica-partition.yaml",
+        "--reports-dir",
+        str(tmp_path),
+    )
+    [run_dir] = list((tmp_path / "rehearsal").iterdir())
+    result = json.loads((run_dir / "rehearsal.json").read_text())
+    assert proc.returncode == 0, result["verdict_reason"]
+    assert [c["met"] for c in result["checkpoints"]] == [True]
+    assert [(a["source"], a["action"]) for a in result["actions"]] == [
+        ("script", "fault"),
+        ("script", "heal"),
+    ]
+    assert "verdict: pass" in proc.stderr and (run_dir / "index.html").is_file()
+    assert_nothing_left(RunResources.load(run_dir / "resources.json"))
+
+
+@pytest.mark.live
+@needs_servers
+def test_a_missed_checkpoint_exits_1(tmp_path: Path) -> None:
+    script = tmp_path / "quiet.yaml"
+    script.write_text(
+        "end_s: 4\nfor_scale: 0.05\ncheckpoints:\n  - {by_s: 4, expect_alert: RedisReplicationLag}\n"
+    )
+    proc = harness("rehearse", "redis-replicated", "--script", str(script), "--reports-dir", str(tmp_path))
+    assert proc.returncode == 1, proc.stderr
+    assert "RedisReplicationLag expected by 4 s, fired never" in proc.stderr
