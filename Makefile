@@ -5,9 +5,10 @@ export PATH := $(CURDIR)/tools/bin:$(PATH)
 
 NAME ?= hot-partition
 BACKEND ?= local
+TOPOLOGY ?= redis-replicated
 ARGS ?=
 
-.PHONY: setup test test-docker test-unit lint scenario bench quality clean doctor
+.PHONY: setup test test-docker test-unit lint scenario rehearse bench quality clean doctor
 
 setup:            ## venv + project, redis-server, iptables, toxiproxy-server; prints what it found
 	bash scripts/setup.sh
@@ -30,6 +31,9 @@ lint:             ## ruff + mypy
 
 scenario:         ## run one scenario: make scenario NAME=hot-partition [ARGS="--seed 7"]
 	$(VENV)/bin/harness scenario $(NAME) $(ARGS)
+
+rehearse:         ## incident rehearsal: make rehearse TOPOLOGY=redis-replicated [ARGS="--script rehearsals/replica-partition.yaml"]
+	$(VENV)/bin/harness rehearse $(TOPOLOGY) $(ARGS)
 
 bench:            ## throughput and bring-up benchmarks -> reports/bench/*.json
 	$(PY) -m harness.bench $(ARGS)

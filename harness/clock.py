@@ -7,6 +7,7 @@ recorded as an anchor so a report can show when things happened.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -17,6 +18,9 @@ class RunClock:
 
     start_ns: int = field(default_factory=time.monotonic_ns)
     start_wall: float = field(default_factory=time.time)
+    #: Set to end every open-loop schedule on this clock early (an incident rehearsal ends when
+    #: the operator says so, not at a duration fixed in advance); never set by a scenario run.
+    halt: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
 
     def now_ns(self) -> int:
         return time.monotonic_ns() - self.start_ns

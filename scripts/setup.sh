@@ -4,7 +4,7 @@
 #   1. .venv with the project installed editable (+ dev extras); pip runs only
 #      when pyproject.toml changed (sha256 kept in .venv/.setup-stamp).
 #   2. redis-server 7+ and redis-cli        (apt: redis-server redis-tools)
-#   3. iptables and ip                      (apt: iptables iproute2)
+#   3. iptables and ip                      (apt: iptables iproute2); tmux (apt: tmux)
 #   4. toxiproxy-server, pinned below, built with `go install` into tools/bin/
 #   5. ferretdb (FerretDB, pinned in scripts/ferretdb/go.mod, SQLite handler), built
 #      with `go build` into tools/bin/: the MongoDB plane's server where no mongod
@@ -128,6 +128,7 @@ have redis-cli || add_apt redis-tools
 have_admin iptables || add_apt iptables
 have_admin ip || add_apt iproute2
 have shellcheck || add_apt shellcheck # the test suite lints this script with it
+have tmux || add_apt tmux # the rehearsal's live test drives the dashboard through it
 
 TOXI=""
 NEED_TOXI_BUILD=0

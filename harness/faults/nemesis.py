@@ -119,6 +119,20 @@ class Nemesis:
             return f"this backend cannot {', '.join(missing)}"
         return not_supported(fault, self.make_ctx().dep)
 
+    def apply_now(self, fault: str, target: str | None, params: dict[str, Any]) -> FaultRecord:
+        """Applies one fault now, off the schedule (an operator's, in a rehearsal), recorded like a
+        scheduled one; it lasts until :meth:`heal_all` or :meth:`stop`."""
+        at_s = (self.clock.now_ns() - self.origin_ns) / 1e9
+        planned = PlannedFault(len(self.records), at_s, None, fault, target, dict(params), origin="operator")
+        rec = FaultRecord(planned)
+        self.records.append(rec)
+        self._apply(rec)
+        return rec
+
+    def active(self) -> list[FaultRecord]:
+        with self._lock:
+            return [a.record for a in self._active]
+
     def heal_all(self) -> None:
         with self._lock:
             active, self._active = list(reversed(self._active)), []

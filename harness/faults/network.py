@@ -160,3 +160,11 @@ class IsolatePrimaries(_Partition):
         if not out:
             raise FaultError("isolate-primaries: no primary with a replica now")
         return out
+
+
+@register
+class Partition(Isolate):
+    """Cut the target node(s) off from every other node, both ways (``isolate`` under the name an
+    operator types in a rehearsal: ``harness fault partition r2``)."""
+
+    kind = "partition"

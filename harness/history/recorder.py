@@ -44,12 +44,13 @@ class HistoryRecorder:
     :meth:`summary` is what the file holds, for ``results.json``.
     """
 
-    def __init__(self, path: Path, clock: RunClock, flush_every: int = 4096) -> None:
+    def __init__(self, path: Path, clock: RunClock, flush_every: int = 4096, first_id: int = 1) -> None:
+        """``first_id``: where op ids start (a process appending to a history another wrote)."""
         self.path = path
         self.clock = clock
         self._file: BinaryIO = open(path, "ab")  # noqa: SIM115 - closed in close()
         self._lock = threading.Lock()
-        self._next_id = 1
+        self._next_id = first_id
         self._id_lock = threading.Lock()
         self._pending: list[bytes] = []
         self._pending_ops = 0

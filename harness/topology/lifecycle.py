@@ -158,7 +158,9 @@ def new_resources(run_id: str, run_dir: Path, *, detached: bool, topology: str) 
     me = os.getpid()
     res = RunResources(
         run_id=run_id,
-        run_dir=str(run_dir),
+        # Absolute: the pointer is read by runs started elsewhere, and a relative path read from
+        # another directory finds no resources.json, so that run reaped this one as a stray.
+        run_dir=str(run_dir.resolve()),
         owner_pid=None if detached else me,
         owner_start=None if detached else proc_start_time(me),
         detached=detached,

@@ -34,6 +34,7 @@ from harness.topology.toxiproxy import ProxyInfo
 
 ALL_KINDS = {
     "isolate",
+    "partition",
     "split",
     "isolate-primaries",
     "latency",
@@ -238,6 +239,7 @@ def test_bad_params_raise_one_clear_error(kind: str, params: dict[str, Any], mes
 def test_good_params_build_every_kind() -> None:
     built = [
         make_fault("isolate", target="master-of-slot:0"),
+        make_fault("partition", target="r2"),
         make_fault("split", {"minority_size": 2}),
         make_fault("split", target="r1"),
         make_fault("isolate-primaries"),

@@ -24,7 +24,9 @@ ROOT = Path(harness.__file__).resolve().parent
 LAYERS: list[tuple[str, ...]] = [
     ("cli",),
     # what the up/status commands print (endpoints, node health); the images commands
-    ("cli_show", "cli_images", "cli_export"),
+    ("cli_show", "cli_images", "cli_export", "cli_rehearse"),
+    # incident rehearsal: built on the scenario layer's workload kinds, nemesis and checkers
+    ("rehearsal",),
     ("scenario", "bench"),  # the run layer: a scenario's run and re-check; the benchmarks (bench*.py)
     ("report",),  # renders a run directory; the runner renders through it, never the other way
     ("workload", "faults"),

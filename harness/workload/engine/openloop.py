@@ -93,8 +93,8 @@ def run_open_loop(
     last_progress = 0.0
     while seq < total or (backlog is not None and backlog.next_ns() is not None):
         now = clock.now_ns()
-        if now > drain_deadline:
-            break
+        if now > drain_deadline or clock.halt.is_set():
+            break  # past the drain, or halted: what was not sent is counted unsent
         elapsed_s = (now - start_ns) / 1e9
         due = min(total, int(prof.count_at(elapsed_s) + 1e-9) + 1)
         # N(t) sits on an integer through a zero-rate gap: the next event is not due until it ends.
