@@ -35,9 +35,9 @@ def export_group() -> None:
 )
 def compose(topology: str, out: Path | None, subnet: str, local_images: bool) -> None:
     """Write TOPOLOGY as compose.yaml plus toxiproxy.json: the same nodes, each behind its own
-    Toxiproxy proxy and announcing it, with the pinned official images; proxy ports published on
-    127.0.0.1. Start it with 'docker compose -p harness-TOPOLOGY up -d' in that directory (the file
-names no project: docker-compose 1.x refuses a top-level 'name')."""
+        Toxiproxy proxy and announcing it, with the pinned official images; proxy ports published on
+        127.0.0.1. Start it with 'docker compose -p harness-TOPOLOGY up -d' in that directory (the file
+    names no project: docker-compose 1.x refuses a top-level 'name')."""
     spec = load_topology(topology)
     images = resolve_images(_binaries(spec)) if local_images else None
     doc, proxies = export(spec, subnet, images)

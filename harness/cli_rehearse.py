@@ -48,6 +48,13 @@ EXIT = {"pass": 0, "fail": 1}
 )
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--hosts", type=click.Choice(["auto", "netns", "loopback"]), default="auto", show_default=True)
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "docker"]),
+    default="local",
+    show_default=True,
+    help="Servers as processes here, or as containers.",
+)
 @click.option("--reports-dir", type=click.Path(path_type=Path), default=Path("reports"), show_default=True)
 def rehearse(
     topology: str,
@@ -57,6 +64,7 @@ def rehearse(
     max_duration: float,
     seed: int,
     hosts: str,
+    backend: str,
     reports_dir: Path,
 ) -> None:
     """Rehearse an incident on TOPOLOGY: the platform workload, a live dashboard with the capstone's
@@ -74,6 +82,7 @@ def rehearse(
         for_scale=for_scale or (script.for_scale if script and script.for_scale else 1.0),
         max_duration_s=max_duration,
         hosts=hosts,
+        backend=backend,
         script=script,
         script_file=str(script_path) if script_path else None,
     )

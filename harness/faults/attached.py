@@ -29,6 +29,7 @@ from harness.faults import make_fault
 from harness.faults.toxics import _Toxic
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
+from harness.topology.docker_cli import container_pid
 from harness.topology.lifecycle import RunResources, is_stopped
 from harness.topology.network import CHAIN, partition_rules
 
@@ -66,14 +67,24 @@ class Attached:
         addresses += [n["repl_proxy"] for n in self.endpoints.get("nodes", []) if n.get("replica_of") == name]
         return [int(str(a).rsplit(":", 1)[1]) for a in addresses if a]
 
-    def _iptables(self, netns: str | None, *args: str) -> None:
-        if not netns:
+    def _iptables(self, name: str, *args: str) -> None:
+        """iptables in node ``name``'s network namespace: ``ip netns exec`` on the local backend,
+        ``nsenter`` into the namespace's holder container on the docker backend."""
+        node = self.nodes[name]
+        if node.get("netns"):
+            cmd = ["ip", "netns", "exec", node["netns"], "iptables", *args]
+        elif node.get("container"):
+            holder = container_pid(f"{node['container']}-net")
+            if not holder:
+                raise HarnessError(
+                    f"the network namespace of {name} ({node['container']}-net) is not running"
+                )
+            cmd = ["nsenter", "--target", str(holder), "--net", "iptables", *args]
+        else:
             raise HarnessError("partitions need per-node network namespaces (this run's hosts are loopback)")
-        proc = subprocess.run(
-            ["ip", "netns", "exec", netns, "iptables", *args], capture_output=True, text=True
-        )
+        proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
-            raise HarnessError(f"iptables {' '.join(args)} in {netns}: {proc.stderr.strip()}")
+            raise HarnessError(f"iptables {' '.join(args)} for {name}: {proc.stderr.strip()}")
 
     def partition(self, name: str) -> dict[str, Any]:
         proxy_ip = str(self.nodes[name]["proxy"]).rsplit(":", 1)[0]
@@ -83,7 +94,7 @@ class Attached:
             ports = [p for n in far for p in self._ports(n)]
             for n in side:
                 for rule in partition_rules(proxy_ip, ports):
-                    self._iptables(self.nodes[n].get("netns"), "-A", CHAIN, *rule)
+                    self._iptables(n, "-A", CHAIN, *rule)
         return {"sides": [{"a": [name], "b": others}]}
 
     # -- toxics ---------------------------------------------------------------------------------
@@ -141,8 +152,8 @@ class Attached:
     def heal(self) -> dict[str, Any]:
         flushed = []
         for n in self.nodes.values():
-            if n.get("netns"):
-                self._iptables(n["netns"], "-F", CHAIN)
+            if n.get("netns") or n.get("container"):
+                self._iptables(n["name"], "-F", CHAIN)
                 flushed.append(n["name"])
         resp = self._api("POST", "/reset")
         if not resp.ok:

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.topology.docker_cli import container_pid
 from harness.topology.lifecycle import RunResources
 from tests.conftest import needs_netns, needs_servers
+from tests.live import backend
 from tests.live.leftovers import assert_nothing_left
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,6 +64,8 @@ def test_typed_partition_fires_the_alert_and_lands_in_the_timeline(tmp_path: Pat
         "90",
         "--reports-dir",
         str(reports),
+        "--backend",
+        backend.chosen,
     )
     tmux("new-session", "-d", "-s", session, "-x", "110", "-y", "45", f"{rehearse}; echo $? > {rc_file}")
     dashboard = f"{session}:0"
@@ -123,7 +127,7 @@ def test_faults_against_a_topology_brought_up_by_up() -> None:
 
     if any(r.detached for r in registered_runs()):
         pytest.skip("a topology is already up on this machine ('harness down' it to run this test)")
-    up = harness("up", "redis-replicated")
+    up = harness("up", "redis-replicated", "--backend", backend.chosen)
     assert up.returncode == 0, up.stderr
     res = next(r for r in registered_runs() if r.detached)
     try:
@@ -131,8 +135,17 @@ def test_faults_against_a_topology_brought_up_by_up() -> None:
         api = res.info["endpoints"]["toxiproxy_api"]
 
         def rules(node: str) -> list[str]:
+            if nodes[node]["netns"]:
+                where = ["ip", "netns", "exec", nodes[node]["netns"]]
+            else:  # the docker backend: the namespace of the node's holder container
+                where = [
+                    "nsenter",
+                    "--target",
+                    str(container_pid(f"{nodes[node]['container']}-net")),
+                    "--net",
+                ]
             out = subprocess.run(
-                ["ip", "netns", "exec", nodes[node]["netns"], "iptables", "-S", "HARNESS-PARTITION"],
+                [*where, "iptables", "-S", "HARNESS-PARTITION"],
                 capture_output=True,
                 text=True,
                 check=True,
