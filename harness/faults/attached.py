@@ -26,7 +26,7 @@ import requests
 from harness.clock import RunClock
 from harness.errors import HarnessError
 from harness.faults import make_fault
-from harness.faults.toxics import _Toxic
+from harness.faults.toxics import ToxicFault
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
 from harness.topology.docker_cli import container_pid
@@ -105,7 +105,7 @@ class Attached:
         except requests.RequestException as exc:
             raise HarnessError(f"toxiproxy {method} {path}: {exc}") from exc
 
-    def toxic(self, fault: _Toxic, name: str) -> dict[str, Any]:
+    def toxic(self, fault: ToxicFault, name: str) -> dict[str, Any]:
         streams = ["upstream", "downstream"] if fault.direction == "both" else [fault.direction]
         added = []
         for link in LINKS[fault.link]:
@@ -130,7 +130,7 @@ class Attached:
         doable here, before anything is done."""
         fault = make_fault(kind, params, target)
         node = self._node(target)
-        if kind in PARTITIONS or isinstance(fault, _Toxic) or (kind == "pause" and node.get("pid")):
+        if kind in PARTITIONS or isinstance(fault, ToxicFault) or (kind == "pause" and node.get("pid")):
             return
         raise HarnessError(
             f"fault {kind} is not supported against a topology brought up by 'harness up' (it needs "
@@ -144,7 +144,7 @@ class Attached:
         node = self._node(target)
         if kind in PARTITIONS:
             return self.partition(node["name"])
-        if isinstance(fault, _Toxic):
+        if isinstance(fault, ToxicFault):
             return self.toxic(fault, node["name"])
         os.kill(int(node["pid"]), signal.SIGSTOP)  # check() let only a pause with a pid through
         return {"paused": node["name"], "pid": node["pid"]}

@@ -89,7 +89,7 @@ class _ProxyFault(Fault):
         ]
 
 
-class _Toxic(_ProxyFault):
+class ToxicFault(_ProxyFault):
     """A toxic of one Toxiproxy type on the target's proxies, in the chosen direction(s)."""
 
     toxic_type: ClassVar[str]
@@ -139,7 +139,7 @@ def _ms(kind: str, name: str, value: Any) -> int:
 
 
 @register
-class Latency(_Toxic):
+class Latency(ToxicFault):
     """Add ``ms`` (± ``jitter_ms``) to every delivery on the node's link, per direction."""
 
     kind = "latency"
@@ -155,7 +155,7 @@ class Latency(_Toxic):
 
 
 @register
-class Bandwidth(_Toxic):
+class Bandwidth(ToxicFault):
     """Throttle the node's link to ``kb_s`` KB/s (0 stalls it)."""
 
     kind = "bandwidth"
@@ -170,7 +170,7 @@ class Bandwidth(_Toxic):
 
 
 @register
-class Blackhole(_Toxic):
+class Blackhole(ToxicFault):
     """Let nothing through (Toxiproxy ``timeout``): held forever with ``timeout_ms`` 0, else the
     connection is closed after ``timeout_ms``."""
 
@@ -187,7 +187,7 @@ class Blackhole(_Toxic):
 
 
 @register
-class ResetPeer(_Toxic):
+class ResetPeer(ToxicFault):
     """Reset connections (TCP RST) when data arrives, after ``timeout_ms`` (0: at once)."""
 
     kind = "reset-peer"
@@ -202,7 +202,7 @@ class ResetPeer(_Toxic):
 
 
 @register
-class Slicer(_Toxic):
+class Slicer(ToxicFault):
     """Cut data into ``average_size``-byte (± ``size_variation``) pieces sent ``delay_us`` apart."""
 
     kind = "slicer"
@@ -234,7 +234,7 @@ class Slicer(_Toxic):
 
 
 @register
-class LimitData(_Toxic):
+class LimitData(ToxicFault):
     """Close each connection once ``bytes`` bytes have passed (counted from when it is applied)."""
 
     kind = "limit-data"
