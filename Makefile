@@ -4,9 +4,10 @@ PY     := $(VENV)/bin/python
 export PATH := $(CURDIR)/tools/bin:$(PATH)
 
 NAME ?= hot-partition
+SUITE ?= all
 ARGS ?=
 
-.PHONY: setup test test-unit lint scenario bench quality clean doctor
+.PHONY: setup test test-unit lint scenario nightly bench quality clean doctor
 
 setup:            ## venv + project, redis-server, iptables, toxiproxy-server; prints what it found
 	bash scripts/setup.sh
@@ -23,6 +24,9 @@ lint:             ## ruff + mypy
 
 scenario:         ## run one scenario: make scenario NAME=hot-partition [ARGS="--seed 7"]
 	$(VENV)/bin/harness scenario $(NAME) $(ARGS)
+
+nightly:          ## every scenario of a suite, one summary: make nightly [SUITE=smoke] [ARGS="--duration 5"]
+	$(VENV)/bin/harness nightly --suite $(SUITE) $(ARGS)
 
 bench:            ## throughput and bring-up benchmarks -> reports/bench/*.json
 	$(PY) -m harness.bench $(ARGS)

@@ -18,13 +18,15 @@ import harness
 
 ROOT = Path(harness.__file__).resolve().parent
 
-#: Highest first. From DESIGN: cli → report | scenario → faults | workload | clients → topology →
+#: Highest first. From DESIGN: cli → nightly → report | scenario → faults | workload | clients → topology →
 #: checkers | metrics → history → ops | errors | clock, and report never imports the runner.
 #: Units of one layer import none of each other.
 LAYERS: list[tuple[str, ...]] = [
     ("cli",),
     # what the up/status commands print (endpoints, node health); the images commands
-    ("cli_show", "cli_images", "cli_export"),
+    ("cli_show", "cli_images", "cli_export", "cli_nightly"),
+    # the nightly: scenarios in sequence (each a `harness scenario` process), a summary and baselines
+    ("nightly",),
     ("scenario", "bench"),  # the run layer: a scenario's run and re-check; the benchmarks (bench*.py)
     ("report",),  # renders a run directory; the runner renders through it, never the other way
     ("workload", "faults"),
