@@ -76,7 +76,7 @@ class NightlyOptions:
 
 def scenario_command(name: str, opts: NightlyOptions) -> list[str]:
     cmd = [sys.executable, "-m", "harness.cli", "scenario", name]
-    cmd += ["--reports-dir", str(opts.reports_dir), "--backend", opts.backend]
+    cmd += ["--reports-dir", str(opts.reports_dir.absolute()), "--backend", opts.backend]
     if opts.duration_s is not None:
         cmd += ["--duration", f"{opts.duration_s:g}"]
     if opts.rate is not None:
@@ -125,6 +125,11 @@ def _log_tail(path: Path, lines: int = 3) -> str:
         return ""
     kept = [s.strip() for raw in text.splitlines() if (s := _ANSI.sub("", raw)).strip() and "━" not in s]
     return " | ".join(kept[-lines:])
+
+
+def _first_line(text: str, limit: int = 160) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 @dataclass
@@ -342,7 +347,7 @@ def run_nightly(opts: NightlyOptions) -> tuple[Path, NightlyRecord]:
         opts.log(
             f"{tag} {sc.verdict:<9} {sc.seconds or 0:>6.1f} s"
             + (f"  {flagged} regression{'' if flagged == 1 else 's'}" if flagged else "")
-            + (f"  ({sc.reason})" if sc.verdict in ("error", "fail") and sc.reason else "")
+            + (f"  ({_first_line(sc.reason)})" if sc.verdict in ("error", "fail") and sc.reason else "")
         )
         if interrupted:
             break

@@ -132,7 +132,7 @@ def _figure_row(fig: NightlyFigure, record: NightlyRecord) -> Json:
         "direction": _ARROW.get(str(fig.direction), "no better direction"),
         "trend": text(fig.trend).replace("_", " "),
         "trend_cls": _TREND_CLS.get(str(fig.trend), "muted"),
-        "note": text(fig.trend_note),
+        "note": "" if fig.trend == "not_measured" else text(fig.trend_note),
         "chart": _chart(fig, record),
         "flagged": fig.trend == "regression",
     }
@@ -146,7 +146,8 @@ def _scenario(sc: NightlyScenario, record: NightlyRecord, index: int) -> Json:
         "title": text(sc.title or sc.name),
         "verdict": _verdict_label(sc, record),
         "cls": _VERDICT_CLS.get(str(sc.verdict), "unknown"),
-        "reason": text(sc.reason) if sc.reason else "",
+        "reason": sc.reason.strip().splitlines()[0] if sc.reason and sc.reason.strip() else "",
+        "reason_more": sc.reason.strip() if sc.reason and len(sc.reason.strip().splitlines()) > 1 else "",
         "seconds": fmt_duration(sc.seconds),
         "targets": _targets_summary(sc),
         "trend": trend,
@@ -244,7 +245,8 @@ def summary_markdown(record: NightlyRecord) -> str:
         trend, _ = _trend_summary(sc)
         verdict = _verdict_label(sc, record)
         if sc.verdict in ("fail", "error") and sc.reason:
-            verdict += f": {sc.reason[:160]}"
+            first = sc.reason.strip().splitlines()[0] if sc.reason.strip() else ""
+            verdict += f": {first[:160]}" + ("…" if len(first) > 160 else "")
         lines.append(
             f"| {_ICON.get(str(sc.verdict), '')} | {_md(sc.name)} | {_md(verdict)} | "
             f"{fmt_duration(sc.seconds)} | {_md(_targets_summary(sc))} | {_md(trend)} |"
