@@ -190,6 +190,10 @@ class Baselines:
     def load(cls, path: Path) -> Baselines:
         return cls(read_history(path))
 
+    @classmethod
+    def empty(cls) -> Baselines:
+        return cls(read_history(Path("/nonexistent/history.csv")))
+
     def __post_init__(self) -> None:
         df = self.history.sort_values(["started_at", "nightly"], kind="stable")
         self._groups: dict[tuple[str, str, str], pd.DataFrame] = {

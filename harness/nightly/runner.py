@@ -305,7 +305,14 @@ def run_nightly(opts: NightlyOptions) -> tuple[Path, NightlyRecord]:
         harness_version=harness.__version__,
         scenarios=[NightlyScenario(name=n, verdict="pending") for n in opts.scenarios],
     )
-    baselines = Baselines.load(opts.history_path)
+    unreadable: str | None = None
+    try:
+        baselines = Baselines.load(opts.history_path)
+    except (OSError, ValueError) as exc:  # e.g. a damaged file: run anyway, compare with nothing
+        unreadable = f"{opts.history_path} unreadable ({type(exc).__name__}: {exc})"
+        record.history_note = f"{unreadable}: not compared, not appended"
+        opts.log(f"history {record.history_note}")
+        baselines = Baselines.empty()
     command = opts.command or scenario_command
     interrupted = False
     total = len(record.scenarios)
@@ -328,6 +335,7 @@ def run_nightly(opts: NightlyOptions) -> tuple[Path, NightlyRecord]:
                 opts.log(f"{tag} error     0.0 s  {sc.reason}")
                 _save(nightly_dir, record)
                 continue
+            sc.name = spec_name  # a path given on the command line: the history knows it by name
             opts.log(f"{tag} running…")
             scenario_dir = opts.reports_dir / spec_name
             before = _run_dirs(scenario_dir)
@@ -359,7 +367,7 @@ def run_nightly(opts: NightlyOptions) -> tuple[Path, NightlyRecord]:
     record.verdict, record.verdict_reason, record.exit_code = _verdict(record, interrupted)
     if interrupted:
         record.history_note = "not appended: the nightly was interrupted"
-    else:
+    elif unreadable is None:
         n = append_history(opts.history_path, _history_rows(record))
         record.history_note = f"{n} figure values appended"
     _save(nightly_dir, record)

@@ -246,7 +246,7 @@ def summary_markdown(record: NightlyRecord) -> str:
         verdict = _verdict_label(sc, record)
         if sc.verdict in ("fail", "error") and sc.reason:
             first = sc.reason.strip().splitlines()[0] if sc.reason.strip() else ""
-            verdict += f": {first[:160]}" + ("…" if len(first) > 160 else "")
+            verdict += f": {first[:90]}" + ("…" if len(first) > 90 else "")
         lines.append(
             f"| {_ICON.get(str(sc.verdict), '')} | {_md(sc.name)} | {_md(verdict)} | "
             f"{fmt_duration(sc.seconds)} | {_md(_targets_summary(sc))} | {_md(trend)} |"

@@ -35,11 +35,13 @@ def trend_chart(
     band: tuple[float, float, float] | None = None,
     state: str = "",
     unit: str = "",
+    min_rel: float = 0.125,
     width: int = 300,
     height: int = 96,
 ) -> str:
     """``values[i]`` (the last is this nightly's) at evenly spaced x, labelled ``labels[i]`` in
-    tooltips; ``band`` is ``(lo, center, hi)``. Missing values leave gaps."""
+    tooltips; ``band`` is ``(lo, center, hi)``. Missing values leave gaps. The y axis spans at
+    least ±``min_rel`` of the values' median, so ordinary noise looks flat."""
     vals = [_finite(v) for v in values]
     present = [v for v in vals if v is not None]
     if not present:
@@ -47,9 +49,15 @@ def trend_chart(
     lo_b, center, hi_b = band if band is not None else (None, None, None)
     span = [*present, *(x for x in (lo_b, hi_b) if x is not None)]
     lo, hi = min(span), max(span)
+    # A wobble of a few per cent must look like one: the axis spans at least ±min_rel of the
+    # values' middle (the noise floor), not just the values.
+    mid = sorted(present)[len(present) // 2]
+    least = abs(mid) * min_rel
+    if hi - lo < 2 * least:
+        centre = (hi + lo) / 2
+        lo, hi = centre - least, centre + least
     if hi == lo:
-        pad = abs(hi) * 0.1 or 1.0
-        lo, hi = lo - pad, hi + pad
+        lo, hi = lo - 1.0, hi + 1.0
     ticks = nice_ticks(lo, hi, 3)
     box, parts = frame(
         width,

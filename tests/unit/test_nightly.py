@@ -350,3 +350,13 @@ def test_sparkline_and_markdown_escape() -> None:
         )
     )
     assert "a\\|b" in md and "| ✅ |" in md
+
+
+def test_a_damaged_history_is_left_alone_and_the_nightly_runs(tmp_path: Path) -> None:
+    history = tmp_path / "reports" / "baselines" / "history.csv"
+    history.parent.mkdir(parents=True)
+    history.write_bytes(b"\xff\xfe\x00garbage\x00\n\x00")
+    _, record, _ = _nightly(tmp_path, ["stale-reads"], {}, Clock())
+    assert record.scenarios[0].verdict == "pass" and record.exit_code == 0
+    assert "unreadable" in str(record.history_note) and "not appended" in str(record.history_note)
+    assert history.read_bytes() == b"\xff\xfe\x00garbage\x00\n\x00"
