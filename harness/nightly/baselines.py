@@ -82,9 +82,12 @@ def learn_band(past: Sequence[float | None]) -> Band | None:
     by_mad = K_MAD * MAD_TO_SIGMA * mad
     floor = REL_FLOOR * abs(center)
     half = max(by_mad, floor)
+    lo = center - half
+    if lo < 0 <= min(values):  # a figure never below zero so far (a count, a latency) stays so
+        lo = 0.0
     return Band(
         center=center,
-        lo=center - half,
+        lo=lo,
         hi=center + half,
         half=half,
         runs=len(values),

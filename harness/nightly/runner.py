@@ -274,30 +274,16 @@ def _save(nightly_dir: Path, record: NightlyRecord) -> None:
     render_nightly(nightly_dir)
 
 
-def run_nightly(opts: NightlyOptions) -> tuple[Path, NightlyRecord]:
-    """Runs ``opts.scenarios`` in turn and writes ``reports/nightly/<date>/``: nightly.json,
-    index.html, summary.md, junit.xml, logs/. Raises nothing for a scenario's failure; a Ctrl-C ends
-    the nightly with its summary written and ``record.exit_code`` 130."""
-    started = opts.now()
-    wall = time.monotonic()
-    nightly_dir = new_nightly_dir(opts.reports_dir / "nightly", started.strftime("%Y-%m-%d"))
-    (nightly_dir / "logs").mkdir()
-    record = NightlyRecord(
+def _new_record(opts: NightlyOptions, nightly_dir: Path, started: datetime) -> NightlyRecord:
+    options = {"backend": opts.backend, "duration": opts.duration_s, "rate": opts.rate}
+    return NightlyRecord(
         nightly=nightly_dir.name,
         suite=opts.suite,
         started_at=_iso(started),
         state="running",
         conditions=opts.conditions(),
-        options={
-            k: str(v)
-            for k, v in (
-                ("backend", opts.backend),
-                ("duration", opts.duration_s),
-                ("rate", opts.rate),
-                ("timeout", f"{opts.timeout_s:g} s"),
-            )
-            if v is not None
-        },
+        options={k: str(v) for k, v in options.items() if v is not None}
+        | {"timeout": f"{opts.timeout_s:g} s"},
         history_file=os.path.relpath(opts.history_path, nightly_dir),
         band_rule=BAND_RULE,
         min_runs=MIN_RUNS,
@@ -305,69 +291,99 @@ def run_nightly(opts: NightlyOptions) -> tuple[Path, NightlyRecord]:
         harness_version=harness.__version__,
         scenarios=[NightlyScenario(name=n, verdict="pending") for n in opts.scenarios],
     )
-    unreadable: str | None = None
+
+
+def _load_baselines(opts: NightlyOptions, record: NightlyRecord) -> tuple[Baselines, bool]:
+    """The past figures, and whether the history can be appended to (a damaged file is left alone)."""
     try:
-        baselines = Baselines.load(opts.history_path)
-    except (OSError, ValueError) as exc:  # e.g. a damaged file: run anyway, compare with nothing
-        unreadable = f"{opts.history_path} unreadable ({type(exc).__name__}: {exc})"
-        record.history_note = f"{unreadable}: not compared, not appended"
+        return Baselines.load(opts.history_path), True
+    except (OSError, ValueError) as exc:  # run anyway, compared with nothing
+        record.history_note = (
+            f"{opts.history_path} unreadable ({type(exc).__name__}: {exc}): not compared, not appended"
+        )
         opts.log(f"history {record.history_note}")
-        baselines = Baselines.empty()
-    command = opts.command or scenario_command
-    interrupted = False
-    total = len(record.scenarios)
-    opts.log(
-        f"nightly {record.nightly}: {total} scenario{'' if total == 1 else 's'} ({opts.suite}), "
-        f"{record.conditions}, into {nightly_dir}"
-    )
-    _save(nightly_dir, record)
-    for i, sc in enumerate(record.scenarios, 1):
-        name = str(sc.name)
-        tag = f"[{i:>{len(str(total))}}/{total}] {name:<26}"
-        log_path = nightly_dir / "logs" / f"{Path(name).stem}.log"
-        sc.log = os.path.relpath(log_path, nightly_dir)
+        return Baselines.empty(), False
+
+
+@dataclass
+class _Sequence:
+    """What every scenario of one nightly shares."""
+
+    opts: NightlyOptions
+    record: NightlyRecord
+    nightly_dir: Path
+    baselines: Baselines
+
+    def run_one(self, sc: NightlyScenario, tag: str) -> bool:
+        """Runs ``sc`` and fills it in; True when the nightly was interrupted meanwhile."""
+        opts, name = self.opts, str(sc.name)
+        log_path = self.nightly_dir / "logs" / f"{Path(name).stem}.log"
+        sc.log = os.path.relpath(log_path, self.nightly_dir)
         try:
             try:
                 spec_name = load_scenario(name).name
             except HarnessError as exc:  # a broken file: recorded, the others still run
                 sc.verdict, sc.reason, sc.seconds = "error", f"cannot load: {exc}", 0.0
                 log_path.write_text(f"cannot load {name}: {exc}\n")
-                opts.log(f"{tag} error     0.0 s  {sc.reason}")
-                _save(nightly_dir, record)
-                continue
+                return False
             sc.name = spec_name  # a path given on the command line: the history knows it by name
             opts.log(f"{tag} running…")
             scenario_dir = opts.reports_dir / spec_name
             before = _run_dirs(scenario_dir)
-            ended = _play(command(name, opts), log_path, opts.timeout_s)
+            ended = _play((opts.command or scenario_command)(name, opts), log_path, opts.timeout_s)
             new = sorted(_run_dirs(scenario_dir) - before)
             run_dir = scenario_dir / new[-1] if new else None
             if run_dir is not None:
-                sc.run_dir = os.path.relpath(run_dir, nightly_dir)
+                sc.run_dir = os.path.relpath(run_dir, self.nightly_dir)
             _outcome(sc, run_dir, ended, log_path, opts)
-            _judge_figures(sc, baselines, record.conditions or "")
-            interrupted = ended.interrupted
+            _judge_figures(sc, self.baselines, self.record.conditions or "")
+            return ended.interrupted
         except KeyboardInterrupt:
-            interrupted = True
             if sc.verdict == "pending":
                 sc.verdict, sc.reason = "error", "interrupted (Ctrl-C) before its run directory was read"
-        flagged = len(sc.regressions())
-        opts.log(
-            f"{tag} {sc.verdict:<9} {sc.seconds or 0:>6.1f} s"
-            + (f"  {flagged} regression{'' if flagged == 1 else 's'}" if flagged else "")
-            + (f"  ({_first_line(sc.reason)})" if sc.verdict in ("error", "fail") and sc.reason else "")
-        )
+            return True
+
+
+def _progress_line(tag: str, sc: NightlyScenario) -> str:
+    flagged = len(sc.regressions())
+    return (
+        f"{tag} {sc.verdict:<9} {sc.seconds or 0:>6.1f} s"
+        + (f"  {flagged} regression{'' if flagged == 1 else 's'}" if flagged else "")
+        + (f"  ({_first_line(sc.reason)})" if sc.verdict in ("error", "fail") and sc.reason else "")
+    )
+
+
+def run_nightly(opts: NightlyOptions) -> tuple[Path, NightlyRecord]:
+    """Runs ``opts.scenarios`` in turn and writes ``reports/nightly/<date>/``: nightly.json,
+    index.html, summary.md, junit.xml, logs/. Raises nothing for a scenario's failure; a Ctrl-C ends
+    the nightly with its summary written and ``record.exit_code`` 130."""
+    started, wall = opts.now(), time.monotonic()
+    nightly_dir = new_nightly_dir(opts.reports_dir / "nightly", started.strftime("%Y-%m-%d"))
+    (nightly_dir / "logs").mkdir()
+    record = _new_record(opts, nightly_dir, started)
+    baselines, appendable = _load_baselines(opts, record)
+    seq = _Sequence(opts, record, nightly_dir, baselines)
+    total = len(record.scenarios)
+    opts.log(
+        f"nightly {record.nightly}: {total} scenario{'' if total == 1 else 's'} ({opts.suite}), "
+        f"{record.conditions}, into {nightly_dir}"
+    )
+    _save(nightly_dir, record)
+    interrupted = False
+    for i, sc in enumerate(record.scenarios, 1):
+        tag = f"[{i:>{len(str(total))}}/{total}] {sc.name!s:<26}"
+        interrupted = seq.run_one(sc, tag)
+        opts.log(_progress_line(tag, sc))
         if interrupted:
             break
         _save(nightly_dir, record)
-
     record.finished_at = _iso(opts.now())
     record.duration_s = round(time.monotonic() - wall, 1)
     record.state = "interrupted" if interrupted else "done"
     record.verdict, record.verdict_reason, record.exit_code = _verdict(record, interrupted)
     if interrupted:
         record.history_note = "not appended: the nightly was interrupted"
-    elif unreadable is None:
+    elif appendable:
         n = append_history(opts.history_path, _history_rows(record))
         record.history_note = f"{n} figure values appended"
     _save(nightly_dir, record)

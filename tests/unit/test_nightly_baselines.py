@@ -57,6 +57,13 @@ def test_a_constant_series_still_has_a_band() -> None:
     assert judge(30.0, "lower", None, past)[0] == "improved"
 
 
+def test_a_figure_never_below_zero_keeps_its_band_above_zero() -> None:
+    band = learn_band([0.7, 0.95, 0.5, 0.43])  # a noisy sub-millisecond latency
+    assert band is not None and band.lo == 0.0 and band.hi is not None and band.hi > 0.95
+    signed = learn_band([-1.0, 0.5, 1.0, 0.2])  # a figure that has been negative keeps the full band
+    assert signed is not None and signed.lo is not None and signed.lo < -1.0
+
+
 def test_a_constant_zero_series() -> None:
     past = [0.0, 0.0, 0.0, 0.0]  # e.g. writes lost by the fixed variant
     assert judge(0.0, "lower", None, past)[0] == "ok"
