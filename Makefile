@@ -6,9 +6,10 @@ export PATH := $(CURDIR)/tools/bin:$(PATH)
 NAME ?= hot-partition
 BACKEND ?= local
 TOPOLOGY ?= redis-replicated
+SUITE ?= all
 ARGS ?=
 
-.PHONY: setup test test-docker test-unit lint scenario rehearse bench quality clean doctor
+.PHONY: setup test test-docker test-unit lint scenario rehearse nightly bench quality clean doctor
 
 setup:            ## venv + project, redis-server, iptables, toxiproxy-server; prints what it found
 	bash scripts/setup.sh
@@ -34,6 +35,9 @@ scenario:         ## run one scenario: make scenario NAME=hot-partition [ARGS="-
 
 rehearse:         ## incident rehearsal: make rehearse TOPOLOGY=redis-replicated [ARGS="--script rehearsals/replica-partition.yaml"]
 	$(VENV)/bin/harness rehearse $(TOPOLOGY) $(ARGS)
+
+nightly:          ## every scenario of a suite, one summary: make nightly [SUITE=smoke] [ARGS="--duration 5"]
+	$(VENV)/bin/harness nightly --suite $(SUITE) $(ARGS)
 
 bench:            ## throughput and bring-up benchmarks -> reports/bench/*.json
 	$(PY) -m harness.bench $(ARGS)

@@ -1,5 +1,5 @@
-"""The ``harness`` command: scenario, check, shrink, up, status, down, clean, list, doctor, images,
-rehearse, fault."""
+"""The ``harness`` command: scenario, nightly, check, shrink, up, status, down, clean, list, doctor,
+images, rehearse, fault."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from rich.table import Table
 from harness import doctor
 from harness.cli_export import export_group
 from harness.cli_images import images
+from harness.cli_nightly import nightly
 from harness.cli_rehearse import fault, rehearse
 from harness.cli_show import node_health, print_endpoints
 from harness.clients.mongo_stats import mongo_chunks, mongo_health
@@ -346,6 +347,7 @@ def doctor_() -> None:
 cli.add_command(images)
 cli.add_command(rehearse)
 cli.add_command(fault)
+cli.add_command(nightly)
 cli.add_command(export_group)
 
 

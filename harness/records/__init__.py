@@ -1,5 +1,6 @@
 """Typed models of a run directory's two record files: ``results.json`` (what was run and how it was
-judged) and ``metrics.json`` (per variant, the figures targets are judged on).
+judged) and ``metrics.json`` (per variant, the figures targets are judged on), and of a nightly's
+``nightly.json`` (many runs, their key figures and trends).
 
 The files stay what they were: every model keeps unknown keys (``extra="allow"``, so a run written
 by an older or newer harness loads and is written back whole), and :meth:`Record.dump` writes only
@@ -43,6 +44,14 @@ from harness.records.metrics import (
     VariantMetrics,
     WorkloadFigures,
 )
+from harness.records.nightly import (
+    TREND_STATES,
+    Band,
+    NightlyFigure,
+    NightlyRecord,
+    NightlyScenario,
+    TrendPoint,
+)
 from harness.records.paths import KeyRule, MetricKeys, metric_path_problem
 from harness.records.results import (
     Capacity,
@@ -61,6 +70,8 @@ from harness.records.results import (
 
 __all__ = [
     "FAULT_FIGURES",
+    "TREND_STATES",
+    "Band",
     "CacheFigures",
     "Capacity",
     "Checking",
@@ -78,6 +89,9 @@ __all__ = [
     "MasterLoad",
     "MetricKeys",
     "MongoFigures",
+    "NightlyFigure",
+    "NightlyRecord",
+    "NightlyScenario",
     "NodeInfo",
     "Number",
     "OpPercentiles",
@@ -97,6 +111,7 @@ __all__ = [
     "Substrate",
     "TargetResult",
     "Timeseries",
+    "TrendPoint",
     "VariantMetrics",
     "VariantResult",
     "WorkloadFigures",

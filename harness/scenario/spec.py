@@ -27,6 +27,8 @@ from harness.specload import load_yaml_model, names_in, resolve_spec
 from harness.topology.spec import load_topology
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent.parent / "scenarios"
+#: ``scenarios/suites.yaml`` names suites of scenarios for ``harness nightly``: not a scenario itself.
+SUITES_FILE = "suites"
 KNOWN_CHECKERS = tuple(sorted(CHECKERS))
 #: The workload kinds whose summary is written to metrics.json (``workload``), for target paths.
 KINDS_WITH_FIGURES = ("platform", "tenant_reads", "growth", "mongo_growth", "sharded_events")
@@ -319,11 +321,16 @@ def _check_faults(schedule: ScheduleSpec) -> None:
 
 
 def available_scenarios() -> list[str]:
-    return names_in(SCENARIO_DIR)
+    return [name for name in names_in(SCENARIO_DIR) if name != SUITES_FILE]
 
 
 def load_scenario(name_or_path: str | Path) -> ScenarioSpec:
     """Loads and validates a scenario and the topology it names, before anything starts."""
+    if str(name_or_path) == SUITES_FILE:
+        raise HarnessError(
+            f"'{SUITES_FILE}' is not a scenario: scenarios/{SUITES_FILE}.yaml lists the suites of "
+            "'harness nightly'"
+        )
     path = resolve_spec(name_or_path, SCENARIO_DIR, "scenario")
     spec = load_yaml_model(path, ScenarioSpec)
     try:

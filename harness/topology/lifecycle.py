@@ -158,9 +158,11 @@ def new_resources(run_id: str, run_dir: Path, *, detached: bool, topology: str) 
     me = os.getpid()
     res = RunResources(
         run_id=run_id,
-        # Absolute: the pointer is read by runs started elsewhere, and a relative path read from
-        # another directory finds no resources.json, so that run reaped this one as a stray.
-        run_dir=str(run_dir.resolve()),
+        # Absolute: the pointer in the state directory is read by every other harness process (a
+        # reap at each bring-up), whatever its working directory. A relative 'reports/…' read from
+        # elsewhere names nothing, the pointer was dropped as stale, and the live run's servers were
+        # swept as strays (seen: 'make scenario' beside a run started in another directory).
+        run_dir=str(Path(run_dir).absolute()),
         owner_pid=None if detached else me,
         owner_start=None if detached else proc_start_time(me),
         detached=detached,

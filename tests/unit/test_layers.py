@@ -18,15 +18,16 @@ import harness
 
 ROOT = Path(harness.__file__).resolve().parent
 
-#: Highest first. From DESIGN: cli → report | scenario → faults | workload | clients → topology →
+#: Highest first. From DESIGN: cli → nightly → report | scenario → faults | workload | clients → topology →
 #: checkers | metrics → history → ops | errors | clock, and report never imports the runner.
 #: Units of one layer import none of each other.
 LAYERS: list[tuple[str, ...]] = [
     ("cli",),
     # what the up/status commands print (endpoints, node health); the images commands
-    ("cli_show", "cli_images", "cli_export", "cli_rehearse"),
-    # incident rehearsal: built on the scenario layer's workload kinds, nemesis and checkers
-    ("rehearsal",),
+    ("cli_show", "cli_images", "cli_export", "cli_rehearse", "cli_nightly"),
+    # incident rehearsal: built on the scenario layer's workload kinds, nemesis and checkers; the
+    # nightly: scenarios in sequence (each a `harness scenario` process), a summary and baselines
+    ("rehearsal", "nightly"),
     ("scenario", "bench"),  # the run layer: a scenario's run and re-check; the benchmarks (bench*.py)
     ("report",),  # renders a run directory; the runner renders through it, never the other way
     ("workload", "faults"),

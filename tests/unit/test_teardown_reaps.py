@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.topology import lifecycle
-from harness.topology.lifecycle import ProcessRecord, RunResources, new_resources, teardown
+from harness.topology.lifecycle import ProcessRecord, RunResources, new_resources, registered_runs, teardown
 from harness.topology.pids import pid_exists, proc_start_time, wait_gone
 from harness.topology.processes import ServerProcess
 
@@ -105,3 +105,18 @@ def test_a_reused_pid_counts_as_gone() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_run_started_from_a_relative_reports_dir_is_found_from_anywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every bring-up reaps: it must see a live run whose directory was given relative to another
+    working directory ('make scenario' writes to reports/…), or it sweeps that run's servers."""
+    monkeypatch.setenv("HARNESS_STATE_DIR", str(tmp_path / "state"))
+    (tmp_path / "a" / "reports" / "run1").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "a")
+    new_resources("run1", Path("reports/run1"), detached=False, topology="none")
+    monkeypatch.chdir(tmp_path)  # another harness process, elsewhere
+    runs = registered_runs()
+    assert [r.run_id for r in runs] == ["run1"] and runs[0].owner_alive()
+    assert Path(runs[0].run_dir).is_absolute()
