@@ -74,7 +74,7 @@ class DockerNetwork(Network):
         self._pids: dict[str, int] = {}  # host name -> the main pid of its namespace's holder
         # As on the local backend, choosing a /24 and taking it is one step under a machine-wide lock.
         with machine_lock("subnets"):
-            self.subnet = pick_subnet(SUBNET_BASE)
+            self.subnet = pick_subnet(SUBNET_BASE, tag)
             gateway = str(self.subnet.network_address + 1)
             with creating():
                 res.add_docker("network", self.name)

@@ -9,6 +9,7 @@ hosts for the other side's proxy ports. ``LoopbackNetwork``: no hosts; nodes and
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import socket
@@ -135,7 +136,7 @@ class NetnsNetwork(Network):
         # lock: two runs starting together would otherwise take the same subnet, and each would
         # reach the other's servers.
         with machine_lock("subnets"):
-            self.subnet = pick_subnet(SUBNET_BASE)
+            self.subnet = pick_subnet(SUBNET_BASE, tag)
             self.proxy_address = str(next(iter(self.subnet.hosts())))
             with creating():  # another run's reap sweeps our-named links no run claims
                 res.add_link(self.bridge)
@@ -203,9 +204,14 @@ class NetnsNetwork(Network):
         return [line for line in out.splitlines() if line.startswith("-A")]
 
 
-def pick_subnet(base: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
-    """The first /24 of ``base`` that overlaps no address of this machine's interfaces (a run's
-    bridge, the engine's bridges); the caller holds the ``subnets`` machine lock while taking it."""
+def pick_subnet(base: ipaddress.IPv4Network, tag: str = "") -> ipaddress.IPv4Network:
+    """A /24 of ``base`` that overlaps no address of this machine's interfaces (a run's bridge, the
+    engine's bridges); the caller holds the ``subnets`` machine lock while taking it.
+
+    The search starts at a /24 derived from the run's ``tag``, not at the first: a run's addresses
+    are then unlikely to be the next run's. A client left over from a run whose network is gone
+    (killed, reaped) reconnecting to the same address would otherwise reach the next run's server
+    and write into its keys (seen: a reaped run's load inflated another run's counters)."""
     out = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True).stdout
     used = {
         ipaddress.ip_interface(w).network
@@ -213,7 +219,9 @@ def pick_subnet(base: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
         for w in line.split()
         if "/" in w and w[0].isdigit()
     }
-    for sub in base.subnets(new_prefix=24):
+    subnets = list(base.subnets(new_prefix=24))
+    start = int(hashlib.sha1(tag.encode()).hexdigest(), 16) % len(subnets) if tag else 0
+    for sub in subnets[start:] + subnets[:start]:
         if not any(sub.overlaps(u) for u in used):
             return sub
     raise HarnessError(f"no free /24 left in {base} for a run's network; run 'harness clean'")
