@@ -1,4 +1,5 @@
-"""The ``harness`` command: scenario, check, shrink, up, status, down, clean, list, doctor, images."""
+"""The ``harness`` command: scenario, check, shrink, up, status, down, clean, list, doctor, images,
+capacity."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from harness import doctor
+from harness.cli_capacity import capacity
 from harness.cli_export import export_group
 from harness.cli_images import images
 from harness.cli_show import node_health, print_endpoints
@@ -341,6 +343,7 @@ def doctor_() -> None:
     sys.exit(doctor.main())
 
 
+cli.add_command(capacity)
 cli.add_command(images)
 cli.add_command(export_group)
 

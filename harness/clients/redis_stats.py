@@ -109,3 +109,74 @@ class StatsSampler:
 
     def to_dict(self) -> list[dict[str, Any]]:
         return [s.__dict__ for s in self.samples]
+
+
+@dataclass(frozen=True)
+class Totals:
+    """A node's cumulative counters at one instant (``INFO``); deltas over a step ÷ events give
+    per-event figures."""
+
+    cpu_s: float  # used_cpu_user + used_cpu_sys
+    data_calls: int  # commandstats calls of data commands (the limiter script's inner calls too)
+    net_in_bytes: int  # total_net_input_bytes
+    net_out_bytes: int  # total_net_output_bytes
+    used_memory: int
+    keys: int  # DBSIZE
+
+    def minus(self, before: Totals) -> dict[str, float]:
+        return {
+            "cpu_s": self.cpu_s - before.cpu_s,
+            "data_calls": self.data_calls - before.data_calls,
+            "net_in_bytes": self.net_in_bytes - before.net_in_bytes,
+            "net_out_bytes": self.net_out_bytes - before.net_out_bytes,
+            "used_memory": self.used_memory - before.used_memory,
+            "keys": self.keys - before.keys,
+        }
+
+
+def totals(client: redis.Redis) -> Totals:
+    """One node's :class:`Totals` (one ``INFO`` of the sections needed, then ``DBSIZE``)."""
+    info = client.info("cpu", "stats", "memory", "commandstats")
+    stats = {k: v for k, v in info.items() if k.startswith("cmdstat_")}
+    return Totals(
+        cpu_s=float(info["used_cpu_user"]) + float(info["used_cpu_sys"]),
+        data_calls=data_calls(stats),
+        net_in_bytes=int(info["total_net_input_bytes"]),
+        net_out_bytes=int(info["total_net_output_bytes"]),
+        used_memory=int(info["used_memory"]),
+        keys=int(client.dbsize()),
+    )
+
+
+def key_memory(client: redis.Redis, patterns: dict[str, str], sample: int = 200) -> dict[str, Any]:
+    """Per key class (name -> ``SCAN MATCH`` pattern): how many keys of it were looked at, their
+    mean ``MEMORY USAGE`` and, for sorted sets, mean members (``ZCARD``) and bytes per member.
+    At most ``sample`` keys a class, taken in ``SCAN`` order."""
+    out: dict[str, Any] = {}
+    for name, pattern in patterns.items():
+        keys = []
+        for k in client.scan_iter(match=pattern, count=1000):
+            keys.append(k)
+            if len(keys) >= sample:
+                break
+        if not keys:
+            out[name] = {"keys_sampled": 0}
+            continue
+        pipe = client.pipeline(transaction=False)
+        for k in keys:
+            pipe.memory_usage(k, samples=0)  # samples=0: every element, exact
+            pipe.type(k)
+        replies = pipe.execute()
+        usage = [int(u or 0) for u in replies[0::2]]
+        kinds = {t.decode() if isinstance(t, bytes) else str(t) for t in replies[1::2]}
+        row: dict[str, Any] = {"keys_sampled": len(keys), "type": ",".join(sorted(kinds))}
+        row["bytes_per_key"] = round(sum(usage) / len(usage), 1)
+        if kinds == {"zset"}:
+            cards = client.pipeline(transaction=False)
+            for k in keys:
+                cards.zcard(k)
+            members = sum(int(c) for c in cards.execute())
+            row["members_per_key"] = round(members / len(keys), 2)
+            row["bytes_per_member"] = round(sum(usage) / max(members, 1), 1)
+        out[name] = row
+    return out
