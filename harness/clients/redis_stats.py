@@ -175,8 +175,21 @@ def key_memory(client: redis.Redis, patterns: dict[str, str], sample: int = 200)
             cards = client.pipeline(transaction=False)
             for k in keys:
                 cards.zcard(k)
-            members = sum(int(c) for c in cards.execute())
-            row["members_per_key"] = round(members / len(keys), 2)
-            row["bytes_per_member"] = round(sum(usage) / max(members, 1), 1)
+            counts = [int(c) for c in cards.execute()]
+            row["members_per_key"] = round(sum(counts) / len(keys), 2)
+            row |= member_fit(counts, usage)
         out[name] = row
     return out
+
+
+def member_fit(members: list[int], usage: list[int]) -> dict[str, Any]:
+    """Bytes per key as ``key + member x members`` (least squares over the sampled keys), so a
+    sorted set's size can be extrapolated to more members than the run gave it. With one member
+    count only, no slope can be fitted: every byte is charged to the members (an overestimate)."""
+    n = len(members)
+    mx, my = sum(members) / n, sum(usage) / n
+    var = sum((x - mx) ** 2 for x in members)
+    if var == 0:
+        return {"bytes_per_member": round(my / max(mx, 1), 1), "key_bytes": 0.0, "fitted": False}
+    slope = sum((x - mx) * (y - my) for x, y in zip(members, usage, strict=True)) / var
+    return {"bytes_per_member": round(slope, 1), "key_bytes": round(my - slope * mx, 1), "fitted": True}

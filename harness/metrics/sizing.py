@@ -33,8 +33,10 @@ class Measured:
     net_out_bytes_per_event: float
     counter_key_bytes: float  # MEMORY USAGE of one per-minute counter key
     hll_key_bytes: float  # one hourly HyperLogLog
-    timeline_member_bytes: float  # a timeline key's MEMORY USAGE ÷ its members
-    limiter_member_bytes: float  # a limiter key's MEMORY USAGE ÷ its members
+    timeline_key_bytes: float  # a timeline's MEMORY USAGE = key + member x members (fitted)
+    timeline_member_bytes: float
+    limiter_key_bytes: float  # the same fit for the limiter's sorted sets
+    limiter_member_bytes: float
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,8 @@ def redis_rows(m: Measured, a: Assumptions) -> list[dict[str, Any]]:
     dataset = (
         a.tenants * a.counter_windows * m.counter_key_bytes
         + a.tenants * a.hll_hours * m.hll_key_bytes
-        + a.active_users * a.timeline_keep * m.timeline_member_bytes
+        + a.active_users * (m.timeline_key_bytes + a.timeline_keep * m.timeline_member_bytes)
+        + a.tenants * m.limiter_key_bytes
         + a.peak_events_s * a.limiter_window_s * m.limiter_member_bytes
     )
     per_copy = dataset * a.redis_fragmentation
@@ -144,7 +147,8 @@ def redis_rows(m: Measured, a: Assumptions) -> list[dict[str, Any]]:
              f"RAM: {ram_masters} of {a.redis_node_ram_gb:g} GB, minimum {a.redis_min_masters})"),
         _row("redis", "nodes", nodes, "nodes", f"{masters} masters x (1 + {a.redis_replicas} replica)"),
         _row("redis", "dataset", dataset / GB, "GB",
-             "counters + HyperLogLogs + timelines + limiter entries, MEMORY USAGE per key/member"),
+             "counters + HyperLogLogs + timelines + limiter entries: MEMORY USAGE per key, sorted sets "
+             "fitted as key + member x members"),
         _row("redis", "RAM", per_copy * copies / GB, "GB",
              f"dataset x {a.redis_fragmentation:g} fragmentation x {copies} copies"),
         _row("redis", "disk", dataset * a.redis_disk_factor * copies / GB, "GB",

@@ -13,7 +13,7 @@ from jinja2 import ChainableUndefined, Environment, FileSystemLoader
 from markupsafe import Markup
 
 from harness.report import svg
-from harness.report.format import DASH, fmt_num
+from harness.report.format import DASH, fmt_num, fmt_pct
 from harness.report.render import _write
 
 Json = dict[str, Any]
@@ -102,7 +102,7 @@ def _facts(res: Json) -> list[tuple[str, str]]:
         ("knee", f"{fmt_num(knee.get('knee_rate'))} events/s offered ({knee.get('status', DASH)})"),
         ("achieved at the knee", f"{fmt_num(knee.get('knee_achieved'))} events/s"),
         ("redis-cli --pipe (median)", f"{fmt_num(pipe.get('events_per_s'))} events/s"),
-        ("knee / pipe", f"{fmt_num(cmp_.get('ratio'))} (target within {fmt_num(cmp_.get('target'))})"),
+        ("knee / pipe", f"{fmt_num(cmp_.get('ratio'))} (target: within {fmt_pct(cmp_.get('target'))})"),
         ("server CPU cap", f"{fmt_num(cap)} cores" if cap else "none"),
         (
             "load",

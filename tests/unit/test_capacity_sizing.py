@@ -18,7 +18,9 @@ M = Measured(
     net_out_bytes_per_event=100,
     counter_key_bytes=80,
     hll_key_bytes=200,
+    timeline_key_bytes=1000,
     timeline_member_bytes=50,
+    limiter_key_bytes=100,
     limiter_member_bytes=40,
 )
 
@@ -34,19 +36,19 @@ def test_redis_rows_by_hand() -> None:
     # server CPU = 100,000 x 20 us = 2.0 cores; commands = 100,000 x 7 = 700,000 ops/s
     assert got["redis", "server CPU"] == pytest.approx(2.0)
     assert got["redis", "commands"] == pytest.approx(700_000)
-    # dataset: counters 10,000 tenants x 10 windows x 80 B       =     8,000,000 B
-    #          HLLs     10,000 tenants x 48 hours   x 200 B      =    96,000,000 B
-    #          timelines 1,000,000 users x 100 members x 50 B    = 5,000,000,000 B
-    #          limiter  100,000 events/s x 60 s window x 40 B    =   240,000,000 B
-    #          total                                             = 5,344,000,000 B = 5.344 GB
-    assert got["redis", "dataset"] == pytest.approx(5.344)
-    # one copy with 30% fragmentation = 6.9472 GB -> ceil(6.9472 / 8 GB) = 1 master for RAM
-    # masters = max(CPU 5, RAM 1, minimum 3) = 5; nodes = 5 x (1 + 1 replica) = 10
+    # dataset: counters 10,000 tenants x 10 windows x 80 B                 =     8,000,000 B
+    #          HLLs     10,000 tenants x 48 hours   x 200 B                =    96,000,000 B
+    #          timelines 1,000,000 users x (1000 B + 100 members x 50 B)   = 6,000,000,000 B
+    #          limiter  10,000 keys x 100 B + 100,000/s x 60 s x 40 B      =   241,000,000 B
+    #          total                                                       = 6,345,000,000 B
+    assert got["redis", "dataset"] == pytest.approx(6.345)
+    # one copy with 30% fragmentation = 8.2485 GB -> ceil(8.2485 / 8 GB) = 2 masters for RAM
+    # masters = max(CPU 5, RAM 2, minimum 3) = 5; nodes = 5 x (1 + 1 replica) = 10
     assert got["redis", "masters"] == 5
     assert got["redis", "nodes"] == 10
-    # RAM = 6.9472 GB x 2 copies = 13.8944 GB; disk = 5.344 x 2 (RDB + rewrite) x 2 copies = 21.376 GB
-    assert got["redis", "RAM"] == pytest.approx(13.8944)
-    assert got["redis", "disk"] == pytest.approx(21.376)
+    # RAM = 8.2485 GB x 2 copies = 16.497 GB; disk = 6.345 x 2 (RDB + rewrite) x 2 copies = 25.38 GB
+    assert got["redis", "RAM"] == pytest.approx(16.497)
+    assert got["redis", "disk"] == pytest.approx(25.38)
     # IOPS: 10 nodes x 1 fsync/s
     assert got["redis", "IOPS"] == pytest.approx(10)
     # network: 100,000 x (400 B in x 2 (the replica gets the writes again) + 100 B out)
@@ -55,10 +57,10 @@ def test_redis_rows_by_hand() -> None:
 
 
 def test_ram_decides_the_masters_when_timelines_are_big() -> None:
-    # timelines at 500 B a member: 1,000,000 x 100 x 500 = 50 GB; dataset 50.344 GB
-    # one copy x 1.3 = 65.4472 GB -> ceil(65.4472 / 8) = 9 masters (CPU still says 5)
+    # timelines at 500 B a member: 1,000,000 x (1000 + 100 x 500) = 51 GB; dataset 51.345 GB
+    # one copy x 1.3 = 66.7485 GB -> ceil(66.7485 / 8) = 9 masters (CPU still says 5)
     got = rows(size(replace(M, timeline_member_bytes=500)))
-    assert got["redis", "dataset"] == pytest.approx(50.344)
+    assert got["redis", "dataset"] == pytest.approx(51.345)
     assert got["redis", "masters"] == 9
     assert got["redis", "nodes"] == 18
 

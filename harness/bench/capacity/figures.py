@@ -12,7 +12,10 @@ TARGET_PIPE_RATIO = 0.10  # the knee within 10% of the pipe's ceiling
 
 
 def knee_step(res: dict[str, Any]) -> dict[str, Any] | None:
-    """The measured step at the knee (the highest passing rate), if there is a knee."""
+    """The measured step at the knee (the highest passing rate), if a knee was found (a knee not
+    reached is only a lower bound: nothing is extrapolated from it)."""
+    if res["knee"]["status"] != "found":
+        return None
     rate = res["knee"]["knee_rate"]
     return next((s for s in res["steps"] if s["offered"] == rate), None)
 
@@ -90,7 +93,9 @@ def sizing(res: dict[str, Any], fig: dict[str, Any]) -> dict[str, Any]:
         net_out_bytes_per_event=float(at["per_event"]["net_out_bytes"]),
         counter_key_bytes=float(kc["counter"]["bytes_per_key"]),
         hll_key_bytes=float(kc["hll"]["bytes_per_key"]),
+        timeline_key_bytes=max(0.0, float(kc["timeline"]["key_bytes"])),
         timeline_member_bytes=float(kc["timeline"]["bytes_per_member"]),
+        limiter_key_bytes=max(0.0, float(kc["limiter"]["key_bytes"])),
         limiter_member_bytes=float(kc["limiter"]["bytes_per_member"]),
     )
     return {"status": "ran", **size(m)}
