@@ -167,8 +167,14 @@ def key_memory(client: redis.Redis, patterns: dict[str, str], sample: int = 200)
             pipe.memory_usage(k, samples=0)  # samples=0: every element, exact
             pipe.type(k)
         replies = pipe.execute()
-        usage = [int(u or 0) for u in replies[0::2]]
-        kinds = {t.decode() if isinstance(t, bytes) else str(t) for t in replies[1::2]}
+        types = [t.decode() if isinstance(t, bytes) else str(t) for t in replies[1::2]]
+        # a key that expired between SCAN and now is gone (type none): not sampled
+        live = [(k, int(u or 0)) for k, u, t in zip(keys, replies[0::2], types, strict=True) if t != "none"]
+        if not live:
+            out[name] = {"keys_sampled": 0}
+            continue
+        keys, usage = [k for k, _ in live], [u for _, u in live]
+        kinds = set(types) - {"none"}
         row: dict[str, Any] = {"keys_sampled": len(keys), "type": ",".join(sorted(kinds))}
         row["bytes_per_key"] = round(sum(usage) / len(usage), 1)
         if kinds == {"zset"}:
