@@ -44,6 +44,16 @@ def _positive(name: str, v: float) -> None:
     show_default=True,
     help="Steps between the last pass and the first failure.",
 )
+@click.option(
+    "--locust-workers",
+    type=int,
+    default=2,
+    show_default=True,
+    help="Then measure Locust's events/s with 1..N workers (whole Redis ingest path per event); 0: skip.",
+)
+@click.option(
+    "--locust-seconds", type=float, default=5.0, show_default=True, help="Measured seconds per worker count."
+)
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--reports-dir", type=click.Path(path_type=Path), default=Path("reports"), show_default=True)
 def capacity(
@@ -55,6 +65,8 @@ def capacity(
     workers: int,
     coarse_steps: int,
     refine_steps: int,
+    locust_workers: int,
+    locust_seconds: float,
     seed: int,
     reports_dir: Path,
 ) -> None:
@@ -77,7 +89,8 @@ def capacity(
         raise click.BadParameter("needs at least 2 steps to show a knee", param_hint="--coarse-steps")
     cap = cpu_limit or None
     plan = SearchPlan(max_rate, step_seconds, slo_p99_ms, cap or 1.0, coarse_steps, max(refine_steps, 0))
-    opts = RedisCapacity(cap, workers, seed, plan)
+    _positive("--locust-seconds", locust_seconds)
+    opts = RedisCapacity(cap, workers, seed, plan, max(locust_workers, 0), locust_seconds)
     command = "harness capacity " + shlex.join(sys.argv[2:]) if len(sys.argv) > 2 else "harness capacity"
     run_dir, res = run_capacity(plane, opts, reports_dir, command, lambda m: click.echo(m, err=True))
     click.echo(f"report: {run_dir / 'index.html'}")
@@ -90,4 +103,7 @@ def capacity(
     if cmp_.get("status") == "ran":
         met = "met" if cmp_["met"] else "NOT met"
         click.echo(f"knee / redis-cli --pipe = {cmp_['ratio']} (target within {cmp_['target']:.0%}: {met})")
+    fig = (res.get("distributed") or {}).get("figures") or {}
+    if fig.get("status") == "ran":
+        click.echo(f"locust: {fig['note']}; about {fig['workers_for_peak']} workers for 100,000 events/s")
     sys.exit(0 if knee["status"] == "found" else 1)

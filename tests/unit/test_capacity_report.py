@@ -113,3 +113,41 @@ def test_report_of_runs_that_did_not_get_far(tmp_path: Path) -> None:
         assert badge in html and (res.get("error") or res.get("reason")) in html
     (tmp_path / "results.json").write_text("{torn")
     assert "results.json unreadable" in render_capacity(tmp_path).read_text()
+
+
+def test_locust_scaling_figures_by_hand() -> None:
+    dist: dict[str, Any] = {
+        "status": "ran",
+        "cpu_limit": 1.0,
+        "rows": [
+            {
+                "workers": 1,
+                "achieved": 3000.0,
+                "load_cpu_cores": 0.75,
+                "server_cpu_cores": 0.2,
+                "efficiency": 1.0,
+            },
+            {
+                "workers": 2,
+                "achieved": 5100.0,
+                "load_cpu_cores": 1.5,
+                "server_cpu_cores": 0.4,
+                "efficiency": 0.85,
+            },
+        ],
+    }
+    f = figures.scaling(dist)
+    # per load core: 3000 / 0.75 = 4000; 5100 / 1.5 = 3400 -> core efficiency 0.85
+    assert [r["per_load_core"] for r in dist["rows"]] == [4000.0, 3400.0]
+    assert dist["rows"][1]["core_efficiency"] == 0.85
+    # server: 0.2 cores / 3000 events/s = 66.7 us per event
+    assert dist["rows"][0]["server_cpu_us_per_event"] == 66.7
+    # 100,000 / (3000 x 0.85 = 2550) = 39.2 -> 40 workers; 100,000 / 3400 = 29.4 -> 30 load cores
+    assert (f["workers_for_peak"], f["load_cores_for_peak"], f["met"]) == (40, 30, True)
+    assert "extrapolated" in f["note"]
+    # a worker count at which the server, not the load, was the bound does not count against it
+    dist["rows"][1] |= {"efficiency": 0.5, "server_cpu_cores": 0.9}
+    assert figures.scaling(dist)["met"] is True
+    dist["rows"][1]["server_cpu_cores"] = 0.4
+    assert figures.scaling(dist)["met"] is False
+    assert figures.scaling({"status": "not_run", "reason": "no locust"})["reason"] == "no locust"

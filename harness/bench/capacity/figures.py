@@ -4,6 +4,7 @@ run's saved figures only; nothing here measures."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from harness.metrics.sizing import Measured, size
@@ -99,3 +100,39 @@ def sizing(res: dict[str, Any], fig: dict[str, Any]) -> dict[str, Any]:
         limiter_member_bytes=float(kc["limiter"]["bytes_per_member"]),
     )
     return {"status": "ran", **size(m)}
+
+
+def scaling(dist: dict[str, Any], peak: float = 100_000) -> dict[str, Any]:
+    """Efficiency per added Locust worker, per core of load actually used, and the workers the
+    peak would need, extrapolated from the best measured per-worker rate at that efficiency."""
+    rows = dist.get("rows") or []
+    if dist.get("status") != "ran" or not rows:
+        return {"status": "not_run", "reason": dist.get("reason", "no rows")}
+    one = rows[0]
+    per_core_1 = one["achieved"] / one["load_cpu_cores"] if one["load_cpu_cores"] else None
+    for r in rows:
+        r["server_bound"] = r["server_cpu_cores"] >= 0.85 * dist["cpu_limit"]
+        per_core = r["achieved"] / r["load_cpu_cores"] if r["load_cpu_cores"] else None
+        r["per_load_core"] = round(per_core, 1) if per_core else None
+        r["core_efficiency"] = round(per_core / per_core_1, 3) if per_core and per_core_1 else None
+        # one event per request (no pipelining): what that costs the server per event
+        r["server_cpu_us_per_event"] = (
+            round(r["server_cpu_cores"] / r["achieved"] * 1e6, 1) if r["achieved"] else None
+        )
+    last = rows[-1]
+    eff = last["efficiency"]
+    per_worker = one["achieved"] * eff
+    return {
+        "status": "ran",
+        "target_efficiency": 0.8,
+        # up to the server's ceiling: a row where the server was the bound says nothing of the load
+        "met": all(r["efficiency"] >= 0.8 for r in rows if not r["server_bound"]),
+        "workers_for_peak": math.ceil(peak / per_worker) if per_worker else None,
+        "load_cores_for_peak": math.ceil(peak / last["per_load_core"]) if last.get("per_load_core") else None,
+        "peak": peak,
+        "note": (
+            f"extrapolated: {peak:,.0f} events/s / ({one['achieved']:,.0f} events/s of one worker x "
+            f"{eff:g} efficiency at {last['workers']} workers); measured only up to {last['workers']} "
+            "workers on this machine"
+        ),
+    }

@@ -42,6 +42,9 @@ class RedisCapacity:
     workers: int
     seed: int
     plan: SearchPlan
+    locust_workers: int = 0  # measure Locust's scaling with 1..this many workers (0: not)
+    locust_seconds: float = 5.0
+    locust_cpu_limit: float = 1.0  # the server's cap then: far above what the workers can offer
 
 
 def run(

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.bench.capacity import figures
+from harness.bench.capacity import figures, locust_scaling
 from harness.bench.capacity import redis_plane as redis_capacity
 from harness.report.capacity import render_capacity
 from harness.topology.local import run_id_now
@@ -59,11 +59,22 @@ def run(
             res["load"] = figures.load_ceiling(res, os.cpu_count() or 1)
             res["comparison"] = figures.comparison(res)
             res["sizing"] = figures.sizing(res, res["per_event"])
+            if opts.locust_workers > 0:
+                dist = locust_scaling.measure(
+                    run_dir / "locust",
+                    f"{run_id}-locust",
+                    opts.locust_cpu_limit,
+                    opts.locust_workers,
+                    opts.locust_seconds,
+                    log=log,
+                )
+                res["distributed"] = dist | {"figures": figures.scaling(dist)}
     except BaseException as exc:  # recorded in the results and the report, then raised on
         res["status"], res["error"] = "error", f"{type(exc).__name__}: {exc}"
         raise
     finally:
         shutil.rmtree(run_dir / "data", ignore_errors=True)
+        shutil.rmtree(run_dir / "locust" / "data", ignore_errors=True)
         res["machine"]["loadavg_end"] = os.getloadavg()
         res["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         (run_dir / "results.json").write_text(json.dumps(res, indent=1, default=str))

@@ -79,9 +79,13 @@ def run_open_loop(
     profile: RateProfile | None = None,
     on_progress: Progress | None = None,
     backlog: Backlog | None = None,
+    tick_s: float = 0.0,
 ) -> DriverStats:
     """Follows ``profile`` (or a constant ``rate``) for ``duration_s``: ``profile.total(duration_s)``
-    events, event ``i`` due at ``start + profile.time_of(i)``."""
+    events, event ``i`` due at ``start + profile.time_of(i)``. With ``tick_s`` a batch is sent at
+    most every ``tick_s`` (what fell due meanwhile goes together, its latency still counted from
+    each event's scheduled time), as a service that flushes on an interval; without, each pass
+    sends as soon as anything is due."""
     if (rate is None) == (profile is None):
         raise ValueError("run_open_loop: give exactly one of rate= or profile=")
     prof: RateProfile = profile if profile is not None else Constant(float(rate or 0))
@@ -91,10 +95,14 @@ def run_open_loop(
     drain_deadline = start_ns + int((duration_s + drain_s) * 1e9)
     seq = 0
     last_progress = 0.0
+    tick_ns, next_send_ns = int(tick_s * 1e9), start_ns
     while seq < total or (backlog is not None and backlog.next_ns() is not None):
         now = clock.now_ns()
         if now > drain_deadline:
             break
+        if now < next_send_ns:
+            time.sleep((next_send_ns - now) / 1e9)
+            continue
         elapsed_s = (now - start_ns) / 1e9
         due = min(total, int(prof.count_at(elapsed_s) + 1e-9) + 1)
         # N(t) sits on an integer through a zero-rate gap: the next event is not due until it ends.
@@ -114,6 +122,7 @@ def run_open_loop(
         if sched:
             stats.max_lag_s = max(stats.max_lag_s, (now - sched[0]) / 1e9)
         send(seq, sched, extra)
+        next_send_ns = now + tick_ns
         seq = upto
         stats.batches += 1
         if on_progress is not None and now / 1e9 - last_progress >= 0.5:
