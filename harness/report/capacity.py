@@ -36,9 +36,11 @@ def _knee_charts(res: Json) -> list[Markup]:
         rate_series.append(("redis-cli --pipe ceiling", [pipe] * len(x)))
     plan = res.get("plan") or {}
     slo, cap = plan.get("slo_p99_ms"), plan.get("cpu_cap_cores")
+    # Past saturation p99 runs to seconds and would flatten the SLO line: drawn up to 5 x the SLO
+    # (the table has every value).
+    top = 5 * float(slo) if slo else None
     p99: list[svg.Series] = [
-        ("p99", [s.get("p99_ms") for s in steps]),
-        ("p50", [s.get("p50_ms") for s in steps]),
+        (name, [_clip(s.get(k), top) for s in steps]) for name, k in (("p99", "p99_ms"), ("p50", "p50_ms"))
     ]
     if slo:
         p99.append(("SLO", [slo] * len(x)))
@@ -49,7 +51,8 @@ def _knee_charts(res: Json) -> list[Markup]:
     return [
         Markup(svg.line_chart(x, rate_series, title="achieved vs offered", y_label="events/s",
                               dashed=("offered", "redis-cli --pipe ceiling"), **common)),
-        Markup(svg.line_chart(x, p99, title="event latency (from its scheduled time)", y_label="ms",
+        Markup(svg.line_chart(x, p99, title="event latency from its scheduled time (drawn up to 5 x SLO)",
+                              y_label="ms",
                               dashed=("SLO",), **common)),
         Markup(svg.line_chart(x, cpu, title="server CPU (INFO cpu)", y_label="cores",
                               dashed=("cap",), **common)),
@@ -65,6 +68,7 @@ def _steps(res: Json) -> list[list[str]]:
             [str(s.get("step", DASH))]
             + [fmt_num(s.get(k)) for k in ("offered", "achieved", "p50_ms", "p99_ms", "server_cpu_cores")]
             + [fmt_num(s.get("unsent")), fmt_num(s.get("errors")), fmt_num(s.get("load_cpu_us_per_event"))]
+            + [fmt_pct(s.get("load_starved"))]
             + ["pass" if v.get("pass") else "; ".join(v.get("why") or []) or DASH]
         )
     return rows
@@ -86,6 +90,10 @@ def _sizing(res: Json) -> Json:
     ]
     return {"status": sz.get("status"), "reason": sz.get("reason"), "rows": rows,
             "assumptions": sz.get("assumptions") or [], "measured": sz.get("measured") or {}}  # fmt: skip
+
+
+def _clip(v: Any, top: float | None) -> Any:
+    return min(v, top) if top is not None and isinstance(v, int | float) else v
 
 
 def _round(v: Any) -> Any:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from harness.clients.redis_router import SlotRouter
@@ -34,6 +35,16 @@ MAX_BATCH = 500
 TICK_S = 0.01
 #: how long a worker may wait at the start barrier or for its result beyond the step's own bound
 SLACK_S = 30.0
+
+
+def runqueue_wait_s() -> float:
+    """Seconds this process has waited for a CPU while runnable (``/proc/self/schedstat``, field
+    2); 0 where the kernel does not keep it. A load process that waits a lot was starved by the
+    machine, not slowed by the server."""
+    try:
+        return int(Path("/proc/self/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 @dataclass(frozen=True)
@@ -75,7 +86,7 @@ def _worker(load: StepLoad, idx: int, barrier: Any, out: Any) -> None:
         hdr.record_many("event", sched, res.done_ns)
 
     barrier.wait(timeout=SLACK_S)
-    cpu0 = time.process_time()
+    cpu0, wait0 = time.process_time(), runqueue_wait_s()
     run_open_loop(
         clock,
         rate=load.rate / load.workers,
@@ -86,7 +97,7 @@ def _worker(load: StepLoad, idx: int, barrier: Any, out: Any) -> None:
         send=send,
         tick_s=TICK_S,
     )
-    cpu = time.process_time() - cpu0
+    cpu, waited = time.process_time() - cpu0, runqueue_wait_s() - wait0
     router.close()
     s = ing.stats
     out.put(
@@ -98,6 +109,7 @@ def _worker(load: StepLoad, idx: int, barrier: Any, out: Any) -> None:
             "errors": s.outcomes["fail"] + s.outcomes["info"] + s.effects["fail"] + s.effects["info"],
             "max_lag_s": stats.max_lag_s,
             "cpu_s": cpu,
+            "runqueue_wait_s": waited,
             "hdr": hdr.to_dict(),
         }
     )
@@ -136,5 +148,6 @@ def run_step(load: StepLoad, on_start: Any) -> dict[str, Any]:
         "errors": sum(r["errors"] for r in results),
         "max_lag_ms": round(max(r["max_lag_s"] for r in results) * 1000, 1),
         "load_cpu_s": sum(r["cpu_s"] for r in results),
+        "load_runqueue_wait_s": sum(r["runqueue_wait_s"] for r in results),
         "latency_ms": lat,
     }

@@ -18,7 +18,7 @@ from typing import Any
 import redis
 
 from harness.bench import ingest as bench_ingest
-from harness.bench.capacity.load import StepLoad
+from harness.bench.capacity.load import TICK_S, StepLoad
 from harness.bench.capacity.search import SearchPlan, search
 from harness.bench.suite import standalone_topology
 from harness.clients.redis_stats import key_memory
@@ -88,6 +88,7 @@ def _measure(
         "server": f"redis-server {version}",
         "capacity": capacity,
         "address": "direct (the server's own address; no Toxiproxy)",
+        "tick_ms": TICK_S * 1000,
         "stream": (
             "the platform's Redis ingest path per event (harness.workload.redis_plane.ingest, design "
             f"{DEFAULT_DESIGN}): the limiter script, then INCR+EXPIRE counter, PFADD hourly users, "
@@ -106,13 +107,21 @@ def pipe_ceiling(
     admin: redis.Redis, addr: tuple[str, int], plan: SearchPlan, log: Callable[[str], None]
 ) -> dict[str, Any]:
     """``redis-cli --pipe`` replaying the same stream (one worker's, every event admitted) into the
-    same server at the same cap, ``PIPE_RUNS`` times: every run's events/s and the median."""
+    same server at the same cap, ``PIPE_RUNS`` times: every run's events/s and the median. The
+    server keeps the search's keys (no flush), so both meet the same keyspace rather than the pipe
+    an empty one."""
     events = max(20_000, int(plan.max_rate * 3))
     runs = []
     for i in range(PIPE_RUNS):
         path = Path(os.environ.get("TMPDIR", "/tmp")) / f"capacity-pipe-{os.getpid()}-{i}.resp"
         r = bench_ingest.redis_cli_pipe(
-            admin, addr, events, bench_ingest.ingest_stream(admin, addr, 1, events), path, timeout_s=600
+            admin,
+            addr,
+            events,
+            bench_ingest.ingest_stream(admin, addr, 1, events),
+            path,
+            timeout_s=600,
+            flush=False,
         )
         if "events_per_s" not in r:
             log(f"redis-cli --pipe: {r.get('reason')}")

@@ -57,6 +57,8 @@ def measure_step(admin: redis.Redis, load: StepLoad) -> dict[str, Any]:
         "max_lag_ms": res["max_lag_ms"],
         "workers": load.workers,
         "load_cpu_us_per_event": round(res["load_cpu_s"] / per * 1e6, 2),
+        # the share of the step each load process spent runnable but waiting for a CPU
+        "load_starved": round(res["load_runqueue_wait_s"] / (load.workers * wall), 3) if wall > 0 else 0.0,
         "per_event": {
             "ops": round(delta["data_calls"] / per, 3),
             "net_in_bytes": round(delta["net_in_bytes"] / per, 1),
@@ -89,7 +91,8 @@ def search(
         log(
             f"step {s['step']}: offered {s['offered']:,.0f}/s, achieved {s['achieved']:,.0f}/s, "
             f"p99 {s['p99_ms']} ms, server CPU {s['server_cpu_cores']:.3f} of {plan.cpu_cap_cores:g} "
-            f"cores: {'pass' if not why else 'FAIL (' + '; '.join(why) + ')'}"
+            f"cores, load waited {s['load_starved']:.0%} for a CPU: "
+            f"{'pass' if not why else 'FAIL (' + '; '.join(why) + ')'}"
         )
         return s
 
