@@ -4,9 +4,10 @@ PY     := $(VENV)/bin/python
 export PATH := $(CURDIR)/tools/bin:$(PATH)
 
 NAME ?= hot-partition
+PLANE ?= redis
 ARGS ?=
 
-.PHONY: setup test test-unit lint scenario bench quality clean doctor
+.PHONY: setup test test-unit lint scenario bench capacity quality clean doctor
 
 setup:            ## venv + project, redis-server, iptables, toxiproxy-server; prints what it found
 	bash scripts/setup.sh
@@ -26,6 +27,9 @@ scenario:         ## run one scenario: make scenario NAME=hot-partition [ARGS="-
 
 bench:            ## throughput and bring-up benchmarks -> reports/bench/*.json
 	$(PY) -m harness.bench $(ARGS)
+
+capacity:         ## knee search, per-event figures, sizing -> reports/capacity/<run-id>/: make capacity [PLANE=redis] [ARGS="--max-rate 30000"]
+	$(VENV)/bin/harness capacity --plane $(PLANE) $(ARGS)
 
 quality:          ## detection matrix counted: reports/quality/matrix.{json,md} [ARGS="--clean 1000 --mutated 200"]
 	$(PY) -m tests.quality.matrix_report --out reports/quality $(ARGS)

@@ -103,19 +103,11 @@ def run_open_loop(
         if now < next_send_ns:
             time.sleep((next_send_ns - now) / 1e9)
             continue
-        elapsed_s = (now - start_ns) / 1e9
-        due = min(total, int(prof.count_at(elapsed_s) + 1e-9) + 1)
-        # N(t) sits on an integer through a zero-rate gap: the next event is not due until it ends.
-        while due > seq and prof.time_of(due - 1) > elapsed_s:
-            due -= 1
+        due = _due(prof, total, seq, (now - start_ns) / 1e9)
         stats.due = max(stats.due, due)
         extra = backlog.due(now, max_batch) if backlog is not None else []
         if due <= seq and not extra:
-            next_ns = start_ns + int(prof.time_of(seq) * 1e9) if seq < total else now + 5_000_000
-            later = backlog.next_ns() if backlog is not None else None
-            if later is not None:
-                next_ns = min(next_ns, later)
-            time.sleep(max(0.0, min(0.05, (next_ns - now) / 1e9)))
+            _idle(prof, seq, total, start_ns, now, backlog)
             continue
         upto = min(due, seq + max(0, max_batch - len(extra)))
         sched = prof.schedule_ns(seq, upto, start_ns)
@@ -134,6 +126,24 @@ def run_open_loop(
     if on_progress is not None:
         on_progress(stats, 1.0)
     return stats
+
+
+def _due(prof: RateProfile, total: int, seq: int, elapsed_s: float) -> int:
+    """How many events are due ``elapsed_s`` into the schedule (never fewer than ``seq``)."""
+    due = min(total, int(prof.count_at(elapsed_s) + 1e-9) + 1)
+    # N(t) sits on an integer through a zero-rate gap: the next event is not due until it ends.
+    while due > seq and prof.time_of(due - 1) > elapsed_s:
+        due -= 1
+    return due
+
+
+def _idle(prof: RateProfile, seq: int, total: int, start_ns: int, now: int, backlog: Backlog | None) -> None:
+    """Nothing due: sleeps until the next event or backlog item (at most 50 ms)."""
+    next_ns = start_ns + int(prof.time_of(seq) * 1e9) if seq < total else now + 5_000_000
+    later = backlog.next_ns() if backlog is not None else None
+    if later is not None:
+        next_ns = min(next_ns, later)
+    time.sleep(max(0.0, min(0.05, (next_ns - now) / 1e9)))
 
 
 def run_schedule(
