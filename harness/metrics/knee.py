@@ -13,8 +13,12 @@ is the highest passing offered rate below the first **sustained** failure. Rules
   search: the higher pass shows the server could do more;
 * a failure with no higher step, or followed by another failure, is sustained;
 * a sustained failure while the server's CPU was below ``saturated_frac`` of its cap is
-  **load-bound**: the load generator (or something else than the server's CPU) stopped it, so it
-  says nothing of the server's knee: status ``load_bound``, knee ``None``, never the server's;
+  **load-bound** when the load shows it was the limit: it fell behind (achieved < keep_up ×
+  offered), or its processes waited for a CPU ``starved_frac`` of the step or more (the machine
+  starved them), or were ``busy_frac`` busy or more (the load's own ceiling). It says nothing of
+  the server's knee: status ``load_bound``, knee ``None``, never the server's. A latency failure
+  below the server's CPU cap with a load that kept up, was not starved and was not busy is the
+  server's (queueing: under a CPU quota it stalls between periods before its CPU is full);
 * no failure at all: status ``not_reached`` (the knee is above the highest step: a lower bound);
   the first step already failing for good: ``below_range``; fewer than two steps: ``too_few_steps``.
 """
@@ -31,6 +35,10 @@ KneeStatus = Literal["found", "not_reached", "below_range", "load_bound", "too_f
 KEEP_UP = 0.95
 #: server CPU / its cap at or above which the server counts as saturated
 SATURATED_FRAC = 0.85
+#: share of a step the load processes spent waiting for a CPU at or above which they were starved
+STARVED_FRAC = 0.2
+#: share of a step the load processes spent on a CPU at or above which they were at their ceiling
+BUSY_FRAC = 0.85
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,8 @@ class Step:
     server_cpu_cores: float
     unsent: int = 0
     errors: int = 0
+    load_starved: float = 0.0  # runnable-but-waiting seconds of the load ÷ (processes × step)
+    load_busy: float = 0.0  # CPU seconds of the load ÷ (processes × step)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Step:
@@ -54,6 +64,8 @@ class Step:
             server_cpu_cores=float(d["server_cpu_cores"]),
             unsent=int(d.get("unsent", 0)),
             errors=int(d.get("errors", 0)),
+            load_starved=float(d.get("load_starved", 0.0)),
+            load_busy=float(d.get("load_busy", 0.0)),
         )
 
 
@@ -73,6 +85,18 @@ class Knee:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def load_limited(s: Step, keep_up: float = KEEP_UP) -> list[str]:
+    """What shows the load, not the server, was the limit of ``s`` (empty: nothing does)."""
+    why = []
+    if s.offered > 0 and s.achieved < keep_up * s.offered:
+        why.append("the load fell behind")
+    if s.load_starved >= STARVED_FRAC:
+        why.append(f"it waited {s.load_starved:.0%} of the step for a CPU")
+    if s.load_busy >= BUSY_FRAC:
+        why.append(f"it was {s.load_busy:.0%} busy")
+    return why
 
 
 def step_failures(s: Step, slo_p99_ms: float, keep_up: float = KEEP_UP) -> list[str]:
@@ -121,13 +145,14 @@ def judge_knee(
     passes = [i for i in range(end) if not fails[i]]
     if end < len(ordered):
         knee.first_failure = knee.verdicts[end]
-        if not saturated[end]:
+        s = ordered[end]
+        limit = load_limited(s, keep_up)
+        if not saturated[end] and limit:
             knee.status = "load_bound"
-            s = ordered[end]
             knee.note = (
                 f"the load, not the server, stopped at {s.offered:,.0f} events/s offered "
-                f"({s.achieved:,.0f} achieved) while the server used {s.server_cpu_cores:.3f} of "
-                f"{cpu_cap_cores:g} cores: not the server's knee"
+                f"({s.achieved:,.0f} achieved; {', '.join(limit)}) while the server used "
+                f"{s.server_cpu_cores:.3f} of {cpu_cap_cores:g} cores: not the server's knee"
             )
             return knee
     if not passes:

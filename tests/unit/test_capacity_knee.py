@@ -127,3 +127,31 @@ def test_bad_parameters_are_refused() -> None:
         judge_knee([ok(1)], slo_p99_ms=0, cpu_cap_cores=1)
     with pytest.raises(ValueError, match="keep_up"):
         judge_knee([ok(1)], slo_p99_ms=1, cpu_cap_cores=1, keep_up=1.5)
+
+
+def queued(
+    rate: float, p99: float = 120.0, cpu: float = 0.19, starved: float = 0.04, busy: float = 0.2
+) -> Step:
+    """Kept up, p99 over the SLO, server below its saturation threshold (0.2125 of 0.25)."""
+    return Step(rate, rate, p99, cpu, load_starved=starved, load_busy=busy)
+
+
+def test_latency_below_the_cap_with_an_idle_load_is_the_servers_queueing() -> None:
+    # a server under a CPU quota stalls between periods before its CPU is full: that is its knee
+    k = judge([ok(2000), ok(4000), queued(6000), queued(8000)])
+    assert (k.status, k.knee_rate) == ("found", 4000)
+
+
+def test_a_starved_load_is_never_the_servers_knee() -> None:
+    k = judge([ok(2000), ok(4000), queued(6000, starved=0.3), queued(8000, starved=0.3)])
+    assert k.status == "load_bound" and k.knee_rate is None
+    assert "waited 30% of the step for a CPU" in k.note
+
+
+def test_a_busy_load_is_its_own_ceiling_not_the_servers() -> None:
+    k = judge([ok(2000), ok(4000), queued(6000, busy=0.9), queued(8000, busy=0.9)])
+    assert k.status == "load_bound" and "it was 90% busy" in k.note
+    # at the thresholds exactly: starved 0.2 and busy 0.85 count as the load's
+    assert judge([ok(2000), queued(4000, starved=0.2), queued(6000)]).status == "load_bound"
+    assert judge([ok(2000), queued(4000, busy=0.85), queued(6000)]).status == "load_bound"
+    assert judge([ok(2000), queued(4000, starved=0.199, busy=0.849), queued(6000)]).status == "found"

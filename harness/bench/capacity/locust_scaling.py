@@ -150,7 +150,7 @@ def measure(
     if exe is None:
         return {"status": "not_run", "reason": "no locust command (pip install -e '.[dev]')"}
     rows: list[dict[str, Any]] = []
-    with deploy(standalone_topology(), run_dir, run_id, cpu_limit=cpu_limit) as dep:
+    with deploy(standalone_topology(), run_dir, run_id, cpu_limit=cpu_limit, hosts="loopback") as dep:
         node = dep.redis[0]
         addr = (node.host.address, node.port)
         admin = redis.Redis(host=addr[0], port=addr[1], socket_timeout=30, decode_responses=True)

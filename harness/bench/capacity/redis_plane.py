@@ -52,7 +52,10 @@ def run(
 ) -> dict[str, Any]:
     """Brings the server up, searches, measures memory and the pipe ceiling, tears down."""
     log(f"bringing up one redis-server (cpu limit {opts.cpu_limit or 'none'} cores)")
-    with deploy(standalone_topology(), run_dir, run_id, cpu_limit=opts.cpu_limit) as dep:
+    # Loopback, no network namespace: a capacity run needs no partitions, and an address on a run
+    # bridge can meet another run's server if that bridge is swept (seen here: a step's INFO
+    # answered by a different redis-server, CPU going backwards, then an HTTP reply).
+    with deploy(standalone_topology(), run_dir, run_id, cpu_limit=opts.cpu_limit, hosts="loopback") as dep:
         if opts.cpu_limit is not None and not dep.capacity.get("applied"):
             raise HarnessError(
                 f"--cpu-limit {opts.cpu_limit:g}: cgroup CPU limits are not available here "
@@ -87,7 +90,7 @@ def _measure(
     return {
         "server": f"redis-server {version}",
         "capacity": capacity,
-        "address": "direct (the server's own address; no Toxiproxy)",
+        "address": "direct address on loopback (no Toxiproxy, no network namespace)",
         "tick_ms": TICK_S * 1000,
         "stream": (
             "the platform's Redis ingest path per event (harness.workload.redis_plane.ingest, design "

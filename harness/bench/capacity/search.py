@@ -59,6 +59,7 @@ def measure_step(admin: redis.Redis, load: StepLoad) -> dict[str, Any]:
         "load_cpu_us_per_event": round(res["load_cpu_s"] / per * 1e6, 2),
         # the share of the step each load process spent runnable but waiting for a CPU
         "load_starved": round(res["load_runqueue_wait_s"] / (load.workers * wall), 3) if wall > 0 else 0.0,
+        "load_busy": round(res["load_cpu_s"] / (load.workers * wall), 3) if wall > 0 else 0.0,
         "per_event": {
             "ops": round(delta["data_calls"] / per, 3),
             "net_in_bytes": round(delta["net_in_bytes"] / per, 1),
