@@ -80,12 +80,12 @@ def run_open_loop(
     on_progress: Progress | None = None,
     backlog: Backlog | None = None,
     tick_s: float = 0.0,
+    tick_batch: int | None = None,
 ) -> DriverStats:
     """Follows ``profile`` (or a constant ``rate``) for ``duration_s``: ``profile.total(duration_s)``
-    events, event ``i`` due at ``start + profile.time_of(i)``. With ``tick_s`` a batch is sent at
-    most every ``tick_s`` (what fell due meanwhile goes together, its latency still counted from
-    each event's scheduled time), as a service that flushes on an interval; without, each pass
-    sends as soon as anything is due."""
+    events, event ``i`` due at ``start + profile.time_of(i)``. With ``tick_s``, a batch waits up to
+    ``tick_s`` after the last (latency still counted from schedule) unless ``tick_batch`` are due,
+    as a service flushing on an interval; without, anything due is sent at once."""
     if (rate is None) == (profile is None):
         raise ValueError("run_open_loop: give exactly one of rate= or profile=")
     prof: RateProfile = profile if profile is not None else Constant(float(rate or 0))
@@ -96,14 +96,15 @@ def run_open_loop(
     seq = 0
     last_progress = 0.0
     tick_ns, next_send_ns = int(tick_s * 1e9), start_ns
+    early = tick_batch if tick_batch is not None else total + 1
     while seq < total or (backlog is not None and backlog.next_ns() is not None):
         now = clock.now_ns()
         if now > drain_deadline:
             break
-        if now < next_send_ns:
-            time.sleep((next_send_ns - now) / 1e9)
-            continue
         due = _due(prof, total, seq, (now - start_ns) / 1e9)
+        if now < next_send_ns and due - seq < early:
+            time.sleep(min(next_send_ns - now, 1_000_000) / 1e9)  # re-checked every 1 ms at most
+            continue
         stats.due = max(stats.due, due)
         extra = backlog.due(now, max_batch) if backlog is not None else []
         if due <= seq and not extra:
