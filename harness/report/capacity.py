@@ -67,7 +67,10 @@ def _steps(res: Json) -> list[list[str]]:
         rows.append(
             [str(s.get("step", DASH))]
             + [fmt_num(s.get(k)) for k in ("offered", "achieved", "p50_ms", "p99_ms", "server_cpu_cores")]
-            + [fmt_num(s.get("unsent")), fmt_num(s.get("errors")), fmt_num(s.get("load_cpu_us_per_event"))]
+            + [
+                f"{fmt_num(s.get('unsent'))} / {fmt_num(s.get('errors'))}",
+                fmt_num(s.get("load_cpu_us_per_event")),
+            ]
             + [fmt_pct(s.get("load_starved")), fmt_pct(s.get("load_busy"))]
             + ["pass" if v.get("pass") else "; ".join(v.get("why") or []) or DASH]
         )
@@ -89,7 +92,8 @@ def _sizing(res: Json) -> Json:
         for r in sz.get("rows") or []
     ]
     return {"status": sz.get("status"), "reason": sz.get("reason"), "rows": rows,
-            "assumptions": sz.get("assumptions") or [], "measured": sz.get("measured") or {}}  # fmt: skip
+            "assumptions": [{**a, "value": fmt_num(a.get("value"))} for a in sz.get("assumptions") or []],
+            "measured": sz.get("measured") or {}}  # fmt: skip
 
 
 def _clip(v: Any, top: float | None) -> Any:
