@@ -14,6 +14,7 @@ server's own count of limiter calls (``INFO commandstats`` ``cmdstat_eval``, one
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -56,6 +57,16 @@ def _evals_and_cpu(admin: redis.Redis) -> tuple[int, float]:
     info = admin.info("commandstats", "cpu")
     calls = int((info.get("cmdstat_eval") or {}).get("calls", 0))
     return calls, float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def _waited_s(procs: list[psutil.Process]) -> float:
+    """Seconds the processes' main threads spent runnable but waiting for a CPU
+    (``/proc/<pid>/schedstat``; a Locust worker runs its lanes on that one thread)."""
+    total = 0.0
+    for p in procs:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            total += int(Path(f"/proc/{p.pid}/schedstat").read_text().split()[1]) / 1e9
+    return total
 
 
 def _cpu_s(procs: list[psutil.Process]) -> float:
@@ -118,10 +129,10 @@ def one(
             time.sleep(0.2)
         workers = [psutil.Process(p.pid) for p in procs[1:]]
         calls0, cpu0 = _evals_and_cpu(admin)
-        load0, t0 = _cpu_s(workers), time.monotonic()
+        load0, wait0, t0 = _cpu_s(workers), _waited_s(workers), time.monotonic()
         time.sleep(seconds)  # the measurement window itself, not a wait for readiness
         calls1, cpu1 = _evals_and_cpu(admin)
-        load1, wall = _cpu_s(workers), time.monotonic() - t0
+        load1, wait1, wall = _cpu_s(workers), _waited_s(workers), time.monotonic() - t0
     finally:
         _stop(procs)
     achieved = (calls1 - calls0) / wall
@@ -133,6 +144,8 @@ def one(
         "per_worker": round(achieved / n, 1),
         "server_cpu_cores": round((cpu1 - cpu0) / wall, 3),
         "load_cpu_cores": round((load1 - load0) / wall, 3),
+        # the share of the window each worker spent waiting for a CPU (the machine, not Locust)
+        "load_starved": round((wait1 - wait0) / (n * wall), 3),
         "seconds": round(wall, 2),
     }
 
@@ -162,7 +175,7 @@ def measure(
                     f"locust {n} worker(s): {r['achieved']:,.0f} events/s "
                     f"({r['per_worker']:,.0f} per worker, efficiency {r['efficiency']}), "
                     f"server {r['server_cpu_cores']} of {cpu_limit:g} cores, "
-                    f"workers {r['load_cpu_cores']} cores"
+                    f"workers {r['load_cpu_cores']} cores, waited {r['load_starved']:.0%} for a CPU"
                 )
                 rows.append(r)
         finally:
