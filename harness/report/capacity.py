@@ -67,10 +67,6 @@ def _steps(res: Json) -> list[list[str]]:
         rows.append(
             [str(s.get("step", DASH))]
             + [fmt_num(s.get(k)) for k in ("offered", "achieved", "p50_ms", "p99_ms", "server_cpu_cores")]
-            + [
-                f"{fmt_num(s.get('unsent'))} / {fmt_num(s.get('errors'))}",
-                fmt_num(s.get("load_cpu_us_per_event")),
-            ]
             + [fmt_pct(s.get("load_starved")), fmt_pct(s.get("load_busy"))]
             + ["pass" if v.get("pass") else "; ".join(v.get("why") or []) or DASH]
         )
