@@ -12,6 +12,7 @@ import click
 from harness.bench.capacity.redis_plane import RedisCapacity
 from harness.bench.capacity.run import run as run_capacity
 from harness.bench.capacity.search import SearchPlan
+from harness.errors import HarnessError
 
 
 def _positive(name: str, v: float) -> None:
@@ -99,7 +100,18 @@ def capacity(
     _positive("--locust-seconds", locust_seconds)
     opts = RedisCapacity(cap, workers, seed, plan, max(locust_workers, 0), locust_seconds)
     command = "harness capacity " + shlex.join(sys.argv[2:]) if len(sys.argv) > 2 else "harness capacity"
-    run_dir, res = run_capacity(plane, opts, reports_dir, command, lambda m: click.echo(m, err=True))
+    try:
+        run_dir, res = run_capacity(plane, opts, reports_dir, command, lambda m: click.echo(m, err=True))
+    except HarnessError:
+        raise  # exit 2 with its message (harness.cli.main)
+    except KeyboardInterrupt:  # torn down already; results.json says so
+        click.echo("interrupted: everything the run started was stopped", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a server or driver failure: exit 2 (1 means no knee), never a bare traceback
+        click.echo(
+            f"error: {type(exc).__name__}: {exc} (report: {reports_dir / 'capacity' / 'latest'})", err=True
+        )
+        sys.exit(2)
     click.echo(f"report: {run_dir / 'index.html'}")
     if res["status"] == "not_run":
         sys.exit(3)
