@@ -52,9 +52,9 @@ def run(
 ) -> dict[str, Any]:
     """Brings the server up, searches, measures memory and the pipe ceiling, tears down."""
     log(f"bringing up one redis-server (cpu limit {opts.cpu_limit or 'none'} cores)")
-    # Loopback, no network namespace: a capacity run needs no partitions, and an address on a run
-    # bridge can meet another run's server if that bridge is swept (seen here: a step's INFO
-    # answered by a different redis-server, CPU going backwards, then an HTTP reply).
+    # Loopback, no network namespace: a capacity run needs no partitions. Seen twice here at a run
+    # bridge's address while other runs came and went: a step's INFO answered with the server's CPU
+    # going backwards, then an HTTP reply (cause not found; none of the later runs on loopback did).
     with deploy(standalone_topology(), run_dir, run_id, cpu_limit=opts.cpu_limit, hosts="loopback") as dep:
         if opts.cpu_limit is not None and not dep.capacity.get("applied"):
             raise HarnessError(
