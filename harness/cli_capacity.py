@@ -6,6 +6,7 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -18,6 +19,15 @@ from harness.errors import HarnessError
 def _positive(name: str, v: float) -> None:
     if v <= 0:
         raise click.BadParameter(f"must be > 0 (got {v:g})", param_hint=name)
+
+
+def _check(cpu_limit: float, coarse_steps: int) -> None:
+    if cpu_limit < 0:
+        raise click.BadParameter(
+            f"must be >= 0 (got {cpu_limit:g}); 0 means no cap", param_hint="--cpu-limit"
+        )
+    if coarse_steps < 2:
+        raise click.BadParameter("needs at least 2 steps to show a knee", param_hint="--coarse-steps")
 
 
 @click.command()
@@ -85,19 +95,18 @@ def capacity(
 
     Exit 0 when a knee was found, 1 when not (above the range, below it, or the load gave out
     first), 3 when the plane is not measured here, 2 on error."""
-    for name, v in (("--step-seconds", step_seconds), ("--max-rate", max_rate), ("--slo-p99-ms", slo_p99_ms)):
+    for name, v in (
+        ("--step-seconds", step_seconds),
+        ("--max-rate", max_rate),
+        ("--slo-p99-ms", slo_p99_ms),
+        ("--workers", workers),
+        ("--coarse-steps", coarse_steps),
+        ("--locust-seconds", locust_seconds),
+    ):
         _positive(name, v)
-    if cpu_limit < 0:
-        raise click.BadParameter(
-            f"must be >= 0 (got {cpu_limit:g}); 0 means no cap", param_hint="--cpu-limit"
-        )
-    for name, n in (("--workers", workers), ("--coarse-steps", coarse_steps)):
-        _positive(name, n)
-    if coarse_steps < 2:
-        raise click.BadParameter("needs at least 2 steps to show a knee", param_hint="--coarse-steps")
+    _check(cpu_limit, coarse_steps)
     cap = cpu_limit or None
     plan = SearchPlan(max_rate, step_seconds, slo_p99_ms, cap or 1.0, coarse_steps, max(refine_steps, 0))
-    _positive("--locust-seconds", locust_seconds)
     opts = RedisCapacity(cap, workers, seed, plan, max(locust_workers, 0), locust_seconds)
     command = "harness capacity " + shlex.join(sys.argv[2:]) if len(sys.argv) > 2 else "harness capacity"
     try:
@@ -113,8 +122,13 @@ def capacity(
         )
         sys.exit(2)
     click.echo(f"report: {run_dir / 'index.html'}")
+    sys.exit(_outcome(res))
+
+
+def _outcome(res: dict[str, Any]) -> int:
+    """Prints the run's headline figures; returns the exit code."""
     if res["status"] == "not_run":
-        sys.exit(3)
+        return 3
     knee, cmp_ = res["knee"], res["comparison"]
     click.echo(
         f"knee: {knee['status']} {knee['knee_rate']} events/s offered ({knee['note'] or 'server-bound'})"
@@ -125,4 +139,4 @@ def capacity(
     fig = (res.get("distributed") or {}).get("figures") or {}
     if fig.get("status") == "ran":
         click.echo(f"locust: {fig['note']}; about {fig['workers_for_peak']} workers for 100,000 events/s")
-    sys.exit(0 if knee["status"] == "found" else 1)
+    return 0 if knee["status"] == "found" else 1
