@@ -7,9 +7,10 @@ NAME ?= hot-partition
 BACKEND ?= local
 TOPOLOGY ?= redis-replicated
 SUITE ?= all
+PLANE ?= redis
 ARGS ?=
 
-.PHONY: setup test test-docker test-unit lint scenario rehearse nightly bench quality clean doctor
+.PHONY: setup test test-docker test-unit lint scenario rehearse nightly bench capacity quality clean doctor
 
 setup:            ## venv + project, redis-server, iptables, toxiproxy-server; prints what it found
 	bash scripts/setup.sh
@@ -41,6 +42,9 @@ nightly:          ## every scenario of a suite, one summary: make nightly [SUITE
 
 bench:            ## throughput and bring-up benchmarks -> reports/bench/*.json
 	$(PY) -m harness.bench $(ARGS)
+
+capacity:         ## knee search, per-event figures, sizing -> reports/capacity/<run-id>/: make capacity [PLANE=redis] [ARGS="--max-rate 30000"]
+	$(VENV)/bin/harness capacity --plane $(PLANE) $(ARGS)
 
 quality:          ## detection matrix counted: reports/quality/matrix.{json,md} [ARGS="--clean 1000 --mutated 200"]
 	$(PY) -m tests.quality.matrix_report --out reports/quality $(ARGS)

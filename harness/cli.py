@@ -1,5 +1,5 @@
 """The ``harness`` command: scenario, nightly, check, shrink, up, status, down, clean, list, doctor,
-images, rehearse, fault."""
+images, rehearse, fault, capacity."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from harness import doctor
+from harness.cli_capacity import capacity
 from harness.cli_export import export_group
 from harness.cli_images import images
 from harness.cli_nightly import nightly
@@ -344,6 +345,7 @@ def doctor_() -> None:
     sys.exit(doctor.main())
 
 
+cli.add_command(capacity)
 cli.add_command(images)
 cli.add_command(rehearse)
 cli.add_command(fault)

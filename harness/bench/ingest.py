@@ -227,15 +227,18 @@ def redis_cli_pipe(
     write: Callable[[BinaryIO], None],
     path: Path,
     timeout_s: float = 120.0,
+    flush: bool = True,
 ) -> dict[str, Any]:
     """``redis-cli --pipe`` replaying, into the server at ``addr`` (``admin``: a client of it, which
-    flushes it first), the commands of ``events`` events that ``write`` puts in ``path``: events/s,
-    the server's CPU per event (``INFO cpu`` around the replay) and ``EVALSHA``'s ``usec_per_call``.
+    flushes it first when ``flush``), the commands of ``events`` events that ``write`` puts in
+    ``path``: events/s, the server's CPU per event (``INFO cpu`` around the replay) and
+    ``EVALSHA``'s ``usec_per_call``.
     The harness's one replay; each benchmark brings its own command stream. ``path`` is removed."""
     cli = find_binary("redis-cli")
     if cli is None:
         return {"status": "not_run", "reason": "redis-cli not found (apt-get install redis-tools)"}
-    admin.flushall()
+    if flush:
+        admin.flushall()
     with open(path, "wb") as fh:
         write(fh)
     admin.config_resetstat()

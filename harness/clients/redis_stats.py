@@ -109,3 +109,93 @@ class StatsSampler:
 
     def to_dict(self) -> list[dict[str, Any]]:
         return [s.__dict__ for s in self.samples]
+
+
+@dataclass(frozen=True)
+class Totals:
+    """A node's cumulative counters at one instant (``INFO``); deltas over a step ÷ events give
+    per-event figures."""
+
+    cpu_s: float  # used_cpu_user + used_cpu_sys
+    data_calls: int  # commandstats calls of data commands (the limiter script's inner calls too)
+    net_in_bytes: int  # total_net_input_bytes
+    net_out_bytes: int  # total_net_output_bytes
+    used_memory: int
+    keys: int  # DBSIZE
+
+    def minus(self, before: Totals) -> dict[str, float]:
+        return {
+            "cpu_s": self.cpu_s - before.cpu_s,
+            "data_calls": self.data_calls - before.data_calls,
+            "net_in_bytes": self.net_in_bytes - before.net_in_bytes,
+            "net_out_bytes": self.net_out_bytes - before.net_out_bytes,
+            "used_memory": self.used_memory - before.used_memory,
+            "keys": self.keys - before.keys,
+        }
+
+
+def totals(client: redis.Redis) -> Totals:
+    """One node's :class:`Totals` (one ``INFO`` of the sections needed, then ``DBSIZE``)."""
+    info = client.info("cpu", "stats", "memory", "commandstats")
+    stats = {k: v for k, v in info.items() if k.startswith("cmdstat_")}
+    return Totals(
+        cpu_s=float(info["used_cpu_user"]) + float(info["used_cpu_sys"]),
+        data_calls=data_calls(stats),
+        net_in_bytes=int(info["total_net_input_bytes"]),
+        net_out_bytes=int(info["total_net_output_bytes"]),
+        used_memory=int(info["used_memory"]),
+        keys=int(client.dbsize()),
+    )
+
+
+def key_memory(client: redis.Redis, patterns: dict[str, str], sample: int = 200) -> dict[str, Any]:
+    """Per key class (name -> ``SCAN MATCH`` pattern): how many keys of it were looked at, their
+    mean ``MEMORY USAGE`` and, for sorted sets, mean members (``ZCARD``) and bytes per member.
+    At most ``sample`` keys a class, taken in ``SCAN`` order."""
+    out: dict[str, Any] = {}
+    for name, pattern in patterns.items():
+        keys = []
+        for k in client.scan_iter(match=pattern, count=1000):
+            keys.append(k)
+            if len(keys) >= sample:
+                break
+        if not keys:
+            out[name] = {"keys_sampled": 0}
+            continue
+        pipe = client.pipeline(transaction=False)
+        for k in keys:
+            pipe.memory_usage(k, samples=0)  # samples=0: every element, exact
+            pipe.type(k)
+        replies = pipe.execute()
+        types = [t.decode() if isinstance(t, bytes) else str(t) for t in replies[1::2]]
+        # a key that expired between SCAN and now is gone (type none): not sampled
+        live = [(k, int(u or 0)) for k, u, t in zip(keys, replies[0::2], types, strict=True) if t != "none"]
+        if not live:
+            out[name] = {"keys_sampled": 0}
+            continue
+        keys, usage = [k for k, _ in live], [u for _, u in live]
+        kinds = set(types) - {"none"}
+        row: dict[str, Any] = {"keys_sampled": len(keys), "type": ",".join(sorted(kinds))}
+        row["bytes_per_key"] = round(sum(usage) / len(usage), 1)
+        if kinds == {"zset"}:
+            cards = client.pipeline(transaction=False)
+            for k in keys:
+                cards.zcard(k)
+            counts = [int(c) for c in cards.execute()]
+            row["members_per_key"] = round(sum(counts) / len(keys), 2)
+            row |= member_fit(counts, usage)
+        out[name] = row
+    return out
+
+
+def member_fit(members: list[int], usage: list[int]) -> dict[str, Any]:
+    """Bytes per key as ``key + member x members`` (least squares over the sampled keys), so a
+    sorted set's size can be extrapolated to more members than the run gave it. With one member
+    count only, no slope can be fitted: every byte is charged to the members (an overestimate)."""
+    n = len(members)
+    mx, my = sum(members) / n, sum(usage) / n
+    var = sum((x - mx) ** 2 for x in members)
+    if var == 0:
+        return {"bytes_per_member": round(my / max(mx, 1), 1), "key_bytes": 0.0, "fitted": False}
+    slope = sum((x - mx) * (y - my) for x, y in zip(members, usage, strict=True)) / var
+    return {"bytes_per_member": round(slope, 1), "key_bytes": round(my - slope * mx, 1), "fitted": True}

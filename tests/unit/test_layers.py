@@ -23,6 +23,7 @@ ROOT = Path(harness.__file__).resolve().parent
 #: Units of one layer import none of each other.
 LAYERS: list[tuple[str, ...]] = [
     ("cli",),
+    ("cli_capacity",),  # the capacity command: runs harness.bench.capacity
     # what the up/status commands print (endpoints, node health); the images commands
     ("cli_show", "cli_images", "cli_export", "cli_rehearse", "cli_nightly"),
     # incident rehearsal: built on the scenario layer's workload kinds, nemesis and checkers; the

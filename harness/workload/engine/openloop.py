@@ -79,9 +79,13 @@ def run_open_loop(
     profile: RateProfile | None = None,
     on_progress: Progress | None = None,
     backlog: Backlog | None = None,
+    tick_s: float = 0.0,
+    tick_batch: int | None = None,
 ) -> DriverStats:
     """Follows ``profile`` (or a constant ``rate``) for ``duration_s``: ``profile.total(duration_s)``
-    events, event ``i`` due at ``start + profile.time_of(i)``."""
+    events, event ``i`` due at ``start + profile.time_of(i)``. With ``tick_s``, a batch waits up to
+    ``tick_s`` after the last (latency still counted from schedule) unless ``tick_batch`` are due,
+    as a service flushing on an interval; without, anything due is sent at once."""
     if (rate is None) == (profile is None):
         raise ValueError("run_open_loop: give exactly one of rate= or profile=")
     prof: RateProfile = profile if profile is not None else Constant(float(rate or 0))
@@ -91,29 +95,27 @@ def run_open_loop(
     drain_deadline = start_ns + int((duration_s + drain_s) * 1e9)
     seq = 0
     last_progress = 0.0
+    tick_ns, next_send_ns = int(tick_s * 1e9), start_ns
+    early = tick_batch if tick_batch is not None else total + 1
     while seq < total or (backlog is not None and backlog.next_ns() is not None):
         now = clock.now_ns()
         if now > drain_deadline or clock.halt.is_set():
             break  # past the drain, or halted: what was not sent is counted unsent
-        elapsed_s = (now - start_ns) / 1e9
-        due = min(total, int(prof.count_at(elapsed_s) + 1e-9) + 1)
-        # N(t) sits on an integer through a zero-rate gap: the next event is not due until it ends.
-        while due > seq and prof.time_of(due - 1) > elapsed_s:
-            due -= 1
+        due = _due(prof, total, seq, (now - start_ns) / 1e9)
+        if now < next_send_ns and due - seq < early:
+            time.sleep(min(next_send_ns - now, 1_000_000) / 1e9)  # re-checked every 1 ms at most
+            continue
         stats.due = max(stats.due, due)
         extra = backlog.due(now, max_batch) if backlog is not None else []
         if due <= seq and not extra:
-            next_ns = start_ns + int(prof.time_of(seq) * 1e9) if seq < total else now + 5_000_000
-            later = backlog.next_ns() if backlog is not None else None
-            if later is not None:
-                next_ns = min(next_ns, later)
-            time.sleep(max(0.0, min(0.05, (next_ns - now) / 1e9)))
+            _idle(prof, seq, total, start_ns, now, backlog)
             continue
         upto = min(due, seq + max(0, max_batch - len(extra)))
         sched = prof.schedule_ns(seq, upto, start_ns)
         if sched:
             stats.max_lag_s = max(stats.max_lag_s, (now - sched[0]) / 1e9)
         send(seq, sched, extra)
+        next_send_ns = now + tick_ns
         seq = upto
         stats.batches += 1
         if on_progress is not None and now / 1e9 - last_progress >= 0.5:
@@ -125,6 +127,24 @@ def run_open_loop(
     if on_progress is not None:
         on_progress(stats, 1.0)
     return stats
+
+
+def _due(prof: RateProfile, total: int, seq: int, elapsed_s: float) -> int:
+    """How many events are due ``elapsed_s`` into the schedule (never fewer than ``seq``)."""
+    due = min(total, int(prof.count_at(elapsed_s) + 1e-9) + 1)
+    # N(t) sits on an integer through a zero-rate gap: the next event is not due until it ends.
+    while due > seq and prof.time_of(due - 1) > elapsed_s:
+        due -= 1
+    return due
+
+
+def _idle(prof: RateProfile, seq: int, total: int, start_ns: int, now: int, backlog: Backlog | None) -> None:
+    """Nothing due: sleeps until the next event or backlog item (at most 50 ms)."""
+    next_ns = start_ns + int(prof.time_of(seq) * 1e9) if seq < total else now + 5_000_000
+    later = backlog.next_ns() if backlog is not None else None
+    if later is not None:
+        next_ns = min(next_ns, later)
+    time.sleep(max(0.0, min(0.05, (next_ns - now) / 1e9)))
 
 
 def run_schedule(

@@ -28,10 +28,19 @@ applied in Redis is reported. With ``--hdr-dir`` each process also
 writes its HdrHistograms (:mod:`harness.metrics.hdr`) to ``<dir>/hdr-<host>-<pid>.json`` at
 the end, for merging across workers. Each lane adds its id to the set ``<prefix>lanes``.
 Records no harness history: Locust's stats are the record.
+
+``--effects full`` runs the platform's whole Redis ingest work per event instead (the limiter, then
+counter ``INCR``/``EXPIRE``, ``PFADD`` hourly users, timeline ``ZADD``/trim/``EXPIRE``, as
+:class:`RedisIngestor`), on events from the platform's generator (request ``effects``); with
+``--mongo-uri`` each admitted event's document is also inserted into ``<--mongo-db>.events``
+(``w:1``; request ``insert``, a duplicate key counts as stored): the whole ingest path. With effects
+full a lane marks round 2 in flight just after sending it (the ingest path records after the send
+there), so a lane killed in that instant reports no ``effects`` op for it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -45,13 +54,18 @@ from typing import Any
 import gevent
 from gevent import GreenletExit
 from locust import LoadTestShape, User, constant, events, task
+from pymongo import MongoClient
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from harness.clients.mongo_outcomes import describe, write_outcome
 from harness.clients.redis_router import SlotRouter
 from harness.clock import RunClock
 from harness.metrics.hdr import LatencyHistograms
 from harness.ops import OpType
 from harness.workload.engine.profile import RateProfile, parse_profile
+from harness.workload.model.generator import Event, EventGenerator
 from harness.workload.model.keys import KeyScheme
+from harness.workload.model.tenants import TenantMix, TenantPicker
 from harness.workload.redis_plane.ingest_path import IngestPath, RedisIngestConfig, limiter_script
 from harness.workload.redis_plane.ingest_record import Effects, Limited, Packed
 
@@ -77,6 +91,14 @@ def _add_arguments(parser: Any) -> None:
     g.add_argument("--key-prefix", default="lc:", help="namespace for every key written")
     g.add_argument("--seed", type=int, default=1)
     g.add_argument("--hdr-dir", default="", help="write this process's HdrHistograms here at the end")
+    g.add_argument(
+        "--effects",
+        choices=["counter", "full"],
+        default="counter",
+        help="counter: limiter + INCR/EXPIRE; full: the platform's whole Redis ingest work per event",
+    )
+    g.add_argument("--mongo-uri", default="", help="also insert each admitted event into <db>.events here")
+    g.add_argument("--mongo-db", default="eventlog")
 
 
 def _graceful_stop(environment: Any, **_kw: Any) -> None:
@@ -153,6 +175,8 @@ class PlatformUser(User):
             parse_seeds(opts.redis_seeds), cluster=opts.redis_cluster, now_ns=time.monotonic_ns
         )
         cfg = RedisIngestConfig(limit=opts.tenant_limit, window_ms=opts.window_ms, counter_ttl_s=600)
+        self.full = opts.effects == "full"
+        self.effects_name = "effects" if self.full else "incr"
         self.path = IngestPath(
             self.router,
             RunClock(start_ns=0),  # run time is monotonic time, as the schedule's
@@ -160,9 +184,16 @@ class PlatformUser(User):
             cfg,
             limiter_script(),
             _LaneRecording(self),
-            effects="counter",
+            effects=opts.effects,
             verb="EVAL",
         )
+        # effects full: whole events (user, timeline entry, document) from the platform's generator
+        mix = TenantMix(opts.tenants, 0.8, None, 0.0)
+        self.gen = EventGenerator(TenantPicker(mix, random.Random(self.rng.getrandbits(64))), self.rng)
+        self.events: Any = None
+        if opts.mongo_uri:
+            self.mongo: Any = MongoClient(opts.mongo_uri, w=1, serverSelectionTimeoutMS=5000)
+            self.events = self.mongo[opts.mongo_db]["events"]
         self.interval_ns = int(1e9 / opts.lane_rate)
         self.next_ns = time.monotonic_ns() + self.rng.randrange(self.interval_ns)  # spread lanes
         self.seq = 0
@@ -176,6 +207,8 @@ class PlatformUser(User):
         router: SlotRouter | None = getattr(self, "router", None)  # None: stopped inside on_start
         if router is not None:
             router.close()
+        if getattr(self, "events", None) is not None:
+            self.mongo.close()
         global _LIVE_LANES
         _LIVE_LANES -= 1
         if _LIVE_LANES == 0 and _flush_worker_stats(self.environment):
@@ -213,10 +246,30 @@ class PlatformUser(User):
             raise
 
     def _event(self, sched_ns: int) -> None:
-        tenant = f"t{self.rng.randrange(self.opts.tenants)}"
         now_ms = int(time.time() * 1000)
-        p = self.path.packer.pack_counts(self.seq, [tenant], [0], [now_ms], f"{self.lane_id}-")
-        self.path.ingest(p, [sched_ns])
+        if not self.full:
+            tenant = f"t{self.rng.randrange(self.opts.tenants)}"
+            p = self.path.packer.pack_counts(self.seq, [tenant], [0], [now_ms], f"{self.lane_id}-")
+            self.path.ingest(p, [sched_ns])
+            return
+        [ev] = self.gen.batch(self.seq, [now_ms])
+        ev = dataclasses.replace(ev, event_id=f"{ev.event_id}-{self.lane_id}")  # unique across lanes
+        res = self.path.ingest(self.path.packer.pack([ev]), [sched_ns])
+        if self.events is not None and res.allowed[0] == 1:
+            self._insert(ev, sched_ns)
+
+    def _insert(self, ev: Event, sched_ns: int) -> None:
+        """The admitted event into MongoDB (``w:1``); a duplicate key is an event already stored."""
+        self.in_flight = "insert"
+        try:
+            self.events.insert_one(ev.document())
+            outcome, value = OpType.OK, None
+        except DuplicateKeyError:
+            outcome, value = OpType.OK, "already stored"
+        except PyMongoError as exc:
+            outcome, value = write_outcome(exc), describe(exc)
+        self.in_flight = ""
+        self._report("insert", sched_ns, time.monotonic_ns(), outcome, value)
 
 
 class _LaneRecording:
@@ -236,14 +289,14 @@ class _LaneRecording:
     def invoke_effects(
         self, token: Sequence[int], p: Packed, idx: list[int] | None, sched: Sequence[int], send_ns: int
     ) -> Sequence[int]:
-        self.lane.in_flight = "incr"
+        self.lane.in_flight = self.lane.effects_name
         return sched
 
     def effects(self, token: Sequence[int], p: Packed, eff: Effects) -> None:
         self.lane.in_flight = ""
-        assert eff.errors is not None
-        value = eff.counters[0] if eff.outcomes[0] is OpType.OK else eff.errors[0]
-        self.lane._report("incr", token[0], eff.done_ns[0], eff.outcomes[0], value)
+        ok = eff.outcomes[0] is OpType.OK
+        value = eff.counters[0] if ok else (eff.errors[0] if eff.errors else eff.outcomes[0].value)
+        self.lane._report(self.lane.effects_name, token[0], eff.done_ns[0], eff.outcomes[0], value)
 
 
 def _flush_worker_stats(environment: Any) -> bool:

@@ -1,0 +1,142 @@
+"""``harness capacity --plane redis``: one standalone ``redis-server``, capped at ``cpu_limit`` cores
+(cgroup quota) so that it saturates below what the load processes can offer; the stepped search
+(:mod:`harness.bench.capacity.search`) for its knee; the memory of each key class; and
+``redis-cli --pipe`` replaying the same command stream into the same server at the same cap (the
+ceiling the knee is compared with). Load and pipe reach the server at its own address, not through
+Toxiproxy: the proxy's CPU would share this machine's cores with the load and the server.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from harness.bench import ingest as bench_ingest
+from harness.bench.capacity.load import TICK_S, StepLoad
+from harness.bench.capacity.search import SearchPlan, search
+from harness.bench.suite import standalone_topology
+from harness.clients.redis_stats import key_memory
+from harness.errors import HarnessError
+from harness.topology.local import deploy
+from harness.workload.redis_plane.ingest import DEFAULT_DESIGN, ingest_script
+
+#: the key classes of the ingest path (harness.workload.model.keys), for MEMORY USAGE sampling
+KEY_CLASSES = {
+    "counter": "counter:*",
+    "hll": "unique:*",
+    "timeline": "timeline:*",
+    "limiter": "ratelimit:*",
+}
+PIPE_RUNS = 3
+
+
+@dataclass(frozen=True)
+class RedisCapacity:
+    cpu_limit: float | None  # cores; None: uncapped (one Redis thread: a cap of 1.0 in the judgement)
+    workers: int
+    seed: int
+    plan: SearchPlan
+    locust_workers: int = 0  # measure Locust's scaling with 1..this many workers (0: not)
+    locust_seconds: float = 5.0
+    locust_cpu_limit: float = 1.0  # the server's cap then: far above what the workers can offer
+
+
+def run(
+    opts: RedisCapacity, run_dir: Path, run_id: str, log: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Brings the server up, searches, measures memory and the pipe ceiling, tears down."""
+    log(f"bringing up one redis-server (cpu limit {opts.cpu_limit or 'none'} cores)")
+    # Loopback, no network namespace: a capacity run needs no partitions. Seen twice here at a run
+    # bridge's address while other runs came and went: a step's INFO answered with the server's CPU
+    # going backwards, then an HTTP reply (cause not found; none of the later runs on loopback did).
+    with deploy(standalone_topology(), run_dir, run_id, cpu_limit=opts.cpu_limit, hosts="loopback") as dep:
+        if opts.cpu_limit is not None and not dep.capacity.get("applied"):
+            raise HarnessError(
+                f"--cpu-limit {opts.cpu_limit:g}: cgroup CPU limits are not available here "
+                f"({dep.capacity.get('reason')}); run as root with cgroups, or give --cpu-limit 0 for none"
+            )
+        node = dep.redis[0]
+        addr = (node.host.address, node.port)
+        admin = redis.Redis(host=addr[0], port=addr[1], socket_timeout=60, decode_responses=True)
+        try:
+            return _measure(admin, addr, opts, dep.capacity, log)
+        finally:
+            admin.close()
+
+
+def _measure(
+    admin: redis.Redis,
+    addr: tuple[str, int],
+    opts: RedisCapacity,
+    capacity: dict[str, Any],
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    version = str(admin.info("server")["redis_version"])
+    admin.flushall()
+    admin.config_resetstat()
+    sha = str(admin.script_load(ingest_script(DEFAULT_DESIGN)))
+    base = StepLoad(addr, sha, 0.0, 0.0, opts.plan.step_seconds, opts.workers, opts.seed, 0)
+    steps, knee = search(admin, base, opts.plan, log)
+    memory = key_memory(admin, KEY_CLASSES)
+    info = admin.info("memory")
+    memory["dataset"] = {"used_memory": int(info["used_memory"]), "keys": int(admin.dbsize())}
+    pipe = pipe_ceiling(admin, addr, opts.plan, log)
+    return {
+        "server": f"redis-server {version}",
+        "capacity": capacity,
+        "address": "direct address on loopback (no Toxiproxy, no network namespace)",
+        "tick_ms": TICK_S * 1000,
+        "stream": (
+            "the platform's Redis ingest path per event (harness.workload.redis_plane.ingest, design "
+            f"{DEFAULT_DESIGN}): the limiter script, then INCR+EXPIRE counter, PFADD hourly users, "
+            "ZADD+ZREMRANGEBYRANK+EXPIRE timeline; every event admitted; 10,000 tenants, Zipf 0.8, "
+            "a whale at 40%"
+        ),
+        "steps": steps,
+        "knee": knee.to_dict(),
+        "memory": memory,
+        "pipe": pipe,
+        "plan": asdict(opts.plan),
+    }
+
+
+def pipe_ceiling(
+    admin: redis.Redis, addr: tuple[str, int], plan: SearchPlan, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """``redis-cli --pipe`` replaying the same stream (one worker's, every event admitted) into the
+    same server at the same cap, ``PIPE_RUNS`` times: every run's events/s and the median. The
+    server keeps the search's keys (no flush), so both meet the same keyspace rather than the pipe
+    an empty one."""
+    events = max(20_000, int(plan.max_rate * 3))
+    runs = []
+    for i in range(PIPE_RUNS):
+        path = Path(os.environ.get("TMPDIR", "/tmp")) / f"capacity-pipe-{os.getpid()}-{i}.resp"
+        r = bench_ingest.redis_cli_pipe(
+            admin,
+            addr,
+            events,
+            bench_ingest.ingest_stream(admin, addr, 1, events),
+            path,
+            timeout_s=600,
+            flush=False,
+        )
+        if "events_per_s" not in r:
+            log(f"redis-cli --pipe: {r.get('reason')}")
+            return {"status": "not_run", "reason": r.get("reason"), "events": events}
+        log(f"redis-cli --pipe run {i + 1}/{PIPE_RUNS}: {r['events_per_s']:,.0f} events/s ({r['output']})")
+        runs.append(r)
+    rates = [float(r["events_per_s"]) for r in runs]
+    return {
+        "status": "ran",
+        "events": events,
+        "runs_events_per_s": rates,
+        "events_per_s": statistics.median(rates),
+        "errors_free": all(r["errors_free"] for r in runs),
+        "server_cpu_us_per_event": statistics.median(float(r["server_cpu_us_per_event"]) for r in runs),
+    }

@@ -1,0 +1,116 @@
+"""The stepped open-loop search: offered rates rising in coarse steps until two steps in a row fail,
+then finer steps between the last pass and the first failure; each step measured from the server's
+own statistics (``INFO`` deltas ÷ events applied) and judged by :func:`judge_knee`."""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import redis
+
+from harness.bench.capacity.load import StepLoad, run_step
+from harness.clients.redis_stats import Totals, totals
+from harness.errors import HarnessError
+from harness.metrics.knee import Knee, Step, judge_knee, step_failures
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    max_rate: float
+    step_seconds: float
+    slo_p99_ms: float
+    cpu_cap_cores: float  # the server's cgroup quota, or 1.0 (one Redis thread) uncapped
+    coarse_steps: int = 10
+    refine_steps: int = 4
+    warmup_s: float = 2.0
+
+
+def measure_step(admin: redis.Redis, load: StepLoad) -> dict[str, Any]:
+    """One step of ``load``; its figures per event from the server's counters around it."""
+    before: list[Totals] = []
+    try:
+        res = run_step(load, lambda: before.append(totals(admin)))
+    except queue.Empty as exc:
+        raise HarnessError(
+            f"capacity step {load.step}: a load worker did not report within its bound "
+            f"({load.seconds + load.drain_s:g} s + slack); see its traceback above"
+        ) from exc
+    delta = totals(admin).minus(before[0])
+    events, wall = res["events"], res["elapsed_s"]
+    per = max(events, 1)
+    lat = res["latency_ms"]
+    return {
+        "step": load.step,
+        "offered": round(load.rate, 1),
+        "achieved": round(events / wall, 1) if wall > 0 else 0.0,
+        "p50_ms": lat.get("p50"),
+        "p99_ms": lat.get("p99"),
+        "max_ms": lat.get("max"),
+        "server_cpu_cores": round(delta["cpu_s"] / wall, 4) if wall > 0 else 0.0,
+        "events": events,
+        "seconds": round(wall, 3),
+        "unsent": res["unsent"],
+        "errors": res["errors"],
+        "max_lag_ms": res["max_lag_ms"],
+        "workers": load.workers,
+        "load_cpu_us_per_event": round(res["load_cpu_s"] / per * 1e6, 2),
+        # the share of the step each load process spent runnable but waiting for a CPU
+        "load_starved": round(res["load_runqueue_wait_s"] / (load.workers * wall), 3) if wall > 0 else 0.0,
+        "load_busy": round(res["load_cpu_s"] / (load.workers * wall), 3) if wall > 0 else 0.0,
+        "per_event": {
+            "ops": round(delta["data_calls"] / per, 3),
+            "net_in_bytes": round(delta["net_in_bytes"] / per, 1),
+            "net_out_bytes": round(delta["net_out_bytes"] / per, 1),
+            "server_cpu_us": round(delta["cpu_s"] / per * 1e6, 2),
+            "memory_bytes": round(delta["used_memory"] / per, 1),
+            "new_keys": round(delta["keys"] / per, 4),
+        },
+    }
+
+
+def _failed(step: dict[str, Any], plan: SearchPlan) -> bool:
+    return bool(step_failures(Step.from_dict(step), plan.slo_p99_ms))
+
+
+def search(
+    admin: redis.Redis, base: StepLoad, plan: SearchPlan, log: Callable[[str], None] = print
+) -> tuple[list[dict[str, Any]], Knee]:
+    """Runs the search; ``base`` gives everything of a step but its rate and number."""
+    if plan.warmup_s > 0:  # connections, script cache and first keys: not measured
+        run_step(
+            replace(base, rate=plan.max_rate / plan.coarse_steps, seconds=plan.warmup_s, step=0), lambda: None
+        )
+    steps: list[dict[str, Any]] = []
+
+    def step(rate: float) -> dict[str, Any]:
+        s = measure_step(admin, replace(base, rate=rate, seconds=plan.step_seconds, step=len(steps) + 1))
+        steps.append(s)
+        why = step_failures(Step.from_dict(s), plan.slo_p99_ms)
+        log(
+            f"step {s['step']}: offered {s['offered']:,.0f}/s, achieved {s['achieved']:,.0f}/s, "
+            f"p99 {s['p99_ms']} ms, server CPU {s['server_cpu_cores']:.3f} of {plan.cpu_cap_cores:g} "
+            f"cores, load waited {s['load_starved']:.0%} for a CPU: "
+            f"{'pass' if not why else 'FAIL (' + '; '.join(why) + ')'}"
+        )
+        return s
+
+    for i in range(1, plan.coarse_steps + 1):
+        step(plan.max_rate * i / plan.coarse_steps)
+        if len(steps) >= 2 and _failed(steps[-1], plan) and _failed(steps[-2], plan):
+            break
+    knee = judge(steps, plan)
+    if knee.status == "found" and knee.knee_rate is not None and knee.first_failure is not None:
+        lo, hi = knee.knee_rate, float(knee.first_failure["offered"])
+        for j in range(1, plan.refine_steps + 1):
+            step(lo + (hi - lo) * j / (plan.refine_steps + 1))
+        knee = judge(steps, plan)
+    return steps, knee
+
+
+def judge(steps: list[dict[str, Any]], plan: SearchPlan) -> Knee:
+    return judge_knee(
+        [Step.from_dict(s) for s in steps], slo_p99_ms=plan.slo_p99_ms, cpu_cap_cores=plan.cpu_cap_cores
+    )

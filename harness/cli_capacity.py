@@ -1,0 +1,142 @@
+"""``harness capacity``: the stepped open-loop knee search of one plane, its per-event figures and
+the sizing extrapolation, written to ``reports/capacity/<run-id>/`` (:mod:`harness.bench.capacity`)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from harness.bench.capacity.redis_plane import RedisCapacity
+from harness.bench.capacity.run import run as run_capacity
+from harness.bench.capacity.search import SearchPlan
+from harness.errors import HarnessError
+
+
+def _positive(name: str, v: float) -> None:
+    if v <= 0:
+        raise click.BadParameter(f"must be > 0 (got {v:g})", param_hint=name)
+
+
+def _check(cpu_limit: float, coarse_steps: int) -> None:
+    if cpu_limit < 0:
+        raise click.BadParameter(
+            f"must be >= 0 (got {cpu_limit:g}); 0 means no cap", param_hint="--cpu-limit"
+        )
+    if coarse_steps < 2:
+        raise click.BadParameter("needs at least 2 steps to show a knee", param_hint="--coarse-steps")
+
+
+@click.command()
+@click.option(
+    "--plane", type=click.Choice(["redis", "mongo", "platform"]), default="redis", show_default=True
+)
+@click.option("--step-seconds", type=float, default=4.0, show_default=True, help="Seconds of load per step.")
+@click.option("--max-rate", type=float, default=20_000.0, show_default=True, help="Highest events/s offered.")
+@click.option(
+    "--slo-p99-ms",
+    type=float,
+    default=100.0,
+    show_default=True,
+    # five of the cap's 20 ms cgroup periods: a capped server's quota stalls alone cannot fail a step
+    help="p99 (from each event's scheduled time) a step must stay under.",
+)
+@click.option(
+    "--cpu-limit",
+    type=float,
+    default=0.25,
+    show_default=True,
+    help="Cores the server may use (cgroup quota), so it saturates below what the load can offer; 0: none.",
+)
+@click.option("--workers", type=int, default=2, show_default=True, help="Load processes.")
+@click.option(
+    "--coarse-steps", type=int, default=10, show_default=True, help="Steps from max-rate/N to max-rate."
+)
+@click.option(
+    "--refine-steps",
+    type=int,
+    default=4,
+    show_default=True,
+    help="Steps between the last pass and the first failure.",
+)
+@click.option(
+    "--locust-workers",
+    type=int,
+    default=2,
+    show_default=True,
+    help="Then measure Locust's events/s with 1..N workers (whole Redis ingest path per event); 0: skip.",
+)
+@click.option(
+    "--locust-seconds", type=float, default=5.0, show_default=True, help="Measured seconds per worker count."
+)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--reports-dir", type=click.Path(path_type=Path), default=Path("reports"), show_default=True)
+def capacity(
+    plane: str,
+    step_seconds: float,
+    max_rate: float,
+    slo_p99_ms: float,
+    cpu_limit: float,
+    workers: int,
+    coarse_steps: int,
+    refine_steps: int,
+    locust_workers: int,
+    locust_seconds: float,
+    seed: int,
+    reports_dir: Path,
+) -> None:
+    """Find the knee of PLANE: the highest offered rate whose p99 stays under the SLO and whose
+    achieved rate keeps up, with ops, bytes, CPU and memory per event from the server's own
+    statistics, compared with redis-cli --pipe replaying the same stream at the same CPU cap, and
+    extrapolated to the capstone's 100k events/s, 1B events/day, 10k tenants.
+
+    Exit 0 when a knee was found, 1 when not (above the range, below it, or the load gave out
+    first), 3 when the plane is not measured here, 2 on error."""
+    for name, v in (
+        ("--step-seconds", step_seconds),
+        ("--max-rate", max_rate),
+        ("--slo-p99-ms", slo_p99_ms),
+        ("--workers", workers),
+        ("--coarse-steps", coarse_steps),
+        ("--locust-seconds", locust_seconds),
+    ):
+        _positive(name, v)
+    _check(cpu_limit, coarse_steps)
+    cap = cpu_limit or None
+    plan = SearchPlan(max_rate, step_seconds, slo_p99_ms, cap or 1.0, coarse_steps, max(refine_steps, 0))
+    opts = RedisCapacity(cap, workers, seed, plan, max(locust_workers, 0), locust_seconds)
+    command = "harness capacity " + shlex.join(sys.argv[2:]) if len(sys.argv) > 2 else "harness capacity"
+    try:
+        run_dir, res = run_capacity(plane, opts, reports_dir, command, lambda m: click.echo(m, err=True))
+    except HarnessError:
+        raise  # exit 2 with its message (harness.cli.main)
+    except KeyboardInterrupt:  # torn down already; results.json says so
+        click.echo("interrupted: everything the run started was stopped", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a server or driver failure: exit 2 (1 means no knee), never a bare traceback
+        click.echo(
+            f"error: {type(exc).__name__}: {exc} (report: {reports_dir / 'capacity' / 'latest'})", err=True
+        )
+        sys.exit(2)
+    click.echo(f"report: {run_dir / 'index.html'}")
+    sys.exit(_outcome(res))
+
+
+def _outcome(res: dict[str, Any]) -> int:
+    """Prints the run's headline figures; returns the exit code."""
+    if res["status"] == "not_run":
+        return 3
+    knee, cmp_ = res["knee"], res["comparison"]
+    click.echo(
+        f"knee: {knee['status']} {knee['knee_rate']} events/s offered ({knee['note'] or 'server-bound'})"
+    )
+    if cmp_.get("status") == "ran":
+        met = "met" if cmp_["met"] else "NOT met"
+        click.echo(f"knee / redis-cli --pipe = {cmp_['ratio']} (target within {cmp_['target']:.0%}: {met})")
+    fig = (res.get("distributed") or {}).get("figures") or {}
+    if fig.get("status") == "ran":
+        click.echo(f"locust: {fig['note']}; about {fig['workers_for_peak']} workers for 100,000 events/s")
+    return 0 if knee["status"] == "found" else 1

@@ -1,0 +1,173 @@
+"""``reports/capacity/<run-id>/index.html`` from that directory's ``results.json`` alone: the knee
+plot (inline SVG), the steps, the per-event figures, the comparison with ``redis-cli --pipe``, the
+load's own ceiling, and the sizing table beside the guide's estimates with every assumption.
+Lenient: a run that errored or did not run still gets a page saying so."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from jinja2 import ChainableUndefined, Environment, FileSystemLoader
+from markupsafe import Markup
+
+from harness.report import svg
+from harness.report.format import DASH, fmt_num, fmt_pct
+from harness.report.render import _write
+
+Json = dict[str, Any]
+
+
+def _knee_charts(res: Json) -> list[Markup]:
+    steps = sorted(res.get("steps") or [], key=lambda s: s.get("offered", 0))
+    if not steps:
+        return []
+    x = [s.get("offered") for s in steps]
+    knee = res.get("knee") or {}
+    bands: list[tuple[float, float, str]] = []
+    width = (max(x) - min(x)) / 80 if len(x) > 1 else 1.0
+    if knee.get("knee_rate") is not None:
+        k = float(knee["knee_rate"])
+        bands.append((k - width, k + width, f"knee {k:,.0f}/s"))
+    pipe = (res.get("pipe") or {}).get("events_per_s")
+    rate_series: list[svg.Series] = [("achieved", [s.get("achieved") for s in steps]), ("offered", x)]
+    if pipe:
+        rate_series.append(("redis-cli --pipe ceiling", [pipe] * len(x)))
+    plan = res.get("plan") or {}
+    slo, cap = plan.get("slo_p99_ms"), plan.get("cpu_cap_cores")
+    # Past saturation p99 runs to seconds and would flatten the SLO line: drawn up to 5 x the SLO
+    # (the table has every value).
+    top = 5 * float(slo) if slo else None
+    p99: list[svg.Series] = [
+        (name, [_clip(s.get(k), top) for s in steps]) for name, k in (("p99", "p99_ms"), ("p50", "p50_ms"))
+    ]
+    if slo:
+        p99.append(("SLO", [slo] * len(x)))
+    cpu: list[svg.Series] = [("server CPU", [s.get("server_cpu_cores") for s in steps])]
+    if cap:
+        cpu.append(("cap", [cap] * len(x)))
+    common: Json = {"x_label": "offered events/s", "bands": bands, "width": 580, "height": 300}
+    return [
+        Markup(svg.line_chart(x, rate_series, title="achieved vs offered", y_label="events/s",
+                              dashed=("offered", "redis-cli --pipe ceiling"), **common)),
+        Markup(svg.line_chart(x, p99, title="event latency from its scheduled time (drawn up to 5 x SLO)",
+                              y_label="ms",
+                              dashed=("SLO",), **common)),
+        Markup(svg.line_chart(x, cpu, title="server CPU (INFO cpu)", y_label="cores",
+                              dashed=("cap",), **common)),
+    ]  # fmt: skip
+
+
+def _steps(res: Json) -> list[list[str]]:
+    verdicts = {v.get("offered"): v for v in (res.get("knee") or {}).get("verdicts") or []}
+    rows = []
+    for s in sorted(res.get("steps") or [], key=lambda s: s.get("offered", 0)):
+        v = verdicts.get(s.get("offered"), {})
+        rows.append(
+            [str(s.get("step", DASH))]
+            + [fmt_num(s.get(k)) for k in ("offered", "achieved", "p50_ms", "p99_ms", "server_cpu_cores")]
+            + [fmt_pct(s.get("load_starved")), fmt_pct(s.get("load_busy"))]
+            + ["pass" if v.get("pass") else "; ".join(v.get("why") or []) or DASH]
+        )
+    return rows
+
+
+def _sizing(res: Json) -> Json:
+    sz = res.get("sizing") or {}
+    rows = [
+        {
+            "plane": r.get("plane"),
+            "quantity": r.get("quantity"),
+            "ours": fmt_num(_round(r.get("ours"))),
+            "guide": fmt_num(r.get("guide")) if r.get("guide") is not None else "not given",
+            "unit": r.get("unit"),
+            "guide_note": r.get("guide_note"),
+            "basis": r.get("basis"),
+        }
+        for r in sz.get("rows") or []
+    ]
+    return {"status": sz.get("status"), "reason": sz.get("reason"), "rows": rows,
+            "assumptions": [{**a, "value": fmt_num(a.get("value"))} for a in sz.get("assumptions") or []],
+            "measured": sz.get("measured") or {}}  # fmt: skip
+
+
+def _clip(v: Any, top: float | None) -> Any:
+    return min(v, top) if top is not None and isinstance(v, int | float) else v
+
+
+def _round(v: Any) -> Any:
+    return round(v, 2) if isinstance(v, float) else v
+
+
+def _facts(res: Json) -> list[tuple[str, str]]:
+    knee, cmp_, load = res.get("knee") or {}, res.get("comparison") or {}, res.get("load") or {}
+    pipe = res.get("pipe") or {}
+    cap = (res.get("capacity") or {}).get("cpu_limit")
+    return [
+        ("plane", str(res.get("plane", DASH))),
+        ("server", str(res.get("server", DASH))),
+        ("knee", f"{fmt_num(knee.get('knee_rate'))} events/s offered ({knee.get('status', DASH)})"),
+        ("achieved at the knee", f"{fmt_num(knee.get('knee_achieved'))} events/s"),
+        ("redis-cli --pipe (median)", f"{fmt_num(pipe.get('events_per_s'))} events/s"),
+        ("knee / pipe", f"{fmt_num(cmp_.get('ratio'))} (target: within {fmt_pct(cmp_.get('target'))})"),
+        ("server CPU cap", f"{fmt_num(cap)} cores" if cap else "none"),
+        (
+            "load",
+            f"{fmt_num(load.get('workers'))} processes; "
+            f"ceiling ≈ {fmt_num(load.get('ceiling_events_per_s'))}/s",
+        ),
+        ("load average", f"{_loadavg(res, 'loadavg_start')} → {_loadavg(res, 'loadavg_end')}"),
+        ("started", str(res.get("started_at", DASH))),
+    ]
+
+
+def _loadavg(res: Json, key: str) -> str:
+    v = (res.get("machine") or {}).get(key)
+    return " ".join(f"{x:.2f}" for x in v) if isinstance(v, list) else DASH
+
+
+def _badge(res: Json) -> tuple[str, str, str]:
+    status, cmp_ = res.get("status"), res.get("comparison") or {}
+    knee = (res.get("knee") or {}).get("status")
+    if status != "ran":
+        why = str(res.get("reason") or res.get("error") or "results.json has no status")
+        return (
+            str(status or "error").upper().replace("_", " "),
+            "unknown" if status == "not_run" else "error",
+            why,
+        )
+    if knee != "found":
+        return "NO KNEE", "fail", str((res.get("knee") or {}).get("note") or knee)
+    met = cmp_.get("met")
+    why = f"knee {fmt_num(cmp_.get('ratio'))} × the pipe's ceiling"
+    return ("WITHIN 10%" if met else "OFF TARGET"), ("pass" if met else "fail"), why
+
+
+def render_capacity(run_dir: Path) -> Path:
+    """Writes ``index.html`` into ``run_dir`` from its ``results.json``; returns its path."""
+    run_dir = Path(run_dir)
+    try:
+        res: Json = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        res = {"status": "error", "error": f"results.json unreadable: {exc}"}
+    badge, cls, reason = _badge(res)
+    knee = res.get("knee") or {}
+    ctx = {
+        "title": f"capacity · {res.get('plane', DASH)} · {res.get('run_id', run_dir.name)}",
+        "badge": badge, "badge_cls": cls, "reason": reason, "facts": _facts(res),
+        "charts": _knee_charts(res), "steps": _steps(res), "knee": knee,
+        "res": res, "sizing": _sizing(res), "json": json.dumps,
+    }  # fmt: skip
+    # Lenient, unlike a run's report: a capacity run that errored early has few of these fields.
+    env = Environment(
+        loader=FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=True,
+        undefined=ChainableUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    html = env.get_template("capacity.html.j2").render(**ctx)
+    out = run_dir / "index.html"
+    _write(out, html)
+    return out

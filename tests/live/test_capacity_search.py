@@ -1,0 +1,75 @@
+"""``harness capacity --plane redis`` end to end, very short, on a standalone redis-server capped at
+a tenth of a core: the structure and sanity of what it writes, never its timings (those are
+measurements: README "Capacity validation")."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from harness.bench.capacity.redis_plane import RedisCapacity
+from harness.bench.capacity.run import run
+from harness.bench.capacity.search import SearchPlan
+from harness.topology.cgroups import cpu_limits_supported
+from harness.topology.lifecycle import RunResources
+from tests.conftest import needs_servers
+from tests.live.leftovers import assert_nothing_left
+
+_ok, _reason = cpu_limits_supported()
+pytestmark = [
+    pytest.mark.live,
+    needs_servers,
+    pytest.mark.skipif(not _ok, reason=f"needs cgroup CPU limits: {_reason}"),
+]
+
+
+def test_short_capacity_search_on_a_capped_server(tmp_path: Path) -> None:
+    # 0.1 core takes a few thousand events/s: 8,000 offered is past it on any machine of our kind
+    plan = SearchPlan(
+        max_rate=8000,
+        step_seconds=1.0,
+        slo_p99_ms=50,
+        cpu_cap_cores=0.1,
+        coarse_steps=4,
+        refine_steps=1,
+        warmup_s=0.5,
+    )
+    lines: list[str] = []
+    run_dir, res = run("redis", RedisCapacity(0.1, 2, 1, plan), tmp_path, "test", lines.append)
+    assert res["status"] == "ran" and res["capacity"]["applied"] is True
+    saved = json.loads((run_dir / "results.json").read_text())
+    assert saved["knee"] == res["knee"]
+    assert (run_dir / "index.html").read_text().count("<svg") == 3
+    steps = res["steps"]
+    assert steps and all(s["events"] > 0 for s in steps)
+    assert any(line.startswith("step 1: offered 2,000/s, achieved") for line in lines)  # progress
+    offered = [s["offered"] for s in steps]
+    assert max(offered) <= 8000
+    knee = res["knee"]
+    if knee["knee_rate"] is not None:
+        assert knee["knee_rate"] <= max(offered)
+    for s in steps:
+        pe = s["per_event"]
+        assert pe["ops"] > 0 and pe["net_in_bytes"] > 0 and pe["server_cpu_us"] > 0
+    assert all(res["memory"][k]["keys_sampled"] > 0 for k in ("counter", "hll", "timeline", "limiter"))
+    pipe = res["pipe"]
+    assert pipe["status"] == "ran" and pipe["events_per_s"] > 0 and pipe["errors_free"] is True
+    assert len(pipe["runs_events_per_s"]) == 3
+    assert res["comparison"]["status"] in ("ran", "not_run")
+    assert res["load"]["load_cpu_us_per_event"] > 0
+    # torn down: servers, cgroups, load processes, data
+    left = RunResources.load(run_dir / "resources.json")
+    assert_nothing_left(left)
+    assert not any(Path(g).exists() for g in left.cgroups)
+    assert not multiprocessing.active_children()
+    assert not (run_dir / "data").exists()
+
+
+def test_a_plane_not_built_yet_is_reported_not_run(tmp_path: Path) -> None:
+    plan = SearchPlan(max_rate=1000, step_seconds=1.0, slo_p99_ms=50, cpu_cap_cores=1.0)
+    run_dir, res = run("mongo", RedisCapacity(None, 1, 1, plan), tmp_path, "test", lambda _m: None)
+    assert res["status"] == "not_run" and "FerretDB" in res["reason"] and "not MongoDB" in res["reason"]
+    assert "NOT RUN" in (run_dir / "index.html").read_text()
