@@ -152,7 +152,8 @@ def _cluster_init(
 ) -> dict[str, Any]:
     """A one-shot service forming the cluster as the harness does, through the proxies; each step
     first waits (polled, bounded) for what it needs: every node answering, every node known to
-    every other; it ends once every node sees the cluster state ok."""
+    every other; it ends once every replica is in sync and every node sees every replica and the
+    cluster state ok."""
     via = project.proxy_ip
     first = spec.nodes[0].name
     masters = [n for n in spec.nodes if n.role == "master"]
@@ -160,6 +161,10 @@ def _cluster_init(
         'has() { case "$1" in *"$2"*) return 0;; esac; return 1; }',
         f'answers() {{ has "$(redis-cli -h {via} -p "$1" ping)" PONG; }}',
         f'info_has() {{ has "$(redis-cli -h {via} -p "$1" cluster info)" "$2"; }}',
+        f'synced() {{ has "$(redis-cli -h {via} -p "$1" info replication)" master_link_status:up; }}',
+        # no grep in a minimal image: count the words of CLUSTER NODES that flag a replica
+        f'sees_replicas() {{ n=0; for w in $(redis-cli -h {via} -p "$1" cluster nodes); do '
+        'case "$w" in *slave*) n=$((n+1));; esac; done; [ "$n" -eq "$2" ]; }',
     ]
     lines += [f"wait_for answers {client[n.name]}" for n in spec.nodes]
     lines += [
@@ -173,6 +178,10 @@ def _cluster_init(
         if node.replica_of is not None:
             master_id = f"$(redis-cli -h {via} -p {client[node.replica_of]} cluster myid)"
             lines.append(f"redis-cli -h {via} -p {client[node.name]} cluster replicate {master_id}")
+    replicas = [n for n in spec.nodes if n.replica_of is not None]
+    lines += [f"wait_for synced {client[n.name]}" for n in replicas]
+    # Formed means every node sees every replica as one (roles spread by gossip) and the state ok.
+    lines += [f"wait_for sees_replicas {client[n.name]} {len(replicas)}" for n in spec.nodes]
     lines += [f"wait_for info_has {client[n.name]} cluster_state:ok" for n in spec.nodes]
     lines.append('echo "cluster formed"')
     return {
