@@ -48,8 +48,12 @@ def test_locust_full_path_lands_in_redis_and_mongodb(tmp_path: Path) -> None:
         count = {n: int(rows[n]["Request Count"]) for n in ("rate_limit", "effects", "insert")}
         failed = {n: int(rows[n]["Failure Count"]) for n in count}
         assert count["rate_limit"] > 0 and not any(failed.values()), (count, failed, out.stderr)
-        # the limit is far above the load: every event admitted, its effects and its insert done
-        assert count["rate_limit"] == count["effects"] == count["insert"]
+        # The limit is far above the load: every event admitted, its effects and its insert done;
+        # a lane stopped between its last event's steps reports the earlier ones only (local
+        # Locust stops its users mid-task, as below: seen 80 admitted, 78 effects reported).
+        lanes = 2  # 40 events/s at 20 a lane
+        assert count["rate_limit"] - lanes <= count["effects"] <= count["rate_limit"]
+        assert count["effects"] - lanes <= count["insert"] <= count["effects"]
         r = redis.Redis(host=node.host.address, port=node.port, decode_responses=True)
         timelines = sum(int(r.zcard(k)) for k in r.scan_iter("lf:timeline:*"))
         hll = list(r.scan_iter("lf:unique:*"))
@@ -58,9 +62,8 @@ def test_locust_full_path_lands_in_redis_and_mongodb(tmp_path: Path) -> None:
         # stats are written (seen with --effects counter too: 82 applied, 80 reported, 2 lanes);
         # the distributed run reports them all (test_locust_distributed). So: every reported
         # event is there, and at most one more a lane.
-        lanes = 2  # 40 events/s at 20 a lane
-        assert count["effects"] <= timelines <= count["effects"] + lanes and hll
+        assert count["effects"] <= timelines <= count["rate_limit"] + lanes and hll
         with dep.mongo_client(serverSelectionTimeoutMS=5000) as client:
             stored = client["eventlog"]["events"].count_documents({})
-        assert count["insert"] <= stored <= count["insert"] + lanes
+        assert count["insert"] <= stored <= count["rate_limit"] + lanes
     assert_nothing_left(RunResources.load(tmp_path / run_id / "resources.json"))
