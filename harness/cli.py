@@ -39,6 +39,15 @@ console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 stdout = Console(width=None if sys.stdout.isatty() else 140)
 HOSTS = click.Choice(["auto", "netns", "loopback"])
 BACKENDS = click.Choice(["local", "docker"])
+#: one --backend for every command that brings a topology up
+backend_option = click.option(
+    "--backend",
+    type=BACKENDS,
+    default="local",
+    show_default=True,
+    help="local: server processes on this machine; docker: each node a container (needs a Docker engine "
+    "and images: 'harness images build').",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -73,14 +82,7 @@ def cli() -> None:
 )
 @click.option("--keep-data", is_flag=True, help="Keep the servers' data directories in the run directory.")
 @click.option("--cpu-limit", type=float, help="Cores each database node may use (default: the scenario's).")
-@click.option(
-    "--backend",
-    type=BACKENDS,
-    default="local",
-    show_default=True,
-    help="local: server processes on this machine; docker: each node a container (needs a Docker engine "
-    "and images: 'harness images build').",
-)
+@backend_option
 def scenario(
     name: str,
     seed: int | None,
@@ -220,14 +222,7 @@ def _summary(run_dir: Path, results: RunResults) -> None:
     help="Seconds to wait for health (default: 30 Redis, 60 replica set, 180 sharded cluster).",
 )
 @click.option("--cpu-limit", type=float, help="Cores each node may use (cgroup quota; default: unlimited).")
-@click.option(
-    "--backend",
-    type=BACKENDS,
-    default="local",
-    show_default=True,
-    help="local: server processes on this machine; docker: each node a container (needs a Docker engine "
-    "and images: 'harness images build').",
-)
+@backend_option
 def up(topology: str, hosts: str, timeout: float | None, cpu_limit: float | None, backend: str) -> None:
     """Bring TOPOLOGY up and leave it running (take it down with 'harness down')."""
     spec = load_topology(topology)
