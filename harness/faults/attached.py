@@ -30,6 +30,7 @@ from harness.faults.toxics import ToxicFault
 from harness.history.recorder import HistoryRecorder
 from harness.ops import OpType
 from harness.topology.docker_cli import container_pid
+from harness.topology.docker_network import holder_name
 from harness.topology.lifecycle import RunResources, is_stopped
 from harness.topology.network import CHAIN, partition_rules
 
@@ -74,11 +75,10 @@ class Attached:
         if node.get("netns"):
             cmd = ["ip", "netns", "exec", node["netns"], "iptables", *args]
         elif node.get("container"):
-            holder = container_pid(f"{node['container']}-net")
+            holder_container = holder_name(node["container"])
+            holder = container_pid(holder_container)
             if not holder:
-                raise HarnessError(
-                    f"the network namespace of {name} ({node['container']}-net) is not running"
-                )
+                raise HarnessError(f"the network namespace of {name} ({holder_container}) is not running")
             cmd = ["nsenter", "--target", str(holder), "--net", "iptables", *args]
         else:
             raise HarnessError("partitions need per-node network namespaces (this run's hosts are loopback)")

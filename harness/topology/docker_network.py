@@ -44,6 +44,11 @@ class Image:
     entrypoint: str
 
 
+def holder_name(container: str) -> str:
+    """The container holding the network namespace a node's server ``container`` joins."""
+    return f"{container}-net"
+
+
 @dataclass(frozen=True)
 class DockerHost(Host):
     container: str = ""
@@ -93,7 +98,7 @@ class DockerNetwork(Network):
         address = str(self.subnet.network_address + self._next_host)
         self._next_host += 1
         host = DockerHost(name, address, None, container=f"hx-{self.tag}-{name}", network=self)
-        holder, pause = f"{host.container}-net", self.images["pause"]
+        holder, pause = holder_name(host.container), self.images["pause"]
         with creating():
             self.res.add_docker("container", holder)
             docker(
@@ -132,7 +137,7 @@ class DockerNetwork(Network):
         run_dir = str(Path(res.run_dir).resolve())
         # a node joins its holder's namespace; Toxiproxy (never partitioned) sits on the network
         place = (
-            ["--network", f"container:{host.container}-net"]
+            ["--network", f"container:{holder_name(host.container)}"]
             if host.partitioned
             else ["--network", self.name, "--ip", host.address]
         )

@@ -12,8 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from harness.scenario.context import RunOptions
 from harness.topology import local
 from harness.topology.docker_cli import container_pid
@@ -21,7 +19,6 @@ from harness.topology.lifecycle import ProcessRecord
 from harness.topology.local import LocalDeployment
 from harness.topology.spec import TopologySpec
 
-BACKENDS = ("local", "docker")
 #: Set once by ``tests/conftest.py`` from ``--backend``; ``HARNESS_BACKEND`` for direct imports.
 chosen: str = os.environ.get("HARNESS_BACKEND", "local") or "local"
 
@@ -55,8 +52,3 @@ def server_pid(record: ProcessRecord) -> int:
         assert pid, f"container {name} is not running"
         return pid
     return record.pid
-
-
-def local_only(why: str) -> pytest.MarkDecorator:
-    """For a test of the local backend's own machinery (its processes, namespaces, cgroups)."""
-    return pytest.mark.skipif(chosen != "local", reason=f"local backend only: {why}")

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from harness.topology.docker_cli import container_pid
+from harness.topology.docker_network import holder_name
 from harness.topology.lifecycle import RunResources
 from tests.conftest import needs_netns, needs_servers
 from tests.live import backend
@@ -141,7 +142,7 @@ def test_faults_against_a_topology_brought_up_by_up() -> None:
                 where = [
                     "nsenter",
                     "--target",
-                    str(container_pid(f"{nodes[node]['container']}-net")),
+                    str(container_pid(holder_name(nodes[node]["container"]))),
                     "--net",
                 ]
             out = subprocess.run(
