@@ -161,7 +161,7 @@ def _outcome_mongo(res: dict[str, Any]) -> int:
     )
     if cmp_.get("status") == "ran":
         click.echo(
-            f"knee / flat-out insert_many ceiling = {cmp_['ratio']} ({cmp_['ceiling_events_per_s']:,.0f} "
+            f"knee / flat-out ceiling = {cmp_['ratio']} ({cmp_['ceiling_events_per_s']:,.0f} "
             f"events/s; {cmp_['note']})"
         )
     sz = res.get("sizing") or {}

@@ -22,11 +22,16 @@ def utilisation(cpu: Mapping[str, float], caps: Mapping[str, float]) -> dict[str
 
 
 def first_saturated(
-    steps: Sequence[Mapping[str, Any]], caps: Mapping[str, float], saturated_frac: float = SATURATED_FRAC
+    steps: Sequence[Mapping[str, Any]],
+    caps: Mapping[str, float],
+    saturated_frac: float = SATURATED_FRAC,
+    names: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """``steps``: each with ``offered`` and ``servers`` (name -> ``{"cpu_cores": ...}``); ``caps``:
-    name -> cores. Returns the server that saturated first (``None``: none did), the offered rate
-    where, every server's utilisation there, and a note."""
+    name -> cores; ``names``: how the note calls each server (e.g. its version). Returns the server
+    that saturated first (``None``: none did), the offered rate where, every server's utilisation
+    there, and a note."""
+    called = {n: f"{n} ({names[n]})" if names and n in names else n for n in caps}
     if not caps or any(c <= 0 for c in caps.values()):
         raise ValueError("first_saturated: every server needs a cap > 0")
     for s in sorted(steps, key=lambda s: float(s["offered"])):
@@ -34,14 +39,14 @@ def first_saturated(
         hot = [n for n, u in util.items() if u >= saturated_frac]
         if hot:
             name = max(hot, key=lambda n: util[n])
-            others = ", ".join(f"{n} {u:.0%}" for n, u in util.items() if n != name)
+            others = ", ".join(f"{called[n]} {u:.0%}" for n, u in util.items() if n != name)
             return {
                 "server": name,
                 "offered": float(s["offered"]),
                 "utilisation": util,
                 "saturated_frac": saturated_frac,
                 "note": (
-                    f"{name} saturated first: {util[name]:.0%} of its {caps[name]:g}-core cap at "
+                    f"{called[name]} saturated first: {util[name]:.0%} of its {caps[name]:g}-core cap at "
                     f"{float(s['offered']):,.0f} events/s offered (the other: {others} of its cap)"
                 ),
             }

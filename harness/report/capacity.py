@@ -33,7 +33,7 @@ def _knee_charts(res: Json) -> list[Markup]:
     pipe = (res.get("pipe") or {}).get("events_per_s")
     flat = (res.get("ceiling") or {}).get("events_per_s")
     rate_series: list[svg.Series] = [("achieved", [s.get("achieved") for s in steps]), ("offered", x)]
-    ceiling_name = "redis-cli --pipe ceiling" if pipe else "flat-out insert_many ceiling"
+    ceiling_name = "redis-cli --pipe ceiling" if pipe else "flat-out ceiling"
     if pipe or flat:
         rate_series.append((ceiling_name, [pipe or flat] * len(x)))
     plan = res.get("plan") or {}
@@ -165,7 +165,7 @@ def _facts_mongo(res: Json) -> list[tuple[str, str]]:
         ("server", str(res.get("server", DASH))),
         ("knee", f"{fmt_num(knee.get('knee_rate'))} events/s offered ({knee.get('status', DASH)})"),
         ("achieved at the knee", f"{fmt_num(knee.get('knee_achieved'))} events/s"),
-        ("flat-out insert_many (median)", f"{fmt_num(ceil.get('events_per_s'))} events/s"),
+        ("flat-out ceiling (median)", f"{fmt_num(ceil.get('events_per_s'))} events/s"),
         ("knee / flat-out", fmt_num(cmp_.get("ratio"))),
         ("server CPU cap", f"{fmt_num(cap)} cores each" if cap else "none"),
         ("load average", f"{_loadavg(res, 'loadavg_start')} → {_loadavg(res, 'loadavg_end')}"),

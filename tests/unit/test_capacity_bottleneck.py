@@ -56,3 +56,11 @@ def test_neither_saturated_names_none() -> None:
 def test_a_cap_of_zero_is_refused() -> None:
     with pytest.raises(ValueError):
         first_saturated([step(1, 0, 0)], {"redis": 0.0, "mongo": 1.0})
+
+
+def test_the_note_names_each_server_as_it_names_itself() -> None:
+    names = {"redis": "redis-server 7.0.15", "mongo": "FerretDB 1.24.2 on SQLite, not MongoDB"}
+    got = first_saturated([step(100, 0.05, 0.24)], CAPS, names=names)
+    assert got["server"] == "mongo"
+    assert got["note"].startswith("mongo (FerretDB 1.24.2 on SQLite, not MongoDB) saturated first")
+    assert "redis (redis-server 7.0.15) 20%" in got["note"]

@@ -196,7 +196,7 @@ def ceiling(
     for i in range(CEILING_RUNS):
         s = steps.measure(replace(base, closed=True, rate=0.0, seconds=plan.step_seconds, step=100 + i))
         log(
-            f"flat-out insert_many run {i + 1}/{CEILING_RUNS} ({label}): {s['achieved']:,.0f} events/s, "
+            f"flat-out run {i + 1}/{CEILING_RUNS} ({label}): {s['achieved']:,.0f} events/s, "
             f"server CPU {s['server_cpu_cores']:.3f} of {plan.cpu_cap_cores:g} cores, load busy "
             f"{s['load_busy']:.0%}"
         )
@@ -206,8 +206,8 @@ def ceiling(
     return {
         "status": "ran",
         "how": (
-            f"closed loop: {base.workers} load processes each sending insert_many batches of {TICK_BATCH} "
-            "back to back (no schedule, no latency judged)"
+            f"closed loop: {base.workers} load processes each sending batches of {TICK_BATCH} events "
+            f"({label}) back to back (no schedule, no latency judged)"
         ),
         "runs": runs,
         "runs_events_per_s": rates,
@@ -244,7 +244,7 @@ def run(
             steps_server = MongoSteps(probe)
             steps, knee = search(steps_server, base, opts.plan, log)
             stored = storage(node, probe.client, database)
-            ceil = ceiling(steps_server, base, opts.plan, log, ident.label)
+            ceil = ceiling(steps_server, base, opts.plan, log, f"insert_many into {ident.label}")
         finally:
             probe.close()
         return {

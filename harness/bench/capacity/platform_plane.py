@@ -122,7 +122,8 @@ def run(
         try:
             version = str(admin.info("server")["redis_version"])
             log(f"servers: redis-server {version}; {ident.label}")
-            out = _measure(admin, (r.host.address, r.port), probe, cap, opts, log)
+            names = {"redis": f"redis-server {version}", "mongo": ident.label}
+            out = _measure(admin, (r.host.address, r.port), probe, cap, opts, log, names)
             out["storage"] = mongo_plane.storage(
                 node, probe.client, dep.mongo.spec.load_collections().database
             )
@@ -159,6 +160,7 @@ def _measure(
     cap: dict[str, float],
     opts: RedisCapacity,
     log: Callable[[str], None],
+    names: dict[str, str],
 ) -> dict[str, Any]:
     """The search, the bottleneck named in the knee's note, and the flat-out ceiling."""
     admin.flushall()
@@ -169,9 +171,9 @@ def _measure(
     )
     steps_server = PlatformSteps(admin, probe, cap, opts.plan)
     steps, knee = search(steps_server, base, opts.plan, log)
-    neck = first_saturated(steps, cap)
+    neck = first_saturated(steps, cap, names=names)
     log(f"bottleneck: {neck['note']}")
-    ceil = mongo_plane.ceiling(steps_server, base, opts.plan, log, "whole platform")
+    ceil = mongo_plane.ceiling(steps_server, base, opts.plan, log, "Redis path + insert_many")
     kd = knee.to_dict()
     kd["note"] = (kd["note"] + "; " if kd["note"] else "") + neck["note"]
     return {"steps": steps, "knee": kd, "bottleneck": neck, "ceiling": ceil}
