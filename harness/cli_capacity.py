@@ -96,8 +96,11 @@ def capacity(
 ) -> None:
     """Find the knee of PLANE: the highest offered rate whose p99 stays under the SLO and whose
     achieved rate keeps up, with ops, bytes, CPU and memory per event from the server's own
-    statistics, compared with redis-cli --pipe replaying the same stream at the same CPU cap, and
-    extrapolated to the capstone's 100k events/s, 1B events/day, 10k tenants.
+    statistics, compared with a ceiling on the same server at the same CPU cap (redis: redis-cli
+    --pipe replaying the same stream; mongo and platform: flat-out insert_many), and extrapolated
+    to the capstone's 100k events/s, 1B events/day, 10k tenants. mongo and platform run on mongod
+    where found, else on FerretDB, labelled 'FerretDB ... on SQLite, not MongoDB' throughout;
+    platform also names the server that saturated first.
 
     Exit 0 when a knee was found, 1 when not (above the range, below it, or the load gave out
     first), 3 when the plane is not measured here, 2 on error."""

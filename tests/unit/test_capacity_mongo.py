@@ -221,3 +221,15 @@ def test_a_not_run_mongo_page(tmp_path: Path) -> None:
     (tmp_path / "results.json").write_text(json.dumps(res))
     html = render_capacity(tmp_path).read_text()
     assert "NOT RUN" in html and "no mongod and no FerretDB" in html
+
+
+def test_a_mongo_run_that_errored_still_gets_a_page(tmp_path: Path) -> None:
+    res = {
+        "kind": "capacity",
+        "plane": "platform",
+        "status": "error",
+        "error": "ServerSelectionTimeoutError: x",
+    }
+    (tmp_path / "results.json").write_text(json.dumps(res))
+    html = render_capacity(tmp_path).read_text()
+    assert "ERROR" in html and "ServerSelectionTimeoutError" in html

@@ -73,6 +73,14 @@ class MongoProbe:
         self.node = node
         self.pid = node.process.pid
         self.client: Client = MongoClient(node.direct, directConnection=True, socketTimeoutMS=60_000)
+        # The CPU read from /proc must be the answering server's own: its serverStatus names its pid.
+        said = mongo_stats.server_status(self.client).get("pid")
+        if said is not None and int(said) != self.pid:
+            self.client.close()
+            raise HarnessError(
+                f"{node.name}: the server at {node.direct} says it is pid {said}, not {self.pid} "
+                "(the process started): its CPU would be another process's"
+            )
 
     def totals(self) -> dict[str, Any]:
         counters = mongo_stats.server_counters(mongo_stats.server_status(self.client))
