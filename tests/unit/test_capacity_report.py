@@ -101,6 +101,14 @@ def test_report_of_a_run_with_a_knee(tmp_path: Path) -> None:
     assert "8,000 events/s offered (found)" in html
     assert "Redis Cluster: 6 nodes (3M+3R)" in html  # the guide's estimate beside ours
     assert "peak_events_s" in html  # every assumption listed
+    assert "yes: its rate passed a majority of 1 run(s)" in html
+
+
+def test_report_says_when_the_knee_was_not_confirmed(tmp_path: Path) -> None:
+    res = _results()
+    res["knee"] |= {"confirmed": False, "confirm_runs": 3, "unconfirmed": [{"offered": 8000, "missing": 2}]}
+    (tmp_path / "results.json").write_text(json.dumps(res))
+    assert "no: 8,000/s short of 3 runs" in render_capacity(tmp_path).read_text()
 
 
 def test_report_of_runs_that_did_not_get_far(tmp_path: Path) -> None:
