@@ -87,6 +87,10 @@ def test_member_fit() -> None:
                                                               "fitted": True}  # fmt: skip
     # one member count: everything charged to the members
     assert member_fit([2, 2], [500, 500]) == {"bytes_per_member": 250.0, "key_bytes": 0.0, "fitted": False}
+    # a free fit below zero a key (sizes that step with allocations): through the origin, said so
+    fit = member_fit([1, 2, 3, 4], [100, 100, 100, 500])  # free: 120 a member, -100 a key
+    assert (fit["bytes_per_member"], fit["key_bytes"]) == (86.7, 0.0)  # 2600 / 30
+    assert "the free fit gave -100.0 B a key" in fit["note"]
 
 
 def test_report_of_a_run_with_a_knee(tmp_path: Path) -> None:
