@@ -25,6 +25,8 @@ from harness.cli_show import node_health, print_endpoints
 from harness.clients.mongo_stats import mongo_chunks, mongo_health
 from harness.errors import HarnessError
 from harness.records import RunResults
+from harness.rehearsal.recheck import is_rehearsal
+from harness.rehearsal.recheck import recheck as recheck_rehearsal
 from harness.report.render import render_index, render_run
 from harness.scenario.judge import recheck_record
 from harness.scenario.runner import RunOptions, run_scenario_record
@@ -142,13 +144,18 @@ def scenario(
 @cli.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
 def check(run_dir: Path) -> None:
-    """Re-judge the saved run in RUN_DIR (reports/<scenario>/<run-id>/) from its files.
+    """Re-judge the saved run in RUN_DIR (reports/<scenario>/<run-id>/, or a rehearsal's
+    reports/rehearsal/<run-id>/) from its files.
 
     Runs the checkers over history.jsonl again (the checker list and parameters saved with the run)
     and the targets over metrics.json, then rewrites results.json, junit.xml and index.html.
     Exits 0 when the verdict is pass, 1 when fail, 2 on an error (a missing or bad file is named), 3
-    when nothing it checks could be judged (not_run).
+    when nothing it checks could be judged (not_run). A rehearsal: its checkers over its history and
+    its checkpoints over the alert events it saved (the alerts are not evaluated again), then
+    rehearsal.json and its timeline page rewritten.
     """
+    if is_rehearsal(run_dir):
+        _recheck_rehearsal(run_dir)
     with console.status(f"checking {run_dir}"):
         results = recheck_record(run_dir)
         render_run(run_dir)
@@ -159,6 +166,22 @@ def check(run_dir: Path) -> None:
         console.print(f"note: {note}")
     _summary(run_dir, results)
     sys.exit(EXIT_CODES.get(str(results.verdict), 2))
+
+
+def _recheck_rehearsal(run_dir: Path) -> None:
+    """``check`` on a rehearsal directory: its checkers and checkpoints again; exits with its verdict."""
+    with console.status(f"checking rehearsal {run_dir}"):
+        res = recheck_rehearsal(run_dir)
+    for note in res["check_notes"]:
+        console.print(f"note: {note}")
+    for inv in res["invariants"]:
+        console.print(f"  {inv['name']}: {inv['status']}")
+    for c in res["checkpoints"]:
+        console.print(
+            f"  checkpoint {c['expect_alert']} by {c['by_s']:g} s: {'met' if c['met'] else 'MISSED'}"
+        )
+    console.print(f"verdict: {res['verdict']} ({res['verdict_reason']}); report: {run_dir / 'index.html'}")
+    sys.exit(EXIT_CODES.get(str(res["verdict"]), 2))
 
 
 @cli.command()

@@ -23,6 +23,7 @@ set -euo pipefail
 
 TOXIPROXY_VERSION=v2.12.0
 TOXIPROXY_MODULE=github.com/Shopify/toxiproxy/v2
+ACTIONLINT_VERSION=v1.7.12 # lints .github/workflows/nightly.yml in the test suite (it never runs here)
 GO_MIN_VERSION=1.23 # toxiproxy v2.12.0's go.mod says "go 1.23.0"
 FERRETDB_GO_MIN=1.24 # scripts/ferretdb/go.mod says "go 1.24"
 REDIS_MIN_MAJOR=7
@@ -249,6 +250,31 @@ if [ -n "$TOXI" ]; then
     log "toxiproxy-server: $TOXI"
 else
     MISSING+=("toxiproxy-server")
+fi
+
+# --- 4b. actionlint --------------------------------------------------------------
+
+# The nightly workflow cannot run on this machine; the test suite lints it (with shellcheck over its
+# run: scripts) instead.  Optional for the harness itself, so a failed build is a note, not an error.
+ACTIONLINT="$TOOLS_BIN/actionlint"
+if [ -x "$ACTIONLINT" ] && "$ACTIONLINT" -version 2>/dev/null | head -1 | grep -qx "${ACTIONLINT_VERSION}"; then
+    log "actionlint: $ACTIONLINT ($ACTIONLINT_VERSION)"
+elif [ -n "$GO_BIN" ]; then
+    log "building actionlint $ACTIONLINT_VERSION with go $(go_version_of "$GO_BIN")"
+    mkdir -p "$TOOLS_BIN"
+    BUILD_TMP="$(mktemp -d "$TOOLS_BIN/.build.XXXXXX")"
+    if GOBIN="$BUILD_TMP" CGO_ENABLED=0 "$GO_BIN" install \
+        -ldflags "-X github.com/rhysd/actionlint.version=$ACTIONLINT_VERSION" \
+        "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"; then
+        mv -f "$BUILD_TMP/actionlint" "$ACTIONLINT"
+        changed "built $ACTIONLINT ($ACTIONLINT_VERSION)"
+    else
+        OPTIONAL+=("actionlint (go install failed; the workflow lint test fails without it)")
+    fi
+    rm -rf "$BUILD_TMP"
+    BUILD_TMP=""
+else
+    OPTIONAL+=("actionlint (needs Go to build; the workflow lint test fails without it)")
 fi
 
 # --- 5. ferretdb ----------------------------------------------------------------

@@ -198,4 +198,11 @@ def member_fit(members: list[int], usage: list[int]) -> dict[str, Any]:
     if var == 0:
         return {"bytes_per_member": round(my / max(mx, 1), 1), "key_bytes": 0.0, "fitted": False}
     slope = sum((x - mx) * (y - my) for x, y in zip(members, usage, strict=True)) / var
-    return {"bytes_per_member": round(slope, 1), "key_bytes": round(my - slope * mx, 1), "fitted": True}
+    key = my - slope * mx
+    if key < 0 or slope < 0:
+        # A key cannot weigh less than nothing: seen, a limiter fit of -117 B a key (its sizes step
+        # with the encoding's allocations, not a line). Through the origin instead: all on members.
+        through_origin = sum(x * y for x, y in zip(members, usage, strict=True)) / sum(x * x for x in members)
+        note = f"the free fit gave {key:.1f} B a key and {slope:.1f} a member; fitted through 0"
+        return {"bytes_per_member": round(through_origin, 1), "key_bytes": 0.0, "fitted": True, "note": note}
+    return {"bytes_per_member": round(slope, 1), "key_bytes": round(key, 1), "fitted": True}

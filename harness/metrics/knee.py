@@ -4,14 +4,20 @@ A pure function over saved step results (no I/O), so a capacity run can be judge
 ``results.json`` and the judgement tested against the step series that would fool it.
 
 A step **passes** when it kept up (achieved ≥ ``keep_up`` × offered, nothing left unsent, no
-errors) and its p99 (from each event's scheduled time, so queueing counts) is ≤ the SLO. The knee
-is the highest passing offered rate below the first **sustained** failure. Rules, and why:
+errors) and its p99 (from each event's scheduled time, so queueing counts) is ≤ the SLO. A
+**rate** passes when more than half of its runs pass (a tie fails): near the knee a server at
+90-99 % of its CPU passes or fails one run from the next (queueing), so a search repeats the
+rates that decide the knee. The knee is the highest passing rate below the first **sustained**
+failure. Rules, and why:
 
-* steps are judged in order of offered rate, whatever order they ran in;
-* a failure followed by a pass at a higher rate is **transient** (a latency spike that recovered,
-  a first step that lagged while connections warmed up): it is listed, and does not end the
-  search: the higher pass shows the server could do more;
-* a failure with no higher step, or followed by another failure, is sustained;
+* rates are judged in order, whatever order their runs came in;
+* a failed rate followed by a passing higher rate is **transient** (a latency spike that
+  recovered, a first step that lagged while connections warmed up): it is listed, and does not
+  end the search: the higher pass shows the server could do more. Because that lets one lucky
+  run lift the knee above a real failure, the knee is **confirmed** only when its rate and every
+  transient failure below it have ``confirm_runs`` runs (:func:`unconfirmed` says which lack them;
+  the search repeats those);
+* a failed rate with no higher rate, or followed by another failed rate, is sustained;
 * a sustained failure while the server's CPU was below ``saturated_frac`` of its cap is
   **load-bound** when the load shows it was the limit: it fell behind (achieved < keep_up ×
   offered), or its processes waited for a CPU ``starved_frac`` of the step or more (the machine
@@ -25,6 +31,7 @@ is the highest passing offered rate below the first **sustained** failure. Rules
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -80,11 +87,17 @@ class Knee:
     saturated_frac: float
     first_failure: dict[str, Any] | None = None  # the sustained failure that ends the search
     transient: list[dict[str, Any]] = field(default_factory=list)
-    verdicts: list[dict[str, Any]] = field(default_factory=list)  # every step, rate order
+    verdicts: list[dict[str, Any]] = field(default_factory=list)  # every rate, lowest first
     note: str = ""
+    confirm_runs: int = 1  # runs the knee's rate and each transient failure below it need
+    unconfirmed: list[dict[str, Any]] = field(default_factory=list)  # those still short of them
+
+    @property
+    def confirmed(self) -> bool:
+        return self.knee_rate is not None and not self.unconfirmed
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return asdict(self) | {"confirmed": self.confirmed}
 
 
 def load_limited(s: Step, keep_up: float = KEEP_UP) -> list[str]:
@@ -115,6 +128,55 @@ def step_failures(s: Step, slo_p99_ms: float, keep_up: float = KEEP_UP) -> list[
     return why
 
 
+@dataclass(frozen=True)
+class RateRuns:
+    """Every run of one offered rate: the rate **passes** when more than half its runs pass (a
+    tie fails), so one lucky or unlucky run among repeats does not decide it."""
+
+    offered: float
+    runs: tuple[Step, ...]
+    fails: tuple[tuple[str, ...], ...]  # why each run failed, empty for a pass
+
+    @property
+    def passes(self) -> int:
+        return sum(1 for f in self.fails if not f)
+
+    @property
+    def passed(self) -> bool:
+        return 2 * self.passes > len(self.runs)
+
+    def worst(self) -> Step:
+        """The failing run whose server was busiest (the one that says most about who was the
+        limit); the busiest run when none failed."""
+        failing = [s for s, f in zip(self.runs, self.fails, strict=True) if f] or list(self.runs)
+        return max(failing, key=lambda s: s.server_cpu_cores)
+
+
+def by_rate(steps: Sequence[Step], slo_p99_ms: float, keep_up: float = KEEP_UP) -> list[RateRuns]:
+    """``steps`` grouped by offered rate, lowest first (rates equal to 0.1 event/s are one rate)."""
+    groups: dict[float, list[Step]] = {}
+    for s in steps:
+        groups.setdefault(round(s.offered, 1), []).append(s)
+    return [
+        RateRuns(rate, tuple(runs), tuple(tuple(step_failures(s, slo_p99_ms, keep_up)) for s in runs))
+        for rate, runs in sorted(groups.items())
+    ]
+
+
+def _verdict(g: RateRuns, saturated: bool) -> dict[str, Any]:
+    why = sorted({w for f in g.fails for w in f})
+    if len(g.runs) > 1:
+        why = [f"{g.passes} of {len(g.runs)} runs passed", *why] if why else why
+    return {
+        "offered": g.offered,
+        "pass": g.passed,
+        "why": why,
+        "server_saturated": saturated,
+        "runs": len(g.runs),
+        "passes": g.passes,
+    }
+
+
 def judge_knee(
     steps: Sequence[Step],
     *,
@@ -122,30 +184,30 @@ def judge_knee(
     cpu_cap_cores: float,
     keep_up: float = KEEP_UP,
     saturated_frac: float = SATURATED_FRAC,
+    confirm_runs: int = 1,
 ) -> Knee:
     """The knee of ``steps`` (see the module doc). ``cpu_cap_cores``: the server's CPU cap (its
-    cgroup quota, or 1.0 for one uncapped Redis thread)."""
+    cgroup quota, or 1.0 for one uncapped Redis thread). ``confirm_runs``: how many runs the knee's
+    rate and every failed rate below it need before the knee counts as confirmed."""
     if slo_p99_ms <= 0 or cpu_cap_cores <= 0 or not 0 < keep_up <= 1 or not 0 < saturated_frac <= 1:
         raise ValueError(
             "judge_knee: slo_p99_ms and cpu_cap_cores must be > 0, keep_up and saturated_frac in (0, 1]"
         )
-    ordered = sorted(steps, key=lambda s: s.offered)
+    groups = by_rate(steps, slo_p99_ms, keep_up)
     knee = Knee("too_few_steps", None, None, slo_p99_ms, keep_up, cpu_cap_cores, saturated_frac)
-    fails = [step_failures(s, slo_p99_ms, keep_up) for s in ordered]
-    saturated = [s.server_cpu_cores >= saturated_frac * cpu_cap_cores for s in ordered]
-    knee.verdicts = [
-        {"offered": s.offered, "pass": not f, "why": f, "server_saturated": sat}
-        for s, f, sat in zip(ordered, fails, saturated, strict=True)
-    ]
-    if len(ordered) < 2:
-        knee.note = "one step cannot show a knee: it needs a passing step and a failing one above it"
+    knee.confirm_runs = confirm_runs
+    saturated = [g.worst().server_cpu_cores >= saturated_frac * cpu_cap_cores for g in groups]
+    knee.verdicts = [_verdict(g, sat) for g, sat in zip(groups, saturated, strict=True)]
+    if len(groups) < 2:
+        knee.note = "one rate cannot show a knee: it needs a passing rate and a failing one above it"
         return knee
+    fails = [not g.passed for g in groups]
     end = _first_sustained(fails)
     knee.transient = [knee.verdicts[i] for i in range(end) if fails[i]]
     passes = [i for i in range(end) if not fails[i]]
-    if end < len(ordered):
+    if end < len(groups):
         knee.first_failure = knee.verdicts[end]
-        s = ordered[end]
+        s = groups[end].worst()
         limit = load_limited(s, keep_up)
         if not saturated[end] and limit:
             knee.status = "load_bound"
@@ -157,19 +219,37 @@ def judge_knee(
             return knee
     if not passes:
         knee.status = "below_range"
-        knee.note = "the lowest step already failed for good: the knee is below the range searched"
+        knee.note = "the lowest rate already failed for good: the knee is below the range searched"
         return knee
-    best = ordered[passes[-1]]
-    knee.knee_rate, knee.knee_achieved = best.offered, best.achieved
-    if end == len(ordered):
+    best = groups[passes[-1]]
+    knee.knee_rate = best.offered
+    knee.knee_achieved = statistics.median(
+        s.achieved for s, f in zip(best.runs, best.fails, strict=True) if not f
+    )
+    knee.unconfirmed = unconfirmed(knee, confirm_runs)
+    if end == len(groups):
         knee.status = "not_reached"
-        knee.note = "no step failed for good: the knee is above the highest rate offered"
+        knee.note = "no rate failed for good: the knee is above the highest rate offered"
     else:
         knee.status = "found"
     return knee
 
 
-def _first_sustained(fails: Sequence[Sequence[str]]) -> int:
+def unconfirmed(knee: Knee, confirm_runs: int) -> list[dict[str, Any]]:
+    """The knee's rate and the failed rates below it (judged transient) run fewer than
+    ``confirm_runs`` times, each with the runs it still needs: what a search repeats before it
+    trusts the knee. Empty when there is no knee or every one has its runs."""
+    if knee.knee_rate is None:
+        return []
+    check = [v for v in knee.verdicts if v["offered"] == knee.knee_rate] + list(knee.transient)
+    return [
+        {"offered": v["offered"], "missing": confirm_runs - v["runs"]}
+        for v in check
+        if v["runs"] < confirm_runs
+    ]
+
+
+def _first_sustained(fails: Sequence[bool]) -> int:
     """Index of the first failure that the next higher step confirms by failing too, or that has no
     higher step (len(fails) when there is none)."""
     for i, f in enumerate(fails):

@@ -20,8 +20,10 @@ a lasting change becomes the new normal after a few runs.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,13 +161,33 @@ def read_history(path: Path) -> pd.DataFrame:
     return df
 
 
+@contextlib.contextmanager
+def history_lock(path: Path) -> Iterator[None]:
+    """Held while the history is appended to or rewritten: two nightlies finishing together would
+    otherwise interleave their rows or lose one's to the other's rewrite. A lock file beside it, not
+    the history itself, whose rewrite replaces the file a waiting writer would have locked."""
+    with open(path.with_name(f".{path.name}.lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def append_history(path: Path, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Appends ``rows`` (keys of :data:`COLUMNS`) to the history file; returns how many. A file written
-    with other columns is rewritten whole with the union of both (never a misaligned row)."""
+    """Appends ``rows`` (keys of :data:`COLUMNS`) to the history file under :func:`history_lock`;
+    returns how many. A file written with other columns is rewritten whole with the union of both
+    (never a misaligned row)."""
     if not rows:
         return 0
     path.parent.mkdir(parents=True, exist_ok=True)
     new = pd.DataFrame([{c: _cell(r.get(c)) for c in COLUMNS} for r in rows], columns=COLUMNS)
+    with history_lock(path):
+        _append(path, new)
+    return len(new)
+
+
+def _append(path: Path, new: pd.DataFrame) -> None:
     header: list[str] | None = None
     if path.is_file() and path.stat().st_size > 0:
         with path.open(encoding="utf-8") as fh:
@@ -180,7 +202,6 @@ def append_history(path: Path, rows: Sequence[Mapping[str, Any]]) -> int:
         tmp = path.with_name(path.name + ".tmp")
         both.to_csv(tmp, index=False)
         tmp.replace(path)
-    return len(new)
 
 
 @dataclass

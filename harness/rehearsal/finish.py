@@ -20,7 +20,7 @@ from harness.scenario.spec import ScenarioSpec
 RESULTS = "rehearsal.json"
 
 
-def _invariants(spec: ScenarioSpec, run_dir: Path, planes: dict[str, Plane]) -> list[dict[str, Any]]:
+def invariants_of(spec: ScenarioSpec, run_dir: Path, planes: dict[str, Plane]) -> list[dict[str, Any]]:
     variant = spec.variants[0]
     needs = with_scenario_needs(kind_of(spec.workload.kind).checker_planes(variant), spec.checker_needs)
     verdicts = check_variant(
@@ -76,7 +76,7 @@ def judge(
     board = played.board.to_dict()
     actions = played.operator.actions if played.operator else []
     timeline = played.operator.timeline_actions() if played.operator else []
-    invariants = _invariants(spec, run_dir, planes) if played.operator else []
+    invariants = invariants_of(spec, run_dir, planes) if played.operator else []
     checks = checkpoint_results(checkpoints or [], board["events"])
     verdict_, reason = verdict(error, invariants, checks)
     return {

@@ -81,6 +81,8 @@ def rehearse(opts: RehearsalOptions, console: Console) -> tuple[Path, dict[str, 
             duration_s=round(time.monotonic() - t0, 1),
             options=_options(opts, duration),
             versions={},
+            # what the recorder wrote: `harness check` refuses a history changed since (as for a run)
+            history=rec.summary(),
         )
         write(run_dir, result)
     finally:

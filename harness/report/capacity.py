@@ -6,12 +6,14 @@ Lenient: a run that errored or did not run still gets a page saying so."""
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader
 from markupsafe import Markup
 
+from harness.metrics.knee import Step, step_failures
 from harness.report import svg
 from harness.report.format import DASH, fmt_num, fmt_pct
 from harness.report.render import _write
@@ -19,11 +21,36 @@ from harness.report.render import _write
 Json = dict[str, Any]
 
 
+#: a platform step's servers -> the key their CPU is drawn from (flattened from ``servers``)
+SERVER_CPU = {"redis": "redis_cpu_cores", "mongo": "mongo_cpu_cores"}
+
+
+def _flat(s: Json) -> Json:
+    """A step with each server's CPU (a platform step's ``servers``) as a top-level key."""
+    servers = s.get("servers") or {}
+    return s | {k: (servers.get(n) or {}).get("cpu_cores") for n, k in SERVER_CPU.items() if n in servers}
+
+
+def _per_rate(steps: list[Json]) -> list[Json]:
+    """One point per offered rate: the median of its runs' figures (a rate repeated to confirm the
+    knee would otherwise draw a vertical zigzag); the table lists every run."""
+    groups: dict[Any, list[Json]] = {}
+    for st in steps:
+        groups.setdefault(st.get("offered"), []).append(st)
+
+    def med(runs: list[Json], key: str) -> Any:
+        vals = [r[key] for r in runs if isinstance(r.get(key), int | float)]
+        return statistics.median(vals) if vals else None
+
+    keys = ("achieved", "p99_ms", "p50_ms", "server_cpu_cores", *SERVER_CPU.values())
+    return [{"offered": rate} | {k: med(runs, k) for k in keys} for rate, runs in sorted(groups.items())]
+
+
 def _knee_charts(res: Json) -> list[Markup]:
-    steps = sorted(res.get("steps") or [], key=lambda s: s.get("offered", 0))
+    steps = _per_rate([_flat(s) for s in res.get("steps") or [] if isinstance(s.get("offered"), int | float)])
     if not steps:
         return []
-    x = [s.get("offered") for s in steps]
+    x: list[float] = [float(s["offered"]) for s in steps]
     knee = res.get("knee") or {}
     bands: list[tuple[float, float, str]] = []
     width = (max(x) - min(x)) / 80 if len(x) > 1 else 1.0
@@ -47,9 +74,9 @@ def _knee_charts(res: Json) -> list[Markup]:
     if slo:
         p99.append(("SLO", [slo] * len(x)))
     cpu: list[svg.Series] = [("server CPU", [s.get("server_cpu_cores") for s in steps])]
-    servers = [n for n in ("redis", "mongo") if all(n in (s.get("servers") or {}) for s in steps)]
+    servers = [n for n, k in SERVER_CPU.items() if all(s.get(k) is not None for s in steps)]
     if servers:  # the platform: each server's own CPU (both capped alike)
-        cpu = [(f"{n} CPU", [s["servers"][n].get("cpu_cores") for s in steps]) for n in servers]
+        cpu = [(f"{n} CPU", [s.get(SERVER_CPU[n]) for s in steps]) for n in servers]
     if cap:
         cpu.append(("cap", [cap] * len(x)))
     common: Json = {"x_label": "offered events/s", "bands": bands, "width": 580, "height": 300}
@@ -73,15 +100,24 @@ def _cpu_title(res: Json) -> str:
 
 
 def _steps(res: Json) -> list[list[str]]:
+    """Every run, by rate: its own verdict, and its rate's (a majority of its runs) when repeated."""
     verdicts = {v.get("offered"): v for v in (res.get("knee") or {}).get("verdicts") or []}
+    slo = (res.get("plan") or {}).get("slo_p99_ms")
     rows = []
     for s in sorted(res.get("steps") or [], key=lambda s: s.get("offered", 0)):
         v = verdicts.get(s.get("offered"), {})
+        try:
+            own = step_failures(Step.from_dict(s), float(slo)) if slo else None
+        except (KeyError, TypeError, ValueError):  # a hand-edited or torn results.json: no own verdict
+            own = None
+        text = DASH if own is None else "; ".join(own) or "pass"
+        if v.get("runs", 1) > 1:
+            rate = "pass" if v.get("pass") else "FAIL"
+            text += f" (rate: {v.get('passes')} of {v.get('runs')} runs passed: {rate})"
         rows.append(
             [str(s.get("step", DASH))]
             + [fmt_num(s.get(k)) for k in ("offered", "achieved", "p50_ms", "p99_ms", "server_cpu_cores")]
-            + [fmt_pct(s.get("load_starved")), fmt_pct(s.get("load_busy"))]
-            + ["pass" if v.get("pass") else "; ".join(v.get("why") or []) or DASH]
+            + [fmt_pct(s.get("load_starved")), fmt_pct(s.get("load_busy")), text]
         )
     return rows
 
@@ -121,6 +157,7 @@ def _facts(res: Json) -> list[tuple[str, str]]:
         ("plane", str(res.get("plane", DASH))),
         ("server", str(res.get("server", DASH))),
         ("knee", f"{fmt_num(knee.get('knee_rate'))} events/s offered ({knee.get('status', DASH)})"),
+        ("knee confirmed", _confirmed(knee)),
         ("achieved at the knee", f"{fmt_num(knee.get('knee_achieved'))} events/s"),
         ("redis-cli --pipe (median)", f"{fmt_num(pipe.get('events_per_s'))} events/s"),
         ("knee / pipe", f"{fmt_num(cmp_.get('ratio'))} (target: within {fmt_pct(cmp_.get('target'))})"),
@@ -133,6 +170,19 @@ def _facts(res: Json) -> list[tuple[str, str]]:
         ("load average", f"{_loadavg(res, 'loadavg_start')} → {_loadavg(res, 'loadavg_end')}"),
         ("started", str(res.get("started_at", DASH))),
     ]
+
+
+def _confirmed(knee: Json) -> str:
+    """Whether the knee's rate and the failures below it were repeated as the search asks."""
+    if knee.get("knee_rate") is None or "confirmed" not in knee:
+        return DASH
+    runs = next(
+        (v.get("runs", 1) for v in knee.get("verdicts") or [] if v.get("offered") == knee["knee_rate"]), 1
+    )
+    if knee["confirmed"]:
+        return f"yes: its rate passed a majority of {runs} run(s), each failure below it had as many"
+    short = ", ".join(f"{fmt_num(u.get('offered'))}/s" for u in knee.get("unconfirmed") or [])
+    return f"no: {short} short of {knee.get('confirm_runs')} runs"
 
 
 def _loadavg(res: Json, key: str) -> str:
@@ -164,6 +214,7 @@ def _facts_mongo(res: Json) -> list[tuple[str, str]]:
         ("plane", str(res.get("plane", DASH))),
         ("server", str(res.get("server", DASH))),
         ("knee", f"{fmt_num(knee.get('knee_rate'))} events/s offered ({knee.get('status', DASH)})"),
+        ("knee confirmed", _confirmed(knee)),
         ("achieved at the knee", f"{fmt_num(knee.get('knee_achieved'))} events/s"),
         ("flat-out ceiling (median)", f"{fmt_num(ceil.get('events_per_s'))} events/s"),
         ("knee / flat-out", fmt_num(cmp_.get("ratio"))),

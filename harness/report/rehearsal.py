@@ -178,6 +178,8 @@ def render_rehearsal(run_dir: Path) -> Path:
         "script": opts.get("script") or "— (typed)",
         "healthy after": r.get("healthy_again"),
     }
+    if r.get("rechecked_at"):  # harness check: checkers and checkpoints judged again, alerts as recorded
+        facts["judged again"] = f"{r['rechecked_at']} (harness check; alerts as recorded)"
     fact_html = "".join(
         f"<div class='fact'><span class='k'>{escape(k)}</span><span class='v'>{escape(str(v))}</span></div>"
         for k, v in facts.items()

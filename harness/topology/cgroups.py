@@ -89,3 +89,16 @@ def join_group(path: str, pid: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def throttled_s(path: str) -> float:
+    """Seconds the group's processes were held back by its quota (``cpu.stat``: v2 ``throttled_usec``,
+    v1 ``throttled_time`` in ns); 0.0 when it cannot be read. A capped process's run-queue wait
+    counts these too: they are its cap, not the machine's other processes."""
+    try:
+        stat = dict(line.split() for line in (Path(path) / "cpu.stat").read_text().splitlines() if line)
+    except (OSError, ValueError):
+        return 0.0
+    if "throttled_usec" in stat:
+        return int(stat["throttled_usec"]) / 1e6
+    return int(stat.get("throttled_time", 0)) / 1e9

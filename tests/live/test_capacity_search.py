@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.bench.capacity import mongo_plane
-from harness.bench.capacity.redis_plane import RedisCapacity
+from harness.bench.capacity import locust_scaling, mongo_plane
+from harness.bench.capacity.redis_plane import PIPE_RUNS, RedisCapacity
 from harness.bench.capacity.run import run
 from harness.bench.capacity.search import SearchPlan
 from harness.topology.cgroups import cpu_limits_supported
@@ -52,13 +52,22 @@ def test_short_capacity_search_on_a_capped_server(tmp_path: Path) -> None:
     knee = res["knee"]
     if knee["knee_rate"] is not None:
         assert knee["knee_rate"] <= max(offered)
+    # the knee's rate and each failure below it repeated until each has its runs (or said not)
+    runs = {v["offered"]: v["runs"] for v in knee["verdicts"]}
+    assert sum(runs.values()) == len(steps)
+    if knee["status"] == "found":
+        assert knee["confirmed"] is (not knee["unconfirmed"])
+        if knee["confirmed"]:
+            assert runs[knee["knee_rate"]] >= plan.confirm_runs
+        else:
+            assert "not confirmed" in knee["note"]
     for s in steps:
         pe = s["per_event"]
         assert pe["ops"] > 0 and pe["net_in_bytes"] > 0 and pe["server_cpu_us"] > 0
     assert all(res["memory"][k]["keys_sampled"] > 0 for k in ("counter", "hll", "timeline", "limiter"))
     pipe = res["pipe"]
     assert pipe["status"] == "ran" and pipe["events_per_s"] > 0 and pipe["errors_free"] is True
-    assert len(pipe["runs_events_per_s"]) == 3
+    assert len(pipe["runs_events_per_s"]) == PIPE_RUNS
     assert res["comparison"]["status"] in ("ran", "not_run")
     assert res["load"]["load_cpu_us_per_event"] > 0
     # torn down: servers, cgroups, load processes, data
@@ -77,3 +86,21 @@ def test_a_plane_without_its_server_is_reported_not_run(
     run_dir, res = run("mongo", RedisCapacity(None, 1, 1, plan), tmp_path, "test", lambda _m: None)
     assert res["status"] == "not_run" and "no mongod and no FerretDB" in res["reason"]
     assert "NOT RUN" in (run_dir / "index.html").read_text()
+
+
+def test_locust_workers_run_under_their_own_cpu_cap(tmp_path: Path) -> None:
+    # one worker capped at 0.2 core, offered far more than that can send: it runs flat out, so the
+    # CPU it used over the window shows the cap held (a window need not line up with the quota's
+    # 20 ms periods: up to one period's quota more can fall into it)
+    if locust_scaling.locust_binary() is None:
+        pytest.fail("no locust command: pip install -e '.[dev]' (a dev dependency)")
+    lines: list[str] = []
+    dist = locust_scaling.measure(tmp_path, "locust-cap-test", 1.0, 1, 1.5, log=lines.append, worker_cpu=0.2)
+    assert dist["status"] == "ran" and dist["worker_cpu_limit"] == 0.2
+    row = dist["rows"][0]
+    assert row["achieved"] > 0 and 0 < row["load_cpu_cores"] <= 0.2 * 1.25
+    assert lines and lines[0].startswith("locust 1 worker(s): ")
+    left = RunResources.load(tmp_path / "resources.json")
+    assert any("locust-1w0" in g for g in left.cgroups)  # recorded before it was made
+    assert_nothing_left(left)
+    assert not any(Path(g).exists() for g in left.cgroups)

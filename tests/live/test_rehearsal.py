@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.history.digest import file_digest
 from harness.topology.docker_cli import container_pid
 from harness.topology.docker_network import holder_name
 from harness.topology.lifecycle import RunResources
@@ -214,6 +215,34 @@ def test_the_shipped_rehearsal_file_replays_and_passes(tmp_path: Path) -> None:
     ]
     assert "verdict: pass" in proc.stderr and (run_dir / "index.html").is_file()
     assert_nothing_left(RunResources.load(run_dir / "resources.json"))
+    # judged again from its files: the same checkers' statuses, the same checkpoint, exit 0
+    again = harness("check", str(run_dir))
+    assert again.returncode == 0, again.stdout + again.stderr
+    rechecked = json.loads((run_dir / "rehearsal.json").read_text())
+    assert [(i["name"], i["status"]) for i in rechecked["invariants"]] == [
+        (i["name"], i["status"]) for i in result["invariants"]
+    ]
+    assert rechecked["checkpoints"] == result["checkpoints"] and "rechecked_at" in rechecked
+    # a read that returned another tenant's item, written into the saved history: judged again, the
+    # isolation checker finds it and the rehearsal fails
+    history = run_dir / "history.jsonl"
+    lines = history.read_text().splitlines()
+    reads = [i for i, line in enumerate(lines) if '"type":"ok"' in line and '"f":"read"' in line]
+    assert reads, "the rehearsal recorded no ok profile read"
+    op = json.loads(lines[reads[0]])
+    op["tenants"] = [*op["tenants"], "t99999"]
+    lines[reads[0]] = json.dumps(op, separators=(",", ":"))
+    history.write_text("\n".join(lines) + "\n")
+    edited = harness("check", str(run_dir))  # first: not the history the rehearsal wrote
+    assert edited.returncode == 2 and "not the history the run wrote" in edited.stderr, edited.stderr
+    saved = json.loads((run_dir / "rehearsal.json").read_text())
+    d = file_digest(history)
+    saved["history"] |= {"records": d.lines, "size": d.size, "sha256": d.sha256}
+    (run_dir / "rehearsal.json").write_text(json.dumps(saved))
+    broken = harness("check", str(run_dir))  # as if the rehearsal had recorded it
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert "tenant-isolation: invalid" in broken.stdout + broken.stderr
+    assert "invariants violated" in json.loads((run_dir / "rehearsal.json").read_text())["verdict_reason"]
 
 
 @pytest.mark.live

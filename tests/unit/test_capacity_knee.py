@@ -155,3 +155,91 @@ def test_a_busy_load_is_its_own_ceiling_not_the_servers() -> None:
     assert judge([ok(2000), queued(4000, starved=0.2), queued(6000)]).status == "load_bound"
     assert judge([ok(2000), queued(4000, busy=0.85), queued(6000)]).status == "load_bound"
     assert judge([ok(2000), queued(4000, starved=0.199, busy=0.849), queued(6000)]).status == "found"
+
+
+# -- repeated runs of one rate: majority, confirmation -------------------------------------------
+
+
+def slow(rate: float, cpu: float = 0.245) -> Step:
+    """Kept up, p99 over the SLO, server saturated: a run that fails at the edge."""
+    return Step(rate, rate, 300.0, cpu)
+
+
+def judge3(steps: list[Step]):  # type: ignore[no-untyped-def]
+    return judge_knee(steps, slo_p99_ms=SLO, cpu_cap_cores=CAP, confirm_runs=3)
+
+
+def test_a_rate_passes_by_majority_of_its_runs_and_a_tie_fails() -> None:
+    two_of_three = [ok(2000), ok(4000), slow(4000), ok(4000), slow(6000), slow(8000)]
+    k = judge3(two_of_three)
+    assert (k.status, k.knee_rate) == ("found", 4000)
+    v = k.verdicts[1]
+    assert (v["runs"], v["passes"], v["pass"]) == (3, 2, True) and v["why"][0] == "2 of 3 runs passed"
+    # a tie (1 of 2) fails: the knee falls to the rate below
+    tie = judge3([ok(2000), ok(4000), slow(4000), slow(6000), slow(8000)])
+    assert (tie.status, tie.knee_rate) == ("found", 2000)
+    # one pass among three runs is not the knee, whichever run came first
+    lucky = judge3([ok(2000), ok(4000, cpu=0.24), slow(4000), slow(4000), slow(6000)])
+    assert lucky.knee_rate == 2000
+
+
+def test_one_lucky_run_above_a_real_failure_is_not_a_confirmed_knee() -> None:
+    # the fooling series of the transient rule: 10k fails, 11k passes once by luck, 12k fails
+    once = judge3([ok(8000), slow(10000), ok(11000, cpu=0.24), slow(12000), slow(13000)])
+    assert (once.status, once.knee_rate) == ("found", 11000)
+    assert once.confirmed is False
+    assert {u["offered"]: u["missing"] for u in once.unconfirmed} == {11000: 2, 10000: 2}
+    # the repeats the search then runs: 10k fails again, 11k fails twice -> knee at 8k
+    repeated = [
+        *[ok(8000)] * 3,
+        *[slow(10000)] * 3,
+        ok(11000, cpu=0.24),
+        slow(11000),
+        slow(11000),
+        slow(12000),
+    ]
+    k = judge3(repeated)
+    assert (k.status, k.knee_rate) == ("found", 8000) and k.confirmed
+    # a failure that repeats as a pass (2 of 3) above which the next rate passes 3 of 3: transient
+    noisy = [
+        ok(8000),
+        slow(10000),
+        ok(10000),
+        ok(10000),
+        *[ok(11000, cpu=0.24)] * 3,
+        slow(12000),
+        slow(13000),
+    ]
+    k = judge3(noisy)
+    assert (k.status, k.knee_rate, k.confirmed, k.transient) == ("found", 11000, True, [])
+
+
+def test_a_transient_failure_confirmed_by_repeats_stays_listed() -> None:
+    series = [ok(8000), *[slow(10000)] * 3, *[ok(11000, cpu=0.24)] * 3, slow(12000), slow(13000)]
+    k = judge3(series)
+    assert (k.status, k.knee_rate, k.confirmed) == ("found", 11000, True)
+    assert [t["offered"] for t in k.transient] == [10000] and k.transient[0]["runs"] == 3
+
+
+def test_the_knee_achieved_is_the_median_of_its_passing_runs() -> None:
+    runs = [Step(4000, a, 5.0, 0.1) for a in (3990, 3700, 3995)] + [slow(6000), slow(8000)]
+    k = judge3(runs)  # 3700 < 0.95 x 4000 fails; the other two pass
+    assert (k.knee_rate, k.knee_achieved) == (4000, 3992.5)
+
+
+def test_confirmation_is_saved_with_the_judgement() -> None:
+    d = judge3([ok(2000), slow(4000), slow(6000)]).to_dict()
+    assert d["confirmed"] is False and d["confirm_runs"] == 3
+    assert d["unconfirmed"] == [{"offered": 2000, "missing": 2}]
+    assert judge([ok(2000), slow(4000), slow(6000)]).to_dict()["confirmed"] is True  # 1 run asked
+
+
+def test_throttled_seconds_read_from_either_cgroup_version(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from harness.topology.cgroups import throttled_s
+
+    v2, v1 = tmp_path / "v2", tmp_path / "v1"
+    v2.mkdir(), v1.mkdir()
+    (v2 / "cpu.stat").write_text("usage_usec 900\nnr_throttled 3\nthrottled_usec 1500000\n")
+    (v1 / "cpu.stat").write_text("nr_periods 10\nnr_throttled 3\nthrottled_time 2500000000\n")
+    assert (throttled_s(str(v2)), throttled_s(str(v1))) == (1.5, 2.5)
+    assert throttled_s(str(tmp_path / "gone")) == 0.0  # a group already removed: nothing held

@@ -87,6 +87,10 @@ def test_member_fit() -> None:
                                                               "fitted": True}  # fmt: skip
     # one member count: everything charged to the members
     assert member_fit([2, 2], [500, 500]) == {"bytes_per_member": 250.0, "key_bytes": 0.0, "fitted": False}
+    # a free fit below zero a key (sizes that step with allocations): through the origin, said so
+    fit = member_fit([1, 2, 3, 4], [100, 100, 100, 500])  # free: 120 a member, -100 a key
+    assert (fit["bytes_per_member"], fit["key_bytes"]) == (86.7, 0.0)  # 2600 / 30
+    assert "the free fit gave -100.0 B a key" in fit["note"]
 
 
 def test_report_of_a_run_with_a_knee(tmp_path: Path) -> None:
@@ -101,6 +105,14 @@ def test_report_of_a_run_with_a_knee(tmp_path: Path) -> None:
     assert "8,000 events/s offered (found)" in html
     assert "Redis Cluster: 6 nodes (3M+3R)" in html  # the guide's estimate beside ours
     assert "peak_events_s" in html  # every assumption listed
+    assert "yes: its rate passed a majority of 1 run(s)" in html
+
+
+def test_report_says_when_the_knee_was_not_confirmed(tmp_path: Path) -> None:
+    res = _results()
+    res["knee"] |= {"confirmed": False, "confirm_runs": 3, "unconfirmed": [{"offered": 8000, "missing": 2}]}
+    (tmp_path / "results.json").write_text(json.dumps(res))
+    assert "no: 8,000/s short of 3 runs" in render_capacity(tmp_path).read_text()
 
 
 def test_report_of_runs_that_did_not_get_far(tmp_path: Path) -> None:

@@ -148,3 +148,36 @@ def test_a_history_with_other_columns_is_rewritten_whole(tmp_path: Path) -> None
     df = read_history(path)
     assert len(df) == 2 and set(COLUMNS) <= set(df.columns) and "old" in df.columns
     assert list(df["value"]) == [7.0, 8.0]
+
+
+def _waiting_on_a_flock(pid: int) -> bool:
+    """Whether ``pid`` is queued behind a held flock (a ``->`` line of ``/proc/locks``)."""
+    return any(
+        line.split()[1] == "->" and line.split()[5] == str(pid)
+        for line in Path("/proc/locks").read_text().splitlines()
+        if len(line.split()) > 5
+    )
+
+
+def test_a_second_writer_waits_for_the_history_lock(tmp_path: Path) -> None:
+    # two nightlies finishing together: the second one's append waits while the first holds the
+    # lock (seen waiting in /proc/locks, not guessed from a sleep), then lands whole after it
+    import multiprocessing
+    import time
+
+    from harness.nightly.baselines import history_lock
+
+    path = tmp_path / "history.csv"
+    append_history(path, [_row("n1", 1.0)])
+    ctx = multiprocessing.get_context("fork")
+    with history_lock(path):
+        child = ctx.Process(target=append_history, args=(path, [_row("n2", 2.0), _row("n2", 3.0)]))
+        child.start()
+        deadline = time.monotonic() + 10
+        while not _waiting_on_a_flock(child.pid or 0):
+            assert time.monotonic() < deadline and child.is_alive(), "the second writer never queued"
+            time.sleep(0.01)
+        assert list(read_history(path)["value"]) == [1.0]  # nothing written while it waits
+    child.join(timeout=10)
+    assert child.exitcode == 0
+    assert list(read_history(path)["value"]) == [1.0, 2.0, 3.0]

@@ -1,11 +1,16 @@
 """The CI workflow cannot run here: its shape is checked instead (schedule, `make setup`, `make nightly`,
-the job summary, the baselines carried across runs, the reports kept)."""
+the job summary, the baselines carried across runs, the reports kept), and it is linted with
+actionlint (+ shellcheck)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 WORKFLOW = Path(__file__).resolve().parents[2] / ".github" / "workflows" / "nightly.yml"
@@ -62,3 +67,17 @@ def test_the_baselines_are_carried_to_the_next_run() -> None:
     assert restore < nightly < save
     assert steps[restore]["with"]["path"] == steps[save]["with"]["path"] == "reports/baselines"
     assert steps[restore]["with"]["restore-keys"] and steps[save].get("if") == "always()"
+
+
+def test_the_workflow_passes_actionlint() -> None:
+    # actionlint knows GitHub's schema, the expressions' contexts and the actions' inputs, and runs
+    # shellcheck over every run: script: the closest this file gets to running before it runs
+    tools = Path(os.environ.get("HARNESS_TOOLS_DIR", WORKFLOW.parents[2] / "tools" / "bin"))
+    actionlint = shutil.which("actionlint", path=str(tools)) or shutil.which("actionlint")
+    if actionlint is None:
+        pytest.fail(f"no actionlint in {tools} or on PATH: make setup builds it (Go)")
+    assert shutil.which("shellcheck"), "shellcheck: apt-get install shellcheck (make setup does)"
+    proc = subprocess.run(
+        [actionlint, "-no-color", str(WORKFLOW)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr

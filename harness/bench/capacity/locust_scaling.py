@@ -34,7 +34,9 @@ import redis
 import harness
 from harness.bench.suite import standalone_topology
 from harness.errors import HarnessError
-from harness.topology.local import deploy
+from harness.topology.cgroups import cpu_limits_supported, group_path, limit_cpu, throttled_s
+from harness.topology.lifecycle import creating
+from harness.topology.local import LocalDeployment, deploy, run_tag
 
 GLUE = Path(harness.__file__).parent / "workload" / "redis_plane" / "locust_glue.py"
 PREFIX = "cap:"
@@ -99,8 +101,11 @@ def _start(
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    """The master first (it tells the workers to quit), then whatever is left, bounded."""
-    procs[0].send_signal(signal.SIGTERM)
+    """Every process asked to stop, then waited for, bounded. The workers too: a master ended by
+    SIGTERM exits at once without telling them, and they would wait out their heartbeat timeout
+    (measured: 30 s per worker count before this)."""
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT_S
     for p in procs:
         try:
@@ -110,10 +115,29 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
             p.wait(timeout=10)
 
 
+def cap_worker(dep: LocalDeployment, name: str, pid: int, cores: float) -> str:
+    """Caps a load worker at ``cores`` in a cgroup recorded with the run's resources (a crash of the
+    run leaves no group behind: the next bring-up's reap removes it); returns the group."""
+    ok, reason = cpu_limits_supported()
+    if not ok:
+        raise HarnessError(f"--locust-worker-cpu {cores:g}: {reason}; give --locust-worker-cpu 0 for none")
+    group = f"{run_tag(dep.run_id)}-{name}"
+    with creating():  # another run's reap removes empty our-named groups no run claims
+        dep.res.add_cgroup(group_path(group))
+        return limit_cpu(group, pid, cores)
+
+
 def one(
-    exe: str, admin: redis.Redis, addr: tuple[str, int], n: int, per_worker: float, seconds: float
+    exe: str,
+    admin: redis.Redis,
+    addr: tuple[str, int],
+    n: int,
+    per_worker: float,
+    seconds: float,
+    cap: Callable[[str, int], str | None] = lambda _name, _pid: None,
 ) -> dict[str, Any]:
-    """``n`` workers flat out for a window of ``seconds`` once every lane runs."""
+    """``n`` workers flat out for a window of ``seconds`` once every lane runs; ``cap(name, pid)``
+    is given each worker as it starts (its CPU cap) and returns its cgroup, if it made one."""
     admin.flushall()
     rate = n * per_worker
     lanes = math.ceil(rate / LANE_RATE)
@@ -128,11 +152,16 @@ def one(
                 )
             time.sleep(0.2)
         workers = [psutil.Process(p.pid) for p in procs[1:]]
+        # capped once every lane runs: the window measures a capped worker's sending, and Python
+        # and Locust starting up at a fifth of a core would only make the test slow
+        groups = [g for i, p in enumerate(procs[1:]) if (g := cap(f"locust-{n}w{i}", p.pid))]
         calls0, cpu0 = _evals_and_cpu(admin)
+        capped0 = sum(throttled_s(g) for g in groups)
         load0, wait0, t0 = _cpu_s(workers), _waited_s(workers), time.monotonic()
         time.sleep(seconds)  # the measurement window itself, not a wait for readiness
         calls1, cpu1 = _evals_and_cpu(admin)
         load1, wait1, wall = _cpu_s(workers), _waited_s(workers), time.monotonic() - t0
+        capped = sum(throttled_s(g) for g in groups) - capped0
     finally:
         _stop(procs)
     achieved = (calls1 - calls0) / wall
@@ -144,8 +173,10 @@ def one(
         "per_worker": round(achieved / n, 1),
         "server_cpu_cores": round((cpu1 - cpu0) / wall, 3),
         "load_cpu_cores": round((load1 - load0) / wall, 3),
-        # the share of the window each worker spent waiting for a CPU (the machine, not Locust)
-        "load_starved": round((wait1 - wait0) / (n * wall), 3),
+        # the share of the window each worker spent waiting for a CPU (the machine, not Locust),
+        # less what its own cap held it back: that wait is the machine size it stands for
+        "load_starved": round(max(0.0, wait1 - wait0 - capped) / (n * wall), 3),
+        "load_capped": round(capped / (n * wall), 3),
         "seconds": round(wall, 2),
     }
 
@@ -158,7 +189,12 @@ def measure(
     seconds: float,
     per_worker_rate: float = 6000.0,
     log: Callable[[str], None] = print,
+    worker_cpu: float | None = None,
 ) -> dict[str, Any]:
+    """Locust with 1..``max_workers`` workers against one server capped at ``cpu_limit`` cores;
+    each worker capped at ``worker_cpu`` cores (its own cgroup) when given: a worker then stands
+    for one machine of that size, so adding one adds the same CPU and the efficiency measured is
+    Locust's distribution, not the workers' fight with the server for this machine's two cores."""
     exe = locust_binary()
     if exe is None:
         return {"status": "not_run", "reason": "no locust command (pip install -e '.[dev]')"}
@@ -167,18 +203,29 @@ def measure(
         node = dep.redis[0]
         addr = (node.host.address, node.port)
         admin = redis.Redis(host=addr[0], port=addr[1], socket_timeout=30, decode_responses=True)
+
+        def cap(name: str, pid: int) -> str | None:
+            return None if worker_cpu is None else cap_worker(dep, name, pid, worker_cpu)
+
         try:
             for n in range(1, max_workers + 1):
-                r = one(exe, admin, addr, n, per_worker_rate, seconds)
+                r = one(exe, admin, addr, n, per_worker_rate, seconds, cap)
                 r["efficiency"] = round(r["achieved"] / (n * rows[0]["achieved"]), 3) if rows else 1.0
                 log(
                     f"locust {n} worker(s): {r['achieved']:,.0f} events/s "
                     f"({r['per_worker']:,.0f} per worker, efficiency {r['efficiency']}), "
                     f"server {r['server_cpu_cores']} of {cpu_limit:g} cores, "
                     f"workers {r['load_cpu_cores']} cores, waited {r['load_starved']:.0%} for a CPU"
+                    + (f" (and {r['load_capped']:.0%} held by their cap)" if worker_cpu else "")
                 )
                 rows.append(r)
         finally:
             admin.flushall()
             admin.close()
-    return {"status": "ran", "cpu_limit": cpu_limit, "per_worker_offered": per_worker_rate, "rows": rows}
+    return {
+        "status": "ran",
+        "cpu_limit": cpu_limit,
+        "worker_cpu_limit": worker_cpu,
+        "per_worker_offered": per_worker_rate,
+        "rows": rows,
+    }

@@ -36,7 +36,7 @@ from harness.topology.spec import TopologySpec
 Client = MongoClient[dict[str, Any]]
 CEILING_RUNS = 2
 #: the MongoDB plane's default highest offered rate (the CLI's --max-rate is the Redis plane's)
-DEFAULT_MAX_RATE = {"mongo": 1500.0, "platform": 1500.0}
+DEFAULT_MAX_RATE = {"mongo": 3000.0, "platform": 3000.0}
 
 
 def choose_server(find: Callable[[str], str | None] | None = None) -> tuple[str | None, str]:

@@ -80,6 +80,7 @@ def run(
                     opts.locust_workers,
                     opts.locust_seconds,
                     log=log,
+                    worker_cpu=opts.locust_worker_cpu,
                 )
                 res["distributed"] = dist | {"figures": figures.scaling(dist)}
     except BaseException as exc:  # recorded in the results and the report, then raised on

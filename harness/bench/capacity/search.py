@@ -1,6 +1,8 @@
 """The stepped open-loop search: offered rates rising in coarse steps until two steps in a row fail,
-then finer steps between the last pass and the first failure; each step measured from the server's
-own statistics (``INFO`` deltas ÷ events applied) and judged by :func:`judge_knee`."""
+then finer steps between the last pass and the first failure, then repeats of the knee's rate and
+of each failure below it until each has ``confirm_runs`` runs (a rate passes by majority); each
+step measured from the server's own statistics (``INFO`` deltas ÷ events applied) and judged by
+:func:`judge_knee`."""
 
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ class SearchPlan:
     coarse_steps: int = 10
     refine_steps: int = 4
     warmup_s: float = 2.0
+    confirm_runs: int = 3  # runs the knee's rate and each transient failure below it need
+    confirm_rounds: int = 3  # repeat rounds at most (a rate that fails on repeat moves the knee)
 
 
 def measure_step(admin: redis.Redis, load: StepLoad) -> dict[str, Any]:
@@ -127,10 +131,27 @@ def search(
         for j in range(1, plan.refine_steps + 1):
             step(lo + (hi - lo) * j / (plan.refine_steps + 1))
         knee = judge(steps, plan)
+    for _ in range(plan.confirm_rounds):
+        if not knee.unconfirmed:
+            break
+        for need in knee.unconfirmed:
+            log(f"repeating {need['offered']:,.0f}/s {need['missing']} more time(s) to confirm the knee")
+            for _ in range(need["missing"]):
+                step(float(need["offered"]))
+        knee = judge(steps, plan)
+    if knee.unconfirmed:
+        short = ", ".join(f"{u['offered']:,.0f}/s" for u in knee.unconfirmed)
+        knee.note = (knee.note + "; " if knee.note else "") + (
+            f"not confirmed: rates short of {plan.confirm_runs} runs after {plan.confirm_rounds} "
+            f"rounds of repeats: {short}"
+        )
     return steps, knee
 
 
 def judge(steps: list[dict[str, Any]], plan: SearchPlan) -> Knee:
     return judge_knee(
-        [Step.from_dict(s) for s in steps], slo_p99_ms=plan.slo_p99_ms, cpu_cap_cores=plan.cpu_cap_cores
+        [Step.from_dict(s) for s in steps],
+        slo_p99_ms=plan.slo_p99_ms,
+        cpu_cap_cores=plan.cpu_cap_cores,
+        confirm_runs=plan.confirm_runs,
     )
