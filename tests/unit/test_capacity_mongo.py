@@ -172,6 +172,17 @@ def test_knee_against_the_ceiling() -> None:
     cmp_ = results()["comparison"]
     # achieved at the knee 398 / 500
     assert cmp_["ratio"] == 0.796 and cmp_["ceiling_server_bound"] is True
+    assert cmp_["highest_step_achieved"] == 600 and cmp_["ceiling_beaten_by_a_step"] is True
+    assert cmp_["note"].startswith("not a ceiling")  # a step achieved 600 > 500 flat out
+
+
+def test_a_ceiling_no_step_beat_is_the_servers() -> None:
+    res = results()
+    res["ceiling"]["events_per_s"] = 610.0  # 600 is within 2% of it
+    cmp_ = figures_mongo.comparison(res)
+    assert cmp_["ceiling_beaten_by_a_step"] is False and "no step achieved more" in cmp_["note"]
+    res["ceiling"]["server_bound"] = False
+    assert figures_mongo.comparison(res)["note"].startswith("the ceiling is the load's")
 
 
 def test_sizing_label_comes_from_the_identity_the_server_gave() -> None:

@@ -12,6 +12,8 @@ from harness.bench.capacity.figures import knee_step, load_ceiling
 from harness.metrics.sizing_mongo import MongoMeasured, size_mongo
 
 NOT_MEASURED = "not measured"
+#: a step achieving more than the flat-out median by this share shows it was not a ceiling
+CEILING_SLACK = 0.02
 
 #: MongoDB-plane step figures: key -> (figure, unit, source)
 MONGO_FIGURES: dict[str, tuple[str, str, str]] = {
@@ -149,7 +151,20 @@ def comparison(res: dict[str, Any]) -> dict[str, Any]:
     if at is None or not ceil.get("events_per_s"):
         why = "no knee was found" if at is None else "the ceiling did not run"
         return {"status": "not_run", "reason": why}
-    ratio = float(at["achieved"]) / float(ceil["events_per_s"])
+    flat = float(ceil["events_per_s"])
+    ratio = float(at["achieved"]) / flat
+    top = max(float(s["achieved"]) for s in res["steps"])
+    # a step that achieved more than the flat-out runs shows they were not the server's ceiling
+    beaten = top > flat * (1 + CEILING_SLACK)
+    if not ceil.get("server_bound"):
+        note = "the ceiling is the load's, not the server's: the server stayed below 85% of its cap"
+    elif beaten:
+        note = (
+            f"not a ceiling: an open-loop step achieved {top:,.0f} events/s, more than the flat-out "
+            f"median {flat:,.0f}"
+        )
+    else:
+        note = "the ceiling is the server's: it ran at its CPU cap flat out, and no step achieved more"
     return {
         "status": "ran",
         "knee_events_per_s": res["knee"]["knee_rate"],
@@ -157,11 +172,9 @@ def comparison(res: dict[str, Any]) -> dict[str, Any]:
         "ceiling_events_per_s": ceil["events_per_s"],
         "ratio": round(ratio, 3),
         "ceiling_server_bound": bool(ceil.get("server_bound")),
-        "note": (
-            "the ceiling is the server's: it ran at its CPU cap flat out"
-            if ceil.get("server_bound")
-            else "the ceiling is the load's, not the server's: the server stayed below 85% of its cap"
-        ),
+        "highest_step_achieved": top,
+        "ceiling_beaten_by_a_step": beaten,
+        "note": note,
     }
 
 

@@ -10,9 +10,10 @@ plane's load does), and each batch goes
   service does (``harness.workload.platform.driver``). An event's latency runs from its scheduled
   time until its batch's MongoDB insert returned.
 
-``closed``: flat out instead, batches of ``TICK_BATCH`` back to back for ``seconds`` (the ceiling
-a knee is compared with). The ingestor's ops go to a history recorder writing to ``/dev/null``:
-its cost is the load's, reported as the load's CPU."""
+``closed``: flat out instead, batches of ``closed_batch`` (500, the largest the open loop sends
+when behind) back to back for ``seconds`` (the ceiling a knee is compared with). The ingestor's
+ops go to a history recorder writing to ``/dev/null``: its cost is the load's, reported as the
+load's CPU."""
 
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ class MongoStepLoad:
     step: int
     redis: Address | None = None  # platform: the Redis ingest path first, at this address
     sha: str = ""  # the loaded limiter script (platform)
-    closed: bool = False  # flat out: batches of TICK_BATCH back to back
+    closed: bool = False  # flat out: batches of ``closed_batch`` back to back
+    closed_batch: int = MAX_BATCH  # the largest batch the open loop sends when behind
 
 
 @dataclass
@@ -129,7 +131,7 @@ def worker(load: MongoStepLoad, idx: int, barrier: Any, out: Any) -> None:
     if load.closed:
         t0 = time.monotonic()
         while time.monotonic() - t0 < load.seconds:
-            send(sent, [clock.now_ns()] * TICK_BATCH, [])
+            send(sent, [clock.now_ns()] * load.closed_batch, [])
         stats.elapsed_s = time.monotonic() - t0
     else:
         run_open_loop(

@@ -21,7 +21,7 @@ from typing import Any
 
 from pymongo import MongoClient
 
-from harness.bench.capacity.load import TICK_BATCH, TICK_S, run_step
+from harness.bench.capacity.load import TICK_S, run_step
 from harness.bench.capacity.mongo_load import MongoStepLoad, worker
 from harness.bench.capacity.redis_plane import RedisCapacity
 from harness.bench.capacity.search import SearchPlan, search
@@ -197,8 +197,8 @@ def storage(node: MongoNode, client: Client, database: str) -> dict[str, Any]:
 def ceiling(
     steps: MongoSteps | Any, base: Any, plan: SearchPlan, log: Callable[[str], None], label: str
 ) -> dict[str, Any]:
-    """Closed loop, flat out: every load process sends batches of ``TICK_BATCH`` back to back for a
-    step's seconds, ``CEILING_RUNS`` times, on the same server and cap. Honest only when the server
+    """Closed loop, flat out: every load process sends batches of ``closed_batch`` (500) back to
+    back for a step's seconds, ``CEILING_RUNS`` times, on the same server and cap. Honest only when the server
     was at its cap (``server_bound``); otherwise the load was the limit and it says so."""
     runs = []
     for i in range(CEILING_RUNS):
@@ -214,7 +214,7 @@ def ceiling(
     return {
         "status": "ran",
         "how": (
-            f"closed loop: {base.workers} load processes each sending batches of {TICK_BATCH} events "
+            f"closed loop: {base.workers} load processes each sending batches of {base.closed_batch} events "
             f"({label}) back to back (no schedule, no latency judged)"
         ),
         "runs": runs,
