@@ -244,3 +244,23 @@ def test_a_mongo_run_that_errored_still_gets_a_page(tmp_path: Path) -> None:
     (tmp_path / "results.json").write_text(json.dumps(res))
     html = render_capacity(tmp_path).read_text()
     assert "ERROR" in html and "ServerSelectionTimeoutError" in html
+
+
+def test_exit_codes_and_headline(capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli_capacity import _outcome
+
+    res = results()
+    assert _outcome(res) == 0
+    out = capsys.readouterr().out
+    assert "server: FerretDB 1.24.2 on SQLite, not MongoDB" in out and "sizing: Sizing from FerretDB" in out
+    res["knee"]["status"] = "not_reached"
+    assert _outcome(res) == 1
+    assert _outcome({"status": "not_run", "plane": "mongo"}) == 3
+
+
+def test_caps_of_each_server() -> None:
+    from harness.bench.capacity.platform_plane import caps
+
+    assert caps(0.5, 2) == {"redis": 0.5, "mongo": 0.5}
+    assert caps(None, 2) == {"redis": 1.0, "mongo": 2.0}  # uncapped: one Redis thread, every core
+    assert mongo_plane.cap_cores(None) >= 1 and mongo_plane.cap_cores(0.5) == 0.5
