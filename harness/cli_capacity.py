@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from harness.bench.capacity.mongo_plane import DEFAULT_MAX_RATE
 from harness.bench.capacity.redis_plane import RedisCapacity
 from harness.bench.capacity.run import run as run_capacity
 from harness.bench.capacity.search import SearchPlan
@@ -35,7 +36,12 @@ def _check(cpu_limit: float, coarse_steps: int) -> None:
     "--plane", type=click.Choice(["redis", "mongo", "platform"]), default="redis", show_default=True
 )
 @click.option("--step-seconds", type=float, default=4.0, show_default=True, help="Seconds of load per step.")
-@click.option("--max-rate", type=float, default=40_000.0, show_default=True, help="Highest events/s offered.")
+@click.option(
+    "--max-rate",
+    type=float,
+    default=None,
+    help="Highest events/s offered [default: 40000 for redis, 3000 for mongo and platform].",
+)
 @click.option(
     "--slo-p99-ms",
     type=float,
@@ -93,7 +99,7 @@ def _check(cpu_limit: float, coarse_steps: int) -> None:
 def capacity(
     plane: str,
     step_seconds: float,
-    max_rate: float,
+    max_rate: float | None,
     slo_p99_ms: float,
     cpu_limit: float,
     workers: int,
@@ -108,11 +114,16 @@ def capacity(
 ) -> None:
     """Find the knee of PLANE: the highest offered rate whose p99 stays under the SLO and whose
     achieved rate keeps up, with ops, bytes, CPU and memory per event from the server's own
-    statistics, compared with redis-cli --pipe replaying the same stream at the same CPU cap, and
-    extrapolated to the capstone's 100k events/s, 1B events/day, 10k tenants.
+    statistics, compared with a ceiling on the same server at the same CPU cap (redis: redis-cli
+    --pipe replaying the same stream; mongo and platform: flat-out insert_many), and extrapolated
+    to the capstone's 100k events/s, 1B events/day, 10k tenants. mongo and platform run on mongod
+    where found, else on FerretDB, labelled 'FerretDB ... on SQLite, not MongoDB' throughout;
+    platform also names the server that saturated first.
 
     Exit 0 when a knee was found, 1 when not (above the range, below it, or the load gave out
     first), 3 when the plane is not measured here, 2 on error."""
+    if max_rate is None:
+        max_rate = DEFAULT_MAX_RATE.get(plane, 40_000.0)
     opts = _options(
         step_seconds, max_rate, slo_p99_ms, cpu_limit, workers, coarse_steps, refine_steps, confirm_runs,
         locust_workers, locust_worker_cpu, locust_seconds, seed,
@@ -188,6 +199,8 @@ def _outcome(res: dict[str, Any]) -> int:
     """Prints the run's headline figures; returns the exit code."""
     if res["status"] == "not_run":
         return 3
+    if res["plane"] in ("mongo", "platform"):
+        return _outcome_mongo(res)
     knee, cmp_ = res["knee"], res["comparison"]
     click.echo(
         f"knee: {knee['status']} {knee['knee_rate']} events/s offered ({knee['note'] or 'server-bound'})"
@@ -198,4 +211,22 @@ def _outcome(res: dict[str, Any]) -> int:
     fig = (res.get("distributed") or {}).get("figures") or {}
     if fig.get("status") == "ran":
         click.echo(f"locust: {fig['note']}; about {fig['workers_for_peak']} workers for 100,000 events/s")
+    return 0 if knee["status"] == "found" else 1
+
+
+def _outcome_mongo(res: dict[str, Any]) -> int:
+    """The MongoDB-plane or platform run's headline, the server named as it names itself."""
+    knee, cmp_ = res["knee"], res["comparison"]
+    click.echo(f"server: {res['server']}")
+    click.echo(
+        f"knee: {knee['status']} {knee['knee_rate']} events/s offered ({knee['note'] or 'server-bound'})"
+    )
+    if cmp_.get("status") == "ran":
+        click.echo(
+            f"knee / flat-out ceiling = {cmp_['ratio']} ({cmp_['ceiling_events_per_s']:,.0f} "
+            f"events/s; {cmp_['note']})"
+        )
+    sz = res.get("sizing") or {}
+    if sz.get("status") == "ran":
+        click.echo(f"sizing: {sz['title']}")
     return 0 if knee["status"] == "found" else 1

@@ -43,13 +43,16 @@ def cells(server: str) -> list[tuple[str, int]]:
     return [(wc, b) for wc in SERVERS[server][1] for b in BATCHES]
 
 
+def standalone_mongo(server: str) -> MongoSpec:
+    """One MongoDB-plane server (``mongod`` or ``ferretdb``) with the platform's collections."""
+    return MongoSpec(mode="standalone", server="ferretdb" if server == "ferretdb" else "mongod")
+
+
 def _topology(server: str) -> TopologySpec:
     if server == "mongod":
         return load_topology("mongo-rs")
     return TopologySpec(
-        name="mongo-standalone-ferretdb",
-        description="one FerretDB server",
-        mongo=MongoSpec(mode="standalone", server="ferretdb"),
+        name="mongo-standalone-ferretdb", description="one FerretDB server", mongo=standalone_mongo(server)
     )
 
 

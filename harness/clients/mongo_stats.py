@@ -178,3 +178,78 @@ def mongo_chunks(endpoints: Mapping[str, Any]) -> dict[str, dict[str, int]]:
         return {}
     finally:
         client.close()
+
+
+# -- capacity: which server answers, and its own counters ---------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerIdentity:
+    """The MongoDB-plane server as it names itself (``buildInfo``), never as a flag says."""
+
+    server: str  # "mongod" or "ferretdb"
+    version: str
+    backend: str  # FerretDB's storage ("SQLite" when its data dir holds SQLite files), else the engine
+    label: str  # what every figure, table and report built on this server is titled with
+
+    @property
+    def is_mongodb(self) -> bool:
+        return self.server == "mongod"
+
+
+def identify(build_info: Mapping[str, Any], sqlite_files: bool, engine: str | None = None) -> ServerIdentity:
+    """The server behind ``build_info`` (a ``buildInfo`` reply): FerretDB answers with its own
+    ``ferretdbVersion`` (and a MongoDB-compatible ``version`` it only emulates: never the label);
+    ``sqlite_files``: whether its data directory holds ``*.sqlite`` files (the SQLite handler);
+    ``engine``: ``serverStatus.storageEngine.name`` of a mongod."""
+    ferret = build_info.get("ferretdbVersion")
+    if ferret:
+        version = str(ferret).removeprefix("v")
+        backend = "SQLite" if sqlite_files else "an unnamed backend (no .sqlite data files)"
+        return ServerIdentity("ferretdb", version, backend, f"FerretDB {version} on {backend}, not MongoDB")
+    version = str(build_info.get("version") or "unknown")
+    engine = engine or "unknown engine"
+    return ServerIdentity("mongod", version, engine, f"MongoDB {version} (mongod, {engine})")
+
+
+def server_status(client: Client) -> dict[str, Any]:
+    """``serverStatus`` with the counters capacity needs (opcounters, network, metrics.commands)."""
+    return dict(
+        client.admin.command(SON([("serverStatus", 1), ("repl", 0), ("locks", 0), ("wiredTiger", 0)]))
+    )
+
+
+def server_counters(status: Mapping[str, Any]) -> dict[str, int | None]:
+    """The cumulative counters of a ``serverStatus`` reply that a capacity step differences:
+    ``insert_commands`` (``metrics.commands.insert.total``), ``docs_inserted``
+    (``opcounters.insert``), ``net_in_bytes``/``net_out_bytes`` (``network.bytesIn``/``bytesOut``).
+    ``None``: the server does not give it (FerretDB 1.x has no opcounters and no network section)."""
+    cmds = ((status.get("metrics") or {}).get("commands") or {}).get("insert")
+    opc = status.get("opcounters")
+    net = status.get("network")
+
+    def num(v: Any) -> int | None:
+        return int(v) if isinstance(v, int | float) else None
+
+    return {
+        "insert_commands": num(cmds.get("total")) if isinstance(cmds, Mapping) else None,
+        "docs_inserted": num(opc.get("insert")) if isinstance(opc, Mapping) else None,
+        "net_in_bytes": num(net.get("bytesIn")) if isinstance(net, Mapping) else None,
+        "net_out_bytes": num(net.get("bytesOut")) if isinstance(net, Mapping) else None,
+    }
+
+
+def storage(coll_stats: Mapping[str, Any]) -> dict[str, int | None]:
+    """Documents and sizes of a ``collStats`` reply: ``size`` (data, uncompressed on mongod),
+    ``storageSize`` (on disk), ``totalIndexSize``."""
+
+    def num(key: str) -> int | None:
+        v = coll_stats.get(key)
+        return int(v) if isinstance(v, int | float) else None
+
+    return {
+        "count": num("count"),
+        "data_bytes": num("size"),
+        "storage_bytes": num("storageSize"),
+        "index_bytes": num("totalIndexSize"),
+    }

@@ -23,4 +23,17 @@ GUIDE: dict[tuple[str, str], tuple[float, str]] = {
     ),
     ("mongo", "IOPS"): (500_000, "peak write IOPS cluster-wide: 100,000 events/s x 5 (indexes)"),
     ("mongo", "network"): (3.2, "derived: 800 Mbps ingest + 2.4 Gbps replication (3 x 100 MB/s)"),
+    # Part XIII "Capacity Planning: 1 Billion Events/Day": storage and IOPS, for the rows sized from
+    # a measured MongoDB-plane server (harness.metrics.sizing_mongo)
+    ("mongo", "bytes per event"): (
+        1400,
+        "1 KB document + ~400 B of index (5 indexes) = ~1.4 KB, uncompressed",
+    ),
+    ("mongo", "storage per day"): (1.4, "1B x 1.4 KB = 1.4 TB/day (700 GB/day with snappy ~50%)"),
+    ("mongo", "disk 90 d, one copy"): (126, "raw: 1.4 TB x 90 = 126 TB (63 TB compressed)"),
+    ("mongo", "disk 90 d, 3 members"): (
+        189,
+        "derived: 63 TB compressed x 3 members (15.75 TB per node x 12); uncompressed 126 x 3 = 378 TB",
+    ),
+    ("mongo", "IOPS per primary"): (125_000, "per shard primary: 125,000 IOPS (NVMe, 100,000+ per node)"),
 }

@@ -21,6 +21,16 @@ from harness.report.render import _write
 Json = dict[str, Any]
 
 
+#: a platform step's servers -> the key their CPU is drawn from (flattened from ``servers``)
+SERVER_CPU = {"redis": "redis_cpu_cores", "mongo": "mongo_cpu_cores"}
+
+
+def _flat(s: Json) -> Json:
+    """A step with each server's CPU (a platform step's ``servers``) as a top-level key."""
+    servers = s.get("servers") or {}
+    return s | {k: (servers.get(n) or {}).get("cpu_cores") for n, k in SERVER_CPU.items() if n in servers}
+
+
 def _per_rate(steps: list[Json]) -> list[Json]:
     """One point per offered rate: the median of its runs' figures (a rate repeated to confirm the
     knee would otherwise draw a vertical zigzag); the table lists every run."""
@@ -32,12 +42,12 @@ def _per_rate(steps: list[Json]) -> list[Json]:
         vals = [r[key] for r in runs if isinstance(r.get(key), int | float)]
         return statistics.median(vals) if vals else None
 
-    keys = ("achieved", "p99_ms", "p50_ms", "server_cpu_cores")
+    keys = ("achieved", "p99_ms", "p50_ms", "server_cpu_cores", *SERVER_CPU.values())
     return [{"offered": rate} | {k: med(runs, k) for k in keys} for rate, runs in sorted(groups.items())]
 
 
 def _knee_charts(res: Json) -> list[Markup]:
-    steps = _per_rate([s for s in res.get("steps") or [] if isinstance(s.get("offered"), int | float)])
+    steps = _per_rate([_flat(s) for s in res.get("steps") or [] if isinstance(s.get("offered"), int | float)])
     if not steps:
         return []
     x: list[float] = [float(s["offered"]) for s in steps]
@@ -48,9 +58,11 @@ def _knee_charts(res: Json) -> list[Markup]:
         k = float(knee["knee_rate"])
         bands.append((k - width, k + width, f"knee {k:,.0f}/s"))
     pipe = (res.get("pipe") or {}).get("events_per_s")
+    flat = (res.get("ceiling") or {}).get("events_per_s")
     rate_series: list[svg.Series] = [("achieved", [s.get("achieved") for s in steps]), ("offered", x)]
-    if pipe:
-        rate_series.append(("redis-cli --pipe ceiling", [pipe] * len(x)))
+    ceiling_name = "redis-cli --pipe ceiling" if pipe else "flat-out ceiling"
+    if pipe or flat:
+        rate_series.append((ceiling_name, [pipe or flat] * len(x)))
     plan = res.get("plan") or {}
     slo, cap = plan.get("slo_p99_ms"), plan.get("cpu_cap_cores")
     # Past saturation p99 runs to seconds and would flatten the SLO line: drawn up to 5 x the SLO
@@ -62,18 +74,29 @@ def _knee_charts(res: Json) -> list[Markup]:
     if slo:
         p99.append(("SLO", [slo] * len(x)))
     cpu: list[svg.Series] = [("server CPU", [s.get("server_cpu_cores") for s in steps])]
+    servers = [n for n, k in SERVER_CPU.items() if all(s.get(k) is not None for s in steps)]
+    if servers:  # the platform: each server's own CPU (both capped alike)
+        cpu = [(f"{n} CPU", [s.get(SERVER_CPU[n]) for s in steps]) for n in servers]
     if cap:
         cpu.append(("cap", [cap] * len(x)))
     common: Json = {"x_label": "offered events/s", "bands": bands, "width": 580, "height": 300}
     return [
         Markup(svg.line_chart(x, rate_series, title="achieved vs offered", y_label="events/s",
-                              dashed=("offered", "redis-cli --pipe ceiling"), **common)),
+                              dashed=("offered", ceiling_name), **common)),
         Markup(svg.line_chart(x, p99, title="event latency from its scheduled time (drawn up to 5 x SLO)",
                               y_label="ms",
                               dashed=("SLO",), **common)),
-        Markup(svg.line_chart(x, cpu, title="server CPU (INFO cpu)", y_label="cores",
+        Markup(svg.line_chart(x, cpu, title=_cpu_title(res), y_label="cores",
                               dashed=("cap",), **common)),
     ]  # fmt: skip
+
+
+def _cpu_title(res: Json) -> str:
+    if res.get("plane") == "platform":
+        return "each server's CPU (Redis: INFO cpu; MongoDB plane: /proc/<pid>/stat)"
+    if res.get("plane") == "mongo":
+        return "server CPU (/proc/<pid>/stat, the kernel's count)"
+    return "server CPU (INFO cpu)"
 
 
 def _steps(res: Json) -> list[list[str]]:
@@ -105,7 +128,7 @@ def _sizing(res: Json) -> Json:
         {
             "plane": r.get("plane"),
             "quantity": r.get("quantity"),
-            "ours": fmt_num(_round(r.get("ours"))),
+            "ours": "not measured" if r.get("ours") is None else fmt_num(_round(r.get("ours"))),
             "guide": fmt_num(r.get("guide")) if r.get("guide") is not None else "not given",
             "unit": r.get("unit"),
             "guide_note": r.get("guide_note"),
@@ -113,7 +136,7 @@ def _sizing(res: Json) -> Json:
         }
         for r in sz.get("rows") or []
     ]
-    return {"status": sz.get("status"), "reason": sz.get("reason"), "rows": rows,
+    return {"status": sz.get("status"), "reason": sz.get("reason"), "rows": rows, "title": sz.get("title"),
             "assumptions": [{**a, "value": fmt_num(a.get("value"))} for a in sz.get("assumptions") or []],
             "measured": sz.get("measured") or {}}  # fmt: skip
 
@@ -184,6 +207,51 @@ def _badge(res: Json) -> tuple[str, str, str]:
     return ("WITHIN 10%" if met else "OFF TARGET"), ("pass" if met else "fail"), why
 
 
+def _facts_mongo(res: Json) -> list[tuple[str, str]]:
+    knee, cmp_, ceil = res.get("knee") or {}, res.get("comparison") or {}, res.get("ceiling") or {}
+    cap = (res.get("capacity") or {}).get("cpu_limit")
+    facts = [
+        ("plane", str(res.get("plane", DASH))),
+        ("server", str(res.get("server", DASH))),
+        ("knee", f"{fmt_num(knee.get('knee_rate'))} events/s offered ({knee.get('status', DASH)})"),
+        ("knee confirmed", _confirmed(knee)),
+        ("achieved at the knee", f"{fmt_num(knee.get('knee_achieved'))} events/s"),
+        ("flat-out ceiling (median)", f"{fmt_num(ceil.get('events_per_s'))} events/s"),
+        ("knee / flat-out", fmt_num(cmp_.get("ratio"))),
+        ("server CPU cap", f"{fmt_num(cap)} cores each" if cap else "none"),
+        ("load average", f"{_loadavg(res, 'loadavg_start')} → {_loadavg(res, 'loadavg_end')}"),
+        ("started", str(res.get("started_at", DASH))),
+    ]
+    neck = res.get("bottleneck")
+    if neck:
+        facts.insert(4, ("saturated first", str(neck.get("server") or "neither")))
+    return facts
+
+
+def _badge_mongo(res: Json) -> tuple[str, str, str]:
+    knee = res.get("knee") or {}
+    if knee.get("status") != "found":
+        return "NO KNEE", "fail", str(knee.get("note") or knee.get("status"))
+    cmp_ = res.get("comparison") or {}
+    why = f"knee at {fmt_num(knee.get('knee_rate'))} events/s"
+    if cmp_.get("status") == "ran":
+        why += f", {fmt_num(cmp_.get('ratio'))} × the flat-out ceiling"
+    return "KNEE FOUND", "pass", why
+
+
+def _per_event_rows(res: Json) -> list[dict[str, str]]:
+    return [
+        {
+            "server": str(r.get("server")),
+            "figure": str(r.get("figure")),
+            "value": "not measured" if r.get("value") is None else fmt_num(_round(r.get("value"))),
+            "unit": str(r.get("unit")),
+            "source": str(r.get("source")),
+        }
+        for r in (res.get("per_event") or {}).get("rows") or []
+    ]
+
+
 def render_capacity(run_dir: Path) -> Path:
     """Writes ``index.html`` into ``run_dir`` from its ``results.json``; returns its path."""
     run_dir = Path(run_dir)
@@ -191,13 +259,15 @@ def render_capacity(run_dir: Path) -> Path:
         res: Json = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         res = {"status": "error", "error": f"results.json unreadable: {exc}"}
-    badge, cls, reason = _badge(res)
+    mongo = res.get("plane") in ("mongo", "platform")
+    badge, cls, reason = _badge_mongo(res) if mongo and res.get("status") == "ran" else _badge(res)
     knee = res.get("knee") or {}
     ctx = {
         "title": f"capacity · {res.get('plane', DASH)} · {res.get('run_id', run_dir.name)}",
-        "badge": badge, "badge_cls": cls, "reason": reason, "facts": _facts(res),
+        "badge": badge, "badge_cls": cls, "reason": reason,
+        "facts": _facts_mongo(res) if mongo else _facts(res),
         "charts": _knee_charts(res), "steps": _steps(res), "knee": knee,
-        "res": res, "sizing": _sizing(res), "json": json.dumps,
+        "res": res, "sizing": _sizing(res), "json": json.dumps, "per_event_rows": _per_event_rows(res),
     }  # fmt: skip
     # Lenient, unlike a run's report: a capacity run that errored early has few of these fields.
     env = Environment(
@@ -207,7 +277,8 @@ def render_capacity(run_dir: Path) -> Path:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    html = env.get_template("capacity.html.j2").render(**ctx)
+    template = "capacity_mongo.html.j2" if mongo else "capacity.html.j2"
+    html = env.get_template(template).render(**ctx)
     out = run_dir / "index.html"
     _write(out, html)
     return out

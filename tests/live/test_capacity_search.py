@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.bench.capacity import locust_scaling
+from harness.bench.capacity import locust_scaling, mongo_plane
 from harness.bench.capacity.redis_plane import PIPE_RUNS, RedisCapacity
 from harness.bench.capacity.run import run
 from harness.bench.capacity.search import SearchPlan
@@ -78,10 +78,13 @@ def test_short_capacity_search_on_a_capped_server(tmp_path: Path) -> None:
     assert not (run_dir / "data").exists()
 
 
-def test_a_plane_not_built_yet_is_reported_not_run(tmp_path: Path) -> None:
+def test_a_plane_without_its_server_is_reported_not_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mongo_plane, "find_binary", lambda _name: None)
     plan = SearchPlan(max_rate=1000, step_seconds=1.0, slo_p99_ms=50, cpu_cap_cores=1.0)
     run_dir, res = run("mongo", RedisCapacity(None, 1, 1, plan), tmp_path, "test", lambda _m: None)
-    assert res["status"] == "not_run" and "FerretDB" in res["reason"] and "not MongoDB" in res["reason"]
+    assert res["status"] == "not_run" and "no mongod and no FerretDB" in res["reason"]
     assert "NOT RUN" in (run_dir / "index.html").read_text()
 
 

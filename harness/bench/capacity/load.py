@@ -121,14 +121,15 @@ def _worker(load: StepLoad, idx: int, barrier: Any, out: Any) -> None:
     )
 
 
-def run_step(load: StepLoad, on_start: Any) -> dict[str, Any]:
+def run_step(load: Any, on_start: Any, worker: Any = _worker) -> dict[str, Any]:
     """Forks the workers, calls ``on_start()`` as they are released together, and returns the
     step's totals: events, wall seconds (the slowest worker), unsent, errors, merged latency
-    summary, and the workers' CPU seconds."""
+    summary, and the workers' CPU seconds. ``worker(load, idx, barrier, out)``: :func:`_worker`,
+    or another plane's with the same report."""
     ctx = mp.get_context("fork")
     barrier, out = ctx.Barrier(load.workers + 1), ctx.Queue()
     procs = [
-        ctx.Process(target=_worker, args=(load, i, barrier, out), daemon=True) for i in range(load.workers)
+        ctx.Process(target=worker, args=(load, i, barrier, out), daemon=True) for i in range(load.workers)
     ]
     for p in procs:
         p.start()

@@ -8,22 +8,37 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from harness.bench.capacity import figures, locust_scaling
+from harness.bench.capacity import figures, figures_mongo, locust_scaling, mongo_plane, platform_plane
 from harness.bench.capacity import redis_plane as redis_capacity
 from harness.report.capacity import render_capacity
 from harness.topology.local import run_id_now
 
-#: why a plane is not measured by this command yet (reported, never faked)
-NOT_BUILT = {
-    "mongo": (
-        "not built yet: the MongoDB plane's knee search is not written (here it would measure "
-        "FerretDB 1.24.2 on SQLite, a stand-in, not MongoDB: there is no mongod on this machine)"
-    ),
-    "platform": "not built yet: the whole-platform knee search (Redis + MongoDB ingest together)",
-}
+
+def _run_mongo(
+    plane: str,
+    opts: redis_capacity.RedisCapacity,
+    run_dir: Path,
+    run_id: str,
+    res: dict[str, Any],
+    log: Callable[[str], None],
+) -> None:
+    """The MongoDB plane or the whole platform into ``res``; ``not_run`` where neither mongod nor
+    FerretDB is here. Uncapped, the judgement's cap is every core (both servers are multi-threaded)."""
+    opts = replace(opts, plan=replace(opts.plan, cpu_cap_cores=mongo_plane.cap_cores(opts.cpu_limit)))
+    res["settings"]["cpu_cap_cores"] = opts.plan.cpu_cap_cores
+    measure = mongo_plane.run if plane == "mongo" else platform_plane.run
+    try:
+        res |= measure(opts, run_dir, run_id, log)
+    except mongo_plane.NotMeasured as exc:
+        res["status"], res["reason"] = "not_run", str(exc)
+        log(f"{plane}: not measured here: {exc}")
+        return
+    res["status"] = "ran"
+    res |= figures_mongo.figures(res, os.cpu_count() or 1)
 
 
 def run(
@@ -48,10 +63,8 @@ def run(
         "status": "error",
     }
     try:
-        if plane != "redis":
-            res["status"] = "not_run"
-            res["reason"] = NOT_BUILT[plane]
-            log(f"{plane}: {res['reason']}")
+        if plane in ("mongo", "platform"):
+            _run_mongo(plane, opts, run_dir, run_id, res, log)
         else:
             res |= redis_capacity.run(opts, run_dir, run_id, log)
             res["status"] = "ran"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import queue
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 
@@ -75,22 +75,42 @@ def measure_step(admin: redis.Redis, load: StepLoad) -> dict[str, Any]:
     }
 
 
+class StepServer(Protocol):
+    """What the search needs of a plane: an unmeasured warm-up step, and one measured step's
+    figures (the keys :func:`measure_step` returns) from that plane's own server statistics."""
+
+    def warm(self, load: Any) -> None: ...
+
+    def measure(self, load: Any) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class RedisSteps:
+    admin: redis.Redis
+
+    def warm(self, load: StepLoad) -> None:
+        run_step(load, lambda: None)
+
+    def measure(self, load: StepLoad) -> dict[str, Any]:
+        return measure_step(self.admin, load)
+
+
 def _failed(step: dict[str, Any], plan: SearchPlan) -> bool:
     return bool(step_failures(Step.from_dict(step), plan.slo_p99_ms))
 
 
 def search(
-    admin: redis.Redis, base: StepLoad, plan: SearchPlan, log: Callable[[str], None] = print
+    admin: redis.Redis | StepServer, base: Any, plan: SearchPlan, log: Callable[[str], None] = print
 ) -> tuple[list[dict[str, Any]], Knee]:
-    """Runs the search; ``base`` gives everything of a step but its rate and number."""
+    """Runs the search; ``base`` gives everything of a step but its rate and number; ``admin``: a
+    Redis server's admin client, or another plane's :class:`StepServer`."""
+    server = RedisSteps(admin) if isinstance(admin, redis.Redis) else admin
     if plan.warmup_s > 0:  # connections, script cache and first keys: not measured
-        run_step(
-            replace(base, rate=plan.max_rate / plan.coarse_steps, seconds=plan.warmup_s, step=0), lambda: None
-        )
+        server.warm(replace(base, rate=plan.max_rate / plan.coarse_steps, seconds=plan.warmup_s, step=0))
     steps: list[dict[str, Any]] = []
 
     def step(rate: float) -> dict[str, Any]:
-        s = measure_step(admin, replace(base, rate=rate, seconds=plan.step_seconds, step=len(steps) + 1))
+        s = server.measure(replace(base, rate=rate, seconds=plan.step_seconds, step=len(steps) + 1))
         steps.append(s)
         why = step_failures(Step.from_dict(s), plan.slo_p99_ms)
         log(
