@@ -72,9 +72,15 @@ class Assumptions:
 
     def table(self) -> list[dict[str, Any]]:
         """Every assumption with its value and source, for the report."""
-        return [
-            {"name": f.name, "value": getattr(self, f.name), "source": SOURCES[f.name]} for f in fields(self)
-        ]
+        return assumption_table(self, SOURCES)
+
+
+def assumption_table(assumptions: Any, sources: dict[str, str]) -> list[dict[str, Any]]:
+    """Every field of a frozen assumptions dataclass with its value and source, for the report."""
+    return [
+        {"name": f.name, "value": getattr(assumptions, f.name), "source": sources[f.name]}
+        for f in fields(assumptions)
+    ]
 
 
 SOURCES: dict[str, str] = {

@@ -14,9 +14,11 @@ compression, write concerns, replication cost): the x 3 members is a count of co
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from harness.metrics.sizing import SOURCES as REDIS_SOURCES
+from harness.metrics.sizing import assumption_table
 from harness.metrics.sizing_guide import GUIDE
 
 GB = 1e9
@@ -56,17 +58,15 @@ class MongoAssumptions:
     hot_in_ram: float = 0.5
 
     def table(self) -> list[dict[str, Any]]:
-        return [
-            {"name": f.name, "value": getattr(self, f.name), "source": SOURCES[f.name]} for f in fields(self)
-        ]
+        return assumption_table(self, SOURCES)
 
 
 SOURCES: dict[str, str] = {
-    "peak_events_s": "capstone: peak write throughput 100,000 events/s",
-    "events_per_day": "guide 'Capacity Planning: 1 Billion Events/Day' (the capstone text says ~5B/day)",
-    "retention_days": "capstone: 90 days standard",
-    "audit_retention_days": "capstone: 365 days for audit events",
-    "audit_share": "ours: the generator's eight audit types are about 3% of events",
+    # the capstone's numbers, stated once for both planes' sizing
+    **{
+        k: REDIS_SOURCES[k]
+        for k in ("peak_events_s", "events_per_day", "retention_days", "audit_retention_days", "audit_share")
+    },
     "members": "guide: 3 members per shard (a count of copies: replication's own cost is not measured)",
     "target_utilization": "ours: run each primary at most at half its measured knee (failover, spikes)",
     "node_cores": (

@@ -64,6 +64,22 @@ class StepLoad:
     step: int  # seeds each step's events apart
 
 
+def open_loop_share(clock: RunClock, load: Any, stats: DriverStats, send: Any) -> None:
+    """One load process's share of the step (``load.rate / load.workers``), open loop, sent in the
+    capacity search's ticks (:data:`TICK_S`, :data:`TICK_BATCH`); every plane's worker runs it."""
+    run_open_loop(
+        clock,
+        rate=load.rate / load.workers,
+        duration_s=load.seconds,
+        drain_s=load.drain_s,
+        max_batch=MAX_BATCH,
+        stats=stats,
+        send=send,
+        tick_s=TICK_S,
+        tick_batch=TICK_BATCH,
+    )
+
+
 def _worker(load: StepLoad, idx: int, barrier: Any, out: Any) -> None:
     clock = RunClock()
     router = SlotRouter([load.addr], cluster=False, now_ns=clock.now_ns)
@@ -92,17 +108,7 @@ def _worker(load: StepLoad, idx: int, barrier: Any, out: Any) -> None:
 
     barrier.wait(timeout=SLACK_S)
     cpu0, wait0 = time.process_time(), runqueue_wait_s()
-    run_open_loop(
-        clock,
-        rate=load.rate / load.workers,
-        duration_s=load.seconds,
-        drain_s=load.drain_s,
-        max_batch=MAX_BATCH,
-        stats=stats,
-        send=send,
-        tick_s=TICK_S,
-        tick_batch=TICK_BATCH,
-    )
+    open_loop_share(clock, load, stats, send)
     cpu, waited = time.process_time() - cpu0, runqueue_wait_s() - wait0
     router.close()
     s = ing.stats

@@ -25,12 +25,12 @@ from typing import Any
 
 from pymongo import MongoClient
 
-from harness.bench.capacity.load import MAX_BATCH, MIX, SLACK_S, TICK_BATCH, TICK_S, Address, runqueue_wait_s
+from harness.bench.capacity.load import MAX_BATCH, MIX, SLACK_S, Address, open_loop_share, runqueue_wait_s
 from harness.clients.redis_router import SlotRouter
 from harness.clock import RunClock, seeded_random
 from harness.history.recorder import HistoryRecorder
 from harness.metrics.hdr import LatencyHistograms
-from harness.workload.engine.openloop import DriverStats, run_open_loop
+from harness.workload.engine.openloop import DriverStats
 from harness.workload.model.generator import EventGenerator
 from harness.workload.model.keys import KeyScheme
 from harness.workload.model.tenants import TenantPicker
@@ -134,17 +134,7 @@ def worker(load: MongoStepLoad, idx: int, barrier: Any, out: Any) -> None:
             send(sent, [clock.now_ns()] * load.closed_batch, [])
         stats.elapsed_s = time.monotonic() - t0
     else:
-        run_open_loop(
-            clock,
-            rate=load.rate / load.workers,
-            duration_s=load.seconds,
-            drain_s=load.drain_s,
-            max_batch=MAX_BATCH,
-            stats=stats,
-            send=send,
-            tick_s=TICK_S,
-            tick_batch=TICK_BATCH,
-        )
+        open_loop_share(clock, load, stats, send)
     cpu, waited = time.process_time() - cpu0, runqueue_wait_s() - wait0
     paths.close()
     out.put(

@@ -13,7 +13,6 @@ is labelled ``FerretDB <version> on SQLite, not MongoDB`` everywhere its figures
 from __future__ import annotations
 
 import os
-import queue
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -24,7 +23,7 @@ from pymongo import MongoClient
 from harness.bench.capacity.load import TICK_S, run_step
 from harness.bench.capacity.mongo_load import MongoStepLoad, worker
 from harness.bench.capacity.redis_plane import RedisCapacity
-from harness.bench.capacity.search import SearchPlan, search
+from harness.bench.capacity.search import SearchPlan, bounded_step, search, step_figures
 from harness.bench.mongo_ingest import standalone_mongo
 from harness.clients import mongo_stats, proc_stats
 from harness.doctor import find_binary
@@ -119,43 +118,11 @@ def per_event(d: dict[str, Any], events: int) -> dict[str, Any]:
     }
 
 
-def step_figures(load: Any, res: dict[str, Any], cpu_cores: float) -> dict[str, Any]:
-    """What every plane's step reports (the keys :func:`harness.bench.capacity.search.measure_step`
-    gives), from the merged load result ``res``; ``cpu_cores``: the server CPU the judgement sees."""
-    events, wall = res["events"], res["elapsed_s"]
-    per = max(events, 1)
-    lat = res["latency_ms"]
-    return {
-        "step": load.step,
-        "offered": round(load.rate, 1),
-        "achieved": round(events / wall, 1) if wall > 0 else 0.0,
-        "p50_ms": lat.get("p50"),
-        "p99_ms": lat.get("p99"),
-        "max_ms": lat.get("max"),
-        "server_cpu_cores": round(cpu_cores, 4),
-        "events": events,
-        "seconds": round(wall, 3),
-        "unsent": res["unsent"],
-        "errors": res["errors"],
-        "max_lag_ms": res["max_lag_ms"],
-        "workers": load.workers,
-        "load_cpu_us_per_event": round(res["load_cpu_s"] / per * 1e6, 2),
-        "load_starved": round(res["load_runqueue_wait_s"] / (load.workers * wall), 3) if wall > 0 else 0.0,
-        "load_busy": round(res["load_cpu_s"] / (load.workers * wall), 3) if wall > 0 else 0.0,
-    }
-
-
 def timed_step(load: Any, probes: list[Callable[[], dict[str, Any]]]) -> tuple[dict[str, Any], list[Any]]:
     """One step of ``load`` with :func:`mongo_load.worker`; each probe's totals before (as the
     workers are released together) and after; returns the merged result and the deltas."""
     before: list[dict[str, Any]] = []
-    try:
-        res = run_step(load, lambda: before.extend(p() for p in probes), worker=worker)
-    except queue.Empty as exc:
-        raise HarnessError(
-            f"capacity step {load.step}: a load worker did not report within its bound "
-            f"({load.seconds + load.drain_s:g} s + slack); see its traceback above"
-        ) from exc
+    res = bounded_step(load, lambda: before.extend(p() for p in probes), worker=worker)
     return res, [delta(p(), b) for p, b in zip(probes, before, strict=True)]
 
 

@@ -20,7 +20,7 @@ from harness.bench.capacity import mongo_plane
 from harness.bench.capacity.load import TICK_S, run_step
 from harness.bench.capacity.mongo_load import MongoStepLoad, worker
 from harness.bench.capacity.redis_plane import RedisCapacity
-from harness.bench.capacity.search import SearchPlan, search
+from harness.bench.capacity.search import SearchPlan, search, step_figures
 from harness.bench.mongo_ingest import standalone_mongo
 from harness.bench.suite import standalone_topology
 from harness.clients.redis_stats import totals
@@ -72,7 +72,7 @@ class PlatformSteps:
             "mongo": dm["cpu_s"] / wall if wall > 0 else 0.0,
         }
         util = utilisation(cpu, self.caps)
-        out = mongo_plane.step_figures(load, res, max(util.values()) * self.plan.cpu_cap_cores)
+        out = step_figures(load, res, max(util.values()) * self.plan.cpu_cap_cores)
         out["servers"] = {
             "redis": {
                 "cpu_cores": round(cpu["redis"], 4),

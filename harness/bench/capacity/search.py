@@ -32,17 +32,9 @@ class SearchPlan:
     confirm_rounds: int = 3  # repeat rounds at most (a rate that fails on repeat moves the knee)
 
 
-def measure_step(admin: redis.Redis, load: StepLoad) -> dict[str, Any]:
-    """One step of ``load``; its figures per event from the server's counters around it."""
-    before: list[Totals] = []
-    try:
-        res = run_step(load, lambda: before.append(totals(admin)))
-    except queue.Empty as exc:
-        raise HarnessError(
-            f"capacity step {load.step}: a load worker did not report within its bound "
-            f"({load.seconds + load.drain_s:g} s + slack); see its traceback above"
-        ) from exc
-    delta = totals(admin).minus(before[0])
+def step_figures(load: Any, res: dict[str, Any], cpu_cores: float) -> dict[str, Any]:
+    """What every plane's step reports, from the merged load result ``res`` (:func:`measure_step`
+    adds the Redis server's figures per event); ``cpu_cores``: the server CPU the judgement sees."""
     events, wall = res["events"], res["elapsed_s"]
     per = max(events, 1)
     lat = res["latency_ms"]
@@ -53,7 +45,7 @@ def measure_step(admin: redis.Redis, load: StepLoad) -> dict[str, Any]:
         "p50_ms": lat.get("p50"),
         "p99_ms": lat.get("p99"),
         "max_ms": lat.get("max"),
-        "server_cpu_cores": round(delta["cpu_s"] / wall, 4) if wall > 0 else 0.0,
+        "server_cpu_cores": round(cpu_cores, 4),
         "events": events,
         "seconds": round(wall, 3),
         "unsent": res["unsent"],
@@ -61,9 +53,31 @@ def measure_step(admin: redis.Redis, load: StepLoad) -> dict[str, Any]:
         "max_lag_ms": res["max_lag_ms"],
         "workers": load.workers,
         "load_cpu_us_per_event": round(res["load_cpu_s"] / per * 1e6, 2),
-        # the share of the step each load process spent runnable but waiting for a CPU
         "load_starved": round(res["load_runqueue_wait_s"] / (load.workers * wall), 3) if wall > 0 else 0.0,
         "load_busy": round(res["load_cpu_s"] / (load.workers * wall), 3) if wall > 0 else 0.0,
+    }
+
+
+def bounded_step(load: Any, on_start: Callable[[], None], worker: Any = None) -> dict[str, Any]:
+    """:func:`run_step` (with ``worker``, another plane's, when given), a worker that never reports
+    within the step's bound an error naming the step."""
+    try:
+        return run_step(load, on_start) if worker is None else run_step(load, on_start, worker=worker)
+    except queue.Empty as exc:
+        raise HarnessError(
+            f"capacity step {load.step}: a load worker did not report within its bound "
+            f"({load.seconds + load.drain_s:g} s + slack); see its traceback above"
+        ) from exc
+
+
+def measure_step(admin: redis.Redis, load: StepLoad) -> dict[str, Any]:
+    """One step of ``load``; its figures per event from the server's counters around it."""
+    before: list[Totals] = []
+    res = bounded_step(load, lambda: before.append(totals(admin)))
+    delta = totals(admin).minus(before[0])
+    wall = res["elapsed_s"]
+    per = max(res["events"], 1)
+    return step_figures(load, res, delta["cpu_s"] / wall if wall > 0 else 0.0) | {
         "per_event": {
             "ops": round(delta["data_calls"] / per, 3),
             "net_in_bytes": round(delta["net_in_bytes"] / per, 1),
