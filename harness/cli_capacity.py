@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
 from harness.bench.capacity.mongo_plane import DEFAULT_MAX_RATE
-from harness.bench.capacity.redis_plane import RedisCapacity
+from harness.bench.capacity.redis_plane import PREFILL_KEYS, RedisCapacity
 from harness.bench.capacity.run import run as run_capacity
 from harness.bench.capacity.search import SearchPlan
 from harness.errors import HarnessError
@@ -78,6 +79,14 @@ def _check(cpu_limit: float, coarse_steps: int) -> None:
     help="Runs the knee's rate and each failed rate below it need (majority passes); 1: no repeats.",
 )
 @click.option(
+    "--prefill-keys",
+    type=int,
+    default=PREFILL_KEYS,
+    show_default=True,
+    help="Redis: filler keys (TTL'd) before the search, so the keyspace's tables do not double "
+    "mid-step; 0: start empty.",
+)
+@click.option(
     "--locust-workers",
     type=int,
     default=3,
@@ -106,6 +115,7 @@ def capacity(
     coarse_steps: int,
     refine_steps: int,
     confirm_runs: int,
+    prefill_keys: int,
     locust_workers: int,
     locust_worker_cpu: float,
     locust_seconds: float,
@@ -128,6 +138,11 @@ def capacity(
         step_seconds, max_rate, slo_p99_ms, cpu_limit, workers, coarse_steps, refine_steps, confirm_runs,
         locust_workers, locust_worker_cpu, locust_seconds, seed,
     )  # fmt: skip
+    if prefill_keys < 0:
+        raise click.BadParameter(
+            f"must be >= 0 (got {prefill_keys}); 0 starts empty", param_hint="--prefill-keys"
+        )
+    opts = replace(opts, prefill_keys=prefill_keys)
     command = "harness capacity " + shlex.join(sys.argv[2:]) if len(sys.argv) > 2 else "harness capacity"
     try:
         run_dir, res = run_capacity(plane, opts, reports_dir, command, lambda m: click.echo(m, err=True))

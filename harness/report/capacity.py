@@ -162,6 +162,7 @@ def _facts(res: Json) -> list[tuple[str, str]]:
         ("redis-cli --pipe (median)", f"{fmt_num(pipe.get('events_per_s'))} events/s"),
         ("knee / pipe", f"{fmt_num(cmp_.get('ratio'))} (target: within {fmt_pct(cmp_.get('target'))})"),
         ("server CPU cap", f"{fmt_num(cap)} cores" if cap else "none"),
+        ("keyspace at the start", _keyspace(res.get("keyspace") or {})),
         (
             "load",
             f"{fmt_num(load.get('workers'))} processes; "
@@ -183,6 +184,22 @@ def _confirmed(knee: Json) -> str:
         return f"yes: its rate passed a majority of {runs} run(s), each failure below it had as many"
     short = ", ".join(f"{fmt_num(u.get('offered'))}/s" for u in knee.get("unconfirmed") or [])
     return f"no: {short} short of {knee.get('confirm_runs')} runs"
+
+
+def _keyspace(ks: Json) -> str:
+    """The filler the search started on and whether the tables doubled during the run anyway."""
+    filler = ks.get("filler") or {}
+    if not filler:
+        return DASH
+    if not filler.get("keys"):
+        return str(filler.get("note") or "empty")
+    settled = {True: "settled", False: "still rehashing", None: "table state unknown"}[filler.get("settled")]
+    buckets = ((filler.get("tables") or {}).get("main") or {}).get("buckets")
+    text = (
+        f"{fmt_num(filler['keys'])} filler keys ({fmt_num(filler.get('used_memory', 0) / 1e6)} MB), "
+        f"tables {fmt_num(buckets)} buckets, {settled}"
+    )
+    return f"{text}; {ks['note']}" if ks.get("note") else f"{text}; not doubled during the run"
 
 
 def _loadavg(res: Json, key: str) -> str:

@@ -39,7 +39,10 @@ def test_short_capacity_search_on_a_capped_server(tmp_path: Path) -> None:
         warmup_s=0.5,
     )
     lines: list[str] = []
-    run_dir, res = run("redis", RedisCapacity(0.1, 2, 1, plan), tmp_path, "test", lines.append)
+    # 4,200 filler keys (past 4,096: both tables at 8,192 buckets), where the default's 1.1M would
+    # take a minute at a tenth of a core
+    opts = RedisCapacity(0.1, 2, 1, plan, prefill_keys=4_200)
+    run_dir, res = run("redis", opts, tmp_path, "test", lines.append)
     assert res["status"] == "ran" and res["capacity"]["applied"] is True
     saved = json.loads((run_dir / "results.json").read_text())
     assert saved["knee"] == res["knee"]
@@ -65,6 +68,13 @@ def test_short_capacity_search_on_a_capped_server(tmp_path: Path) -> None:
         pe = s["per_event"]
         assert pe["ops"] > 0 and pe["net_in_bytes"] > 0 and pe["server_cpu_us"] > 0
     assert all(res["memory"][k]["keys_sampled"] > 0 for k in ("counter", "hll", "timeline", "limiter"))
+    filler, end = res["keyspace"]["filler"], res["keyspace"]["end"]
+    assert filler["keys"] == 4_200 and filler["settled"] is True
+    # the dataset is the workload's own (counted before the pipe's runs added theirs): no filler
+    assert 0 < res["memory"]["dataset"]["keys"] <= end["keys"] - 4_200
+    # 50k keys here: the table doubled, and the results say so
+    assert res["keyspace"]["grew"] is (end["tables"]["main"]["buckets"] > 8_192)
+    assert ("--prefill-keys" in res["keyspace"]["note"]) is res["keyspace"]["grew"]
     pipe = res["pipe"]
     assert pipe["status"] == "ran" and pipe["events_per_s"] > 0 and pipe["errors_free"] is True
     assert len(pipe["runs_events_per_s"]) == PIPE_RUNS

@@ -21,6 +21,7 @@ from harness.bench import ingest as bench_ingest
 from harness.bench.capacity.load import TICK_S, StepLoad
 from harness.bench.capacity.search import SearchPlan, search
 from harness.bench.suite import standalone_topology
+from harness.clients.redis_keyspace import prefill, tables
 from harness.clients.redis_stats import key_memory
 from harness.errors import HarnessError
 from harness.topology.local import deploy
@@ -34,6 +35,11 @@ KEY_CLASSES = {
     "limiter": "ratelimit:*",
 }
 PIPE_RUNS = 5  # the pipe's own rate varied 21.5k-24.8k events/s run to run at 0.5 core
+#: filler keys before the search: past 2^20, so both keyspace tables grow to 2^21 buckets while
+#: filling and a search and pipe at the defaults (about 320k new keys, measured) never double them
+#: (:mod:`harness.clients.redis_keyspace` says why that matters)
+PREFILL_KEYS = 1_100_000
+FILLER_TTL_S = 86_400  # outlives any run; the filler must not expire (and cost) during the steps
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,7 @@ class RedisCapacity:
     locust_seconds: float = 5.0
     locust_cpu_limit: float = 1.0  # the server's cap then: far above what the workers can offer
     locust_worker_cpu: float | None = 0.4  # each Locust worker's cap (one machine's worth); None: none
+    prefill_keys: int = PREFILL_KEYS  # filler keys before the search (0: start empty)
 
 
 def run(
@@ -80,15 +87,20 @@ def _measure(
 ) -> dict[str, Any]:
     version = str(admin.info("server")["redis_version"])
     admin.flushall()
+    filler = _prefill(admin, opts.prefill_keys, log)
     admin.config_resetstat()
     sha = str(admin.script_load(ingest_script(DEFAULT_DESIGN)))
     base = StepLoad(addr, sha, 0.0, 0.0, opts.plan.step_seconds, opts.workers, opts.seed, 0)
     steps, knee = search(admin, base, opts.plan, log)
     memory = key_memory(admin, KEY_CLASSES)
     info = admin.info("memory")
-    memory["dataset"] = {"used_memory": int(info["used_memory"]), "keys": int(admin.dbsize())}
+    memory["dataset"] = {  # the workload's own: the filler's keys and memory taken out
+        "used_memory": int(info["used_memory"]) - int(filler.get("used_memory", 0)),
+        "keys": int(admin.dbsize()) - int(filler.get("keys", 0)),
+    }
     pipe = pipe_ceiling(admin, addr, opts.plan, log)
     return {
+        "keyspace": keyspace_end(admin, filler),
         "server": f"redis-server {version}",
         "capacity": capacity,
         "address": "direct address on loopback (no Toxiproxy, no network namespace)",
@@ -105,6 +117,41 @@ def _measure(
         "pipe": pipe,
         "plan": asdict(opts.plan),
     }
+
+
+def _prefill(admin: redis.Redis, keys: int, log: Callable[[str], None]) -> dict[str, Any]:
+    if keys <= 0:
+        return {
+            "keys": 0,
+            "note": "started empty (--prefill-keys 0): the keyspace's tables double during the search",
+        }
+    log(f"filling the keyspace with {keys:,} filler keys (TTL {FILLER_TTL_S // 3600} h) before the search")
+    filler = prefill(admin, keys, FILLER_TTL_S)
+    main = filler["tables"]["main"]["buckets"]
+    state = {True: "settled", False: "STILL REHASHING", None: "state unknown on this version"}[
+        filler["settled"]
+    ]
+    log(
+        f"filled in {filler['seconds']:g} s: {filler['used_memory'] / 1e6:,.0f} MB, "
+        f"main table {main or '?'} buckets, {state} after {filler['sweeps']} sweep(s)"
+    )
+    return filler
+
+
+def keyspace_end(admin: redis.Redis, filler: dict[str, Any]) -> dict[str, Any]:
+    """The filler and the tables at the end: whether they grew during the measured run (then one
+    step's or pipe run's CPU per event includes a rehash, and the results say so)."""
+    end = {k: t.to_dict() for k, t in tables(admin).items()}
+    before = (filler.get("tables") or {}).get("main", {}).get("buckets")
+    after = end["main"]["buckets"]
+    grew = None if before is None or after is None else after > before
+    note = ""
+    if grew:
+        note = (
+            f"the main table grew from {before:,} to {after:,} buckets during the run: a step or pipe "
+            "run paid its rehash; raise --prefill-keys past the next power of two"
+        )
+    return {"filler": filler, "end": {"keys": int(admin.dbsize()), "tables": end}, "grew": grew, "note": note}
 
 
 def pipe_ceiling(
