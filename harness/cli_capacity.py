@@ -223,6 +223,8 @@ def _outcome(res: dict[str, Any]) -> int:
     if cmp_.get("status") == "ran":
         met = "met" if cmp_["met"] else "NOT met"
         click.echo(f"knee / redis-cli --pipe = {cmp_['ratio']} (target within {cmp_['target']:.0%}: {met})")
+    elif cmp_.get("reason"):
+        click.echo(f"knee / redis-cli --pipe: not compared: {cmp_['reason']}")
     fig = (res.get("distributed") or {}).get("figures") or {}
     if fig.get("status") == "ran":
         click.echo(f"locust: {fig['note']}; about {fig['workers_for_peak']} workers for 100,000 events/s")

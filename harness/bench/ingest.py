@@ -260,12 +260,15 @@ def redis_cli_pipe(
     server_cpu = _server_cpu_s(admin) - cpu0
     path.unlink()
     last = proc.stdout.strip().splitlines()[-1:] if proc.stdout else [proc.stderr.strip()]
+    # redis-cli --pipe writes each error reply to stderr: the first few say what went wrong
+    errors = [line for line in proc.stderr.splitlines() if line.strip()][:5]
     return {
         "events": events,
         "elapsed_s": round(elapsed, 3),
         "events_per_s": round(events / elapsed, 1),
         "output": last,
         "errors_free": bool(last) and last[0].startswith("errors: 0,"),
+        "first_errors": errors,
         "server_cpu_us_per_event": round(server_cpu / events * 1e6, 2),
         "evalsha_usec_per_call": server_usec_per_call(admin),
     }

@@ -160,7 +160,12 @@ def _facts(res: Json) -> list[tuple[str, str]]:
         ("knee confirmed", _confirmed(knee)),
         ("achieved at the knee", f"{fmt_num(knee.get('knee_achieved'))} events/s"),
         ("redis-cli --pipe (median)", f"{fmt_num(pipe.get('events_per_s'))} events/s"),
-        ("knee / pipe", f"{fmt_num(cmp_.get('ratio'))} (target: within {fmt_pct(cmp_.get('target'))})"),
+        (
+            "knee / pipe",
+            f"{fmt_num(cmp_.get('ratio'))} (target: within {fmt_pct(cmp_.get('target'))})"
+            if cmp_.get("status") == "ran"
+            else f"not compared: {cmp_.get('reason', DASH)}",
+        ),
         ("server CPU cap", f"{fmt_num(cap)} cores" if cap else "none"),
         ("keyspace at the start", _keyspace(res.get("keyspace") or {})),
         (
@@ -219,6 +224,8 @@ def _badge(res: Json) -> tuple[str, str, str]:
         )
     if knee != "found":
         return "NO KNEE", "fail", str((res.get("knee") or {}).get("note") or knee)
+    if cmp_.get("status") != "ran":
+        return "NOT COMPARED", "unknown", str(cmp_.get("reason") or "no comparison in results.json")
     met = cmp_.get("met")
     why = f"knee {fmt_num(cmp_.get('ratio'))} × the pipe's ceiling"
     return ("WITHIN 10%" if met else "OFF TARGET"), ("pass" if met else "fail"), why

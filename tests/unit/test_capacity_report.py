@@ -72,6 +72,21 @@ def test_no_knee_no_comparison_nor_sizing() -> None:
     assert figures.sizing(res, figures.per_event(res))["reason"] == "no knee was found"
 
 
+def test_a_pipe_that_got_error_replies_is_not_the_ceiling() -> None:
+    # what fooled the comparison once: refused (OOM) commands cost less, so the erroring pipe ran
+    # 20% faster and the knee looked 0.79 of a ceiling that was not the stream's
+    res = _results()
+    res["pipe"] |= {
+        "errors_free": False,
+        "first_errors": ["OOM command not allowed when used memory > 'maxmemory'."],
+    }
+    cmp_ = figures.comparison(res)
+    assert cmp_["status"] == "not_run" and "met" not in cmp_
+    assert "error replies (OOM command not allowed" in cmp_["reason"]
+    res["pipe"] |= {"errors_free": True, "first_errors": []}
+    assert figures.comparison(res)["met"] is True
+
+
 def test_sizing_needs_every_key_class() -> None:
     res = _results()
     res["memory"]["hll"] = {"keys_sampled": 0}
@@ -106,6 +121,20 @@ def test_report_of_a_run_with_a_knee(tmp_path: Path) -> None:
     assert "Redis Cluster: 6 nodes (3M+3R)" in html  # the guide's estimate beside ours
     assert "peak_events_s" in html  # every assumption listed
     assert "yes: its rate passed a majority of 1 run(s)" in html
+
+
+def test_report_of_a_pipe_with_errors_is_not_compared(tmp_path: Path) -> None:
+    res = _results()
+    res["pipe"] |= {"errors_free": False, "first_errors": ["OOM command not allowed"]}
+    res["comparison"] = figures.comparison(res)
+    res["keyspace"] = {"filler": {"keys": 4200, "used_memory": 500_000, "settled": True,
+                                  "tables": {"main": {"buckets": 8192}}}, "grew": True,
+                       "note": "the main table grew from 8,192 to 16,384 buckets during the run"}  # fmt: skip
+    (tmp_path / "results.json").write_text(json.dumps(res))
+    html = render_capacity(tmp_path).read_text()
+    assert "NOT COMPARED" in html and "WITHIN 10%" not in html and "OFF TARGET" not in html
+    assert "not compared: redis-cli --pipe had error replies (OOM command not allowed)" in html
+    assert "4,200 filler keys (0.5 MB), tables 8,192 buckets, settled; the main table grew" in html
 
 
 def test_report_says_when_the_knee_was_not_confirmed(tmp_path: Path) -> None:

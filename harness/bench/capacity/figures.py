@@ -66,6 +66,10 @@ def comparison(res: dict[str, Any]) -> dict[str, Any]:
     if res["knee"]["status"] != "found" or not pipe:
         why = "no knee was found" if res["knee"]["status"] != "found" else "the pipe did not run"
         return {"status": "not_run", "reason": why, "target": TARGET_PIPE_RATIO}
+    if not res["pipe"].get("errors_free", True):  # refused commands cost less: not the ceiling
+        first = "; ".join(res["pipe"].get("first_errors") or []) or "see the log"
+        why = f"redis-cli --pipe had error replies ({first}): its rate is not the stream's ceiling"
+        return {"status": "not_run", "reason": why, "target": TARGET_PIPE_RATIO}
     ratio = knee / pipe
     return {
         "status": "ran",

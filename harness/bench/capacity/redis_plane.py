@@ -25,6 +25,7 @@ from harness.clients.redis_keyspace import prefill, tables
 from harness.clients.redis_stats import key_memory
 from harness.errors import HarnessError
 from harness.topology.local import deploy
+from harness.topology.spec import TopologySpec
 from harness.workload.redis_plane.ingest import DEFAULT_DESIGN, ingest_script
 
 #: the key classes of the ingest path (harness.workload.model.keys), for MEMORY USAGE sampling
@@ -40,6 +41,11 @@ PIPE_RUNS = 5  # the pipe's own rate varied 21.5k-24.8k events/s run to run at 0
 #: (:mod:`harness.clients.redis_keyspace` says why that matters)
 PREFILL_KEYS = 1_100_000
 FILLER_TTL_S = 86_400  # outlives any run; the filler must not expire (and cost) during the steps
+#: the topologies' 512 MB (sized for fault scenarios) is below a search's dataset plus the filler:
+#: 537 MB was seen, the pipe's commands were refused with OOM, cost the server 18% less and put its
+#: 'ceiling' at 30k events/s. 4 GB is far above a run at the defaults (about 0.55 GB) and well
+#: inside this machine's 24 GB; noeviction stays, so running out still shows as errors
+MAXMEMORY = "4gb"
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,7 @@ def run(
     # Loopback, no network namespace: a capacity run needs no partitions. Seen twice here at a run
     # bridge's address while other runs came and went: a step's INFO answered with the server's CPU
     # going backwards, then an HTTP reply (cause not found; none of the later runs on loopback did).
-    with deploy(standalone_topology(), run_dir, run_id, cpu_limit=opts.cpu_limit, hosts="loopback") as dep:
+    with deploy(capacity_topology(), run_dir, run_id, cpu_limit=opts.cpu_limit, hosts="loopback") as dep:
         if opts.cpu_limit is not None and not dep.capacity.get("applied"):
             raise HarnessError(
                 f"--cpu-limit {opts.cpu_limit:g}: cgroup CPU limits are not available here "
@@ -76,6 +82,14 @@ def run(
             return _measure(admin, addr, opts, dep.capacity, log)
         finally:
             admin.close()
+
+
+def capacity_topology() -> TopologySpec:
+    """The bench's standalone server with room for the search's dataset and the filler."""
+    spec = standalone_topology()
+    assert spec.redis is not None
+    settings = dict(spec.redis.settings) | {"maxmemory": MAXMEMORY}
+    return spec.model_copy(update={"redis": spec.redis.model_copy(update={"settings": settings})})
 
 
 def _measure(
@@ -98,8 +112,13 @@ def _measure(
         "used_memory": int(info["used_memory"]) - int(filler.get("used_memory", 0)),
         "keys": int(admin.dbsize()) - int(filler.get("keys", 0)),
     }
+    # error replies by kind (OOM, NOSCRIPT...): the steps count errors but not why
+    search_errors = {k.removeprefix("errorstat_"): v for k, v in admin.info("errorstats").items()}
+    if search_errors:
+        log(f"the server replied with errors during the search: {search_errors}")
     pipe = pipe_ceiling(admin, addr, opts.plan, log)
     return {
+        "search_errors": search_errors,
         "keyspace": keyspace_end(admin, filler),
         "server": f"redis-server {version}",
         "capacity": capacity,
@@ -178,6 +197,8 @@ def pipe_ceiling(
             log(f"redis-cli --pipe: {r.get('reason')}")
             return {"status": "not_run", "reason": r.get("reason"), "events": events}
         log(f"redis-cli --pipe run {i + 1}/{PIPE_RUNS}: {r['events_per_s']:,.0f} events/s ({r['output']})")
+        if r["first_errors"]:
+            log(f"  its first error replies: {r['first_errors']}")
         runs.append(r)
     rates = [float(r["events_per_s"]) for r in runs]
     return {
@@ -186,5 +207,6 @@ def pipe_ceiling(
         "runs_events_per_s": rates,
         "events_per_s": statistics.median(rates),
         "errors_free": all(r["errors_free"] for r in runs),
+        "first_errors": next((r["first_errors"] for r in runs if r["first_errors"]), []),
         "server_cpu_us_per_event": statistics.median(float(r["server_cpu_us_per_event"]) for r in runs),
     }
