@@ -186,7 +186,10 @@ def _confirmed(knee: Json) -> str:
         (v.get("runs", 1) for v in knee.get("verdicts") or [] if v.get("offered") == knee["knee_rate"]), 1
     )
     if knee["confirmed"]:
-        return f"yes: its rate passed a majority of {runs} run(s), each failure below it had as many"
+        return (
+            f"yes: its rate passed a majority of {runs} run(s); "
+            "the failures below it and the first above had as many"
+        )
     short = ", ".join(f"{fmt_num(u.get('offered'))}/s" for u in knee.get("unconfirmed") or [])
     return f"no: {short} short of {knee.get('confirm_runs')} runs"
 

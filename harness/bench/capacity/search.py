@@ -1,8 +1,8 @@
 """The stepped open-loop search: offered rates rising in coarse steps until two steps in a row fail,
-then finer steps between the last pass and the first failure, then repeats of the knee's rate and
-of each failure below it until each has ``confirm_runs`` runs (a rate passes by majority); each
-step measured from the server's own statistics (``INFO`` deltas ÷ events applied) and judged by
-:func:`judge_knee`."""
+then finer steps between the last pass and the first failure, then repeats of the knee's rate, of
+each failure below it and of the first failure above it until each has ``confirm_runs`` runs (a
+rate passes by majority); each step measured from the server's own statistics (``INFO`` deltas ÷
+events applied) and judged by :func:`judge_knee`."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class SearchPlan:
     coarse_steps: int = 10
     refine_steps: int = 4
     warmup_s: float = 2.0
-    confirm_runs: int = 3  # runs the knee's rate and each transient failure below it need
+    confirm_runs: int = 3  # runs the knee's rate, each transient failure and the first failure need
     confirm_rounds: int = 3  # repeat rounds at most (a rate that fails on repeat moves the knee)
 
 
