@@ -35,7 +35,7 @@ KEY_CLASSES = {
     "timeline": "timeline:*",
     "limiter": "ratelimit:*",
 }
-PIPE_RUNS = 5  # the pipe's own rate varied 21.5k-24.8k events/s run to run at 0.5 core
+PIPE_RUNS = 5  # the pipe's own rate varied 23.5k-25.7k events/s run to run at 0.5 core (filled keyspace)
 #: filler keys before the search: past 2^20, so both keyspace tables grow to 2^21 buckets while
 #: filling and a search and pipe at the defaults (about 320k new keys, measured) never double them
 #: (:mod:`harness.clients.redis_keyspace` says why that matters)
