@@ -76,7 +76,8 @@ def _check(cpu_limit: float, coarse_steps: int) -> None:
     type=int,
     default=3,
     show_default=True,
-    help="Runs the knee's rate and each failed rate below it need (majority passes); 1: no repeats.",
+    help="Runs the knee's rate, each failed rate below it and the first failed rate above it need "
+    "(majority passes); 1: no repeats.",
 )
 @click.option(
     "--prefill-keys",

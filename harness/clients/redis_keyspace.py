@@ -88,7 +88,10 @@ def prefill(admin: redis.Redis, keys: int, ttl_s: int) -> dict[str, Any]:
         admin.eval(_FILL, 1, FILLER_PREFIX, first, min(_CHUNK, keys - first), ttl_s)
     state = tables(admin)
     sweeps = 0
-    while sweeps < _SWEEPS and any(t.rehashing for t in state.values()):
+    # where the state cannot be read (another version's MEMORY STATS), one sweep all the same
+    while sweeps < _SWEEPS and any(
+        t.rehashing or (t.rehashing is None and sweeps == 0) for t in state.values()
+    ):
         for first in range(0, keys, _CHUNK):
             admin.eval(_TOUCH, 1, FILLER_PREFIX, first, min(_CHUNK, keys - first))
         sweeps += 1

@@ -207,7 +207,14 @@ def _keyspace(ks: Json) -> str:
         f"{fmt_num(filler['keys'])} filler keys ({fmt_num(filler.get('used_memory', 0) / 1e6)} MB), "
         f"tables {fmt_num(buckets)} buckets, {settled}"
     )
-    return f"{text}; {ks['note']}" if ks.get("note") else f"{text}; not doubled during the run"
+    grew = ks.get("grew")
+    if grew is None:
+        return f"{text}; whether it doubled during the run is unknown"
+    return (
+        f"{text}; {ks.get('note') or 'doubled during the run'}"
+        if grew
+        else f"{text}; not doubled during the run"
+    )
 
 
 def _loadavg(res: Json, key: str) -> str:

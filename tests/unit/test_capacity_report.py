@@ -135,6 +135,14 @@ def test_report_of_a_pipe_with_errors_is_not_compared(tmp_path: Path) -> None:
     assert "NOT COMPARED" in html and "WITHIN 10%" not in html and "OFF TARGET" not in html
     assert "not compared: redis-cli --pipe had error replies (OOM command not allowed)" in html
     assert "4,200 filler keys (0.5 MB), tables 8,192 buckets, settled; the main table grew" in html
+    # whether the tables doubled unknown (another version's MEMORY STATS): never 'not doubled'
+    res["keyspace"] |= {"grew": None, "note": ""}
+    (tmp_path / "results.json").write_text(json.dumps(res))
+    html = render_capacity(tmp_path).read_text()
+    assert "whether it doubled during the run is unknown" in html and "not doubled" not in html
+    res["keyspace"]["grew"] = False
+    (tmp_path / "results.json").write_text(json.dumps(res))
+    assert "settled; not doubled during the run" in render_capacity(tmp_path).read_text()
 
 
 def test_report_says_when_the_knee_was_not_confirmed(tmp_path: Path) -> None:
