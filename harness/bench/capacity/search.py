@@ -6,6 +6,7 @@ events applied) and judged by :func:`judge_knee`."""
 
 from __future__ import annotations
 
+import math
 import queue
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -140,13 +141,15 @@ def search(
         if len(steps) >= 2 and _failed(steps[-1], plan) and _failed(steps[-2], plan):
             break
     knee = judge(steps, plan)
-    if knee.status == "found" and knee.knee_rate is not None and knee.first_failure is not None:
-        lo, hi = knee.knee_rate, float(knee.first_failure["offered"])
-        for j in range(1, plan.refine_steps + 1):
-            step(lo + (hi - lo) * j / (plan.refine_steps + 1))
-        knee = judge(steps, plan)
-    for _ in range(plan.confirm_rounds):
-        if not knee.unconfirmed:
+    # Refining again after each round of repeats: a knee that fails on repeat falls to the rate
+    # below, which may be a coarse step away from the first failure (seen: 24,000 failed 2 of 3
+    # after the fine steps had gone above it, and the knee fell to 20,000 with nothing between).
+    for rnd in range(plan.confirm_rounds + 1):
+        gap = gap_rates(knee, plan)
+        for rate in gap:
+            step(rate)
+        knee = judge(steps, plan) if gap else knee
+        if not knee.unconfirmed or rnd == plan.confirm_rounds:
             break
         for need in knee.unconfirmed:
             log(f"repeating {need['offered']:,.0f}/s {need['missing']} more time(s) to confirm the knee")
@@ -160,6 +163,18 @@ def search(
             f"rounds of repeats: {short}"
         )
     return steps, knee
+
+
+def gap_rates(knee: Knee, plan: SearchPlan) -> list[float]:
+    """Rates to run between a found knee and the first failure above it when they are further
+    apart than the fine spacing (a coarse step ÷ (``refine_steps`` + 1)): evenly spaced, at most
+    ``refine_steps`` of them. Empty when they are adjacent at that spacing."""
+    if knee.status != "found" or knee.knee_rate is None or knee.first_failure is None:
+        return []
+    lo, hi = knee.knee_rate, float(knee.first_failure["offered"])
+    spacing = plan.max_rate / plan.coarse_steps / (plan.refine_steps + 1)
+    n = min(plan.refine_steps, math.ceil((hi - lo) / spacing - 1e-6) - 1)
+    return [lo + (hi - lo) * j / (n + 1) for j in range(1, n + 1)]
 
 
 def judge(steps: list[dict[str, Any]], plan: SearchPlan) -> Knee:
